@@ -1,0 +1,51 @@
+// The on-disk contract between the fleet controller (in the provider) and
+// the fleet supervisor (a detached process): spec.json in, status.json out.
+import { readFileSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import type { ProcessIdentity } from "./process-identity";
+
+export interface ArtifactSpec {
+  command: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export interface FleetSpec {
+  fleetId: string;
+  version: string;
+  artifact: ArtifactSpec;
+  ports: number[];
+  drainTimeoutMs: number;
+}
+
+export interface InstanceStatus {
+  index: number;
+  port: number;
+  process?: ProcessIdentity;
+  restarts: number;
+  lastExit?: string;
+}
+
+export interface FleetStatus {
+  supervisor: ProcessIdentity;
+  state: "running" | "stopping" | "stopped";
+  instances: InstanceStatus[];
+}
+
+export const specPath = (dir: string) => path.join(dir, "spec.json");
+export const statusPath = (dir: string) => path.join(dir, "status.json");
+export const instanceLogPath = (dir: string, index: number) => path.join(dir, `instance-${index}.log`);
+
+export function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+export function readJson<T>(file: string): T | undefined {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,102 @@
+// The `cutover` resource provider: local fleets and load balancers as real
+// Pulumi resources. Fleets are immutable (every input change replaces them);
+// a load balancer's pools and weights update in place.
+import type * as provider from "@pulumi/pulumi/provider";
+import { inspectFleet, startFleet, stopFleet, type FleetInputs, type FleetOutputs } from "./fleet-controller";
+import {
+  balancerAlive,
+  reconfigureBalancer,
+  startBalancer,
+  stopBalancer,
+  type BalancerInputs,
+  type BalancerOutputs,
+} from "./balancer-controller";
+import { terminate } from "./process-identity";
+
+export const FLEET_TYPE = "cutover:local:Fleet";
+export const BALANCER_TYPE = "cutover:local:LoadBalancer";
+export const PROVIDER_VERSION = "0.1.0";
+
+const BALANCER_REPLACE_KEYS = ["name", "listenHost", "listenPort", "adminPort", "runtimeDir"];
+
+function typeOf(urn: string): string {
+  const parts = urn.split("::");
+  const type = parts[2] ?? "";
+  return type.split("$").pop()!;
+}
+
+function changedKeys(olds: Record<string, unknown>, news: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(olds), ...Object.keys(news)]);
+  return [...keys].filter((k) => JSON.stringify(olds[k]) !== JSON.stringify(news[k]));
+}
+
+function inputsOf<T>(outs: Record<string, unknown>, keys: string[]): T {
+  return Object.fromEntries(keys.filter((k) => k in outs).map((k) => [k, outs[k]])) as T;
+}
+
+const FLEET_INPUT_KEYS = ["name", "version", "replicas", "artifact", "healthCheck", "drainTimeoutMs", "runtimeDir"];
+
+export class LocalProvider implements provider.Provider {
+  readonly version = PROVIDER_VERSION;
+
+  async check(urn: string, _olds: unknown, news: Record<string, unknown>): Promise<provider.CheckResult> {
+    const failures: provider.CheckFailure[] = [];
+    if (typeOf(urn) === FLEET_TYPE) {
+      const replicas = news.replicas as number;
+      if (!Number.isInteger(replicas) || replicas < 1) failures.push({ property: "replicas", reason: "must be a positive integer" });
+      const artifact = news.artifact as { command?: unknown } | undefined;
+      if (!Array.isArray(artifact?.command) || artifact.command.length === 0) {
+        failures.push({ property: "artifact", reason: "artifact.command must be a non-empty list" });
+      }
+    }
+    return { inputs: news, failures };
+  }
+
+  async diff(_id: string, urn: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<provider.DiffResult> {
+    const isFleet = typeOf(urn) === FLEET_TYPE;
+    const keys = isFleet ? FLEET_INPUT_KEYS : Object.keys(news);
+    const changed = changedKeys(inputsOf(olds, keys), inputsOf(news, keys));
+    const replaces = isFleet ? changed : changed.filter((k) => BALANCER_REPLACE_KEYS.includes(k));
+    return { changes: changed.length > 0, replaces, deleteBeforeReplace: !isFleet };
+  }
+
+  async create(urn: string, inputs: Record<string, unknown>): Promise<provider.CreateResult> {
+    if (typeOf(urn) === FLEET_TYPE) {
+      const outs = await startFleet(inputs as unknown as FleetInputs);
+      return { id: outs.fleetId, outs };
+    }
+    const outs = await startBalancer(inputs as unknown as BalancerInputs);
+    return { id: outs.name, outs };
+  }
+
+  async read(id: string, urn: string, props: Record<string, unknown>): Promise<provider.ReadResult> {
+    if (typeOf(urn) === FLEET_TYPE) {
+      const outs = props as unknown as FleetOutputs;
+      const { supervisorAlive, liveInstances } = inspectFleet(outs.dir);
+      if (!supervisorAlive) {
+        // Without its supervisor nothing keeps the fleet whole: it is gone, and stray instances go with it.
+        await terminate(liveInstances, outs.drainTimeoutMs ?? 5000);
+        return {};
+      }
+      return { id, props: { ...outs, instances: liveInstances }, inputs: inputsOf(props, FLEET_INPUT_KEYS) };
+    }
+    const outs = props as unknown as BalancerOutputs;
+    if (!balancerAlive(outs)) return {};
+    return { id, props: outs, inputs: inputsOf(props, Object.keys(props).filter((k) => !["dir", "process", "url", "metricsUrl"].includes(k))) };
+  }
+
+  async update(_id: string, urn: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<provider.UpdateResult> {
+    if (typeOf(urn) === FLEET_TYPE) throw new Error("fleets are immutable and are never updated in place");
+    const outs = await reconfigureBalancer(olds as unknown as BalancerOutputs, news as unknown as BalancerInputs);
+    return { outs };
+  }
+
+  async delete(_id: string, urn: string, props: Record<string, unknown>): Promise<void> {
+    if (typeOf(urn) === FLEET_TYPE) {
+      const outs = props as unknown as FleetOutputs;
+      await stopFleet(outs.dir, outs.drainTimeoutMs);
+      return;
+    }
+    await stopBalancer(props as unknown as BalancerOutputs);
+  }
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+)
+
+// Config is the proxy's whole routing state. It is read from a JSON file at
+// start and again on SIGHUP; a config that fails validation is rejected and
+// the running one stays in force.
+type Config struct {
+	Listen       string          `json:"listen"`
+	Admin        string          `json:"admin"`
+	Pools        map[string]Pool `json:"pools"`
+	StickyHeader string          `json:"stickyHeader,omitempty"`
+	StickyCookie string          `json:"stickyCookie,omitempty"`
+	ForceHeader  string          `json:"forceHeader,omitempty"`
+}
+
+// Pool is a named set of equivalent upstream endpoints ("127.0.0.1:41001").
+type Pool struct {
+	Weight    int      `json:"weight"`
+	Endpoints []string `json:"endpoints"`
+}
+
+func loadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var c Config
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	if c.Listen == "" || c.Admin == "" {
+		return nil, fmt.Errorf("config needs listen and admin addresses")
+	}
+	for name, p := range c.Pools {
+		if p.Weight < 0 {
+			return nil, fmt.Errorf("pool %s: negative weight", name)
+		}
+		if p.Weight > 0 && len(p.Endpoints) == 0 {
+			return nil, fmt.Errorf("pool %s: weight %d but no endpoints", name, p.Weight)
+		}
+	}
+	return &c, nil
+}
+
+// poolNames returns pool names in a fixed order. Sticky routing lays the
+// pools out on [0,1) in this order, first anchored at 0 and last at 1, so
+// with two pools a growing weight only ever moves keys towards the pool
+// that grows.
+func (c *Config) poolNames() []string {
+	names := make([]string, 0, len(c.Pools))
+	for n := range c.Pools {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,3 @@
+module cutover.local/infra/local/proxy
+
+go 1.26

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+
+// poolMetrics are lock-free counters; they live for the proxy's lifetime so
+// that a reload never resets a counter.
+type poolMetrics struct {
+	requests  atomic.Uint64
+	errors5xx atomic.Uint64
+	failures  atomic.Uint64
+	buckets   []atomic.Uint64
+	sumMicros atomic.Uint64
+}
+
+type metricsRegistry struct {
+	mu    sync.Mutex
+	pools map[string]*poolMetrics
+}
+
+func newMetricsRegistry() *metricsRegistry {
+	return &metricsRegistry{pools: map[string]*poolMetrics{}}
+}
+
+func (m *metricsRegistry) pool(name string) *poolMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.pools[name]
+	if !ok {
+		p = &poolMetrics{buckets: make([]atomic.Uint64, len(latencyBuckets))}
+		m.pools[name] = p
+	}
+	return p
+}
+
+func (p *poolMetrics) observe(status int, d time.Duration) {
+	p.requests.Add(1)
+	if status >= 500 {
+		p.errors5xx.Add(1)
+	}
+	s := d.Seconds()
+	for i, b := range latencyBuckets {
+		if s <= b {
+			p.buckets[i].Add(1)
+			break
+		}
+	}
+	p.sumMicros.Add(uint64(d.Microseconds()))
+}
+
+func (m *metricsRegistry) write(w io.Writer, r *router) {
+	m.mu.Lock()
+	names := make([]string, 0, len(m.pools))
+	for n := range m.pools {
+		names = append(names, n)
+	}
+	m.mu.Unlock()
+	sort.Strings(names)
+	fmt.Fprintln(w, "# HELP cutover_proxy_requests_total Requests proxied, by pool.")
+	fmt.Fprintln(w, "# TYPE cutover_proxy_requests_total counter")
+	for _, n := range names {
+		fmt.Fprintf(w, "cutover_proxy_requests_total{pool=%q} %d\n", n, m.pool(n).requests.Load())
+	}
+	fmt.Fprintln(w, "# HELP cutover_proxy_responses_5xx_total Responses with a 5xx status, by pool.")
+	fmt.Fprintln(w, "# TYPE cutover_proxy_responses_5xx_total counter")
+	for _, n := range names {
+		fmt.Fprintf(w, "cutover_proxy_responses_5xx_total{pool=%q} %d\n", n, m.pool(n).errors5xx.Load())
+	}
+	fmt.Fprintln(w, "# HELP cutover_proxy_upstream_failures_total Requests no endpoint of the pool could answer.")
+	fmt.Fprintln(w, "# TYPE cutover_proxy_upstream_failures_total counter")
+	for _, n := range names {
+		fmt.Fprintf(w, "cutover_proxy_upstream_failures_total{pool=%q} %d\n", n, m.pool(n).failures.Load())
+	}
+	fmt.Fprintln(w, "# HELP cutover_proxy_request_duration_seconds Upstream request latency, by pool.")
+	fmt.Fprintln(w, "# TYPE cutover_proxy_request_duration_seconds histogram")
+	for _, n := range names {
+		p := m.pool(n)
+		var cum uint64
+		for i, b := range latencyBuckets {
+			cum += p.buckets[i].Load()
+			fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_bucket{pool=%q,le=\"%g\"} %d\n", n, b, cum)
+		}
+		total := p.requests.Load()
+		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_bucket{pool=%q,le=\"+Inf\"} %d\n", n, total)
+		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_sum{pool=%q} %g\n", n, float64(p.sumMicros.Load())/1e6)
+		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_count{pool=%q} %d\n", n, total)
+	}
+	fmt.Fprintln(w, "# HELP cutover_proxy_pool_weight Configured weight, by pool.")
+	fmt.Fprintln(w, "# TYPE cutover_proxy_pool_weight gauge")
+	for _, p := range r.pools {
+		fmt.Fprintf(w, "cutover_proxy_pool_weight{pool=%q} %d\n", p.name, p.weight)
+	}
+}

@@ -1,0 +1,52 @@
+// Typed resource classes for the `cutover` provider, used by the local
+// target's fleet and traffic programs.
+import * as pulumi from "@pulumi/pulumi";
+import type { ArtifactSpec } from "./provider/fleet-spec";
+import type { HealthCheckSpec } from "./provider/health-check";
+import { BALANCER_TYPE, FLEET_TYPE } from "./provider/local-provider";
+
+export interface FleetArgs {
+  name: pulumi.Input<string>;
+  version: pulumi.Input<string>;
+  replicas: pulumi.Input<number>;
+  artifact: pulumi.Input<ArtifactSpec>;
+  healthCheck: pulumi.Input<HealthCheckSpec & { startTimeoutMs: number }>;
+  drainTimeoutMs: pulumi.Input<number>;
+  runtimeDir: pulumi.Input<string>;
+}
+
+export class Fleet extends pulumi.CustomResource {
+  declare readonly endpoints: pulumi.Output<string[]>;
+  declare readonly version: pulumi.Output<string>;
+  declare readonly fleetId: pulumi.Output<string>;
+
+  constructor(name: string, args: FleetArgs, opts?: pulumi.CustomResourceOptions) {
+    super(FLEET_TYPE, name, { ...args, endpoints: undefined, fleetId: undefined }, opts);
+  }
+}
+
+export interface PoolArgs {
+  weight: number;
+  endpoints: string[];
+}
+
+export interface LoadBalancerArgs {
+  name: pulumi.Input<string>;
+  listenHost: pulumi.Input<string>;
+  listenPort: pulumi.Input<number>;
+  adminPort: pulumi.Input<number>;
+  pools: pulumi.Input<Record<string, pulumi.Input<PoolArgs>>>;
+  stickyHeader?: pulumi.Input<string>;
+  stickyCookie?: pulumi.Input<string>;
+  forceHeader: pulumi.Input<string>;
+  runtimeDir: pulumi.Input<string>;
+}
+
+export class LoadBalancer extends pulumi.CustomResource {
+  declare readonly url: pulumi.Output<string>;
+  declare readonly metricsUrl: pulumi.Output<string>;
+
+  constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.CustomResourceOptions) {
+    super(BALANCER_TYPE, name, { ...args, url: undefined, metricsUrl: undefined }, opts);
+  }
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Installs everything Cutover needs to run on this machine, idempotently:
+# npm dependencies, the pulumi CLI built from Pulumi's Go modules at the
+# version package.json pins, the cutover-proxy load balancer, and the
+# compiled TypeScript. Built binaries are cached outside the repo, keyed by
+# version or source hash, so fresh clones reuse them.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod
+cache=${CUTOVER_TOOLCHAIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/cutover/toolchain}
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+need() {
+  command -v "$1" >/dev/null 2>&1 || { log "$1 is required but not installed ($2)"; exit 1; }
+}
+need node "Node.js 20 or newer"
+need go "the Go toolchain builds the pulumi CLI and cutover-proxy"
+
+# 1. npm dependencies (better-sqlite3 builds from source; it is in allowScripts).
+if [ ! -d node_modules/@pulumi/pulumi ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm dependencies"
+  npm ci --no-audit --no-fund >&2
+fi
+
+# 2. The pulumi CLI, pinned to the @pulumi/pulumi version.
+version=$(node -p 'require("./package.json").dependencies["@pulumi/pulumi"]')
+grep -q "github.com/pulumi/pulumi/pkg/v3 v$version\$" tools/pulumi/go.mod || {
+  log "tools/pulumi/go.mod does not pin pkg/v3 v$version (the @pulumi/pulumi version)"; exit 1; }
+pulumi_root="$cache/pulumi-v$version"
+reports_version() { [ -x "$1" ] && [ "$("$1" version 2>/dev/null)" = "v$version" ]; }
+if ambient=$(command -v pulumi 2>/dev/null) && reports_version "$ambient"; then
+  pulumi_bin=$ambient
+elif reports_version "$pulumi_root/bin/pulumi"; then
+  pulumi_bin="$pulumi_root/bin/pulumi"
+else
+  log "building the pulumi CLI v$version from Go modules (several minutes, once)"
+  mkdir -p "$pulumi_root/bin"
+  start=$(date +%s)
+  (cd tools/pulumi && CGO_ENABLED=0 go build -trimpath -tags osusergo,grpcnotrace \
+    -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$version" \
+    -o "$pulumi_root/bin/pulumi.partial" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+  mv "$pulumi_root/bin/pulumi.partial" "$pulumi_root/bin/pulumi"
+  log "built pulumi v$version in $(( $(date +%s) - start ))s"
+  pulumi_bin="$pulumi_root/bin/pulumi"
+fi
+
+# 3. cutover-proxy, keyed by a hash of its sources.
+proxy_hash=$(cat infra/local/proxy/go.mod infra/local/proxy/*.go | sha256sum | cut -c1-16)
+proxy_bin="$cache/cutover-proxy-$proxy_hash/cutover-proxy"
+if [ ! -x "$proxy_bin" ]; then
+  log "building cutover-proxy"
+  mkdir -p "$(dirname "$proxy_bin")"
+  (cd infra/local/proxy && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$proxy_bin.partial" .)
+  mv "$proxy_bin.partial" "$proxy_bin"
+fi
+
+# 4. TypeScript, and where the binaries are for the runtime to find.
+npx --no-install tsc -p tsconfig.json
+node -e 'require("fs").writeFileSync("dist/toolchain.json", JSON.stringify({pulumi: process.argv[1], pulumiVersion: process.argv[2], proxy: process.argv[3]}, null, 2) + "\n")' \
+  "$pulumi_bin" "$version" "$proxy_bin"

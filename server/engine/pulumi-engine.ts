@@ -1,0 +1,117 @@
+// The Automation API wrapper: every stack operation Cutover performs goes
+// through here, offline, against a file backend in the data directory.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import {
+  LocalWorkspace,
+  PulumiCommand,
+  type EngineEvent,
+  type OutputMap,
+  type PulumiFn,
+  type Stack,
+} from "@pulumi/pulumi/automation";
+import type { Toolchain } from "./toolchain";
+
+export const PROJECT_NAME = "cutover";
+
+export interface EngineSettings {
+  dataDir: string;
+  passphrase: string;
+  toolchain: Toolchain;
+}
+
+export interface OperationOptions {
+  onEvent?: (event: EngineEvent) => void;
+  signal?: AbortSignal;
+}
+
+export interface StackOutputs {
+  [key: string]: unknown;
+}
+
+export class PulumiEngine {
+  private command?: Promise<PulumiCommand>;
+  readonly backendUrl: string;
+
+  constructor(private readonly settings: EngineSettings) {
+    const stateDir = path.join(settings.dataDir, "state");
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.pulumiHome, { recursive: true, mode: 0o700 });
+    this.backendUrl = `file://${stateDir}`;
+  }
+
+  get pulumiHome(): string {
+    return path.join(this.settings.dataDir, "pulumi-home");
+  }
+
+  /** The environment every pulumi process (and so every plugin) runs with. */
+  environment(): Record<string, string> {
+    const { toolchain, passphrase } = this.settings;
+    return {
+      PULUMI_CONFIG_PASSPHRASE: passphrase,
+      PULUMI_SKIP_UPDATE_CHECK: "true",
+      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+      PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "false",
+      PULUMI_BACKEND_URL: this.backendUrl,
+      PULUMI_HOME: this.pulumiHome,
+      CUTOVER_PROXY_BIN: toolchain.proxyBin,
+      PATH: `${toolchain.pluginDir}:${path.dirname(toolchain.pulumiBin)}:${process.env.PATH ?? ""}`,
+    };
+  }
+
+  private pulumi(): Promise<PulumiCommand> {
+    this.command ??= PulumiCommand.get({ root: path.dirname(path.dirname(this.settings.toolchain.pulumiBin)) });
+    return this.command;
+  }
+
+  async stack(stackName: string, program: PulumiFn): Promise<Stack> {
+    return LocalWorkspace.createOrSelectStack(
+      { projectName: PROJECT_NAME, stackName, program },
+      {
+        pulumiCommand: await this.pulumi(),
+        pulumiHome: this.pulumiHome,
+        envVars: this.environment(),
+        projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
+      },
+    );
+  }
+
+  async up(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<StackOutputs> {
+    const stack = await this.stack(stackName, program);
+    const result = await stack.up({ onEvent: opts.onEvent, signal: opts.signal, onOutput: () => undefined });
+    return unwrap(result.outputs);
+  }
+
+  async refresh(stackName: string, program: PulumiFn, opts: OperationOptions = {}) {
+    const stack = await this.stack(stackName, program);
+    return stack.refresh({ onEvent: opts.onEvent, signal: opts.signal, onOutput: () => undefined });
+  }
+
+  /** Destroys every resource of the stack, then removes the stack itself. */
+  async destroy(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<void> {
+    if (!(await this.exists(stackName))) return;
+    const stack = await this.stack(stackName, program);
+    await stack.destroy({ onEvent: opts.onEvent, signal: opts.signal, onOutput: () => undefined });
+    await stack.workspace.removeStack(stackName);
+  }
+
+  async outputs(stackName: string, program: PulumiFn): Promise<StackOutputs> {
+    const stack = await this.stack(stackName, program);
+    return unwrap(await stack.outputs());
+  }
+
+  async exists(stackName: string): Promise<boolean> {
+    const ws = await LocalWorkspace.create({
+      pulumiCommand: await this.pulumi(),
+      pulumiHome: this.pulumiHome,
+      envVars: this.environment(),
+      projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
+    });
+    const stacks = await ws.listStacks();
+    return stacks.some((s) => s.name === stackName || s.name.endsWith(`/${stackName}`));
+  }
+}
+
+function unwrap(outputs: OutputMap): StackOutputs {
+  return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
+}
