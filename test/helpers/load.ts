@@ -1,0 +1,56 @@
+// A bounded load generator on 127.0.0.1: a few keep-alive clients issuing
+// requests until stopped or until maxRequests, counting failures.
+import http from "node:http";
+
+export interface LoadResult {
+  ok: number;
+  failed: number;
+  errors: string[];
+  byBody: Map<string, number>;
+}
+
+export function startLoad(url: string, opts: { concurrency?: number; maxRequests?: number; maxMs?: number; bodyKey?: (body: string) => string } = {}) {
+  const { concurrency = 4, maxRequests = 200_000, maxMs = 120_000 } = opts;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const result: LoadResult = { ok: 0, failed: 0, errors: [], byBody: new Map() };
+  const deadline = Date.now() + maxMs;
+  let stopped = false;
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = http.get(url, { agent, timeout: 10_000 }, (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (c) => (body += c));
+        res.on("end", () => {
+          if (res.statusCode === 200) {
+            result.ok++;
+            const key = opts.bodyKey ? opts.bodyKey(body) : "";
+            result.byBody.set(key, (result.byBody.get(key) ?? 0) + 1);
+          } else {
+            result.failed++;
+            if (result.errors.length < 20) result.errors.push(`status ${res.statusCode}: ${body.slice(0, 200)}`);
+          }
+          resolve();
+        });
+      });
+      req.on("timeout", () => req.destroy(new Error("timeout")));
+      req.on("error", (err) => {
+        result.failed++;
+        if (result.errors.length < 20) result.errors.push(err.message);
+        resolve();
+      });
+    });
+  const worker = async () => {
+    while (!stopped && Date.now() < deadline && result.ok + result.failed < maxRequests) await one();
+  };
+  const done = Promise.all(Array.from({ length: concurrency }, worker));
+  return {
+    result,
+    async stop(): Promise<LoadResult> {
+      stopped = true;
+      await done;
+      agent.destroy();
+      return result;
+    },
+  };
+}

@@ -1,0 +1,10 @@
+// A fresh data directory per test file, under the OS temp dir.
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), `cutover-${prefix}-`));
+}
+
+export const fixtureApp = path.resolve(__dirname, "..", "fixtures", "app.js");

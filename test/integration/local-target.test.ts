@@ -1,0 +1,202 @@
+// The local target's resources under the real Pulumi engine: fleets of real
+// processes, a real load balancer, a file backend.
+import { randomBytes } from "node:crypto";
+import { localFleetProgram } from "../../infra/local/fleet-program";
+import { localTrafficProgram } from "../../infra/local/traffic-program";
+import type { FleetArgs } from "../../infra/local/resources";
+import { freePorts } from "../../infra/local/provider/free-port";
+import { testEngine } from "../helpers/engine";
+import { request } from "../helpers/http";
+import { startLoad } from "../helpers/load";
+import { processesWith } from "../helpers/processes";
+import { fixtureApp } from "../helpers/temp-dir";
+import { waitFor } from "../helpers/wait-for";
+
+const { engine, runtimeDir } = testEngine("local-target");
+
+function fleetArgs(version: string, mark: string, env: Record<string, string> = {}): FleetArgs {
+  return {
+    name: `t-${mark}`,
+    version,
+    replicas: 2,
+    artifact: { command: ["node", fixtureApp], env: { CUTOVER_TEST_MARK: mark, ...env } },
+    healthCheck: { path: "/healthz", intervalMs: 100, timeoutMs: 1000, healthyThreshold: 2, startTimeoutMs: 5000 },
+    drainTimeoutMs: 2000,
+    runtimeDir,
+  };
+}
+
+const mark = () => `m${randomBytes(5).toString("hex")}`;
+
+describe("local fleet", () => {
+  it("goes up with every instance healthy and leaves no process after destroy", async () => {
+    const m = mark();
+    const program = localFleetProgram(fleetArgs("v1", m));
+    const outputs = await engine.up(`fleet-${m}`, program);
+    const endpoints = outputs.endpoints as string[];
+    expect(endpoints).toHaveLength(2);
+    for (const ep of endpoints) {
+      const health = await request(`http://${ep}/healthz`);
+      expect(health.status).toBe(200);
+      const reply = JSON.parse((await request(`http://${ep}/`)).body);
+      expect(reply.version).toBe("v1");
+    }
+    expect(processesWith(m).length).toBeGreaterThanOrEqual(2);
+
+    await engine.destroy(`fleet-${m}`, program);
+    expect(processesWith(m)).toEqual([]);
+    expect(await engine.exists(`fleet-${m}`)).toBe(false);
+  });
+
+  it("fails `up` when the health check never passes, with the instance output, and leaves nothing running", async () => {
+    const m = mark();
+    const program = localFleetProgram(fleetArgs("bad", m, { FAIL_HEALTH: "1" }));
+    const failure = engine.up(`fleet-${m}`, program);
+    await expect(failure).rejects.toThrow(/did not become healthy[\s\S]*version bad listening/);
+    expect(processesWith(m)).toEqual([]);
+    await engine.destroy(`fleet-${m}`, program);
+  });
+
+  it("fails fast on an instance that keeps crashing, quoting its output", async () => {
+    const m = mark();
+    const program = localFleetProgram(fleetArgs("crash", m, { CRASH_ON_START: "1" }));
+    await expect(engine.up(`fleet-${m}`, program)).rejects.toThrow(/keeps exiting[\s\S]*CRASH_ON_START is set/);
+    expect(processesWith(m)).toEqual([]);
+    await engine.destroy(`fleet-${m}`, program);
+  });
+
+  it("restarts an instance that dies, like an auto scaling group", async () => {
+    const m = mark();
+    const program = localFleetProgram(fleetArgs("v1", m));
+    const outputs = await engine.up(`fleet-${m}`, program);
+    const ep = (outputs.endpoints as string[])[0];
+    const victim = JSON.parse((await request(`http://${ep}/`)).body).pid as number;
+    process.kill(victim, "SIGKILL");
+    const replacement = await waitFor("a replacement instance", async () => {
+      const r = await request(`http://${ep}/`).catch(() => undefined);
+      const pid = r && r.status === 200 ? (JSON.parse(r.body).pid as number) : undefined;
+      return pid && pid !== victim ? pid : undefined;
+    });
+    expect(replacement).not.toBe(victim);
+    await engine.destroy(`fleet-${m}`, program);
+    expect(processesWith(m)).toEqual([]);
+  });
+
+  it("is noticed by refresh when its processes are gone", async () => {
+    const m = mark();
+    const program = localFleetProgram(fleetArgs("v1", m));
+    await engine.up(`fleet-${m}`, program);
+    for (const pid of processesWith(m)) process.kill(pid, "SIGKILL");
+    // The supervisor holds the marker in its spec, not its environment: kill it by its fleet directory.
+    for (const pid of processesWith(`t-${m}`)) process.kill(pid, "SIGKILL");
+    await waitFor("every process of the fleet to be gone", () => processesWith(m).length === 0 && processesWith(`t-${m}`).length === 0);
+
+    const result = await engine.refresh(`fleet-${m}`, program);
+    expect(result.summary.resourceChanges?.delete).toBe(1);
+    const stack = await engine.stack(`fleet-${m}`, program);
+    const state = await stack.exportStack();
+    const types = (state.deployment.resources ?? []).map((r: { type: string }) => r.type);
+    expect(types).not.toContain("cutover:local:Fleet");
+    await engine.destroy(`fleet-${m}`, program);
+  });
+});
+
+describe("local load balancer", () => {
+  it("changes weights in place under continuous load without failing a request", async () => {
+    const m = mark();
+    const blue = localFleetProgram(fleetArgs("blue", m));
+    const green = localFleetProgram(fleetArgs("green", m));
+    const [blueOut, greenOut] = await Promise.all([engine.up(`blue-${m}`, blue), engine.up(`green-${m}`, green)]);
+    const [listenPort, adminPort] = await freePorts(2);
+    const traffic = (blueWeight: number, greenWeight: number) =>
+      localTrafficProgram({
+        name: `lb-${m}`,
+        listenHost: "127.0.0.1",
+        listenPort,
+        adminPort,
+        pools: {
+          blue: { weight: blueWeight, endpoints: blueOut.endpoints as string[] },
+          green: { weight: greenWeight, endpoints: greenOut.endpoints as string[] },
+        },
+        stickyHeader: "x-user",
+        forceHeader: "x-cutover-pool",
+        runtimeDir,
+      });
+    const lbOut = await engine.up(`traffic-${m}`, traffic(100, 0));
+    const url = lbOut.url as string;
+    const pidBefore = (await request(`http://127.0.0.1:${adminPort}/healthz`)).status;
+    expect(pidBefore).toBe(200);
+
+    const load = startLoad(`${url}/`, { concurrency: 4, maxRequests: 50_000, maxMs: 60_000, bodyKey: (b) => JSON.parse(b).version });
+    await waitFor("load to flow", () => load.result.ok > 200);
+    for (const [b, g] of [[90, 10], [50, 50], [0, 100]]) {
+      await engine.up(`traffic-${m}`, traffic(b, g));
+    }
+    const seenBeforeStop = load.result.byBody.get("green") ?? 0;
+    await waitFor("requests to reach green", () => (load.result.byBody.get("green") ?? 0) > seenBeforeStop + 100);
+    const result = await load.stop();
+    expect(result.errors).toEqual([]);
+    expect(result.failed).toBe(0);
+    expect(result.ok).toBeGreaterThan(500);
+
+    // At 0/100 everything goes to green, except when a tester forces blue.
+    const now = JSON.parse((await request(`${url}/`)).body);
+    expect(now.version).toBe("green");
+    const forced = JSON.parse((await request(`${url}/`, { headers: { "x-cutover-pool": "blue" } })).body);
+    expect(forced.version).toBe("blue");
+
+    const metrics = (await request(`http://127.0.0.1:${adminPort}/metrics`)).body;
+    expect(metrics).toMatch(/cutover_proxy_requests_total\{pool="green"\} [1-9]/);
+    expect(metrics).toMatch(/cutover_proxy_pool_weight\{pool="green"\} 100/);
+
+    await engine.destroy(`traffic-${m}`, traffic(0, 100));
+    await Promise.all([engine.destroy(`blue-${m}`, blue), engine.destroy(`green-${m}`, green)]);
+    expect(processesWith(m)).toEqual([]);
+    await expect(request(`${url}/`)).rejects.toThrow();
+  });
+
+  it("keeps a sticky user on the canary while its weight only grows", async () => {
+    const m = mark();
+    const blue = localFleetProgram(fleetArgs("blue", m));
+    const green = localFleetProgram(fleetArgs("green", m));
+    const [blueOut, greenOut] = await Promise.all([engine.up(`blue-${m}`, blue), engine.up(`green-${m}`, green)]);
+    const [listenPort, adminPort] = await freePorts(2);
+    const traffic = (greenWeight: number) =>
+      localTrafficProgram({
+        name: `lb-${m}`,
+        listenHost: "127.0.0.1",
+        listenPort,
+        adminPort,
+        pools: {
+          blue: { weight: 100 - greenWeight, endpoints: blueOut.endpoints as string[] },
+          green: { weight: greenWeight, endpoints: greenOut.endpoints as string[] },
+        },
+        stickyHeader: "x-user",
+        forceHeader: "x-cutover-pool",
+        runtimeDir,
+      });
+    const users = Array.from({ length: 200 }, (_, i) => `user-${i}`);
+    const versionsFor = async (url: string) =>
+      new Map(
+        await Promise.all(
+          users.map(async (u) => [u, JSON.parse((await request(`${url}/`, { headers: { "x-user": u } })).body).version as string] as const),
+        ),
+      );
+    let onGreen = new Set<string>();
+    let url = "";
+    for (const weight of [10, 30, 60]) {
+      url = (await engine.up(`traffic-${m}`, traffic(weight))).url as string;
+      const seen = await versionsFor(url);
+      const nowGreen = new Set(users.filter((u) => seen.get(u) === "green"));
+      for (const u of onGreen) expect(nowGreen.has(u)).toBe(true);
+      // Roughly the configured share, and stable for a user between requests.
+      expect(nowGreen.size).toBeGreaterThan(weight - 12);
+      expect(nowGreen.size).toBeLessThan(weight * 2 + 25);
+      expect(await versionsFor(url)).toEqual(seen);
+      onGreen = nowGreen;
+    }
+    await engine.destroy(`traffic-${m}`, traffic(60));
+    await Promise.all([engine.destroy(`blue-${m}`, blue), engine.destroy(`green-${m}`, green)]);
+    expect(processesWith(m)).toEqual([]);
+  });
+});
