@@ -1,6 +1,6 @@
 // The Automation API wrapper: every stack operation Cutover performs goes
 // through here, offline, against a file backend in the data directory.
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import {
   LocalWorkspace,
@@ -98,6 +98,49 @@ export class PulumiEngine {
   async outputs(stackName: string, program: PulumiFn): Promise<StackOutputs> {
     const stack = await this.stack(stackName, program);
     return unwrap(await stack.outputs());
+  }
+
+  /**
+   * Clears what an interrupted operation left on a stack: its lock and any
+   * pending operations. Used only when no operation can be running.
+   */
+  async repair(stackName: string): Promise<{ cancelled: boolean; pendingCleared: number }> {
+    if (!(await this.exists(stackName))) return { cancelled: false, pendingCleared: 0 };
+    const stack = await this.stack(stackName, async () => undefined);
+    let cancelled = false;
+    try {
+      await stack.cancel();
+      cancelled = true;
+    } catch {
+      // no update was in progress
+    }
+    const state = await stack.exportStack();
+    const pending = (state.deployment?.pending_operations ?? []) as unknown[];
+    if (pending.length > 0) {
+      delete state.deployment.pending_operations;
+      await stack.importStack(state);
+    }
+    return { cancelled, pendingCleared: pending.length };
+  }
+
+  /**
+   * Kills pulumi CLI and plugin processes a previous server on this data
+   * directory left behind: they carry its PULUMI_HOME in their environment.
+   */
+  killOrphanedProcesses(): number[] {
+    const marker = `PULUMI_HOME=${this.pulumiHome}\0`;
+    const killed: number[] = [];
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+      try {
+        if (!readFileSync(`/proc/${entry}/environ`, "utf8").includes(marker)) continue;
+        process.kill(Number(entry), "SIGKILL");
+        killed.push(Number(entry));
+      } catch {
+        // gone, or not ours to read
+      }
+    }
+    return killed;
   }
 
   async exists(stackName: string): Promise<boolean> {

@@ -4,7 +4,8 @@ import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { writeJsonAtomic } from "./fleet-spec";
+import { cleanEnv } from "./clean-env";
+import { readJson, writeJsonAtomic } from "./fleet-spec";
 import { tail } from "./log-tail";
 import { identify, isAlive, signal, terminate, type ProcessIdentity } from "./process-identity";
 
@@ -48,6 +49,7 @@ export function proxyBinary(): string {
 }
 
 const configPath = (dir: string) => path.join(dir, "config.json");
+const processPath = (dir: string) => path.join(dir, "process.json");
 
 function toConfig(inputs: BalancerInputs): ProxyConfig {
   return {
@@ -67,12 +69,17 @@ export async function startBalancer(inputs: BalancerInputs): Promise<BalancerOut
   writeJsonAtomic(configPath(dir), config);
   const logFile = path.join(dir, "proxy.log");
   const log = openSync(logFile, "a");
-  const child = spawn(proxyBinary(), ["-config", configPath(dir)], { detached: true, stdio: ["ignore", log, log] });
+  const child = spawn(proxyBinary(), ["-config", configPath(dir)], {
+    detached: true,
+    stdio: ["ignore", log, log],
+    env: cleanEnv(),
+  });
   closeSync(log);
   child.unref();
   const id = child.pid ? identify(child.pid) : undefined;
   try {
     if (!id) throw new Error("the proxy process did not start");
+    writeJsonAtomic(processPath(dir), id);
     await waitForConfig(inputs.adminPort, config, 10_000, () => isAlive(id));
   } catch (err) {
     if (id) await terminate([id], 2000);
@@ -108,6 +115,13 @@ export function balancerAlive(outputs: BalancerOutputs): boolean {
 export async function stopBalancer(outputs: BalancerOutputs): Promise<void> {
   await terminate([outputs.process], 10_000);
   rmSync(outputs.dir, { recursive: true, force: true });
+}
+
+/** Stops whatever proxy a balancer directory records, for directories no stack owns. */
+export async function stopBalancerDir(dir: string): Promise<void> {
+  const id = readJson<ProcessIdentity>(processPath(dir));
+  if (id) await terminate([id], 10_000);
+  rmSync(dir, { recursive: true, force: true });
 }
 
 /** Polls the admin port until the proxy reports the expected routing. */

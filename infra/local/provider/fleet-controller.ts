@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, openSync, closeSync, rmSync } from "node:fs";
 import path from "node:path";
+import { cleanEnv } from "./clean-env";
 import { freePorts } from "./free-port";
 import {
   type ArtifactSpec,
@@ -56,6 +57,7 @@ export async function startFleet(inputs: FleetInputs): Promise<FleetOutputs> {
   const child = spawn(process.execPath, [path.join(__dirname, "supervisor-main.js"), dir], {
     detached: true,
     stdio: ["ignore", log, log],
+    env: cleanEnv(),
   });
   closeSync(log);
   child.unref();

@@ -1,0 +1,75 @@
+// The express application: parsing, authentication, idempotency, the
+// route table, and one error handler.
+import express, { type Request, type Response } from "express";
+import { z } from "zod";
+import type { TokenService } from "./auth/token-service";
+import { InputError } from "./errors";
+import type { Logger } from "./logger";
+import type { Metrics } from "./metrics/metrics";
+import type { IdempotencyStore } from "./store/idempotency-store";
+import { authenticate, principalOf } from "./http/authentication";
+import { errorHandler, notFoundHandler } from "./http/error-handler";
+import { idempotency } from "./http/idempotency";
+import { openApiDocument } from "./http/openapi";
+import type { Route } from "./http/route-table";
+import { parseInput } from "./http/validation";
+
+export interface AppDeps {
+  routes: Route[];
+  tokens: TokenService;
+  idempotencyStore: IdempotencyStore;
+  metrics: Metrics;
+  logger: Logger;
+  maxBodyBytes: number;
+  version: string;
+  ready: () => boolean;
+}
+
+const emptyQuery = z.strictObject({});
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.set("query parser", "simple");
+
+  app.get("/healthz", (_req, res) => {
+    const ready = deps.ready();
+    res.status(ready ? 200 : 503).json({ status: ready ? "ok" : "recovering" });
+  });
+
+  app.use(authenticate(deps.tokens));
+  app.use((req, _res, next) => {
+    const hasBody = Number(req.get("content-length") ?? 0) > 0 || req.get("transfer-encoding") !== undefined;
+    if (req.method === "POST" && hasBody && !req.is("application/json")) {
+      throw new InputError("unsupported_media_type", "send the request body as application/json");
+    }
+    next();
+  });
+  app.use(express.json({ limit: deps.maxBodyBytes, strict: true }));
+  app.use(idempotency(deps.idempotencyStore));
+
+  app.get("/metrics", async (_req, res) => {
+    res.setHeader("Content-Type", deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
+  });
+  const openapi = openApiDocument(deps.routes, deps.version);
+  app.get("/openapi.json", (_req, res) => res.json(openapi));
+
+  for (const r of deps.routes) {
+    app[r.method](r.path, async (req: Request, res: Response) => {
+      deps.tokens.authorize(principalOf(res), r.role);
+      const params = r.params ? parseInput(r.params, req.params, "params") : req.params;
+      const query = parseInput(r.query ?? emptyQuery, req.query, "query");
+      const body = r.method === "post" ? parseInput(r.body ?? emptyQuery, req.body, "body") : undefined;
+      const result = await r.handle({ params, query, body, req, res });
+      if (!result) return;
+      if (result.location) res.setHeader("Location", result.location);
+      if (result.body === undefined) res.status(result.status).end();
+      else res.status(result.status).json(result.body);
+    });
+  }
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,140 @@
+// The one place where the service is wired: stores, then the engine and
+// targets, then domain services, then HTTP.
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { TokenService } from "./auth/token-service";
+import { createApp } from "./app";
+import type { Config } from "./config";
+import { DomainEventBus } from "./deployments/deployment-events";
+import { DeploymentJournal } from "./deployments/deployment-journal";
+import { DeploymentRunner } from "./deployments/deployment-runner";
+import { DeploymentService } from "./deployments/deployment-service";
+import { parseDuration } from "./deployments/duration";
+import { EnvironmentLanes } from "./deployments/environment-lanes";
+import { recover } from "./deployments/recovery";
+import { TrafficOperator } from "./deployments/traffic-operator";
+import { PulumiEngine } from "./engine/pulumi-engine";
+import { projectRoot, resolveToolchain, type Toolchain } from "./engine/toolchain";
+import { EnvironmentService } from "./environments/environment-service";
+import { apiRoutes } from "./http/api-routes";
+import type { Logger } from "./logger";
+import { createMetrics } from "./metrics/metrics";
+import { openDatabase } from "./store/database";
+import { DeploymentStore } from "./store/deployment-store";
+import { EnvironmentStore } from "./store/environment-store";
+import { IdempotencyStore } from "./store/idempotency-store";
+import { TokenStore } from "./store/token-store";
+import type { DeploymentTarget } from "./targets/deployment-target";
+import { LocalTarget, localRuntimeDir } from "./targets/local-target";
+import { TargetRegistry } from "./targets/target-registry";
+
+export interface ServiceOptions {
+  config: Config;
+  logger: Logger;
+  toolchain?: Toolchain;
+  /** Extra targets (AWS, Kubernetes) beside the local one. */
+  targets?: DeploymentTarget[];
+}
+
+/** The state passphrase: the operator's, or one generated on first start and kept 0600. */
+function statePassphrase(config: Config): string {
+  if (config.pulumiPassphrase) return config.pulumiPassphrase;
+  const file = path.join(config.dataDir, "pulumi-passphrase");
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString("base64url")}\n`, { mode: 0o600, flag: "wx" });
+  return readFileSync(file, "utf8").trim();
+}
+
+export function createServices({ config, logger, toolchain, targets: extraTargets = [] }: ServiceOptions) {
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const db = openDatabase(path.join(config.dataDir, "cutover.db"));
+  const environmentStore = new EnvironmentStore(db);
+  const deploymentStore = new DeploymentStore(db);
+  const idempotencyStore = new IdempotencyStore(db);
+  const tokenStore = new TokenStore(db);
+
+  const engine = new PulumiEngine({
+    dataDir: config.dataDir,
+    passphrase: statePassphrase(config),
+    toolchain: toolchain ?? resolveToolchain(),
+  });
+  const targets = new TargetRegistry([new LocalTarget(localRuntimeDir(config.dataDir)), ...extraTargets]);
+
+  const bus = new DomainEventBus();
+  const journal = new DeploymentJournal(deploymentStore, bus);
+  const lanes = new EnvironmentLanes();
+  const traffic = new TrafficOperator(engine, environmentStore, targets, bus);
+  const operationTimeoutMs = parseDuration(config.operationTimeout);
+  const runner = new DeploymentRunner({
+    environments: environmentStore,
+    deployments: deploymentStore,
+    journal,
+    engine,
+    targets,
+    traffic,
+    logger,
+    operationTimeoutMs,
+  });
+  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, lanes);
+  const environmentService = new EnvironmentService({
+    environments: environmentStore,
+    deployments: deploymentStore,
+    journal,
+    engine,
+    targets,
+    traffic,
+    lanes,
+    runner,
+    bus,
+    logger,
+    operationTimeoutMs,
+  });
+
+  let adminToken = config.adminToken;
+  let adminTokenFile: string | undefined;
+  if (!adminToken) {
+    const boot = TokenService.bootstrapAdminToken(config.dataDir);
+    adminToken = boot.token;
+    adminTokenFile = boot.file;
+  }
+  const tokens = new TokenService(tokenStore, adminToken);
+  const metrics = createMetrics(bus, environmentStore);
+
+  let recovered = false;
+  const routes = apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus });
+  const app = createApp({
+    routes,
+    tokens,
+    idempotencyStore,
+    metrics,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    version: (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version,
+    ready: () => recovered,
+  });
+
+  return {
+    app,
+    db,
+    engine,
+    bus,
+    lanes,
+    adminTokenFile,
+    deploymentService,
+    environmentService,
+    async recover(): Promise<void> {
+      idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000));
+      await recover(
+        { engine, environments: environmentStore, deployments: deploymentStore, journal, runner, deploymentService, environmentService, lanes, targets, logger },
+        new Date(),
+      );
+      recovered = true;
+    },
+    close(): void {
+      metrics.stop();
+      db.close();
+    },
+  };
+}
+
+export type Services = ReturnType<typeof createServices>;

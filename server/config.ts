@@ -1,0 +1,47 @@
+// Service configuration, from environment variables only. Each is
+// documented in the README's configuration table.
+import os from "node:os";
+import path from "node:path";
+import { z } from "zod";
+
+const schema = z.object({
+  CUTOVER_PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  CUTOVER_HOST: z.string().min(1).default("127.0.0.1"),
+  CUTOVER_DATA_DIR: z.string().min(1).optional(),
+  CUTOVER_ADMIN_TOKEN: z.string().min(16, "CUTOVER_ADMIN_TOKEN must be at least 16 characters").optional(),
+  CUTOVER_PULUMI_PASSPHRASE: z.string().min(1).optional(),
+  CUTOVER_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  CUTOVER_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
+  CUTOVER_OPERATION_TIMEOUT: z.string().default("15m"),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  adminToken?: string;
+  pulumiPassphrase?: string;
+  logLevel: string;
+  maxBodyBytes: number;
+  operationTimeout: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ");
+    throw new Error(`invalid configuration: ${issues}`);
+  }
+  const c = parsed.data;
+  const defaultDataDir = path.join(env.XDG_DATA_HOME ?? path.join(os.homedir(), ".local", "share"), "cutover");
+  return {
+    port: c.CUTOVER_PORT,
+    host: c.CUTOVER_HOST,
+    dataDir: path.resolve(c.CUTOVER_DATA_DIR ?? defaultDataDir),
+    adminToken: c.CUTOVER_ADMIN_TOKEN,
+    pulumiPassphrase: c.CUTOVER_PULUMI_PASSPHRASE ?? env.PULUMI_CONFIG_PASSPHRASE,
+    logLevel: c.CUTOVER_LOG_LEVEL,
+    maxBodyBytes: c.CUTOVER_MAX_BODY_BYTES,
+    operationTimeout: c.CUTOVER_OPERATION_TIMEOUT,
+  };
+}

@@ -1,0 +1,29 @@
+// Typed, namespaced events of the deployment domain. The journal records
+// them; metrics and live event streams listen to them.
+import { EventEmitter } from "node:events";
+import type { Color, Deployment, DeploymentEvent, Environment, Phase } from "./model";
+
+export interface DomainEvents {
+  "deployment:event": [DeploymentEvent];
+  "deployment:phase": [{ deployment: Deployment; phase: Phase; previous: Phase; secondsInPrevious: number }];
+  "deployment:finished": [Deployment];
+  "environment:weights": [{ environment: string; weights: Record<Color, number> }];
+  "environment:removed": [Environment];
+}
+
+export class DomainEventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+
+  on<K extends keyof DomainEvents>(name: K, listener: (...args: DomainEvents[K]) => void): () => void {
+    this.emitter.on(name, listener as (...args: unknown[]) => void);
+    return () => this.emitter.off(name, listener as (...args: unknown[]) => void);
+  }
+
+  emit<K extends keyof DomainEvents>(name: K, ...args: DomainEvents[K]): void {
+    this.emitter.emit(name, ...args);
+  }
+}

@@ -1,0 +1,156 @@
+// Deployments as callers see them: queue one, follow it, steer it.
+import { randomBytes } from "node:crypto";
+import { ConflictError, NotFoundError } from "../errors";
+import type { DeploymentStore } from "../store/deployment-store";
+import type { EnvironmentStore } from "../store/environment-store";
+import type { DeploymentJournal } from "./deployment-journal";
+import type { DeploymentRunner } from "./deployment-runner";
+import type { EnvironmentLanes } from "./environment-lanes";
+import { artifactFor, isTerminal, stepsOf, type Artifact, type Deployment, type DeploymentKind, type Strategy } from "./model";
+
+export interface DeploymentRequest {
+  version: string;
+  artifact?: Artifact;
+  strategy?: Strategy;
+}
+
+export interface DeploymentView extends Deployment {
+  queuePosition?: number;
+}
+
+export class DeploymentService {
+  constructor(
+    private readonly environments: EnvironmentStore,
+    private readonly deployments: DeploymentStore,
+    private readonly journal: DeploymentJournal,
+    private readonly runner: DeploymentRunner,
+    private readonly lanes: EnvironmentLanes,
+  ) {}
+
+  create(environment: string, request: DeploymentRequest, kind: DeploymentKind = "deploy"): DeploymentView {
+    const env = this.environments.get(environment);
+    if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
+    if (env.status === "deleting" || env.status === "failed") {
+      throw new ConflictError("environment_not_ready", `environment ${environment} is ${env.status}${env.error ? `: ${env.error.message}` : ""}`, {
+        environment,
+        status: env.status,
+      });
+    }
+    const strategy = request.strategy ?? env.spec.strategy;
+    const now = new Date().toISOString();
+    const d: Deployment = {
+      id: `dep_${randomBytes(8).toString("hex")}`,
+      environment,
+      version: request.version,
+      artifact: artifactFor(request.artifact ?? env.spec.fleet.artifact, request.version),
+      strategy,
+      kind,
+      state: "queued",
+      phase: "queued",
+      steps: stepsOf(strategy),
+      createdAt: now,
+      updatedAt: now,
+    };
+    this.deployments.insert(d);
+    this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type });
+    this.enqueue(d.id, environment);
+    return this.get(d.id);
+  }
+
+  enqueue(id: string, environment: string): void {
+    void this.lanes.run(environment, () => this.runner.run(id));
+  }
+
+  get(id: string): DeploymentView {
+    const d = this.deployments.get(id);
+    if (!d) throw new NotFoundError("deployment_not_found", `no deployment with id ${id}`, { deployment: id });
+    if (d.state !== "queued") return d;
+    const ahead = this.deployments.unfinished(d.environment).findIndex((u) => u.id === id);
+    return { ...d, queuePosition: Math.max(0, ahead) };
+  }
+
+  list(opts: { environment?: string; state?: Deployment["state"]; limit: number }): Deployment[] {
+    return this.deployments.list(opts);
+  }
+
+  promote(id: string): DeploymentView {
+    const d = this.get(id);
+    const control = this.runner.control(id);
+    if (d.pausedBy === "user" && control) {
+      control.resume();
+    } else if (control?.promotable) {
+      control.promote();
+    } else {
+      throw this.invalidState(d, "promote", "a deployment can be promoted while it waits at a canary step or bakes");
+    }
+    this.journal.record(d, "deployment:promote_requested", {});
+    return this.get(id);
+  }
+
+  pause(id: string): DeploymentView {
+    const d = this.get(id);
+    const control = this.runner.control(id);
+    if (!control || isTerminal(d.state) || d.state === "rolling_back") {
+      throw this.invalidState(d, "pause", "only a running deployment can be paused");
+    }
+    control.pauseRequested = true;
+    this.journal.record(d, "deployment:pause_requested", {});
+    return this.get(id);
+  }
+
+  resume(id: string): DeploymentView {
+    const d = this.get(id);
+    const control = this.runner.control(id);
+    if (!control || !control.pauseRequested) throw this.invalidState(d, "resume", "the deployment is not paused");
+    control.resume();
+    this.journal.record(d, "deployment:resume_requested", {});
+    return this.get(id);
+  }
+
+  abort(id: string, reason = "aborted by request"): DeploymentView {
+    const d = this.get(id);
+    if (isTerminal(d.state) || d.state === "rolling_back") {
+      throw this.invalidState(d, "abort", "the deployment has already finished or is rolling back");
+    }
+    if (d.state === "queued" && !this.runner.control(id)) {
+      d.state = "cancelled";
+      d.phase = "done";
+      d.error = { code: "cancelled", message: reason };
+      d.finishedAt = new Date().toISOString();
+      this.journal.save(d);
+      this.journal.record(d, "deployment:cancelled", { reason });
+      return this.get(id);
+    }
+    this.runner.control(id)?.abort(reason);
+    this.journal.record(d, "deployment:abort_requested", { reason });
+    return this.get(id);
+  }
+
+  /**
+   * Back to the previous good version: an in-flight deployment is aborted
+   * (a weight flip while the old fleet is warm); otherwise the previous
+   * version is deployed again, rebuilt.
+   */
+  rollback(environment: string): DeploymentView {
+    const env = this.environments.get(environment);
+    if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
+    const active = this.deployments.unfinished(environment).find((d) => d.state !== "queued" && d.state !== "rolling_back");
+    if (active) return this.abort(active.id, "rollback requested");
+    if (!env.previousVersion || !env.previousArtifact) {
+      throw new ConflictError("no_previous_version", `environment ${environment} has no previous version to roll back to`, { environment });
+    }
+    return this.create(
+      environment,
+      { version: env.previousVersion, artifact: env.previousArtifact, strategy: { type: "blue-green" } },
+      "rollback",
+    );
+  }
+
+  private invalidState(d: Deployment, action: string, message: string): ConflictError {
+    return new ConflictError("invalid_state", `cannot ${action} deployment ${d.id} (${d.state}, ${d.phase}): ${message}`, {
+      deployment: d.id,
+      state: d.state,
+      phase: d.phase,
+    });
+  }
+}

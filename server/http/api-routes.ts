@@ -1,0 +1,246 @@
+// The HTTP API under /v1: environments, deployments and tokens.
+import { ForbiddenError, NotFoundError } from "../errors";
+import type { Principal, TokenService } from "../auth/token-service";
+import type { DeploymentService } from "../deployments/deployment-service";
+import type { DomainEventBus } from "../deployments/deployment-events";
+import type { EnvironmentService } from "../environments/environment-service";
+import type { DeploymentStore } from "../store/deployment-store";
+import type { EnvironmentSpec } from "../deployments/model";
+import { principalOf } from "./authentication";
+import { streamEvents } from "./event-stream";
+import { route, type Route } from "./route-table";
+import {
+  abortSchema,
+  createDeploymentSchema,
+  createEnvironmentSchema,
+  createTokenSchema,
+  emptySchema,
+  eventsQuery,
+  idParams,
+  listDeploymentsQuery,
+  nameParams,
+  tokenIdParams,
+} from "./schemas";
+
+export interface ApiDeps {
+  environments: EnvironmentService;
+  deployments: DeploymentService;
+  deploymentStore: DeploymentStore;
+  tokens: TokenService;
+  bus: DomainEventBus;
+}
+
+const ENV_ERRORS = ["validation_failed", "environment_not_found", "environment_out_of_scope"];
+
+export function apiRoutes(deps: ApiDeps): Route[] {
+  const { environments, deployments, tokens } = deps;
+  const scoped = (p: Principal, env: string, role: Principal["role"]) => tokens.authorize(p, role, env);
+  /** Looks a deployment up and checks the caller may act on its environment. */
+  const deploymentFor = (p: Principal, id: string, role: Principal["role"]) => {
+    const d = deployments.get(id);
+    if (!tokens.canSee(p, d.environment)) throw new NotFoundError("deployment_not_found", `no deployment with id ${id}`, { deployment: id });
+    scoped(p, d.environment, role);
+    return d;
+  };
+  const accepted = (body: { id: string }) => ({ status: 202, body, location: `/v1/deployments/${body.id}` });
+
+  return [
+    route({
+      method: "post",
+      path: "/v1/environments",
+      summary: "Create an environment: its traffic stack is brought up in the background.",
+      role: "admin",
+      body: createEnvironmentSchema,
+      success: 201,
+      errors: ["validation_failed", "environment_exists", "listen_port_taken"],
+      handle: async ({ body, res }) => {
+        scoped(principalOf(res), body.name, "admin");
+        const env = await environments.create(body as EnvironmentSpec);
+        return { status: 201, body: env, location: `/v1/environments/${env.name}` };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/v1/environments",
+      summary: "List the environments the token can see.",
+      role: "viewer",
+      success: 200,
+      handle: ({ res }) => {
+        const p = principalOf(res);
+        return { status: 200, body: { environments: environments.list().filter((e) => tokens.canSee(p, e.name)) } };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/v1/environments/:name",
+      summary: "An environment: target, live version, active color, weights, fleets and recent deployments.",
+      role: "viewer",
+      params: nameParams,
+      success: 200,
+      errors: ENV_ERRORS,
+      handle: ({ params, res }) => {
+        scoped(principalOf(res), params.name, "viewer");
+        return { status: 200, body: environments.get(params.name) };
+      },
+    }),
+    route({
+      method: "delete",
+      path: "/v1/environments/:name",
+      summary: "Delete an environment: cancels queued deployments, aborts a running one, destroys every stack.",
+      role: "admin",
+      params: nameParams,
+      success: 202,
+      errors: ENV_ERRORS,
+      handle: ({ params, res }) => {
+        scoped(principalOf(res), params.name, "admin");
+        return { status: 202, body: environments.delete(params.name) };
+      },
+    }),
+    route({
+      method: "post",
+      path: "/v1/environments/:name/deployments",
+      summary: "Deploy a version: queued behind the environment's other operations.",
+      role: "deployer",
+      params: nameParams,
+      body: createDeploymentSchema,
+      success: 202,
+      errors: [...ENV_ERRORS, "environment_not_ready", "artifact_override_forbidden"],
+      handle: ({ params, body, res }) => {
+        const p = principalOf(res);
+        scoped(p, params.name, "deployer");
+        if (body.artifact && p.role !== "admin") {
+          throw new ForbiddenError("artifact_override_forbidden", "only an admin token may override the artifact (it chooses what runs)");
+        }
+        return accepted(deployments.create(params.name, body));
+      },
+    }),
+    route({
+      method: "get",
+      path: "/v1/environments/:name/deployments",
+      summary: "The environment's deployments, newest first.",
+      role: "viewer",
+      params: nameParams,
+      query: listDeploymentsQuery.omit({ environment: true }),
+      success: 200,
+      errors: ENV_ERRORS,
+      handle: ({ params, query, res }) => {
+        scoped(principalOf(res), params.name, "viewer");
+        environments.get(params.name);
+        return { status: 200, body: { deployments: deployments.list({ ...query, environment: params.name }) } };
+      },
+    }),
+    route({
+      method: "post",
+      path: "/v1/environments/:name/rollback",
+      summary: "Back to the previous good version: a weight flip while the old fleet is warm, a rebuild otherwise.",
+      role: "deployer",
+      params: nameParams,
+      body: emptySchema,
+      success: 202,
+      errors: [...ENV_ERRORS, "no_previous_version"],
+      handle: ({ params, res }) => {
+        scoped(principalOf(res), params.name, "deployer");
+        return accepted(deployments.rollback(params.name));
+      },
+    }),
+    route({
+      method: "get",
+      path: "/v1/deployments",
+      summary: "Recent deployments across the environments the token can see.",
+      role: "viewer",
+      query: listDeploymentsQuery,
+      success: 200,
+      handle: ({ query, res }) => {
+        const p = principalOf(res);
+        return { status: 200, body: { deployments: deployments.list(query).filter((d) => tokens.canSee(p, d.environment)) } };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/v1/deployments/:id",
+      summary: "A deployment: state, phase, steps, timestamps, error, and its place in the queue.",
+      role: "viewer",
+      params: idParams,
+      success: 200,
+      errors: ["deployment_not_found"],
+      handle: ({ params, res }) => ({ status: 200, body: deploymentFor(principalOf(res), params.id, "viewer") }),
+    }),
+    route({
+      method: "get",
+      path: "/v1/deployments/:id/events",
+      summary: "The deployment's events: Server-Sent Events, live; a JSON list with `Accept: application/json`.",
+      role: "viewer",
+      params: idParams,
+      query: eventsQuery,
+      success: 200,
+      errors: ["deployment_not_found"],
+      handle: ({ params, query, req, res }) => {
+        const d = deploymentFor(principalOf(res), params.id, "viewer");
+        const lastEventId = Number(req.get("last-event-id"));
+        const after = Number.isInteger(lastEventId) && lastEventId > 0 ? lastEventId : query.after;
+        if (req.accepts(["text/event-stream", "application/json"]) === "application/json") {
+          return { status: 200, body: { events: deps.deploymentStore.events(d.id, after) } };
+        }
+        streamEvents(req, res, d.id, after, deps.deploymentStore, deps.bus);
+        return undefined;
+      },
+    }),
+    ...(["promote", "pause", "resume", "abort"] as const).map((action) =>
+      route({
+        method: "post",
+        path: `/v1/deployments/:id/${action}`,
+        summary: {
+          promote: "Continue past a manual canary step, or end a timed pause or bake early.",
+          pause: "Hold the deployment before its next traffic step.",
+          resume: "Continue a paused deployment.",
+          abort: "Stop the deployment and roll back (a queued one is cancelled).",
+        }[action],
+        role: "deployer",
+        params: idParams,
+        body: action === "abort" ? abortSchema : emptySchema,
+        success: 202,
+        errors: ["deployment_not_found", "invalid_state"],
+        handle: ({ params, body, res }) => {
+          deploymentFor(principalOf(res), params.id, "deployer");
+          const d =
+            action === "abort" ? deployments.abort(params.id, (body as { reason?: string }).reason) : deployments[action](params.id);
+          return accepted(d);
+        },
+      }),
+    ),
+    route({
+      method: "post",
+      path: "/v1/tokens",
+      summary: "Create an API token; the token is in this response only.",
+      role: "admin",
+      body: createTokenSchema,
+      success: 201,
+      errors: ["validation_failed"],
+      handle: ({ body }) => {
+        const { token, record } = tokens.create(body);
+        return { status: 201, body: { ...record, token } };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/v1/tokens",
+      summary: "List API tokens (never the tokens themselves).",
+      role: "admin",
+      success: 200,
+      handle: () => ({ status: 200, body: { tokens: tokens.list() } }),
+    }),
+    route({
+      method: "delete",
+      path: "/v1/tokens/:id",
+      summary: "Revoke an API token.",
+      role: "admin",
+      params: tokenIdParams,
+      success: 204,
+      errors: ["token_not_found"],
+      handle: ({ params }) => {
+        tokens.revoke(params.id);
+        return { status: 204 };
+      },
+    }),
+  ];
+}

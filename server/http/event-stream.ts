@@ -1,0 +1,42 @@
+// Deployment events as Server-Sent Events: the journal so far, then live
+// events until the deployment ends. Resumable with Last-Event-ID.
+import type { Request, Response } from "express";
+import type { DomainEventBus } from "../deployments/deployment-events";
+import { isTerminal, type DeploymentEvent } from "../deployments/model";
+import type { DeploymentStore } from "../store/deployment-store";
+
+const END_EVENTS = new Set(["deployment:succeeded", "deployment:rolled_back", "deployment:failed", "deployment:cancelled"]);
+
+export function streamEvents(req: Request, res: Response, deploymentId: string, after: number, store: DeploymentStore, bus: DomainEventBus) {
+  res.status(200);
+  res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
+  res.setHeader("Cache-Control", "no-cache, no-transform");
+  res.setHeader("Connection", "keep-alive");
+  res.setHeader("X-Accel-Buffering", "no");
+  res.flushHeaders();
+
+  let last = after;
+  let ended = false;
+  const send = (e: DeploymentEvent) => {
+    if (e.id <= last || ended) return;
+    last = e.id;
+    res.write(`id: ${e.id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+    if (END_EVENTS.has(e.type)) finish();
+  };
+  const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+  const off = bus.on("deployment:event", (e) => {
+    if (e.deploymentId === deploymentId) send(e);
+  });
+  const finish = () => {
+    if (ended) return;
+    ended = true;
+    clearInterval(heartbeat);
+    off();
+    res.end();
+  };
+  req.on("close", finish);
+  // Subscribe first, then replay, so nothing falls between the two.
+  for (const e of store.events(deploymentId, after)) send(e);
+  const d = store.get(deploymentId);
+  if (d && isTerminal(d.state) && !ended) finish();
+}

@@ -1,0 +1,49 @@
+// A route is declared once, with its schemas, role and handler; the same
+// declaration registers it on express and describes it in /openapi.json.
+import type { Request, Response } from "express";
+import type { z } from "zod";
+import type { Role } from "../store/token-store";
+
+export interface RouteContext<P, Q, B> {
+  params: P;
+  query: Q;
+  body: B;
+  req: Request;
+  res: Response;
+}
+
+export interface RouteResult {
+  status: number;
+  body?: unknown;
+  location?: string;
+}
+
+export interface Route {
+  method: "get" | "post" | "delete";
+  path: string;
+  summary: string;
+  /** The least role that may call it; scope is checked by the handler for environment routes. */
+  role: Role;
+  params?: z.ZodType;
+  query?: z.ZodType;
+  body?: z.ZodType;
+  success: number;
+  errors: string[];
+  /** Handlers that write the response themselves (streams) return undefined. */
+  handle(ctx: RouteContext<any, any, any>): Promise<RouteResult | undefined> | RouteResult | undefined; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(r: {
+  method: Route["method"];
+  path: string;
+  summary: string;
+  role: Role;
+  params?: P;
+  query?: Q;
+  body?: B;
+  success: number;
+  errors?: string[];
+  handle(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<RouteResult | undefined> | RouteResult | undefined;
+}): Route {
+  return { ...r, errors: r.errors ?? [] } as Route;
+}

@@ -1,0 +1,148 @@
+// Every input the API accepts, parsed once at the edge. The same schemas
+// generate /openapi.json.
+import { z } from "zod";
+import { DURATION_PATTERN } from "../deployments/duration";
+
+const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "500ms", "30s", "5m" or "1h"');
+const name = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{0,38}[a-z0-9]$/, "lower-case letters, digits and dashes, 2 to 40 characters, starting with a letter");
+export const version = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, "letters, digits, '.', '_', '+', '-'; up to 64 characters");
+const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "an environment variable name");
+
+export const artifactSchema = z.strictObject({
+  command: z.array(z.string().min(1).max(4096)).min(1).max(64).describe("argv; `{version}` is replaced by the deployed version"),
+  cwd: z.string().min(1).max(4096).optional(),
+  env: z
+    .record(envVarName, z.string().max(8192))
+    .refine((e) => Object.keys(e).length <= 64, "at most 64 variables")
+    .refine((e) => !("PORT" in e) && !("APP_VERSION" in e), "PORT and APP_VERSION are set by Cutover")
+    .optional(),
+});
+
+const healthCheckSchema = z.strictObject({
+  path: z.string().regex(/^\/[^\s]*$/, "an absolute path such as /healthz").max(1024).default("/healthz"),
+  interval: duration.default("1s"),
+  timeout: duration.default("2s"),
+  healthyThreshold: z.number().int().min(1).max(10).default(2),
+  startTimeout: duration.default("60s"),
+});
+
+const stepSchema = z.strictObject({
+  weight: z.number().int().min(1).max(100),
+  pause: z.union([duration, z.literal("manual")]).optional(),
+});
+
+const analysisSchema = z.strictObject({
+  maxErrorRate: z.number().min(0).max(1),
+  minRequests: z.number().int().min(1).max(1_000_000).default(20),
+});
+
+export const strategySchema = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("blue-green"), bake: duration.optional() }),
+  z.strictObject({
+    type: z.literal("canary"),
+    steps: z
+      .array(stepSchema)
+      .min(1)
+      .max(20)
+      .refine((s) => s.every((step, i) => i === 0 || step.weight > s[i - 1].weight), "step weights must increase"),
+    bake: duration.optional(),
+    analysis: analysisSchema.optional(),
+  }),
+]);
+
+const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "an HTTP header name");
+const port = z.number().int().min(1).max(65535);
+
+const localSchema = z.strictObject({
+  listenHost: z.string().min(1).max(255).default("127.0.0.1"),
+  listenPort: port,
+  adminPort: port.optional(),
+  stickyHeader: headerName.optional(),
+  stickyCookie: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
+  forceHeader: headerName.default("X-Cutover-Pool"),
+});
+
+const awsSchema = z.strictObject({
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region such as eu-west-1"),
+  vpcId: z.string().regex(/^vpc-[0-9a-f]+$/).optional(),
+  subnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]+$/)).min(2).max(16).optional(),
+  ami: z.string().regex(/^ami-[0-9a-f]+$/, "an AMI id"),
+  instanceType: z.string().min(2).max(32).default("t3.micro"),
+  keyName: z.string().min(1).max(255).optional(),
+  listenerPort: port.default(80),
+  stickiness: z.strictObject({ enabled: z.boolean(), duration: duration.default("1h") }).optional(),
+  minSize: z.number().int().min(0).max(1000).optional(),
+  maxSize: z.number().int().min(1).max(1000).optional(),
+  userDataPreamble: z.string().max(8192).optional(),
+  profile: z.string().min(1).max(128).optional(),
+});
+
+const kubernetesSchema = z.strictObject({
+  namespace: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/).max(63).default("default"),
+  kubeconfig: z.string().min(1).max(4096).optional(),
+  context: z.string().min(1).max(253).optional(),
+  image: z.string().min(1).max(512).describe("container image; `{version}` is replaced by the deployed version"),
+  containerPort: port.default(8080),
+  gateway: z.strictObject({ name: z.string().min(1).max(253), namespace: z.string().min(1).max(63).optional() }).optional(),
+  hostnames: z.array(z.string().min(1).max(253)).max(16).optional(),
+  forceHeader: headerName.default("X-Cutover-Pool"),
+});
+
+export const createEnvironmentSchema = z
+  .strictObject({
+    name,
+    target: z.enum(["local", "aws", "kubernetes"]).default("local"),
+    fleet: z.strictObject({
+      replicas: z.number().int().min(1).max(50).default(2),
+      artifact: artifactSchema,
+      healthCheck: healthCheckSchema.default(healthCheckSchema.parse({})),
+      drainTimeout: duration.default("10s"),
+    }),
+    strategy: strategySchema.default({ type: "blue-green" }),
+    operationTimeout: duration.optional(),
+    local: localSchema.optional(),
+    aws: awsSchema.optional(),
+    kubernetes: kubernetesSchema.optional(),
+  })
+  .superRefine((env, ctx) => {
+    if (!env[env.target]) {
+      ctx.addIssue({ code: "custom", path: [env.target], message: `a ${env.target} environment needs its \`${env.target}\` settings` });
+    }
+  });
+
+export const createDeploymentSchema = z.strictObject({
+  version,
+  artifact: artifactSchema.optional(),
+  strategy: strategySchema.optional(),
+});
+
+export const createTokenSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  role: z.enum(["viewer", "deployer", "admin"]),
+  environments: z
+    .array(z.string().regex(/^[a-z0-9-]+\*?$/, "an environment name, or a prefix ending in *"))
+    .min(1)
+    .max(100)
+    .optional(),
+});
+
+export const abortSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() });
+export const emptySchema = z.strictObject({});
+
+export const nameParams = z.strictObject({ name });
+export const idParams = z.strictObject({ id: z.string().regex(/^dep_[0-9a-f]{16}$/, "a deployment id such as dep_0123456789abcdef") });
+export const tokenIdParams = z.strictObject({ id: z.string().regex(/^tok_[0-9a-f]{16}$/, "a token id") });
+
+export const listDeploymentsQuery = z.strictObject({
+  environment: name.optional(),
+  state: z.enum(["queued", "running", "paused", "rolling_back", "succeeded", "rolled_back", "failed", "cancelled"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+});
+
+export const eventsQuery = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+});

@@ -1,0 +1,65 @@
+// The only prom-client importer. Metrics follow domain events; nothing in
+// the domain knows they exist.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { DomainEventBus } from "../deployments/deployment-events";
+import type { EnvironmentStore } from "../store/environment-store";
+
+export interface Metrics {
+  registry: Registry;
+  stop(): void;
+}
+
+export function createMetrics(bus: DomainEventBus, environments: EnvironmentStore): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "cutover_process_" });
+
+  const deployments = new Counter({
+    name: "cutover_deployments_total",
+    help: "Deployments that reached an end, by result and strategy.",
+    labelNames: ["result", "strategy"] as const,
+    registers: [registry],
+  });
+  const phaseSeconds = new Histogram({
+    name: "cutover_deployment_phase_duration_seconds",
+    help: "Time deployments spent in each phase.",
+    labelNames: ["phase"] as const,
+    buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800],
+    registers: [registry],
+  });
+  const weights = new Gauge({
+    name: "cutover_environment_traffic_weight",
+    help: "Share of traffic (0-100) each color of an environment receives.",
+    labelNames: ["environment", "color"] as const,
+    registers: [registry],
+  });
+  new Gauge({
+    name: "cutover_environments",
+    help: "Environments, by status.",
+    labelNames: ["status"] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const env of environments.list()) this.inc({ status: env.status });
+    },
+  });
+
+  for (const env of environments.list()) {
+    weights.set({ environment: env.name, color: "blue" }, env.weights.blue);
+    weights.set({ environment: env.name, color: "green" }, env.weights.green);
+  }
+  const off = [
+    bus.on("deployment:finished", (d) => deployments.inc({ result: d.state, strategy: d.strategy.type })),
+    bus.on("deployment:phase", ({ previous, secondsInPrevious }) => {
+      if (previous !== "queued") phaseSeconds.observe({ phase: previous }, secondsInPrevious);
+    }),
+    bus.on("environment:weights", ({ environment, weights: w }) => {
+      weights.set({ environment, color: "blue" }, w.blue);
+      weights.set({ environment, color: "green" }, w.green);
+    }),
+    bus.on("environment:removed", (env) => {
+      weights.remove({ environment: env.name, color: "blue" });
+      weights.remove({ environment: env.name, color: "green" });
+    }),
+  ];
+  return { registry, stop: () => off.forEach((f) => f()) };
+}

@@ -1,0 +1,111 @@
+// The local target: fleets are supervised OS processes, the load balancer
+// is a cutover-proxy process; both are resources of the `cutover` provider.
+import path from "node:path";
+import http from "node:http";
+import { localFleetProgram } from "../../infra/local/fleet-program";
+import { localTrafficProgram } from "../../infra/local/traffic-program";
+import { freePort } from "../../infra/local/provider/free-port";
+import { probe } from "../../infra/local/provider/health-check";
+import { reapUnowned } from "../../infra/local/provider/runtime-reaper";
+import { InputError } from "../errors";
+import { parseDuration } from "../deployments/duration";
+import type { Artifact, Color, EnvironmentSpec } from "../deployments/model";
+import type { DeploymentTarget, PoolStats, TrafficState } from "./deployment-target";
+
+export class LocalTarget implements DeploymentTarget {
+  readonly name = "local" as const;
+
+  constructor(private readonly runtimeDir: string) {}
+
+  async prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec> {
+    if (!spec.local) throw new InputError("validation_failed", "a local environment needs `local.listenPort`", { field: "local" });
+    const adminPort = spec.local.adminPort ?? (await freePort());
+    if (adminPort === spec.local.listenPort) {
+      throw new InputError("validation_failed", "local.adminPort must differ from local.listenPort", { field: "local.adminPort" });
+    }
+    return { ...spec, local: { ...spec.local, adminPort } };
+  }
+
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact) {
+    const hc = spec.fleet.healthCheck;
+    return localFleetProgram({
+      name: `${spec.name}-${color}`,
+      version,
+      replicas: spec.fleet.replicas,
+      artifact,
+      healthCheck: {
+        path: hc.path,
+        intervalMs: parseDuration(hc.interval),
+        timeoutMs: parseDuration(hc.timeout),
+        healthyThreshold: hc.healthyThreshold,
+        startTimeoutMs: parseDuration(hc.startTimeout),
+      },
+      drainTimeoutMs: parseDuration(spec.fleet.drainTimeout),
+      runtimeDir: this.runtimeDir,
+    });
+  }
+
+  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
+    const local = spec.local!;
+    const pool = (c: Color) => ({
+      weight: traffic[c].fleet ? traffic[c].weight : 0,
+      endpoints: (traffic[c].fleet?.endpoints as string[] | undefined) ?? [],
+    });
+    return localTrafficProgram({
+      name: spec.name,
+      listenHost: local.listenHost,
+      listenPort: local.listenPort,
+      adminPort: local.adminPort!,
+      pools: { blue: pool("blue"), green: pool("green") },
+      stickyHeader: local.stickyHeader,
+      stickyCookie: local.stickyCookie,
+      forceHeader: local.forceHeader,
+      runtimeDir: this.runtimeDir,
+    });
+  }
+
+  async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<void> {
+    const hc = spec.fleet.healthCheck;
+    const endpoints = (fleet.endpoints as string[]) ?? [];
+    const check = { path: hc.path, intervalMs: parseDuration(hc.interval), timeoutMs: parseDuration(hc.timeout), healthyThreshold: 1 };
+    for (const ep of endpoints) {
+      const port = Number(ep.split(":").pop());
+      if (!(await probe(port, check))) throw new Error(`instance ${ep} failed its health check ${hc.path}`);
+    }
+  }
+
+  async reapUnowned(owned: { fleets: Record<string, unknown>[]; environments: string[] }, before: Date): Promise<string[]> {
+    return reapUnowned(
+      this.runtimeDir,
+      { fleetIds: new Set(owned.fleets.map((f) => f.fleetId as string)), balancers: new Set(owned.environments) },
+      before,
+    );
+  }
+
+  async poolStats(_spec: EnvironmentSpec, traffic: Record<string, unknown>): Promise<Record<Color, PoolStats> | undefined> {
+    const url = traffic.metricsUrl as string | undefined;
+    if (!url) return undefined;
+    const text = await fetchText(url);
+    const counter = (name: string, pool: Color) => Number(new RegExp(`^${name}\\{pool="${pool}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+    const stats = (c: Color) => ({
+      requests: counter("cutover_proxy_requests_total", c),
+      errors: counter("cutover_proxy_responses_5xx_total", c),
+    });
+    return { blue: stats("blue"), green: stats("green") };
+  }
+}
+
+export const localRuntimeDir = (dataDir: string) => path.join(dataDir, "runtime");
+
+function fetchText(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { timeout: 2000, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve(body));
+    });
+    req.on("timeout", () => req.destroy(new Error("metrics request timed out")));
+    req.on("error", reject);
+  });
+}
