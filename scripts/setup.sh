@@ -57,5 +57,6 @@ fi
 
 # 4. TypeScript, and where the binaries are for the runtime to find.
 npx --no-install tsc -p tsconfig.json
+chmod +x dist/server/cli/main.js
 node -e 'require("fs").writeFileSync("dist/toolchain.json", JSON.stringify({pulumi: process.argv[1], pulumiVersion: process.argv[2], proxy: process.argv[3]}, null, 2) + "\n")' \
   "$pulumi_bin" "$version" "$proxy_bin"

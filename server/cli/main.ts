@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+// `cutover`: the command line for people and pipelines.
+import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import { ApiClient, ApiError } from "./api-client";
+
+const USAGE = `usage: cutover <command> [options]
+
+  env create <name> --file <spec.json|->   create an environment (the spec's name is <name>)
+  env list                                 list environments
+  env status <name>                        live version, colors, weights, recent deployments
+  env delete <name> [--wait]               destroy an environment and all its stacks
+  deploy <env> <version> [--canary STEPS] [--bake DURATION] [--wait]
+                                           STEPS like 10:30s,50:manual,100
+  status <deployment-id>                   one deployment
+  events <deployment-id>                   stream a deployment's events until it ends
+  promote|pause|resume <deployment-id>
+  abort <deployment-id> [--reason TEXT]
+  rollback <env> [--wait]                  back to the previous good version
+  token create <name> --role viewer|deployer|admin [--env NAME]...
+
+options: --url (CUTOVER_URL, default http://127.0.0.1:8080)
+         --token (CUTOVER_TOKEN; default: the admin-token file in CUTOVER_DATA_DIR)
+         --json  print raw JSON
+
+exit codes: 0 success; 1 the deployment did not succeed; 2 usage; 3 API error`;
+
+class UsageError extends Error {}
+
+function defaultToken(): string | undefined {
+  if (process.env.CUTOVER_TOKEN) return process.env.CUTOVER_TOKEN;
+  const dataDir = process.env.CUTOVER_DATA_DIR ?? path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), ".local", "share"), "cutover");
+  const file = path.join(dataDir, "admin-token");
+  return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+}
+
+function parseCanary(steps: string) {
+  return steps.split(",").map((s) => {
+    const [weight, pause] = s.split(":");
+    if (!/^\d+$/.test(weight)) throw new UsageError(`bad canary step "${s}": expected WEIGHT or WEIGHT:PAUSE`);
+    return pause ? { weight: Number(weight), pause } : { weight: Number(weight) };
+  });
+}
+
+interface Deployment {
+  id: string;
+  environment: string;
+  version: string;
+  state: string;
+  phase: string;
+  step?: number;
+  error?: { code: string; message: string };
+  queuePosition?: number;
+}
+
+const print = (json: boolean, value: unknown, human: () => string) => console.log(json ? JSON.stringify(value, null, 2) : human());
+const describe = (d: Deployment) =>
+  `${d.id}  ${d.environment}@${d.version}  ${d.state}/${d.phase}${d.queuePosition ? `  (queue position ${d.queuePosition})` : ""}${d.error ? `\n  error ${d.error.code}: ${d.error.message}` : ""}`;
+
+async function follow(client: ApiClient, id: string, json: boolean): Promise<number> {
+  for await (const e of client.events(id)) {
+    if (json) {
+      console.log(e.data);
+      continue;
+    }
+    const event = JSON.parse(e.data) as { type: string; at: string; data: Record<string, unknown> };
+    const d = event.data;
+    const line =
+      event.type === "deployment:phase"
+        ? `phase ${d.phase}${d.error ? ` (${(d.error as { message: string }).message})` : ""}`
+        : event.type === "deployment:step"
+          ? `traffic ${JSON.stringify(d.weights)}`
+          : event.type.startsWith("engine:")
+            ? `  ${event.type.slice(7)} ${d.op ?? ""} ${d.type ?? ""} ${d.name ?? d.message ?? ""}`
+            : event.type.replace("deployment:", "");
+    console.log(`${event.at.slice(11, 19)}  ${line}`);
+  }
+  const d = await client.request<Deployment>("GET", `/v1/deployments/${id}`);
+  if (!json) console.log(describe(d));
+  return d.state === "succeeded" ? 0 : 1;
+}
+
+async function waitForEnvironmentGone(client: ApiClient, name: string): Promise<void> {
+  for (;;) {
+    try {
+      const env = await client.request<{ status: string; error?: { message: string } }>("GET", `/v1/environments/${name}`);
+      if (env.status === "failed") throw new ApiError(409, "environment_delete_failed", env.error?.message ?? "delete failed");
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "environment_not_found") return;
+      throw err;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      url: { type: "string" },
+      token: { type: "string" },
+      json: { type: "boolean", default: false },
+      wait: { type: "boolean", default: false },
+      file: { type: "string", short: "f" },
+      canary: { type: "string" },
+      bake: { type: "string" },
+      reason: { type: "string" },
+      role: { type: "string" },
+      env: { type: "string", multiple: true },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const client = new ApiClient((values.url ?? process.env.CUTOVER_URL ?? "http://127.0.0.1:8080").replace(/\/$/, ""), values.token ?? defaultToken());
+  const json = values.json!;
+  const [cmd, ...args] = positionals;
+  const need = (n: number, what: string) => {
+    if (args.length < n) throw new UsageError(`${cmd} needs ${what}`);
+  };
+
+  switch (cmd) {
+    case "env": {
+      const [sub, name] = args;
+      if (sub === "list") {
+        const r = await client.request<{ environments: { name: string; status: string; liveVersion?: string; activeColor?: string; spec: { target: string } }[] }>("GET", "/v1/environments");
+        print(json, r, () => r.environments.map((e) => `${e.name}  ${e.spec.target}  ${e.status}  ${e.liveVersion ?? "-"}  ${e.activeColor ?? "-"}`).join("\n") || "no environments");
+        return 0;
+      }
+      if (!name) throw new UsageError(`env ${sub ?? ""} needs an environment name`);
+      if (sub === "create") {
+        if (!values.file) throw new UsageError("env create needs --file <spec.json> (or - for stdin)");
+        const spec = JSON.parse(readFileSync(values.file === "-" ? 0 : values.file, "utf8"));
+        const env = await client.request<{ name: string; status: string }>("POST", "/v1/environments", { ...spec, name });
+        print(json, env, () => `${env.name}: ${env.status}`);
+        return 0;
+      }
+      if (sub === "status") {
+        const env = await client.request<{ name: string; status: string; liveVersion?: string; activeColor?: string; weights: object; traffic?: { url?: string }; recentDeployments: Deployment[] }>("GET", `/v1/environments/${name}`);
+        print(json, env, () =>
+          [
+            `${env.name}: ${env.status}, live ${env.liveVersion ?? "-"} on ${env.activeColor ?? "-"}, weights ${JSON.stringify(env.weights)}`,
+            env.traffic?.url ? `url ${env.traffic.url}` : "",
+            ...env.recentDeployments.map(describe),
+          ].filter(Boolean).join("\n"),
+        );
+        return 0;
+      }
+      if (sub === "delete") {
+        await client.request("DELETE", `/v1/environments/${name}`);
+        if (values.wait) await waitForEnvironmentGone(client, name);
+        print(json, { deleted: name }, () => `${name}: ${values.wait ? "deleted" : "deleting"}`);
+        return 0;
+      }
+      throw new UsageError(`unknown env command ${sub}`);
+    }
+    case "deploy": {
+      need(2, "an environment and a version");
+      const strategy = values.canary
+        ? { type: "canary", steps: parseCanary(values.canary), ...(values.bake ? { bake: values.bake } : {}) }
+        : values.bake
+          ? { type: "blue-green", bake: values.bake }
+          : undefined;
+      const d = await client.request<Deployment>("POST", `/v1/environments/${args[0]}/deployments`, { version: args[1], ...(strategy ? { strategy } : {}) });
+      print(json, d, () => describe(d));
+      return values.wait ? follow(client, d.id, json) : 0;
+    }
+    case "status": {
+      need(1, "a deployment id");
+      const d = await client.request<Deployment>("GET", `/v1/deployments/${args[0]}`);
+      print(json, d, () => describe(d));
+      return 0;
+    }
+    case "events":
+      need(1, "a deployment id");
+      return follow(client, args[0], json);
+    case "promote":
+    case "pause":
+    case "resume":
+    case "abort": {
+      need(1, "a deployment id");
+      const body = cmd === "abort" && values.reason ? { reason: values.reason } : {};
+      const d = await client.request<Deployment>("POST", `/v1/deployments/${args[0]}/${cmd}`, body);
+      print(json, d, () => describe(d));
+      return values.wait ? follow(client, d.id, json) : 0;
+    }
+    case "rollback": {
+      need(1, "an environment");
+      const d = await client.request<Deployment>("POST", `/v1/environments/${args[0]}/rollback`, {});
+      print(json, d, () => describe(d));
+      return values.wait ? follow(client, d.id, json) : 0;
+    }
+    case "token": {
+      if (args[0] !== "create" || !args[1] || !values.role) throw new UsageError("token create <name> --role viewer|deployer|admin [--env NAME]...");
+      const t = await client.request<{ id: string; token: string }>("POST", "/v1/tokens", {
+        name: args[1],
+        role: values.role,
+        ...(values.env ? { environments: values.env } : {}),
+      });
+      print(json, t, () => `${t.id}\n${t.token}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${cmd}`);
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err) => {
+    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      console.error(`cutover: ${(err as Error).message}\n\n${USAGE}`);
+      process.exit(2);
+    }
+    if (err instanceof ApiError) {
+      console.error(`cutover: ${err.code}: ${err.message}`);
+      process.exit(3);
+    }
+    console.error(`cutover: ${(err as Error).message}`);
+    process.exit(3);
+  },
+);

@@ -1,0 +1,21 @@
+// Environment specs for tests: the fixture app, a unique process marker, fast health checks.
+import { randomBytes } from "node:crypto";
+import { freePort } from "../../infra/local/provider/free-port";
+import { fixtureApp } from "./temp-dir";
+
+export const uniqueMark = () => `m${randomBytes(5).toString("hex")}`;
+
+export async function environmentSpec(name: string, mark: string, extra: Record<string, unknown> = {}) {
+  return {
+    name,
+    target: "local",
+    fleet: {
+      replicas: 2,
+      artifact: { command: ["node", fixtureApp], env: { CUTOVER_TEST_MARK: mark } },
+      healthCheck: { path: "/healthz", interval: "100ms", timeout: "1s", healthyThreshold: 2, startTimeout: "8s" },
+      drainTimeout: "2s",
+    },
+    local: { listenPort: await freePort(), stickyHeader: "x-user" },
+    ...extra,
+  };
+}

@@ -1,0 +1,120 @@
+// Runs Cutover for tests: a real server process (`node dist/server/main.js`)
+// on a fresh data dir, with an API client bound to its admin token.
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { projectRoot } from "../../server/engine/toolchain";
+import { request, type Reply } from "./http";
+import { tempDir } from "./temp-dir";
+import { waitFor } from "./wait-for";
+
+export const ADMIN_TOKEN = "test-admin-token-0123456789";
+
+export interface RunningServer {
+  url: string;
+  dataDir: string;
+  process: ChildProcess;
+  log: string[];
+  api(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<Reply & { json: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  stop(): Promise<void>;
+  kill(): Promise<void>;
+}
+
+export async function startServer(opts: { dataDir?: string; env?: Record<string, string> } = {}): Promise<RunningServer> {
+  const dataDir = opts.dataDir ?? tempDir("server");
+  const child = spawn(process.execPath, [path.join(projectRoot, "dist", "server", "main.js")], {
+    env: {
+      ...process.env,
+      CUTOVER_PORT: "0",
+      CUTOVER_DATA_DIR: dataDir,
+      CUTOVER_ADMIN_TOKEN: ADMIN_TOKEN,
+      CUTOVER_LOG_LEVEL: "info",
+      ...opts.env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log: string[] = [];
+  let url = "";
+  const onLine = (chunk: Buffer) => {
+    for (const line of chunk.toString("utf8").split("\n").filter(Boolean)) {
+      log.push(line);
+      try {
+        const entry = JSON.parse(line);
+        if (entry.msg === "cutover listening") url = entry.url;
+      } catch {
+        // not JSON
+      }
+    }
+  };
+  child.stdout!.on("data", onLine);
+  child.stderr!.on("data", onLine);
+  const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+  await waitFor("the server to listen", () => url || (child.exitCode !== null ? Promise.reject(new Error(log.join("\n"))) : ""), 20_000);
+  await waitFor("recovery to finish", async () => (await request(`${url}/healthz`)).status === 200, 120_000, 100);
+
+  const server: RunningServer = {
+    url,
+    dataDir,
+    process: child,
+    log,
+    async api(method, p, body, headers = {}) {
+      const reply = await request(`${url}${p}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${ADMIN_TOKEN}`,
+          ...(body !== undefined ? { "content-type": "application/json" } : {}),
+          ...headers,
+        },
+        body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+      });
+      let json: unknown;
+      try {
+        json = reply.body ? JSON.parse(reply.body) : undefined;
+      } catch {
+        json = undefined;
+      }
+      return { ...reply, json };
+    },
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+    async kill() {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+  return server;
+}
+
+const TERMINAL = ["succeeded", "rolled_back", "failed", "cancelled"];
+
+/** Waits for a deployment to reach a state (or any end, with "terminal"). */
+export async function waitForDeployment(server: RunningServer, id: string, state: string | "terminal", timeoutMs = 120_000) {
+  const d = await waitFor(
+    `deployment ${id} to be ${state}`,
+    async () => {
+      const d = (await server.api("GET", `/v1/deployments/${id}`)).json;
+      return d.state === state || TERMINAL.includes(d.state) ? d : undefined;
+    },
+    timeoutMs,
+    100,
+  );
+  if (state !== "terminal" && d.state !== state) {
+    throw new Error(`deployment ${id} ended ${d.state} instead of reaching ${state}: ${JSON.stringify(d.error)}`);
+  }
+  return d;
+}
+
+export async function waitForEnvironment(server: RunningServer, name: string, status: string) {
+  const env = await waitFor(
+    `environment ${name} to be ${status}`,
+    async () => {
+      const r = await server.api("GET", `/v1/environments/${name}`);
+      return r.json?.status === status || r.json?.status === "failed" ? r.json : undefined;
+    },
+    60_000,
+    100,
+  );
+  if (env.status !== status) throw new Error(`environment ${name} is ${env.status}: ${JSON.stringify(env.error)}`);
+  return env;
+}
