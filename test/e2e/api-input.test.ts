@@ -1,0 +1,128 @@
+// Bad input on every endpoint gets a 4xx with a stable code, never a 5xx,
+// and changes nothing.
+import { request } from "../helpers/http";
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { ADMIN_TOKEN, startServer, waitForEnvironment, type RunningServer } from "../helpers/server";
+
+let server: RunningServer;
+let deployerToken: string;
+let viewerToken: string;
+let scopedToken: string;
+
+beforeAll(async () => {
+  server = await startServer({ env: { CUTOVER_MAX_BODY_BYTES: "4096" } });
+  expect((await server.api("POST", "/v1/environments", await environmentSpec("input", uniqueMark()))).status).toBe(201);
+  await waitForEnvironment(server, "input", "ready");
+  deployerToken = (await server.api("POST", "/v1/tokens", { name: "ci", role: "deployer" })).json.token;
+  viewerToken = (await server.api("POST", "/v1/tokens", { name: "portal", role: "viewer" })).json.token;
+  scopedToken = (await server.api("POST", "/v1/tokens", { name: "other-team", role: "deployer", environments: ["other-*"] })).json.token;
+});
+
+afterAll(async () => {
+  await server.api("DELETE", "/v1/environments/input");
+  await server.stop();
+});
+
+interface Case {
+  name: string;
+  method: string;
+  path: string;
+  body?: unknown;
+  headers?: Record<string, string>;
+  token?: string | null;
+  status: number;
+  code: string;
+}
+
+const DEP = "dep_0123456789abcdef";
+
+const cases = (): Case[] => [
+  { name: "no token", method: "GET", path: "/v1/environments", token: null, status: 401, code: "unauthenticated" },
+  { name: "malformed authorization", method: "GET", path: "/v1/environments", headers: { authorization: "Basic abc" }, status: 401, code: "invalid_authorization" },
+  { name: "unknown token", method: "GET", path: "/v1/environments", token: "cut_nope", status: 401, code: "invalid_token" },
+  { name: "metrics without token", method: "GET", path: "/metrics", token: null, status: 401, code: "unauthenticated" },
+  { name: "viewer creates an environment", method: "POST", path: "/v1/environments", token: viewerToken, body: {}, status: 403, code: "insufficient_role" },
+  { name: "viewer deploys", method: "POST", path: "/v1/environments/input/deployments", token: viewerToken, body: { version: "v1" }, status: 403, code: "insufficient_role" },
+  { name: "deployer out of scope", method: "POST", path: "/v1/environments/input/deployments", token: scopedToken, body: { version: "v1" }, status: 403, code: "environment_out_of_scope" },
+  { name: "deployer overrides the artifact", method: "POST", path: "/v1/environments/input/deployments", token: deployerToken, body: { version: "v1", artifact: { command: ["sh", "-c", "id"] } }, status: 403, code: "artifact_override_forbidden" },
+  { name: "deployer deletes", method: "DELETE", path: "/v1/environments/input", token: deployerToken, status: 403, code: "insufficient_role" },
+  { name: "deployer mints tokens", method: "POST", path: "/v1/tokens", token: deployerToken, body: { name: "x", role: "admin" }, status: 403, code: "insufficient_role" },
+  { name: "invalid JSON", method: "POST", path: "/v1/environments", body: "{not json", status: 400, code: "invalid_json" },
+  { name: "not JSON", method: "POST", path: "/v1/environments", body: "name=x", headers: { "content-type": "application/x-www-form-urlencoded" }, status: 400, code: "unsupported_media_type" },
+  { name: "oversized body", method: "POST", path: "/v1/environments", body: { name: "big", pad: "x".repeat(10_000) }, status: 413, code: "payload_too_large" },
+  { name: "empty environment", method: "POST", path: "/v1/environments", body: {}, status: 400, code: "validation_failed" },
+  { name: "array body", method: "POST", path: "/v1/environments", body: [1, 2], status: 400, code: "validation_failed" },
+  { name: "wrong types", method: "POST", path: "/v1/environments", body: { name: 7, fleet: { replicas: "two", artifact: { command: "node" } }, local: { listenPort: -1 } }, status: 400, code: "validation_failed" },
+  { name: "unknown field", method: "POST", path: "/v1/environments", body: { name: "ok-name", fleet: { artifact: { command: ["x"] } }, local: { listenPort: 9 }, extra: true }, status: 400, code: "validation_failed" },
+  { name: "missing target settings", method: "POST", path: "/v1/environments", body: { name: "no-local", fleet: { artifact: { command: ["x"] } } }, status: 400, code: "validation_failed" },
+  { name: "reserved env var", method: "POST", path: "/v1/environments", body: { name: "env-var", fleet: { artifact: { command: ["x"], env: { PORT: "1" } } }, local: { listenPort: 9 } }, status: 400, code: "validation_failed" },
+  { name: "duplicate environment", method: "POST", path: "/v1/environments", body: { name: "input", fleet: { artifact: { command: ["x"] } }, local: { listenPort: 9 } }, status: 409, code: "environment_exists" },
+  { name: "bad environment name", method: "GET", path: "/v1/environments/..%2Fetc", status: 400, code: "validation_failed" },
+  { name: "unknown environment", method: "GET", path: "/v1/environments/nope", status: 404, code: "environment_not_found" },
+  { name: "delete unknown environment", method: "DELETE", path: "/v1/environments/nope", status: 404, code: "environment_not_found" },
+  { name: "deploy to unknown environment", method: "POST", path: "/v1/environments/nope/deployments", body: { version: "v1" }, status: 404, code: "environment_not_found" },
+  { name: "bad version", method: "POST", path: "/v1/environments/input/deployments", body: { version: "../v1" }, status: 400, code: "validation_failed" },
+  { name: "version of wrong type", method: "POST", path: "/v1/environments/input/deployments", body: { version: 2 }, status: 400, code: "validation_failed" },
+  { name: "bad strategy", method: "POST", path: "/v1/environments/input/deployments", body: { version: "v1", strategy: { type: "yolo" } }, status: 400, code: "validation_failed" },
+  { name: "decreasing canary", method: "POST", path: "/v1/environments/input/deployments", body: { version: "v1", strategy: { type: "canary", steps: [{ weight: 50 }, { weight: 10 }] } }, status: 400, code: "validation_failed" },
+  { name: "bad pause", method: "POST", path: "/v1/environments/input/deployments", body: { version: "v1", strategy: { type: "canary", steps: [{ weight: 5, pause: "soon" }] } }, status: 400, code: "validation_failed" },
+  { name: "rollback without history", method: "POST", path: "/v1/environments/input/rollback", body: {}, status: 409, code: "no_previous_version" },
+  { name: "rollback with body", method: "POST", path: "/v1/environments/input/rollback", body: { to: "v0" }, status: 400, code: "validation_failed" },
+  { name: "malformed deployment id", method: "GET", path: "/v1/deployments/123", status: 400, code: "validation_failed" },
+  { name: "unknown deployment", method: "GET", path: `/v1/deployments/${DEP}`, status: 404, code: "deployment_not_found" },
+  { name: "events of unknown deployment", method: "GET", path: `/v1/deployments/${DEP}/events`, status: 404, code: "deployment_not_found" },
+  ...["promote", "pause", "resume", "abort"].map((a) => ({ name: `${a} unknown deployment`, method: "POST", path: `/v1/deployments/${DEP}/${a}`, body: {}, status: 404, code: "deployment_not_found" })),
+  { name: "abort with a bad reason", method: "POST", path: `/v1/deployments/${DEP}/abort`, body: { reason: 5 }, status: 400, code: "validation_failed" },
+  { name: "bad query", method: "GET", path: "/v1/deployments?limit=many", status: 400, code: "validation_failed" },
+  { name: "unknown query field", method: "GET", path: "/v1/deployments?sort=asc", status: 400, code: "validation_failed" },
+  { name: "bad token role", method: "POST", path: "/v1/tokens", body: { name: "x", role: "root" }, status: 400, code: "validation_failed" },
+  { name: "revoke unknown token", method: "DELETE", path: "/v1/tokens/tok_0123456789abcdef", status: 404, code: "token_not_found" },
+  { name: "bad idempotency key", method: "POST", path: "/v1/environments/input/deployments", body: { version: "v1" }, headers: { "idempotency-key": "" }, status: 400, code: "invalid_idempotency_key" },
+  { name: "unknown route", method: "GET", path: "/v2/things", status: 404, code: "route_not_found" },
+  { name: "unsupported method", method: "PUT", path: "/v1/environments/input", body: {}, status: 404, code: "route_not_found" },
+];
+
+describe("bad input", () => {
+  it.each(cases().map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    const c2 = cases().find((x) => x.name === c.name)!; // tokens exist only after beforeAll
+    const headers: Record<string, string> = { ...c2.headers };
+    const token = c2.token === undefined ? ADMIN_TOKEN : c2.token;
+    if (token !== null && !headers.authorization) headers.authorization = `Bearer ${token}`;
+    let body: string | undefined;
+    if (c2.body !== undefined) {
+      body = typeof c2.body === "string" ? c2.body : JSON.stringify(c2.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const r = await request(`${server.url}${c2.path}`, { method: c2.method, headers, body });
+    const json = JSON.parse(r.body);
+    expect({ status: r.status, code: json.error?.code }).toEqual({ status: c2.status, code: c2.code });
+    expect(typeof json.error.message).toBe("string");
+    expect(r.body).not.toMatch(/at .*\.(js|ts):\d+/);
+  });
+
+  it("changed nothing: one environment, no deployments, and the server is healthy", async () => {
+    const envs = (await server.api("GET", "/v1/environments")).json.environments;
+    expect(envs.map((e: { name: string }) => e.name)).toEqual(["input"]);
+    expect((await server.api("GET", "/v1/deployments")).json.deployments).toEqual([]);
+    expect((await request(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it("lets a scoped token see only its environments", async () => {
+    const r = await request(`${server.url}/v1/environments`, { headers: { authorization: `Bearer ${scopedToken}` } });
+    expect(JSON.parse(r.body).environments).toEqual([]);
+  });
+
+  it("serves an OpenAPI document generated from the schemas", async () => {
+    const doc = (await server.api("GET", "/openapi.json")).json;
+    expect(doc.openapi).toBe("3.1.0");
+    const create = doc.paths["/v1/environments"].post.requestBody.content["application/json"].schema;
+    expect(create.properties.fleet.properties.replicas).toMatchObject({ type: "integer", minimum: 1 });
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/deployments/{id}/promote", "/v1/environments/{name}/rollback"]));
+  });
+
+  it("never writes a token or the state passphrase to its log", async () => {
+    const text = server.log.join("\n");
+    expect(text).not.toContain(ADMIN_TOKEN);
+    expect(text).not.toContain(deployerToken);
+  });
+});
