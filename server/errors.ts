@@ -46,11 +46,11 @@ export function describeError(err: unknown): { code: string; message: string } {
  * lines that say what went wrong, drop the command line and the noise.
  */
 export function cleanEngineMessage(message: string): string {
-  const lines = message.split("\n");
+  const lines = message
+    .split("\n")
+    .filter((l) => !/^\s*(cmd|code):/.test(l) && !l.includes("PULUMI_CONFIG_PASSPHRASE"))
+    .map((l) => l.replace(/^\s*(stdout|stderr):\s?/, ""));
   const diagnostics = lines.filter((l) => /error:|failed|did not become healthy|keeps exiting|output:|^\s{2,}\S/.test(l));
-  const text = (diagnostics.length ? diagnostics : lines.slice(0, 5))
-    .filter((l) => !/^\s*(cmd|code|stdout|stderr):/.test(l) && !l.includes("PULUMI_CONFIG_PASSPHRASE"))
-    .join("\n")
-    .trim();
+  const text = (diagnostics.length ? diagnostics : lines.slice(0, 5)).join("\n").trim();
   return text.length > 4000 ? `${text.slice(0, 4000)}…` : text;
 }

@@ -136,6 +136,11 @@ async function run(argv: string[]): Promise<number> {
       if (sub === "create") {
         if (!values.file) throw new UsageError("env create needs --file <spec.json> (or - for stdin)");
         const spec = JSON.parse(readFileSync(values.file === "-" ? 0 : values.file, "utf8"));
+        // A relative working directory in a spec file is relative to the file.
+        const artifact = spec?.fleet?.artifact;
+        if (artifact && typeof artifact.cwd === "string" && !path.isAbsolute(artifact.cwd)) {
+          artifact.cwd = path.resolve(values.file === "-" ? process.cwd() : path.dirname(values.file), artifact.cwd);
+        }
         const env = await client.request<{ name: string; status: string }>("POST", "/v1/environments", { ...spec, name });
         print(json, env, () => `${env.name}: ${env.status}`);
         return 0;

@@ -14,7 +14,7 @@ const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "an enviro
 
 export const artifactSchema = z.strictObject({
   command: z.array(z.string().min(1).max(4096)).min(1).max(64).describe("argv; `{version}` is replaced by the deployed version"),
-  cwd: z.string().min(1).max(4096).optional(),
+  cwd: z.string().regex(/^\//, "an absolute path").max(4096).optional(),
   env: z
     .record(envVarName, z.string().max(8192))
     .refine((e) => Object.keys(e).length <= 64, "at most 64 variables")

@@ -1,0 +1,51 @@
+import { mkdtempSync, statSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { TokenService } from "../../server/auth/token-service";
+import { openDatabase } from "../../server/store/database";
+import { TokenStore } from "../../server/store/token-store";
+
+function service(adminToken?: string) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cutover-tokens-"));
+  return { tokens: new TokenService(new TokenStore(openDatabase(path.join(dir, "cutover.db"))), adminToken), dir };
+}
+
+describe("tokens", () => {
+  it("authenticates a created token and stores only its hash", () => {
+    const { tokens, dir } = service();
+    const { token, record } = tokens.create({ name: "ci", role: "deployer" });
+    expect(tokens.authenticate(`Bearer ${token}`)).toMatchObject({ id: record.id, role: "deployer" });
+    const db = openDatabase(path.join(dir, "cutover.db"));
+    const rows = db.prepare("SELECT * FROM tokens").all();
+    expect(JSON.stringify(rows)).not.toContain(token);
+  });
+
+  it("refuses revoked, unknown and malformed tokens with distinct codes", () => {
+    const { tokens } = service();
+    const { token, record } = tokens.create({ name: "ci", role: "viewer" });
+    tokens.revoke(record.id);
+    expect(() => tokens.authenticate(`Bearer ${token}`)).toThrow(expect.objectContaining({ code: "invalid_token" }));
+    expect(() => tokens.authenticate(undefined)).toThrow(expect.objectContaining({ code: "unauthenticated" }));
+    expect(() => tokens.authenticate("Token abc")).toThrow(expect.objectContaining({ code: "invalid_authorization" }));
+  });
+
+  it("orders roles and honours environment scopes with prefixes", () => {
+    const { tokens } = service("admin-token-0123456789");
+    const admin = tokens.authenticate("Bearer admin-token-0123456789");
+    expect(() => tokens.authorize(admin, "admin", "anything")).not.toThrow();
+    const scoped = tokens.authenticate(`Bearer ${tokens.create({ name: "t", role: "deployer", environments: ["shop", "pay-*"] }).token}`);
+    expect(() => tokens.authorize(scoped, "deployer", "shop")).not.toThrow();
+    expect(() => tokens.authorize(scoped, "deployer", "pay-eu")).not.toThrow();
+    expect(() => tokens.authorize(scoped, "deployer", "shopping")).toThrow(expect.objectContaining({ code: "environment_out_of_scope" }));
+    expect(() => tokens.authorize(scoped, "admin")).toThrow(expect.objectContaining({ code: "insufficient_role" }));
+  });
+
+  it("bootstraps the admin token once, in a 0600 file", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "cutover-boot-"));
+    const first = TokenService.bootstrapAdminToken(dir);
+    const again = TokenService.bootstrapAdminToken(dir);
+    expect(first.created).toBe(true);
+    expect(again).toEqual({ ...first, created: false });
+    expect(statSync(first.file).mode & 0o777).toBe(0o600);
+  });
+});
