@@ -25,7 +25,9 @@ import { DeploymentStore } from "./store/deployment-store";
 import { EnvironmentStore } from "./store/environment-store";
 import { IdempotencyStore } from "./store/idempotency-store";
 import { TokenStore } from "./store/token-store";
-import type { DeploymentTarget } from "./targets/deployment-target";
+import type { StackEngine } from "./engine/stack-engine";
+import { AwsTarget } from "./targets/aws-target";
+import { KubernetesTarget } from "./targets/kubernetes-target";
 import { LocalTarget, localRuntimeDir } from "./targets/local-target";
 import { TargetRegistry } from "./targets/target-registry";
 
@@ -33,8 +35,10 @@ export interface ServiceOptions {
   config: Config;
   logger: Logger;
   toolchain?: Toolchain;
-  /** Extra targets (AWS, Kubernetes) beside the local one. */
-  targets?: DeploymentTarget[];
+  /** Another engine, for running cloud programs under Pulumi's mocks in tests. */
+  engine?: StackEngine;
+  /** Treat cloud provider plugins as installed (their programs run under mocks). */
+  assumePluginsInstalled?: boolean;
 }
 
 /** The state passphrase: the operator's, or one generated on first start and kept 0600. */
@@ -45,7 +49,7 @@ function statePassphrase(config: Config): string {
   return readFileSync(file, "utf8").trim();
 }
 
-export function createServices({ config, logger, toolchain, targets: extraTargets = [] }: ServiceOptions) {
+export function createServices({ config, logger, toolchain, engine: injectedEngine, assumePluginsInstalled }: ServiceOptions) {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const db = openDatabase(path.join(config.dataDir, "cutover.db"));
   const environmentStore = new EnvironmentStore(db);
@@ -53,12 +57,12 @@ export function createServices({ config, logger, toolchain, targets: extraTarget
   const idempotencyStore = new IdempotencyStore(db);
   const tokenStore = new TokenStore(db);
 
-  const engine = new PulumiEngine({
-    dataDir: config.dataDir,
-    passphrase: statePassphrase(config),
-    toolchain: toolchain ?? resolveToolchain(),
-  });
-  const targets = new TargetRegistry([new LocalTarget(localRuntimeDir(config.dataDir)), ...extraTargets]);
+  const pulumiEngine = injectedEngine
+    ? undefined
+    : new PulumiEngine({ dataDir: config.dataDir, passphrase: statePassphrase(config), toolchain: toolchain ?? resolveToolchain() });
+  const engine: StackEngine = injectedEngine ?? pulumiEngine!;
+  const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
+  const targets = new TargetRegistry([new LocalTarget(localRuntimeDir(config.dataDir)), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
   const bus = new DomainEventBus();
   const journal = new DeploymentJournal(deploymentStore, bus);
@@ -75,7 +79,7 @@ export function createServices({ config, logger, toolchain, targets: extraTarget
     logger,
     operationTimeoutMs,
   });
-  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, lanes);
+  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, lanes, targets);
   const environmentService = new EnvironmentService({
     environments: environmentStore,
     deployments: deploymentStore,

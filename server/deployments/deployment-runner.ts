@@ -2,7 +2,7 @@
 // queued → provisioning → verifying → shifting → baking → retiring → succeeded,
 // and on any failure, timeout or abort: rolling_back → rolled_back.
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import type { PulumiEngine } from "../engine/pulumi-engine";
+import type { StackEngine } from "../engine/stack-engine";
 import { describeError, UnprocessableError } from "../errors";
 import type { Logger } from "../logger";
 import type { EnvironmentStore } from "../store/environment-store";
@@ -14,6 +14,7 @@ import { AbortedError, DeploymentControl } from "./deployment-control";
 import type { DeploymentJournal } from "./deployment-journal";
 import { parseDuration } from "./duration";
 import { engineEventSummary } from "./engine-event-summary";
+import { existingFleetProgram } from "./existing-fleet";
 import { otherColor, type CanaryStep, type Color, type Deployment, type Environment } from "./model";
 import type { TrafficOperator } from "./traffic-operator";
 
@@ -21,7 +22,7 @@ export interface RunnerDeps {
   environments: EnvironmentStore;
   deployments: DeploymentStore;
   journal: DeploymentJournal;
-  engine: PulumiEngine;
+  engine: StackEngine;
   targets: TargetRegistry;
   traffic: TrafficOperator;
   logger: Logger;
@@ -77,12 +78,12 @@ export class DeploymentRunner {
       journal.phase(d, "provisioning", { color: to, stack: stackNames(d.environment)[to] });
       if (env.fleets[to]) {
         // A fleet left on the idle color by an earlier failure goes before a new one is built there.
-        await engine.destroy(stackNames(d.environment)[to], this.fleetProgram(target, env, to), this.ops(d, control));
+        await engine.destroy(stackNames(d.environment)[to], existingFleetProgram(this.deps.targets, env, to), this.ops(d, control));
         env = environments.update(d.environment, (e) => delete e.fleets[to]);
       }
       const fleet = await engine.up(
         stackNames(d.environment)[to],
-        target.fleetProgram(env.spec, to, d.version, d.artifact),
+        target.fleetProgram(env.spec, to, d.version, d.artifact, env.traffic),
         this.ops(d, control),
       );
       env = environments.update(d.environment, (e) => {
@@ -130,7 +131,7 @@ export class DeploymentRunner {
       if (from) {
         journal.phase(d, "retiring", { color: from, stack: stackNames(d.environment)[from] });
         try {
-          await engine.destroy(stackNames(d.environment)[from], this.fleetProgram(target, env, from), this.ops(d, undefined));
+          await engine.destroy(stackNames(d.environment)[from], existingFleetProgram(this.deps.targets, env, from), this.ops(d, undefined));
         } catch (err) {
           throw new RetireError(describeError(err).message);
         }
@@ -170,11 +171,10 @@ export class DeploymentRunner {
     log.warn({ error: d.error }, "rolling back");
     try {
       const env = environments.get(d.environment)!;
-      const target = this.deps.targets.get(env.spec.target);
       // Without a chosen color nothing was built, so there is nothing to undo.
       const to = d.toColor;
       const from = d.fromColor && env.fleets[d.fromColor] ? d.fromColor : undefined;
-      if (to) await this.undo(d, env, target, to, from, restore);
+      if (to) await this.undo(d, env, to, from, restore);
       d.state = "rolled_back";
       log.info("rolled back");
     } catch (err) {
@@ -192,7 +192,6 @@ export class DeploymentRunner {
   private async undo(
     d: Deployment,
     env: Environment,
-    target: DeploymentTarget,
     to: Color,
     from: Color | undefined,
     restore?: Pick<Environment, "previousVersion" | "previousArtifact">,
@@ -203,7 +202,7 @@ export class DeploymentRunner {
       env = await this.deps.traffic.shift(env, weights, this.ops(d, undefined), [to]);
       journal.record(d, "deployment:step", { weights: env.weights, rollback: true });
     }
-    await engine.destroy(stackNames(d.environment)[to], this.fleetProgram(target, env, to), this.ops(d, undefined));
+    await engine.destroy(stackNames(d.environment)[to], existingFleetProgram(this.deps.targets, env, to), this.ops(d, undefined));
     environments.update(d.environment, (e) => {
       delete e.fleets[to];
       e.activeColor = from;
@@ -278,11 +277,6 @@ export class DeploymentRunner {
       this.deps.journal.save(d);
       this.deps.journal.record(d, "deployment:promoted", { step: d.step });
     }
-  }
-
-  private fleetProgram(target: DeploymentTarget, env: Environment, color: Color) {
-    const fleet = env.fleets[color];
-    return target.fleetProgram(env.spec, color, fleet?.version ?? "unknown", fleet?.artifact ?? env.spec.fleet.artifact);
   }
 
   /** Engine options for a step: journaled engine events, the abort signal (if any) and the operation timeout. */

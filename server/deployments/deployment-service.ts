@@ -5,6 +5,7 @@ import type { DeploymentStore } from "../store/deployment-store";
 import type { EnvironmentStore } from "../store/environment-store";
 import type { DeploymentJournal } from "./deployment-journal";
 import type { DeploymentRunner } from "./deployment-runner";
+import type { TargetRegistry } from "../targets/target-registry";
 import type { EnvironmentLanes } from "./environment-lanes";
 import { artifactFor, isTerminal, stepsOf, type Artifact, type Deployment, type DeploymentKind, type Strategy } from "./model";
 
@@ -25,6 +26,7 @@ export class DeploymentService {
     private readonly journal: DeploymentJournal,
     private readonly runner: DeploymentRunner,
     private readonly lanes: EnvironmentLanes,
+    private readonly targets: TargetRegistry,
   ) {}
 
   create(environment: string, request: DeploymentRequest, kind: DeploymentKind = "deploy"): DeploymentView {
@@ -37,6 +39,7 @@ export class DeploymentService {
       });
     }
     const strategy = request.strategy ?? env.spec.strategy;
+    this.targets.get(env.spec.target).checkStrategy?.(env.spec, strategy);
     const now = new Date().toISOString();
     const d: Deployment = {
       id: `dep_${randomBytes(8).toString("hex")}`,

@@ -51,8 +51,10 @@ export interface AwsSettings {
   subnetIds?: string[];
   ami: string;
   instanceType: string;
+  instancePort: number;
   keyName?: string;
   listenerPort: number;
+  forceHeader: string;
   stickiness?: { enabled: boolean; duration: string };
   minSize?: number;
   maxSize?: number;

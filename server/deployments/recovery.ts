@@ -3,7 +3,7 @@
 // are cleared, an interrupted deployment is rolled back (or, if it was
 // retiring the old fleet, finished), an interrupted environment create or
 // delete is run again, and runtime leftovers no stack owns are removed.
-import type { PulumiEngine } from "../engine/pulumi-engine";
+import type { StackEngine } from "../engine/stack-engine";
 import { describeError, UnprocessableError } from "../errors";
 import type { Logger } from "../logger";
 import type { DeploymentStore } from "../store/deployment-store";
@@ -12,13 +12,14 @@ import { stackNames } from "../targets/deployment-target";
 import type { TargetRegistry } from "../targets/target-registry";
 import type { EnvironmentService } from "../environments/environment-service";
 import type { DeploymentJournal } from "./deployment-journal";
+import { existingFleetProgram } from "./existing-fleet";
 import type { DeploymentRunner } from "./deployment-runner";
 import type { DeploymentService } from "./deployment-service";
 import type { EnvironmentLanes } from "./environment-lanes";
 import type { Color, Deployment, Environment } from "./model";
 
 export interface RecoveryDeps {
-  engine: PulumiEngine;
+  engine: StackEngine;
   environments: EnvironmentStore;
   deployments: DeploymentStore;
   journal: DeploymentJournal;
@@ -74,10 +75,8 @@ async function finishRetiring(deps: RecoveryDeps, d: Deployment): Promise<void> 
   const { engine, environments, journal, targets } = deps;
   const env = environments.get(d.environment)!;
   const from = d.fromColor as Color;
-  const fleet = env.fleets[from];
-  const program = targets.get(env.spec.target).fleetProgram(env.spec, from, fleet?.version ?? "unknown", fleet?.artifact ?? env.spec.fleet.artifact);
   try {
-    await engine.destroy(stackNames(d.environment)[from], program);
+    await engine.destroy(stackNames(d.environment)[from], existingFleetProgram(targets, env, from));
     environments.update(d.environment, (e) => delete e.fleets[from]);
     d.state = "succeeded";
   } catch (err) {

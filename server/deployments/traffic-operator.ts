@@ -1,5 +1,5 @@
 // Applies weights to an environment's traffic stack and records them.
-import type { OperationOptions, PulumiEngine } from "../engine/pulumi-engine";
+import type { OperationOptions, StackEngine } from "../engine/stack-engine";
 import type { EnvironmentStore } from "../store/environment-store";
 import { stackNames, type TrafficState } from "../targets/deployment-target";
 import type { TargetRegistry } from "../targets/target-registry";
@@ -8,7 +8,7 @@ import type { Color, Environment } from "./model";
 
 export class TrafficOperator {
   constructor(
-    private readonly engine: PulumiEngine,
+    private readonly engine: StackEngine,
     private readonly environments: EnvironmentStore,
     private readonly targets: TargetRegistry,
     private readonly bus: DomainEventBus,

@@ -5,11 +5,11 @@ import path from "node:path";
 import {
   LocalWorkspace,
   PulumiCommand,
-  type EngineEvent,
   type OutputMap,
   type PulumiFn,
   type Stack,
 } from "@pulumi/pulumi/automation";
+import type { OperationOptions, StackEngine, StackOutputs } from "./stack-engine";
 import type { Toolchain } from "./toolchain";
 
 export const PROJECT_NAME = "cutover";
@@ -20,16 +20,9 @@ export interface EngineSettings {
   toolchain: Toolchain;
 }
 
-export interface OperationOptions {
-  onEvent?: (event: EngineEvent) => void;
-  signal?: AbortSignal;
-}
+export type { OperationOptions, StackOutputs };
 
-export interface StackOutputs {
-  [key: string]: unknown;
-}
-
-export class PulumiEngine {
+export class PulumiEngine implements StackEngine {
   private command?: Promise<PulumiCommand>;
   readonly backendUrl: string;
 

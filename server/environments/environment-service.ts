@@ -1,6 +1,6 @@
 // Environments: created with their traffic stack, deleted with every stack
 // they own. Both run in the environment's lane like deployments do.
-import type { PulumiEngine } from "../engine/pulumi-engine";
+import type { StackEngine } from "../engine/stack-engine";
 import { ConflictError, describeError, NotFoundError } from "../errors";
 import type { Logger } from "../logger";
 import type { DeploymentStore } from "../store/deployment-store";
@@ -11,6 +11,7 @@ import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentJournal } from "../deployments/deployment-journal";
 import type { DeploymentRunner } from "../deployments/deployment-runner";
 import type { EnvironmentLanes } from "../deployments/environment-lanes";
+import { existingFleetProgram } from "../deployments/existing-fleet";
 import type { TrafficOperator } from "../deployments/traffic-operator";
 import type { Color, Deployment, Environment, EnvironmentSpec } from "../deployments/model";
 
@@ -22,7 +23,7 @@ export interface EnvironmentServiceDeps {
   environments: EnvironmentStore;
   deployments: DeploymentStore;
   journal: DeploymentJournal;
-  engine: PulumiEngine;
+  engine: StackEngine;
   targets: TargetRegistry;
   traffic: TrafficOperator;
   lanes: EnvironmentLanes;
@@ -119,11 +120,8 @@ export class EnvironmentService {
     const env = environments.get(name);
     if (!env || env.status !== "deleting") return;
     try {
-      const target = targets.get(env.spec.target);
       for (const color of ["blue", "green"] as Color[]) {
-        const fleet = env.fleets[color];
-        const program = target.fleetProgram(env.spec, color, fleet?.version ?? "unknown", fleet?.artifact ?? env.spec.fleet.artifact);
-        await engine.destroy(stackNames(name)[color], program);
+        await engine.destroy(stackNames(name)[color], existingFleetProgram(targets, env, color));
       }
       await engine.destroy(stackNames(name).traffic, traffic.program(env, { blue: 0, green: 0 }));
       environments.remove(name);

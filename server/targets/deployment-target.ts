@@ -2,7 +2,7 @@
 // talks to a target through it: a fleet program per color and version, a
 // traffic program over the two colors, and a health verdict on a new fleet.
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import type { Artifact, Color, EnvironmentSpec, TargetName } from "../deployments/model";
+import type { Artifact, Color, EnvironmentSpec, Strategy, TargetName } from "../deployments/model";
 
 export interface PoolState {
   weight: number;
@@ -21,7 +21,10 @@ export interface DeploymentTarget {
   readonly name: TargetName;
   /** Completes a spec at creation (ports, defaults) and rejects what the target cannot do. */
   prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec>;
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact): PulumiFn;
+  /** Rejects a strategy the target cannot carry out for this environment. */
+  checkStrategy?(spec: EnvironmentSpec, strategy: Strategy): void;
+  /** `traffic` holds the outputs of the environment's traffic stack (network, security groups). */
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact, traffic?: Record<string, unknown>): PulumiFn;
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState): PulumiFn;
   /** Resolves when the fleet described by these stack outputs is healthy. */
   verify(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<void>;

@@ -1,0 +1,14 @@
+// The Kubernetes provider for an environment: cluster access from its
+// settings (kubeconfig path or context, namespace), never stored in state.
+import * as k8s from "@pulumi/kubernetes";
+import type { KubernetesSettings } from "../program-inputs";
+
+export function kubernetesProvider(settings: KubernetesSettings): k8s.Provider {
+  return new k8s.Provider("kubernetes", {
+    kubeconfig: settings.kubeconfig,
+    context: settings.context,
+    namespace: settings.namespace,
+  });
+}
+
+export const colorServiceName = (environment: string, color: string) => `${environment}-${color}`;

@@ -1,0 +1,38 @@
+// The AWS target: an auto scaling group per version behind an ALB listener
+// with weighted target groups.
+import { awsFleetProgram } from "../../infra/aws/fleet-program";
+import { awsTrafficProgram } from "../../infra/aws/traffic-program";
+import { InputError } from "../errors";
+import type { Artifact, Color, EnvironmentSpec } from "../deployments/model";
+import type { DeploymentTarget, TrafficState } from "./deployment-target";
+import { fleetInputs, requirePlugin, trafficInputs, type CloudTargetOptions } from "./cloud-target-support";
+
+export class AwsTarget implements DeploymentTarget {
+  readonly name = "aws" as const;
+
+  constructor(private readonly opts: CloudTargetOptions) {}
+
+  async prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec> {
+    if (!spec.aws) throw new InputError("validation_failed", "an aws environment needs `aws` settings", { field: "aws" });
+    if ((spec.aws.minSize ?? 0) > spec.fleet.replicas || (spec.aws.maxSize ?? Infinity) < spec.fleet.replicas) {
+      throw new InputError("validation_failed", "aws.minSize <= fleet.replicas <= aws.maxSize must hold", { field: "aws" });
+    }
+    requirePlugin(this.opts, "aws");
+    return spec;
+  }
+
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact, traffic?: Record<string, unknown>) {
+    return awsFleetProgram(fleetInputs(spec, color, version, artifact, traffic), spec.aws!);
+  }
+
+  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
+    return awsTrafficProgram(trafficInputs(spec, traffic), spec.aws!);
+  }
+
+  /** `up` of the fleet stack waited for ELB capacity; the outputs must show it. */
+  async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<void> {
+    if (!fleet.targetGroupArn || Number(fleet.desiredCapacity) !== spec.fleet.replicas) {
+      throw new Error(`the auto scaling group did not report ${spec.fleet.replicas} healthy instances in its target group`);
+    }
+  }
+}

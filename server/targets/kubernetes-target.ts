@@ -1,0 +1,46 @@
+// The Kubernetes target: a Deployment per color behind a Service and,
+// for weighted canaries, a Gateway API HTTPRoute.
+import { kubernetesFleetProgram } from "../../infra/kubernetes/fleet-program";
+import { kubernetesTrafficProgram } from "../../infra/kubernetes/traffic-program";
+import { InputError } from "../errors";
+import type { Artifact, Color, EnvironmentSpec, Strategy } from "../deployments/model";
+import type { DeploymentTarget, TrafficState } from "./deployment-target";
+import { fleetInputs, requirePlugin, trafficInputs, type CloudTargetOptions } from "./cloud-target-support";
+
+export class KubernetesTarget implements DeploymentTarget {
+  readonly name = "kubernetes" as const;
+
+  constructor(private readonly opts: CloudTargetOptions) {}
+
+  async prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec> {
+    if (!spec.kubernetes) throw new InputError("validation_failed", "a kubernetes environment needs `kubernetes` settings", { field: "kubernetes" });
+    this.checkStrategy(spec, spec.strategy);
+    requirePlugin(this.opts, "kubernetes");
+    return spec;
+  }
+
+  checkStrategy(spec: EnvironmentSpec, strategy: Strategy): void {
+    if (needsRoutes(strategy) && !spec.kubernetes?.gateway) {
+      throw new InputError("validation_failed", "canary steps on kubernetes need `kubernetes.gateway` (weights are an HTTPRoute's)", {
+        field: "kubernetes.gateway",
+      });
+    }
+  }
+
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact, traffic?: Record<string, unknown>) {
+    return kubernetesFleetProgram(fleetInputs(spec, color, version, artifact, traffic), spec.kubernetes!);
+  }
+
+  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
+    return kubernetesTrafficProgram(trafficInputs(spec, traffic), spec.kubernetes!);
+  }
+
+  /** Pulumi waited for the Deployment's rollout; the outputs must show every replica ready. */
+  async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<void> {
+    if (Number(fleet.readyReplicas ?? 0) < spec.fleet.replicas) {
+      throw new Error(`the Deployment reports ${fleet.readyReplicas ?? 0} of ${spec.fleet.replicas} replicas ready`);
+    }
+  }
+}
+
+const needsRoutes = (s: Strategy) => s.type === "canary" && s.steps.some((step) => step.weight < 100);

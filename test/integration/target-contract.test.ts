@@ -1,0 +1,144 @@
+// The same orchestrator scenario over each cloud target, with its programs
+// under Pulumi's mocks: deploy, shift in canary steps, promote, roll back a
+// failed version, roll back on request. The orchestrator, journal (SQLite),
+// lanes and services are the real ones; only the engine runs programs under
+// mocks instead of against a cloud.
+import pino from "pino";
+import { createServices, type Services } from "../../server/composition-root";
+import { loadConfig } from "../../server/config";
+import type { Color } from "../../server/deployments/model";
+import { MockedProgramEngine, type RecordedResource } from "../helpers/mocked-programs";
+import { tempDir } from "../helpers/temp-dir";
+import { waitFor } from "../helpers/wait-for";
+
+interface TargetCase {
+  target: "aws" | "kubernetes";
+  settings: Record<string, unknown>;
+  /** The weights the traffic stack's resource graph sends to each color. */
+  weights(engine: MockedProgramEngine, env: string): Record<Color, number>;
+  /** A resource of this type fails to create when it belongs to version "bad". */
+  failingType: string;
+}
+
+const colorOfArn = (arn: string) => (arn.includes(".blue/") ? "blue" : "green");
+
+const cases: TargetCase[] = [
+  {
+    target: "aws",
+    settings: { region: "eu-west-1", ami: "ami-0123456789abcdef0", instanceType: "t3.micro", instancePort: 8080, listenerPort: 80, forceHeader: "X-Cutover-Pool" },
+    failingType: "aws:autoscaling/group:Group",
+    weights(engine, env) {
+      const [listener] = engine.resourcesOf(`${env}.traffic`, "aws:lb/listener:Listener");
+      const w = { blue: 0, green: 0 };
+      const action = listener.inputs.defaultActions[0];
+      if (action.type === "forward") for (const g of action.forward.targetGroups) w[colorOfArn(g.arn) as Color] = g.weight;
+      return w;
+    },
+  },
+  {
+    target: "kubernetes",
+    settings: { namespace: "shop", image: "registry.example.com/shop:{version}", containerPort: 8080, gateway: { name: "public" }, forceHeader: "X-Cutover-Pool" },
+    failingType: "kubernetes:apps/v1:Deployment",
+    weights(engine, env) {
+      const w = { blue: 0, green: 0 };
+      const [route] = engine.resourcesOf(`${env}.traffic`, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute");
+      if (!route) return w;
+      const weighted = route.inputs.spec.rules[route.inputs.spec.rules.length - 1].backendRefs;
+      for (const ref of weighted) w[ref.name.endsWith("-blue") ? "blue" : "green"] = ref.weight;
+      return w;
+    },
+  },
+];
+
+describe.each(cases)("the $target target under the orchestrator", (tc) => {
+  let services: Services;
+  let engine: MockedProgramEngine;
+  const env = `contract-${tc.target}`.slice(0, 40);
+
+  beforeAll(() => {
+    engine = new MockedProgramEngine();
+    engine.fail = (r: RecordedResource, stack: string) => {
+      if (r.type !== tc.failingType) return undefined;
+      const version = r.inputs.metadata?.labels?.version ?? r.inputs.tags?.find?.((t: { key: string }) => t.key === "Version")?.value;
+      return version === "bad" ? `${r.name} in ${stack} never became healthy` : undefined;
+    };
+    const config = loadConfig({ CUTOVER_DATA_DIR: tempDir(`contract-${tc.target}`), CUTOVER_ADMIN_TOKEN: "contract-admin-token-123" });
+    services = createServices({ config, logger: pino({ level: "silent" }), engine, assumePluginsInstalled: true });
+  });
+
+  afterAll(() => services.close());
+
+  const run = async (body: { version: string; strategy?: never | Record<string, unknown> }) => {
+    const d = services.deploymentService.create(env, body as never);
+    return d.id;
+  };
+  const until = (id: string, state: string) =>
+    waitFor(`deployment ${id} to be ${state}`, () => {
+      const d = services.deploymentService.get(id);
+      return d.state === state ? d : undefined;
+    }, 20_000, 20);
+
+  it("creates the traffic stack with no traffic", async () => {
+    await services.environmentService.create({
+      name: env,
+      target: tc.target,
+      fleet: {
+        replicas: 2,
+        artifact: { command: [], env: { GREETING: "hi" } },
+        healthCheck: { path: "/healthz", interval: "5s", timeout: "2s", healthyThreshold: 2, startTimeout: "2m" },
+        drainTimeout: "10s",
+      },
+      strategy: { type: "blue-green" },
+      [tc.target]: tc.settings,
+    } as never);
+    await waitFor("the environment to be ready", () => services.environmentService.get(env).status === "ready", 20_000, 20);
+    expect(await engine.exists(`${env}.traffic`)).toBe(true);
+    expect(tc.weights(engine, env)).toEqual({ blue: 0, green: 0 });
+  });
+
+  it("deploys v1 to blue at 100", async () => {
+    const id = await run({ version: "v1" });
+    await until(id, "succeeded");
+    expect(tc.weights(engine, env)).toEqual({ blue: 100, green: 0 });
+    expect(services.environmentService.get(env)).toMatchObject({ liveVersion: "v1", activeColor: "blue" });
+  });
+
+  it("shifts v2 to green in canary steps, waits for promote, then retires blue", async () => {
+    const id = await run({ version: "v2", strategy: { type: "canary", steps: [{ weight: 10 }, { weight: 30, pause: "manual" }] } as never });
+    await until(id, "paused");
+    expect(tc.weights(engine, env)).toEqual({ blue: 70, green: 30 });
+    const trafficUps = engine.history.filter((h) => h.stack === `${env}.traffic` && h.op === "up");
+    expect(trafficUps.length).toBeGreaterThanOrEqual(4);
+    services.deploymentService.promote(id);
+    await until(id, "succeeded");
+    expect(tc.weights(engine, env)).toEqual({ blue: 0, green: 100 });
+    expect(await engine.exists(`${env}.blue`)).toBe(false);
+    expect(services.environmentService.get(env)).toMatchObject({ liveVersion: "v2", activeColor: "green", previousVersion: "v1" });
+  });
+
+  it("rolls a version that never gets healthy back, without ever sending it traffic", async () => {
+    const before = engine.history.length;
+    const id = await run({ version: "bad" });
+    const d = await until(id, "rolled_back");
+    expect(d.error!.message).toMatch(/never became healthy/);
+    const trafficAfter = engine.history.slice(before).filter((h) => h.stack === `${env}.traffic`);
+    expect(trafficAfter).toEqual([]);
+    expect(tc.weights(engine, env)).toEqual({ blue: 0, green: 100 });
+    expect(await engine.exists(`${env}.blue`)).toBe(false);
+    expect(services.environmentService.get(env)).toMatchObject({ liveVersion: "v2", activeColor: "green" });
+  });
+
+  it("rolls back to v1 on request, rebuilt on blue", async () => {
+    const d = services.deploymentService.rollback(env);
+    expect(d).toMatchObject({ kind: "rollback", version: "v1" });
+    await until(d.id, "succeeded");
+    expect(tc.weights(engine, env)).toEqual({ blue: 100, green: 0 });
+    expect(services.environmentService.get(env)).toMatchObject({ liveVersion: "v1", activeColor: "blue" });
+  });
+
+  it("deletes every stack of the environment", async () => {
+    services.environmentService.delete(env);
+    await waitFor("the environment to be gone", () => !services.environmentService.list().some((e) => e.name === env), 20_000, 20);
+    expect([...engine.stacks.keys()].filter((s) => s.startsWith(`${env}.`))).toEqual([]);
+  });
+});
