@@ -1,0 +1,83 @@
+// `npm run bench`: measurements, printed beside their baselines with ratios.
+// Installs wrk and nginx from Debian's packages when they are missing.
+import { execFileSync, execSync } from "node:child_process";
+import path from "node:path";
+import { localFleetProgram } from "../../infra/local/fleet-program";
+import { resolveToolchain } from "../../server/engine/toolchain";
+import { testEngine } from "../helpers/engine";
+import { fixtureApp } from "../helpers/temp-dir";
+import { proxyThroughput } from "./proxy-throughput";
+
+function ensureTools(): void {
+  const missing = ["wrk", "nginx"].filter((t) => {
+    try {
+      execFileSync("sh", ["-c", `command -v ${t}`], { stdio: "ignore" });
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  if (missing.length === 0) return;
+  console.log(`installing ${missing.join(", ")} from Debian's packages`);
+  execSync(`apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${missing.map((m) => (m === "nginx" ? "nginx-light" : m)).join(" ")}`, {
+    stdio: "inherit",
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
+
+async function fleetUpTimes(runs: number): Promise<{ up: number[]; destroy: number[] }> {
+  const { engine, runtimeDir } = testEngine("bench");
+  const up: number[] = [];
+  const destroy: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const program = localFleetProgram({
+      name: `bench-${i}`,
+      version: "v1",
+      replicas: 2,
+      artifact: { command: ["node", fixtureApp] },
+      healthCheck: { path: "/healthz", intervalMs: 100, timeoutMs: 1000, healthyThreshold: 2, startTimeoutMs: 10_000 },
+      drainTimeoutMs: 2000,
+      runtimeDir,
+    });
+    let t = Date.now();
+    await engine.up(`bench-${i}`, program);
+    up.push((Date.now() - t) / 1000);
+    t = Date.now();
+    await engine.destroy(`bench-${i}`, program);
+    destroy.push((Date.now() - t) / 1000);
+  }
+  return { up, destroy };
+}
+
+async function main(): Promise<void> {
+  ensureTools();
+  const toolchain = resolveToolchain();
+  const seconds = Number(process.env.BENCH_SECONDS ?? 10);
+  console.log(`\nLoad balancer throughput: wrk -t2 -c64 -d${seconds}s on 127.0.0.1, one upstream (nginx, fixed body), ${path.basename(toolchain.proxyBin)}`);
+  const results = await proxyThroughput(toolchain.proxyBin, seconds, 64);
+  const nginx = results.find((r) => r.name === "nginx reverse proxy")!;
+  console.log(`${"".padEnd(28)}${"req/s".padStart(12)}${"p99 ms".padStart(10)}${"non-2xx".padStart(10)}${"vs nginx".padStart(10)}`);
+  for (const r of results) {
+    console.log(
+      `${r.name.padEnd(28)}${fmt(r.requestsPerSecond).padStart(12)}${fmt(r.p99Ms, 2).padStart(10)}${String(r.non2xx).padStart(10)}${fmt(r.requestsPerSecond / nginx.requestsPerSecond, 2).padStart(10)}`,
+    );
+  }
+
+  const runs = Number(process.env.BENCH_RUNS ?? 5);
+  console.log(`\nOne-fleet stack (2 instances of a Node app), real engine, file backend, ${runs} runs`);
+  const times = await fleetUpTimes(runs);
+  console.log(`${"".padEnd(28)}${"median s".padStart(12)}${"min s".padStart(10)}${"max s".padStart(10)}`);
+  for (const [name, xs] of [
+    ["pulumi up", times.up],
+    ["pulumi destroy", times.destroy],
+  ] as const) {
+    console.log(`${name.padEnd(28)}${fmt(median(xs), 2).padStart(12)}${fmt(Math.min(...xs), 2).padStart(10)}${fmt(Math.max(...xs), 2).padStart(10)}`);
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
