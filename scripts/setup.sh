@@ -46,7 +46,7 @@ else
 fi
 
 # 3. cutover-proxy, keyed by a hash of its sources.
-proxy_hash=$(cat infra/local/proxy/go.mod infra/local/proxy/*.go | sha256sum | cut -c1-16)
+proxy_hash=$(cat infra/local/proxy/go.mod infra/local/proxy/go.sum infra/local/proxy/*.go | sha256sum | cut -c1-16)
 proxy_bin="$cache/cutover-proxy-$proxy_hash/cutover-proxy"
 if [ ! -x "$proxy_bin" ]; then
   log "building cutover-proxy"

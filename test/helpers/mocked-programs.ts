@@ -134,3 +134,10 @@ export class MockedProgramEngine implements StackEngine {
     return (this.stacks.get(stack)?.resources ?? []).filter((r) => r.type === type);
   }
 }
+
+/** The inputs of the one resource of a type in a recorded graph; fails the test unless there is exactly one. */
+export function onlyResource(resources: RecordedResource[], type: string): RecordedResource["inputs"] {
+  const found = resources.filter((r) => r.type === type);
+  if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
+  return found[0].inputs;
+}

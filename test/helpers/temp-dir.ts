@@ -2,9 +2,10 @@
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { projectRoot } from "../../server/engine/toolchain";
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(os.tmpdir(), `cutover-${prefix}-`));
 }
 
-export const fixtureApp = path.resolve(__dirname, "..", "fixtures", "app.js");
+export const fixtureApp = path.join(projectRoot, "test", "fixtures", "app.js");

@@ -2,7 +2,7 @@
 import { awsFleetProgram } from "../../infra/aws/fleet-program";
 import { awsTrafficProgram } from "../../infra/aws/traffic-program";
 import type { AwsSettings, FleetProgramInputs } from "../../infra/program-inputs";
-import { runUnderMocks, type RecordedResource } from "../helpers/mocked-programs";
+import { onlyResource, runUnderMocks } from "../helpers/mocked-programs";
 
 const settings: AwsSettings = {
   region: "eu-west-1",
@@ -25,11 +25,7 @@ const fleet: FleetProgramInputs = {
   traffic: { vpcId: "vpc-0abc", subnetIds: ["subnet-01", "subnet-02"], instanceSecurityGroupId: "sg-0instances" },
 };
 
-const one = (rs: RecordedResource[], type: string) => {
-  const found = rs.filter((r) => r.type === type);
-  expect(found).toHaveLength(1);
-  return found[0].inputs;
-};
+const one = onlyResource;
 
 describe("aws fleet program", () => {
   it("declares a launch template, a health-checked target group and an ASG gated on ELB capacity", async () => {

@@ -2,7 +2,7 @@
 import { kubernetesFleetProgram } from "../../infra/kubernetes/fleet-program";
 import { kubernetesTrafficProgram } from "../../infra/kubernetes/traffic-program";
 import type { FleetProgramInputs, KubernetesSettings } from "../../infra/program-inputs";
-import { runUnderMocks, type RecordedResource } from "../helpers/mocked-programs";
+import { onlyResource, runUnderMocks } from "../helpers/mocked-programs";
 
 const settings: KubernetesSettings = {
   namespace: "shop",
@@ -24,11 +24,7 @@ const fleet: FleetProgramInputs = {
   drainTimeout: "20s",
 };
 
-const one = (rs: RecordedResource[], type: string) => {
-  const found = rs.filter((r) => r.type === type);
-  expect(found).toHaveLength(1);
-  return found[0].inputs;
-};
+const one = onlyResource;
 
 describe("kubernetes fleet program", () => {
   it("declares a labelled Deployment with a readiness probe from the health check, and a per-color Service", async () => {

@@ -15,6 +15,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 func main() {
@@ -26,7 +28,7 @@ func main() {
 		log.Fatalf("config: %v", err)
 	}
 	metrics := newMetricsRegistry()
-	px := newProxy(newRouter(cfg, metrics))
+	px := newProxy(newRouter(cfg, metrics), newClientCache())
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -36,7 +38,7 @@ func main() {
 	if err != nil {
 		log.Fatalf("listen %s: %v", cfg.Admin, err)
 	}
-	server := &http.Server{Handler: px, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	server := newServer(px)
 	admin := &http.Server{Handler: adminMux(px, metrics), ReadHeaderTimeout: 10 * time.Second}
 	go func() { log.Println(server.Serve(ln)) }()
 	go func() { log.Println(admin.Serve(adminLn)) }()
@@ -51,7 +53,7 @@ func main() {
 		}
 		log.Printf("%s: draining", sig)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_ = server.Shutdown(ctx)
+		_ = server.ShutdownWithContext(ctx)
 		_ = admin.Shutdown(ctx)
 		cancel()
 		return
@@ -87,4 +89,19 @@ func adminMux(px *proxy, metrics *metricsRegistry) *http.ServeMux {
 		json.NewEncoder(w).Encode(px.current.Load().cfg)
 	})
 	return mux
+}
+
+func newServer(px *proxy) *fasthttp.Server {
+	return &fasthttp.Server{
+		Handler:                      px.serve,
+		Name:                         "cutover-proxy",
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		NoDefaultDate:                true,
+		DisablePreParseMultipartForm: true,
+		StreamRequestBody:            true,
+		MaxRequestBodySize:           64 << 20,
+		IdleTimeout:                  120 * time.Second,
+		CloseOnShutdown:              true,
+	}
 }

@@ -3,9 +3,14 @@ package main
 import (
 	"hash/fnv"
 	"math/rand/v2"
-	"net/http"
 	"sync/atomic"
 )
+
+// requestKeys is what routing reads from a request.
+type requestKeys interface {
+	header(name string) string
+	cookie(name string) string
+}
 
 // upstreamPool is the routing-time view of a Pool: endpoints plus a
 // round-robin cursor and its metrics.
@@ -40,9 +45,9 @@ func newRouter(cfg *Config, m *metricsRegistry) *router {
 
 // pick chooses the pool for a request: a forcing header first, then a
 // sticky key hashed onto the weight ranges, then a weighted random draw.
-func (r *router) pick(req *http.Request) *upstreamPool {
+func (r *router) pick(req requestKeys) *upstreamPool {
 	if r.cfg.ForceHeader != "" {
-		if name := req.Header.Get(r.cfg.ForceHeader); name != "" {
+		if name := req.header(r.cfg.ForceHeader); name != "" {
 			if p, ok := r.byName[name]; ok && len(p.endpoints) > 0 {
 				return p
 			}
@@ -59,16 +64,14 @@ func (r *router) pick(req *http.Request) *upstreamPool {
 	return r.byPoint(rand.IntN(r.totalWeight))
 }
 
-func (r *router) stickyKey(req *http.Request) string {
+func (r *router) stickyKey(req requestKeys) string {
 	if r.cfg.StickyHeader != "" {
-		if v := req.Header.Get(r.cfg.StickyHeader); v != "" {
+		if v := req.header(r.cfg.StickyHeader); v != "" {
 			return v
 		}
 	}
 	if r.cfg.StickyCookie != "" {
-		if c, err := req.Cookie(r.cfg.StickyCookie); err == nil {
-			return c.Value
-		}
+		return req.cookie(r.cfg.StickyCookie)
 	}
 	return ""
 }
@@ -94,7 +97,12 @@ func (r *router) byPoint(point int) *upstreamPool {
 	return last
 }
 
-func (p *upstreamPool) endpoint(attempt uint64) string {
-	n := p.next.Add(1) + attempt
-	return p.endpoints[n%uint64(len(p.endpoints))]
+// start returns where a request begins its round-robin walk of the pool.
+func (p *upstreamPool) start() uint64 {
+	return p.next.Add(1)
+}
+
+// endpoint is the attempt-th endpoint after start: retries visit each endpoint once.
+func (p *upstreamPool) endpoint(start, attempt uint64) string {
+	return p.endpoints[(start+attempt)%uint64(len(p.endpoints))]
 }

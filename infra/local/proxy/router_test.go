@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 func testRouter(blue, green int) *router {
@@ -23,10 +25,14 @@ func testRouter(blue, green int) *router {
 	return newRouter(cfg, newMetricsRegistry())
 }
 
+// keys is a request as routing sees it.
+type keys map[string]string
+
+func (k keys) header(name string) string { return k[name] }
+func (k keys) cookie(name string) string { return k["cookie:"+name] }
+
 func pickFor(r *router, user string) string {
-	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("X-User", user)
-	return r.pick(req).name
+	return r.pick(keys{"X-User": user}).name
 }
 
 // A sticky user on the growing pool stays there at every larger weight,
@@ -64,16 +70,14 @@ func TestStickyKeysOnlyMoveTowardsTheGrowingPool(t *testing.T) {
 
 func TestForceHeaderWinsOverWeights(t *testing.T) {
 	r := testRouter(100, 0)
-	req := httptest.NewRequest("GET", "/", nil)
-	req.Header.Set("X-Cutover-Pool", "green")
-	if got := r.pick(req).name; got != "green" {
+	if got := r.pick(keys{"X-Cutover-Pool": "green"}).name; got != "green" {
 		t.Fatalf("forced green, got %s", got)
 	}
 }
 
 func TestNoWeightMeansNoPool(t *testing.T) {
 	r := testRouter(0, 0)
-	if p := r.pick(httptest.NewRequest("GET", "/", nil)); p != nil {
+	if p := r.pick(keys{}); p != nil {
 		t.Fatalf("expected no pool, got %s", p.name)
 	}
 }
@@ -82,7 +86,7 @@ func TestWeightedRandomFollowsWeights(t *testing.T) {
 	r := testRouter(80, 20)
 	green := 0
 	for i := 0; i < 20000; i++ {
-		if r.pick(httptest.NewRequest("GET", "/", nil)).name == "green" {
+		if r.pick(keys{}).name == "green" {
 			green++
 		}
 	}
@@ -99,5 +103,24 @@ func TestConfigRejectsWeightWithoutEndpoints(t *testing.T) {
 	}
 	if _, err := loadConfig(path); err == nil || !strings.Contains(err.Error(), "no endpoints") {
 		t.Fatalf("expected a no-endpoints error, got %v", err)
+	}
+}
+
+// Header names are case-insensitive: routing keys are found whatever case the client sends.
+func TestRoutingHeadersIgnoreCase(t *testing.T) {
+	var req fasthttp.Request
+	raw := "GET / HTTP/1.1\r\nHost: x\r\nx-cutover-pool: green\r\nx-user: alice\r\nCookie: uid=bob\r\n\r\n"
+	if err := req.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		t.Fatal(err)
+	}
+	k := fastKeys{&req.Header}
+	if got := k.header("X-Cutover-Pool"); got != "green" {
+		t.Fatalf("force header: got %q", got)
+	}
+	if got := k.header("X-USER"); got != "alice" {
+		t.Fatalf("sticky header: got %q", got)
+	}
+	if got := k.cookie("uid"); got != "bob" {
+		t.Fatalf("sticky cookie: got %q", got)
 	}
 }
