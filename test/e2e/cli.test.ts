@@ -1,0 +1,89 @@
+// The `cutover` command against a real server: deploy --wait streams
+// progress and its exit code says whether the deployment succeeded.
+import { execFile } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { projectRoot } from "../../server/engine/toolchain";
+import { request } from "../helpers/http";
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { processesWith } from "../helpers/processes";
+import { ADMIN_TOKEN, startServer, waitForDeployment, type RunningServer } from "../helpers/server";
+import { tempDir } from "../helpers/temp-dir";
+
+let server: RunningServer;
+
+function cutover(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [path.join(projectRoot, "dist", "server", "cli", "main.js"), ...args],
+      { env: { ...process.env, CUTOVER_URL: server.url, CUTOVER_TOKEN: ADMIN_TOKEN }, timeout: 120_000 },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server.stop();
+});
+
+describe("cutover CLI", () => {
+  it("creates an environment from a file, deploys with --wait, and reports status", async () => {
+    const mark = uniqueMark();
+    const spec = await environmentSpec("cli", mark);
+    const file = path.join(tempDir("cli"), "env.json");
+    writeFileSync(file, JSON.stringify(spec));
+    expect(await cutover("env", "create", "cli", "--file", file)).toMatchObject({ code: 0, stdout: "cli: creating\n" });
+
+    const deploy = await cutover("deploy", "cli", "v1", "--wait");
+    expect(deploy.code).toBe(0);
+    expect(deploy.stdout).toMatch(/phase provisioning[\s\S]*phase verifying[\s\S]*phase shifting[\s\S]*traffic \{"blue":100,"green":0\}[\s\S]*succeeded/);
+    const url = (await server.api("GET", "/v1/environments/cli")).json.traffic.url;
+    expect(JSON.parse((await request(`${url}/`)).body).version).toBe("v1");
+
+    const status = await cutover("env", "status", "cli");
+    expect(status.stdout).toContain("cli: ready, live v1 on blue");
+
+    const list = await cutover("env", "list", "--json");
+    expect(JSON.parse(list.stdout).environments.map((e: { name: string }) => e.name)).toContain("cli");
+  });
+
+  it("exits 1 when the deployment rolls back", async () => {
+    const abortable = JSON.parse((await cutover("deploy", "cli", "v3", "--canary", "30:manual", "--json")).stdout);
+    await waitForDeployment(server, abortable.id, "paused");
+    const aborted = await cutover("abort", abortable.id, "--reason", "checked by hand", "--wait");
+    expect(aborted.code).toBe(1);
+    expect(aborted.stdout).toContain("error aborted: checked by hand");
+  });
+
+  it("pauses before the next step and resumes", async () => {
+    const d = JSON.parse((await cutover("deploy", "cli", "v4", "--canary", "10:3s,50:3s", "--json")).stdout);
+    await waitForDeployment(server, d.id, "running");
+    expect((await cutover("pause", d.id)).code).toBe(0);
+    const paused = await waitForDeployment(server, d.id, "paused");
+    expect(paused.pausedBy).toBe("user");
+    const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events;
+    expect(events.map((e: { type: string }) => e.type)).toContain("deployment:paused");
+    expect((await cutover("resume", d.id)).code).toBe(0);
+    expect((await cutover("events", d.id)).code).toBe(0);
+  });
+
+  it("explains usage and API errors with distinct exit codes", async () => {
+    const usage = await cutover("deploy", "cli");
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain("deploy needs an environment and a version");
+    const missing = await cutover("status", "dep_0123456789abcdef");
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain("deployment_not_found");
+  });
+
+  it("deletes the environment with --wait, leaving no process", async () => {
+    const spec = (await server.api("GET", "/v1/environments/cli")).json.spec;
+    const mark = spec.fleet.artifact.env.CUTOVER_TEST_MARK;
+    expect((await cutover("env", "delete", "cli", "--wait")).stdout).toBe("cli: deleted\n");
+    expect(processesWith(mark)).toEqual([]);
+  });
+});
