@@ -19,7 +19,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await server.api("DELETE", "/v1/environments/input");
   await server.stop();
 });
 

@@ -15,6 +15,7 @@ export interface RunningServer {
   process: ChildProcess;
   log: string[];
   api(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<Reply & { json: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Deletes every environment (fleets outlive the server by design), then stops the server. */
   stop(): Promise<void>;
   kill(): Promise<void>;
 }
@@ -75,7 +76,10 @@ export async function startServer(opts: { dataDir?: string; env?: Record<string,
       return { ...reply, json };
     },
     async stop() {
-      if (child.exitCode === null) child.kill("SIGTERM");
+      if (child.exitCode === null) {
+        await deleteAllEnvironments(server).catch((err) => console.warn(`cleanup: ${err}`));
+        child.kill("SIGTERM");
+      }
       await exited;
     },
     async kill() {
@@ -117,4 +121,10 @@ export async function waitForEnvironment(server: RunningServer, name: string, st
   );
   if (env.status !== status) throw new Error(`environment ${name} is ${env.status}: ${JSON.stringify(env.error)}`);
   return env;
+}
+
+async function deleteAllEnvironments(server: RunningServer): Promise<void> {
+  const { environments } = (await server.api("GET", "/v1/environments")).json as { environments: { name: string }[] };
+  await Promise.all(environments.map((e) => server.api("DELETE", `/v1/environments/${e.name}`)));
+  await waitFor("every environment to be deleted", async () => (await server.api("GET", "/v1/environments")).json.environments.length === 0, 120_000, 200);
 }

@@ -14,6 +14,17 @@ import { waitFor } from "../helpers/wait-for";
 
 const { engine, runtimeDir } = testEngine("local-target");
 
+// Fleets outlive the operations that made them: whatever a failing test left is destroyed here.
+const upped = new Map<string, Parameters<typeof engine.destroy>[1]>();
+const up = engine.up.bind(engine);
+engine.up = (stack, program, opts) => {
+  upped.set(stack, program);
+  return up(stack, program, opts);
+};
+afterAll(async () => {
+  for (const [stack, program] of upped) await engine.destroy(stack, program).catch(() => undefined);
+});
+
 function fleetArgs(version: string, mark: string, env: Record<string, string> = {}): FleetArgs {
   return {
     name: `t-${mark}`,
