@@ -1,6 +1,6 @@
 // Starts the Cutover API: configuration from the environment, one server
 // per data directory, recovery of interrupted work, then requests.
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { identify, isAlive, type ProcessIdentity } from "../infra/local/provider/process-identity";
 import { loadConfig } from "./config";
@@ -21,7 +21,6 @@ function claimDataDir(dataDir: string): void {
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  const { mkdirSync } = await import("node:fs");
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   claimDataDir(config.dataDir);
   const services = createServices({ config, logger });

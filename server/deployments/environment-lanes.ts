@@ -13,9 +13,4 @@ export class EnvironmentLanes {
     });
     return next;
   }
-
-  /** Resolves when every operation queued so far has finished. */
-  async idle(): Promise<void> {
-    while (this.tails.size > 0) await Promise.all([...this.tails.values()]);
-  }
 }

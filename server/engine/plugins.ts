@@ -16,6 +16,5 @@ export function pluginInstalled(pulumiHome: string, name: string, version: strin
 
 /** The versions of the cloud provider plugins that match the pinned SDK packages. */
 export function pinnedPluginVersion(pkg: "aws" | "kubernetes"): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require(`@pulumi/${pkg}/package.json`) as { version: string }).version;
 }

@@ -44,7 +44,6 @@ export class PulumiEngine implements StackEngine {
       PULUMI_CONFIG_PASSPHRASE: passphrase,
       PULUMI_SKIP_UPDATE_CHECK: "true",
       PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: "false",
       PULUMI_BACKEND_URL: this.backendUrl,
       PULUMI_HOME: this.pulumiHome,
       CUTOVER_PROXY_BIN: toolchain.proxyBin,

@@ -7,7 +7,7 @@ import type { OperationOptions, StackEngine, StackOutputs } from "../../server/e
 export interface RecordedResource {
   type: string;
   name: string;
-  inputs: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  inputs: Record<string, any>;
 }
 
 export type FailureRule = (r: RecordedResource, stack: string) => string | undefined;

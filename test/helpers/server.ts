@@ -14,7 +14,7 @@ export interface RunningServer {
   dataDir: string;
   process: ChildProcess;
   log: string[];
-  api(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<Reply & { json: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  api(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<Reply & { json: any }>;
   /** Deletes every environment (fleets outlive the server by design), then stops the server. */
   stop(): Promise<void>;
   kill(): Promise<void>;
