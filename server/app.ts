@@ -12,6 +12,7 @@ import { errorHandler, notFoundHandler } from "./http/error-handler";
 import { idempotency } from "./http/idempotency";
 import { openApiDocument } from "./http/openapi";
 import type { Route } from "./http/route-table";
+import { redactArtifactEnv } from "./http/redaction";
 import { parseInput } from "./http/validation";
 
 export interface AppDeps {
@@ -66,7 +67,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (!result) return;
       if (result.location) res.setHeader("Location", result.location);
       if (result.body === undefined) res.status(result.status).end();
-      else res.status(result.status).json(result.body);
+      else res.status(result.status).json(principalOf(res).role === "admin" ? result.body : redactArtifactEnv(result.body));
     });
   }
   app.use(notFoundHandler);

@@ -106,6 +106,13 @@ describe("bad input", () => {
     expect((await request(`${server.url}/healthz`)).status).toBe(200);
   });
 
+  it("shows artifact environment values to admins only", async () => {
+    const asAdmin = (await server.api("GET", "/v1/environments/input")).json.spec.fleet.artifact.env;
+    expect(asAdmin.CUTOVER_TEST_MARK).toMatch(/^m[0-9a-f]+$/);
+    const r = await request(`${server.url}/v1/environments/input`, { headers: { authorization: `Bearer ${viewerToken}` } });
+    expect(JSON.parse(r.body).spec.fleet.artifact.env).toEqual({ CUTOVER_TEST_MARK: "[redacted]" });
+  });
+
   it("lets a scoped token see only its environments", async () => {
     const r = await request(`${server.url}/v1/environments`, { headers: { authorization: `Bearer ${scopedToken}` } });
     expect(JSON.parse(r.body).environments).toEqual([]);

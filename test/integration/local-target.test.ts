@@ -1,6 +1,8 @@
 // The local target's resources under the real Pulumi engine: fleets of real
 // processes, a real load balancer, a file backend.
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { localFleetProgram } from "../../infra/local/fleet-program";
 import { localTrafficProgram } from "../../infra/local/traffic-program";
 import type { FleetArgs } from "../../infra/local/resources";
@@ -12,7 +14,7 @@ import { processesWith } from "../helpers/processes";
 import { fixtureApp } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
 
-const { engine, runtimeDir } = testEngine("local-target");
+const { engine, runtimeDir, dataDir } = testEngine("local-target");
 
 // Fleets outlive the operations that made them: whatever a failing test left is destroyed here.
 const upped = new Map<string, Parameters<typeof engine.destroy>[1]>();
@@ -53,6 +55,11 @@ describe("local fleet", () => {
       expect(reply.version).toBe("v1");
     }
     expect(processesWith(m).length).toBeGreaterThanOrEqual(2);
+
+    // The artifact (its environment may hold credentials) is encrypted in the state file.
+    const state = readFileSync(path.join(dataDir, "state", ".pulumi", "stacks", "cutover", `fleet-${m}.json`), "utf8");
+    expect(state).toContain("ciphertext");
+    expect(state).not.toContain("CUTOVER_TEST_MARK");
 
     await engine.destroy(`fleet-${m}`, program);
     expect(processesWith(m)).toEqual([]);

@@ -12,6 +12,7 @@ import {
   type BalancerOutputs,
 } from "./balancer-controller";
 import { terminate } from "./process-identity";
+import { keepSecrets, reveal } from "./secrets";
 
 export const FLEET_TYPE = "cutover:local:Fleet";
 export const BALANCER_TYPE = "cutover:local:LoadBalancer";
@@ -42,9 +43,10 @@ export class LocalProvider implements provider.Provider {
   async check(urn: string, _olds: unknown, news: Record<string, unknown>): Promise<provider.CheckResult> {
     const failures: provider.CheckFailure[] = [];
     if (typeOf(urn) === FLEET_TYPE) {
-      const replicas = news.replicas as number;
+      const plain = reveal(news);
+      const replicas = plain.replicas as number;
       if (!Number.isInteger(replicas) || replicas < 1) failures.push({ property: "replicas", reason: "must be a positive integer" });
-      const artifact = news.artifact as { command?: unknown } | undefined;
+      const artifact = plain.artifact as { command?: unknown } | undefined;
       if (!Array.isArray(artifact?.command) || artifact.command.length === 0) {
         failures.push({ property: "artifact", reason: "artifact.command must be a non-empty list" });
       }
@@ -55,15 +57,15 @@ export class LocalProvider implements provider.Provider {
   async diff(_id: string, urn: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<provider.DiffResult> {
     const isFleet = typeOf(urn) === FLEET_TYPE;
     const keys = isFleet ? FLEET_INPUT_KEYS : Object.keys(news);
-    const changed = changedKeys(inputsOf(olds, keys), inputsOf(news, keys));
+    const changed = changedKeys(inputsOf(reveal(olds), keys), inputsOf(reveal(news), keys));
     const replaces = isFleet ? changed : changed.filter((k) => BALANCER_REPLACE_KEYS.includes(k));
     return { changes: changed.length > 0, replaces, deleteBeforeReplace: !isFleet };
   }
 
   async create(urn: string, inputs: Record<string, unknown>): Promise<provider.CreateResult> {
     if (typeOf(urn) === FLEET_TYPE) {
-      const outs = await startFleet(inputs as unknown as FleetInputs);
-      return { id: outs.fleetId, outs };
+      const outs = await startFleet(reveal(inputs) as unknown as FleetInputs);
+      return { id: outs.fleetId, outs: keepSecrets(outs as unknown as Record<string, unknown>, inputs) };
     }
     const outs = await startBalancer(inputs as unknown as BalancerInputs);
     return { id: outs.name, outs };
@@ -71,14 +73,14 @@ export class LocalProvider implements provider.Provider {
 
   async read(id: string, urn: string, props: Record<string, unknown>): Promise<provider.ReadResult> {
     if (typeOf(urn) === FLEET_TYPE) {
-      const outs = props as unknown as FleetOutputs;
+      const outs = reveal(props) as unknown as FleetOutputs;
       const { supervisorAlive, liveInstances } = inspectFleet(outs.dir);
       if (!supervisorAlive) {
         // Without its supervisor nothing keeps the fleet whole: it is gone, and stray instances go with it.
         await terminate(liveInstances, outs.drainTimeoutMs ?? 5000);
         return {};
       }
-      return { id, props: { ...outs, instances: liveInstances }, inputs: inputsOf(props, FLEET_INPUT_KEYS) };
+      return { id, props: { ...props, instances: liveInstances }, inputs: inputsOf(props, FLEET_INPUT_KEYS) };
     }
     const outs = props as unknown as BalancerOutputs;
     if (!balancerAlive(outs)) return {};
@@ -93,7 +95,7 @@ export class LocalProvider implements provider.Provider {
 
   async delete(_id: string, urn: string, props: Record<string, unknown>): Promise<void> {
     if (typeOf(urn) === FLEET_TYPE) {
-      const outs = props as unknown as FleetOutputs;
+      const outs = reveal(props) as unknown as FleetOutputs;
       await stopFleet(outs.dir, outs.drainTimeoutMs);
       return;
     }
