@@ -1,6 +1,8 @@
 // Bad input on every endpoint gets a 4xx with a stable code, never a 5xx,
 // and changes nothing.
+import net from "node:net";
 import { request } from "../helpers/http";
+import { waitFor } from "../helpers/wait-for";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { ADMIN_TOKEN, startServer, waitForEnvironment, type RunningServer } from "../helpers/server";
 
@@ -104,6 +106,28 @@ describe("bad input", () => {
     expect(envs.map((e: { name: string }) => e.name)).toEqual(["input"]);
     expect((await server.api("GET", "/v1/deployments")).json.deployments).toEqual([]);
     expect((await request(`${server.url}/healthz`)).status).toBe(200);
+  });
+
+  it("reports an environment whose listen port another process holds as failed, and deletes it cleanly", async () => {
+    const blocker = net.createServer().listen(0, "127.0.0.1");
+    await new Promise((r) => blocker.once("listening", r));
+    const port = (blocker.address() as net.AddressInfo).port;
+    try {
+      const spec = { ...(await environmentSpec("port-taken", uniqueMark())), local: { listenPort: port } };
+      expect((await server.api("POST", "/v1/environments", spec)).status).toBe(201);
+      const env = await waitFor("the environment to fail", async () => {
+        const e = (await server.api("GET", "/v1/environments/port-taken")).json;
+        return e.status === "failed" ? e : undefined;
+      });
+      expect(env.error.code).toBe("environment_create_failed");
+      expect(env.error.message).toMatch(/address already in use/);
+      const deploy = await server.api("POST", "/v1/environments/port-taken/deployments", { version: "v1" });
+      expect(deploy.json.error.code).toBe("environment_not_ready");
+      expect((await server.api("DELETE", "/v1/environments/port-taken")).status).toBe(202);
+      await waitFor("the environment to be gone", async () => (await server.api("GET", "/v1/environments/port-taken")).status === 404);
+    } finally {
+      blocker.close();
+    }
   });
 
   it("shows artifact environment values to admins only", async () => {

@@ -83,6 +83,15 @@ describe("local fleet", () => {
     await engine.destroy(`fleet-${m}`, program);
   });
 
+  it("fails fast, saying why, on a command that cannot be started", async () => {
+    const m = mark();
+    const args = { ...fleetArgs("v1", m), artifact: { command: ["/nonexistent/bin/app"], env: { CUTOVER_TEST_MARK: m } } };
+    const program = localFleetProgram(args);
+    await expect(engine.up(`fleet-${m}`, program)).rejects.toThrow(/keeps exiting \(could not start: spawn \/nonexistent\/bin\/app ENOENT\)/);
+    expect(processesWith(`t-${m}`)).toEqual([]);
+    await engine.destroy(`fleet-${m}`, program);
+  });
+
   it("restarts an instance that dies, like an auto scaling group", async () => {
     const m = mark();
     const program = localFleetProgram(fleetArgs("v1", m));

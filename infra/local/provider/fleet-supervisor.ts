@@ -45,15 +45,15 @@ export function runSupervisor(dir: string): void {
     children.set(index, child);
     startedAt.set(index, Date.now());
     const instance = status.instances[index];
-    child.on("error", (err) => {
-      instance.lastExit = `spawn failed: ${err.message}`;
-    });
     if (child.pid) instance.process = identify(child.pid);
     publish();
-    child.on("exit", (code, sig) => {
+    let ended = false;
+    const onEnd = (reason: string) => {
+      if (ended) return;
+      ended = true;
       children.delete(index);
       instance.process = undefined;
-      instance.lastExit = sig ? `signal ${sig}` : `exit code ${code}`;
+      instance.lastExit = reason;
       if (status.state !== "running") return publish();
       const ranFor = Date.now() - (startedAt.get(index) ?? 0);
       if (ranFor > STABLE_AFTER_MS) instance.restarts = 0;
@@ -61,7 +61,10 @@ export function runSupervisor(dir: string): void {
       publish();
       const backoff = Math.min(250 * 2 ** Math.min(instance.restarts, 6), MAX_BACKOFF_MS);
       setTimeout(() => start(index), backoff);
-    });
+    };
+    // A command that cannot be started (missing binary or cwd) fails like one that exits at once.
+    child.on("error", (err) => onEnd(`could not start: ${err.message}`));
+    child.on("exit", (code, sig) => onEnd(sig ? `signal ${sig}` : `exit code ${code}`));
   };
 
   const stop = async () => {
