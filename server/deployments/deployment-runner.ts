@@ -11,6 +11,7 @@ import type { DeploymentTarget } from "../targets/deployment-target";
 import { stackNames } from "../targets/deployment-target";
 import type { TargetRegistry } from "../targets/target-registry";
 import { AbortedError, DeploymentControl } from "./deployment-control";
+import { CanaryAnalysisError, judgeCanary } from "./canary-analysis";
 import type { DeploymentJournal } from "./deployment-journal";
 import { parseDuration } from "./duration";
 import { engineEventSummary } from "./engine-event-summary";
@@ -253,18 +254,15 @@ export class DeploymentRunner {
         const left = deadline - Date.now();
         if (left <= 0) break;
         if ((await control.wait(Math.min(left, 1000))) === "promoted") break;
-        if (analysis && baseline) {
-          const now = await statsOf().catch(() => undefined);
-          const to = d.toColor!;
-          if (now) {
-            const requests = now[to].requests - baseline[to].requests;
-            const errors = now[to].errors - baseline[to].errors;
-            if (requests >= analysis.minRequests && errors / requests > analysis.maxErrorRate) {
-              this.deps.journal.record(d, "deployment:analysis_failed", { requests, errors, maxErrorRate: analysis.maxErrorRate });
-              throw new CanaryAnalysisError(
-                `the canary answered ${errors} of ${requests} requests with 5xx (limit ${analysis.maxErrorRate * 100}%)`,
-              );
+        const now = analysis && baseline ? await statsOf().catch(() => undefined) : undefined;
+        if (analysis && baseline && now) {
+          try {
+            judgeCanary(analysis, d.toColor!, baseline, now);
+          } catch (err) {
+            if (err instanceof CanaryAnalysisError) {
+              this.deps.journal.record(d, "deployment:analysis_failed", { requests: err.requests, errors: err.errors, maxErrorRate: analysis.maxErrorRate });
             }
+            throw err;
           }
         }
       }
@@ -292,12 +290,6 @@ export class DeploymentRunner {
         if (summary) this.deps.journal.record(d, summary.type, summary.data);
       },
     };
-  }
-}
-
-export class CanaryAnalysisError extends UnprocessableError {
-  constructor(message: string) {
-    super("canary_analysis_failed", message);
   }
 }
 
