@@ -129,8 +129,8 @@ describe("local fleet", () => {
 });
 
 describe("local load balancer", () => {
-  it("changes weights in place under continuous load without failing a request", async () => {
-    const m = mark();
+  /** A blue and a green fleet, and the traffic program that balances them with given weights. */
+  async function blueAndGreen(m: string) {
     const blue = localFleetProgram(fleetArgs("blue", m));
     const green = localFleetProgram(fleetArgs("green", m));
     const [blueOut, greenOut] = await Promise.all([engine.up(`blue-${m}`, blue), engine.up(`green-${m}`, green)]);
@@ -149,6 +149,13 @@ describe("local load balancer", () => {
         forceHeader: "x-cutover-pool",
         runtimeDir,
       });
+    const destroyFleets = () => Promise.all([engine.destroy(`blue-${m}`, blue), engine.destroy(`green-${m}`, green)]);
+    return { traffic, adminPort, destroyFleets };
+  }
+
+  it("changes weights in place under continuous load without failing a request", async () => {
+    const m = mark();
+    const { traffic, adminPort, destroyFleets } = await blueAndGreen(m);
     const lbOut = await engine.up(`traffic-${m}`, traffic(100, 0));
     const url = lbOut.url as string;
     const pidBefore = (await request(`http://127.0.0.1:${adminPort}/healthz`)).status;
@@ -177,31 +184,15 @@ describe("local load balancer", () => {
     expect(metrics).toMatch(/cutover_proxy_pool_weight\{pool="green"\} 100/);
 
     await engine.destroy(`traffic-${m}`, traffic(0, 100));
-    await Promise.all([engine.destroy(`blue-${m}`, blue), engine.destroy(`green-${m}`, green)]);
+    await destroyFleets();
     expect(processesWith(m)).toEqual([]);
     await expect(request(`${url}/`)).rejects.toThrow();
   });
 
   it("keeps a sticky user on the canary while its weight only grows", async () => {
     const m = mark();
-    const blue = localFleetProgram(fleetArgs("blue", m));
-    const green = localFleetProgram(fleetArgs("green", m));
-    const [blueOut, greenOut] = await Promise.all([engine.up(`blue-${m}`, blue), engine.up(`green-${m}`, green)]);
-    const [listenPort, adminPort] = await freePorts(2);
-    const traffic = (greenWeight: number) =>
-      localTrafficProgram({
-        name: `lb-${m}`,
-        listenHost: "127.0.0.1",
-        listenPort,
-        adminPort,
-        pools: {
-          blue: { weight: 100 - greenWeight, endpoints: blueOut.endpoints as string[] },
-          green: { weight: greenWeight, endpoints: greenOut.endpoints as string[] },
-        },
-        stickyHeader: "x-user",
-        forceHeader: "x-cutover-pool",
-        runtimeDir,
-      });
+    const { traffic: split, destroyFleets } = await blueAndGreen(m);
+    const traffic = (greenWeight: number) => split(100 - greenWeight, greenWeight);
     const users = Array.from({ length: 200 }, (_, i) => `user-${i}`);
     const versionsFor = async (url: string) =>
       new Map(
@@ -223,7 +214,7 @@ describe("local load balancer", () => {
       onGreen = nowGreen;
     }
     await engine.destroy(`traffic-${m}`, traffic(60));
-    await Promise.all([engine.destroy(`blue-${m}`, blue), engine.destroy(`green-${m}`, green)]);
+    await destroyFleets();
     expect(processesWith(m)).toEqual([]);
   });
 });
