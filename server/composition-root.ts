@@ -57,10 +57,9 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
   const idempotencyStore = new IdempotencyStore(db);
   const tokenStore = new TokenStore(db);
 
-  const pulumiEngine = injectedEngine
-    ? undefined
-    : new PulumiEngine({ dataDir: config.dataDir, passphrase: statePassphrase(config), toolchain: toolchain ?? resolveToolchain() });
-  const engine: StackEngine = injectedEngine ?? pulumiEngine!;
+  const engine: StackEngine =
+    injectedEngine ??
+    new PulumiEngine({ dataDir: config.dataDir, passphrase: statePassphrase(config), toolchain: toolchain ?? resolveToolchain() });
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
   const targets = new TargetRegistry([new LocalTarget(localRuntimeDir(config.dataDir)), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
@@ -68,8 +67,7 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
   const journal = new DeploymentJournal(deploymentStore, bus);
   const lanes = new EnvironmentLanes();
   const traffic = new TrafficOperator(engine, environmentStore, targets, bus);
-  const operationTimeoutMs = parseDuration(config.operationTimeout);
-  const runner = new DeploymentRunner({
+  const core = {
     environments: environmentStore,
     deployments: deploymentStore,
     journal,
@@ -77,22 +75,11 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
     targets,
     traffic,
     logger,
-    operationTimeoutMs,
-  });
+    operationTimeoutMs: parseDuration(config.operationTimeout),
+  };
+  const runner = new DeploymentRunner(core);
   const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, lanes, targets);
-  const environmentService = new EnvironmentService({
-    environments: environmentStore,
-    deployments: deploymentStore,
-    journal,
-    engine,
-    targets,
-    traffic,
-    lanes,
-    runner,
-    bus,
-    logger,
-    operationTimeoutMs,
-  });
+  const environmentService = new EnvironmentService({ ...core, lanes, runner, bus });
 
   let adminToken = config.adminToken;
   let adminTokenFile: string | undefined;
@@ -119,19 +106,12 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
 
   return {
     app,
-    db,
-    engine,
-    bus,
-    lanes,
     adminTokenFile,
     deploymentService,
     environmentService,
     async recover(): Promise<void> {
       idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000));
-      await recover(
-        { engine, environments: environmentStore, deployments: deploymentStore, journal, runner, deploymentService, environmentService, lanes, targets, logger },
-        new Date(),
-      );
+      await recover({ ...core, runner, deploymentService, environmentService, lanes }, new Date());
       recovered = true;
     },
     close(): void {

@@ -3,32 +3,20 @@
 // are cleared, an interrupted deployment is rolled back (or, if it was
 // retiring the old fleet, finished), an interrupted environment create or
 // delete is run again, and runtime leftovers no stack owns are removed.
-import type { StackEngine } from "../engine/stack-engine";
 import { describeError, UnprocessableError } from "../errors";
-import type { Logger } from "../logger";
-import type { DeploymentStore } from "../store/deployment-store";
-import type { EnvironmentStore } from "../store/environment-store";
 import { stackNames } from "../targets/deployment-target";
-import type { TargetRegistry } from "../targets/target-registry";
 import type { EnvironmentService } from "../environments/environment-service";
-import type { DeploymentJournal } from "./deployment-journal";
 import { existingFleetProgram } from "./existing-fleet";
-import type { DeploymentRunner } from "./deployment-runner";
+import type { DeploymentRunner, RunnerDeps } from "./deployment-runner";
 import type { DeploymentService } from "./deployment-service";
 import type { EnvironmentLanes } from "./environment-lanes";
 import type { Color, Deployment, Environment } from "./model";
 
-export interface RecoveryDeps {
-  engine: StackEngine;
-  environments: EnvironmentStore;
-  deployments: DeploymentStore;
-  journal: DeploymentJournal;
+export interface RecoveryDeps extends RunnerDeps {
   runner: DeploymentRunner;
   deploymentService: DeploymentService;
   environmentService: EnvironmentService;
   lanes: EnvironmentLanes;
-  targets: TargetRegistry;
-  logger: Logger;
 }
 
 class InterruptedError extends UnprocessableError {

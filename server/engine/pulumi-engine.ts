@@ -20,8 +20,6 @@ export interface EngineSettings {
   toolchain: Toolchain;
 }
 
-export type { OperationOptions, StackOutputs };
-
 export class PulumiEngine implements StackEngine {
   private command?: Promise<PulumiCommand>;
   readonly backendUrl: string;

@@ -1,36 +1,21 @@
 // Environments: created with their traffic stack, deleted with every stack
 // they own. Both run in the environment's lane like deployments do.
-import type { StackEngine } from "../engine/stack-engine";
 import { ConflictError, describeError, NotFoundError } from "../errors";
-import type { Logger } from "../logger";
-import type { DeploymentStore } from "../store/deployment-store";
-import type { EnvironmentStore } from "../store/environment-store";
 import { stackNames } from "../targets/deployment-target";
-import type { TargetRegistry } from "../targets/target-registry";
 import type { DomainEventBus } from "../deployments/deployment-events";
-import type { DeploymentJournal } from "../deployments/deployment-journal";
-import type { DeploymentRunner } from "../deployments/deployment-runner";
+import type { DeploymentRunner, RunnerDeps } from "../deployments/deployment-runner";
 import type { EnvironmentLanes } from "../deployments/environment-lanes";
 import { existingFleetProgram } from "../deployments/existing-fleet";
-import type { TrafficOperator } from "../deployments/traffic-operator";
 import type { Color, Deployment, Environment, EnvironmentSpec } from "../deployments/model";
 
 export interface EnvironmentView extends Environment {
   recentDeployments: Deployment[];
 }
 
-export interface EnvironmentServiceDeps {
-  environments: EnvironmentStore;
-  deployments: DeploymentStore;
-  journal: DeploymentJournal;
-  engine: StackEngine;
-  targets: TargetRegistry;
-  traffic: TrafficOperator;
+export interface EnvironmentServiceDeps extends RunnerDeps {
   lanes: EnvironmentLanes;
   runner: DeploymentRunner;
   bus: DomainEventBus;
-  logger: Logger;
-  operationTimeoutMs: number;
 }
 
 export class EnvironmentService {
