@@ -12,7 +12,7 @@ import { errorHandler, notFoundHandler } from "./http/error-handler";
 import { idempotency } from "./http/idempotency";
 import { openApiDocument } from "./http/openapi";
 import type { Route } from "./http/route-table";
-import { redactArtifactEnv } from "./http/redaction";
+import { hideSealed, redactArtifactEnv } from "./http/redaction";
 import { parseInput } from "./http/validation";
 
 export interface AppDeps {
@@ -51,6 +51,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(idempotency(deps.idempotencyStore));
 
   app.get("/metrics", async (_req, res) => {
+    deps.tokens.authorize(principalOf(res), "metrics");
     res.setHeader("Content-Type", deps.metrics.registry.contentType);
     res.send(await deps.metrics.registry.metrics());
   });
@@ -67,7 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (!result) return;
       if (result.location) res.setHeader("Location", result.location);
       if (result.body === undefined) res.status(result.status).end();
-      else res.status(result.status).json(principalOf(res).role === "admin" ? result.body : redactArtifactEnv(result.body));
+      else res.status(result.status).json(principalOf(res).role === "admin" ? hideSealed(result.body) : redactArtifactEnv(result.body));
     });
   }
   app.use(notFoundHandler);

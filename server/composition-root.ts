@@ -11,8 +11,8 @@ import { DeploymentJournal } from "./deployments/deployment-journal";
 import { DeploymentRunner } from "./deployments/deployment-runner";
 import { DeploymentService } from "./deployments/deployment-service";
 import { parseDuration } from "./deployments/duration";
-import { EnvironmentLanes } from "./deployments/environment-lanes";
-import { recover } from "./deployments/recovery";
+import { EnvironmentWorkers } from "./deployments/environment-workers";
+import { EnvironmentReconciler } from "./deployments/recovery";
 import { TrafficOperator } from "./deployments/traffic-operator";
 import { PulumiEngine } from "./engine/pulumi-engine";
 import { projectRoot, resolveToolchain, type Toolchain } from "./engine/toolchain";
@@ -30,6 +30,7 @@ import { AwsTarget } from "./targets/aws-target";
 import { KubernetesTarget } from "./targets/kubernetes-target";
 import { LocalTarget, localRuntimeDir } from "./targets/local-target";
 import { TargetRegistry } from "./targets/target-registry";
+import { SecretBox } from "./secrets/secret-box";
 
 export interface ServiceOptions {
   config: Config;
@@ -57,15 +58,14 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
   const idempotencyStore = new IdempotencyStore(db);
   const tokenStore = new TokenStore(db);
 
+  const passphrase = statePassphrase(config);
   const engine: StackEngine =
-    injectedEngine ??
-    new PulumiEngine({ dataDir: config.dataDir, passphrase: statePassphrase(config), toolchain: toolchain ?? resolveToolchain() });
+    injectedEngine ?? new PulumiEngine({ dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain() });
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
   const targets = new TargetRegistry([new LocalTarget(localRuntimeDir(config.dataDir)), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
   const bus = new DomainEventBus();
   const journal = new DeploymentJournal(deploymentStore, bus);
-  const lanes = new EnvironmentLanes();
   const traffic = new TrafficOperator(engine, environmentStore, targets, bus);
   const core = {
     environments: environmentStore,
@@ -75,11 +75,17 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
     targets,
     traffic,
     logger,
+    secrets: new SecretBox(passphrase),
     operationTimeoutMs: parseDuration(config.operationTimeout),
   };
   const runner = new DeploymentRunner(core);
-  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, lanes, targets);
-  const environmentService = new EnvironmentService({ ...core, lanes, runner, bus });
+  // The workers ask the reconciler for each environment's next piece of work; both are built before either runs.
+  let reconciler: EnvironmentReconciler | undefined;
+  const workers = new EnvironmentWorkers((name) => reconciler!.next(name), logger);
+  const poke = (name: string) => workers.poke(name);
+  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, poke, targets, core.secrets);
+  const environmentService = new EnvironmentService({ ...core, runner, bus, poke, busy: (name) => workers.busy(name) });
+  reconciler = new EnvironmentReconciler({ ...core, runner, environmentService });
 
   let adminToken = config.adminToken;
   let adminTokenFile: string | undefined;
@@ -91,7 +97,7 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
   const tokens = new TokenService(tokenStore, adminToken);
   const metrics = createMetrics(bus, environmentStore);
 
-  let recovered = false;
+  let started = false;
   const routes = apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus });
   const app = createApp({
     routes,
@@ -101,20 +107,34 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
     logger,
     maxBodyBytes: config.maxBodyBytes,
     version: (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version,
-    ready: () => recovered,
+    ready: () => started && !reconciler!.recovering,
   });
+  const pruneTimer = setInterval(() => idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000)), 3600_000);
+  pruneTimer.unref();
 
   return {
     app,
     adminTokenFile,
     deploymentService,
     environmentService,
-    async recover(): Promise<void> {
+    workers,
+    /** Starts every environment's worker, each beginning with the recovery of what a crash interrupted. */
+    start(): Promise<void> {
       idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000));
-      await recover({ ...core, runner, deploymentService, environmentService, lanes }, new Date());
-      recovered = true;
+      for (const name of reconciler!.begin()) workers.poke(name);
+      started = true;
+      return reconciler!.recovered();
+    },
+    /** Graceful stop: running deployments stop at a safe point (resumed at the next start), then the journal closes. */
+    async shutdown(graceMs: number): Promise<boolean> {
+      runner.suspendAll();
+      const stopped = workers.stop().then(() => true);
+      const done = await Promise.race([stopped, new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())]);
+      this.close();
+      return done;
     },
     close(): void {
+      clearInterval(pruneTimer);
       metrics.stop();
       db.close();
     },

@@ -1,11 +1,14 @@
 // Starts the Cutover API: configuration from the environment, one server
 // per data directory, recovery of interrupted work, then requests.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { identify, isAlive, type ProcessIdentity } from "../infra/local/provider/process-identity";
 import { loadConfig } from "./config";
 import { createServices } from "./composition-root";
 import { createLogger } from "./logger";
+
+/** Within the 30 s a supervisor (systemd, Kubernetes) usually allows before SIGKILL. */
+const SHUTDOWN_GRACE_MS = 25_000;
 
 function claimDataDir(dataDir: string): void {
   const file = path.join(dataDir, "server.pid");
@@ -18,10 +21,20 @@ function claimDataDir(dataDir: string): void {
   writeFileSync(file, JSON.stringify(identify(process.pid)), { mode: 0o600 });
 }
 
+/** Everything Cutover writes (journal, state, tokens, runtime files) is for its own user only. */
+function restrictDataDir(dataDir: string): void {
+  process.umask(0o077);
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
+  for (const file of readdirSync(dataDir)) {
+    if (file.startsWith("cutover.db")) chmodSync(path.join(dataDir, file), 0o600);
+  }
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  restrictDataDir(config.dataDir);
   claimDataDir(config.dataDir);
   const services = createServices({ config, logger });
   if (services.adminTokenFile) {
@@ -36,15 +49,28 @@ async function main(): Promise<void> {
     logger.fatal({ err }, "cannot listen");
     process.exit(1);
   });
-  services.recover().then(
-    () => logger.info("recovery complete"),
+  const startedAt = Date.now();
+  services.start().then(
+    () => logger.info({ seconds: (Date.now() - startedAt) / 1000 }, "recovery complete"),
     (err) => logger.error({ err }, "recovery failed"),
   );
+  let stopping = false;
   const shutdown = (signal: string) => {
-    logger.info({ signal }, "shutting down; fleets and load balancers keep serving");
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down: no new API calls; running deployments stop at a safe point; fleets and load balancers keep serving");
     server.close();
     server.closeAllConnections();
-    process.exit(0);
+    services.shutdown(SHUTDOWN_GRACE_MS).then(
+      (clean) => {
+        logger.info({ clean }, clean ? "stopped" : "stopped before every deployment reached a safe point; the next start recovers them");
+        process.exit(0);
+      },
+      (err) => {
+        logger.error({ err }, "shutdown failed");
+        process.exit(1);
+      },
+    );
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("SIGINT", () => shutdown("SIGINT"));

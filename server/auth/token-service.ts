@@ -13,7 +13,8 @@ export interface Principal {
   environments?: string[];
 }
 
-const RANK: Record<Role, number> = { viewer: 0, deployer: 1, admin: 2 };
+// `metrics` sits outside the ladder: it grants /metrics and nothing else.
+const RANK: Record<Role, number> = { metrics: -1, viewer: 0, deployer: 1, admin: 2 };
 const hash = (token: string) => createHash("sha256").update(token).digest("hex");
 const newToken = () => `cut_${randomBytes(24).toString("base64url")}`;
 
@@ -54,6 +55,7 @@ export class TokenService {
 
   /** Throws unless the principal holds at least `role`, and, for an environment, has it in scope. */
   authorize(principal: Principal, role: Role, environment?: string): void {
+    if (role === "metrics") return this.authorizeMetrics(principal);
     if (RANK[principal.role] < RANK[role]) {
       throw new ForbiddenError("insufficient_role", `this needs the ${role} role; the token has ${principal.role}`, {
         required: role,
@@ -67,11 +69,26 @@ export class TokenService {
     }
   }
 
+  /** /metrics names every environment: a `metrics` token or an unscoped admin may read it. */
+  private authorizeMetrics(principal: Principal): void {
+    if (principal.role === "metrics" || (principal.role === "admin" && !principal.environments)) return;
+    throw new ForbiddenError("insufficient_role", "/metrics needs a token with the metrics role (or an unscoped admin token)", {
+      required: "metrics",
+      actual: principal.role,
+    });
+  }
+
   canSee(principal: Principal, environment: string): boolean {
     return inScope(principal, environment);
   }
 
-  create(input: { name: string; role: Role; environments?: string[] }): { token: string; record: TokenRecord } {
+  /**
+   * Mints a token for `creator`: its role may be at most the creator's and
+   * its scope a subset of the creator's, so a scoped admin cannot widen its
+   * own reach through a token it makes.
+   */
+  create(creator: Principal, input: { name: string; role: Role; environments?: string[] }): { token: string; record: TokenRecord } {
+    this.checkMintable(creator, input);
     const token = newToken();
     const record: TokenRecord = {
       id: `tok_${randomBytes(8).toString("hex")}`,
@@ -84,13 +101,42 @@ export class TokenService {
     return { token, record };
   }
 
-  list(): TokenRecord[] {
-    return this.store.list();
+  /** The tokens within the caller's reach (all of them for an unscoped admin). */
+  list(caller: Principal): TokenRecord[] {
+    return this.store.list().filter((t) => covers(caller, t.environments));
   }
 
-  revoke(id: string): void {
-    if (!this.store.revoke(id)) throw new NotFoundError("token_not_found", `no active token ${id}`);
+  revoke(caller: Principal, id: string): void {
+    const record = this.store.list().find((t) => t.id === id && !t.revokedAt);
+    if (!record || !covers(caller, record.environments) || !this.store.revoke(id)) {
+      throw new NotFoundError("token_not_found", `no active token ${id}`, { token: id });
+    }
   }
+
+  private checkMintable(creator: Principal, input: { role: Role; environments?: string[] }): void {
+    const roleOk = input.role === "metrics" ? creator.role === "admin" && !creator.environments : RANK[input.role] <= RANK[creator.role];
+    if (!roleOk) {
+      throw new ForbiddenError("token_role_exceeds_own", `a ${creator.role} token cannot create a ${input.role} token`, {
+        requested: input.role,
+        own: creator.role,
+      });
+    }
+    if (!covers(creator, input.environments)) {
+      throw new ForbiddenError("token_scope_exceeds_own", "a token's environments must lie within the scope of the token that creates it", {
+        requested: input.environments ?? "all",
+        own: creator.environments,
+      });
+    }
+  }
+}
+
+/** Whether every environment a scope names (all, when absent) lies within the principal's scope. */
+function covers(principal: Principal, scope: string[] | undefined): boolean {
+  if (!principal.environments) return true;
+  if (!scope) return false;
+  return scope.every((p) =>
+    principal.environments!.some((own) => (own.endsWith("*") ? p.startsWith(own.slice(0, -1)) : !p.endsWith("*") && p === own)),
+  );
 }
 
 function inScope(principal: Principal, environment: string): boolean {

@@ -1,40 +1,50 @@
-// The deployment state machine, the same for every target:
-// queued → provisioning → verifying → shifting → baking → retiring → succeeded,
-// and on any failure, timeout or abort: rolling_back → rolled_back.
-import type { EngineEvent } from "@pulumi/pulumi/automation";
-import type { StackEngine } from "../engine/stack-engine";
+// Drives one deployment from where the journal says it is to an end, one
+// phase at a time (the table is deployment-states.ts):
+// queued → provisioning → verifying → shifting → baking → retiring → done,
+// and on any failure, timeout or abort: rolling_back → done.
+// Every phase handler can run again after a crash or a shutdown: it reads
+// what exists and what the target routes, and takes the next step from
+// there. That is how recovery and normal progress share one code path.
 import { describeError, UnprocessableError } from "../errors";
+import { crashPoint } from "../fault-injection";
 import type { Logger } from "../logger";
-import type { EnvironmentStore } from "../store/environment-store";
-import type { DeploymentStore } from "../store/deployment-store";
-import type { DeploymentTarget } from "../targets/deployment-target";
+import type { OperationOptions, StackEngine } from "../engine/stack-engine";
 import { stackNames } from "../targets/deployment-target";
 import type { TargetRegistry } from "../targets/target-registry";
-import { AbortedError, DeploymentControl } from "./deployment-control";
-import { CanaryAnalysisError, judgeCanary } from "./canary-analysis";
+import { AbortedError, DeploymentControl, SuspendedSignal } from "./deployment-control";
+import { CanaryAnalysisError } from "./canary-analysis";
 import type { DeploymentJournal } from "./deployment-journal";
+import { rollBack } from "./deployment-rollback";
+import { isTerminal } from "./deployment-states";
 import { parseDuration } from "./duration";
 import { engineEventSummary } from "./engine-event-summary";
-import { existingFleetProgram } from "./existing-fleet";
-import { otherColor, type CanaryStep, type Color, type Deployment, type Environment } from "./model";
+import { retireFleet } from "./fleet-retirement";
+import { otherColor, runnableArtifact, type Color, type Deployment } from "./model";
+import { pauseAtStep } from "./canary-pause";
+import type { DeploymentRepository, EnvironmentRepository, SecretSealer } from "./ports";
 import type { TrafficOperator } from "./traffic-operator";
 
 export interface RunnerDeps {
-  environments: EnvironmentStore;
-  deployments: DeploymentStore;
+  environments: EnvironmentRepository;
+  deployments: DeploymentRepository;
   journal: DeploymentJournal;
   engine: StackEngine;
   targets: TargetRegistry;
   traffic: TrafficOperator;
   logger: Logger;
+  secrets: SecretSealer;
+  /** The default deadline of a deployment's own work, when its environment sets none. */
   operationTimeoutMs: number;
 }
 
-class RetireError extends Error {}
+export class InterruptedError extends UnprocessableError {
+  constructor() {
+    super("interrupted", "the Cutover server stopped in the middle of this deployment");
+  }
+}
 
 export class DeploymentRunner {
   private readonly controls = new Map<string, DeploymentControl>();
-  private readonly timedOut = new Set<string>();
 
   constructor(private readonly deps: RunnerDeps) {}
 
@@ -42,259 +52,305 @@ export class DeploymentRunner {
     return this.controls.get(id);
   }
 
-  /** Runs a queued deployment to its end. Never throws: every outcome is journaled. */
+  /** Asks every running deployment to stop at its next safe point. */
+  suspendAll(): void {
+    for (const control of this.controls.values()) control.suspend();
+  }
+
+  /**
+   * Drives a deployment to its end, or to a safe point when suspended.
+   * Never throws: every outcome is journaled.
+   */
   async run(id: string): Promise<void> {
     const d = this.deps.deployments.get(id);
-    if (!d || d.state !== "queued") return;
+    if (!d || isTerminal(d.state)) return;
     const control = new DeploymentControl();
     this.controls.set(id, control);
+    const log = this.deps.logger.child({ deploymentId: id, environment: d.environment });
     try {
-      await this.execute(d, control);
+      if (d.suspended) {
+        d.suspended = undefined;
+        this.deps.journal.save(d);
+        this.deps.journal.record(d, "deployment:resumed_after_restart", { phase: d.phase, step: d.step ?? null });
+      }
+      await this.drive(d, control, log);
     } catch (err) {
-      this.deps.logger.error({ deploymentId: id, err: describeError(err) }, "deployment runner failed");
+      if (err instanceof SuspendedSignal) {
+        d.suspended = true;
+        this.deps.journal.save(d);
+        this.deps.journal.record(d, "deployment:suspended", { phase: d.phase, step: d.step ?? null });
+        log.info({ phase: d.phase }, "deployment suspended at a safe point; the next start resumes it");
+      } else {
+        log.error({ err: describeError(err) }, "deployment runner failed");
+      }
     } finally {
+      control.clearDeadline();
       this.controls.delete(id);
     }
   }
 
-  private async execute(d: Deployment, control: DeploymentControl): Promise<void> {
-    const { environments, journal, engine } = this.deps;
-    let env = environments.get(d.environment)!;
-    const target = this.deps.targets.get(env.spec.target);
+  /**
+   * Brings a deployment that a crash interrupted to an end: one that was
+   * retiring the old fleet or rolling back goes on doing so; one that was
+   * suspended at a safe point resumes; any other rolls back.
+   */
+  async recover(id: string): Promise<void> {
+    const d = this.deps.deployments.get(id);
+    if (!d || isTerminal(d.state) || d.state === "queued") return;
+    crashPoint("recovery");
+    if (!d.suspended && d.phase !== "retiring" && d.phase !== "rolling_back") {
+      this.startRollback(d, new InterruptedError());
+    }
+    await this.run(id);
+  }
+
+  private async drive(d: Deployment, control: DeploymentControl, log: Logger): Promise<void> {
+    if (d.state === "queued") this.start(d, control, log);
+    else if (d.phase !== "retiring" && d.phase !== "rolling_back") control.startDeadline(this.deadlineMs(d));
+    while (!isTerminal(d.state)) {
+      try {
+        if (control.suspendRequested && d.phase !== "rolling_back" && d.phase !== "retiring") throw new SuspendedSignal();
+        await this.step(d, control, log);
+      } catch (err) {
+        if (err instanceof SuspendedSignal) throw err;
+        if (d.phase === "rolling_back" || d.phase === "retiring" || isTerminal(d.state)) throw err;
+        this.startRollback(d, this.causeOf(err, control));
+      }
+    }
+  }
+
+  private start(d: Deployment, control: DeploymentControl, log: Logger): void {
+    const env = this.deps.environments.get(d.environment)!;
     const from = env.activeColor && env.fleets[env.activeColor] ? env.activeColor : undefined;
     const to: Color = from ? otherColor(from) : "blue";
     Object.assign(d, {
-      state: "running",
       startedAt: new Date().toISOString(),
       fromColor: from,
       toColor: to,
       fromVersion: from ? env.liveVersion : undefined,
+      restore: { previousVersion: env.previousVersion, previousArtifact: env.previousArtifact },
     });
-    const restore = { previousVersion: env.previousVersion, previousArtifact: env.previousArtifact };
-    journal.record(d, "deployment:started", { fromColor: from ?? null, toColor: to, fromVersion: d.fromVersion ?? null });
-    const log = this.deps.logger.child({ deploymentId: d.id, environment: d.environment });
+    this.deps.journal.move(d, { state: "running", phase: "provisioning" }, { color: to, stack: stackNames(d.environment)[to] });
+    this.deps.journal.record(d, "deployment:started", { fromColor: from ?? null, toColor: to, fromVersion: d.fromVersion ?? null });
     log.info({ version: d.version, toColor: to }, "deployment started");
+    control.startDeadline(this.deadlineMs(d));
+  }
 
-    try {
-      journal.phase(d, "provisioning", { color: to, stack: stackNames(d.environment)[to] });
-      if (env.fleets[to]) {
-        // A fleet left on the idle color by an earlier failure goes before a new one is built there.
-        await engine.destroy(stackNames(d.environment)[to], existingFleetProgram(this.deps.targets, env, to), this.ops(d, control));
-        env = environments.update(d.environment, (e) => delete e.fleets[to]);
-      }
-      const fleet = await engine.up(
-        stackNames(d.environment)[to],
-        target.fleetProgram(env.spec, to, d.version, d.artifact, env.traffic),
-        this.ops(d, control),
-      );
-      env = environments.update(d.environment, (e) => {
-        e.fleets[to] = { version: d.version, artifact: d.artifact, deploymentId: d.id, outputs: fleet };
-      });
-      control.throwIfAborted();
+  private deadlineMs(d: Deployment): number {
+    const env = this.deps.environments.get(d.environment);
+    return env?.spec.operationTimeout ? parseDuration(env.spec.operationTimeout) : this.deps.operationTimeoutMs;
+  }
 
-      journal.phase(d, "verifying");
-      await target.verify(env.spec, fleet);
-      control.throwIfAborted();
-
-      journal.phase(d, "shifting");
-      for (const [index, step] of d.steps.entries()) {
-        await this.holdIfPauseRequested(d, control);
-        d.step = index;
-        env = await this.deps.traffic.shift(env, { [to]: step.weight, [otherColor(to)]: 100 - step.weight } as Record<Color, number>, this.ops(d, control));
-        journal.save(d);
-        journal.record(d, "deployment:step", { step: index, weight: step.weight, weights: env.weights });
-        if (step.pause) await this.pauseAt(d, step, control, target, env);
-      }
-      env = environments.update(d.environment, (e) => {
-        e.activeColor = to;
-        e.liveVersion = d.version;
-        e.liveArtifact = d.artifact;
-        if (from) {
-          e.previousVersion = d.fromVersion;
-          e.previousArtifact = e.fleets[from]?.artifact;
-        }
-        delete e.error;
-      });
-
-      const bakeMs = parseDuration(d.strategy.bake ?? "0s");
-      if (from && bakeMs > 0) {
-        await this.holdIfPauseRequested(d, control);
-        journal.phase(d, "baking", { seconds: bakeMs / 1000 });
-        control.beginPromotable();
-        try {
-          await control.wait(bakeMs);
-        } finally {
-          control.endPromotable();
-        }
-      }
-      control.throwIfAborted();
-
-      if (from) {
-        journal.phase(d, "retiring", { color: from, stack: stackNames(d.environment)[from] });
-        try {
-          await engine.destroy(stackNames(d.environment)[from], existingFleetProgram(this.deps.targets, env, from), this.ops(d, undefined));
-        } catch (err) {
-          throw new RetireError(describeError(err).message);
-        }
-        env = environments.update(d.environment, (e) => delete e.fleets[from]);
-      }
-      d.state = "succeeded";
-      d.finishedAt = new Date().toISOString();
-      journal.phase(d, "done");
-      journal.record(d, "deployment:succeeded", { version: d.version, color: to });
-      log.info("deployment succeeded");
-    } catch (err) {
-      if (err instanceof RetireError) {
-        await this.failRetire(d, err);
-        return;
-      }
-      const cause = control.aborted
-        ? (control.signal.reason as AbortedError)
-        : this.timedOut.has(d.id)
-          ? new OperationTimeoutError(this.deps.operationTimeoutMs)
-          : err;
-      await this.rollBack(d, cause, restore);
-    } finally {
-      this.timedOut.delete(d.id);
+  private async step(d: Deployment, control: DeploymentControl, log: Logger): Promise<void> {
+    switch (d.phase) {
+      case "provisioning":
+        return this.provision(d, control);
+      case "verifying":
+        return this.verify(d, control);
+      case "shifting":
+        return this.shift(d, control);
+      case "baking":
+        return this.bake(d, control);
+      case "retiring":
+        control.clearDeadline();
+        return this.retire(d, log);
+      case "rolling_back":
+        control.clearDeadline();
+        return rollBack(this.deps, d, this.ops(d, undefined), log);
+      default:
+        throw new Error(`no handler for phase ${d.phase}`);
     }
+  }
+
+  /** Builds the new fleet on the idle color; a fleet left there by an earlier failure goes first. */
+  private async provision(d: Deployment, control: DeploymentControl): Promise<void> {
+    crashPoint("provisioning");
+    const { environments, engine, targets } = this.deps;
+    const to = d.toColor!;
+    let env = environments.get(d.environment)!;
+    const existing = env.fleets[to];
+    if (existing && existing.deploymentId !== d.id) {
+      env = await retireFleet(this.deps, env, to, this.ops(d, control));
+    }
+    const fleet = await engine.up(
+      stackNames(d.environment)[to],
+      targets.get(env.spec.target).fleetProgram(env.spec, to, d.version, runnableArtifact(d.artifact, (s) => this.deps.secrets.open(s)), env.traffic),
+      this.ops(d, control, "provisioning"),
+    );
+    environments.update(d.environment, (e) => {
+      e.fleets[to] = { version: d.version, artifact: d.artifact, deploymentId: d.id, outputs: fleet };
+    });
+    control.throwIfAborted();
+    this.deps.journal.move(d, { phase: "verifying" });
+  }
+
+  private async verify(d: Deployment, control: DeploymentControl): Promise<void> {
+    crashPoint("verifying");
+    const env = this.deps.environments.get(d.environment)!;
+    const fleet = env.fleets[d.toColor!];
+    if (!fleet || fleet.deploymentId !== d.id) throw new Error(`the ${d.toColor} fleet of this deployment is missing`);
+    await this.deps.targets.get(env.spec.target).verify(env.spec, fleet.outputs);
+    control.throwIfAborted();
+    this.deps.journal.move(d, { phase: "shifting" });
   }
 
   /**
-   * Puts traffic back on the old fleet and removes the new one. Also used by
-   * start-up recovery for deployments a crash interrupted.
+   * Applies each step's weights in turn, with its pause. A resumed
+   * deployment re-applies the step it was at (the change is idempotent)
+   * and finishes that step's pause before going on.
    */
-  async rollBack(d: Deployment, cause: unknown, restore?: Pick<Environment, "previousVersion" | "previousArtifact">): Promise<void> {
-    const { environments, journal } = this.deps;
-    const log = this.deps.logger.child({ deploymentId: d.id, environment: d.environment });
-    d.error = cause instanceof AbortedError ? { code: "aborted", message: cause.reason } : describeError(cause);
-    d.state = "rolling_back";
-    journal.phase(d, "rolling_back", { error: d.error });
-    log.warn({ error: d.error }, "rolling back");
-    try {
-      const env = environments.get(d.environment)!;
-      // Without a chosen color nothing was built, so there is nothing to undo.
-      const to = d.toColor;
-      const from = d.fromColor && env.fleets[d.fromColor] ? d.fromColor : undefined;
-      if (to) await this.undo(d, env, to, from, restore);
-      d.state = "rolled_back";
-      log.info("rolled back");
-    } catch (err) {
-      const reason = describeError(err).message;
-      d.state = "failed";
-      d.error = { code: "rollback_failed", message: `${d.error.message}; then the rollback failed: ${reason}` };
-      environments.update(d.environment, (e) => (e.error = { code: "rollback_failed", message: d.error!.message }));
-      log.error({ error: d.error }, "rollback failed");
+  private async shift(d: Deployment, control: DeploymentControl): Promise<void> {
+    const to = d.toColor!;
+    let env = this.deps.environments.get(d.environment)!;
+    const resumeAt = d.step;
+    for (let index = resumeAt ?? 0; index < d.steps.length; index++) {
+      const step = d.steps[index];
+      const resuming = index === resumeAt;
+      if (!resuming) await this.holdIfPauseRequested(d, control);
+      const weights = { [to]: step.weight, [otherColor(to)]: 100 - step.weight } as Record<Color, number>;
+      this.deps.journal.record(d, "deployment:traffic_intent", { step: index, weights });
+      env = await this.deps.traffic.apply(env, weights, { ...this.ops(d, control), deploymentId: d.id, label: "shifting" });
+      const pauseInProgress = resuming && (d.waitUntil !== undefined || d.pausedBy === "manual-step");
+      d.step = index;
+      if (step.pause && !pauseInProgress) {
+        if (step.pause === "manual") d.pausedBy = "manual-step";
+        else d.waitUntil = new Date(Date.now() + parseDuration(step.pause)).toISOString();
+      }
+      if (step.pause === "manual" && d.state !== "paused") this.deps.journal.move(d, { state: "paused" });
+      else this.deps.journal.save(d);
+      this.deps.journal.record(d, "deployment:step", { step: index, weight: step.weight, weights: env.weights });
+      if (step.pause === "manual" && !pauseInProgress) this.deps.journal.record(d, "deployment:paused", { by: "manual-step", step: index });
+      if (step.pause) await pauseAtStep(this.deps, d, step, control, env);
     }
-    d.finishedAt = new Date().toISOString();
-    journal.phase(d, "done");
-    journal.record(d, d.state === "rolled_back" ? "deployment:rolled_back" : "deployment:failed", { error: d.error });
+    this.markLive(d);
+    const from = d.fromColor && env.fleets[d.fromColor] ? d.fromColor : undefined;
+    const bakeMs = parseDuration(d.strategy.bake ?? "0s");
+    if (!from) {
+      this.deps.journal.finish(d, "succeeded", { version: d.version, color: to });
+    } else if (bakeMs > 0) {
+      await this.holdIfPauseRequested(d, control);
+      d.waitUntil = new Date(Date.now() + bakeMs).toISOString();
+      this.deps.journal.move(d, { phase: "baking" }, { seconds: bakeMs / 1000 });
+    } else {
+      this.deps.journal.move(d, { phase: "retiring" }, { color: from, stack: stackNames(d.environment)[from] });
+    }
   }
 
-  private async undo(
-    d: Deployment,
-    env: Environment,
-    to: Color,
-    from: Color | undefined,
-    restore?: Pick<Environment, "previousVersion" | "previousArtifact">,
-  ): Promise<void> {
-    const { environments, journal, engine } = this.deps;
-    if (env.weights[to] > 0 || (from && env.weights[from] < 100)) {
-      const weights = { [to]: 0, [otherColor(to)]: from ? 100 : 0 } as Record<Color, number>;
-      env = await this.deps.traffic.shift(env, weights, this.ops(d, undefined), [to]);
-      journal.record(d, "deployment:step", { weights: env.weights, rollback: true });
-    }
-    await engine.destroy(stackNames(d.environment)[to], existingFleetProgram(this.deps.targets, env, to), this.ops(d, undefined));
-    environments.update(d.environment, (e) => {
-      delete e.fleets[to];
-      e.activeColor = from;
-      e.liveVersion = from ? d.fromVersion : undefined;
-      e.liveArtifact = from ? e.fleets[from]?.artifact : undefined;
-      if (restore) Object.assign(e, restore);
+  /** The new version is live: the environment's record says so. */
+  private markLive(d: Deployment): void {
+    const from = d.fromColor;
+    this.deps.environments.update(d.environment, (e) => {
+      e.activeColor = d.toColor;
+      e.liveVersion = d.version;
+      e.liveArtifact = d.artifact;
+      if (from && e.fleets[from]) {
+        e.previousVersion = d.fromVersion;
+        e.previousArtifact = e.fleets[from]?.artifact;
+      }
+      delete e.error;
     });
   }
 
-  private async failRetire(d: Deployment, err: RetireError): Promise<void> {
-    d.state = "failed";
-    d.error = { code: "retire_failed", message: `the new version serves all traffic, but the old fleet could not be removed: ${err.message}` };
-    this.deps.environments.update(d.environment, (e) => (e.error = d.error));
-    d.finishedAt = new Date().toISOString();
-    this.deps.journal.phase(d, "done");
-    this.deps.journal.record(d, "deployment:failed", { error: d.error });
+  /** Keeps the old fleet warm for the bake: a rollback now is a weight flip. */
+  private async bake(d: Deployment, control: DeploymentControl): Promise<void> {
+    crashPoint("baking");
+    control.beginPromotable();
+    try {
+      await control.wait(d.waitUntil ? Date.parse(d.waitUntil) : Date.now());
+    } finally {
+      control.endPromotable();
+    }
+    control.throwIfAborted();
+    d.waitUntil = undefined;
+    this.deps.journal.move(d, { phase: "retiring" }, { color: d.fromColor, stack: stackNames(d.environment)[d.fromColor!] });
+  }
+
+  /**
+   * Removes the old fleet. The new one served everything when retiring
+   * began; if the target says otherwise, traffic is put on the new fleet
+   * again first, since the old one is on its way out.
+   */
+  private async retire(d: Deployment, log: Logger): Promise<void> {
+    crashPoint("retiring");
+    const to = d.toColor!;
+    const from = d.fromColor!;
+    let env = this.deps.environments.get(d.environment)!;
+    try {
+      const observed = await this.deps.traffic.observe(env);
+      if (env.fleets[to] && (observed?.weights[to] !== 100 || env.trafficIntent)) {
+        env = await this.deps.traffic.apply(env, { [to]: 100, [from]: 0 } as Record<Color, number>, {
+          ...this.ops(d, undefined),
+          without: [from],
+          deploymentId: d.id,
+          label: "retiring",
+        });
+      }
+      if (await this.deps.engine.exists(stackNames(d.environment)[from])) {
+        await retireFleet(this.deps, env, from, this.ops(d, undefined, "retiring"));
+      } else {
+        this.deps.environments.update(d.environment, (e) => delete e.fleets[from]);
+      }
+    } catch (err) {
+      d.error = {
+        code: "retire_failed",
+        message: `the new version serves all traffic, but the old fleet could not be removed: ${describeError(err).message}`,
+      };
+      this.deps.environments.update(d.environment, (e) => (e.error = d.error));
+      log.error({ error: d.error }, "retiring the old fleet failed");
+      this.deps.journal.finish(d, "failed");
+      return;
+    }
+    this.markLive(d);
+    this.deps.journal.finish(d, "succeeded", { version: d.version, color: to });
+    log.info("deployment succeeded");
+  }
+
+  private startRollback(d: Deployment, cause: unknown): void {
+    d.error =
+      cause instanceof AbortedError
+        ? { code: cause.code, message: cause.reason }
+        : cause instanceof CanaryAnalysisError || cause instanceof InterruptedError
+          ? { code: cause.code, message: cause.message }
+          : describeError(cause);
+    d.pausedBy = undefined;
+    d.waitUntil = undefined;
+    this.deps.journal.move(d, { state: "rolling_back", phase: "rolling_back" }, { error: d.error });
+    this.deps.logger.warn({ deploymentId: d.id, environment: d.environment, error: d.error }, "rolling back");
+  }
+
+  private causeOf(err: unknown, control: DeploymentControl): unknown {
+    return control.aborted ? control.signal.reason : err;
   }
 
   private async holdIfPauseRequested(d: Deployment, control: DeploymentControl): Promise<void> {
     control.throwIfAborted();
     if (!control.pauseRequested) return;
-    d.state = "paused";
     d.pausedBy = "user";
-    this.deps.journal.save(d);
+    this.deps.journal.move(d, { state: "paused" });
     this.deps.journal.record(d, "deployment:paused", { by: "user" });
     await control.wait(undefined, () => !control.pauseRequested);
-    d.state = "running";
     d.pausedBy = undefined;
-    this.deps.journal.save(d);
+    this.deps.journal.move(d, { state: "running" });
     this.deps.journal.record(d, "deployment:resumed", {});
   }
 
-  private async pauseAt(d: Deployment, step: CanaryStep, control: DeploymentControl, target: DeploymentTarget, env: Environment): Promise<void> {
-    const manual = step.pause === "manual";
-    const deadline = manual ? Infinity : Date.now() + parseDuration(step.pause!);
-    if (manual) {
-      d.state = "paused";
-      d.pausedBy = "manual-step";
-      this.deps.journal.save(d);
-      this.deps.journal.record(d, "deployment:paused", { by: "manual-step", step: d.step });
-    }
-    const analysis = d.strategy.type === "canary" ? d.strategy.analysis : undefined;
-    const statsOf = async () => (analysis && target.poolStats && env.traffic ? target.poolStats(env.spec, env.traffic) : undefined);
-    const baseline = await statsOf().catch(() => undefined);
-    control.beginPromotable();
-    try {
-      for (;;) {
-        const left = deadline - Date.now();
-        if (left <= 0) break;
-        if ((await control.wait(Math.min(left, 1000))) === "promoted") break;
-        const now = analysis && baseline ? await statsOf().catch(() => undefined) : undefined;
-        if (analysis && baseline && now) {
-          try {
-            judgeCanary(analysis, d.toColor!, baseline, now);
-          } catch (err) {
-            if (err instanceof CanaryAnalysisError) {
-              this.deps.journal.record(d, "deployment:analysis_failed", { requests: err.requests, errors: err.errors, maxErrorRate: analysis.maxErrorRate });
-            }
-            throw err;
-          }
-        }
-      }
-    } finally {
-      control.endPromotable();
-    }
-    if (manual) {
-      d.state = "running";
-      d.pausedBy = undefined;
-      this.deps.journal.save(d);
-      this.deps.journal.record(d, "deployment:promoted", { step: d.step });
-    }
-  }
-
-  /** Engine options for a step: journaled engine events, the abort signal (if any) and the operation timeout. */
-  private ops(d: Deployment, control: DeploymentControl | undefined) {
-    const timeout = AbortSignal.timeout(this.deps.operationTimeoutMs);
-    timeout.addEventListener("abort", () => this.timedOut.add(d.id));
-    const signals = [timeout];
-    if (control) signals.push(control.signal);
+  /**
+   * Engine options for a step: journaled engine events, and the abort
+   * signal (if any). `label` names the fault-injection point fired once the
+   * engine is at work on a resource.
+   */
+  ops(d: Deployment, control: DeploymentControl | undefined, label?: string): OperationOptions {
+    let fired = false;
     return {
-      signal: AbortSignal.any(signals),
-      onEvent: (e: EngineEvent) => {
+      signal: control?.signal,
+      onEvent: (e) => {
         const summary = engineEventSummary(e);
         if (summary) this.deps.journal.record(d, summary.type, summary.data);
+        if (label && !fired && e.resourcePreEvent) {
+          fired = true;
+          crashPoint(`${label}:engine`);
+        }
       },
     };
-  }
-}
-
-class OperationTimeoutError extends UnprocessableError {
-  constructor(ms: number) {
-    super("timed_out", `a step took longer than the operation timeout (${ms / 1000}s)`);
   }
 }

@@ -1,17 +1,17 @@
 // Deployments as callers see them: queue one, follow it, steer it.
 import { randomBytes } from "node:crypto";
 import { ConflictError, NotFoundError } from "../errors";
-import type { DeploymentStore } from "../store/deployment-store";
-import type { EnvironmentStore } from "../store/environment-store";
 import type { DeploymentJournal } from "./deployment-journal";
 import type { DeploymentRunner } from "./deployment-runner";
 import type { TargetRegistry } from "../targets/target-registry";
-import type { EnvironmentLanes } from "./environment-lanes";
-import { artifactFor, isTerminal, stepsOf, type Artifact, type Deployment, type DeploymentKind, type Strategy } from "./model";
+import { isTerminal } from "./deployment-states";
+import { artifactFor, hasSecrets, sealArtifact, stepsOf, type ArtifactInput, type Deployment, type DeploymentKind, type Strategy } from "./model";
+import type { DeploymentRepository, EnvironmentRepository, SecretSealer } from "./ports";
+import { checkSecretsSupported } from "./secret-support";
 
 export interface DeploymentRequest {
   version: string;
-  artifact?: Artifact;
+  artifact?: ArtifactInput;
   strategy?: Strategy;
 }
 
@@ -21,12 +21,13 @@ export interface DeploymentView extends Deployment {
 
 export class DeploymentService {
   constructor(
-    private readonly environments: EnvironmentStore,
-    private readonly deployments: DeploymentStore,
+    private readonly environments: EnvironmentRepository,
+    private readonly deployments: DeploymentRepository,
     private readonly journal: DeploymentJournal,
     private readonly runner: DeploymentRunner,
-    private readonly lanes: EnvironmentLanes,
+    private readonly poke: (environment: string) => void,
     private readonly targets: TargetRegistry,
+    private readonly secrets: SecretSealer,
   ) {}
 
   create(environment: string, request: DeploymentRequest, kind: DeploymentKind = "deploy"): DeploymentView {
@@ -40,12 +41,14 @@ export class DeploymentService {
     }
     const strategy = request.strategy ?? env.spec.strategy;
     this.targets.get(env.spec.target).checkStrategy?.(env.spec, strategy);
+    const artifact = request.artifact ? sealArtifact(request.artifact, (v) => this.secrets.seal(v)) : env.spec.fleet.artifact;
+    if (hasSecrets(artifact)) checkSecretsSupported(env.spec.target);
     const now = new Date().toISOString();
     const d: Deployment = {
       id: `dep_${randomBytes(8).toString("hex")}`,
       environment,
       version: request.version,
-      artifact: artifactFor(request.artifact ?? env.spec.fleet.artifact, request.version),
+      artifact: artifactFor(artifact, request.version),
       strategy,
       kind,
       state: "queued",
@@ -56,12 +59,8 @@ export class DeploymentService {
     };
     this.deployments.insert(d);
     this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type });
-    this.enqueue(d.id, environment);
+    this.poke(environment);
     return this.get(d.id);
-  }
-
-  enqueue(id: string, environment: string): void {
-    void this.lanes.run(environment, () => this.runner.run(id));
   }
 
   get(id: string): DeploymentView {
@@ -116,12 +115,8 @@ export class DeploymentService {
       throw this.invalidState(d, "abort", "the deployment has already finished or is rolling back");
     }
     if (d.state === "queued" && !this.runner.control(id)) {
-      d.state = "cancelled";
-      d.phase = "done";
       d.error = { code: "cancelled", message: reason };
-      d.finishedAt = new Date().toISOString();
-      this.journal.save(d);
-      this.journal.record(d, "deployment:cancelled", { reason });
+      this.journal.finish(d, "cancelled", { reason });
       return this.get(id);
     }
     this.runner.control(id)?.abort(reason);

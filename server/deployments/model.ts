@@ -5,7 +5,27 @@ export const otherColor = (c: Color): Color => (c === "blue" ? "green" : "blue")
 
 export type TargetName = "local" | "aws" | "kubernetes";
 
+/** An env value as stored: plain, or sealed when it was given as a secret. */
+export type EnvValue = string | { sealed: string };
+
+/** An env value as a caller gives it: plain, or `{"secret": "..."}`. */
+export type EnvInput = string | { secret: string } | { sealed: string };
+
 export interface Artifact {
+  command: string[];
+  cwd?: string;
+  env?: Record<string, EnvValue>;
+}
+
+/** An artifact as a caller gives it, secrets still open. */
+export interface ArtifactInput {
+  command: string[];
+  cwd?: string;
+  env?: Record<string, EnvInput>;
+}
+
+/** An artifact as a target runs it: every env value plain. */
+export interface RunnableArtifact {
   command: string[];
   cwd?: string;
   env?: Record<string, string>;
@@ -107,7 +127,14 @@ export interface Environment {
   liveArtifact?: Artifact;
   previousVersion?: string;
   previousArtifact?: Artifact;
+  /** The weights last read back from the target after a traffic change. */
   weights: Record<Color, number>;
+  /**
+   * Written before a traffic change and cleared once its outcome is read
+   * back: while it is set, the balancer may hold either the old or the new
+   * weights, and only the target can tell which.
+   */
+  trafficIntent?: { weights: Record<Color, number>; deploymentId?: string; at: string };
   fleets: Partial<Record<Color, FleetRecord>>;
   traffic?: Record<string, unknown>;
   error?: { code: string; message: string };
@@ -125,8 +152,6 @@ export type DeploymentState =
   | "failed"
   | "cancelled";
 export type Phase = "queued" | "provisioning" | "verifying" | "shifting" | "baking" | "retiring" | "rolling_back" | "done";
-export const TERMINAL_STATES: DeploymentState[] = ["succeeded", "rolled_back", "failed", "cancelled"];
-export const isTerminal = (s: DeploymentState) => TERMINAL_STATES.includes(s);
 
 export type DeploymentKind = "deploy" | "rollback";
 
@@ -146,6 +171,12 @@ export interface Deployment {
   toColor?: Color;
   fromVersion?: string;
   pausedBy?: "manual-step" | "user";
+  /** When a timed pause or the bake ends (ISO time), so a resumed deployment waits only for what is left. */
+  waitUntil?: string;
+  /** What the environment's history said before this deployment, restored when it rolls back. */
+  restore?: { previousVersion?: string; previousArtifact?: Artifact };
+  /** Set when a graceful shutdown stopped the deployment at a safe point: the next start resumes it. */
+  suspended?: boolean;
   error?: { code: string; message: string };
   createdAt: string;
   startedAt?: string;
@@ -176,6 +207,25 @@ export function artifactFor(artifact: Artifact, version: string): Artifact {
   return {
     command: artifact.command.map(sub),
     cwd: artifact.cwd === undefined ? undefined : sub(artifact.cwd),
-    env: artifact.env && Object.fromEntries(Object.entries(artifact.env).map(([k, v]) => [k, sub(v)])),
+    env: artifact.env && Object.fromEntries(Object.entries(artifact.env).map(([k, v]) => [k, typeof v === "string" ? sub(v) : v])),
   };
 }
+
+/** Seals the values a caller marked secret; plain and already sealed values stay as they are. */
+export function sealArtifact(artifact: ArtifactInput, seal: (plain: string) => string): Artifact {
+  if (!artifact.env) return artifact as Artifact;
+  const env = Object.fromEntries(
+    Object.entries(artifact.env).map(([k, v]) => [k, typeof v === "object" && "secret" in v ? { sealed: seal(v.secret) } : v]),
+  ) as Record<string, EnvValue>;
+  return { ...artifact, env };
+}
+
+/** The artifact as it runs: sealed values opened (or, without `open`, left empty for programs that only destroy). */
+export function runnableArtifact(artifact: Artifact, open?: (sealed: string) => string): RunnableArtifact {
+  if (!artifact.env) return artifact as RunnableArtifact;
+  const env = Object.fromEntries(Object.entries(artifact.env).map(([k, v]) => [k, typeof v === "string" ? v : open ? open(v.sealed) : ""]));
+  return { ...artifact, env };
+}
+
+export const hasSecrets = (artifact: { env?: Record<string, unknown> }): boolean =>
+  Object.values(artifact.env ?? {}).some((v) => typeof v === "object" && v !== null);

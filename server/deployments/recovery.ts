@@ -1,96 +1,131 @@
-// Start-up recovery: brings every operation a crash interrupted to a
-// consistent end before new work runs. Stack locks and pending operations
-// are cleared, an interrupted deployment is rolled back (or, if it was
-// retiring the old fleet, finished), an interrupted environment create or
-// delete is run again, and runtime leftovers no stack owns are removed.
-import { describeError, UnprocessableError } from "../errors";
-import { stackNames } from "../targets/deployment-target";
+// Start-up recovery and the choice of each environment's next piece of
+// work. When the server starts, every environment is first brought to a
+// consistent end of what a crash interrupted (stale stack locks and pending
+// operations cleared, interrupted deployments rolled back or finished from
+// what the target reports), before any queued work of that environment
+// runs. Runtime leftovers that no stack owns are removed once every
+// environment is recovered.
+import { describeError } from "../errors";
 import type { EnvironmentService } from "../environments/environment-service";
-import { existingFleetProgram } from "./existing-fleet";
+import { stackNames } from "../targets/deployment-target";
 import type { DeploymentRunner, RunnerDeps } from "./deployment-runner";
-import type { DeploymentService } from "./deployment-service";
-import type { EnvironmentLanes } from "./environment-lanes";
-import type { Color, Deployment, Environment } from "./model";
+import type { Color, Environment } from "./model";
 
 export interface RecoveryDeps extends RunnerDeps {
   runner: DeploymentRunner;
-  deploymentService: DeploymentService;
   environmentService: EnvironmentService;
-  lanes: EnvironmentLanes;
 }
 
-class InterruptedError extends UnprocessableError {
-  constructor() {
-    super("interrupted", "the Cutover server stopped in the middle of this deployment");
-  }
-}
+export class EnvironmentReconciler {
+  private readonly unrecovered = new Set<string>();
+  private readonly startedAt = new Date();
+  private waiting: (() => void)[] = [];
 
-export async function recover(deps: RecoveryDeps, startedAt: Date): Promise<void> {
-  const { engine, environments, deployments, lanes, logger } = deps;
-  const killed = engine.killOrphanedProcesses();
-  if (killed.length) logger.warn({ pids: killed }, "stopped pulumi processes left by a previous server");
+  constructor(private readonly deps: RecoveryDeps) {}
 
-  await Promise.all(environments.list().map((env) => lanes.run(env.name, () => recoverEnvironment(deps, env))));
-  await reap(deps, startedAt);
-  for (const d of deployments.unfinished()) {
-    if (d.state === "queued") deps.deploymentService.enqueue(d.id, d.environment);
+  /** Stops engine processes a previous server left, and marks every environment for recovery. */
+  begin(): string[] {
+    const killed = this.deps.engine.killOrphanedProcesses();
+    if (killed.length) this.deps.logger.warn({ pids: killed }, "stopped pulumi processes left by a previous server");
+    const names = this.deps.environments.list().map((e) => e.name);
+    names.forEach((n) => this.unrecovered.add(n));
+    if (names.length === 0) this.settle();
+    return names;
   }
-}
 
-async function recoverEnvironment(deps: RecoveryDeps, env: Environment): Promise<void> {
-  const { engine, deployments, logger } = deps;
-  const log = logger.child({ environment: env.name });
-  const interrupted = deployments.unfinished(env.name).filter((d) => d.state !== "queued");
-  if (env.status === "ready" && interrupted.length === 0) return;
-  for (const stack of Object.values(stackNames(env.name))) {
-    const repaired = await engine.repair(stack).catch((err) => {
-      log.error({ stack, error: describeError(err) }, "could not repair stack");
-      return undefined;
-    });
-    if (repaired?.cancelled || repaired?.pendingCleared) log.warn({ stack, ...repaired }, "cleared an interrupted operation");
+  get recovering(): boolean {
+    return this.unrecovered.size > 0;
   }
-  if (env.status === "creating") await deps.environmentService.provision(env.name);
-  for (const d of interrupted) {
-    log.warn({ deploymentId: d.id, phase: d.phase }, "bringing an interrupted deployment to an end");
-    if (d.phase === "retiring") await finishRetiring(deps, d);
-    else await deps.runner.rollBack(d, new InterruptedError());
-  }
-  if (env.status === "deleting") await deps.environmentService.destroy(env.name);
-}
 
-/** The new fleet already served everything when the crash came: finish removing the old one. */
-async function finishRetiring(deps: RecoveryDeps, d: Deployment): Promise<void> {
-  const { engine, environments, journal, targets } = deps;
-  const env = environments.get(d.environment)!;
-  const from = d.fromColor as Color;
-  try {
-    await engine.destroy(stackNames(d.environment)[from], existingFleetProgram(targets, env, from));
-    environments.update(d.environment, (e) => delete e.fleets[from]);
-    d.state = "succeeded";
-  } catch (err) {
-    d.state = "failed";
-    d.error = { code: "retire_failed", message: describeError(err).message };
+  /** Resolves when every environment has been recovered. */
+  recovered(): Promise<void> {
+    return this.recovering ? new Promise((resolve) => this.waiting.push(resolve)) : Promise.resolve();
   }
-  d.finishedAt = new Date().toISOString();
-  journal.phase(d, "done");
-  journal.record(d, d.state === "succeeded" ? "deployment:succeeded" : "deployment:failed", { recovered: true });
-}
 
-async function reap(deps: RecoveryDeps, startedAt: Date): Promise<void> {
-  const { engine, environments, targets, logger } = deps;
-  for (const name of targets.names()) {
-    const target = targets.get(name);
-    if (!target.reapUnowned) continue;
-    const fleets: Record<string, unknown>[] = [];
-    const owners: string[] = [];
-    for (const env of environments.list().filter((e) => e.spec.target === name)) {
-      for (const color of ["blue", "green"] as Color[]) {
-        const stack = stackNames(env.name)[color];
-        if (await engine.exists(stack)) fleets.push(await engine.outputs(stack, async () => undefined));
-      }
-      if (await engine.exists(stackNames(env.name).traffic)) owners.push(env.name);
+  /** Does an environment's next piece of work: recovery first, then creation or deletion, then the oldest deployment. */
+  async next(name: string): Promise<boolean> {
+    const { environments, deployments, runner, environmentService, journal } = this.deps;
+    const env = environments.get(name);
+    if (!env) {
+      this.markRecovered(name);
+      return false;
     }
-    const reaped = await target.reapUnowned({ fleets, environments: owners }, startedAt);
-    if (reaped.length) logger.warn({ reaped }, "removed runtime leftovers no stack owns");
+    if (this.unrecovered.has(name)) {
+      try {
+        await this.recoverEnvironment(env);
+      } finally {
+        this.markRecovered(name);
+      }
+      return true;
+    }
+    if (env.status === "creating") {
+      await environmentService.provision(name);
+      return true;
+    }
+    if (env.status === "deleting") {
+      await environmentService.destroy(name);
+      return true;
+    }
+    const next = deployments.unfinished(name)[0];
+    if (!next) return false;
+    if (env.status === "failed" && next.state === "queued") {
+      next.error = { code: "cancelled", message: `environment ${name} is failed: ${env.error?.message ?? "see its error"}` };
+      journal.finish(next, "cancelled", { reason: next.error.message });
+      return true;
+    }
+    await (next.state === "queued" ? runner.run(next.id) : runner.recover(next.id));
+    // A deployment the runner could not move on (a fault it logged) is left for the next start, not retried in a loop.
+    const after = deployments.get(next.id);
+    return !after || after.suspended === true || after.state !== next.state || after.phase !== next.phase || after.updatedAt !== next.updatedAt;
+  }
+
+  private async recoverEnvironment(env: Environment): Promise<void> {
+    const { engine, deployments, runner, logger } = this.deps;
+    const log = logger.child({ environment: env.name });
+    const interrupted = deployments.unfinished(env.name).filter((d) => d.state !== "queued");
+    const unsettled = interrupted.length > 0 || env.status === "creating" || env.status === "deleting" || env.trafficIntent !== undefined;
+    if (!unsettled) return;
+    for (const stack of Object.values(stackNames(env.name))) {
+      const repaired = await engine.repair(stack).catch((err) => {
+        log.error({ stack, error: describeError(err) }, "could not repair stack");
+        return undefined;
+      });
+      if (repaired?.cancelled || repaired?.pendingCleared) log.warn({ stack, ...repaired }, "cleared an interrupted operation");
+    }
+    // A deployment a graceful shutdown suspended resumes as ordinary work afterwards; it may wait for a person.
+    for (const d of interrupted.filter((i) => !i.suspended)) {
+      log.warn({ deploymentId: d.id, phase: d.phase }, "bringing an interrupted deployment to an end");
+      await runner.recover(d.id);
+    }
+  }
+
+  private markRecovered(name: string): void {
+    if (!this.unrecovered.delete(name) || this.recovering) return;
+    this.settle();
+  }
+
+  private settle(): void {
+    for (const resolve of this.waiting.splice(0)) resolve();
+    void this.reap().catch((err) => this.deps.logger.error({ err: describeError(err) }, "removing runtime leftovers failed"));
+  }
+
+  /** Removes fleets and balancers of the local target that no stack owns (what a crash left half-made). */
+  private async reap(): Promise<void> {
+    const { engine, environments, targets, logger } = this.deps;
+    for (const name of targets.names()) {
+      const target = targets.get(name);
+      if (!target.reapUnowned) continue;
+      const fleets: Record<string, unknown>[] = [];
+      const owners: string[] = [];
+      for (const env of environments.list().filter((e) => e.spec.target === name)) {
+        for (const color of ["blue", "green"] as Color[]) {
+          const stack = stackNames(env.name)[color];
+          if (await engine.exists(stack)) fleets.push(await engine.outputs(stack, async () => undefined));
+        }
+        if (await engine.exists(stackNames(env.name).traffic)) owners.push(env.name);
+      }
+      const reaped = await target.reapUnowned({ fleets, environments: owners }, this.startedAt);
+      if (reaped.length) logger.warn({ reaped }, "removed runtime leftovers no stack owns");
+    }
   }
 }

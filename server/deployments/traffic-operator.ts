@@ -1,15 +1,44 @@
-// Applies weights to an environment's traffic stack and records them.
+// Changes and reads an environment's traffic. A change is written down
+// before it is made (the intent), made against reality (the traffic stack
+// is refreshed from the target before its update, so a balancer that holds
+// other weights than the state believes is still moved), and its outcome is
+// read back from the target before it is recorded.
 import type { OperationOptions, StackEngine } from "../engine/stack-engine";
-import type { EnvironmentStore } from "../store/environment-store";
-import { stackNames, type TrafficState } from "../targets/deployment-target";
+import { crashPoint } from "../fault-injection";
+import { stackNames, type TrafficObservation, type TrafficState } from "../targets/deployment-target";
 import type { TargetRegistry } from "../targets/target-registry";
 import type { DomainEventBus } from "./deployment-events";
 import type { Color, Environment } from "./model";
+import type { EnvironmentRepository } from "./ports";
+
+export class TrafficMismatchError extends Error {
+  constructor(
+    readonly wanted: Record<Color, number>,
+    readonly actual: Record<Color, number> | undefined,
+  ) {
+    super(
+      actual
+        ? `the target routes ${describe(actual)} after a change to ${describe(wanted)}`
+        : `the target did not report its weights after a change to ${describe(wanted)}`,
+    );
+    this.name = "TrafficMismatchError";
+  }
+}
+
+const describe = (w: Record<Color, number>) => `blue ${w.blue}% / green ${w.green}%`;
+
+export interface ApplyOptions extends OperationOptions {
+  /** Colors whose pool is emptied (their fleet is about to go). */
+  without?: Color[];
+  deploymentId?: string;
+  /** Names the fault-injection points around the change (`<label>:before-traffic`, ...). */
+  label?: string;
+}
 
 export class TrafficOperator {
   constructor(
     private readonly engine: StackEngine,
-    private readonly environments: EnvironmentStore,
+    private readonly environments: EnvironmentRepository,
     private readonly targets: TargetRegistry,
     private readonly bus: DomainEventBus,
   ) {}
@@ -26,13 +55,51 @@ export class TrafficOperator {
     return this.targets.get(env.spec.target).trafficProgram(env.spec, this.state(env, weights, without));
   }
 
-  /** Ups the traffic stack with these weights; `without` names colors whose pool is emptied. */
-  async shift(env: Environment, weights: Record<Color, number>, ops: OperationOptions, without: Color[] = []): Promise<Environment> {
+  /**
+   * The weights in force, as the target reports them. An environment whose
+   * traffic stack does not exist routes nothing; a balancer that cannot be
+   * asked gives undefined, never zero.
+   */
+  async observe(env: Environment, opts: { fresh?: boolean } = {}): Promise<TrafficObservation | undefined> {
+    const fresh = opts.fresh ?? true;
+    const trafficStack = stackNames(env.name).traffic;
+    if (!env.traffic && !(await this.engine.exists(trafficStack))) return { weights: { blue: 0, green: 0 }, source: "stack-state" };
+    const fleets = Object.fromEntries(Object.entries(env.fleets).map(([c, f]) => [c, f!.outputs]));
+    return this.targets.get(env.spec.target).observeTraffic(env.spec, {
+      traffic: env.traffic,
+      fleets,
+      resources: (refresh) => this.engine.resources(trafficStack, { refresh: refresh && fresh }),
+    });
+  }
+
+  /** Moves traffic to these weights: intent first, then the change, then the outcome as read back. */
+  async apply(env: Environment, weights: Record<Color, number>, opts: ApplyOptions = {}): Promise<Environment> {
+    const { without = [], deploymentId, label = "traffic", ...ops } = opts;
     const state = this.state(env, weights, without);
-    const outputs = await this.engine.up(stackNames(env.name).traffic, this.program(env, weights, without), ops);
+    const wanted = { blue: state.blue.weight, green: state.green.weight };
+    env = this.environments.update(env.name, (e) => (e.trafficIntent = { weights: wanted, deploymentId, at: new Date().toISOString() }));
+    crashPoint(`${label}:before-traffic`);
+    let reported = false;
+    const outputs = await this.engine.up(stackNames(env.name).traffic, this.program(env, weights, without), {
+      ...ops,
+      refresh: true,
+      onEvent: (e) => {
+        ops.onEvent?.(e);
+        if (!reported && e.resourcePreEvent) {
+          reported = true;
+          crashPoint(`${label}:during-traffic`);
+        }
+      },
+    });
+    crashPoint(`${label}:after-traffic`);
+    const observed = await this.observe({ ...env, traffic: outputs });
+    if (!observed || observed.weights.blue !== wanted.blue || observed.weights.green !== wanted.green) {
+      throw new TrafficMismatchError(wanted, observed?.weights);
+    }
     const updated = this.environments.update(env.name, (e) => {
-      e.weights = { blue: state.blue.weight, green: state.green.weight };
+      e.weights = observed.weights;
       e.traffic = outputs;
+      delete e.trafficIntent;
     });
     this.bus.emit("environment:weights", { environment: env.name, weights: updated.weights });
     return updated;

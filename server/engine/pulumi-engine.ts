@@ -1,6 +1,9 @@
 // The Automation API wrapper: every stack operation Cutover performs goes
 // through here, offline, against a file backend in the data directory.
-import { mkdirSync, readdirSync, readFileSync } from "node:fs";
+// Each stack gets its own workspace directory under the data directory, so
+// no stack settings are ever written into the process's working directory
+// and no temporary directory is left behind per operation.
+import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import {
   LocalWorkspace,
@@ -9,7 +12,7 @@ import {
   type PulumiFn,
   type Stack,
 } from "@pulumi/pulumi/automation";
-import type { OperationOptions, StackEngine, StackOutputs } from "./stack-engine";
+import type { OperationOptions, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
 import type { Toolchain } from "./toolchain";
 
 export const PROJECT_NAME = "cutover";
@@ -23,12 +26,13 @@ export interface EngineSettings {
 export class PulumiEngine implements StackEngine {
   private command?: Promise<PulumiCommand>;
   readonly backendUrl: string;
+  private readonly stateDir: string;
 
   constructor(private readonly settings: EngineSettings) {
-    const stateDir = path.join(settings.dataDir, "state");
-    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    this.stateDir = path.join(settings.dataDir, "state");
+    mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.pulumiHome, { recursive: true, mode: 0o700 });
-    this.backendUrl = `file://${stateDir}`;
+    this.backendUrl = `file://${this.stateDir}`;
   }
 
   get pulumiHome(): string {
@@ -54,10 +58,18 @@ export class PulumiEngine implements StackEngine {
     return this.command;
   }
 
+  /** The directory the engine runs a stack's operations in. */
+  workDir(stackName: string): string {
+    const dir = path.join(this.settings.dataDir, "workspaces", stackName);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return dir;
+  }
+
   async stack(stackName: string, program: PulumiFn): Promise<Stack> {
     return LocalWorkspace.createOrSelectStack(
       { projectName: PROJECT_NAME, stackName, program },
       {
+        workDir: this.workDir(stackName),
         pulumiCommand: await this.pulumi(),
         pulumiHome: this.pulumiHome,
         envVars: this.environment(),
@@ -68,8 +80,18 @@ export class PulumiEngine implements StackEngine {
 
   async up(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<StackOutputs> {
     const stack = await this.stack(stackName, program);
-    const result = await stack.up({ onEvent: opts.onEvent, signal: opts.signal, onOutput: () => undefined });
+    const result = await stack.up({ onEvent: opts.onEvent, signal: opts.signal, refresh: opts.refresh, onOutput: () => undefined });
     return unwrap(result.outputs);
+  }
+
+  /** The custom resources recorded in a stack's state, refreshed from reality first when asked. */
+  async resources(stackName: string, opts: { refresh?: boolean } = {}): Promise<ResourceState[]> {
+    if (!(await this.exists(stackName))) return [];
+    const stack = await this.stack(stackName, async () => undefined);
+    if (opts.refresh) await stack.refresh({ onOutput: () => undefined });
+    const state = await stack.exportStack();
+    const resources = (state.deployment?.resources ?? []) as { urn: string; type: string; custom?: boolean; outputs?: Record<string, unknown> }[];
+    return resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:")).map((r) => ({ urn: r.urn, type: r.type, outputs: r.outputs ?? {} }));
   }
 
   async refresh(stackName: string, program: PulumiFn, opts: OperationOptions = {}) {
@@ -83,6 +105,7 @@ export class PulumiEngine implements StackEngine {
     const stack = await this.stack(stackName, program);
     await stack.destroy({ onEvent: opts.onEvent, signal: opts.signal, onOutput: () => undefined });
     await stack.workspace.removeStack(stackName);
+    rmSync(this.workDir(stackName), { recursive: true, force: true });
   }
 
   async outputs(stackName: string, program: PulumiFn): Promise<StackOutputs> {
@@ -133,8 +156,19 @@ export class PulumiEngine implements StackEngine {
     return killed;
   }
 
+  /** Whether a stack holds an update lock (a running operation, or one a crash left). */
+  async isLocked(stackName: string): Promise<boolean> {
+    const dir = path.join(this.stateDir, ".pulumi", "locks", "organization", PROJECT_NAME, stackName);
+    try {
+      return readdirSync(dir).some((f) => f.endsWith(".json"));
+    } catch {
+      return false;
+    }
+  }
+
   async exists(stackName: string): Promise<boolean> {
     const ws = await LocalWorkspace.create({
+      workDir: this.workDir("_"),
       pulumiCommand: await this.pulumi(),
       pulumiHome: this.pulumiHome,
       envVars: this.environment(),

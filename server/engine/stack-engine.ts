@@ -6,6 +6,15 @@ import type { EngineEvent, PulumiFn } from "@pulumi/pulumi/automation";
 export interface OperationOptions {
   onEvent?: (event: EngineEvent) => void;
   signal?: AbortSignal;
+  /** Read every resource back from reality before computing the change (`up --refresh`). */
+  refresh?: boolean;
+}
+
+/** One custom resource as a stack's state records it. */
+export interface ResourceState {
+  urn: string;
+  type: string;
+  outputs: Record<string, unknown>;
 }
 
 export type StackOutputs = Record<string, unknown>;
@@ -15,7 +24,11 @@ export interface StackEngine {
   /** Destroys every resource of the stack, then removes the stack. A missing stack is fine. */
   destroy(stackName: string, program: PulumiFn, opts?: OperationOptions): Promise<void>;
   outputs(stackName: string, program: PulumiFn): Promise<StackOutputs>;
+  /** The stack's custom resources as its state records them; with `refresh`, read back from the target first. */
+  resources(stackName: string, opts?: { refresh?: boolean }): Promise<ResourceState[]>;
   exists(stackName: string): Promise<boolean>;
+  /** Whether the stack holds an update lock; undefined where the backend cannot tell cheaply. */
+  isLocked?(stackName: string): Promise<boolean | undefined>;
   /** Clears a stack's stale lock and pending operations after a crash. */
   repair(stackName: string): Promise<{ cancelled: boolean; pendingCleared: number }>;
   /** Stops engine processes a previous server left; returns their pids. */

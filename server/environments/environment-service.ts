@@ -1,22 +1,32 @@
 // Environments: created with their traffic stack, deleted with every stack
-// they own. Both run in the environment's lane like deployments do.
+// they own. Both run in the environment's worker like deployments do. An
+// environment's view shows the weights the target actually routes by and
+// any drift between the target and Cutover's records.
 import { ConflictError, describeError, NotFoundError } from "../errors";
 import { stackNames } from "../targets/deployment-target";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentRunner, RunnerDeps } from "../deployments/deployment-runner";
-import type { EnvironmentLanes } from "../deployments/environment-lanes";
-import { existingFleetProgram } from "../deployments/existing-fleet";
-import type { Color, Deployment, Environment, EnvironmentSpec } from "../deployments/model";
+import { retireFleet } from "../deployments/fleet-retirement";
+import { hasSecrets, sealArtifact, type ArtifactInput, type Color, type Deployment, type Environment, type EnvironmentSpec } from "../deployments/model";
+import { checkSecretsSupported } from "../deployments/secret-support";
+import { observeEnvironment, type EnvironmentObservation } from "./environment-observation";
 
-export interface EnvironmentView extends Environment {
+export interface EnvironmentView extends Omit<Environment, "status"> {
+  status: Environment["status"] | "drifted";
+  /** The weights Cutover recorded after its last traffic change; `weights` is what the target reports now. */
+  recordedWeights: Record<Color, number>;
+  observed: EnvironmentObservation;
   recentDeployments: Deployment[];
 }
 
 export interface EnvironmentServiceDeps extends RunnerDeps {
-  lanes: EnvironmentLanes;
   runner: DeploymentRunner;
   bus: DomainEventBus;
+  poke(environment: string): void;
+  busy(environment: string): boolean;
 }
+
+const COLORS: Color[] = ["blue", "green"];
 
 export class EnvironmentService {
   constructor(private readonly deps: EnvironmentServiceDeps) {}
@@ -27,7 +37,9 @@ export class EnvironmentService {
       throw new ConflictError("environment_exists", `environment ${input.name} already exists`, { environment: input.name });
     }
     this.checkPortFree(input);
-    const spec = await targets.get(input.target).prepare(input);
+    const artifact = sealArtifact(input.fleet.artifact as ArtifactInput, (v) => this.deps.secrets.seal(v));
+    if (hasSecrets(artifact)) checkSecretsSupported(input.target);
+    const spec = await targets.get(input.target).prepare({ ...input, fleet: { ...input.fleet, artifact } });
     const now = new Date().toISOString();
     const env: Environment = {
       name: spec.name,
@@ -41,19 +53,19 @@ export class EnvironmentService {
     if (!environments.insert(env)) {
       throw new ConflictError("environment_exists", `environment ${input.name} already exists`, { environment: input.name });
     }
-    void this.deps.lanes.run(env.name, () => this.provision(env.name));
+    this.deps.poke(env.name);
     return env;
   }
 
-  /** Brings up the traffic stack with no traffic; on failure removes what it built. */
+  /** Brings up the traffic stack with no traffic; on failure removes what it built. A delete meanwhile wins. */
   async provision(name: string): Promise<void> {
     const { environments, traffic, engine, logger } = this.deps;
     const env = environments.get(name);
     if (!env || env.status !== "creating") return;
-    const ops = { signal: AbortSignal.timeout(this.deps.operationTimeoutMs) };
     try {
-      await traffic.shift(env, { blue: 0, green: 0 }, ops);
+      await traffic.apply(env, { blue: 0, green: 0 }, { label: "creating" });
       environments.update(name, (e) => {
+        if (e.status !== "creating") return;
         e.status = "ready";
         delete e.error;
       });
@@ -63,16 +75,34 @@ export class EnvironmentService {
       logger.warn({ environment: name, error }, "environment could not be created");
       await engine.destroy(stackNames(name).traffic, traffic.program(env, env.weights)).catch(() => undefined);
       environments.update(name, (e) => {
+        delete e.traffic;
+        delete e.trafficIntent;
+        if (e.status !== "creating") return;
         e.status = "failed";
         e.error = { code: "environment_create_failed", message: error.message };
       });
     }
   }
 
-  get(name: string): EnvironmentView {
+  /** The environment as it stands: its record, checked against what the target reports. */
+  async get(name: string): Promise<EnvironmentView> {
+    const env = this.record(name);
+    const observed = await observeEnvironment(this.deps, env, this.deps.busy(name));
+    const drifted = env.status === "ready" && observed.drift.length > 0;
+    return {
+      ...env,
+      status: drifted ? "drifted" : env.status,
+      weights: observed.weights ?? env.weights,
+      recordedWeights: env.weights,
+      observed,
+      recentDeployments: this.deps.deployments.forEnvironment(name, 10),
+    };
+  }
+
+  record(name: string): Environment {
     const env = this.deps.environments.get(name);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${name}`, { environment: name });
-    return { ...env, recentDeployments: this.deps.deployments.forEnvironment(name, 10) };
+    return env;
   }
 
   list(): Environment[] {
@@ -81,32 +111,32 @@ export class EnvironmentService {
 
   /** Cancels what is queued, aborts what runs, then destroys every stack of the environment. */
   delete(name: string): Environment {
-    const { environments, deployments, journal, runner, lanes } = this.deps;
-    this.get(name);
+    const { environments, deployments, journal, runner } = this.deps;
+    this.record(name);
     const env = environments.update(name, (e) => (e.status = "deleting"));
     for (const d of deployments.unfinished(name)) {
       if (d.state === "queued") {
-        d.state = "cancelled";
-        d.phase = "done";
         d.error = { code: "cancelled", message: "the environment is being deleted" };
-        d.finishedAt = new Date().toISOString();
-        journal.save(d);
-        journal.record(d, "deployment:cancelled", { reason: d.error.message });
+        journal.finish(d, "cancelled", { reason: d.error.message });
       } else {
         runner.control(d.id)?.abort("the environment is being deleted");
       }
     }
-    void lanes.run(name, () => this.destroy(name));
+    this.deps.poke(name);
     return env;
   }
 
+  /** Takes traffic off both fleets, removes them (each read back at 0% first), then the traffic stack. */
   async destroy(name: string): Promise<void> {
-    const { environments, engine, targets, traffic, logger, bus } = this.deps;
-    const env = environments.get(name);
+    const { environments, engine, traffic, logger, bus } = this.deps;
+    let env = environments.get(name);
     if (!env || env.status !== "deleting") return;
     try {
-      for (const color of ["blue", "green"] as Color[]) {
-        await engine.destroy(stackNames(name)[color], existingFleetProgram(targets, env, color));
+      if (env.traffic || (await engine.exists(stackNames(name).traffic))) {
+        env = await traffic.apply(env, { blue: 0, green: 0 }, { without: COLORS, label: "deleting" });
+      }
+      for (const color of COLORS) {
+        if (env.fleets[color] || (await engine.exists(stackNames(name)[color]))) env = await retireFleet(this.deps, env, color);
       }
       await engine.destroy(stackNames(name).traffic, traffic.program(env, { blue: 0, green: 0 }));
       environments.remove(name);
@@ -123,7 +153,7 @@ export class EnvironmentService {
   }
 
   private checkPortFree(spec: EnvironmentSpec): void {
-    if (!spec.local) return;
+    if (!spec.local || spec.local.listenPort === 0) return;
     const port = spec.local.listenPort;
     const taken = this.deps.environments
       .list()

@@ -4,7 +4,7 @@ import type { Principal, TokenService } from "../auth/token-service";
 import type { DeploymentService } from "../deployments/deployment-service";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { EnvironmentService } from "../environments/environment-service";
-import type { DeploymentStore } from "../store/deployment-store";
+import type { DeploymentRepository } from "../deployments/ports";
 import type { EnvironmentSpec } from "../deployments/model";
 import { principalOf } from "./authentication";
 import { streamEvents } from "./event-stream";
@@ -25,7 +25,7 @@ import {
 export interface ApiDeps {
   environments: EnvironmentService;
   deployments: DeploymentService;
-  deploymentStore: DeploymentStore;
+  deploymentStore: DeploymentRepository;
   tokens: TokenService;
   bus: DomainEventBus;
 }
@@ -78,9 +78,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: nameParams,
       success: 200,
       errors: ENV_ERRORS,
-      handle: ({ params, res }) => {
+      handle: async ({ params, res }) => {
         scoped(principalOf(res), params.name, "viewer");
-        return { status: 200, body: environments.get(params.name) };
+        return { status: 200, body: await environments.get(params.name) };
       },
     }),
     route({
@@ -125,7 +125,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       errors: ENV_ERRORS,
       handle: ({ params, query, res }) => {
         scoped(principalOf(res), params.name, "viewer");
-        environments.get(params.name);
+        environments.record(params.name);
         return { status: 200, body: { deployments: deployments.list({ ...query, environment: params.name }) } };
       },
     }),
@@ -215,9 +215,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       role: "admin",
       body: createTokenSchema,
       success: 201,
-      errors: ["validation_failed"],
-      handle: ({ body }) => {
-        const { token, record } = tokens.create(body);
+      errors: ["validation_failed", "token_role_exceeds_own", "token_scope_exceeds_own"],
+      handle: ({ body, res }) => {
+        const { token, record } = tokens.create(principalOf(res), body);
         return { status: 201, body: { ...record, token } };
       },
     }),
@@ -227,7 +227,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       summary: "List API tokens (never the tokens themselves).",
       role: "admin",
       success: 200,
-      handle: () => ({ status: 200, body: { tokens: tokens.list() } }),
+      handle: ({ res }) => ({ status: 200, body: { tokens: tokens.list(principalOf(res)) } }),
     }),
     route({
       method: "delete",
@@ -237,8 +237,8 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: tokenIdParams,
       success: 204,
       errors: ["token_not_found"],
-      handle: ({ params }) => {
-        tokens.revoke(params.id);
+      handle: ({ params, res }) => {
+        tokens.revoke(principalOf(res), params.id);
         return { status: 204 };
       },
     }),

@@ -2,12 +2,13 @@
 // events until the deployment ends. Resumable with Last-Event-ID.
 import type { Request, Response } from "express";
 import type { DomainEventBus } from "../deployments/deployment-events";
-import { isTerminal, type DeploymentEvent } from "../deployments/model";
-import type { DeploymentStore } from "../store/deployment-store";
+import { isTerminal } from "../deployments/deployment-states";
+import type { DeploymentEvent } from "../deployments/model";
+import type { DeploymentRepository } from "../deployments/ports";
 
 const END_EVENTS = new Set(["deployment:succeeded", "deployment:rolled_back", "deployment:failed", "deployment:cancelled"]);
 
-export function streamEvents(req: Request, res: Response, deploymentId: string, after: number, store: DeploymentStore, bus: DomainEventBus) {
+export function streamEvents(req: Request, res: Response, deploymentId: string, after: number, store: DeploymentRepository, bus: DomainEventBus) {
   res.status(200);
   res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
   res.setHeader("Cache-Control", "no-cache, no-transform");

@@ -6,6 +6,19 @@ import type { RequestHandler } from "express";
 import { ConflictError, InputError, UnprocessableError } from "../errors";
 import type { IdempotencyStore } from "../store/idempotency-store";
 import { principalOf } from "./authentication";
+import { redactArtifactEnv } from "./redaction";
+
+const REPLAY_NOTE = "secret values (a new token, artifact env values) appear only in the original response and are not kept for replays";
+
+/** What is kept of a response for replays: everything but its secrets. Returns whether something was left out. */
+function storable(body: unknown): { body: unknown; redacted: boolean } {
+  let stored = redactArtifactEnv(body);
+  if (stored && typeof stored === "object" && !Array.isArray(stored) && "token" in stored) {
+    const { token: _token, ...rest } = stored as Record<string, unknown>;
+    stored = rest;
+  }
+  return { body: stored, redacted: JSON.stringify(stored) !== JSON.stringify(body) };
+}
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
@@ -41,7 +54,9 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
     const json = res.json.bind(res);
     res.json = (body: unknown) => {
       if (res.statusCode < 500) {
-        store.put(principal, key, { method: req.method, path: req.originalUrl, requestHash, status: res.statusCode, body });
+        const kept = storable(body);
+        const replayBody = kept.redacted ? { ...(kept.body as object), replay: { redacted: true, note: REPLAY_NOTE } } : kept.body;
+        store.put(principal, key, { method: req.method, path: req.originalUrl, requestHash, status: res.statusCode, body: replayBody });
       }
       return json(body);
     };

@@ -1,6 +1,16 @@
 // Artifact environments may carry credentials. Only admins, who set them,
 // see their values; other roles see the names.
 export const REDACTED = "[redacted]";
+export const SECRET = "[secret]";
+
+/** Sealed secret values are shown to nobody, admins included. */
+export function hideSealed<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(hideSealed) as T;
+  if (typeof value !== "object" || value === null) return value;
+  const record = value as Record<string, unknown>;
+  if (typeof record.sealed === "string" && Object.keys(record).length === 1) return SECRET as T;
+  return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, hideSealed(v)])) as T;
+}
 
 export function redactArtifactEnv<T>(value: T): T {
   if (Array.isArray(value)) return value.map(redactArtifactEnv) as T;

@@ -14,9 +14,15 @@ const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "an enviro
 
 export const artifactSchema = z.strictObject({
   command: z.array(z.string().min(1).max(4096)).min(1).max(64).describe("argv; `{version}` is replaced by the deployed version"),
-  cwd: z.string().regex(/^\//, "an absolute path").max(4096).optional(),
+  cwd: z.string().regex(/^\/[^\x00-\x1f\x7f]*$/, "an absolute path without control characters").max(4096).optional(),
   env: z
-    .record(envVarName, z.string().max(8192))
+    .record(
+      envVarName,
+      z.union([
+        z.string().max(8192),
+        z.strictObject({ secret: z.string().min(1).max(8192) }).describe("kept sealed at rest and shown as [secret]; local target only"),
+      ]),
+    )
     .refine((e) => Object.keys(e).length <= 64, "at most 64 variables")
     .refine((e) => !("PORT" in e) && !("APP_VERSION" in e), "PORT and APP_VERSION are set by Cutover")
     .optional(),
@@ -59,8 +65,8 @@ const port = z.number().int().min(1).max(65535);
 
 const localSchema = z.strictObject({
   listenHost: z.string().min(1).max(255).default("127.0.0.1"),
-  listenPort: port,
-  adminPort: port.optional(),
+  listenPort: port.or(z.literal(0)).describe("0: the balancer binds a free port and reports it in the traffic URL"),
+  adminPort: port.or(z.literal(0)).optional().describe("0 or absent: the balancer binds a free port"),
   stickyHeader: headerName.optional(),
   stickyCookie: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   forceHeader: headerName.default("X-Cutover-Pool"),
@@ -124,7 +130,7 @@ export const createDeploymentSchema = z.strictObject({
 
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),
-  role: z.enum(["viewer", "deployer", "admin"]),
+  role: z.enum(["viewer", "deployer", "admin", "metrics"]),
   environments: z
     .array(z.string().regex(/^[a-z0-9-]+\*?$/, "an environment name, or a prefix ending in *"))
     .min(1)

@@ -59,6 +59,7 @@ const MIGRATIONS: string[] = [
      created_at TEXT NOT NULL,
      revoked_at TEXT
    );`,
+  `ALTER TABLE environments ADD COLUMN traffic_intent TEXT;`,
 ];
 
 export function openDatabase(file: string): Db {

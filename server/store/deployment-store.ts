@@ -2,6 +2,8 @@
 // one JSON document plus the columns that are queried.
 import type { Db } from "./database";
 import type { Deployment, DeploymentEvent, DeploymentState } from "../deployments/model";
+import type { DeploymentRepository } from "../deployments/ports";
+import { TERMINAL_STATES } from "../deployments/deployment-states";
 
 interface EventRow {
   id: number;
@@ -21,7 +23,9 @@ const fromEventRow = (r: EventRow): DeploymentEvent => ({
   data: JSON.parse(r.data),
 });
 
-export class DeploymentStore {
+const TERMINAL_LIST = TERMINAL_STATES.map((s) => `'${s}'`).join(", ");
+
+export class DeploymentStore implements DeploymentRepository {
   constructor(private readonly db: Db) {}
 
   insert(d: Deployment): void {
@@ -52,7 +56,7 @@ export class DeploymentStore {
   unfinished(environment?: string): Deployment[] {
     const rows = this.db
       .prepare(
-        `SELECT body FROM deployments WHERE state NOT IN ('succeeded', 'rolled_back', 'failed', 'cancelled')
+        `SELECT body FROM deployments WHERE state NOT IN (${TERMINAL_LIST})
          ${environment ? "AND environment = ?" : ""} ORDER BY seq`,
       )
       .all(...(environment ? [environment] : [])) as { body: string }[];

@@ -1,6 +1,7 @@
 // Environments in the journal.
 import type { Db } from "./database";
 import type { Environment } from "../deployments/model";
+import type { EnvironmentRepository } from "../deployments/ports";
 
 interface Row {
   name: string;
@@ -14,6 +15,7 @@ interface Row {
   weights: string;
   fleets: string;
   traffic: string | null;
+  traffic_intent: string | null;
   error: string | null;
   created_at: string;
   updated_at: string;
@@ -35,13 +37,14 @@ function fromRow(r: Row): Environment {
     weights: JSON.parse(r.weights),
     fleets: JSON.parse(r.fleets),
     traffic: parse(r.traffic),
+    trafficIntent: parse(r.traffic_intent),
     error: parse(r.error),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
 }
 
-export class EnvironmentStore {
+export class EnvironmentStore implements EnvironmentRepository {
   constructor(private readonly db: Db) {}
 
   get(name: string): Environment | undefined {
@@ -74,7 +77,7 @@ export class EnvironmentStore {
       this.db
         .prepare(
           `UPDATE environments SET spec = ?, status = ?, active_color = ?, live_version = ?, live_artifact = ?,
-             previous_version = ?, previous_artifact = ?, weights = ?, fleets = ?, traffic = ?, error = ?, updated_at = ?
+             previous_version = ?, previous_artifact = ?, weights = ?, fleets = ?, traffic = ?, traffic_intent = ?, error = ?, updated_at = ?
            WHERE name = ?`,
         )
         .run(
@@ -88,6 +91,7 @@ export class EnvironmentStore {
           JSON.stringify(env.weights),
           JSON.stringify(env.fleets),
           json(env.traffic),
+          json(env.trafficIntent),
           json(env.error),
           env.updatedAt,
           name,

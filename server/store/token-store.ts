@@ -1,7 +1,8 @@
 // API tokens: only a SHA-256 hash of each token is stored.
 import type { Db } from "./database";
 
-export type Role = "viewer" | "deployer" | "admin";
+/** viewer < deployer < admin; `metrics` may only scrape /metrics. */
+export type Role = "viewer" | "deployer" | "admin" | "metrics";
 
 export interface TokenRecord {
   id: string;

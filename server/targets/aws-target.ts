@@ -3,8 +3,9 @@
 import { awsFleetProgram } from "../../infra/aws/fleet-program";
 import { awsTrafficProgram } from "../../infra/aws/traffic-program";
 import { InputError } from "../errors";
-import type { Artifact, Color, EnvironmentSpec } from "../deployments/model";
-import type { DeploymentTarget, TrafficState } from "./deployment-target";
+import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
+import type { DeploymentTarget, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
+import { awsListenerWeights } from "./traffic-observation";
 import { fleetInputs, requirePlugin, trafficInputs, type CloudTargetOptions } from "./cloud-target-support";
 
 export class AwsTarget implements DeploymentTarget {
@@ -21,12 +22,17 @@ export class AwsTarget implements DeploymentTarget {
     return spec;
   }
 
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact, traffic?: Record<string, unknown>) {
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>) {
     return awsFleetProgram(fleetInputs(spec, color, version, artifact, traffic), spec.aws!);
   }
 
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
     return awsTrafficProgram(trafficInputs(spec, traffic), spec.aws!);
+  }
+
+  /** The listener's forward action after a refresh of the traffic stack. */
+  async observeTraffic(_spec: EnvironmentSpec, view: TrafficView): Promise<TrafficObservation | undefined> {
+    return awsListenerWeights(await view.resources(true), view.fleets);
   }
 
   /** `up` of the fleet stack waited for ELB capacity; the outputs must show it. */

@@ -3,7 +3,7 @@
 import type { FleetProgramInputs, TrafficProgramInputs } from "../../infra/program-inputs";
 import { InputError } from "../errors";
 import { pinnedPluginVersion, pluginInstalled } from "../engine/plugins";
-import type { Artifact, Color, EnvironmentSpec } from "../deployments/model";
+import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
 import type { TrafficState } from "./deployment-target";
 
 export interface CloudTargetOptions {
@@ -25,7 +25,7 @@ export function requirePlugin(opts: CloudTargetOptions, pkg: "aws" | "kubernetes
   }
 }
 
-export function fleetInputs(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact, traffic?: Record<string, unknown>): FleetProgramInputs {
+export function fleetInputs(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>): FleetProgramInputs {
   return {
     environment: spec.name,
     color,

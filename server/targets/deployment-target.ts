@@ -2,7 +2,8 @@
 // talks to a target through it: a fleet program per color and version, a
 // traffic program over the two colors, and a health verdict on a new fleet.
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import type { Artifact, Color, EnvironmentSpec, Strategy, TargetName } from "../deployments/model";
+import type { ResourceState } from "../engine/stack-engine";
+import type { RunnableArtifact, Color, EnvironmentSpec, Strategy, TargetName } from "../deployments/model";
 
 export interface PoolState {
   weight: number;
@@ -17,6 +18,29 @@ export interface PoolStats {
   errors: number;
 }
 
+/** The weights in force, as the target itself reports them. */
+export interface TrafficObservation {
+  weights: Record<Color, number>;
+  /** `balancer`: asked the running balancer; `stack-state`: the traffic stack's state after a refresh. */
+  source: "balancer" | "stack-state";
+}
+
+/** What a target may consult to observe an environment's traffic. */
+export interface TrafficView {
+  /** Outputs of the traffic stack, if it exists. */
+  traffic?: Record<string, unknown>;
+  /** Outputs of each color's fleet stack, where one exists. */
+  fleets: Partial<Record<Color, Record<string, unknown>>>;
+  /** The traffic stack's resources, refreshed from the target when asked. */
+  resources(refresh: boolean): Promise<ResourceState[]>;
+}
+
+/** Something about a fleet that differs from what its stack says (a dead supervisor, a missing instance). */
+export interface FleetCondition {
+  healthy: boolean;
+  problems: string[];
+}
+
 export interface DeploymentTarget {
   readonly name: TargetName;
   /** Completes a spec at creation (ports, defaults) and rejects what the target cannot do. */
@@ -24,10 +48,19 @@ export interface DeploymentTarget {
   /** Rejects a strategy the target cannot carry out for this environment. */
   checkStrategy?(spec: EnvironmentSpec, strategy: Strategy): void;
   /** `traffic` holds the outputs of the environment's traffic stack (network, security groups). */
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact, traffic?: Record<string, unknown>): PulumiFn;
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>): PulumiFn;
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState): PulumiFn;
   /** Resolves when the fleet described by these stack outputs is healthy. */
   verify(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<void>;
+  /**
+   * The weights actually in force, read from the target (the balancer, the
+   * listener, the route), never from Cutover's own records. Undefined when
+   * nothing can be read (no traffic stack, or the balancer is down): an
+   * unknown weight is never taken for zero.
+   */
+  observeTraffic(spec: EnvironmentSpec, view: TrafficView): Promise<TrafficObservation | undefined>;
+  /** How a fleet is doing right now, where the target can tell cheaply; undefined when it cannot. */
+  observeFleet?(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<FleetCondition | undefined>;
   /** Request and 5xx counters per color since the proxy started, where the target can tell. */
   poolStats?(spec: EnvironmentSpec, traffic: Record<string, unknown>): Promise<Record<Color, PoolStats> | undefined>;
   /**

@@ -3,8 +3,9 @@
 import { kubernetesFleetProgram } from "../../infra/kubernetes/fleet-program";
 import { kubernetesTrafficProgram } from "../../infra/kubernetes/traffic-program";
 import { InputError } from "../errors";
-import type { Artifact, Color, EnvironmentSpec, Strategy } from "../deployments/model";
-import type { DeploymentTarget, TrafficState } from "./deployment-target";
+import type { RunnableArtifact, Color, EnvironmentSpec, Strategy } from "../deployments/model";
+import type { DeploymentTarget, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
+import { kubernetesRouteWeights } from "./traffic-observation";
 import { fleetInputs, requirePlugin, trafficInputs, type CloudTargetOptions } from "./cloud-target-support";
 
 export class KubernetesTarget implements DeploymentTarget {
@@ -27,12 +28,17 @@ export class KubernetesTarget implements DeploymentTarget {
     }
   }
 
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact, traffic?: Record<string, unknown>) {
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>) {
     return kubernetesFleetProgram(fleetInputs(spec, color, version, artifact, traffic), spec.kubernetes!);
   }
 
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
     return kubernetesTrafficProgram(trafficInputs(spec, traffic), spec.kubernetes!);
+  }
+
+  /** The HTTPRoute's weights (or the Service's selector) after a refresh of the traffic stack. */
+  async observeTraffic(spec: EnvironmentSpec, view: TrafficView): Promise<TrafficObservation | undefined> {
+    return kubernetesRouteWeights(await view.resources(true), spec.name);
   }
 
   /** Pulumi waited for the Deployment's rollout; the outputs must show every replica ready. */

@@ -4,13 +4,13 @@ import path from "node:path";
 import http from "node:http";
 import { localFleetProgram } from "../../infra/local/fleet-program";
 import { localTrafficProgram } from "../../infra/local/traffic-program";
-import { freePort } from "../../infra/local/provider/free-port";
 import { probe } from "../../infra/local/provider/health-check";
+import { inspectFleet } from "../../infra/local/provider/fleet-controller";
 import { reapUnowned } from "../../infra/local/provider/runtime-reaper";
 import { InputError } from "../errors";
 import { parseDuration } from "../deployments/duration";
-import type { Artifact, Color, EnvironmentSpec } from "../deployments/model";
-import type { DeploymentTarget, PoolStats, TrafficState } from "./deployment-target";
+import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
+import type { DeploymentTarget, FleetCondition, PoolStats, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
 
 export class LocalTarget implements DeploymentTarget {
   readonly name = "local" as const;
@@ -19,14 +19,15 @@ export class LocalTarget implements DeploymentTarget {
 
   async prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec> {
     if (!spec.local) throw new InputError("validation_failed", "a local environment needs `local.listenPort`", { field: "local" });
-    const adminPort = spec.local.adminPort ?? (await freePort());
-    if (adminPort === spec.local.listenPort) {
+    // Port 0 lets the balancer bind a free port itself and report it back.
+    const adminPort = spec.local.adminPort ?? 0;
+    if (adminPort !== 0 && adminPort === spec.local.listenPort) {
       throw new InputError("validation_failed", "local.adminPort must differ from local.listenPort", { field: "local.adminPort" });
     }
     return { ...spec, local: { ...spec.local, adminPort } };
   }
 
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: Artifact) {
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact) {
     const hc = spec.fleet.healthCheck;
     return localFleetProgram({
       name: `${spec.name}-${color}`,
@@ -74,6 +75,31 @@ export class LocalTarget implements DeploymentTarget {
     }
   }
 
+  /** Asks the running balancer which weights it routes by. */
+  async observeTraffic(_spec: EnvironmentSpec, view: TrafficView): Promise<TrafficObservation | undefined> {
+    const url = adminUrl(view.traffic, "/config");
+    if (!url) return undefined;
+    const config = await fetchText(url)
+      .then((text) => JSON.parse(text) as { pools?: Record<string, { weight?: number; endpoints?: string[] }> })
+      .catch(() => undefined);
+    if (!config) return undefined;
+    const weightOf = (c: Color) => {
+      const pool = config.pools?.[c];
+      return pool && (pool.endpoints ?? []).length > 0 ? Number(pool.weight ?? 0) : 0;
+    };
+    return { weights: { blue: weightOf("blue"), green: weightOf("green") }, source: "balancer" };
+  }
+
+  /** A fleet whose supervisor is gone, or with instances down, as its status file tells. */
+  async observeFleet(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<FleetCondition | undefined> {
+    if (typeof fleet.dir !== "string") return undefined;
+    const { supervisorAlive, liveInstances } = inspectFleet(fleet.dir);
+    const problems: string[] = [];
+    if (!supervisorAlive) problems.push(`the fleet supervisor of ${String(fleet.fleetId ?? fleet.dir)} is not running`);
+    if (liveInstances.length < spec.fleet.replicas) problems.push(`${liveInstances.length} of ${spec.fleet.replicas} instances are running`);
+    return { healthy: problems.length === 0, problems };
+  }
+
   async reapUnowned(owned: { fleets: Record<string, unknown>[]; environments: string[] }, before: Date): Promise<string[]> {
     return reapUnowned(
       this.runtimeDir,
@@ -83,7 +109,7 @@ export class LocalTarget implements DeploymentTarget {
   }
 
   async poolStats(_spec: EnvironmentSpec, traffic: Record<string, unknown>): Promise<Record<Color, PoolStats> | undefined> {
-    const url = traffic.metricsUrl as string | undefined;
+    const url = adminUrl(traffic, "/metrics");
     if (!url) return undefined;
     const text = await fetchText(url);
     const counter = (name: string, pool: Color) => Number(new RegExp(`^${name}\\{pool="${pool}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
@@ -93,6 +119,12 @@ export class LocalTarget implements DeploymentTarget {
     });
     return { blue: stats("blue"), green: stats("green") };
   }
+}
+
+/** An admin URL of the balancer, from the traffic stack's outputs. */
+function adminUrl(traffic: Record<string, unknown> | undefined, p: string): string | undefined {
+  const metrics = traffic?.metricsUrl;
+  return typeof metrics === "string" ? metrics.replace(/\/metrics$/, p) : undefined;
 }
 
 export const localRuntimeDir = (dataDir: string) => path.join(dataDir, "runtime");

@@ -1,6 +1,5 @@
 // Environment specs for tests: the fixture app, a unique process marker, fast health checks.
 import { randomBytes } from "node:crypto";
-import { freePort } from "../../infra/local/provider/free-port";
 import { fixtureApp } from "./temp-dir";
 
 export const uniqueMark = () => `m${randomBytes(5).toString("hex")}`;
@@ -15,7 +14,8 @@ export async function environmentSpec(name: string, mark: string, extra: Record<
       healthCheck: { path: "/healthz", interval: "100ms", timeout: "1s", healthyThreshold: 2, startTimeout: "8s" },
       drainTimeout: "2s",
     },
-    local: { listenPort: await freePort(), stickyHeader: "x-user" },
+    // Port 0: the balancer binds a free port itself and reports it, so no port is probed and handed on.
+    local: { listenPort: 0, stickyHeader: "x-user" },
     ...extra,
   };
 }

@@ -2,7 +2,7 @@
 // cloud is out of reach here) and records the resource graph they declare.
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import type { OperationOptions, StackEngine, StackOutputs } from "../../server/engine/stack-engine";
+import type { OperationOptions, ResourceState, StackEngine, StackOutputs } from "../../server/engine/stack-engine";
 
 export interface RecordedResource {
   type: string;
@@ -120,6 +120,15 @@ export class MockedProgramEngine implements StackEngine {
 
   async exists(stack: string): Promise<boolean> {
     return this.stacks.has(stack);
+  }
+
+  /** The recorded graph stands for the cloud's state: a refresh reads it back unchanged. */
+  async resources(stack: string): Promise<ResourceState[]> {
+    return (this.stacks.get(stack)?.resources ?? []).map((r) => ({
+      urn: `urn:pulumi:${stack}::cutover::${r.type}::${r.name}`,
+      type: r.type,
+      outputs: { ...r.inputs, ...cloudOutputs(r, stack) },
+    }));
   }
 
   async repair(): Promise<{ cancelled: boolean; pendingCleared: number }> {

@@ -14,13 +14,22 @@ export interface RunningServer {
   dataDir: string;
   process: ChildProcess;
   log: string[];
+  /** Resolves when the server process has exited (however it ended). */
+  exited: Promise<void>;
   api(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<Reply & { json: any }>;
   /** Deletes every environment (fleets outlive the server by design), then stops the server. */
   stop(): Promise<void>;
   kill(): Promise<void>;
+  /** SIGTERM, leaving environments in place (a graceful restart). */
+  terminate(): Promise<void>;
 }
 
-export async function startServer(opts: { dataDir?: string; env?: Record<string, string> } = {}): Promise<RunningServer> {
+/**
+ * Starts a server and waits until it has recovered (`/healthz` 200), or
+ * only until it listens with `waitReady: false` (a server that a fault
+ * hook kills during recovery never gets ready).
+ */
+export async function startServer(opts: { dataDir?: string; env?: Record<string, string>; waitReady?: boolean } = {}): Promise<RunningServer> {
   const dataDir = opts.dataDir ?? tempDir("server");
   const child = spawn(process.execPath, [path.join(projectRoot, "dist", "server", "main.js")], {
     env: {
@@ -49,14 +58,23 @@ export async function startServer(opts: { dataDir?: string; env?: Record<string,
   child.stdout!.on("data", onLine);
   child.stderr!.on("data", onLine);
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
-  await waitFor("the server to listen", () => url || (child.exitCode !== null ? Promise.reject(new Error(log.join("\n"))) : ""), 20_000);
-  await waitFor("recovery to finish", async () => (await request(`${url}/healthz`)).status === 200, 120_000, 100);
+  const outcome = await waitFor("the server to listen", () => url || (child.exitCode !== null || child.signalCode !== null ? "exited" : ""), 20_000);
+  if (outcome === "exited" && opts.waitReady !== false) throw new Error(`the server exited before listening:\n${log.join("\n")}`);
+  if (opts.waitReady !== false && outcome !== "exited") {
+    await waitFor(
+      "recovery to finish",
+      async () => (child.exitCode !== null ? Promise.reject(new Error(`server exited: ${log.slice(-5).join("\n")}`)) : (await request(`${url}/healthz`)).status === 200),
+      120_000,
+      100,
+    );
+  }
 
   const server: RunningServer = {
     url,
     dataDir,
     process: child,
     log,
+    exited,
     async api(method, p, body, headers = {}) {
       const reply = await request(`${url}${p}`, {
         method,
@@ -86,11 +104,15 @@ export async function startServer(opts: { dataDir?: string; env?: Record<string,
       child.kill("SIGKILL");
       await exited;
     },
+    async terminate() {
+      child.kill("SIGTERM");
+      await exited;
+    },
   };
   return server;
 }
 
-const TERMINAL = ["succeeded", "rolled_back", "failed", "cancelled"];
+export const TERMINAL = ["succeeded", "rolled_back", "failed", "cancelled"];
 
 /** Waits for a deployment to reach a state (or any end, with "terminal"). */
 export async function waitForDeployment(server: RunningServer, id: string, state: string | "terminal", timeoutMs = 120_000) {

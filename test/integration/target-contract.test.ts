@@ -63,7 +63,7 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
       return version === "bad" ? `${r.name} in ${stack} never became healthy` : undefined;
     };
     const config = loadConfig({ CUTOVER_DATA_DIR: tempDir(`contract-${tc.target}`), CUTOVER_ADMIN_TOKEN: "contract-admin-token-123" });
-    services = createServices({ config, logger: pino({ level: "silent" }), engine, assumePluginsInstalled: true });
+    services = createServices({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), engine, assumePluginsInstalled: true });
   });
 
   afterAll(() => services.close());
@@ -91,7 +91,7 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
       strategy: { type: "blue-green" },
       [tc.target]: tc.settings,
     } as never);
-    await waitFor("the environment to be ready", () => services.environmentService.get(env).status === "ready", 20_000, 20);
+    await waitFor("the environment to be ready", async () => (await services.environmentService.get(env)).status === "ready", 20_000, 20);
     expect(await engine.exists(`${env}.traffic`)).toBe(true);
     expect(tc.weights(engine, env)).toEqual({ blue: 0, green: 0 });
   });
@@ -100,7 +100,7 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
     const id = await run({ version: "v1" });
     await until(id, "succeeded");
     expect(tc.weights(engine, env)).toEqual({ blue: 100, green: 0 });
-    expect(services.environmentService.get(env)).toMatchObject({ liveVersion: "v1", activeColor: "blue" });
+    expect(await services.environmentService.get(env)).toMatchObject({ liveVersion: "v1", activeColor: "blue" });
   });
 
   it("shifts v2 to green in canary steps, waits for promote, then retires blue", async () => {
@@ -113,7 +113,7 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
     await until(id, "succeeded");
     expect(tc.weights(engine, env)).toEqual({ blue: 0, green: 100 });
     expect(await engine.exists(`${env}.blue`)).toBe(false);
-    expect(services.environmentService.get(env)).toMatchObject({ liveVersion: "v2", activeColor: "green", previousVersion: "v1" });
+    expect(await services.environmentService.get(env)).toMatchObject({ liveVersion: "v2", activeColor: "green", previousVersion: "v1" });
   });
 
   it("rolls a version that never gets healthy back, without ever sending it traffic", async () => {
@@ -125,7 +125,7 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
     expect(trafficAfter).toEqual([]);
     expect(tc.weights(engine, env)).toEqual({ blue: 0, green: 100 });
     expect(await engine.exists(`${env}.blue`)).toBe(false);
-    expect(services.environmentService.get(env)).toMatchObject({ liveVersion: "v2", activeColor: "green" });
+    expect(await services.environmentService.get(env)).toMatchObject({ liveVersion: "v2", activeColor: "green" });
   });
 
   it("rolls back to v1 on request, rebuilt on blue", async () => {
@@ -133,7 +133,7 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
     expect(d).toMatchObject({ kind: "rollback", version: "v1" });
     await until(d.id, "succeeded");
     expect(tc.weights(engine, env)).toEqual({ blue: 100, green: 0 });
-    expect(services.environmentService.get(env)).toMatchObject({ liveVersion: "v1", activeColor: "blue" });
+    expect(await services.environmentService.get(env)).toMatchObject({ liveVersion: "v1", activeColor: "blue" });
   });
 
   it("deletes every stack of the environment", async () => {

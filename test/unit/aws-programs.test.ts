@@ -44,11 +44,13 @@ describe("aws fleet program", () => {
     expect(lt).toMatchObject({ imageId: settings.ami, instanceType: "t3.small", vpcSecurityGroupIds: ["sg-0instances"] });
     expect(lt.tagSpecifications[0]).toMatchObject({ resourceType: "instance", tags: { Version: "v2", Color: "green" } });
     const script = Buffer.from(lt.userData, "base64").toString("utf8");
-    expect(script).toContain('Environment="PORT=8080"');
-    expect(script).toContain('Environment="APP_VERSION=v2"');
-    expect(script).toContain('Environment="GREETING=say \\"hi\\""');
-    expect(script).toContain('ExecStart="/opt/shop/bin/server" "--port=$PORT"');
-    expect(script).toContain("WorkingDirectory=/opt/shop");
+    expect(script).toMatch(/^echo '[A-Za-z0-9+/=]+' \| base64 -d > \/etc\/systemd\/system\/cutover-app.service$/m);
+    const unit = Buffer.from(/^echo '([^']+)'/m.exec(script)![1], "base64").toString("utf8");
+    expect(unit).toContain('Environment="PORT=8080"');
+    expect(unit).toContain('Environment="APP_VERSION=v2"');
+    expect(unit).toContain('Environment="GREETING=say \\"hi\\""');
+    expect(unit).toContain('ExecStart="/opt/shop/bin/server" "--port=$PORT"');
+    expect(unit).toContain("WorkingDirectory=/opt/shop");
 
     const asg = one(resources, "aws:autoscaling/group:Group");
     expect(asg).toMatchObject({

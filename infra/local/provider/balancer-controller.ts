@@ -31,6 +31,14 @@ export interface BalancerOutputs extends BalancerInputs {
   process: ProcessIdentity;
   url: string;
   metricsUrl: string;
+  /** The ports the proxy bound (the inputs may say 0: any free port). */
+  boundListenPort: number;
+  boundAdminPort: number;
+}
+
+interface BalancerStatus {
+  listen: string;
+  admin: string;
 }
 
 interface ProxyConfig {
@@ -50,6 +58,8 @@ export function proxyBinary(): string {
 
 const configPath = (dir: string) => path.join(dir, "config.json");
 const processPath = (dir: string) => path.join(dir, "process.json");
+const statusPath = (dir: string) => path.join(dir, "status.json");
+const portOf = (address: string) => Number(address.slice(address.lastIndexOf(":") + 1));
 
 function toConfig(inputs: BalancerInputs): ProxyConfig {
   return {
@@ -62,14 +72,22 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
   };
 }
 
-export async function startBalancer(inputs: BalancerInputs): Promise<BalancerOutputs> {
+/**
+ * Starts the proxy. A proxy its directory still records (started by an
+ * operation a crash cut short, so no stack knows it) is stopped first: it
+ * would hold the port. `prefer` asks for the ports a previous proxy had.
+ */
+export async function startBalancer(inputs: BalancerInputs, prefer?: { listenPort: number; adminPort: number }): Promise<BalancerOutputs> {
   const dir = path.join(inputs.runtimeDir, "balancers", inputs.name);
+  const leftover = readJson<ProcessIdentity>(processPath(dir));
+  if (leftover) await terminate([leftover], 10_000);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const config = toConfig(inputs);
+  rmSync(statusPath(dir), { force: true });
+  const config = toConfig(prefer ? { ...inputs, listenPort: prefer.listenPort, adminPort: prefer.adminPort } : inputs);
   writeJsonAtomic(configPath(dir), config);
   const logFile = path.join(dir, "proxy.log");
   const log = openSync(logFile, "a");
-  const child = spawn(proxyBinary(), ["-config", configPath(dir)], {
+  const child = spawn(proxyBinary(), ["-config", configPath(dir), "-status", statusPath(dir)], {
     detached: true,
     stdio: ["ignore", log, log],
     env: cleanEnv(),
@@ -80,32 +98,54 @@ export async function startBalancer(inputs: BalancerInputs): Promise<BalancerOut
   try {
     if (!id) throw new Error("the proxy process did not start");
     writeJsonAtomic(processPath(dir), id);
-    await waitForConfig(inputs.adminPort, config, 10_000, () => isAlive(id));
+    const status = await waitForStatus(dir, 10_000, () => isAlive(id));
+    const bound = { listenPort: portOf(status.listen), adminPort: portOf(status.admin) };
+    await waitForConfig(bound.adminPort, config, 10_000, () => isAlive(id));
+    return describe(inputs, dir, id, bound);
   } catch (err) {
     if (id) await terminate([id], 2000);
     throw new Error(`load balancer did not start on ${config.listen}: ${(err as Error).message}\n${tail(logFile)}`);
   }
-  return describe(inputs, dir, id);
 }
 
-function describe(inputs: BalancerInputs, dir: string, process: ProcessIdentity): BalancerOutputs {
+function describe(inputs: BalancerInputs, dir: string, process: ProcessIdentity, bound: { listenPort: number; adminPort: number }): BalancerOutputs {
   return {
     ...inputs,
     dir,
     process,
-    url: `http://${inputs.listenHost}:${inputs.listenPort}`,
-    metricsUrl: `http://127.0.0.1:${inputs.adminPort}/metrics`,
+    url: `http://${inputs.listenHost}:${bound.listenPort}`,
+    metricsUrl: `http://127.0.0.1:${bound.adminPort}/metrics`,
+    boundListenPort: bound.listenPort,
+    boundAdminPort: bound.adminPort,
   };
+}
+
+async function waitForStatus(dir: string, timeoutMs: number, alive: () => boolean): Promise<BalancerStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = readJson<BalancerStatus>(statusPath(dir));
+    if (status) return status;
+    if (!alive()) throw new Error("the proxy process exited");
+    if (Date.now() > deadline) throw new Error("the proxy did not report its addresses in time");
+    await new Promise((r) => setTimeout(r, 25));
+  }
 }
 
 /** Applies new pools in place, or restarts the proxy if its process is gone. */
 export async function reconfigureBalancer(current: BalancerOutputs, inputs: BalancerInputs): Promise<BalancerOutputs> {
-  if (!isAlive(current.process)) return startBalancer(inputs);
+  const bound = { listenPort: current.boundListenPort ?? current.listenPort, adminPort: current.boundAdminPort ?? current.adminPort };
+  if (!isAlive(current.process)) return startBalancer(inputs, bound);
   const config = toConfig(inputs);
   writeJsonAtomic(configPath(current.dir), config);
   signal(current.process, "SIGHUP");
-  await waitForConfig(inputs.adminPort, config, 10_000, () => isAlive(current.process));
-  return describe(inputs, current.dir, current.process);
+  await waitForConfig(bound.adminPort, config, 10_000, () => isAlive(current.process));
+  return describe(inputs, current.dir, current.process, bound);
+}
+
+/** The routing the running proxy reports (its pools and weights), or undefined if it does not answer. */
+export async function readBalancerRouting(outputs: BalancerOutputs): Promise<{ pools: Record<string, PoolInputs> } | undefined> {
+  if (!isAlive(outputs.process)) return undefined;
+  return getJson<ProxyConfig>(outputs.boundAdminPort ?? outputs.adminPort, "/config").catch(() => undefined);
 }
 
 export function balancerAlive(outputs: BalancerOutputs): boolean {

@@ -1,23 +1,27 @@
 // Starts, inspects and stops local fleets: a detached supervisor per fleet,
-// health-gated start, drained stop. Used by the resource provider.
+// health-gated start, drained stop. Used by the resource provider. The
+// supervisor may move an instance to another port while the fleet starts,
+// so health is checked where status.json says the instances are, and the
+// endpoints are the ports the supervisor holds still once told the fleet is settled.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, openSync, closeSync, rmSync } from "node:fs";
+import { mkdirSync, openSync, closeSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { cleanEnv } from "./clean-env";
-import { freePorts } from "./free-port";
 import {
   type ArtifactSpec,
   type FleetSpec,
   type FleetStatus,
   instanceLogPath,
   readJson,
+  settledPath,
   specPath,
   statusPath,
   writeJsonAtomic,
 } from "./fleet-spec";
 import { HealthCheckError, type HealthCheckSpec, waitUntilHealthy } from "./health-check";
 import { tail } from "./log-tail";
+import { allocatePorts } from "./port-allocation";
 import { isAlive, terminate, type ProcessIdentity } from "./process-identity";
 
 export interface FleetInputs {
@@ -38,13 +42,20 @@ export interface FleetOutputs extends FleetInputs {
   instances: ProcessIdentity[];
 }
 
-const CRASH_LOOP_RESTARTS = 3;
+export interface StartOptions {
+  /** The port each instance tries first, instead of freshly allocated ones. */
+  firstPorts?: number[];
+}
 
-export async function startFleet(inputs: FleetInputs): Promise<FleetOutputs> {
+const CRASH_LOOP_RESTARTS = 3;
+const SUPERVISOR_ANSWER_MS = 10_000;
+
+export async function startFleet(inputs: FleetInputs, options: StartOptions = {}): Promise<FleetOutputs> {
+  const ports = options.firstPorts ?? (await allocatePorts(inputs.replicas));
+  if (ports.length !== inputs.replicas) throw new Error(`${ports.length} first ports for ${inputs.replicas} replicas`);
   const fleetId = `${inputs.name}-${randomBytes(4).toString("hex")}`;
   const dir = path.join(inputs.runtimeDir, "fleets", fleetId);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const ports = await freePorts(inputs.replicas);
   const spec: FleetSpec = {
     fleetId,
     version: inputs.version,
@@ -63,18 +74,24 @@ export async function startFleet(inputs: FleetInputs): Promise<FleetOutputs> {
   child.unref();
 
   try {
-    const status = await waitForStatus(dir, 10_000);
-    await waitUntilHealthy(ports, inputs.healthCheck, inputs.healthCheck.startTimeoutMs, () => crashLoop(dir));
+    const status = await waitForStatus(dir, SUPERVISOR_ANSWER_MS);
+    const deadline = Date.now() + inputs.healthCheck.startTimeoutMs;
+    const checked = await healthyPorts(dir, inputs.healthCheck, deadline);
+    const final = await settle(dir, SUPERVISOR_ANSWER_MS);
+    // An instance moved after its last check and before the supervisor saw the marker: check where it is now.
+    if (!samePorts(checked, final)) {
+      await waitUntilHealthy(final, inputs.healthCheck, remaining(deadline), () => crashLoop(dir));
+    }
     return {
       ...inputs,
       fleetId,
       dir,
-      endpoints: ports.map((p) => `127.0.0.1:${p}`),
+      endpoints: final.map((p) => `127.0.0.1:${p}`),
       supervisor: status.supervisor,
       instances: currentInstances(dir),
     };
   } catch (err) {
-    const detail = failureDetail(dir, ports, err);
+    const detail = failureDetail(dir, err);
     await stopFleet(dir, inputs.drainTimeoutMs);
     throw new Error(detail);
   }
@@ -90,13 +107,56 @@ async function waitForStatus(dir: string, timeoutMs: number): Promise<FleetStatu
   }
 }
 
+/**
+ * Waits until every instance passes its health check on the port the
+ * supervisor last published, starting over on the new ports when one moves.
+ */
+async function healthyPorts(dir: string, check: HealthCheckSpec, deadline: number): Promise<number[]> {
+  for (;;) {
+    const ports = publishedPorts(dir);
+    let moved = false;
+    try {
+      await waitUntilHealthy(ports, check, remaining(deadline), () => {
+        moved = !samePorts(publishedPorts(dir), ports);
+        return moved ? "an instance moved to another port" : crashLoop(dir);
+      });
+      return ports;
+    } catch (err) {
+      if (!moved) throw err;
+    }
+  }
+}
+
+/** Tells the supervisor to hold its ports still and returns them once it has acknowledged. */
+async function settle(dir: string, timeoutMs: number): Promise<number[]> {
+  writeFileSync(settledPath(dir), "", { mode: 0o600 });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = readJson<FleetStatus>(statusPath(dir));
+    if (status?.settled) return status.instances.map((i) => i.port);
+    if (!isAlive(status?.supervisor) || Date.now() > deadline) {
+      throw new Error(`the fleet supervisor did not acknowledge the settled fleet: ${tail(path.join(dir, "supervisor.log"))}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function publishedPorts(dir: string): number[] {
+  return (readJson<FleetStatus>(statusPath(dir))?.instances ?? []).map((i) => i.port);
+}
+
+const samePorts = (a: number[], b: number[]) => a.length === b.length && a.every((p, i) => p === b[i]);
+
+const remaining = (deadline: number) => Math.max(0, deadline - Date.now());
+
 function crashLoop(dir: string): string | undefined {
   const status = readJson<FleetStatus>(statusPath(dir));
   const looping = status?.instances.find((i) => i.restarts >= CRASH_LOOP_RESTARTS);
   return looping ? `instance ${looping.index} keeps exiting (${looping.lastExit})` : undefined;
 }
 
-function failureDetail(dir: string, ports: number[], err: unknown): string {
+function failureDetail(dir: string, err: unknown): string {
+  const ports = publishedPorts(dir);
   const failing = err instanceof HealthCheckError ? err.failingPorts : ports;
   const index = Math.max(0, ports.indexOf(failing[0]));
   const output = tail(instanceLogPath(dir, index));

@@ -1,5 +1,8 @@
 // The on-disk contract between the fleet controller (in the provider) and
 // the fleet supervisor (a detached process): spec.json in, status.json out.
+// Instances may move off a taken port while the fleet starts; the controller
+// ends that by writing `settled` once the fleet is healthy, and trusts the
+// ports in status.json only after the supervisor has acknowledged it there.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ProcessIdentity } from "./process-identity";
@@ -14,12 +17,14 @@ export interface FleetSpec {
   fleetId: string;
   version: string;
   artifact: ArtifactSpec;
+  /** The first port each instance tries; status.json says where it listens. */
   ports: number[];
   drainTimeoutMs: number;
 }
 
 export interface InstanceStatus {
   index: number;
+  /** The port the instance is given now; fixed once the fleet is settled. */
   port: number;
   process?: ProcessIdentity;
   restarts: number;
@@ -29,11 +34,14 @@ export interface InstanceStatus {
 export interface FleetStatus {
   supervisor: ProcessIdentity;
   state: "running" | "stopping" | "stopped";
+  /** Set once the supervisor has seen the settled marker: ports never move after. */
+  settled?: boolean;
   instances: InstanceStatus[];
 }
 
 export const specPath = (dir: string) => path.join(dir, "spec.json");
 export const statusPath = (dir: string) => path.join(dir, "status.json");
+export const settledPath = (dir: string) => path.join(dir, "settled");
 export const instanceLogPath = (dir: string, index: number) => path.join(dir, `instance-${index}.log`);
 
 export function writeJsonAtomic(file: string, value: unknown): void {

@@ -1,21 +1,31 @@
 // The fleet supervisor: a detached process that keeps a fleet's instances
 // running, as an auto scaling group replaces instances that die. It outlives
-// the Pulumi operation that started it and the Cutover server.
+// the Pulumi operation that started it and the Cutover server. Until the
+// fleet is settled it also owns the instances' ports: a port taken between
+// its choice and the instance's bind is replaced, not retried with backoff.
 import { spawn, type ChildProcess } from "node:child_process";
-import { openSync, closeSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import {
   type FleetSpec,
   type FleetStatus,
   instanceLogPath,
   readJson,
+  settledPath,
   specPath,
   statusPath,
   writeJsonAtomic,
 } from "./fleet-spec";
+import { allocatePort } from "./port-allocation";
 import { identify, terminate, type ProcessIdentity } from "./process-identity";
 
 const MAX_BACKOFF_MS = 10_000;
 const STABLE_AFTER_MS = 30_000;
+// Each move is a fresh random pick outside the ephemeral range; needing more
+// than this means something other than a race is wrong, and the ordinary
+// crash handling (backoff, the controller's crash-loop check) takes over.
+const MAX_PORT_MOVES = 5;
+const SETTLED_POLL_MS = 100;
+const PORT_TAKEN = /EADDRINUSE|address already in use/i;
 
 export function runSupervisor(dir: string): void {
   const spec = readJson<FleetSpec>(specPath(dir));
@@ -24,27 +34,39 @@ export function runSupervisor(dir: string): void {
   const status: FleetStatus = {
     supervisor: self,
     state: "running",
+    settled: false,
     instances: spec.ports.map((port, index) => ({ index, port, restarts: 0 })),
   };
   const children = new Map<number, ChildProcess>();
   const startedAt = new Map<number, number>();
+  const logOffset = new Map<number, number>();
+  const portMoves = new Map<number, number>();
   const publish = () => writeJsonAtomic(statusPath(dir), status);
+
+  // Polled rather than watched: a missed watch event would leave ports movable forever.
+  const settleTimer = setInterval(() => {
+    if (status.settled || !existsSync(settledPath(dir))) return;
+    status.settled = true;
+    clearInterval(settleTimer);
+    publish();
+  }, SETTLED_POLL_MS);
 
   const start = (index: number) => {
     if (status.state !== "running") return;
-    const port = spec.ports[index];
-    const log = openSync(instanceLogPath(dir, index), "a");
+    const instance = status.instances[index];
+    const logFile = instanceLogPath(dir, index);
+    const log = openSync(logFile, "a", 0o600);
+    logOffset.set(index, fstatSync(log).size);
     const [cmd, ...args] = spec.artifact.command;
     const child = spawn(cmd, args, {
       cwd: spec.artifact.cwd,
-      env: { ...process.env, ...spec.artifact.env, PORT: String(port), APP_VERSION: spec.version },
+      env: { ...process.env, ...spec.artifact.env, PORT: String(instance.port), APP_VERSION: spec.version },
       stdio: ["ignore", log, log],
       detached: true,
     });
     closeSync(log);
     children.set(index, child);
     startedAt.set(index, Date.now());
-    const instance = status.instances[index];
     if (child.pid) instance.process = identify(child.pid);
     publish();
     let ended = false;
@@ -55,6 +77,10 @@ export function runSupervisor(dir: string): void {
       instance.process = undefined;
       instance.lastExit = reason;
       if (status.state !== "running") return publish();
+      if (mayMovePort(index) && portWasTaken(logFile, logOffset.get(index) ?? 0)) {
+        publish();
+        return void movePort(index);
+      }
       const ranFor = Date.now() - (startedAt.get(index) ?? 0);
       if (ranFor > STABLE_AFTER_MS) instance.restarts = 0;
       instance.restarts += 1;
@@ -67,9 +93,29 @@ export function runSupervisor(dir: string): void {
     child.on("exit", (code, sig) => onEnd(sig ? `signal ${sig}` : `exit code ${code}`));
   };
 
+  // Before the fleet is settled no endpoint has been handed out, so an instance
+  // has not been declared healthy anywhere and its port is still the supervisor's to change.
+  const mayMovePort = (index: number) => !status.settled && (portMoves.get(index) ?? 0) < MAX_PORT_MOVES;
+
+  const movePort = async (index: number) => {
+    const instance = status.instances[index];
+    const from = instance.port;
+    const others = status.instances.filter((i) => i.index !== index).map((i) => i.port);
+    portMoves.set(index, (portMoves.get(index) ?? 0) + 1);
+    const port = await allocatePort([from, ...others]).catch(() => from);
+    // The fleet may have settled while the port was chosen; its ports are fixed from then on.
+    if (!status.settled && port !== from) {
+      instance.port = port;
+      instance.lastExit = `port ${from} was taken; moved to ${port}`;
+      publish();
+    }
+    start(index);
+  };
+
   const stop = async () => {
     if (status.state !== "running") return;
     status.state = "stopping";
+    clearInterval(settleTimer);
     publish();
     const ids = status.instances.map((i) => i.process).filter((p): p is ProcessIdentity => !!p);
     await terminate(ids, spec.drainTimeoutMs);
@@ -82,4 +128,22 @@ export function runSupervisor(dir: string): void {
   process.on("SIGINT", () => void stop());
   process.on("SIGHUP", () => undefined);
   spec.ports.forEach((_, i) => start(i));
+}
+
+/** Whether the output an instance wrote since `offset` says its port was in use. */
+function portWasTaken(logFile: string, offset: number, maxBytes = 64 * 1024): boolean {
+  let fd: number | undefined;
+  try {
+    const size = statSync(logFile).size;
+    const from = Math.max(offset, size - maxBytes);
+    if (size <= from) return false;
+    const buf = Buffer.alloc(size - from);
+    fd = openSync(logFile, "r");
+    readSync(fd, buf, 0, buf.length, from);
+    return PORT_TAKEN.test(buf.toString("utf8"));
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

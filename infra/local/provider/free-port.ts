@@ -1,4 +1,6 @@
-// Port allocation for local fleets and balancers.
+// A port the kernel picks as free (bind to 0, read it, close). It comes from
+// the ephemeral range, where any outgoing connection may take it before the
+// caller binds it; port-allocation.ts picks from outside that range.
 import net from "node:net";
 
 export function freePort(): Promise<number> {

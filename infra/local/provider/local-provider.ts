@@ -5,6 +5,7 @@ import type * as provider from "@pulumi/pulumi/provider";
 import { inspectFleet, startFleet, stopFleet, type FleetInputs, type FleetOutputs } from "./fleet-controller";
 import {
   balancerAlive,
+  readBalancerRouting,
   reconfigureBalancer,
   startBalancer,
   stopBalancer,
@@ -82,9 +83,17 @@ export class LocalProvider implements provider.Provider {
       }
       return { id, props: { ...props, instances: liveInstances }, inputs: inputsOf(props, FLEET_INPUT_KEYS) };
     }
+    // The weights in force are the proxy's own, whatever the last recorded update said: a
+    // refresh puts them into the state, so the next update is planned against reality.
     const outs = props as unknown as BalancerOutputs;
-    if (!balancerAlive(outs)) return {};
-    return { id, props: outs, inputs: inputsOf(props, Object.keys(props).filter((k) => !["dir", "process", "url", "metricsUrl"].includes(k))) };
+    const routing = balancerAlive(outs) ? await readBalancerRouting(outs) : undefined;
+    if (!routing) return {};
+    const pools = Object.fromEntries(
+      Object.entries(routing.pools ?? {}).map(([name, p]) => [name, { weight: p.weight, endpoints: p.endpoints ?? [] }]),
+    );
+    const actual = { ...props, pools };
+    const outputOnly = ["dir", "process", "url", "metricsUrl", "boundListenPort", "boundAdminPort"];
+    return { id, props: actual, inputs: inputsOf(actual, Object.keys(actual).filter((k) => !outputOnly.includes(k))) };
   }
 
   async update(_id: string, urn: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<provider.UpdateResult> {

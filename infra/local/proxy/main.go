@@ -21,6 +21,7 @@ import (
 
 func main() {
 	configPath := flag.String("config", "", "path of the JSON config file")
+	statusPath := flag.String("status", "", "file to write the bound listen and admin addresses to (ports may be 0 in the config)")
 	flag.Parse()
 	log.SetFlags(log.LstdFlags | log.LUTC)
 	cfg, err := loadConfig(*configPath)
@@ -37,6 +38,11 @@ func main() {
 	adminLn, err := net.Listen("tcp", cfg.Admin)
 	if err != nil {
 		log.Fatalf("listen %s: %v", cfg.Admin, err)
+	}
+	if *statusPath != "" {
+		if err := writeStatus(*statusPath, ln.Addr().String(), adminLn.Addr().String()); err != nil {
+			log.Fatalf("status: %v", err)
+		}
 	}
 	server := newServer(px)
 	admin := &http.Server{Handler: adminMux(px, metrics), ReadHeaderTimeout: 10 * time.Second}
@@ -67,7 +73,7 @@ func reload(path string, px *proxy, metrics *metricsRegistry) {
 		return
 	}
 	old := px.current.Load().cfg
-	if cfg.Listen != old.Listen || cfg.Admin != old.Admin {
+	if !sameAddress(cfg.Listen, old.Listen) || !sameAddress(cfg.Admin, old.Admin) {
 		log.Printf("reload rejected: listen and admin addresses cannot change in place")
 		return
 	}
@@ -104,4 +110,28 @@ func newServer(px *proxy) *fasthttp.Server {
 		IdleTimeout:                  120 * time.Second,
 		CloseOnShutdown:              true,
 	}
+}
+
+// writeStatus reports the addresses actually bound, atomically, so that a
+// config asking for port 0 learns which port it got.
+func writeStatus(path, listen, admin string) error {
+	raw, err := json.Marshal(map[string]any{"listen": listen, "admin": admin, "supervisorPid": os.Getpid(), "workerPid": os.Getpid(), "workerRestarts": 0})
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// sameAddress compares a configured address with a bound one, where port 0 matches any port.
+func sameAddress(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	return errA == nil && errB == nil && ha == hb && (pa == "0" || pb == "0")
 }

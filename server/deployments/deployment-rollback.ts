@@ -1,0 +1,92 @@
+// Rolling a deployment back, from whatever point it reached and however
+// often it is interrupted: converge on the safe state, where the last
+// healthy color gets all the traffic, then remove the new fleet (through
+// the retirement rule, which reads its weight back as 0 first).
+import { describeError } from "../errors";
+import { crashPoint } from "../fault-injection";
+import type { Logger } from "../logger";
+import type { OperationOptions } from "../engine/stack-engine";
+import { stackNames } from "../targets/deployment-target";
+import type { RunnerDeps } from "./deployment-runner";
+import { retireFleet } from "./fleet-retirement";
+import type { Color, Deployment, Environment } from "./model";
+
+export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOptions, log: Logger): Promise<void> {
+  crashPoint("rolling_back");
+  const { environments, journal, traffic, engine } = deps;
+  const to = d.toColor;
+  const from = d.fromColor;
+  if (!to) {
+    journal.finish(d, "rolled_back");
+    return;
+  }
+  let env = environments.get(d.environment)!;
+  try {
+    if (from && !(env.fleets[from] && (await healthy(deps, env, from)))) {
+      await keepNewFleet(deps, d, env, ops, log);
+      return;
+    }
+    const weights: Record<Color, number> = { blue: 0, green: 0 };
+    if (from) weights[from] = 100;
+    const observed = await traffic.observe(env);
+    const settled = observed && observed.weights.blue === weights.blue && observed.weights.green === weights.green && !env.trafficIntent;
+    if (!settled) env = await traffic.apply(env, weights, { ...ops, without: [to], deploymentId: d.id, label: "rolling_back" });
+    if (await engine.exists(stackNames(d.environment)[to])) await retireFleet(deps, env, to, ops);
+    else environments.update(d.environment, (e) => delete e.fleets[to]);
+    environments.update(d.environment, (e) => {
+      e.activeColor = from;
+      e.liveVersion = from ? d.fromVersion : undefined;
+      e.liveArtifact = from ? e.fleets[from]?.artifact : undefined;
+      if (d.restore) {
+        e.previousVersion = d.restore.previousVersion;
+        e.previousArtifact = d.restore.previousArtifact;
+      }
+    });
+    journal.finish(d, "rolled_back");
+    log.info("rolled back");
+  } catch (err) {
+    fail(deps, d, describeError(err).message, log);
+  }
+}
+
+/** The old fleet is gone or unhealthy: the new one, if healthy, is the only safe place for traffic. */
+async function keepNewFleet(deps: RunnerDeps, d: Deployment, env: Environment, ops: OperationOptions, log: Logger): Promise<void> {
+  const to = d.toColor!;
+  const from = d.fromColor!;
+  if (!env.fleets[to] || !(await healthy(deps, env, to))) {
+    fail(deps, d, `neither the old (${from}) nor the new (${to}) fleet is healthy`, log);
+    return;
+  }
+  await deps.traffic.apply(env, { [to]: 100, [from]: 0 } as Record<Color, number>, { ...ops, deploymentId: d.id, label: "rolling_back" });
+  deps.environments.update(d.environment, (e) => {
+    e.activeColor = to;
+    e.liveVersion = d.version;
+    e.liveArtifact = d.artifact;
+  });
+  fail(deps, d, `the old ${from} fleet is gone or unhealthy, so version ${d.version} keeps serving`, log);
+}
+
+function fail(deps: RunnerDeps, d: Deployment, reason: string, log: Logger): void {
+  const first = d.error?.message ? `${d.error.message}; then the rollback failed: ` : "the rollback failed: ";
+  d.error = { code: "rollback_failed", message: `${first}${reason}` };
+  deps.environments.update(d.environment, (e) => (e.error = { code: "rollback_failed", message: d.error!.message }));
+  log.error({ error: d.error }, "rollback failed");
+  deps.journal.finish(d, "failed");
+}
+
+/** Whether a color's fleet passes its target's health verdict (a few tries: an instance may be restarting). */
+async function healthy(deps: RunnerDeps, env: Environment, color: Color): Promise<boolean> {
+  const fleet = env.fleets[color];
+  if (!fleet) return false;
+  const target = deps.targets.get(env.spec.target);
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (attempt > 0) await new Promise((r) => setTimeout(r, 300));
+    const ok = await target.verify(env.spec, fleet.outputs).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return true;
+  }
+  return false;
+}
+

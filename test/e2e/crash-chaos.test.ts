@@ -1,0 +1,174 @@
+// The server is killed with SIGKILL at every named point of a deployment's
+// life (and of its rollback, and of recovery itself), and at random times,
+// while load runs through the environment's balancer the whole time. After
+// each kill a new server recovers. Every request must be answered 2xx,
+// every deployment must end, the weights Cutover reports must be the
+// balancer's, nothing may be left behind, and the next deployment works.
+import { readdirSync } from "node:fs";
+import path from "node:path";
+import { request } from "../helpers/http";
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { startLoad } from "../helpers/load";
+import { processesWith } from "../helpers/processes";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { tempDir } from "../helpers/temp-dir";
+import { waitFor } from "../helpers/wait-for";
+
+const ENV = "chaos";
+const versionOf = (body: string) => (JSON.parse(body) as { version: string }).version;
+
+interface KillCase {
+  point: string;
+  strategy?: Record<string, unknown>;
+  /** Steers the deployment to the point (for example, aborts it so it rolls back). */
+  steer?: (server: RunningServer, id: string) => Promise<void>;
+}
+
+const canaryPause = { type: "canary", steps: [{ weight: 50, pause: "manual" }] };
+const abortWhenPaused = async (server: RunningServer, id: string) => {
+  await waitForDeployment(server, id, "paused");
+  await server.api("POST", `/v1/deployments/${id}/abort`, { reason: "steered into a rollback" });
+};
+
+const CASES: KillCase[] = [
+  { point: "provisioning:engine" },
+  { point: "verifying" },
+  { point: "shifting:before-traffic" },
+  { point: "shifting:during-traffic" },
+  { point: "shifting:after-traffic" },
+  { point: "shifting:after-traffic#2", strategy: { type: "canary", steps: [{ weight: 30 }] } },
+  { point: "baking", strategy: { type: "blue-green", bake: "30s" } },
+  { point: "retiring" },
+  { point: "retiring:engine" },
+  { point: "rolling_back:before-traffic", strategy: canaryPause, steer: abortWhenPaused },
+  { point: "rolling_back:after-traffic", strategy: canaryPause, steer: abortWhenPaused },
+];
+
+describe("crash-proof cutover", () => {
+  const dataDir = tempDir("chaos");
+  const mark = uniqueMark();
+  let server: RunningServer;
+  let url = "";
+  let version = 0;
+  let load: ReturnType<typeof startLoad>;
+
+  beforeAll(async () => {
+    server = await startServer({ dataDir });
+    expect((await server.api("POST", "/v1/environments", await environmentSpec(ENV, mark))).status).toBe(201);
+    url = (await waitForEnvironment(server, ENV, "ready")).traffic.url;
+    const first = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
+    await waitForDeployment(server, first.id, "succeeded");
+    load = startLoad(`${url}/`, { concurrency: 4, maxRequests: 5_000_000, maxMs: 30 * 60_000 });
+    await waitFor("load to flow", () => load.result.ok > 50);
+  });
+
+  afterAll(async () => {
+    await load?.stop();
+    await server?.stop();
+  });
+
+  /** Deploys, lets the server die at `point`, restarts it (dying once more at `alsoAt`), and returns the deployment once it ended. */
+  async function deployThroughCrash(c: KillCase, alsoAt?: string) {
+    await server.terminate();
+    server = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: c.point } });
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, ...(c.strategy ? { strategy: c.strategy } : {}) })).json;
+    if (c.steer) await c.steer(server, d.id).catch(() => undefined);
+    await server.exited;
+    if (alsoAt) {
+      const dying = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: alsoAt }, waitReady: false });
+      await dying.exited;
+    }
+    server = await startServer({ dataDir });
+    return waitForDeployment(server, d.id, "terminal");
+  }
+
+  async function expectConsistent(version: string) {
+    const env = (await server.api("GET", `/v1/environments/${ENV}`)).json;
+    const config = JSON.parse((await request(env.traffic.metricsUrl.replace(/\/metrics$/, "/config"))).body);
+    const actual = { blue: config.pools.blue?.endpoints?.length ? config.pools.blue.weight : 0, green: config.pools.green?.endpoints?.length ? config.pools.green.weight : 0 };
+    expect(env.weights).toEqual(actual);
+    expect(env.recordedWeights).toEqual(actual);
+    expect(env.observed.drift).toEqual([]);
+    expect(env.status).toBe("ready");
+    expect(env.liveVersion).toBe(version);
+    expect(actual[env.activeColor as "blue" | "green"]).toBe(100);
+    const answers = await Promise.all(Array.from({ length: 8 }, async () => versionOf((await request(`${url}/`)).body)));
+    expect(new Set(answers)).toEqual(new Set([version]));
+    // Only the live version's fleet runs; no stack is locked; no pulumi process of a dead server lingers.
+    await waitFor("only the live fleet to run", () => {
+      const others = processesWith(mark, "APP_VERSION=").filter((pid) => !processesWith(mark, `APP_VERSION=${version}`).includes(pid));
+      return others.length === 0;
+    }, 30_000);
+    expect(processesWith(mark, `APP_VERSION=${version}`).length).toBe(2);
+    expect(locks()).toEqual([]);
+    return env;
+  }
+
+  function locks(): string[] {
+    const dir = path.join(dataDir, "state", ".pulumi", "locks", "organization", "cutover");
+    try {
+      return readdirSync(dir).flatMap((stack) => readdirSync(path.join(dir, stack)).map((f) => `${stack}/${f}`));
+    } catch {
+      return [];
+    }
+  }
+
+  it.each(CASES)("SIGKILL at $point", async (c) => {
+    const before = (await server.api("GET", `/v1/environments/${ENV}`)).json.liveVersion as string;
+    const d = await deployThroughCrash(c);
+    expect(["succeeded", "rolled_back"]).toContain(d.state);
+    const live = d.state === "succeeded" ? d.version : before;
+    await expectConsistent(live);
+    expect(load.result.errors).toEqual([]);
+    expect(load.result.failed).toBe(0);
+  });
+
+  it("SIGKILL during shifting and again during the recovery", async () => {
+    const before = (await server.api("GET", `/v1/environments/${ENV}`)).json;
+    const d = await deployThroughCrash({ point: "shifting:after-traffic" }, "recovery");
+    expect(d).toMatchObject({ state: "rolled_back", error: { code: "interrupted" } });
+    const env = await expectConsistent(before.liveVersion);
+    // The environment's history is what it was before the deployment.
+    expect(env.previousVersion).toBe(before.previousVersion);
+    expect(load.result.failed).toBe(0);
+  });
+
+  it("SIGKILL at random moments", async () => {
+    for (let i = 0; i < 3; i++) {
+      const before = (await server.api("GET", `/v1/environments/${ENV}`)).json.liveVersion as string;
+      const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
+      await new Promise((r) => setTimeout(r, 500 + Math.random() * 6000));
+      await server.kill();
+      server = await startServer({ dataDir });
+      const ended = await waitForDeployment(server, d.id, "terminal");
+      expect(["succeeded", "rolled_back"]).toContain(ended.state);
+      await expectConsistent(ended.state === "succeeded" ? ended.version : before);
+    }
+    expect(load.result.failed).toBe(0);
+  });
+
+  it("a graceful shutdown leaves a paused canary resumable, and it finishes after the restart", async () => {
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: canaryPause })).json;
+    await waitForDeployment(server, d.id, "paused");
+    const stopping = Date.now();
+    await server.terminate();
+    expect(Date.now() - stopping).toBeLessThan(30_000);
+    server = await startServer({ dataDir });
+    const resumed = await waitForDeployment(server, d.id, "paused");
+    expect(resumed).toMatchObject({ phase: "shifting", step: 0 });
+    expect((await server.api("POST", `/v1/deployments/${d.id}/promote`)).status).toBe(202);
+    await waitForDeployment(server, d.id, "succeeded");
+    await expectConsistent(`v${version}`);
+    expect(load.result.failed).toBe(0);
+  });
+
+  it("a follow-up deployment succeeds and every request through the balancer was answered", async () => {
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
+    await waitForDeployment(server, d.id, "succeeded");
+    await expectConsistent(`v${version}`);
+    const result = await load.stop();
+    expect(result.errors).toEqual([]);
+    expect(result.failed).toBe(0);
+    expect(result.ok).toBeGreaterThan(1000);
+  });
+});

@@ -1,0 +1,83 @@
+import { checkTransition, IllegalTransitionError, isTerminal, TERMINAL_STATES } from "../../server/deployments/deployment-states";
+import { DeploymentJournal } from "../../server/deployments/deployment-journal";
+import { DomainEventBus } from "../../server/deployments/deployment-events";
+import type { Deployment, DeploymentEvent } from "../../server/deployments/model";
+import type { DeploymentRepository } from "../../server/deployments/ports";
+
+/** A journal over an in-memory repository: what the state table lets through is what gets saved. */
+function memoryJournal() {
+  const saved: Deployment[] = [];
+  const events: DeploymentEvent[] = [];
+  const repo = {
+    save: (d: Deployment) => (saved.push(structuredClone(d)), d),
+    appendEvent: (e: Omit<DeploymentEvent, "id">) => {
+      const event = { ...e, id: events.length + 1 };
+      events.push(event);
+      return event;
+    },
+  } as unknown as DeploymentRepository;
+  return { journal: new DeploymentJournal(repo, new DomainEventBus()), saved, events };
+}
+
+const queued = (): Deployment => ({
+  id: "dep_1",
+  environment: "shop",
+  version: "v2",
+  artifact: { command: ["app"] },
+  strategy: { type: "blue-green" },
+  kind: "deploy",
+  state: "queued",
+  phase: "queued",
+  steps: [{ weight: 100 }],
+  createdAt: "2026-01-01T00:00:00Z",
+  updatedAt: "2026-01-01T00:00:00Z",
+});
+
+describe("the deployment state table", () => {
+  it("has exactly the four terminal states", () => {
+    expect([...TERMINAL_STATES].sort()).toEqual(["cancelled", "failed", "rolled_back", "succeeded"]);
+    expect(isTerminal("running")).toBe(false);
+  });
+
+  it.each([
+    [{ state: "queued", phase: "queued" }, { state: "running", phase: "provisioning" }],
+    [{ state: "running", phase: "shifting" }, { state: "paused", phase: "shifting" }],
+    [{ state: "paused", phase: "shifting" }, { state: "rolling_back", phase: "rolling_back" }],
+    [{ state: "running", phase: "retiring" }, { state: "failed", phase: "done" }],
+    [{ state: "rolling_back", phase: "rolling_back" }, { state: "rolled_back", phase: "done" }],
+    [{ state: "queued", phase: "queued" }, { state: "cancelled", phase: "done" }],
+  ] as const)("allows %o → %o", (from, to) => expect(() => checkTransition(from, to)).not.toThrow());
+
+  it.each([
+    [{ state: "succeeded", phase: "done" }, { state: "running", phase: "provisioning" }],
+    [{ state: "running", phase: "retiring" }, { state: "rolling_back", phase: "rolling_back" }],
+    [{ state: "running", phase: "provisioning" }, { state: "running", phase: "shifting" }],
+    [{ state: "rolling_back", phase: "rolling_back" }, { state: "succeeded", phase: "done" }],
+    [{ state: "queued", phase: "queued" }, { state: "running", phase: "queued" }],
+    [{ state: "running", phase: "provisioning" }, { state: "paused", phase: "provisioning" }],
+  ] as const)("refuses %o → %o", (from, to) => expect(() => checkTransition(from, to)).toThrow(IllegalTransitionError));
+
+  it("journals legal moves and throws on an illegal one without saving it", () => {
+    const { journal, saved, events } = memoryJournal();
+    const d = queued();
+    journal.move(d, { state: "running", phase: "provisioning" });
+    expect(saved.at(-1)).toMatchObject({ state: "running", phase: "provisioning" });
+    expect(events.at(-1)).toMatchObject({ type: "deployment:phase", data: { phase: "provisioning", previous: "queued" } });
+    const count = saved.length;
+    expect(() => journal.move(d, { phase: "retiring" })).toThrow(IllegalTransitionError);
+    expect(saved).toHaveLength(count);
+    expect(d.phase).toBe("provisioning");
+  });
+
+  it("ends a deployment once, with its time and outcome event", () => {
+    const { journal, events } = memoryJournal();
+    const d = queued();
+    journal.move(d, { state: "running", phase: "provisioning" });
+    journal.move(d, { state: "rolling_back", phase: "rolling_back" });
+    journal.finish(d, "rolled_back");
+    journal.finish(d, "rolled_back");
+    expect(d).toMatchObject({ state: "rolled_back", phase: "done" });
+    expect(d.finishedAt).toBeDefined();
+    expect(events.filter((e) => e.type === "deployment:rolled_back")).toHaveLength(1);
+  });
+});
