@@ -154,8 +154,12 @@ describe("crash-proof cutover", () => {
     await server.terminate();
     expect(Date.now() - stopping).toBeLessThan(30_000);
     server = await startServer({ dataDir });
-    const resumed = await waitForDeployment(server, d.id, "paused");
-    expect(resumed).toMatchObject({ phase: "shifting", step: 0 });
+    await waitFor("the deployment to be resumed at its pause", async () => {
+      const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string }[];
+      const resumedAt = events.findIndex((e) => e.type === "deployment:resumed_after_restart");
+      return resumedAt >= 0 && events.slice(resumedAt).some((e) => e.type === "deployment:step");
+    }, 60_000);
+    expect((await server.api("GET", `/v1/deployments/${d.id}`)).json).toMatchObject({ state: "paused", phase: "shifting", step: 0 });
     expect((await server.api("POST", `/v1/deployments/${d.id}/promote`)).status).toBe(202);
     await waitForDeployment(server, d.id, "succeeded");
     await expectConsistent(`v${version}`);
