@@ -39,6 +39,7 @@ export interface LoadBalancerArgs {
   stickyHeader?: pulumi.Input<string>;
   stickyCookie?: pulumi.Input<string>;
   forceHeader: pulumi.Input<string>;
+  healthCheck?: pulumi.Input<{ path?: string; intervalMs?: number; timeoutMs?: number }>;
   runtimeDir: pulumi.Input<string>;
 }
 

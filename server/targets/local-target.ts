@@ -61,6 +61,7 @@ export class LocalTarget implements DeploymentTarget {
       stickyHeader: local.stickyHeader,
       stickyCookie: local.stickyCookie,
       forceHeader: local.forceHeader,
+      healthCheck: { path: spec.fleet.healthCheck.path, intervalMs: parseDuration(spec.fleet.healthCheck.interval), timeoutMs: parseDuration(spec.fleet.healthCheck.timeout) },
       runtimeDir: this.runtimeDir,
     });
   }
@@ -113,9 +114,10 @@ export class LocalTarget implements DeploymentTarget {
     if (!url) return undefined;
     const text = await fetchText(url);
     const counter = (name: string, pool: Color) => Number(new RegExp(`^${name}\\{pool="${pool}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+    // A failed attempt the proxy retried elsewhere never reached a user, but it is the pool's error all the same.
     const stats = (c: Color) => ({
       requests: counter("cutover_proxy_requests_total", c),
-      errors: counter("cutover_proxy_responses_5xx_total", c),
+      errors: counter("cutover_proxy_responses_5xx_total", c) + counter("cutover_proxy_retries_total", c),
     });
     return { blue: stats("blue"), green: stats("green") };
   }

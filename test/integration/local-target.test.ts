@@ -6,7 +6,6 @@ import path from "node:path";
 import { localFleetProgram } from "../../infra/local/fleet-program";
 import { localTrafficProgram } from "../../infra/local/traffic-program";
 import type { FleetArgs } from "../../infra/local/resources";
-import { freePorts } from "../../infra/local/provider/free-port";
 import { testEngine } from "../helpers/engine";
 import { request } from "../helpers/http";
 import { startLoad } from "../helpers/load";
@@ -134,32 +133,35 @@ describe("local load balancer", () => {
     const blue = localFleetProgram(fleetArgs("blue", m));
     const green = localFleetProgram(fleetArgs("green", m));
     const [blueOut, greenOut] = await Promise.all([engine.up(`blue-${m}`, blue), engine.up(`green-${m}`, green)]);
-    const [listenPort, adminPort] = await freePorts(2);
+    // Port 0: the balancer binds free ports itself and reports them in its outputs.
     const traffic = (blueWeight: number, greenWeight: number) =>
       localTrafficProgram({
         name: `lb-${m}`,
         listenHost: "127.0.0.1",
-        listenPort,
-        adminPort,
+        listenPort: 0,
+        adminPort: 0,
         pools: {
           blue: { weight: blueWeight, endpoints: blueOut.endpoints as string[] },
           green: { weight: greenWeight, endpoints: greenOut.endpoints as string[] },
         },
         stickyHeader: "x-user",
         forceHeader: "x-cutover-pool",
+        healthCheck: { path: "/healthz", intervalMs: 100, timeoutMs: 500 },
         runtimeDir,
       });
     const destroyFleets = () => Promise.all([engine.destroy(`blue-${m}`, blue), engine.destroy(`green-${m}`, green)]);
-    return { traffic, adminPort, destroyFleets };
+    return { traffic, blueOut, destroyFleets };
   }
+
+  const adminUrl = (outputs: Record<string, unknown>, p: string) => (outputs.metricsUrl as string).replace(/\/metrics$/, p);
 
   it("changes weights in place under continuous load without failing a request", async () => {
     const m = mark();
-    const { traffic, adminPort, destroyFleets } = await blueAndGreen(m);
+    const { traffic, destroyFleets } = await blueAndGreen(m);
     const lbOut = await engine.up(`traffic-${m}`, traffic(100, 0));
     const url = lbOut.url as string;
-    const pidBefore = (await request(`http://127.0.0.1:${adminPort}/healthz`)).status;
-    expect(pidBefore).toBe(200);
+    expect(url).not.toMatch(/:0$/);
+    expect((await request(adminUrl(lbOut, "/healthz"))).status).toBe(200);
 
     const load = startLoad(`${url}/`, { concurrency: 4, maxRequests: 50_000, maxMs: 60_000, bodyKey: (b) => JSON.parse(b).version });
     await waitFor("load to flow", () => load.result.ok > 200);
@@ -179,7 +181,7 @@ describe("local load balancer", () => {
     const forced = JSON.parse((await request(`${url}/`, { headers: { "x-cutover-pool": "blue" } })).body);
     expect(forced.version).toBe("blue");
 
-    const metrics = (await request(`http://127.0.0.1:${adminPort}/metrics`)).body;
+    const metrics = (await request(adminUrl(lbOut, "/metrics"))).body;
     expect(metrics).toMatch(/cutover_proxy_requests_total\{pool="green"\} [1-9]/);
     expect(metrics).toMatch(/cutover_proxy_pool_weight\{pool="green"\} 100/);
 
@@ -216,5 +218,76 @@ describe("local load balancer", () => {
     await engine.destroy(`traffic-${m}`, traffic(60));
     await destroyFleets();
     expect(processesWith(m)).toEqual([]);
+  });
+
+  it("serves every request from the live color when all instances of the other die", async () => {
+    const m = mark();
+    const { traffic, blueOut, destroyFleets } = await blueAndGreen(m);
+    const lbOut = await engine.up(`traffic-${m}`, traffic(50, 50));
+    const load = startLoad(`${lbOut.url as string}/`, { concurrency: 4, maxMs: 60_000, bodyKey: (b) => JSON.parse(b).version });
+    await waitFor("load to reach both colors", () => (load.result.byBody.get("blue") ?? 0) > 50 && (load.result.byBody.get("green") ?? 0) > 50);
+
+    // Blue's supervisor first, so nothing restarts its instances.
+    const fleetStatus = path.join(runtimeDir, "fleets", blueOut.fleetId as string, "status.json");
+    const { supervisor } = JSON.parse(readFileSync(fleetStatus, "utf8")) as { supervisor: { pid: number } };
+    process.kill(supervisor.pid, "SIGKILL");
+    for (const pid of processesWith(m, "APP_VERSION=blue")) process.kill(pid, "SIGKILL");
+    const greenBefore = load.result.byBody.get("green") ?? 0;
+    await waitFor("green to take blue's share", () => (load.result.byBody.get("green") ?? 0) > greenBefore + 1000, 30_000);
+    const result = await load.stop();
+    expect(result.errors).toEqual([]);
+    expect(result.failed).toBe(0);
+
+    const metrics = (await request(adminUrl(lbOut, "/metrics"))).body;
+    expect(metrics).toMatch(/cutover_proxy_retries_total\{pool="blue"\} [1-9]/);
+    expect(metrics).toMatch(/cutover_proxy_ejections_total\{pool="blue"\} [1-9]/);
+    expect(metrics).toMatch(/cutover_proxy_endpoint_up\{pool="blue",endpoint="[^"]+"\} 0/);
+    const endpoints = JSON.parse((await request(adminUrl(lbOut, "/endpoints"))).body) as { pool: string; up: boolean }[];
+    expect(endpoints.filter((e) => e.pool === "blue").map((e) => e.up)).toEqual([false, false]);
+    expect(endpoints.filter((e) => e.pool === "green").map((e) => e.up)).toEqual([true, true]);
+
+    await engine.destroy(`traffic-${m}`, traffic(0, 100));
+    await destroyFleets();
+    expect(processesWith(m)).toEqual([]);
+  });
+
+  it("replaces a killed balancer worker within a second, on the same ports and routing", async () => {
+    const m = mark();
+    const { traffic, destroyFleets } = await blueAndGreen(m);
+    const lbOut = await engine.up(`traffic-${m}`, traffic(30, 70));
+    const url = lbOut.url as string;
+    const balancerDir = path.join(runtimeDir, "balancers", `lb-${m}`);
+    const statusFile = path.join(balancerDir, "status.json");
+    const before = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number; supervisorPid: number };
+    const configBefore = JSON.parse((await request(adminUrl(lbOut, "/config"))).body);
+
+    const killed = Date.now();
+    process.kill(before.workerPid, "SIGKILL");
+    let answeredAfter = Infinity;
+    while (Date.now() - killed < 5000) {
+      const reply = await request(`${url}/`).catch(() => undefined);
+      if (reply?.status === 200) {
+        answeredAfter = Date.now() - killed;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(answeredAfter).toBeLessThan(1000);
+    const after = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number; supervisorPid: number; workerRestarts: number };
+    expect(after).toMatchObject({ supervisorPid: before.supervisorPid, workerRestarts: 1 });
+    expect(after.workerPid).not.toBe(before.workerPid);
+    expect(JSON.parse((await request(adminUrl(lbOut, "/config"))).body)).toEqual(configBefore);
+
+    // The supervisor itself killed: a refresh reads the routing from the
+    // surviving worker, and the next update restarts the balancer on its ports.
+    process.kill(before.supervisorPid, "SIGKILL");
+    const again = await engine.up(`traffic-${m}`, traffic(0, 100), { refresh: true });
+    expect(again.url).toBe(url);
+    expect(JSON.parse((await request(`${url}/`)).body).version).toBe("green");
+
+    await engine.destroy(`traffic-${m}`, traffic(0, 100));
+    await destroyFleets();
+    expect(processesWith(m)).toEqual([]);
+    expect(processesWith(balancerDir)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 // Starts, reconfigures and stops the local load balancer (cutover-proxy).
 // Weight changes rewrite its config and send SIGHUP: the listener stays up.
 import { spawn } from "node:child_process";
-import { closeSync, mkdirSync, openSync, rmSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { cleanEnv } from "./clean-env";
@@ -14,6 +14,13 @@ export interface PoolInputs {
   endpoints: string[];
 }
 
+/** How the proxy probes endpoints itself: GET `path` (or a TCP connect without one). */
+export interface BalancerHealthCheck {
+  path?: string;
+  intervalMs?: number;
+  timeoutMs?: number;
+}
+
 export interface BalancerInputs {
   name: string;
   listenHost: string;
@@ -23,6 +30,7 @@ export interface BalancerInputs {
   stickyHeader?: string;
   stickyCookie?: string;
   forceHeader: string;
+  healthCheck?: BalancerHealthCheck;
   runtimeDir: string;
 }
 
@@ -36,9 +44,13 @@ export interface BalancerOutputs extends BalancerInputs {
   boundAdminPort: number;
 }
 
+/** What the proxy's supervisor reports: bound addresses and the worker serving them. */
 interface BalancerStatus {
   listen: string;
   admin: string;
+  supervisorPid?: number;
+  workerPid?: number;
+  workerRestarts?: number;
 }
 
 interface ProxyConfig {
@@ -48,6 +60,7 @@ interface ProxyConfig {
   stickyHeader?: string;
   stickyCookie?: string;
   forceHeader: string;
+  healthCheck?: BalancerHealthCheck;
 }
 
 export function proxyBinary(): string {
@@ -69,6 +82,7 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
     stickyHeader: inputs.stickyHeader,
     stickyCookie: inputs.stickyCookie,
     forceHeader: inputs.forceHeader,
+    healthCheck: inputs.healthCheck,
   };
 }
 
@@ -79,8 +93,7 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
  */
 export async function startBalancer(inputs: BalancerInputs, prefer?: { listenPort: number; adminPort: number }): Promise<BalancerOutputs> {
   const dir = path.join(inputs.runtimeDir, "balancers", inputs.name);
-  const leftover = readJson<ProcessIdentity>(processPath(dir));
-  if (leftover) await terminate([leftover], 10_000);
+  await terminate(leftoverProcesses(dir), 10_000);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   rmSync(statusPath(dir), { force: true });
   const config = toConfig(prefer ? { ...inputs, listenPort: prefer.listenPort, adminPort: prefer.adminPort } : inputs);
@@ -131,6 +144,32 @@ async function waitForStatus(dir: string, timeoutMs: number, alive: () => boolea
   }
 }
 
+/**
+ * The processes a balancer directory records: the supervisor, and the
+ * worker serving its sockets, which outlives a supervisor killed alone.
+ * The worker is recognised by its command line naming this directory's
+ * config, so a recycled pid is never signalled.
+ */
+function leftoverProcesses(dir: string): ProcessIdentity[] {
+  const ids: ProcessIdentity[] = [];
+  const supervisor = readJson<ProcessIdentity>(processPath(dir));
+  if (supervisor && isAlive(supervisor)) ids.push(supervisor);
+  const workerPid = readJson<BalancerStatus>(statusPath(dir))?.workerPid;
+  if (workerPid && commandLine(workerPid).includes(configPath(dir))) {
+    const worker = identify(workerPid);
+    if (worker) ids.push(worker);
+  }
+  return ids;
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+  } catch {
+    return "";
+  }
+}
+
 /** Applies new pools in place, or restarts the proxy if its process is gone. */
 export async function reconfigureBalancer(current: BalancerOutputs, inputs: BalancerInputs): Promise<BalancerOutputs> {
   const bound = { listenPort: current.boundListenPort ?? current.listenPort, adminPort: current.boundAdminPort ?? current.adminPort };
@@ -144,23 +183,17 @@ export async function reconfigureBalancer(current: BalancerOutputs, inputs: Bala
 
 /** The routing the running proxy reports (its pools and weights), or undefined if it does not answer. */
 export async function readBalancerRouting(outputs: BalancerOutputs): Promise<{ pools: Record<string, PoolInputs> } | undefined> {
-  if (!isAlive(outputs.process)) return undefined;
   return getJson<ProxyConfig>(outputs.boundAdminPort ?? outputs.adminPort, "/config").catch(() => undefined);
 }
 
-export function balancerAlive(outputs: BalancerOutputs): boolean {
-  return isAlive(outputs.process);
-}
 
 export async function stopBalancer(outputs: BalancerOutputs): Promise<void> {
-  await terminate([outputs.process], 10_000);
-  rmSync(outputs.dir, { recursive: true, force: true });
+  await stopBalancerDir(outputs.dir);
 }
 
-/** Stops whatever proxy a balancer directory records, for directories no stack owns. */
+/** Stops whatever proxy a balancer directory records, and removes the directory. */
 export async function stopBalancerDir(dir: string): Promise<void> {
-  const id = readJson<ProcessIdentity>(processPath(dir));
-  if (id) await terminate([id], 10_000);
+  await terminate(leftoverProcesses(dir), 10_000);
   rmSync(dir, { recursive: true, force: true });
 }
 

@@ -4,7 +4,6 @@
 import type * as provider from "@pulumi/pulumi/provider";
 import { inspectFleet, startFleet, stopFleet, type FleetInputs, type FleetOutputs } from "./fleet-controller";
 import {
-  balancerAlive,
   readBalancerRouting,
   reconfigureBalancer,
   startBalancer,
@@ -85,9 +84,10 @@ export class LocalProvider implements provider.Provider {
     }
     // The weights in force are the proxy's own, whatever the last recorded update said: a
     // refresh puts them into the state, so the next update is planned against reality.
+    // A balancer that does not answer keeps its resource with no pools, so the
+    // next update restarts it on the ports it had rather than creating a new one.
     const outs = props as unknown as BalancerOutputs;
-    const routing = balancerAlive(outs) ? await readBalancerRouting(outs) : undefined;
-    if (!routing) return {};
+    const routing = (await readBalancerRouting(outs)) ?? { pools: {} };
     const pools = Object.fromEntries(
       Object.entries(routing.pools ?? {}).map(([name, p]) => [name, { weight: p.weight, endpoints: p.endpoints ?? [] }]),
     );

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
+	"time"
 )
 
 // Config is the proxy's whole routing state. It is read from a JSON file at
@@ -17,6 +19,26 @@ type Config struct {
 	StickyHeader string          `json:"stickyHeader,omitempty"`
 	StickyCookie string          `json:"stickyCookie,omitempty"`
 	ForceHeader  string          `json:"forceHeader,omitempty"`
+	HealthCheck  HealthCheck     `json:"healthCheck,omitzero"`
+}
+
+// HealthCheck is how the proxy probes endpoints itself: an HTTP GET of Path
+// (any 2xx or 3xx passes), or a TCP connect when Path is empty.
+type HealthCheck struct {
+	Path       string `json:"path,omitempty"`
+	IntervalMs int    `json:"intervalMs,omitempty"`
+	TimeoutMs  int    `json:"timeoutMs,omitempty"`
+}
+
+func (h HealthCheck) durations() (interval, timeout time.Duration) {
+	interval, timeout = time.Second, time.Second
+	if h.IntervalMs > 0 {
+		interval = time.Duration(h.IntervalMs) * time.Millisecond
+	}
+	if h.TimeoutMs > 0 {
+		timeout = time.Duration(h.TimeoutMs) * time.Millisecond
+	}
+	return interval, timeout
 }
 
 // Pool is a named set of equivalent upstream endpoints ("127.0.0.1:41001").
@@ -36,6 +58,12 @@ func loadConfig(path string) (*Config, error) {
 	}
 	if c.Listen == "" || c.Admin == "" {
 		return nil, fmt.Errorf("config needs listen and admin addresses")
+	}
+	if c.HealthCheck.Path != "" && !strings.HasPrefix(c.HealthCheck.Path, "/") {
+		return nil, fmt.Errorf("healthCheck.path must start with /")
+	}
+	if c.HealthCheck.IntervalMs < 0 || c.HealthCheck.TimeoutMs < 0 {
+		return nil, fmt.Errorf("healthCheck durations must not be negative")
 	}
 	for name, p := range c.Pools {
 		if p.Weight < 0 {

@@ -17,6 +17,8 @@ type poolMetrics struct {
 	requests  atomic.Uint64
 	errors5xx atomic.Uint64
 	failures  atomic.Uint64
+	retries   atomic.Uint64
+	ejections atomic.Uint64
 	buckets   []atomic.Uint64
 	sumMicros atomic.Uint64
 }
@@ -79,6 +81,16 @@ func (m *metricsRegistry) write(w io.Writer, r *router) {
 	for _, n := range names {
 		fmt.Fprintf(w, "cutover_proxy_upstream_failures_total{pool=%q} %d\n", n, m.pool(n).failures.Load())
 	}
+	fmt.Fprintln(w, "# HELP cutover_proxy_retries_total Attempts on an endpoint of the pool that failed and were tried again elsewhere.")
+	fmt.Fprintln(w, "# TYPE cutover_proxy_retries_total counter")
+	for _, n := range names {
+		fmt.Fprintf(w, "cutover_proxy_retries_total{pool=%q} %d\n", n, m.pool(n).retries.Load())
+	}
+	fmt.Fprintln(w, "# HELP cutover_proxy_ejections_total Times an endpoint of the pool was ejected after consecutive failures.")
+	fmt.Fprintln(w, "# TYPE cutover_proxy_ejections_total counter")
+	for _, n := range names {
+		fmt.Fprintf(w, "cutover_proxy_ejections_total{pool=%q} %d\n", n, m.pool(n).ejections.Load())
+	}
 	fmt.Fprintln(w, "# HELP cutover_proxy_request_duration_seconds Upstream request latency, by pool.")
 	fmt.Fprintln(w, "# TYPE cutover_proxy_request_duration_seconds histogram")
 	for _, n := range names {
@@ -97,5 +109,17 @@ func (m *metricsRegistry) write(w io.Writer, r *router) {
 	fmt.Fprintln(w, "# TYPE cutover_proxy_pool_weight gauge")
 	for _, p := range r.pools {
 		fmt.Fprintf(w, "cutover_proxy_pool_weight{pool=%q} %d\n", p.name, p.weight)
+	}
+	fmt.Fprintln(w, "# HELP cutover_proxy_endpoint_up Whether the endpoint takes requests (not ejected, passing health checks).")
+	fmt.Fprintln(w, "# TYPE cutover_proxy_endpoint_up gauge")
+	now := time.Now().UnixNano()
+	for _, p := range r.pools {
+		for i, e := range p.states {
+			up := 0
+			if e.available(now) {
+				up = 1
+			}
+			fmt.Fprintf(w, "cutover_proxy_endpoint_up{pool=%q,endpoint=%q} %d\n", p.name, p.endpoints[i], up)
+		}
 	}
 }

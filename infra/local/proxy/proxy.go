@@ -2,6 +2,8 @@ package main
 
 import (
 	"errors"
+	"io"
+	"log"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -45,14 +47,7 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	req.Header.Set("X-Forwarded-Proto", "http")
 	req.Header.SetBytesV("X-Forwarded-Host", req.Host())
 
-	var err error
-	first := pool.start()
-	for attempt := 0; attempt < len(pool.endpoints); attempt++ {
-		err = p.clients.get(pool.endpoint(first, uint64(attempt))).Do(req, &ctx.Response)
-		if err == nil || !isConnectError(err) {
-			break
-		}
-	}
+	err := p.forward(r, pool, ctx)
 	if err != nil {
 		pool.metrics.failures.Add(1)
 		ctx.Response.Reset()
@@ -63,6 +58,54 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	pool.metrics.observe(ctx.Response.StatusCode(), time.Since(start))
+}
+
+// forward sends the request to an endpoint and, when an attempt fails in a
+// way that is safe to repeat, to the next one (nginx's proxy_next_upstream).
+// Every transport failure counts against its endpoint for passive ejection.
+func (p *proxy) forward(r *router, chosen *upstreamPool, ctx *fasthttp.RequestCtx) error {
+	var err error
+	attempts := 0
+	repeatable := isBodilessRead(&ctx.Request)
+	r.attempts(chosen, time.Now().UnixNano(), func(pool *upstreamPool, i int) bool {
+		if attempts > 0 {
+			ctx.Response.Reset()
+		}
+		attempts++
+		err = p.clients.get(pool.endpoints[i]).Do(&ctx.Request, &ctx.Response)
+		state := pool.states[i]
+		if err == nil {
+			state.succeeded()
+			return false
+		}
+		if state.failed(err) {
+			pool.metrics.ejections.Add(1)
+			log.Printf("ejected %s (pool %s): %v", pool.endpoints[i], pool.name, err)
+		}
+		if isConnectError(err) || (repeatable && isTransportError(err)) {
+			pool.metrics.retries.Add(1)
+			return true
+		}
+		return false
+	})
+	return err
+}
+
+// isBodilessRead tells requests that can be sent again after a failure in
+// flight: safe methods without a body (RFC 9110 §9.2.1), as nginx retries them.
+func isBodilessRead(req *fasthttp.Request) bool {
+	m := req.Header.Method()
+	safe := string(m) == fasthttp.MethodGet || string(m) == fasthttp.MethodHead || string(m) == fasthttp.MethodOptions
+	// fasthttp reports -2 for a request with neither Content-Length nor chunked encoding: no body.
+	cl := req.Header.ContentLength()
+	return safe && (cl == 0 || cl == -2) && !req.IsBodyStream()
+}
+
+// isTransportError tells failures of the connection itself (closed or reset
+// before a response), as opposed to timeouts, where the upstream may still be working.
+func isTransportError(err error) bool {
+	return errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // isConnectError tells errors where nothing reached the upstream, so that

@@ -3,7 +3,10 @@ package main
 import (
 	"fmt"
 	"net"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -20,19 +23,27 @@ func upstream(t *testing.T, name string) string {
 	return ln.Addr().String()
 }
 
+// deadAddr is a port bound but never listening: connecting to it is
+// refused, and no other socket can take the port while the test runs.
 func deadAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
 }
 
 // startProxy serves newServer's configuration on 127.0.0.1 and returns its address.
 func startProxy(t *testing.T, cfg *Config) string {
-	px := newProxy(newRouter(cfg, newMetricsRegistry()), newClientCache())
+	px := newProxy(newRouter(cfg, newMetricsRegistry(), newEndpointTable()), newClientCache())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -90,4 +101,22 @@ func TestNoLiveEndpointIsABadGateway(t *testing.T) {
 	if status, _ := get(t, addr, nil); status != 502 {
 		t.Fatalf("got %d, want 502", status)
 	}
+}
+
+func getOnce(addr string) (int, string, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(fmt.Sprintf("http://%s/", addr))
+	req.SetConnectionClose()
+	err := fasthttp.DoTimeout(req, resp, time.Second)
+	return resp.StatusCode(), string(resp.Body()), err
+}
+
+func itoa(n int) string { return fmt.Sprint(n) }
+
+// containsState reads the state field of /proc/<pid>/stat.
+func containsState(stat string, state byte) bool {
+	i := strings.LastIndexByte(stat, ')')
+	return i >= 0 && i+2 < len(stat) && stat[i+2] == state
 }

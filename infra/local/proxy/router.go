@@ -18,6 +18,7 @@ type upstreamPool struct {
 	name      string
 	weight    int
 	endpoints []string
+	states    []*endpointState
 	next      atomic.Uint64
 	metrics   *poolMetrics
 }
@@ -31,15 +32,21 @@ type router struct {
 	totalWeight int
 }
 
-func newRouter(cfg *Config, m *metricsRegistry) *router {
+func newRouter(cfg *Config, m *metricsRegistry, table *endpointTable) *router {
 	r := &router{cfg: cfg, byName: map[string]*upstreamPool{}}
+	named := map[string]bool{}
 	for _, name := range cfg.poolNames() {
 		p := cfg.Pools[name]
 		up := &upstreamPool{name: name, weight: p.Weight, endpoints: p.Endpoints, metrics: m.pool(name)}
+		for _, addr := range p.Endpoints {
+			up.states = append(up.states, table.get(addr))
+			named[addr] = true
+		}
 		r.pools = append(r.pools, up)
 		r.byName[name] = up
 		r.totalWeight += p.Weight
 	}
+	table.keepOnly(named)
 	return r
 }
 
@@ -102,7 +109,41 @@ func (p *upstreamPool) start() uint64 {
 	return p.next.Add(1)
 }
 
-// endpoint is the attempt-th endpoint after start: retries visit each endpoint once.
-func (p *upstreamPool) endpoint(start, attempt uint64) string {
-	return p.endpoints[(start+attempt)%uint64(len(p.endpoints))]
+// attempts walks the endpoints a request may try, in order: the chosen
+// pool's available endpoints round-robin, then those of the other pools
+// (pools with weight first), each endpoint once. When nothing is available
+// at all it falls back to every endpoint of the chosen pool, as Envoy's
+// panic mode does: trying beats refusing. visit returns false to stop.
+func (r *router) attempts(chosen *upstreamPool, now int64, visit func(p *upstreamPool, i int) bool) {
+	tried := false
+	walk := func(p *upstreamPool, start uint64, onlyAvailable bool) bool {
+		n := uint64(len(p.endpoints))
+		for k := uint64(0); k < n; k++ {
+			i := int((start + k) % n)
+			if onlyAvailable && !p.states[i].available(now) {
+				continue
+			}
+			tried = true
+			if !visit(p, i) {
+				return false
+			}
+		}
+		return true
+	}
+	if !walk(chosen, chosen.start(), true) {
+		return
+	}
+	for _, weighted := range []bool{true, false} {
+		for _, p := range r.pools {
+			if p == chosen || (p.weight > 0) != weighted {
+				continue
+			}
+			if !walk(p, p.next.Load(), true) {
+				return
+			}
+		}
+	}
+	if !tried {
+		walk(chosen, chosen.next.Load(), false)
+	}
 }

@@ -22,7 +22,7 @@ func testRouter(blue, green int) *router {
 			"green": {Weight: green, Endpoints: []string{"127.0.0.1:2"}},
 		},
 	}
-	return newRouter(cfg, newMetricsRegistry())
+	return newRouter(cfg, newMetricsRegistry(), newEndpointTable())
 }
 
 // keys is a request as routing sees it.
