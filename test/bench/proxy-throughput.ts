@@ -2,10 +2,10 @@
 // the same upstream (nginx answering a fixed body), measured with wrk on
 // 127.0.0.1 for a bounded time.
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { freePorts } from "../../infra/local/provider/free-port";
+import { allocatePorts } from "../../infra/local/provider/port-allocation";
 import { waitFor } from "../helpers/wait-for";
 import { request } from "../helpers/http";
 
@@ -54,7 +54,8 @@ async function startNginx(config: string, port: number): Promise<ChildProcess> {
 
 export async function proxyThroughput(proxyBin: string, seconds = 10, connections = 64): Promise<ThroughputResult[]> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "cutover-bench-"));
-  const [upstreamPort, nginxPort, proxyPort, adminPort] = await freePorts(4);
+  // nginx cannot report a port it chose, so its ports come from the allocator, outside the ephemeral range.
+  const [upstreamPort, nginxPort] = await allocatePorts(2);
   const children: ChildProcess[] = [];
   try {
     children.push(
@@ -78,14 +79,24 @@ export async function proxyThroughput(proxyBin: string, seconds = 10, connection
     writeFileSync(
       config,
       JSON.stringify({
-        listen: `127.0.0.1:${proxyPort}`,
-        admin: `127.0.0.1:${adminPort}`,
+        listen: "127.0.0.1:0",
+        admin: "127.0.0.1:0",
         pools: { blue: { weight: 100, endpoints: [`127.0.0.1:${upstreamPort}`] }, green: { weight: 0, endpoints: [] } },
       }),
     );
-    const proxy = spawn(proxyBin, ["-config", config], { stdio: "ignore" });
+    const statusFile = path.join(dir, "proxy-status.json");
+    const proxy = spawn(proxyBin, ["-config", config, "-status", statusFile], { stdio: "ignore" });
     children.push(proxy);
-    await waitFor("cutover-proxy", async () => (await request(`http://127.0.0.1:${proxyPort}/`).catch(() => undefined))?.status === 200, 10_000);
+    let proxyPort = 0;
+    await waitFor("cutover-proxy", async () => {
+      try {
+        const listen = (JSON.parse(readFileSync(statusFile, "utf8")) as { listen: string }).listen;
+        proxyPort = Number(listen.slice(listen.lastIndexOf(":") + 1));
+      } catch {
+        return false;
+      }
+      return (await request(`http://127.0.0.1:${proxyPort}/`).catch(() => undefined))?.status === 200;
+    }, 10_000);
 
     const results: ThroughputResult[] = [];
     for (const [name, port] of [

@@ -4,7 +4,8 @@
 // each kill a new server recovers. Every request must be answered 2xx,
 // every deployment must end, the weights Cutover reports must be the
 // balancer's, nothing may be left behind, and the next deployment works.
-import { readdirSync } from "node:fs";
+// Then the fleets and the balancer themselves are killed.
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { request } from "../helpers/http";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
@@ -166,6 +167,26 @@ describe("crash-proof cutover", () => {
     expect(load.result.failed).toBe(0);
   });
 
+  it("instances of the canary killed mid-canary cost no request", async () => {
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: canaryPause })).json;
+    await waitForDeployment(server, d.id, "paused");
+    const canary = processesWith(mark, `APP_VERSION=v${version}`);
+    expect(canary.length).toBe(2);
+    const okBefore = load.result.ok;
+    for (const pid of canary) process.kill(pid, "SIGKILL");
+    // The fleet's supervisor brings them back; meanwhile the balancer sends their share to the stable color.
+    await waitFor("the canary's instances to be replaced", () => {
+      const now = processesWith(mark, `APP_VERSION=v${version}`);
+      return now.length === 2 && now.every((pid) => !canary.includes(pid));
+    }, 30_000);
+    await waitFor("load to keep flowing", () => load.result.ok > okBefore + 500);
+    expect((await server.api("POST", `/v1/deployments/${d.id}/promote`)).status).toBe(202);
+    await waitForDeployment(server, d.id, "succeeded");
+    await expectConsistent(`v${version}`);
+    expect(load.result.errors).toEqual([]);
+    expect(load.result.failed).toBe(0);
+  });
+
   it("a follow-up deployment succeeds and every request through the balancer was answered", async () => {
     const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
     await waitForDeployment(server, d.id, "succeeded");
@@ -174,5 +195,36 @@ describe("crash-proof cutover", () => {
     expect(result.errors).toEqual([]);
     expect(result.failed).toBe(0);
     expect(result.ok).toBeGreaterThan(1000);
+  });
+
+  it("the balancer's process killed under load serves again within a second, with its routing", async () => {
+    const statusFile = path.join(dataDir, "runtime", "balancers", ENV, "status.json");
+    const status = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number };
+    const own = startLoad(`${url}/`, { concurrency: 4, maxMs: 120_000 });
+    await waitFor("load to flow", () => own.result.ok > 200);
+    const killed = Date.now();
+    process.kill(status.workerPid, "SIGKILL");
+    let servedAfter = Infinity;
+    while (Date.now() - killed < 5000) {
+      if ((await request(`${url}/`).catch(() => undefined))?.status === 200) {
+        servedAfter = Date.now() - killed;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(servedAfter).toBeLessThan(1000);
+    // Only requests in flight on the dead process's connections can fail; new ones wait in the accept queue.
+    const failedAtKill = own.result.failed;
+    expect(failedAtKill).toBeLessThanOrEqual(4);
+    const okAfter = own.result.ok;
+    await waitFor("load to flow again", () => own.result.ok > okAfter + 500);
+    expect(own.result.failed).toBe(failedAtKill);
+    await expectConsistent(`v${version}`);
+
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
+    await waitForDeployment(server, d.id, "succeeded");
+    await expectConsistent(`v${version}`);
+    const result = await own.stop();
+    expect(result.failed).toBe(failedAtKill);
   });
 });

@@ -14,9 +14,3 @@ export function freePort(): Promise<number> {
     });
   });
 }
-
-export async function freePorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < count) ports.add(await freePort());
-  return [...ports];
-}
