@@ -97,6 +97,7 @@ export class DeploymentRunner {
   async recover(id: string): Promise<void> {
     const d = this.deps.deployments.get(id);
     if (!d || isTerminal(d.state) || d.state === "queued") return;
+    this.deps.journal.record(d, "deployment:recovering", { state: d.state, phase: d.phase });
     crashPoint("recovery");
     if (!d.suspended && d.phase !== "retiring" && d.phase !== "rolling_back") {
       this.startRollback(d, new InterruptedError());

@@ -79,8 +79,14 @@ describe("crash-proof cutover", () => {
       const dying = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: alsoAt }, waitReady: false });
       await dying.exited;
     }
+    const restartedAt = Date.now();
     server = await startServer({ dataDir });
-    return waitForDeployment(server, d.id, "terminal");
+    const ended = await waitForDeployment(server, d.id, "terminal");
+    // Recovery takes up the interrupted deployment within 5 s of the start.
+    const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string; at: string }[];
+    const recovering = events.filter((e) => e.type === "deployment:recovering" && Date.parse(e.at) >= restartedAt);
+    expect(Date.parse(recovering[0]?.at ?? "") - restartedAt).toBeLessThan(5000);
+    return ended;
   }
 
   async function expectConsistent(version: string) {
