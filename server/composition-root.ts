@@ -20,7 +20,7 @@ import { EnvironmentService } from "./environments/environment-service";
 import { apiRoutes } from "./http/api-routes";
 import type { Logger } from "./logger";
 import { createMetrics } from "./metrics/metrics";
-import { openDatabase } from "./store/database";
+import { openJournal } from "./store/database";
 import { DeploymentStore } from "./store/deployment-store";
 import { EnvironmentStore } from "./store/environment-store";
 import { IdempotencyStore } from "./store/idempotency-store";
@@ -50,17 +50,19 @@ function statePassphrase(config: Config): string {
   return readFileSync(file, "utf8").trim();
 }
 
-export function createServices({ config, logger, toolchain, engine: injectedEngine, assumePluginsInstalled }: ServiceOptions) {
+export async function createServices({ config, logger, toolchain, engine: injectedEngine, assumePluginsInstalled }: ServiceOptions) {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const db = openDatabase(path.join(config.dataDir, "cutover.db"));
-  const environmentStore = new EnvironmentStore(db);
-  const deploymentStore = new DeploymentStore(db);
-  const idempotencyStore = new IdempotencyStore(db);
-  const tokenStore = new TokenStore(db);
+  const journalDb = await openJournal({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  logger.info({ journal: journalDb.location, dialect: journalDb.dialect }, "journal open");
+  const environmentStore = new EnvironmentStore(journalDb.db, journalDb.dialect);
+  const deploymentStore = new DeploymentStore(journalDb.db);
+  const idempotencyStore = new IdempotencyStore(journalDb.db);
+  const tokenStore = new TokenStore(journalDb.db);
 
   const passphrase = statePassphrase(config);
   const engine: StackEngine =
-    injectedEngine ?? new PulumiEngine({ dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain() });
+    injectedEngine ??
+    new PulumiEngine({ dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain(), backendUrl: config.stateBackend });
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
   const targets = new TargetRegistry([new LocalTarget(localRuntimeDir(config.dataDir)), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
@@ -109,7 +111,9 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
     version: (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version,
     ready: () => started && !reconciler!.recovering,
   });
-  const pruneTimer = setInterval(() => idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000)), 3600_000);
+  const prune = () =>
+    idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000)).catch((err) => logger.warn({ err: String(err) }, "pruning idempotency keys failed"));
+  const pruneTimer = setInterval(prune, 3600_000);
   pruneTimer.unref();
 
   return {
@@ -119,9 +123,9 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
     environmentService,
     workers,
     /** Starts every environment's worker, each beginning with the recovery of what a crash interrupted. */
-    start(): Promise<void> {
-      idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000));
-      for (const name of reconciler!.begin()) workers.poke(name);
+    async start(): Promise<void> {
+      await prune();
+      for (const name of await reconciler!.begin()) workers.poke(name);
       started = true;
       return reconciler!.recovered();
     },
@@ -130,15 +134,15 @@ export function createServices({ config, logger, toolchain, engine: injectedEngi
       runner.suspendAll();
       const stopped = workers.stop().then(() => true);
       const done = await Promise.race([stopped, new Promise<boolean>((r) => setTimeout(() => r(false), graceMs).unref())]);
-      this.close();
+      await this.close();
       return done;
     },
-    close(): void {
+    async close(): Promise<void> {
       clearInterval(pruneTimer);
       metrics.stop();
-      db.close();
+      await journalDb.close();
     },
   };
 }
 
-export type Services = ReturnType<typeof createServices>;
+export type Services = Awaited<ReturnType<typeof createServices>>;

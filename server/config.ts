@@ -13,6 +13,14 @@ const schema = z.object({
   CUTOVER_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   CUTOVER_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(10 * 1024 * 1024).default(64 * 1024),
   CUTOVER_OPERATION_TIMEOUT: z.string().default("15m"),
+  CUTOVER_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "CUTOVER_DATABASE_URL must be a postgres:// URL (leave it unset for the embedded SQLite journal)")
+    .optional(),
+  CUTOVER_STATE_BACKEND: z
+    .string()
+    .regex(/^(file|postgres|postgresql|s3|gs|azblob):\/\//, "CUTOVER_STATE_BACKEND must be a Pulumi backend URL: file://, postgres://, s3://, gs:// or azblob://")
+    .optional(),
 });
 
 export interface Config {
@@ -24,6 +32,10 @@ export interface Config {
   logLevel: string;
   maxBodyBytes: number;
   operationTimeout: string;
+  /** The shared journal; absent means the SQLite file in the data dir. */
+  databaseUrl?: string;
+  /** Pulumi's state backend; absent means a file backend in the data dir. */
+  stateBackend?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -43,5 +55,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: c.CUTOVER_LOG_LEVEL,
     maxBodyBytes: c.CUTOVER_MAX_BODY_BYTES,
     operationTimeout: c.CUTOVER_OPERATION_TIMEOUT,
+    databaseUrl: c.CUTOVER_DATABASE_URL,
+    stateBackend: c.CUTOVER_STATE_BACKEND,
   };
 }

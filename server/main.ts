@@ -36,7 +36,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   restrictDataDir(config.dataDir);
   claimDataDir(config.dataDir);
-  const services = createServices({ config, logger });
+  const services = await createServices({ config, logger });
   if (services.adminTokenFile) {
     logger.info({ file: services.adminTokenFile }, "admin token is in this file (mode 0600); set CUTOVER_ADMIN_TOKEN to choose your own");
   }

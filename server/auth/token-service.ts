@@ -4,7 +4,27 @@ import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { AuthenticationError, ForbiddenError, NotFoundError } from "../errors";
-import type { Role, TokenRecord, TokenStore } from "../store/token-store";
+
+/** viewer < deployer < admin; `metrics` may only scrape /metrics. */
+export type Role = "viewer" | "deployer" | "admin" | "metrics";
+
+export interface TokenRecord {
+  id: string;
+  name: string;
+  role: Role;
+  /** Environment names or `prefix-*` patterns the token is limited to; absent means all. */
+  environments?: string[];
+  createdAt: string;
+  revokedAt?: string;
+}
+
+/** Where tokens are kept: only their hashes. */
+export interface TokenRepository {
+  insert(t: TokenRecord, hash: string): Promise<void>;
+  byHash(hash: string): Promise<TokenRecord | undefined>;
+  list(): Promise<TokenRecord[]>;
+  revoke(id: string): Promise<boolean>;
+}
 
 export interface Principal {
   id: string;
@@ -22,7 +42,7 @@ export class TokenService {
   private readonly adminHash?: Buffer;
 
   constructor(
-    private readonly store: TokenStore,
+    private readonly store: TokenRepository,
     adminToken: string | undefined,
   ) {
     if (adminToken) this.adminHash = Buffer.from(hash(adminToken), "hex");
@@ -40,7 +60,7 @@ export class TokenService {
     return { token, file, created: true };
   }
 
-  authenticate(header: string | undefined): Principal {
+  async authenticate(header: string | undefined): Promise<Principal> {
     if (!header) throw new AuthenticationError("unauthenticated", "send an API token as `Authorization: Bearer <token>`");
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!match) throw new AuthenticationError("invalid_authorization", "the Authorization header must be `Bearer <token>`");
@@ -48,7 +68,7 @@ export class TokenService {
     if (this.adminHash && timingSafeEqual(this.adminHash, Buffer.from(digest, "hex"))) {
       return { id: "admin", name: "admin", role: "admin" };
     }
-    const record = this.store.byHash(digest);
+    const record = await this.store.byHash(digest);
     if (!record) throw new AuthenticationError("invalid_token", "the API token is not valid (unknown or revoked)");
     return { id: record.id, name: record.name, role: record.role, environments: record.environments };
   }
@@ -87,7 +107,7 @@ export class TokenService {
    * its scope a subset of the creator's, so a scoped admin cannot widen its
    * own reach through a token it makes.
    */
-  create(creator: Principal, input: { name: string; role: Role; environments?: string[] }): { token: string; record: TokenRecord } {
+  async create(creator: Principal, input: { name: string; role: Role; environments?: string[] }): Promise<{ token: string; record: TokenRecord }> {
     this.checkMintable(creator, input);
     const token = newToken();
     const record: TokenRecord = {
@@ -97,18 +117,18 @@ export class TokenService {
       environments: input.environments,
       createdAt: new Date().toISOString(),
     };
-    this.store.insert(record, hash(token));
+    await this.store.insert(record, hash(token));
     return { token, record };
   }
 
   /** The tokens within the caller's reach (all of them for an unscoped admin). */
-  list(caller: Principal): TokenRecord[] {
-    return this.store.list().filter((t) => covers(caller, t.environments));
+  async list(caller: Principal): Promise<TokenRecord[]> {
+    return (await this.store.list()).filter((t) => covers(caller, t.environments));
   }
 
-  revoke(caller: Principal, id: string): void {
-    const record = this.store.list().find((t) => t.id === id && !t.revokedAt);
-    if (!record || !covers(caller, record.environments) || !this.store.revoke(id)) {
+  async revoke(caller: Principal, id: string): Promise<void> {
+    const record = (await this.store.list()).find((t) => t.id === id && !t.revokedAt);
+    if (!record || !covers(caller, record.environments) || !(await this.store.revoke(id))) {
       throw new NotFoundError("token_not_found", `no active token ${id}`, { token: id });
     }
   }

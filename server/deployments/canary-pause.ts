@@ -30,7 +30,7 @@ export async function pauseAtStep(deps: PauseDeps, d: Deployment, step: CanarySt
           judgeCanary(analysis, d.toColor!, baseline, now);
         } catch (err) {
           if (err instanceof CanaryAnalysisError) {
-            deps.journal.record(d, "deployment:analysis_failed", { requests: err.requests, errors: err.errors, maxErrorRate: analysis.maxErrorRate });
+            await deps.journal.record(d, "deployment:analysis_failed", { requests: err.requests, errors: err.errors, maxErrorRate: analysis.maxErrorRate });
           }
           throw err;
         }
@@ -42,9 +42,9 @@ export async function pauseAtStep(deps: PauseDeps, d: Deployment, step: CanarySt
   d.waitUntil = undefined;
   if (manual) {
     d.pausedBy = undefined;
-    deps.journal.move(d, { state: "running" });
-    deps.journal.record(d, "deployment:promoted", { step: d.step });
+    await deps.journal.move(d, { state: "running" });
+    await deps.journal.record(d, "deployment:promoted", { step: d.step });
   } else {
-    deps.journal.save(d);
+    await deps.journal.save(d);
   }
 }

@@ -17,49 +17,75 @@ const OUTCOME_EVENT: Record<Outcome, string> = {
 
 export class DeploymentJournal {
   private readonly phaseStarted = new Map<string, number>();
+  /** Writes of one deployment go to the store in the order they were made. */
+  private readonly tails = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly store: DeploymentRepository,
     private readonly bus: DomainEventBus,
   ) {}
 
-  record(d: Deployment, type: string, data: Record<string, unknown> = {}): void {
-    const event = this.store.appendEvent({ deploymentId: d.id, environment: d.environment, type, at: new Date().toISOString(), data });
-    this.bus.emit("deployment:event", event);
+  record(d: Deployment, type: string, data: Record<string, unknown> = {}): Promise<void> {
+    return this.serial(d.id, () => this.append(d, type, data));
   }
 
   /** Saves fields that are not part of the state machine (step, waits, flags). */
-  save(d: Deployment): Deployment {
-    this.store.save(d);
-    return d;
+  save(d: Deployment): Promise<Deployment> {
+    return this.serial(d.id, async () => {
+      await this.store.save(d);
+      return d;
+    });
   }
 
   /** Moves a deployment to a new state and/or phase, as the state table allows, and records it. */
-  move(d: Deployment, to: { state?: DeploymentState; phase?: Phase }, data: Record<string, unknown> = {}): void {
+  move(d: Deployment, to: { state?: DeploymentState; phase?: Phase }, data: Record<string, unknown> = {}): Promise<void> {
+    // Checked at once, so an illegal move throws where it was asked for.
+    checkTransition({ state: d.state, phase: d.phase }, { state: to.state ?? d.state, phase: to.phase ?? d.phase });
+    return this.serial(d.id, () => this.apply(d, to, data));
+  }
+
+  /** Ends a deployment: the terminal state, its time, its event, and the notice listeners (metrics, streams) wait for. */
+  finish(d: Deployment, outcome: Outcome, data: Record<string, unknown> = {}): Promise<void> {
+    return this.serial(d.id, async () => {
+      if (isTerminal(d.state)) return;
+      d.finishedAt = new Date().toISOString();
+      d.pausedBy = undefined;
+      d.waitUntil = undefined;
+      d.suspended = undefined;
+      await this.apply(d, { state: outcome, phase: "done" }, {});
+      await this.append(d, OUTCOME_EVENT[outcome], { ...data, ...(d.error ? { error: d.error } : {}) });
+      this.bus.emit("deployment:finished", d);
+    });
+  }
+
+  private async append(d: Deployment, type: string, data: Record<string, unknown>): Promise<void> {
+    const event = await this.store.appendEvent({ deploymentId: d.id, environment: d.environment, type, at: new Date().toISOString(), data });
+    this.bus.emit("deployment:event", event);
+  }
+
+  private async apply(d: Deployment, to: { state?: DeploymentState; phase?: Phase }, data: Record<string, unknown>): Promise<void> {
     const next = { state: to.state ?? d.state, phase: to.phase ?? d.phase };
     checkTransition({ state: d.state, phase: d.phase }, next);
     const previous = d.phase;
     d.state = next.state;
     d.phase = next.phase;
-    this.store.save(d);
+    await this.store.save(d);
     if (next.phase === previous) return;
     const now = Date.now();
     const since = this.phaseStarted.get(d.id) ?? now;
     this.phaseStarted.set(d.id, now);
-    this.record(d, "deployment:phase", { phase: next.phase, previous, state: d.state, ...data });
+    await this.append(d, "deployment:phase", { phase: next.phase, previous, state: d.state, ...data });
     this.bus.emit("deployment:phase", { deployment: d, phase: next.phase, previous, secondsInPrevious: (now - since) / 1000 });
     if (next.phase === "done") this.phaseStarted.delete(d.id);
   }
 
-  /** Ends a deployment: the terminal state, its time, its event, and the notice listeners (metrics, streams) wait for. */
-  finish(d: Deployment, outcome: Outcome, data: Record<string, unknown> = {}): void {
-    if (isTerminal(d.state)) return;
-    d.finishedAt = new Date().toISOString();
-    d.pausedBy = undefined;
-    d.waitUntil = undefined;
-    d.suspended = undefined;
-    this.move(d, { state: outcome, phase: "done" });
-    this.record(d, OUTCOME_EVENT[outcome], { ...data, ...(d.error ? { error: d.error } : {}) });
-    this.bus.emit("deployment:finished", d);
+  private serial<T>(id: string, write: () => Promise<T>): Promise<T> {
+    const result = (this.tails.get(id) ?? Promise.resolve()).then(write);
+    const tail = result.catch(() => undefined);
+    this.tails.set(id, tail);
+    void tail.then(() => {
+      if (this.tails.get(id) === tail) this.tails.delete(id);
+    });
+    return result;
   }
 }

@@ -17,10 +17,10 @@ export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOp
   const to = d.toColor;
   const from = d.fromColor;
   if (!to) {
-    journal.finish(d, "rolled_back");
+    await journal.finish(d, "rolled_back");
     return;
   }
-  let env = environments.get(d.environment)!;
+  let env = (await environments.get(d.environment))!;
   try {
     if (from && !(env.fleets[from] && (await healthy(deps, env, from)))) {
       await keepNewFleet(deps, d, env, ops, log);
@@ -32,8 +32,8 @@ export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOp
     const settled = observed && observed.weights.blue === weights.blue && observed.weights.green === weights.green && !env.trafficIntent;
     if (!settled) env = await traffic.apply(env, weights, { ...ops, without: [to], deploymentId: d.id, label: "rolling_back" });
     if (await engine.exists(stackNames(d.environment)[to])) await retireFleet(deps, env, to, ops);
-    else environments.update(d.environment, (e) => delete e.fleets[to]);
-    environments.update(d.environment, (e) => {
+    else await environments.update(d.environment, (e) => delete e.fleets[to]);
+    await environments.update(d.environment, (e) => {
       e.activeColor = from;
       e.liveVersion = from ? d.fromVersion : undefined;
       e.liveArtifact = from ? e.fleets[from]?.artifact : undefined;
@@ -42,10 +42,10 @@ export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOp
         e.previousArtifact = d.restore.previousArtifact;
       }
     });
-    journal.finish(d, "rolled_back");
+    await journal.finish(d, "rolled_back");
     log.info("rolled back");
   } catch (err) {
-    fail(deps, d, describeError(err).message, log);
+    await fail(deps, d, describeError(err).message, log);
   }
 }
 
@@ -54,24 +54,24 @@ async function keepNewFleet(deps: RunnerDeps, d: Deployment, env: Environment, o
   const to = d.toColor!;
   const from = d.fromColor!;
   if (!env.fleets[to] || !(await healthy(deps, env, to))) {
-    fail(deps, d, `neither the old (${from}) nor the new (${to}) fleet is healthy`, log);
+    await fail(deps, d, `neither the old (${from}) nor the new (${to}) fleet is healthy`, log);
     return;
   }
   await deps.traffic.apply(env, { [to]: 100, [from]: 0 } as Record<Color, number>, { ...ops, deploymentId: d.id, label: "rolling_back" });
-  deps.environments.update(d.environment, (e) => {
+  await deps.environments.update(d.environment, (e) => {
     e.activeColor = to;
     e.liveVersion = d.version;
     e.liveArtifact = d.artifact;
   });
-  fail(deps, d, `the old ${from} fleet is gone or unhealthy, so version ${d.version} keeps serving`, log);
+  await fail(deps, d, `the old ${from} fleet is gone or unhealthy, so version ${d.version} keeps serving`, log);
 }
 
-function fail(deps: RunnerDeps, d: Deployment, reason: string, log: Logger): void {
+async function fail(deps: RunnerDeps, d: Deployment, reason: string, log: Logger): Promise<void> {
   const first = d.error?.message ? `${d.error.message}; then the rollback failed: ` : "the rollback failed: ";
   d.error = { code: "rollback_failed", message: `${first}${reason}` };
-  deps.environments.update(d.environment, (e) => (e.error = { code: "rollback_failed", message: d.error!.message }));
+  await deps.environments.update(d.environment, (e) => (e.error = { code: "rollback_failed", message: d.error!.message }));
   log.error({ error: d.error }, "rollback failed");
-  deps.journal.finish(d, "failed");
+  await deps.journal.finish(d, "failed");
 }
 
 /** Whether a color's fleet passes its target's health verdict (a few tries: an instance may be restarting). */

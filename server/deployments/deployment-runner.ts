@@ -62,7 +62,7 @@ export class DeploymentRunner {
    * Never throws: every outcome is journaled.
    */
   async run(id: string): Promise<void> {
-    const d = this.deps.deployments.get(id);
+    const d = await this.deps.deployments.get(id);
     if (!d || isTerminal(d.state)) return;
     const control = new DeploymentControl();
     this.controls.set(id, control);
@@ -70,15 +70,15 @@ export class DeploymentRunner {
     try {
       if (d.suspended) {
         d.suspended = undefined;
-        this.deps.journal.save(d);
-        this.deps.journal.record(d, "deployment:resumed_after_restart", { phase: d.phase, step: d.step ?? null });
+        await this.deps.journal.save(d);
+        await this.deps.journal.record(d, "deployment:resumed_after_restart", { phase: d.phase, step: d.step ?? null });
       }
       await this.drive(d, control, log);
     } catch (err) {
       if (err instanceof SuspendedSignal) {
         d.suspended = true;
-        this.deps.journal.save(d);
-        this.deps.journal.record(d, "deployment:suspended", { phase: d.phase, step: d.step ?? null });
+        await this.deps.journal.save(d);
+        await this.deps.journal.record(d, "deployment:suspended", { phase: d.phase, step: d.step ?? null });
         log.info({ phase: d.phase }, "deployment suspended at a safe point; the next start resumes it");
       } else {
         log.error({ err: describeError(err) }, "deployment runner failed");
@@ -95,19 +95,19 @@ export class DeploymentRunner {
    * suspended at a safe point resumes; any other rolls back.
    */
   async recover(id: string): Promise<void> {
-    const d = this.deps.deployments.get(id);
+    const d = await this.deps.deployments.get(id);
     if (!d || isTerminal(d.state) || d.state === "queued") return;
-    this.deps.journal.record(d, "deployment:recovering", { state: d.state, phase: d.phase });
+    await this.deps.journal.record(d, "deployment:recovering", { state: d.state, phase: d.phase });
     crashPoint("recovery");
     if (!d.suspended && d.phase !== "retiring" && d.phase !== "rolling_back") {
-      this.startRollback(d, new InterruptedError());
+      await this.startRollback(d, new InterruptedError());
     }
     await this.run(id);
   }
 
   private async drive(d: Deployment, control: DeploymentControl, log: Logger): Promise<void> {
-    if (d.state === "queued") this.start(d, control, log);
-    else if (d.phase !== "retiring" && d.phase !== "rolling_back") control.startDeadline(this.deadlineMs(d));
+    if (d.state === "queued") await this.start(d, control, log);
+    else if (d.phase !== "retiring" && d.phase !== "rolling_back") control.startDeadline(await this.deadlineMs(d));
     while (!isTerminal(d.state)) {
       try {
         if (control.suspendRequested && d.phase !== "rolling_back" && d.phase !== "retiring") throw new SuspendedSignal();
@@ -115,13 +115,13 @@ export class DeploymentRunner {
       } catch (err) {
         if (err instanceof SuspendedSignal) throw err;
         if (d.phase === "rolling_back" || d.phase === "retiring" || isTerminal(d.state)) throw err;
-        this.startRollback(d, this.causeOf(err, control));
+        await this.startRollback(d, this.causeOf(err, control));
       }
     }
   }
 
-  private start(d: Deployment, control: DeploymentControl, log: Logger): void {
-    const env = this.deps.environments.get(d.environment)!;
+  private async start(d: Deployment, control: DeploymentControl, log: Logger): Promise<void> {
+    const env = (await this.deps.environments.get(d.environment))!;
     const from = env.activeColor && env.fleets[env.activeColor] ? env.activeColor : undefined;
     const to: Color = from ? otherColor(from) : "blue";
     Object.assign(d, {
@@ -131,14 +131,14 @@ export class DeploymentRunner {
       fromVersion: from ? env.liveVersion : undefined,
       restore: { previousVersion: env.previousVersion, previousArtifact: env.previousArtifact },
     });
-    this.deps.journal.move(d, { state: "running", phase: "provisioning" }, { color: to, stack: stackNames(d.environment)[to] });
-    this.deps.journal.record(d, "deployment:started", { fromColor: from ?? null, toColor: to, fromVersion: d.fromVersion ?? null });
+    await this.deps.journal.move(d, { state: "running", phase: "provisioning" }, { color: to, stack: stackNames(d.environment)[to] });
+    await this.deps.journal.record(d, "deployment:started", { fromColor: from ?? null, toColor: to, fromVersion: d.fromVersion ?? null });
     log.info({ version: d.version, toColor: to }, "deployment started");
-    control.startDeadline(this.deadlineMs(d));
+    control.startDeadline(await this.deadlineMs(d));
   }
 
-  private deadlineMs(d: Deployment): number {
-    const env = this.deps.environments.get(d.environment);
+  private async deadlineMs(d: Deployment): Promise<number> {
+    const env = await this.deps.environments.get(d.environment);
     return env?.spec.operationTimeout ? parseDuration(env.spec.operationTimeout) : this.deps.operationTimeoutMs;
   }
 
@@ -168,7 +168,7 @@ export class DeploymentRunner {
     crashPoint("provisioning");
     const { environments, engine, targets } = this.deps;
     const to = d.toColor!;
-    let env = environments.get(d.environment)!;
+    let env = (await environments.get(d.environment))!;
     const existing = env.fleets[to];
     if (existing && existing.deploymentId !== d.id) {
       env = await retireFleet(this.deps, env, to, this.ops(d, control));
@@ -178,21 +178,21 @@ export class DeploymentRunner {
       targets.get(env.spec.target).fleetProgram(env.spec, to, d.version, runnableArtifact(d.artifact, (s) => this.deps.secrets.open(s)), env.traffic),
       this.ops(d, control, "provisioning"),
     );
-    environments.update(d.environment, (e) => {
+    await environments.update(d.environment, (e) => {
       e.fleets[to] = { version: d.version, artifact: d.artifact, deploymentId: d.id, outputs: fleet };
     });
     control.throwIfAborted();
-    this.deps.journal.move(d, { phase: "verifying" });
+    await this.deps.journal.move(d, { phase: "verifying" });
   }
 
   private async verify(d: Deployment, control: DeploymentControl): Promise<void> {
     crashPoint("verifying");
-    const env = this.deps.environments.get(d.environment)!;
+    const env = (await this.deps.environments.get(d.environment))!;
     const fleet = env.fleets[d.toColor!];
     if (!fleet || fleet.deploymentId !== d.id) throw new Error(`the ${d.toColor} fleet of this deployment is missing`);
     await this.deps.targets.get(env.spec.target).verify(env.spec, fleet.outputs);
     control.throwIfAborted();
-    this.deps.journal.move(d, { phase: "shifting" });
+    await this.deps.journal.move(d, { phase: "shifting" });
   }
 
   /**
@@ -202,14 +202,14 @@ export class DeploymentRunner {
    */
   private async shift(d: Deployment, control: DeploymentControl): Promise<void> {
     const to = d.toColor!;
-    let env = this.deps.environments.get(d.environment)!;
+    let env = (await this.deps.environments.get(d.environment))!;
     const resumeAt = d.step;
     for (let index = resumeAt ?? 0; index < d.steps.length; index++) {
       const step = d.steps[index];
       const resuming = index === resumeAt;
       if (!resuming) await this.holdIfPauseRequested(d, control);
       const weights = { [to]: step.weight, [otherColor(to)]: 100 - step.weight } as Record<Color, number>;
-      this.deps.journal.record(d, "deployment:traffic_intent", { step: index, weights });
+      await this.deps.journal.record(d, "deployment:traffic_intent", { step: index, weights });
       env = await this.deps.traffic.apply(env, weights, { ...this.ops(d, control), deploymentId: d.id, label: "shifting" });
       const pauseInProgress = resuming && (d.waitUntil !== undefined || d.pausedBy === "manual-step");
       d.step = index;
@@ -217,30 +217,30 @@ export class DeploymentRunner {
         if (step.pause === "manual") d.pausedBy = "manual-step";
         else d.waitUntil = new Date(Date.now() + parseDuration(step.pause)).toISOString();
       }
-      if (step.pause === "manual" && d.state !== "paused") this.deps.journal.move(d, { state: "paused" });
-      else this.deps.journal.save(d);
-      this.deps.journal.record(d, "deployment:step", { step: index, weight: step.weight, weights: env.weights });
-      if (step.pause === "manual" && !pauseInProgress) this.deps.journal.record(d, "deployment:paused", { by: "manual-step", step: index });
+      if (step.pause === "manual" && d.state !== "paused") await this.deps.journal.move(d, { state: "paused" });
+      else await this.deps.journal.save(d);
+      await this.deps.journal.record(d, "deployment:step", { step: index, weight: step.weight, weights: env.weights });
+      if (step.pause === "manual" && !pauseInProgress) await this.deps.journal.record(d, "deployment:paused", { by: "manual-step", step: index });
       if (step.pause) await pauseAtStep(this.deps, d, step, control, env);
     }
-    this.markLive(d);
+    await this.markLive(d);
     const from = d.fromColor && env.fleets[d.fromColor] ? d.fromColor : undefined;
     const bakeMs = parseDuration(d.strategy.bake ?? "0s");
     if (!from) {
-      this.deps.journal.finish(d, "succeeded", { version: d.version, color: to });
+      await this.deps.journal.finish(d, "succeeded", { version: d.version, color: to });
     } else if (bakeMs > 0) {
       await this.holdIfPauseRequested(d, control);
       d.waitUntil = new Date(Date.now() + bakeMs).toISOString();
-      this.deps.journal.move(d, { phase: "baking" }, { seconds: bakeMs / 1000 });
+      await this.deps.journal.move(d, { phase: "baking" }, { seconds: bakeMs / 1000 });
     } else {
-      this.deps.journal.move(d, { phase: "retiring" }, { color: from, stack: stackNames(d.environment)[from] });
+      await this.deps.journal.move(d, { phase: "retiring" }, { color: from, stack: stackNames(d.environment)[from] });
     }
   }
 
   /** The new version is live: the environment's record says so. */
-  private markLive(d: Deployment): void {
+  private async markLive(d: Deployment): Promise<void> {
     const from = d.fromColor;
-    this.deps.environments.update(d.environment, (e) => {
+    await this.deps.environments.update(d.environment, (e) => {
       e.activeColor = d.toColor;
       e.liveVersion = d.version;
       e.liveArtifact = d.artifact;
@@ -263,7 +263,7 @@ export class DeploymentRunner {
     }
     control.throwIfAborted();
     d.waitUntil = undefined;
-    this.deps.journal.move(d, { phase: "retiring" }, { color: d.fromColor, stack: stackNames(d.environment)[d.fromColor!] });
+    await this.deps.journal.move(d, { phase: "retiring" }, { color: d.fromColor, stack: stackNames(d.environment)[d.fromColor!] });
   }
 
   /**
@@ -275,7 +275,7 @@ export class DeploymentRunner {
     crashPoint("retiring");
     const to = d.toColor!;
     const from = d.fromColor!;
-    let env = this.deps.environments.get(d.environment)!;
+    let env = (await this.deps.environments.get(d.environment))!;
     try {
       const observed = await this.deps.traffic.observe(env);
       if (env.fleets[to] && (observed?.weights[to] !== 100 || env.trafficIntent)) {
@@ -289,24 +289,24 @@ export class DeploymentRunner {
       if (await this.deps.engine.exists(stackNames(d.environment)[from])) {
         await retireFleet(this.deps, env, from, this.ops(d, undefined, "retiring"));
       } else {
-        this.deps.environments.update(d.environment, (e) => delete e.fleets[from]);
+        await this.deps.environments.update(d.environment, (e) => delete e.fleets[from]);
       }
     } catch (err) {
       d.error = {
         code: "retire_failed",
         message: `the new version serves all traffic, but the old fleet could not be removed: ${describeError(err).message}`,
       };
-      this.deps.environments.update(d.environment, (e) => (e.error = d.error));
+      await this.deps.environments.update(d.environment, (e) => (e.error = d.error));
       log.error({ error: d.error }, "retiring the old fleet failed");
-      this.deps.journal.finish(d, "failed");
+      await this.deps.journal.finish(d, "failed");
       return;
     }
-    this.markLive(d);
-    this.deps.journal.finish(d, "succeeded", { version: d.version, color: to });
+    await this.markLive(d);
+    await this.deps.journal.finish(d, "succeeded", { version: d.version, color: to });
     log.info("deployment succeeded");
   }
 
-  private startRollback(d: Deployment, cause: unknown): void {
+  private async startRollback(d: Deployment, cause: unknown): Promise<void> {
     d.error =
       cause instanceof AbortedError
         ? { code: cause.code, message: cause.reason }
@@ -315,7 +315,7 @@ export class DeploymentRunner {
           : describeError(cause);
     d.pausedBy = undefined;
     d.waitUntil = undefined;
-    this.deps.journal.move(d, { state: "rolling_back", phase: "rolling_back" }, { error: d.error });
+    await this.deps.journal.move(d, { state: "rolling_back", phase: "rolling_back" }, { error: d.error });
     this.deps.logger.warn({ deploymentId: d.id, environment: d.environment, error: d.error }, "rolling back");
   }
 
@@ -327,12 +327,12 @@ export class DeploymentRunner {
     control.throwIfAborted();
     if (!control.pauseRequested) return;
     d.pausedBy = "user";
-    this.deps.journal.move(d, { state: "paused" });
-    this.deps.journal.record(d, "deployment:paused", { by: "user" });
+    await this.deps.journal.move(d, { state: "paused" });
+    await this.deps.journal.record(d, "deployment:paused", { by: "user" });
     await control.wait(undefined, () => !control.pauseRequested);
     d.pausedBy = undefined;
-    this.deps.journal.move(d, { state: "running" });
-    this.deps.journal.record(d, "deployment:resumed", {});
+    await this.deps.journal.move(d, { state: "running" });
+    await this.deps.journal.record(d, "deployment:resumed", {});
   }
 
   /**
@@ -346,7 +346,7 @@ export class DeploymentRunner {
       signal: control?.signal,
       onEvent: (e) => {
         const summary = engineEventSummary(e);
-        if (summary) this.deps.journal.record(d, summary.type, summary.data);
+        if (summary) void this.deps.journal.record(d, summary.type, summary.data).catch(() => undefined);
         if (label && !fired && e.resourcePreEvent) {
           fired = true;
           crashPoint(`${label}:engine`);

@@ -30,8 +30,8 @@ export class DeploymentService {
     private readonly secrets: SecretSealer,
   ) {}
 
-  create(environment: string, request: DeploymentRequest, kind: DeploymentKind = "deploy"): DeploymentView {
-    const env = this.environments.get(environment);
+  async create(environment: string, request: DeploymentRequest, kind: DeploymentKind = "deploy"): Promise<DeploymentView> {
+    const env = await this.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
     if (env.status === "deleting" || env.status === "failed") {
       throw new ConflictError("environment_not_ready", `environment ${environment} is ${env.status}${env.error ? `: ${env.error.message}` : ""}`, {
@@ -57,26 +57,26 @@ export class DeploymentService {
       createdAt: now,
       updatedAt: now,
     };
-    this.deployments.insert(d);
-    this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type });
+    await this.deployments.insert(d);
+    await this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type });
     this.poke(environment);
     return this.get(d.id);
   }
 
-  get(id: string): DeploymentView {
-    const d = this.deployments.get(id);
+  async get(id: string): Promise<DeploymentView> {
+    const d = await this.deployments.get(id);
     if (!d) throw new NotFoundError("deployment_not_found", `no deployment with id ${id}`, { deployment: id });
     if (d.state !== "queued") return d;
-    const ahead = this.deployments.unfinished(d.environment).findIndex((u) => u.id === id);
+    const ahead = (await this.deployments.unfinished(d.environment)).findIndex((u) => u.id === id);
     return { ...d, queuePosition: Math.max(0, ahead) };
   }
 
-  list(opts: { environment?: string; state?: Deployment["state"]; limit: number }): Deployment[] {
+  list(opts: { environment?: string; state?: Deployment["state"]; limit: number }): Promise<Deployment[]> {
     return this.deployments.list(opts);
   }
 
-  promote(id: string): DeploymentView {
-    const d = this.get(id);
+  async promote(id: string): Promise<DeploymentView> {
+    const d = await this.get(id);
     const control = this.runner.control(id);
     if (d.pausedBy === "user" && control) {
       control.resume();
@@ -85,42 +85,42 @@ export class DeploymentService {
     } else {
       throw this.invalidState(d, "promote", "a deployment can be promoted while it waits at a canary step or bakes");
     }
-    this.journal.record(d, "deployment:promote_requested", {});
+    await this.journal.record(d, "deployment:promote_requested", {});
     return this.get(id);
   }
 
-  pause(id: string): DeploymentView {
-    const d = this.get(id);
+  async pause(id: string): Promise<DeploymentView> {
+    const d = await this.get(id);
     const control = this.runner.control(id);
     if (!control || isTerminal(d.state) || d.state === "rolling_back") {
       throw this.invalidState(d, "pause", "only a running deployment can be paused");
     }
     control.pauseRequested = true;
-    this.journal.record(d, "deployment:pause_requested", {});
+    await this.journal.record(d, "deployment:pause_requested", {});
     return this.get(id);
   }
 
-  resume(id: string): DeploymentView {
-    const d = this.get(id);
+  async resume(id: string): Promise<DeploymentView> {
+    const d = await this.get(id);
     const control = this.runner.control(id);
     if (!control || !control.pauseRequested) throw this.invalidState(d, "resume", "the deployment is not paused");
     control.resume();
-    this.journal.record(d, "deployment:resume_requested", {});
+    await this.journal.record(d, "deployment:resume_requested", {});
     return this.get(id);
   }
 
-  abort(id: string, reason = "aborted by request"): DeploymentView {
-    const d = this.get(id);
+  async abort(id: string, reason = "aborted by request"): Promise<DeploymentView> {
+    const d = await this.get(id);
     if (isTerminal(d.state) || d.state === "rolling_back") {
       throw this.invalidState(d, "abort", "the deployment has already finished or is rolling back");
     }
     if (d.state === "queued" && !this.runner.control(id)) {
       d.error = { code: "cancelled", message: reason };
-      this.journal.finish(d, "cancelled", { reason });
+      await this.journal.finish(d, "cancelled", { reason });
       return this.get(id);
     }
     this.runner.control(id)?.abort(reason);
-    this.journal.record(d, "deployment:abort_requested", { reason });
+    await this.journal.record(d, "deployment:abort_requested", { reason });
     return this.get(id);
   }
 
@@ -129,10 +129,10 @@ export class DeploymentService {
    * (a weight flip while the old fleet is warm); otherwise the previous
    * version is deployed again, rebuilt.
    */
-  rollback(environment: string): DeploymentView {
-    const env = this.environments.get(environment);
+  async rollback(environment: string): Promise<DeploymentView> {
+    const env = await this.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
-    const active = this.deployments.unfinished(environment).find((d) => d.state !== "queued" && d.state !== "rolling_back");
+    const active = (await this.deployments.unfinished(environment)).find((d) => d.state !== "queued" && d.state !== "rolling_back");
     if (active) return this.abort(active.id, "rollback requested");
     if (!env.previousVersion || !env.previousArtifact) {
       throw new ConflictError("no_previous_version", `environment ${environment} has no previous version to roll back to`, { environment });

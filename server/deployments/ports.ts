@@ -1,27 +1,28 @@
 // What the deployment domain needs from storage, declared by the domain.
-// The SQLite store implements these; nothing in the domain names it.
+// The journal's adapters (SQLite, PostgreSQL) implement these; nothing in
+// the domain names them.
 import type { Deployment, DeploymentEvent, DeploymentState, Environment } from "./model";
 
 export interface EnvironmentRepository {
-  get(name: string): Environment | undefined;
-  list(): Environment[];
+  get(name: string): Promise<Environment | undefined>;
+  list(): Promise<Environment[]>;
   /** Inserts a new environment; false when the name is taken. */
-  insert(env: Environment): boolean;
-  /** Applies a change to the stored environment and returns the result. */
-  update(name: string, change: (env: Environment) => void): Environment;
-  remove(name: string): void;
+  insert(env: Environment): Promise<boolean>;
+  /** Applies a change to the stored environment atomically and returns the result. */
+  update(name: string, change: (env: Environment) => void): Promise<Environment>;
+  remove(name: string): Promise<void>;
 }
 
 export interface DeploymentRepository {
-  insert(d: Deployment): void;
-  save(d: Deployment): Deployment;
-  get(id: string): Deployment | undefined;
-  forEnvironment(environment: string, limit?: number): Deployment[];
+  insert(d: Deployment): Promise<void>;
+  save(d: Deployment): Promise<Deployment>;
+  get(id: string): Promise<Deployment | undefined>;
+  forEnvironment(environment: string, limit?: number): Promise<Deployment[]>;
   /** Deployments not yet at an end, oldest first. */
-  unfinished(environment?: string): Deployment[];
-  list(opts: { environment?: string; state?: DeploymentState; limit: number }): Deployment[];
-  appendEvent(e: Omit<DeploymentEvent, "id">): DeploymentEvent;
-  events(deploymentId: string, afterId?: number, limit?: number): DeploymentEvent[];
+  unfinished(environment?: string): Promise<Deployment[]>;
+  list(opts: { environment?: string; state?: DeploymentState; limit: number }): Promise<Deployment[]>;
+  appendEvent(e: Omit<DeploymentEvent, "id">): Promise<DeploymentEvent>;
+  events(deploymentId: string, afterId?: number, limit?: number): Promise<DeploymentEvent[]>;
 }
 
 /** Seals and opens secret values; the journal only ever holds sealed ones. */

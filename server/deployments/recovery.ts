@@ -24,10 +24,10 @@ export class EnvironmentReconciler {
   constructor(private readonly deps: RecoveryDeps) {}
 
   /** Stops engine processes a previous server left, and marks every environment for recovery. */
-  begin(): string[] {
+  async begin(): Promise<string[]> {
     const killed = this.deps.engine.killOrphanedProcesses();
     if (killed.length) this.deps.logger.warn({ pids: killed }, "stopped pulumi processes left by a previous server");
-    const names = this.deps.environments.list().map((e) => e.name);
+    const names = (await this.deps.environments.list()).map((e) => e.name);
     names.forEach((n) => this.unrecovered.add(n));
     if (names.length === 0) this.settle();
     return names;
@@ -45,7 +45,7 @@ export class EnvironmentReconciler {
   /** Does an environment's next piece of work: recovery first, then creation or deletion, then the oldest deployment. */
   async next(name: string): Promise<boolean> {
     const { environments, deployments, runner, environmentService, journal } = this.deps;
-    const env = environments.get(name);
+    const env = await environments.get(name);
     if (!env) {
       this.markRecovered(name);
       return false;
@@ -66,23 +66,23 @@ export class EnvironmentReconciler {
       await environmentService.destroy(name);
       return true;
     }
-    const next = deployments.unfinished(name)[0];
+    const next = (await deployments.unfinished(name))[0];
     if (!next) return false;
     if (env.status === "failed" && next.state === "queued") {
       next.error = { code: "cancelled", message: `environment ${name} is failed: ${env.error?.message ?? "see its error"}` };
-      journal.finish(next, "cancelled", { reason: next.error.message });
+      await journal.finish(next, "cancelled", { reason: next.error.message });
       return true;
     }
     await (next.state === "queued" ? runner.run(next.id) : runner.recover(next.id));
     // A deployment the runner could not move on (a fault it logged) is left for the next start, not retried in a loop.
-    const after = deployments.get(next.id);
+    const after = await deployments.get(next.id);
     return !after || after.suspended === true || after.state !== next.state || after.phase !== next.phase || after.updatedAt !== next.updatedAt;
   }
 
   private async recoverEnvironment(env: Environment): Promise<void> {
     const { engine, deployments, runner, logger } = this.deps;
     const log = logger.child({ environment: env.name });
-    const interrupted = deployments.unfinished(env.name).filter((d) => d.state !== "queued");
+    const interrupted = (await deployments.unfinished(env.name)).filter((d) => d.state !== "queued");
     const unsettled = interrupted.length > 0 || env.status === "creating" || env.status === "deleting" || env.trafficIntent !== undefined;
     if (!unsettled) return;
     for (const stack of Object.values(stackNames(env.name))) {
@@ -117,7 +117,7 @@ export class EnvironmentReconciler {
       if (!target.reapUnowned) continue;
       const fleets: Record<string, unknown>[] = [];
       const owners: string[] = [];
-      for (const env of environments.list().filter((e) => e.spec.target === name)) {
+      for (const env of (await environments.list()).filter((e) => e.spec.target === name)) {
         for (const color of ["blue", "green"] as Color[]) {
           const stack = stackNames(env.name)[color];
           if (await engine.exists(stack)) fleets.push(await engine.outputs(stack, async () => undefined));

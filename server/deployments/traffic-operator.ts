@@ -77,7 +77,7 @@ export class TrafficOperator {
     const { without = [], deploymentId, label = "traffic", ...ops } = opts;
     const state = this.state(env, weights, without);
     const wanted = { blue: state.blue.weight, green: state.green.weight };
-    env = this.environments.update(env.name, (e) => (e.trafficIntent = { weights: wanted, deploymentId, at: new Date().toISOString() }));
+    env = await this.environments.update(env.name, (e) => (e.trafficIntent = { weights: wanted, deploymentId, at: new Date().toISOString() }));
     crashPoint(`${label}:before-traffic`);
     let reported = false;
     const outputs = await this.engine.up(stackNames(env.name).traffic, this.program(env, weights, without), {
@@ -96,7 +96,7 @@ export class TrafficOperator {
     if (!observed || observed.weights.blue !== wanted.blue || observed.weights.green !== wanted.green) {
       throw new TrafficMismatchError(wanted, observed?.weights);
     }
-    const updated = this.environments.update(env.name, (e) => {
+    const updated = await this.environments.update(env.name, (e) => {
       e.weights = observed.weights;
       e.traffic = outputs;
       delete e.trafficIntent;

@@ -21,6 +21,8 @@ export interface EngineSettings {
   dataDir: string;
   passphrase: string;
   toolchain: Toolchain;
+  /** Any Pulumi backend URL; a file backend under the data dir when absent. */
+  backendUrl?: string;
 }
 
 export class PulumiEngine implements StackEngine {
@@ -32,7 +34,7 @@ export class PulumiEngine implements StackEngine {
     this.stateDir = path.join(settings.dataDir, "state");
     mkdirSync(this.stateDir, { recursive: true, mode: 0o700 });
     mkdirSync(this.pulumiHome, { recursive: true, mode: 0o700 });
-    this.backendUrl = `file://${this.stateDir}`;
+    this.backendUrl = settings.backendUrl ?? `file://${this.stateDir}`;
   }
 
   get pulumiHome(): string {
@@ -157,7 +159,9 @@ export class PulumiEngine implements StackEngine {
   }
 
   /** Whether a stack holds an update lock (a running operation, or one a crash left). */
-  async isLocked(stackName: string): Promise<boolean> {
+  async isLocked(stackName: string): Promise<boolean | undefined> {
+    // Only a file backend can be looked at cheaply; other backends keep their locks elsewhere.
+    if (this.backendUrl !== `file://${this.stateDir}`) return undefined;
     const dir = path.join(this.stateDir, ".pulumi", "locks", "organization", PROJECT_NAME, stackName);
     try {
       return readdirSync(dir).some((f) => f.endsWith(".json"));

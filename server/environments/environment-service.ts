@@ -33,10 +33,10 @@ export class EnvironmentService {
 
   async create(input: EnvironmentSpec): Promise<Environment> {
     const { environments, targets } = this.deps;
-    if (environments.get(input.name)) {
+    if (await environments.get(input.name)) {
       throw new ConflictError("environment_exists", `environment ${input.name} already exists`, { environment: input.name });
     }
-    this.checkPortFree(input);
+    await this.checkPortFree(input);
     const artifact = sealArtifact(input.fleet.artifact as ArtifactInput, (v) => this.deps.secrets.seal(v));
     if (hasSecrets(artifact)) checkSecretsSupported(input.target);
     const spec = await targets.get(input.target).prepare({ ...input, fleet: { ...input.fleet, artifact } });
@@ -50,7 +50,7 @@ export class EnvironmentService {
       createdAt: now,
       updatedAt: now,
     };
-    if (!environments.insert(env)) {
+    if (!(await environments.insert(env))) {
       throw new ConflictError("environment_exists", `environment ${input.name} already exists`, { environment: input.name });
     }
     this.deps.poke(env.name);
@@ -60,11 +60,11 @@ export class EnvironmentService {
   /** Brings up the traffic stack with no traffic; on failure removes what it built. A delete meanwhile wins. */
   async provision(name: string): Promise<void> {
     const { environments, traffic, engine, logger } = this.deps;
-    const env = environments.get(name);
+    const env = await environments.get(name);
     if (!env || env.status !== "creating") return;
     try {
       await traffic.apply(env, { blue: 0, green: 0 }, { label: "creating" });
-      environments.update(name, (e) => {
+      await environments.update(name, (e) => {
         if (e.status !== "creating") return;
         e.status = "ready";
         delete e.error;
@@ -74,7 +74,7 @@ export class EnvironmentService {
       const error = describeError(err);
       logger.warn({ environment: name, error }, "environment could not be created");
       await engine.destroy(stackNames(name).traffic, traffic.program(env, env.weights)).catch(() => undefined);
-      environments.update(name, (e) => {
+      await environments.update(name, (e) => {
         delete e.traffic;
         delete e.trafficIntent;
         if (e.status !== "creating") return;
@@ -86,7 +86,7 @@ export class EnvironmentService {
 
   /** The environment as it stands: its record, checked against what the target reports. */
   async get(name: string): Promise<EnvironmentView> {
-    const env = this.record(name);
+    const env = await this.record(name);
     const observed = await observeEnvironment(this.deps, env, this.deps.busy(name));
     const drifted = env.status === "ready" && observed.drift.length > 0;
     return {
@@ -95,29 +95,29 @@ export class EnvironmentService {
       weights: observed.weights ?? env.weights,
       recordedWeights: env.weights,
       observed,
-      recentDeployments: this.deps.deployments.forEnvironment(name, 10),
+      recentDeployments: await this.deps.deployments.forEnvironment(name, 10),
     };
   }
 
-  record(name: string): Environment {
-    const env = this.deps.environments.get(name);
+  async record(name: string): Promise<Environment> {
+    const env = await this.deps.environments.get(name);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${name}`, { environment: name });
     return env;
   }
 
-  list(): Environment[] {
+  list(): Promise<Environment[]> {
     return this.deps.environments.list();
   }
 
   /** Cancels what is queued, aborts what runs, then destroys every stack of the environment. */
-  delete(name: string): Environment {
+  async delete(name: string): Promise<Environment> {
     const { environments, deployments, journal, runner } = this.deps;
-    this.record(name);
-    const env = environments.update(name, (e) => (e.status = "deleting"));
-    for (const d of deployments.unfinished(name)) {
+    await this.record(name);
+    const env = await environments.update(name, (e) => (e.status = "deleting"));
+    for (const d of await deployments.unfinished(name)) {
       if (d.state === "queued") {
         d.error = { code: "cancelled", message: "the environment is being deleted" };
-        journal.finish(d, "cancelled", { reason: d.error.message });
+        await journal.finish(d, "cancelled", { reason: d.error.message });
       } else {
         runner.control(d.id)?.abort("the environment is being deleted");
       }
@@ -129,7 +129,7 @@ export class EnvironmentService {
   /** Takes traffic off both fleets, removes them (each read back at 0% first), then the traffic stack. */
   async destroy(name: string): Promise<void> {
     const { environments, engine, traffic, logger, bus } = this.deps;
-    let env = environments.get(name);
+    let env = await environments.get(name);
     if (!env || env.status !== "deleting") return;
     try {
       if (env.traffic || (await engine.exists(stackNames(name).traffic))) {
@@ -139,25 +139,23 @@ export class EnvironmentService {
         if (env.fleets[color] || (await engine.exists(stackNames(name)[color]))) env = await retireFleet(this.deps, env, color);
       }
       await engine.destroy(stackNames(name).traffic, traffic.program(env, { blue: 0, green: 0 }));
-      environments.remove(name);
+      await environments.remove(name);
       bus.emit("environment:removed", env);
       logger.info({ environment: name }, "environment deleted");
     } catch (err) {
       const error = describeError(err);
       logger.error({ environment: name, error }, "environment could not be deleted");
-      environments.update(name, (e) => {
+      await environments.update(name, (e) => {
         e.status = "failed";
         e.error = { code: "environment_delete_failed", message: error.message };
       });
     }
   }
 
-  private checkPortFree(spec: EnvironmentSpec): void {
+  private async checkPortFree(spec: EnvironmentSpec): Promise<void> {
     if (!spec.local || spec.local.listenPort === 0) return;
     const port = spec.local.listenPort;
-    const taken = this.deps.environments
-      .list()
-      .find((e) => e.spec.local && (e.spec.local.listenPort === port || e.spec.local.adminPort === port));
+    const taken = (await this.deps.environments.list()).find((e) => e.spec.local && (e.spec.local.listenPort === port || e.spec.local.adminPort === port));
     if (taken) {
       throw new ConflictError("listen_port_taken", `port ${port} is already used by environment ${taken.name}`, {
         port,

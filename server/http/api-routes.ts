@@ -36,8 +36,8 @@ export function apiRoutes(deps: ApiDeps): Route[] {
   const { environments, deployments, tokens } = deps;
   const scoped = (p: Principal, env: string, role: Principal["role"]) => tokens.authorize(p, role, env);
   /** Looks a deployment up and checks the caller may act on its environment. */
-  const deploymentFor = (p: Principal, id: string, role: Principal["role"]) => {
-    const d = deployments.get(id);
+  const deploymentFor = async (p: Principal, id: string, role: Principal["role"]) => {
+    const d = await deployments.get(id);
     if (!tokens.canSee(p, d.environment)) throw new NotFoundError("deployment_not_found", `no deployment with id ${id}`, { deployment: id });
     scoped(p, d.environment, role);
     return d;
@@ -65,9 +65,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       summary: "List the environments the token can see.",
       role: "viewer",
       success: 200,
-      handle: ({ res }) => {
+      handle: async ({ res }) => {
         const p = principalOf(res);
-        return { status: 200, body: { environments: environments.list().filter((e) => tokens.canSee(p, e.name)) } };
+        return { status: 200, body: { environments: (await environments.list()).filter((e) => tokens.canSee(p, e.name)) } };
       },
     }),
     route({
@@ -91,9 +91,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: nameParams,
       success: 202,
       errors: ENV_ERRORS,
-      handle: ({ params, res }) => {
+      handle: async ({ params, res }) => {
         scoped(principalOf(res), params.name, "admin");
-        return { status: 202, body: environments.delete(params.name) };
+        return { status: 202, body: await environments.delete(params.name) };
       },
     }),
     route({
@@ -105,13 +105,13 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       body: createDeploymentSchema,
       success: 202,
       errors: [...ENV_ERRORS, "environment_not_ready", "artifact_override_forbidden"],
-      handle: ({ params, body, res }) => {
+      handle: async ({ params, body, res }) => {
         const p = principalOf(res);
         scoped(p, params.name, "deployer");
         if (body.artifact && p.role !== "admin") {
           throw new ForbiddenError("artifact_override_forbidden", "only an admin token may override the artifact (it chooses what runs)");
         }
-        return accepted(deployments.create(params.name, body));
+        return accepted(await deployments.create(params.name, body));
       },
     }),
     route({
@@ -123,10 +123,10 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       query: listDeploymentsQuery.omit({ environment: true }),
       success: 200,
       errors: ENV_ERRORS,
-      handle: ({ params, query, res }) => {
+      handle: async ({ params, query, res }) => {
         scoped(principalOf(res), params.name, "viewer");
-        environments.record(params.name);
-        return { status: 200, body: { deployments: deployments.list({ ...query, environment: params.name }) } };
+        await environments.record(params.name);
+        return { status: 200, body: { deployments: await deployments.list({ ...query, environment: params.name }) } };
       },
     }),
     route({
@@ -138,9 +138,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       body: emptySchema,
       success: 202,
       errors: [...ENV_ERRORS, "no_previous_version"],
-      handle: ({ params, res }) => {
+      handle: async ({ params, res }) => {
         scoped(principalOf(res), params.name, "deployer");
-        return accepted(deployments.rollback(params.name));
+        return accepted(await deployments.rollback(params.name));
       },
     }),
     route({
@@ -150,9 +150,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       role: "viewer",
       query: listDeploymentsQuery,
       success: 200,
-      handle: ({ query, res }) => {
+      handle: async ({ query, res }) => {
         const p = principalOf(res);
-        return { status: 200, body: { deployments: deployments.list(query).filter((d) => tokens.canSee(p, d.environment)) } };
+        return { status: 200, body: { deployments: (await deployments.list(query)).filter((d) => tokens.canSee(p, d.environment)) } };
       },
     }),
     route({
@@ -163,7 +163,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: idParams,
       success: 200,
       errors: ["deployment_not_found"],
-      handle: ({ params, res }) => ({ status: 200, body: deploymentFor(principalOf(res), params.id, "viewer") }),
+      handle: async ({ params, res }) => ({ status: 200, body: await deploymentFor(principalOf(res), params.id, "viewer") }),
     }),
     route({
       method: "get",
@@ -174,14 +174,14 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       query: eventsQuery,
       success: 200,
       errors: ["deployment_not_found"],
-      handle: ({ params, query, req, res }) => {
-        const d = deploymentFor(principalOf(res), params.id, "viewer");
+      handle: async ({ params, query, req, res }) => {
+        const d = await deploymentFor(principalOf(res), params.id, "viewer");
         const lastEventId = Number(req.get("last-event-id"));
         const after = Number.isInteger(lastEventId) && lastEventId > 0 ? lastEventId : query.after;
         if (req.accepts(["text/event-stream", "application/json"]) === "application/json") {
-          return { status: 200, body: { events: deps.deploymentStore.events(d.id, after) } };
+          return { status: 200, body: { events: await deps.deploymentStore.events(d.id, after) } };
         }
-        streamEvents(req, res, d.id, after, deps.deploymentStore, deps.bus);
+        await streamEvents(req, res, d.id, after, deps.deploymentStore, deps.bus);
         return undefined;
       },
     }),
@@ -200,11 +200,11 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         body: action === "abort" ? abortSchema : emptySchema,
         success: 202,
         errors: ["deployment_not_found", "invalid_state"],
-        handle: ({ params, body, res }) => {
-          deploymentFor(principalOf(res), params.id, "deployer");
+        handle: async ({ params, body, res }) => {
+          await deploymentFor(principalOf(res), params.id, "deployer");
           const d =
             action === "abort" ? deployments.abort(params.id, (body as { reason?: string }).reason) : deployments[action](params.id);
-          return accepted(d);
+          return accepted(await d);
         },
       }),
     ),
@@ -216,8 +216,8 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       body: createTokenSchema,
       success: 201,
       errors: ["validation_failed", "token_role_exceeds_own", "token_scope_exceeds_own"],
-      handle: ({ body, res }) => {
-        const { token, record } = tokens.create(principalOf(res), body);
+      handle: async ({ body, res }) => {
+        const { token, record } = await tokens.create(principalOf(res), body);
         return { status: 201, body: { ...record, token } };
       },
     }),
@@ -227,7 +227,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       summary: "List API tokens (never the tokens themselves).",
       role: "admin",
       success: 200,
-      handle: ({ res }) => ({ status: 200, body: { tokens: tokens.list(principalOf(res)) } }),
+      handle: async ({ res }) => ({ status: 200, body: { tokens: await tokens.list(principalOf(res)) } }),
     }),
     route({
       method: "delete",
@@ -237,8 +237,8 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: tokenIdParams,
       success: 204,
       errors: ["token_not_found"],
-      handle: ({ params, res }) => {
-        tokens.revoke(principalOf(res), params.id);
+      handle: async ({ params, res }) => {
+        await tokens.revoke(principalOf(res), params.id);
         return { status: 204 };
       },
     }),

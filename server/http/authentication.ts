@@ -3,8 +3,8 @@ import type { RequestHandler, Response } from "express";
 import type { Principal, TokenService } from "../auth/token-service";
 
 export function authenticate(tokens: TokenService): RequestHandler {
-  return (req, res, next) => {
-    res.locals.principal = tokens.authenticate(req.get("authorization"));
+  return async (req, res, next) => {
+    res.locals.principal = await tokens.authenticate(req.get("authorization"));
     next();
   };
 }

@@ -8,7 +8,7 @@ import type { DeploymentRepository } from "../deployments/ports";
 
 const END_EVENTS = new Set(["deployment:succeeded", "deployment:rolled_back", "deployment:failed", "deployment:cancelled"]);
 
-export function streamEvents(req: Request, res: Response, deploymentId: string, after: number, store: DeploymentRepository, bus: DomainEventBus) {
+export async function streamEvents(req: Request, res: Response, deploymentId: string, after: number, store: DeploymentRepository, bus: DomainEventBus) {
   res.status(200);
   res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
   res.setHeader("Cache-Control", "no-cache, no-transform");
@@ -37,7 +37,7 @@ export function streamEvents(req: Request, res: Response, deploymentId: string, 
   };
   req.on("close", finish);
   // Subscribe first, then replay, so nothing falls between the two.
-  for (const e of store.events(deploymentId, after)) send(e);
-  const d = store.get(deploymentId);
+  for (const e of await store.events(deploymentId, after)) send(e);
+  const d = await store.get(deploymentId);
   if (d && isTerminal(d.state) && !ended) finish();
 }

@@ -1,14 +1,37 @@
 // Idempotency-Key on POSTs: a retried request gets the original response
 // and starts nothing new. Keys are per principal; reusing one for a
-// different request is an error.
+// different request is an error. A key is claimed in the journal before the
+// request runs, so the same key sent to two replicas at once runs once.
 import { createHash } from "node:crypto";
 import type { RequestHandler } from "express";
 import { ConflictError, InputError, UnprocessableError } from "../errors";
-import type { IdempotencyStore } from "../store/idempotency-store";
 import { principalOf } from "./authentication";
 import { redactArtifactEnv } from "./redaction";
 
+export interface StoredResponse {
+  method: string;
+  path: string;
+  requestHash: string;
+  /** 0 while the request that claimed the key is still running. */
+  status: number;
+  body: unknown;
+  createdAt?: string;
+}
+
+/** Where idempotency keys live: a unique (principal, key) shared by every replica. */
+export interface IdempotencyRepository {
+  /** Records a pending claim; false when the key already exists. */
+  claim(principal: string, key: string, r: { method: string; path: string; requestHash: string }): Promise<boolean>;
+  get(principal: string, key: string): Promise<StoredResponse | undefined>;
+  complete(principal: string, key: string, r: { status: number; body: unknown }): Promise<void>;
+  /** Forgets a pending claim whose request produced nothing worth replaying. */
+  release(principal: string, key: string): Promise<void>;
+  prune(olderThan: Date): Promise<void>;
+}
+
 const REPLAY_NOTE = "secret values (a new token, artifact env values) appear only in the original response and are not kept for replays";
+// A claim still pending after this long belongs to a replica that died mid-request.
+const STALE_CLAIM_MS = 60_000;
 
 /** What is kept of a response for replays: everything but its secrets. Returns whether something was left out. */
 function storable(body: unknown): { body: unknown; redacted: boolean } {
@@ -22,9 +45,8 @@ function storable(body: unknown): { body: unknown; redacted: boolean } {
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
-export function idempotency(store: IdempotencyStore): RequestHandler {
-  const inFlight = new Set<string>();
-  return (req, res, next) => {
+export function idempotency(store: IdempotencyRepository): RequestHandler {
+  return async (req, res, next) => {
     const key = req.get("idempotency-key");
     if (req.method !== "POST" || key === undefined) return next();
     if (!KEY_PATTERN.test(key)) {
@@ -34,31 +56,40 @@ export function idempotency(store: IdempotencyStore): RequestHandler {
     const requestHash = createHash("sha256")
       .update(`${req.method} ${req.originalUrl}\n${JSON.stringify(req.body ?? {})}`)
       .digest("hex");
-    const stored = store.get(principal, key);
-    if (stored) {
-      if (stored.requestHash !== requestHash) {
+    let claimed = await store.claim(principal, key, { method: req.method, path: req.originalUrl, requestHash });
+    if (!claimed) {
+      const stored = await store.get(principal, key);
+      if (stored && stored.requestHash !== requestHash) {
         throw new UnprocessableError("idempotency_key_reused", "this Idempotency-Key was used for a different request", {
           originalPath: stored.path,
         });
       }
-      res.setHeader("Idempotent-Replayed", "true");
-      res.status(stored.status).json(stored.body);
-      return;
-    }
-    const slot = `${principal}\n${key}`;
-    if (inFlight.has(slot)) {
-      throw new ConflictError("idempotency_key_in_use", "a request with this Idempotency-Key is still being processed");
-    }
-    inFlight.add(slot);
-    res.on("close", () => inFlight.delete(slot));
-    const json = res.json.bind(res);
-    res.json = (body: unknown) => {
-      if (res.statusCode < 500) {
-        const kept = storable(body);
-        const replayBody = kept.redacted ? { ...(kept.body as object), replay: { redacted: true, note: REPLAY_NOTE } } : kept.body;
-        store.put(principal, key, { method: req.method, path: req.originalUrl, requestHash, status: res.statusCode, body: replayBody });
+      if (stored && stored.status !== 0) {
+        res.setHeader("Idempotent-Replayed", "true");
+        res.status(stored.status).json(stored.body);
+        return;
       }
-      return json(body);
+      const stale = !stored || Date.now() - Date.parse(stored.createdAt ?? "") > STALE_CLAIM_MS;
+      if (stale) {
+        await store.release(principal, key);
+        claimed = await store.claim(principal, key, { method: req.method, path: req.originalUrl, requestHash });
+      }
+      if (!claimed) throw new ConflictError("idempotency_key_in_use", "a request with this Idempotency-Key is still being processed");
+    }
+    let settled = false;
+    res.on("close", () => {
+      if (!settled) void store.release(principal, key).catch(() => undefined);
+    });
+    const json = res.json.bind(res);
+    // The response is kept before it is sent, so a retry that follows it at once finds it.
+    res.json = (body: unknown) => {
+      settled = true;
+      const status = res.statusCode;
+      const kept = storable(body);
+      const replayBody = kept.redacted ? { ...(kept.body as object), replay: { redacted: true, note: REPLAY_NOTE } } : kept.body;
+      const keep = status < 500 ? store.complete(principal, key, { status, body: replayBody }) : store.release(principal, key);
+      void keep.catch(() => undefined).then(() => json(body));
+      return res;
     };
     next();
   };

@@ -2,7 +2,7 @@
 // declaration registers it on express and describes it in /openapi.json.
 import type { Request, Response } from "express";
 import type { z } from "zod";
-import type { Role } from "../store/token-store";
+import type { Role } from "../auth/token-service";
 
 export interface RouteContext<P, Q, B> {
   params: P;

@@ -37,16 +37,22 @@ export function createMetrics(bus: DomainEventBus, environments: EnvironmentStor
     help: "Environments, by status.",
     labelNames: ["status"] as const,
     registers: [registry],
-    collect() {
+    async collect() {
+      const all = await environments.list();
       this.reset();
-      for (const env of environments.list()) this.inc({ status: env.status });
+      for (const env of all) this.inc({ status: env.status });
     },
   });
 
-  for (const env of environments.list()) {
-    weights.set({ environment: env.name, color: "blue" }, env.weights.blue);
-    weights.set({ environment: env.name, color: "green" }, env.weights.green);
-  }
+  void environments.list().then(
+    (all) => {
+      for (const env of all) {
+        weights.set({ environment: env.name, color: "blue" }, env.weights.blue);
+        weights.set({ environment: env.name, color: "green" }, env.weights.green);
+      }
+    },
+    () => undefined,
+  );
   const off = [
     bus.on("deployment:finished", (d) => deployments.inc({ result: d.state, strategy: d.strategy.type })),
     bus.on("deployment:phase", ({ previous, secondsInPrevious }) => {

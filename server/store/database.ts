@@ -1,79 +1,63 @@
-// The journal's SQLite file: opened in WAL mode, migrated forward at start.
-import Database from "better-sqlite3";
+// Opens the journal: the embedded SQLite file under the data dir by
+// default, or a shared PostgreSQL database when a postgres:// URL is given.
+// Either way it is migrated to the latest version before it is used.
+import path from "node:path";
+import { Kysely, PostgresDialect, SqliteDialect } from "kysely";
+import pg from "pg";
+import { migrateToLatest } from "./migrations";
+import type { Dialect, JournalSchema } from "./schema";
+import { NodeSqliteDatabase } from "./sqlite/node-sqlite-database";
 
-export type Db = Database.Database;
+export type JournalDb = Kysely<JournalSchema>;
 
-const MIGRATIONS: string[] = [
-  `CREATE TABLE environments (
-     name TEXT PRIMARY KEY,
-     spec TEXT NOT NULL,
-     status TEXT NOT NULL,
-     active_color TEXT,
-     live_version TEXT,
-     live_artifact TEXT,
-     previous_version TEXT,
-     previous_artifact TEXT,
-     weights TEXT NOT NULL,
-     fleets TEXT NOT NULL,
-     traffic TEXT,
-     error TEXT,
-     created_at TEXT NOT NULL,
-     updated_at TEXT NOT NULL
-   );
-   CREATE TABLE deployments (
-     seq INTEGER PRIMARY KEY AUTOINCREMENT,
-     id TEXT NOT NULL UNIQUE,
-     environment TEXT NOT NULL,
-     body TEXT NOT NULL,
-     state TEXT NOT NULL,
-     created_at TEXT NOT NULL
-   );
-   CREATE INDEX deployments_by_environment ON deployments (environment, seq);
-   CREATE INDEX deployments_by_state ON deployments (state);
-   CREATE TABLE events (
-     id INTEGER PRIMARY KEY AUTOINCREMENT,
-     deployment_id TEXT NOT NULL,
-     environment TEXT NOT NULL,
-     type TEXT NOT NULL,
-     at TEXT NOT NULL,
-     data TEXT NOT NULL
-   );
-   CREATE INDEX events_by_deployment ON events (deployment_id, id);
-   CREATE TABLE idempotency_keys (
-     principal TEXT NOT NULL,
-     key TEXT NOT NULL,
-     method TEXT NOT NULL,
-     path TEXT NOT NULL,
-     request_hash TEXT NOT NULL,
-     status INTEGER NOT NULL,
-     body TEXT NOT NULL,
-     created_at TEXT NOT NULL,
-     PRIMARY KEY (principal, key)
-   );
-   CREATE TABLE tokens (
-     id TEXT PRIMARY KEY,
-     name TEXT NOT NULL,
-     hash TEXT NOT NULL UNIQUE,
-     role TEXT NOT NULL,
-     environments TEXT,
-     created_at TEXT NOT NULL,
-     revoked_at TEXT
-   );`,
-  `ALTER TABLE environments ADD COLUMN traffic_intent TEXT;`,
-];
+export interface Journal {
+  db: JournalDb;
+  dialect: Dialect;
+  /** Where the journal lives, with any password removed, for logs. */
+  location: string;
+  close(): Promise<void>;
+}
 
-export function openDatabase(file: string): Db {
-  const db = new Database(file);
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
-  db.pragma("busy_timeout = 5000");
-  db.pragma("foreign_keys = ON");
-  const current = db.pragma("user_version", { simple: true }) as number;
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
-      db.pragma(`user_version = ${v + 1}`);
-    })();
+export interface JournalLocation {
+  dataDir: string;
+  /** `postgres://…` selects PostgreSQL; absent means the SQLite file in the data dir. */
+  databaseUrl?: string;
+}
+
+export function isPostgresUrl(url: string | undefined): url is string {
+  return !!url && /^postgres(ql)?:\/\//.test(url);
+}
+
+/** A URL with its password replaced, safe to log. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "[unparseable url]";
   }
-  return db;
+}
+
+export async function openJournal(where: JournalLocation): Promise<Journal> {
+  let journal: Journal;
+  if (isPostgresUrl(where.databaseUrl)) {
+    const pool = new pg.Pool({ connectionString: where.databaseUrl, max: 10, idleTimeoutMillis: 30_000 });
+    // A broken idle connection must not take the process down; the pool replaces it.
+    pool.on("error", () => undefined);
+    const db = new Kysely<JournalSchema>({ dialect: new PostgresDialect({ pool }) });
+    journal = { db, dialect: "postgres", location: redactUrl(where.databaseUrl), close: () => db.destroy() };
+  } else {
+    const file = path.join(where.dataDir, "cutover.db");
+    const database = new NodeSqliteDatabase(file);
+    const db = new Kysely<JournalSchema>({ dialect: new SqliteDialect({ database }) });
+    journal = { db, dialect: "sqlite", location: file, close: () => db.destroy() };
+  }
+  try {
+    await migrateToLatest(journal.db as Kysely<unknown>, journal.dialect);
+  } catch (err) {
+    await journal.close().catch(() => undefined);
+    throw err;
+  }
+  return journal;
 }

@@ -1,21 +1,14 @@
 // Deployments and their events in the journal. A deployment is stored as
 // one JSON document plus the columns that are queried.
-import type { Db } from "./database";
+import type { Selectable } from "kysely";
 import type { Deployment, DeploymentEvent, DeploymentState } from "../deployments/model";
 import type { DeploymentRepository } from "../deployments/ports";
 import { TERMINAL_STATES } from "../deployments/deployment-states";
+import type { JournalDb } from "./database";
+import type { EventsTable } from "./schema";
 
-interface EventRow {
-  id: number;
-  deployment_id: string;
-  environment: string;
-  type: string;
-  at: string;
-  data: string;
-}
-
-const fromEventRow = (r: EventRow): DeploymentEvent => ({
-  id: r.id,
+const fromEventRow = (r: Selectable<EventsTable>): DeploymentEvent => ({
+  id: Number(r.id),
   deploymentId: r.deployment_id,
   environment: r.environment,
   type: r.type,
@@ -23,75 +16,80 @@ const fromEventRow = (r: EventRow): DeploymentEvent => ({
   data: JSON.parse(r.data),
 });
 
-const TERMINAL_LIST = TERMINAL_STATES.map((s) => `'${s}'`).join(", ");
+const documents = (rows: { body: string }[]): Deployment[] => rows.map((r) => JSON.parse(r.body) as Deployment);
 
 export class DeploymentStore implements DeploymentRepository {
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: JournalDb) {}
 
-  insert(d: Deployment): void {
-    this.db
-      .prepare("INSERT INTO deployments (id, environment, body, state, created_at) VALUES (?, ?, ?, ?, ?)")
-      .run(d.id, d.environment, JSON.stringify(d), d.state, d.createdAt);
+  async insert(d: Deployment): Promise<void> {
+    await this.db
+      .insertInto("deployments")
+      .values({ id: d.id, environment: d.environment, body: JSON.stringify(d), state: d.state, created_at: d.createdAt })
+      .execute();
   }
 
-  save(d: Deployment): Deployment {
+  async save(d: Deployment): Promise<Deployment> {
     d.updatedAt = new Date().toISOString();
-    this.db.prepare("UPDATE deployments SET body = ?, state = ? WHERE id = ?").run(JSON.stringify(d), d.state, d.id);
+    await this.db.updateTable("deployments").set({ body: JSON.stringify(d), state: d.state }).where("id", "=", d.id).execute();
     return d;
   }
 
-  get(id: string): Deployment | undefined {
-    const row = this.db.prepare("SELECT body FROM deployments WHERE id = ?").get(id) as { body: string } | undefined;
-    return row && JSON.parse(row.body);
+  async get(id: string): Promise<Deployment | undefined> {
+    const row = await this.db.selectFrom("deployments").select("body").where("id", "=", id).executeTakeFirst();
+    return row && (JSON.parse(row.body) as Deployment);
   }
 
-  forEnvironment(environment: string, limit = 20): Deployment[] {
-    const rows = this.db
-      .prepare("SELECT body FROM deployments WHERE environment = ? ORDER BY seq DESC LIMIT ?")
-      .all(environment, limit) as { body: string }[];
-    return rows.map((r) => JSON.parse(r.body));
+  async forEnvironment(environment: string, limit = 20): Promise<Deployment[]> {
+    return documents(
+      await this.db.selectFrom("deployments").select("body").where("environment", "=", environment).orderBy("seq", "desc").limit(limit).execute(),
+    );
   }
 
   /** Deployments not yet at an end, oldest first. */
-  unfinished(environment?: string): Deployment[] {
-    const rows = this.db
-      .prepare(
-        `SELECT body FROM deployments WHERE state NOT IN (${TERMINAL_LIST})
-         ${environment ? "AND environment = ?" : ""} ORDER BY seq`,
-      )
-      .all(...(environment ? [environment] : [])) as { body: string }[];
-    return rows.map((r) => JSON.parse(r.body));
+  async unfinished(environment?: string): Promise<Deployment[]> {
+    return documents(
+      await this.db
+        .selectFrom("deployments")
+        .select("body")
+        .where("state", "not in", [...TERMINAL_STATES])
+        .$if(environment !== undefined, (q) => q.where("environment", "=", environment!))
+        .orderBy("seq")
+        .execute(),
+    );
   }
 
-  /** The most recent deployments of all environments, newest first, optionally by state. */
-  list(opts: { environment?: string; state?: DeploymentState; limit: number }): Deployment[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (opts.environment) {
-      where.push("environment = ?");
-      args.push(opts.environment);
-    }
-    if (opts.state) {
-      where.push("state = ?");
-      args.push(opts.state);
-    }
-    const rows = this.db
-      .prepare(`SELECT body FROM deployments ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`)
-      .all(...args, opts.limit) as { body: string }[];
-    return rows.map((r) => JSON.parse(r.body));
+  /** The most recent deployments, newest first, optionally of one environment or state. */
+  async list(opts: { environment?: string; state?: DeploymentState; limit: number }): Promise<Deployment[]> {
+    return documents(
+      await this.db
+        .selectFrom("deployments")
+        .select("body")
+        .$if(opts.environment !== undefined, (q) => q.where("environment", "=", opts.environment!))
+        .$if(opts.state !== undefined, (q) => q.where("state", "=", opts.state!))
+        .orderBy("seq", "desc")
+        .limit(opts.limit)
+        .execute(),
+    );
   }
 
-  appendEvent(e: Omit<DeploymentEvent, "id">): DeploymentEvent {
-    const result = this.db
-      .prepare("INSERT INTO events (deployment_id, environment, type, at, data) VALUES (?, ?, ?, ?, ?)")
-      .run(e.deploymentId, e.environment, e.type, e.at, JSON.stringify(e.data));
-    return { ...e, id: Number(result.lastInsertRowid) };
+  async appendEvent(e: Omit<DeploymentEvent, "id">): Promise<DeploymentEvent> {
+    const row = await this.db
+      .insertInto("events")
+      .values({ deployment_id: e.deploymentId, environment: e.environment, type: e.type, at: e.at, data: JSON.stringify(e.data) })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    return { ...e, id: Number(row.id) };
   }
 
-  events(deploymentId: string, afterId = 0, limit = 10_000): DeploymentEvent[] {
-    const rows = this.db
-      .prepare("SELECT * FROM events WHERE deployment_id = ? AND id > ? ORDER BY id LIMIT ?")
-      .all(deploymentId, afterId, limit) as EventRow[];
+  async events(deploymentId: string, afterId = 0, limit = 10_000): Promise<DeploymentEvent[]> {
+    const rows = await this.db
+      .selectFrom("events")
+      .selectAll()
+      .where("deployment_id", "=", deploymentId)
+      .where("id", ">", afterId)
+      .orderBy("id")
+      .limit(limit)
+      .execute();
     return rows.map(fromEventRow);
   }
 }

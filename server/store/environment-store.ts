@@ -1,25 +1,12 @@
-// Environments in the journal.
-import type { Db } from "./database";
+// Environments in the journal, through Kysely: one implementation for
+// SQLite and PostgreSQL.
+import type { Selectable } from "kysely";
 import type { Environment } from "../deployments/model";
 import type { EnvironmentRepository } from "../deployments/ports";
+import type { JournalDb } from "./database";
+import type { Dialect, EnvironmentsTable } from "./schema";
 
-interface Row {
-  name: string;
-  spec: string;
-  status: string;
-  active_color: string | null;
-  live_version: string | null;
-  live_artifact: string | null;
-  previous_version: string | null;
-  previous_artifact: string | null;
-  weights: string;
-  fleets: string;
-  traffic: string | null;
-  traffic_intent: string | null;
-  error: string | null;
-  created_at: string;
-  updated_at: string;
-}
+type Row = Selectable<EnvironmentsTable>;
 
 const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
 const parse = <T>(v: string | null): T | undefined => (v === null ? undefined : (JSON.parse(v) as T));
@@ -44,63 +31,70 @@ function fromRow(r: Row): Environment {
   };
 }
 
-export class EnvironmentStore implements EnvironmentRepository {
-  constructor(private readonly db: Db) {}
+function toRow(env: Environment): Row {
+  return {
+    name: env.name,
+    spec: JSON.stringify(env.spec),
+    status: env.status,
+    active_color: env.activeColor ?? null,
+    live_version: env.liveVersion ?? null,
+    live_artifact: json(env.liveArtifact),
+    previous_version: env.previousVersion ?? null,
+    previous_artifact: json(env.previousArtifact),
+    weights: JSON.stringify(env.weights),
+    fleets: JSON.stringify(env.fleets),
+    traffic: json(env.traffic),
+    traffic_intent: json(env.trafficIntent),
+    error: json(env.error),
+    created_at: env.createdAt,
+    updated_at: env.updatedAt,
+  };
+}
 
-  get(name: string): Environment | undefined {
-    const row = this.db.prepare("SELECT * FROM environments WHERE name = ?").get(name) as Row | undefined;
+export class EnvironmentStore implements EnvironmentRepository {
+  constructor(
+    private readonly db: JournalDb,
+    private readonly dialect: Dialect,
+  ) {}
+
+  async get(name: string): Promise<Environment | undefined> {
+    const row = await this.db.selectFrom("environments").selectAll().where("name", "=", name).executeTakeFirst();
     return row && fromRow(row);
   }
 
-  list(): Environment[] {
-    return (this.db.prepare("SELECT * FROM environments ORDER BY name").all() as Row[]).map(fromRow);
+  async list(): Promise<Environment[]> {
+    return (await this.db.selectFrom("environments").selectAll().orderBy("name").execute()).map(fromRow);
   }
 
-  /** Inserts a new environment; false when the name is taken. */
-  insert(env: Environment): boolean {
-    const result = this.db
-      .prepare(
-        `INSERT OR IGNORE INTO environments (name, spec, status, weights, fleets, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(env.name, JSON.stringify(env.spec), env.status, JSON.stringify(env.weights), JSON.stringify(env.fleets), env.createdAt, env.updatedAt);
-    return result.changes === 1;
+  async insert(env: Environment): Promise<boolean> {
+    const result = await this.db
+      .insertInto("environments")
+      .values(toRow(env))
+      .onConflict((oc) => oc.column("name").doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 
-  /** Applies a change to the stored environment and returns the result. */
-  update(name: string, change: (env: Environment) => void): Environment {
-    return this.db.transaction(() => {
-      const env = this.get(name);
-      if (!env) throw new Error(`environment ${name} vanished from the journal`);
+  /** Reads, changes and writes the environment in one transaction (the row locked on Postgres). */
+  async update(name: string, change: (env: Environment) => void): Promise<Environment> {
+    return this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom("environments")
+        .selectAll()
+        .where("name", "=", name)
+        .$if(this.dialect === "postgres", (q) => q.forUpdate())
+        .executeTakeFirst();
+      if (!row) throw new Error(`environment ${name} vanished from the journal`);
+      const env = fromRow(row);
       change(env);
       env.updatedAt = new Date().toISOString();
-      this.db
-        .prepare(
-          `UPDATE environments SET spec = ?, status = ?, active_color = ?, live_version = ?, live_artifact = ?,
-             previous_version = ?, previous_artifact = ?, weights = ?, fleets = ?, traffic = ?, traffic_intent = ?, error = ?, updated_at = ?
-           WHERE name = ?`,
-        )
-        .run(
-          JSON.stringify(env.spec),
-          env.status,
-          env.activeColor ?? null,
-          env.liveVersion ?? null,
-          json(env.liveArtifact),
-          env.previousVersion ?? null,
-          json(env.previousArtifact),
-          JSON.stringify(env.weights),
-          JSON.stringify(env.fleets),
-          json(env.traffic),
-          json(env.trafficIntent),
-          json(env.error),
-          env.updatedAt,
-          name,
-        );
+      const { name: _key, created_at: _created, ...fields } = toRow(env);
+      await trx.updateTable("environments").set(fields).where("name", "=", name).execute();
       return env;
-    })();
+    });
   }
 
-  remove(name: string): void {
-    this.db.prepare("DELETE FROM environments WHERE name = ?").run(name);
+  async remove(name: string): Promise<void> {
+    await this.db.deleteFrom("environments").where("name", "=", name).execute();
   }
 }

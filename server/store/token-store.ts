@@ -1,29 +1,10 @@
 // API tokens: only a SHA-256 hash of each token is stored.
-import type { Db } from "./database";
+import type { Selectable } from "kysely";
+import type { TokenRecord, TokenRepository, Role } from "../auth/token-service";
+import type { JournalDb } from "./database";
+import type { TokensTable } from "./schema";
 
-/** viewer < deployer < admin; `metrics` may only scrape /metrics. */
-export type Role = "viewer" | "deployer" | "admin" | "metrics";
-
-export interface TokenRecord {
-  id: string;
-  name: string;
-  role: Role;
-  /** Environment names or `prefix-*` patterns the token is limited to; absent means all. */
-  environments?: string[];
-  createdAt: string;
-  revokedAt?: string;
-}
-
-interface Row {
-  id: string;
-  name: string;
-  role: string;
-  environments: string | null;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-const fromRow = (r: Row): TokenRecord => ({
+const fromRow = (r: Selectable<TokensTable>): TokenRecord => ({
   id: r.id,
   name: r.name,
   role: r.role as Role,
@@ -32,25 +13,32 @@ const fromRow = (r: Row): TokenRecord => ({
   revokedAt: r.revoked_at ?? undefined,
 });
 
-export class TokenStore {
-  constructor(private readonly db: Db) {}
+export class TokenStore implements TokenRepository {
+  constructor(private readonly db: JournalDb) {}
 
-  insert(t: TokenRecord, hash: string): void {
-    this.db
-      .prepare("INSERT INTO tokens (id, name, hash, role, environments, created_at) VALUES (?, ?, ?, ?, ?, ?)")
-      .run(t.id, t.name, hash, t.role, t.environments ? JSON.stringify(t.environments) : null, t.createdAt);
+  async insert(t: TokenRecord, hash: string): Promise<void> {
+    await this.db
+      .insertInto("tokens")
+      .values({ id: t.id, name: t.name, hash, role: t.role, environments: t.environments ? JSON.stringify(t.environments) : null, created_at: t.createdAt, revoked_at: null })
+      .execute();
   }
 
-  byHash(hash: string): TokenRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM tokens WHERE hash = ? AND revoked_at IS NULL").get(hash) as Row | undefined;
+  async byHash(hash: string): Promise<TokenRecord | undefined> {
+    const row = await this.db.selectFrom("tokens").selectAll().where("hash", "=", hash).where("revoked_at", "is", null).executeTakeFirst();
     return row && fromRow(row);
   }
 
-  list(): TokenRecord[] {
-    return (this.db.prepare("SELECT * FROM tokens ORDER BY created_at").all() as Row[]).map(fromRow);
+  async list(): Promise<TokenRecord[]> {
+    return (await this.db.selectFrom("tokens").selectAll().orderBy("created_at").execute()).map(fromRow);
   }
 
-  revoke(id: string): boolean {
-    return this.db.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL").run(new Date().toISOString(), id).changes === 1;
+  async revoke(id: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable("tokens")
+      .set({ revoked_at: new Date().toISOString() })
+      .where("id", "=", id)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) === 1;
   }
 }

@@ -55,7 +55,7 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
   let engine: MockedProgramEngine;
   const env = `contract-${tc.target}`.slice(0, 40);
 
-  beforeAll(() => {
+  beforeAll(async () => {
     engine = new MockedProgramEngine();
     engine.fail = (r: RecordedResource, stack: string) => {
       if (r.type !== tc.failingType) return undefined;
@@ -63,18 +63,18 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
       return version === "bad" ? `${r.name} in ${stack} never became healthy` : undefined;
     };
     const config = loadConfig({ CUTOVER_DATA_DIR: tempDir(`contract-${tc.target}`), CUTOVER_ADMIN_TOKEN: "contract-admin-token-123" });
-    services = createServices({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), engine, assumePluginsInstalled: true });
+    services = await createServices({ config, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? "silent" }), engine, assumePluginsInstalled: true });
   });
 
   afterAll(() => services.close());
 
   const run = async (body: { version: string; strategy?: never | Record<string, unknown> }) => {
-    const d = services.deploymentService.create(env, body as never);
+    const d = await services.deploymentService.create(env, body as never);
     return d.id;
   };
   const until = (id: string, state: string) =>
-    waitFor(`deployment ${id} to be ${state}`, () => {
-      const d = services.deploymentService.get(id);
+    waitFor(`deployment ${id} to be ${state}`, async () => {
+      const d = await services.deploymentService.get(id);
       return d.state === state ? d : undefined;
     }, 20_000, 20);
 
@@ -129,7 +129,7 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
   });
 
   it("rolls back to v1 on request, rebuilt on blue", async () => {
-    const d = services.deploymentService.rollback(env);
+    const d = await services.deploymentService.rollback(env);
     expect(d).toMatchObject({ kind: "rollback", version: "v1" });
     await until(d.id, "succeeded");
     expect(tc.weights(engine, env)).toEqual({ blue: 100, green: 0 });
@@ -137,8 +137,8 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
   });
 
   it("deletes every stack of the environment", async () => {
-    services.environmentService.delete(env);
-    await waitFor("the environment to be gone", () => !services.environmentService.list().some((e) => e.name === env), 20_000, 20);
+    await services.environmentService.delete(env);
+    await waitFor("the environment to be gone", async () => !(await services.environmentService.list()).some((e) => e.name === env), 20_000, 20);
     expect([...engine.stacks.keys()].filter((s) => s.startsWith(`${env}.`))).toEqual([]);
   });
 });

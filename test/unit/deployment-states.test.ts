@@ -9,8 +9,8 @@ function memoryJournal() {
   const saved: Deployment[] = [];
   const events: DeploymentEvent[] = [];
   const repo = {
-    save: (d: Deployment) => (saved.push(structuredClone(d)), d),
-    appendEvent: (e: Omit<DeploymentEvent, "id">) => {
+    save: async (d: Deployment) => (saved.push(structuredClone(d)), d),
+    appendEvent: async (e: Omit<DeploymentEvent, "id">) => {
       const event = { ...e, id: events.length + 1 };
       events.push(event);
       return event;
@@ -57,10 +57,10 @@ describe("the deployment state table", () => {
     [{ state: "running", phase: "provisioning" }, { state: "paused", phase: "provisioning" }],
   ] as const)("refuses %o → %o", (from, to) => expect(() => checkTransition(from, to)).toThrow(IllegalTransitionError));
 
-  it("journals legal moves and throws on an illegal one without saving it", () => {
+  it("journals legal moves and throws on an illegal one without saving it", async () => {
     const { journal, saved, events } = memoryJournal();
     const d = queued();
-    journal.move(d, { state: "running", phase: "provisioning" });
+    await journal.move(d, { state: "running", phase: "provisioning" });
     expect(saved.at(-1)).toMatchObject({ state: "running", phase: "provisioning" });
     expect(events.at(-1)).toMatchObject({ type: "deployment:phase", data: { phase: "provisioning", previous: "queued" } });
     const count = saved.length;
@@ -69,13 +69,13 @@ describe("the deployment state table", () => {
     expect(d.phase).toBe("provisioning");
   });
 
-  it("ends a deployment once, with its time and outcome event", () => {
+  it("ends a deployment once, with its time and outcome event", async () => {
     const { journal, events } = memoryJournal();
     const d = queued();
-    journal.move(d, { state: "running", phase: "provisioning" });
-    journal.move(d, { state: "rolling_back", phase: "rolling_back" });
-    journal.finish(d, "rolled_back");
-    journal.finish(d, "rolled_back");
+    await journal.move(d, { state: "running", phase: "provisioning" });
+    await journal.move(d, { state: "rolling_back", phase: "rolling_back" });
+    await journal.finish(d, "rolled_back");
+    await journal.finish(d, "rolled_back");
     expect(d).toMatchObject({ state: "rolled_back", phase: "done" });
     expect(d.finishedAt).toBeDefined();
     expect(events.filter((e) => e.type === "deployment:rolled_back")).toHaveLength(1);

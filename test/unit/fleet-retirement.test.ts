@@ -18,7 +18,7 @@ function setup(observed: TrafficObservation | undefined) {
   };
   const deps = {
     engine: { destroy: async (stack: string) => void destroyed.push(stack) },
-    environments: { update: (_name: string, change: (e: Environment) => void) => (change(env), env) },
+    environments: { update: async (_name: string, change: (e: Environment) => void) => (change(env), env) },
     targets: { get: () => ({ fleetProgram: () => async () => undefined }) },
     traffic: { observe: async () => observed },
   } as unknown as RetirementDeps;
