@@ -1,0 +1,165 @@
+// One suite for every journal adapter: the SQLite file and a real
+// PostgreSQL server. Both must behave the same to the domain.
+import { randomBytes } from "node:crypto";
+import type { Deployment, Environment } from "../../server/deployments/model";
+import { openJournal, type Journal } from "../../server/store/database";
+import { DeploymentStore } from "../../server/store/deployment-store";
+import { EnvironmentStore } from "../../server/store/environment-store";
+import { IdempotencyStore } from "../../server/store/idempotency-store";
+import { TokenStore } from "../../server/store/token-store";
+import { startPostgres, type PostgresServer } from "../helpers/postgres";
+import { tempDir } from "../helpers/temp-dir";
+
+let postgres: PostgresServer;
+beforeAll(async () => {
+  postgres = await startPostgres();
+}, 60_000);
+afterAll(() => postgres?.stop());
+
+const fresh = () => `j${randomBytes(5).toString("hex")}`;
+
+const ADAPTERS: [string, () => Promise<Journal>][] = [
+  ["sqlite", () => openJournal({ dataDir: tempDir("journal") })],
+  ["postgres", async () => openJournal({ dataDir: tempDir("journal"), databaseUrl: await postgres.createDatabase(fresh()) })],
+];
+
+function environment(name: string): Environment {
+  const now = new Date().toISOString();
+  return {
+    name,
+    spec: { name, target: "local" } as Environment["spec"],
+    status: "creating",
+    weights: { blue: 0, green: 0 },
+    fleets: {},
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+function deployment(environmentName: string, version: string): Deployment {
+  const now = new Date().toISOString();
+  return {
+    id: `dep_${randomBytes(6).toString("hex")}`,
+    environment: environmentName,
+    version,
+    artifact: { command: ["app"] },
+    strategy: { type: "blue-green" },
+    kind: "deploy",
+    state: "queued",
+    phase: "queued",
+    steps: [{ weight: 100 }],
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+describe.each(ADAPTERS)("journal on %s", (_name, open) => {
+  let journal: Journal;
+  beforeEach(async () => {
+    journal = await open();
+  });
+  afterEach(() => journal.close());
+
+  it("keeps environments: insert once, read, update atomically, remove", async () => {
+    const store = new EnvironmentStore(journal.db, journal.dialect);
+    expect(await store.insert(environment("shop"))).toBe(true);
+    expect(await store.insert(environment("shop"))).toBe(false);
+    await store.insert(environment("api"));
+    expect((await store.list()).map((e) => e.name)).toEqual(["api", "shop"]);
+    const updated = await store.update("shop", (e) => {
+      e.status = "ready";
+      e.weights = { blue: 100, green: 0 };
+      e.trafficIntent = { weights: { blue: 0, green: 100 }, at: "now" };
+    });
+    expect(updated).toMatchObject({ status: "ready" });
+    expect(await store.get("shop")).toMatchObject({ status: "ready", weights: { blue: 100, green: 0 }, trafficIntent: { weights: { blue: 0, green: 100 } } });
+    // Concurrent read-modify-write transactions lose no update.
+    await Promise.all(
+      Array.from({ length: 20 }, () =>
+        store.update("shop", (e) => {
+          e.weights = { blue: e.weights.blue - 1, green: e.weights.green + 1 };
+        }),
+      ),
+    );
+    expect((await store.get("shop"))?.weights).toEqual({ blue: 80, green: 20 });
+    await expect(store.update("nope", () => undefined)).rejects.toThrow(/vanished/);
+    await store.remove("shop");
+    expect(await store.get("shop")).toBeUndefined();
+  });
+
+  it("keeps deployments in order, finds the unfinished ones, filters lists", async () => {
+    const store = new DeploymentStore(journal.db);
+    const a = deployment("shop", "v1");
+    const b = deployment("shop", "v2");
+    const c = deployment("api", "v1");
+    for (const d of [a, b, c]) await store.insert(d);
+    a.state = "succeeded";
+    a.phase = "done";
+    await store.save(a);
+    expect((await store.get(a.id))?.state).toBe("succeeded");
+    expect((await store.unfinished("shop")).map((d) => d.id)).toEqual([b.id]);
+    expect((await store.unfinished()).map((d) => d.id)).toEqual([b.id, c.id]);
+    expect((await store.forEnvironment("shop")).map((d) => d.version)).toEqual(["v2", "v1"]);
+    expect((await store.list({ state: "queued", limit: 10 })).map((d) => d.id)).toEqual([c.id, b.id]);
+    expect((await store.list({ environment: "api", limit: 10 })).map((d) => d.id)).toEqual([c.id]);
+    expect(await store.get("dep_missing")).toBeUndefined();
+  });
+
+  it("appends events with increasing ids and reads them after an id", async () => {
+    const store = new DeploymentStore(journal.db);
+    const d = deployment("shop", "v1");
+    await store.insert(d);
+    const events = [];
+    for (const type of ["deployment:queued", "deployment:phase", "deployment:succeeded"]) {
+      events.push(await store.appendEvent({ deploymentId: d.id, environment: "shop", type, at: new Date().toISOString(), data: { type } }));
+    }
+    expect(events[1].id).toBeGreaterThan(events[0].id);
+    expect(typeof events[0].id).toBe("number");
+    expect((await store.events(d.id)).map((e) => e.type)).toEqual(["deployment:queued", "deployment:phase", "deployment:succeeded"]);
+    expect((await store.events(d.id, events[0].id)).map((e) => e.id)).toEqual([events[1].id, events[2].id]);
+    expect((await store.events(d.id, 0, 1))[0].data).toEqual({ type: "deployment:queued" });
+  });
+
+  it("claims an idempotency key once, keeps the response, and forgets released or old ones", async () => {
+    const store = new IdempotencyStore(journal.db);
+    const req = { method: "POST", path: "/v1/x", requestHash: "h1" };
+    const claims = await Promise.all([store.claim("p", "k", req), store.claim("p", "k", req)]);
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    expect(await store.get("p", "k")).toMatchObject({ status: 0, requestHash: "h1" });
+    await store.complete("p", "k", { status: 202, body: { id: "dep_1" } });
+    expect(await store.get("p", "k")).toMatchObject({ status: 202, body: { id: "dep_1" } });
+    // A completed key is not released; another principal's key is its own.
+    await store.release("p", "k");
+    expect(await store.get("p", "k")).toBeDefined();
+    expect(await store.claim("q", "k", req)).toBe(true);
+    await store.release("q", "k");
+    expect(await store.get("q", "k")).toBeUndefined();
+    await store.prune(new Date(Date.now() + 1000));
+    expect(await store.get("p", "k")).toBeUndefined();
+  });
+
+  it("keeps token hashes, finds active ones, revokes once", async () => {
+    const store = new TokenStore(journal.db);
+    const record = { id: "tok_1", name: "ci", role: "deployer" as const, environments: ["shop-*"], createdAt: new Date().toISOString() };
+    await store.insert(record, "hash-1");
+    expect(await store.byHash("hash-1")).toMatchObject({ id: "tok_1", environments: ["shop-*"] });
+    expect(await store.revoke("tok_1")).toBe(true);
+    expect(await store.revoke("tok_1")).toBe(false);
+    expect(await store.byHash("hash-1")).toBeUndefined();
+    expect((await store.list())[0].revokedAt).toBeDefined();
+  });
+});
+
+describe("journal migrations on postgres", () => {
+  it("apply once when several replicas start at the same moment", async () => {
+    const url = await postgres.createDatabase(fresh());
+    const journals = await Promise.all(Array.from({ length: 4 }, () => openJournal({ dataDir: tempDir("journal"), databaseUrl: url })));
+    const applied = await journals[0].db.selectFrom("kysely_migration" as never).selectAll().execute();
+    expect(applied.map((m) => (m as { name: string }).name)).toEqual(["0001_journal"]);
+    await Promise.all(journals.map((j) => j.close()));
+  });
+
+  it("refuses an unreachable database with a clear error", async () => {
+    await expect(openJournal({ dataDir: tempDir("journal"), databaseUrl: "postgres://nobody@%2Fnonexistent-socket-dir/none" })).rejects.toThrow();
+  });
+});
