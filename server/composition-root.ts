@@ -21,6 +21,7 @@ import { apiRoutes } from "./http/api-routes";
 import type { Logger } from "./logger";
 import { createMetrics } from "./metrics/metrics";
 import { openJournal } from "./store/database";
+import { LeaseStore } from "./store/lease-store";
 import { DeploymentStore } from "./store/deployment-store";
 import { EnvironmentStore } from "./store/environment-store";
 import { IdempotencyStore } from "./store/idempotency-store";
@@ -28,7 +29,7 @@ import { TokenStore } from "./store/token-store";
 import type { StackEngine } from "./engine/stack-engine";
 import { AwsTarget } from "./targets/aws-target";
 import { KubernetesTarget } from "./targets/kubernetes-target";
-import { LocalTarget, localRuntimeDir } from "./targets/local-target";
+import { LocalTarget } from "./targets/local-target";
 import { TargetRegistry } from "./targets/target-registry";
 import { SecretBox } from "./secrets/secret-box";
 
@@ -55,7 +56,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const journalDb = await openJournal({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   logger.info({ journal: journalDb.location, dialect: journalDb.dialect }, "journal open");
   const environmentStore = new EnvironmentStore(journalDb.db, journalDb.dialect);
-  const deploymentStore = new DeploymentStore(journalDb.db);
+  const deploymentStore = new DeploymentStore(journalDb.db, journalDb.dialect);
   const idempotencyStore = new IdempotencyStore(journalDb.db);
   const tokenStore = new TokenStore(journalDb.db);
 
@@ -64,7 +65,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     injectedEngine ??
     new PulumiEngine({ dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain(), backendUrl: config.stateBackend });
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
-  const targets = new TargetRegistry([new LocalTarget(localRuntimeDir(config.dataDir)), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
+  const targets = new TargetRegistry([new LocalTarget(config.runtimeDir, { reap: journalDb.dialect === "sqlite" }), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
   const bus = new DomainEventBus();
   const journal = new DeploymentJournal(deploymentStore, bus);
@@ -83,7 +84,23 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const runner = new DeploymentRunner(core);
   // The workers ask the reconciler for each environment's next piece of work; both are built before either runs.
   let reconciler: EnvironmentReconciler | undefined;
-  const workers = new EnvironmentWorkers((name) => reconciler!.next(name), logger);
+  const leaseStore = new LeaseStore(journalDb.db, journalDb.dialect);
+  const leaseTtlMs = parseDuration(config.leaseTtl);
+  const workers = new EnvironmentWorkers(
+    (name) => reconciler!.next(name),
+    {
+      ttlMs: leaseTtlMs,
+      acquire: (environment) => leaseStore.acquire(environment, config.replicaId, leaseTtlMs),
+      renew: (lease) => leaseStore.renew(lease, leaseTtlMs),
+      release: (lease) => leaseStore.release(lease),
+    },
+    {
+      acquired: (name) => reconciler!.claimed(name),
+      heldElsewhere: (name) => reconciler!.heldElsewhere(name),
+      lost: (name) => runner.suspendEnvironment(name),
+    },
+    logger.child({ replica: config.replicaId }),
+  );
   const poke = (name: string) => workers.poke(name);
   const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, poke, targets, core.secrets);
   const environmentService = new EnvironmentService({ ...core, runner, bus, poke, busy: (name) => workers.busy(name) });
@@ -114,6 +131,15 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const prune = () =>
     idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000)).catch((err) => logger.warn({ err: String(err) }, "pruning idempotency keys failed"));
   const pruneTimer = setInterval(prune, 3600_000);
+  // Work queued through another replica, or left by one that died, is found by looking.
+  const pollTimer = setInterval(() => {
+    if (!started) return;
+    reconciler!.pending().then(
+      (names) => names.forEach((name) => workers.poke(name)),
+      (err) => logger.warn({ err: String(err) }, "looking for pending work failed"),
+    );
+  }, parseDuration(config.workPollInterval));
+  pollTimer.unref();
   pruneTimer.unref();
 
   return {
@@ -139,6 +165,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     },
     async close(): Promise<void> {
       clearInterval(pruneTimer);
+      clearInterval(pollTimer);
       metrics.stop();
       await journalDb.close();
     },

@@ -1,5 +1,6 @@
 // Service configuration, from environment variables only. Each is
 // documented in the README's configuration table.
+import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
@@ -21,6 +22,10 @@ const schema = z.object({
     .string()
     .regex(/^(file|postgres|postgresql|s3|gs|azblob):\/\//, "CUTOVER_STATE_BACKEND must be a Pulumi backend URL: file://, postgres://, s3://, gs:// or azblob://")
     .optional(),
+  CUTOVER_RUNTIME_DIR: z.string().min(1).optional(),
+  CUTOVER_REPLICA_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "CUTOVER_REPLICA_ID must be 1-64 letters, digits, dots, dashes or underscores").optional(),
+  CUTOVER_LEASE_TTL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_LEASE_TTL must be a duration like 15s").default("15s"),
+  CUTOVER_WORK_POLL_INTERVAL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_WORK_POLL_INTERVAL must be a duration like 2s").default("2s"),
 });
 
 export interface Config {
@@ -36,6 +41,12 @@ export interface Config {
   databaseUrl?: string;
   /** Pulumi's state backend; absent means a file backend in the data dir. */
   stateBackend?: string;
+  /** Where local fleets and balancers keep their files; replicas on one machine share it. */
+  runtimeDir: string;
+  /** This process's name in leases and logs. */
+  replicaId: string;
+  leaseTtl: string;
+  workPollInterval: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -45,11 +56,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`invalid configuration: ${issues}`);
   }
   const c = parsed.data;
+  const sharedBackend = c.CUTOVER_STATE_BACKEND && !c.CUTOVER_STATE_BACKEND.startsWith("file://");
+  if (sharedBackend && !(c.CUTOVER_PULUMI_PASSPHRASE ?? env.PULUMI_CONFIG_PASSPHRASE)) {
+    throw new Error("invalid configuration: CUTOVER_STATE_BACKEND is shared, so set CUTOVER_PULUMI_PASSPHRASE: every replica must encrypt state with the same passphrase");
+  }
   const defaultDataDir = path.join(env.XDG_DATA_HOME ?? path.join(os.homedir(), ".local", "share"), "cutover");
+  const dataDir = path.resolve(c.CUTOVER_DATA_DIR ?? defaultDataDir);
   return {
     port: c.CUTOVER_PORT,
     host: c.CUTOVER_HOST,
-    dataDir: path.resolve(c.CUTOVER_DATA_DIR ?? defaultDataDir),
+    dataDir,
     adminToken: c.CUTOVER_ADMIN_TOKEN,
     pulumiPassphrase: c.CUTOVER_PULUMI_PASSPHRASE ?? env.PULUMI_CONFIG_PASSPHRASE,
     logLevel: c.CUTOVER_LOG_LEVEL,
@@ -57,5 +73,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     operationTimeout: c.CUTOVER_OPERATION_TIMEOUT,
     databaseUrl: c.CUTOVER_DATABASE_URL,
     stateBackend: c.CUTOVER_STATE_BACKEND,
+    runtimeDir: path.resolve(c.CUTOVER_RUNTIME_DIR ?? path.join(dataDir, "runtime")),
+    replicaId: c.CUTOVER_REPLICA_ID ?? `${os.hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
+    leaseTtl: c.CUTOVER_LEASE_TTL,
+    workPollInterval: c.CUTOVER_WORK_POLL_INTERVAL,
   };
 }

@@ -45,6 +45,7 @@ export class InterruptedError extends UnprocessableError {
 
 export class DeploymentRunner {
   private readonly controls = new Map<string, DeploymentControl>();
+  private readonly environmentOf = new Map<string, string>();
 
   constructor(private readonly deps: RunnerDeps) {}
 
@@ -57,6 +58,11 @@ export class DeploymentRunner {
     for (const control of this.controls.values()) control.suspend();
   }
 
+  /** Stops the running deployments of one environment (its lease was lost; their writes would be refused). */
+  suspendEnvironment(environment: string): void {
+    for (const [id, control] of this.controls) if (this.environmentOf.get(id) === environment) control.suspend();
+  }
+
   /**
    * Drives a deployment to its end, or to a safe point when suspended.
    * Never throws: every outcome is journaled.
@@ -66,6 +72,7 @@ export class DeploymentRunner {
     if (!d || isTerminal(d.state)) return;
     const control = new DeploymentControl();
     this.controls.set(id, control);
+    this.environmentOf.set(id, d.environment);
     const log = this.deps.logger.child({ deploymentId: id, environment: d.environment });
     try {
       if (d.suspended) {
@@ -86,6 +93,7 @@ export class DeploymentRunner {
     } finally {
       control.clearDeadline();
       this.controls.delete(id);
+      this.environmentOf.delete(id);
     }
   }
 

@@ -30,3 +30,20 @@ export interface SecretSealer {
   seal(plain: string): string;
   open(sealed: string): string;
 }
+
+/** An environment's lease: at most one replica does an environment's work at a time. */
+export interface Lease {
+  environment: string;
+  holder: string;
+  /** Grows with every new holder; writes carry it (see fencing.ts). */
+  token: number;
+}
+
+export interface LeaseRepository {
+  /** Takes the lease if it is free, expired, or already this holder's; undefined when another replica holds it. */
+  acquire(environment: string, holder: string, ttlMs: number): Promise<Lease | undefined>;
+  /** Extends a held lease; false when it was lost. */
+  renew(lease: Lease, ttlMs: number): Promise<boolean>;
+  release(lease: Lease): Promise<void>;
+  current(environment: string): Promise<(Lease & { expiresAt: number }) | undefined>;
+}

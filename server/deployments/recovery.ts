@@ -33,6 +33,26 @@ export class EnvironmentReconciler {
     return names;
   }
 
+  /** This replica took the environment's lease: recovery of what the last holder left comes first. */
+  claimed(name: string): void {
+    this.unrecovered.add(name);
+  }
+
+  /** Another replica works on the environment: it is not this replica's to recover. */
+  heldElsewhere(name: string): void {
+    this.markRecovered(name);
+  }
+
+  /** Environments with work waiting: creation, deletion, an unsettled traffic change, or deployments not yet ended. */
+  async pending(): Promise<string[]> {
+    const { environments, deployments } = this.deps;
+    const names = new Set((await deployments.unfinished()).map((d) => d.environment));
+    for (const env of await environments.list()) {
+      if (env.status === "creating" || env.status === "deleting" || env.trafficIntent) names.add(env.name);
+    }
+    return [...names];
+  }
+
   get recovering(): boolean {
     return this.unrecovered.size > 0;
   }

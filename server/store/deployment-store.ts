@@ -5,7 +5,8 @@ import type { Deployment, DeploymentEvent, DeploymentState } from "../deployment
 import type { DeploymentRepository } from "../deployments/ports";
 import { TERMINAL_STATES } from "../deployments/deployment-states";
 import type { JournalDb } from "./database";
-import type { EventsTable } from "./schema";
+import { fencedWrite } from "./lease-store";
+import type { Dialect, EventsTable } from "./schema";
 
 const fromEventRow = (r: Selectable<EventsTable>): DeploymentEvent => ({
   id: Number(r.id),
@@ -19,7 +20,10 @@ const fromEventRow = (r: Selectable<EventsTable>): DeploymentEvent => ({
 const documents = (rows: { body: string }[]): Deployment[] => rows.map((r) => JSON.parse(r.body) as Deployment);
 
 export class DeploymentStore implements DeploymentRepository {
-  constructor(private readonly db: JournalDb) {}
+  constructor(
+    private readonly db: JournalDb,
+    private readonly dialect: Dialect,
+  ) {}
 
   async insert(d: Deployment): Promise<void> {
     await this.db
@@ -30,7 +34,9 @@ export class DeploymentStore implements DeploymentRepository {
 
   async save(d: Deployment): Promise<Deployment> {
     d.updatedAt = new Date().toISOString();
-    await this.db.updateTable("deployments").set({ body: JSON.stringify(d), state: d.state }).where("id", "=", d.id).execute();
+    await fencedWrite(this.db, this.dialect, d.environment, (trx) =>
+      trx.updateTable("deployments").set({ body: JSON.stringify(d), state: d.state }).where("id", "=", d.id).execute(),
+    );
     return d;
   }
 
@@ -73,11 +79,13 @@ export class DeploymentStore implements DeploymentRepository {
   }
 
   async appendEvent(e: Omit<DeploymentEvent, "id">): Promise<DeploymentEvent> {
-    const row = await this.db
-      .insertInto("events")
-      .values({ deployment_id: e.deploymentId, environment: e.environment, type: e.type, at: e.at, data: JSON.stringify(e.data) })
-      .returning("id")
-      .executeTakeFirstOrThrow();
+    const row = await fencedWrite(this.db, this.dialect, e.environment, (trx) =>
+      trx
+        .insertInto("events")
+        .values({ deployment_id: e.deploymentId, environment: e.environment, type: e.type, at: e.at, data: JSON.stringify(e.data) })
+        .returning("id")
+        .executeTakeFirstOrThrow(),
+    );
     return { ...e, id: Number(row.id) };
   }
 

@@ -4,6 +4,7 @@ import type { Selectable } from "kysely";
 import type { Environment } from "../deployments/model";
 import type { EnvironmentRepository } from "../deployments/ports";
 import type { JournalDb } from "./database";
+import { fencedWrite } from "./lease-store";
 import type { Dialect, EnvironmentsTable } from "./schema";
 
 type Row = Selectable<EnvironmentsTable>;
@@ -77,7 +78,7 @@ export class EnvironmentStore implements EnvironmentRepository {
 
   /** Reads, changes and writes the environment in one transaction (the row locked on Postgres). */
   async update(name: string, change: (env: Environment) => void): Promise<Environment> {
-    return this.db.transaction().execute(async (trx) => {
+    return fencedWrite(this.db, this.dialect, name, async (trx) => {
       const row = await trx
         .selectFrom("environments")
         .selectAll()
@@ -95,6 +96,6 @@ export class EnvironmentStore implements EnvironmentRepository {
   }
 
   async remove(name: string): Promise<void> {
-    await this.db.deleteFrom("environments").where("name", "=", name).execute();
+    await fencedWrite(this.db, this.dialect, name, (trx) => trx.deleteFrom("environments").where("name", "=", name).execute());
   }
 }

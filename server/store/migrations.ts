@@ -80,6 +80,18 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0002_leases": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("leases")
+          .ifNotExists()
+          .addColumn("environment", "text", (c) => c.primaryKey())
+          .addColumn("holder", "text", (c) => c.notNull())
+          .addColumn("token", "bigint", (c) => c.notNull())
+          .addColumn("expires_at", "bigint", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -59,7 +59,16 @@ export interface TokensTable {
   revoked_at: string | null;
 }
 
+export interface LeasesTable {
+  environment: string;
+  holder: string;
+  token: number;
+  /** Milliseconds since the epoch, by the database's clock on Postgres. */
+  expires_at: number;
+}
+
 export interface JournalSchema {
+  leases: LeasesTable;
   environments: EnvironmentsTable;
   deployments: DeploymentsTable;
   events: EventsTable;

@@ -15,7 +15,14 @@ import type { DeploymentTarget, FleetCondition, PoolStats, TrafficObservation, T
 export class LocalTarget implements DeploymentTarget {
   readonly name = "local" as const;
 
-  constructor(private readonly runtimeDir: string) {}
+  /**
+   * `reap` removes runtime leftovers no stack owns; only a replica that is
+   * alone on its runtime directory can tell another's half-made work from a leftover.
+   */
+  constructor(
+    private readonly runtimeDir: string,
+    private readonly options: { reap: boolean } = { reap: true },
+  ) {}
 
   async prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec> {
     if (!spec.local) throw new InputError("validation_failed", "a local environment needs `local.listenPort`", { field: "local" });
@@ -102,6 +109,7 @@ export class LocalTarget implements DeploymentTarget {
   }
 
   async reapUnowned(owned: { fleets: Record<string, unknown>[]; environments: string[] }, before: Date): Promise<string[]> {
+    if (!this.options.reap) return [];
     return reapUnowned(
       this.runtimeDir,
       { fleetIds: new Set(owned.fleets.map((f) => f.fleetId as string)), balancers: new Set(owned.environments) },

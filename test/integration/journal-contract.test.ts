@@ -7,6 +7,8 @@ import { DeploymentStore } from "../../server/store/deployment-store";
 import { EnvironmentStore } from "../../server/store/environment-store";
 import { IdempotencyStore } from "../../server/store/idempotency-store";
 import { TokenStore } from "../../server/store/token-store";
+import { LeaseStore } from "../../server/store/lease-store";
+import { FencedOffError, runFenced } from "../../server/deployments/fencing";
 import { startPostgres, type PostgresServer } from "../helpers/postgres";
 import { tempDir } from "../helpers/temp-dir";
 
@@ -88,7 +90,7 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
   });
 
   it("keeps deployments in order, finds the unfinished ones, filters lists", async () => {
-    const store = new DeploymentStore(journal.db);
+    const store = new DeploymentStore(journal.db, journal.dialect);
     const a = deployment("shop", "v1");
     const b = deployment("shop", "v2");
     const c = deployment("api", "v1");
@@ -106,7 +108,7 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
   });
 
   it("appends events with increasing ids and reads them after an id", async () => {
-    const store = new DeploymentStore(journal.db);
+    const store = new DeploymentStore(journal.db, journal.dialect);
     const d = deployment("shop", "v1");
     await store.insert(d);
     const events = [];
@@ -138,6 +140,53 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect(await store.get("p", "k")).toBeUndefined();
   });
 
+  it("gives an environment's lease to one holder at a time, with a growing token", async () => {
+    const leases = new LeaseStore(journal.db, journal.dialect);
+    const attempts = await Promise.all(["a", "b", "c"].map((h) => leases.acquire("shop", h, 60_000)));
+    const winners = attempts.filter((l) => l !== undefined);
+    expect(winners).toHaveLength(1);
+    const first = winners[0]!;
+    expect(await leases.acquire("shop", first.holder === "a" ? "b" : "a", 60_000)).toBeUndefined();
+    expect(await leases.renew(first, 60_000)).toBe(true);
+    // Released (or expired), the lease goes to the next holder with a larger token; the old one cannot renew it.
+    await leases.release(first);
+    const second = (await leases.acquire("shop", "z", 200))!;
+    expect(second.token).toBeGreaterThan(first.token);
+    expect(await leases.renew(first, 60_000)).toBe(false);
+    await new Promise((r) => setTimeout(r, 300));
+    const third = (await leases.acquire("shop", "y", 60_000))!;
+    expect(third.token).toBeGreaterThan(second.token);
+    expect(await leases.current("shop")).toMatchObject({ holder: "y", token: third.token });
+    // Other environments are independent.
+    expect(await leases.acquire("api", "z", 60_000)).toBeDefined();
+  });
+
+  it("refuses every write of fenced work whose token is no longer the lease's", async () => {
+    const leases = new LeaseStore(journal.db, journal.dialect);
+    const environments = new EnvironmentStore(journal.db, journal.dialect);
+    const deployments = new DeploymentStore(journal.db, journal.dialect);
+    await environments.insert(environment("shop"));
+    const d = deployment("shop", "v1");
+    await deployments.insert(d);
+    const old = (await leases.acquire("shop", "old", 60_000))!;
+    const asOld = <T>(work: () => Promise<T>) => runFenced({ environment: "shop", token: old.token }, work);
+    await asOld(() => environments.update("shop", (e) => (e.status = "ready")));
+    await leases.release(old);
+    const current = (await leases.acquire("shop", "new", 60_000))!;
+    const event = { deploymentId: d.id, environment: "shop", type: "deployment:phase", at: new Date().toISOString(), data: {} };
+    await expect(asOld(() => environments.update("shop", (e) => (e.status = "failed")))).rejects.toThrow(FencedOffError);
+    await expect(asOld(() => deployments.save({ ...d, state: "running" }))).rejects.toThrow(FencedOffError);
+    await expect(asOld(() => deployments.appendEvent(event))).rejects.toThrow(FencedOffError);
+    await expect(asOld(() => environments.remove("shop"))).rejects.toThrow(FencedOffError);
+    expect(await environments.get("shop")).toMatchObject({ status: "ready" });
+    expect((await deployments.get(d.id))?.state).toBe("queued");
+    expect(await deployments.events(d.id)).toEqual([]);
+    // The holder's own fenced work, and unfenced work (an API call), go through.
+    await runFenced({ environment: "shop", token: current.token }, () => deployments.appendEvent(event));
+    await deployments.appendEvent(event);
+    expect(await deployments.events(d.id)).toHaveLength(2);
+  });
+
   it("keeps token hashes, finds active ones, revokes once", async () => {
     const store = new TokenStore(journal.db);
     const record = { id: "tok_1", name: "ci", role: "deployer" as const, environments: ["shop-*"], createdAt: new Date().toISOString() };
@@ -155,7 +204,7 @@ describe("journal migrations on postgres", () => {
     const url = await postgres.createDatabase(fresh());
     const journals = await Promise.all(Array.from({ length: 4 }, () => openJournal({ dataDir: tempDir("journal"), databaseUrl: url })));
     const applied = await journals[0].db.selectFrom("kysely_migration" as never).selectAll().execute();
-    expect(applied.map((m) => (m as { name: string }).name)).toEqual(["0001_journal"]);
+    expect(applied.map((m) => (m as { name: string }).name)).toEqual(["0001_journal", "0002_leases"]);
     await Promise.all(journals.map((j) => j.close()));
   });
 
