@@ -22,6 +22,8 @@ import type { Logger } from "./logger";
 import { createMetrics } from "./metrics/metrics";
 import { openJournal } from "./store/database";
 import { LeaseStore } from "./store/lease-store";
+import { DeploymentRequestStore } from "./store/deployment-request-store";
+import { EventNotifications } from "./store/event-notifications";
 import { DeploymentStore } from "./store/deployment-store";
 import { EnvironmentStore } from "./store/environment-store";
 import { IdempotencyStore } from "./store/idempotency-store";
@@ -79,6 +81,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     traffic,
     logger,
     secrets: new SecretBox(passphrase),
+    requests: new DeploymentRequestStore(journalDb.db),
     operationTimeoutMs: parseDuration(config.operationTimeout),
   };
   const runner = new DeploymentRunner(core);
@@ -102,7 +105,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     logger.child({ replica: config.replicaId }),
   );
   const poke = (name: string) => workers.poke(name);
-  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, poke, targets, core.secrets);
+  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, poke, targets, core.secrets, core.requests);
   const environmentService = new EnvironmentService({ ...core, runner, bus, poke, busy: (name) => workers.busy(name) });
   reconciler = new EnvironmentReconciler({ ...core, runner, environmentService });
 
@@ -131,6 +134,10 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const prune = () =>
     idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000)).catch((err) => logger.warn({ err: String(err) }, "pruning idempotency keys failed"));
   const pruneTimer = setInterval(prune, 3600_000);
+  const notifications = config.databaseUrl
+    ? new EventNotifications(config.databaseUrl, (deploymentId) => bus.emit("deployment:journaled_elsewhere", { deploymentId }), logger)
+    : undefined;
+  await notifications?.start();
   // Work queued through another replica, or left by one that died, is found by looking.
   const pollTimer = setInterval(() => {
     if (!started) return;
@@ -166,6 +173,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     async close(): Promise<void> {
       clearInterval(pruneTimer);
       clearInterval(pollTimer);
+      await notifications?.stop();
       metrics.stop();
       await journalDb.close();
     },

@@ -5,6 +5,8 @@ import type { Color, Deployment, DeploymentEvent, Environment, Phase } from "./m
 
 export interface DomainEvents {
   "deployment:event": [DeploymentEvent];
+  /** Another replica journaled events of this deployment: read them from the journal. */
+  "deployment:journaled_elsewhere": [{ deploymentId: string }];
   "deployment:phase": [{ deployment: Deployment; phase: Phase; previous: Phase; secondsInPrevious: number }];
   "deployment:finished": [Deployment];
   "environment:weights": [{ environment: string; weights: Record<Color, number> }];

@@ -21,7 +21,7 @@ import { engineEventSummary } from "./engine-event-summary";
 import { retireFleet } from "./fleet-retirement";
 import { otherColor, runnableArtifact, type Color, type Deployment } from "./model";
 import { pauseAtStep } from "./canary-pause";
-import type { DeploymentRepository, EnvironmentRepository, SecretSealer } from "./ports";
+import type { DeploymentRepository, DeploymentRequest, DeploymentRequestRepository, EnvironmentRepository, SecretSealer } from "./ports";
 import type { TrafficOperator } from "./traffic-operator";
 
 export interface RunnerDeps {
@@ -33,6 +33,7 @@ export interface RunnerDeps {
   traffic: TrafficOperator;
   logger: Logger;
   secrets: SecretSealer;
+  requests: DeploymentRequestRepository;
   /** The default deadline of a deployment's own work, when its environment sets none. */
   operationTimeoutMs: number;
 }
@@ -74,6 +75,15 @@ export class DeploymentRunner {
     this.controls.set(id, control);
     this.environmentOf.set(id, d.environment);
     const log = this.deps.logger.child({ deploymentId: id, environment: d.environment });
+    // Requests made on other replicas (or before this one took the deployment over).
+    const takeRequests = () =>
+      this.deps.requests.take(id).then(
+        (requests) => requests.forEach((r) => applyRequest(control, r)),
+        (err) => log.warn({ err: String(err) }, "reading requests to the deployment failed"),
+      );
+    await takeRequests();
+    const requestPoll = setInterval(() => void takeRequests(), 500);
+    requestPoll.unref();
     try {
       if (d.suspended) {
         d.suspended = undefined;
@@ -91,6 +101,7 @@ export class DeploymentRunner {
         log.error({ err: describeError(err) }, "deployment runner failed");
       }
     } finally {
+      clearInterval(requestPoll);
       control.clearDeadline();
       this.controls.delete(id);
       this.environmentOf.delete(id);
@@ -105,7 +116,6 @@ export class DeploymentRunner {
   async recover(id: string): Promise<void> {
     const d = await this.deps.deployments.get(id);
     if (!d || isTerminal(d.state) || d.state === "queued") return;
-    await this.deps.journal.record(d, "deployment:recovering", { state: d.state, phase: d.phase });
     crashPoint("recovery");
     if (!d.suspended && d.phase !== "retiring" && d.phase !== "rolling_back") {
       await this.startRollback(d, new InterruptedError());
@@ -361,5 +371,22 @@ export class DeploymentRunner {
         }
       },
     };
+  }
+}
+
+function applyRequest(control: DeploymentControl, r: DeploymentRequest): void {
+  switch (r.action) {
+    case "promote":
+      if (control.pauseRequested) control.resume();
+      else control.promote();
+      return;
+    case "pause":
+      control.pauseRequested = true;
+      return;
+    case "resume":
+      control.resume();
+      return;
+    case "abort":
+      control.abort(r.reason ?? "aborted by request");
   }
 }

@@ -6,7 +6,7 @@ import type { DeploymentRunner } from "./deployment-runner";
 import type { TargetRegistry } from "../targets/target-registry";
 import { isTerminal } from "./deployment-states";
 import { artifactFor, hasSecrets, sealArtifact, stepsOf, type ArtifactInput, type Deployment, type DeploymentKind, type Strategy } from "./model";
-import type { DeploymentRepository, EnvironmentRepository, SecretSealer } from "./ports";
+import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer } from "./ports";
 import { checkSecretsSupported } from "./secret-support";
 
 export interface DeploymentRequest {
@@ -14,6 +14,8 @@ export interface DeploymentRequest {
   artifact?: ArtifactInput;
   strategy?: Strategy;
 }
+
+const PROMOTE_RULE = "a deployment can be promoted while it waits at a canary step or bakes";
 
 export interface DeploymentView extends Deployment {
   queuePosition?: number;
@@ -28,6 +30,7 @@ export class DeploymentService {
     private readonly poke: (environment: string) => void,
     private readonly targets: TargetRegistry,
     private readonly secrets: SecretSealer,
+    private readonly requests: DeploymentRequestRepository,
   ) {}
 
   async create(environment: string, request: DeploymentRequest, kind: DeploymentKind = "deploy"): Promise<DeploymentView> {
@@ -75,15 +78,22 @@ export class DeploymentService {
     return this.deployments.list(opts);
   }
 
+  /**
+   * Steering goes to the deployment's control when this replica runs it;
+   * otherwise it is judged from the journal and left as a request for the
+   * replica that does, which carries it out within a second.
+   */
   async promote(id: string): Promise<DeploymentView> {
     const d = await this.get(id);
     const control = this.runner.control(id);
-    if (d.pausedBy === "user" && control) {
-      control.resume();
-    } else if (control?.promotable) {
-      control.promote();
+    if (control) {
+      if (d.pausedBy === "user") control.resume();
+      else if (control.promotable) control.promote();
+      else throw this.invalidState(d, "promote", PROMOTE_RULE);
     } else {
-      throw this.invalidState(d, "promote", "a deployment can be promoted while it waits at a canary step or bakes");
+      const waiting = d.phase === "baking" || (d.phase === "shifting" && (d.pausedBy !== undefined || d.waitUntil !== undefined));
+      if (!waiting || isTerminal(d.state)) throw this.invalidState(d, "promote", PROMOTE_RULE);
+      await this.requests.add({ deploymentId: id, action: "promote" });
     }
     await this.journal.record(d, "deployment:promote_requested", {});
     return this.get(id);
@@ -92,10 +102,11 @@ export class DeploymentService {
   async pause(id: string): Promise<DeploymentView> {
     const d = await this.get(id);
     const control = this.runner.control(id);
-    if (!control || isTerminal(d.state) || d.state === "rolling_back") {
+    if (isTerminal(d.state) || d.state === "rolling_back" || d.state === "queued" || (!control && d.phase === "retiring")) {
       throw this.invalidState(d, "pause", "only a running deployment can be paused");
     }
-    control.pauseRequested = true;
+    if (control) control.pauseRequested = true;
+    else await this.requests.add({ deploymentId: id, action: "pause" });
     await this.journal.record(d, "deployment:pause_requested", {});
     return this.get(id);
   }
@@ -103,8 +114,13 @@ export class DeploymentService {
   async resume(id: string): Promise<DeploymentView> {
     const d = await this.get(id);
     const control = this.runner.control(id);
-    if (!control || !control.pauseRequested) throw this.invalidState(d, "resume", "the deployment is not paused");
-    control.resume();
+    if (control) {
+      if (!control.pauseRequested) throw this.invalidState(d, "resume", "the deployment is not paused");
+      control.resume();
+    } else {
+      if (d.pausedBy !== "user") throw this.invalidState(d, "resume", "the deployment is not paused");
+      await this.requests.add({ deploymentId: id, action: "resume" });
+    }
     await this.journal.record(d, "deployment:resume_requested", {});
     return this.get(id);
   }
@@ -114,12 +130,14 @@ export class DeploymentService {
     if (isTerminal(d.state) || d.state === "rolling_back") {
       throw this.invalidState(d, "abort", "the deployment has already finished or is rolling back");
     }
-    if (d.state === "queued" && !this.runner.control(id)) {
+    const control = this.runner.control(id);
+    if (d.state === "queued" && !control) {
       d.error = { code: "cancelled", message: reason };
       await this.journal.finish(d, "cancelled", { reason });
       return this.get(id);
     }
-    this.runner.control(id)?.abort(reason);
+    if (control) control.abort(reason);
+    else await this.requests.add({ deploymentId: id, action: "abort", reason });
     await this.journal.record(d, "deployment:abort_requested", { reason });
     return this.get(id);
   }

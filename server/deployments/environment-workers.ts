@@ -97,7 +97,7 @@ export class EnvironmentWorkers {
       if (lost) return;
       lost = true;
       clearInterval(heartbeat);
-      this.logger.error({ environment, token: lease.token, why }, "lost the environment's lease: stopping its work");
+      this.logger.error({ environment, leaseToken: lease.token, why }, "lost the environment's lease: stopping its work");
       this.hooks.lost(environment);
     };
     try {

@@ -47,3 +47,18 @@ export interface LeaseRepository {
   release(lease: Lease): Promise<void>;
   current(environment: string): Promise<(Lease & { expiresAt: number }) | undefined>;
 }
+
+export type DeploymentAction = "promote" | "pause" | "resume" | "abort";
+
+/** A caller's request to a running deployment, for whichever replica runs it. */
+export interface DeploymentRequest {
+  deploymentId: string;
+  action: DeploymentAction;
+  reason?: string;
+}
+
+export interface DeploymentRequestRepository {
+  add(request: DeploymentRequest): Promise<void>;
+  /** Removes and returns the deployment's requests, oldest first. */
+  take(deploymentId: string): Promise<DeploymentRequest[]>;
+}

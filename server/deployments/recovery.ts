@@ -105,6 +105,10 @@ export class EnvironmentReconciler {
     const interrupted = (await deployments.unfinished(env.name)).filter((d) => d.state !== "queued");
     const unsettled = interrupted.length > 0 || env.status === "creating" || env.status === "deleting" || env.trafficIntent !== undefined;
     if (!unsettled) return;
+    // Announced before the stacks are repaired, which can take a while: recovery has begun.
+    for (const d of interrupted.filter((i) => !i.suspended)) {
+      await this.deps.journal.record(d, "deployment:recovering", { state: d.state, phase: d.phase });
+    }
     for (const stack of Object.values(stackNames(env.name))) {
       const repaired = await engine.repair(stack).catch((err) => {
         log.error({ stack, error: describeError(err) }, "could not repair stack");

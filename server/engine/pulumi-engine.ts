@@ -17,6 +17,15 @@ import type { Toolchain } from "./toolchain";
 
 export const PROJECT_NAME = "cutover";
 
+/**
+ * Pulumi's Postgres backend lists state with a query open while it runs
+ * another per row, from a pool of 2 × GOMAXPROCS connections, and lists
+ * stacks 10 at a time: with enough stacks every connection waits for
+ * another and `stack ls` hangs. Fewer parallel listings and a larger pool
+ * keep it below that.
+ */
+const POSTGRES_BACKEND_ENV = { PULUMI_DIY_BACKEND_PARALLEL: "2", GOMAXPROCS: "4" };
+
 export interface EngineSettings {
   dataDir: string;
   passphrase: string;
@@ -51,6 +60,7 @@ export class PulumiEngine implements StackEngine {
       PULUMI_BACKEND_URL: this.backendUrl,
       PULUMI_HOME: this.pulumiHome,
       CUTOVER_PROXY_BIN: toolchain.proxyBin,
+      ...(/^postgres(ql)?:/.test(this.backendUrl) ? POSTGRES_BACKEND_ENV : {}),
       PATH: `${toolchain.pluginDir}:${path.dirname(toolchain.pulumiBin)}:${process.env.PATH ?? ""}`,
     };
   }

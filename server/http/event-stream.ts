@@ -25,9 +25,22 @@ export async function streamEvents(req: Request, res: Response, deploymentId: st
     if (END_EVENTS.has(e.type)) finish();
   };
   const heartbeat = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
-  const off = bus.on("deployment:event", (e) => {
+  const offLocal = bus.on("deployment:event", (e) => {
     if (e.deploymentId === deploymentId) send(e);
   });
+  // Events another replica journaled are read back from the journal, in order, after the last one sent.
+  let reading = Promise.resolve();
+  const offRemote = bus.on("deployment:journaled_elsewhere", (n) => {
+    if (n.deploymentId !== deploymentId) return;
+    reading = reading.then(async () => {
+      if (ended) return;
+      for (const e of await store.events(deploymentId, last).catch(() => [])) send(e);
+    });
+  });
+  const off = () => {
+    offLocal();
+    offRemote();
+  };
   const finish = () => {
     if (ended) return;
     ended = true;

@@ -1,6 +1,6 @@
 // Deployments and their events in the journal. A deployment is stored as
 // one JSON document plus the columns that are queried.
-import type { Selectable } from "kysely";
+import { sql, type Selectable } from "kysely";
 import type { Deployment, DeploymentEvent, DeploymentState } from "../deployments/model";
 import type { DeploymentRepository } from "../deployments/ports";
 import { TERMINAL_STATES } from "../deployments/deployment-states";
@@ -16,6 +16,9 @@ const fromEventRow = (r: Selectable<EventsTable>): DeploymentEvent => ({
   at: r.at,
   data: JSON.parse(r.data),
 });
+
+/** The Postgres channel on which event appends are announced, with the deployment id as payload. */
+export const EVENTS_CHANNEL = "cutover_events";
 
 const documents = (rows: { body: string }[]): Deployment[] => rows.map((r) => JSON.parse(r.body) as Deployment);
 
@@ -79,13 +82,16 @@ export class DeploymentStore implements DeploymentRepository {
   }
 
   async appendEvent(e: Omit<DeploymentEvent, "id">): Promise<DeploymentEvent> {
-    const row = await fencedWrite(this.db, this.dialect, e.environment, (trx) =>
-      trx
+    const row = await fencedWrite(this.db, this.dialect, e.environment, async (trx) => {
+      const inserted = await trx
         .insertInto("events")
         .values({ deployment_id: e.deploymentId, environment: e.environment, type: e.type, at: e.at, data: JSON.stringify(e.data) })
         .returning("id")
-        .executeTakeFirstOrThrow(),
-    );
+        .executeTakeFirstOrThrow();
+      // Every replica listening hears of it once the transaction commits (live event streams).
+      if (this.dialect === "postgres") await sql`select pg_notify(${EVENTS_CHANNEL}, ${e.deploymentId})`.execute(trx);
+      return inserted;
+    });
     return { ...e, id: Number(row.id) };
   }
 

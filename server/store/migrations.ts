@@ -92,6 +92,20 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    "0003_deployment_requests": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("deployment_requests")
+          .ifNotExists()
+          .addColumn("id", serial, (c) => (autoIncrement ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn("deployment_id", "text", (c) => c.notNull())
+          .addColumn("action", "text", (c) => c.notNull())
+          .addColumn("reason", "text")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("deployment_requests_by_deployment").ifNotExists().on("deployment_requests").columns(["deployment_id", "id"]).execute();
+      },
+    },
   };
 }
 

@@ -67,8 +67,17 @@ export interface LeasesTable {
   expires_at: number;
 }
 
+export interface DeploymentRequestsTable {
+  id: Generated<number>;
+  deployment_id: string;
+  action: string;
+  reason: string | null;
+  created_at: string;
+}
+
 export interface JournalSchema {
   leases: LeasesTable;
+  deployment_requests: DeploymentRequestsTable;
   environments: EnvironmentsTable;
   deployments: DeploymentsTable;
   events: EventsTable;
