@@ -117,7 +117,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     adminTokenFile = boot.file;
   }
   const tokens = new TokenService(tokenStore, adminToken);
-  const metrics = createMetrics(bus, environmentStore);
+  const metrics = createMetrics(bus, environmentStore, deploymentStore);
 
   let started = false;
   const routes = apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus });

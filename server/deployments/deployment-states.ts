@@ -40,6 +40,9 @@ export const PHASES_OF_STATE: Record<DeploymentState, readonly Phase[]> = {
   cancelled: ["done"],
 };
 
+/** Every deployment state. */
+export const STATES = Object.keys(STATE_TRANSITIONS) as DeploymentState[];
+
 export const TERMINAL_STATES = (Object.keys(STATE_TRANSITIONS) as DeploymentState[]).filter((s) => STATE_TRANSITIONS[s].length === 0);
 
 export const isTerminal = (state: DeploymentState): boolean => STATE_TRANSITIONS[state].length === 0;

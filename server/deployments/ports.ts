@@ -23,6 +23,8 @@ export interface DeploymentRepository {
   list(opts: { environment?: string; state?: DeploymentState; limit: number }): Promise<Deployment[]>;
   appendEvent(e: Omit<DeploymentEvent, "id">): Promise<DeploymentEvent>;
   events(deploymentId: string, afterId?: number, limit?: number): Promise<DeploymentEvent[]>;
+  /** How many deployments the journal holds in each state (every replica's). */
+  countByState(): Promise<Partial<Record<DeploymentState, number>>>;
 }
 
 /** Seals and opens secret values; the journal only ever holds sealed ones. */

@@ -2,22 +2,34 @@
 // the domain knows they exist.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { DomainEventBus } from "../deployments/deployment-events";
-import type { EnvironmentStore } from "../store/environment-store";
+import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
+import { STATES } from "../deployments/deployment-states";
 
 export interface Metrics {
   registry: Registry;
   stop(): void;
 }
 
-export function createMetrics(bus: DomainEventBus, environments: EnvironmentStore): Metrics {
+export function createMetrics(bus: DomainEventBus, environments: EnvironmentRepository, journal: DeploymentRepository): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "cutover_process_" });
 
   const deployments = new Counter({
     name: "cutover_deployments_total",
-    help: "Deployments that reached an end, by result and strategy.",
+    help: "Deployments this replica brought to an end, by result and strategy.",
     labelNames: ["result", "strategy"] as const,
     registers: [registry],
+  });
+  new Gauge({
+    name: "cutover_journal_deployments",
+    help: "Deployments in the journal by state, whichever replica ran them (the shared store's count).",
+    labelNames: ["state"] as const,
+    registers: [registry],
+    async collect() {
+      const counts = await journal.countByState();
+      this.reset();
+      for (const state of STATES) this.set({ state }, counts[state] ?? 0);
+    },
   });
   const phaseSeconds = new Histogram({
     name: "cutover_deployment_phase_duration_seconds",

@@ -95,6 +95,11 @@ export class DeploymentStore implements DeploymentRepository {
     return { ...e, id: Number(row.id) };
   }
 
+  async countByState(): Promise<Partial<Record<DeploymentState, number>>> {
+    const rows = await this.db.selectFrom("deployments").select(["state", (eb) => eb.fn.countAll<number>().as("count")]).groupBy("state").execute();
+    return Object.fromEntries(rows.map((r) => [r.state, Number(r.count)]));
+  }
+
   async events(deploymentId: string, afterId = 0, limit = 10_000): Promise<DeploymentEvent[]> {
     const rows = await this.db
       .selectFrom("events")

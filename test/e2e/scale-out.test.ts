@@ -158,6 +158,12 @@ describe("scale out: replicas on PostgreSQL", () => {
     await waitForDeployment(watcher, d.id, "succeeded");
     const view = (await watcher.api("GET", `/v1/environments/${env}`)).json;
     expect(view).toMatchObject({ status: "ready", liveVersion: "v4" });
+    // Every replica counts the shared journal's deployments alike.
+    const succeeded = await Promise.all(
+      alive().map(async (r) => Number(/^cutover_journal_deployments\{state="succeeded"\} (\d+)/m.exec((await r.api("GET", "/metrics")).body)?.[1])),
+    );
+    expect(new Set(succeeded).size).toBe(1);
+    expect(succeeded[0]).toBeGreaterThanOrEqual(6);
     const result = await load.stop();
     expect(result.errors).toEqual([]);
     expect(result.failed).toBe(0);
