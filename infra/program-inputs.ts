@@ -1,6 +1,6 @@
 // What every target's programs are given: plain data, resolved by the
 // orchestrator. Programs turn it into resources and nothing else.
-import type { Artifact, AwsSettings, Color, EnvironmentSpec, KubernetesSettings } from "../server/deployments/model";
+import type { Artifact, AwsSettings, Color, EnvironmentSpec, KubernetesSettings } from "./vocabulary";
 
 export interface FleetProgramInputs {
   environment: string;

@@ -2,7 +2,7 @@
 // per data directory, recovery of interrupted work, then requests.
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { identify, isAlive, type ProcessIdentity } from "../infra/local/provider/process-identity";
+import { identify, isAlive, type ProcessIdentity } from "../infra/local/runtime";
 import { loadConfig } from "./config";
 import { createServices } from "./composition-root";
 import { createLogger } from "./logger";

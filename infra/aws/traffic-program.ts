@@ -5,7 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import type { Color } from "../../server/deployments/model";
+import type { Color } from "../vocabulary";
 import { seconds, type AwsSettings, type TrafficProgramInputs } from "../program-inputs";
 
 export function awsTrafficProgram(input: TrafficProgramInputs, settings: AwsSettings): PulumiFn {

@@ -3,7 +3,7 @@
 // The unit file travels base64-encoded, so no value can end a here-document
 // or reach the shell, and every value is quoted as systemd.syntax(7) reads
 // double-quoted strings (C escapes, `%%` for a literal `%`).
-import type { Artifact } from "../../server/deployments/model";
+import type { Artifact } from "../vocabulary";
 
 const ESCAPES: Record<string, string> = { "\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 

@@ -4,7 +4,7 @@
 // Services and a header match that forces a color for testers.
 import * as k8s from "@pulumi/kubernetes";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import type { Color } from "../../server/deployments/model";
+import type { Color } from "../vocabulary";
 import type { KubernetesSettings, TrafficProgramInputs } from "../program-inputs";
 import { colorServiceName, kubernetesProvider } from "./provider";
 

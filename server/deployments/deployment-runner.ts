@@ -17,7 +17,6 @@ import type { DeploymentJournal } from "./deployment-journal";
 import { rollBack } from "./deployment-rollback";
 import { isTerminal } from "./deployment-states";
 import { parseDuration } from "./duration";
-import { engineEventSummary } from "./engine-event-summary";
 import { retireFleet } from "./fleet-retirement";
 import { otherColor, runnableArtifact, type Color, type Deployment } from "./model";
 import { pauseAtStep } from "./canary-pause";
@@ -363,9 +362,8 @@ export class DeploymentRunner {
     return {
       signal: control?.signal,
       onEvent: (e) => {
-        const summary = engineEventSummary(e);
-        if (summary) void this.deps.journal.record(d, summary.type, summary.data).catch(() => undefined);
-        if (label && !fired && e.resourcePreEvent) {
+        void this.deps.journal.record(d, e.type, e.data).catch(() => undefined);
+        if (label && !fired && e.type === "engine:step_started") {
           fired = true;
           crashPoint(`${label}:engine`);
         }

@@ -85,7 +85,7 @@ export class TrafficOperator {
       refresh: true,
       onEvent: (e) => {
         ops.onEvent?.(e);
-        if (!reported && e.resourcePreEvent) {
+        if (!reported && e.type === "engine:step_started") {
           reported = true;
           crashPoint(`${label}:during-traffic`);
         }

@@ -8,11 +8,13 @@ import path from "node:path";
 import {
   LocalWorkspace,
   PulumiCommand,
+  type EngineEvent,
   type OutputMap,
   type PulumiFn,
   type Stack,
 } from "@pulumi/pulumi/automation";
 import type { OperationOptions, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
+import { engineEventSummary } from "./engine-event-summary";
 import type { Toolchain } from "./toolchain";
 
 export const PROJECT_NAME = "cutover";
@@ -92,7 +94,7 @@ export class PulumiEngine implements StackEngine {
 
   async up(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<StackOutputs> {
     const stack = await this.stack(stackName, program);
-    const result = await stack.up({ onEvent: opts.onEvent, signal: opts.signal, refresh: opts.refresh, onOutput: () => undefined });
+    const result = await stack.up({ onEvent: progress(opts), signal: opts.signal, refresh: opts.refresh, onOutput: () => undefined });
     return unwrap(result.outputs);
   }
 
@@ -108,14 +110,14 @@ export class PulumiEngine implements StackEngine {
 
   async refresh(stackName: string, program: PulumiFn, opts: OperationOptions = {}) {
     const stack = await this.stack(stackName, program);
-    return stack.refresh({ onEvent: opts.onEvent, signal: opts.signal, onOutput: () => undefined });
+    return stack.refresh({ onEvent: progress(opts), signal: opts.signal, onOutput: () => undefined });
   }
 
   /** Destroys every resource of the stack, then removes the stack itself. */
   async destroy(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<void> {
     if (!(await this.exists(stackName))) return;
     const stack = await this.stack(stackName, program);
-    await stack.destroy({ onEvent: opts.onEvent, signal: opts.signal, onOutput: () => undefined });
+    await stack.destroy({ onEvent: progress(opts), signal: opts.signal, onOutput: () => undefined });
     await stack.workspace.removeStack(stackName);
     rmSync(this.workDir(stackName), { recursive: true, force: true });
   }
@@ -191,6 +193,16 @@ export class PulumiEngine implements StackEngine {
     const stacks = await ws.listStacks();
     return stacks.some((s) => s.name === stackName || s.name.endsWith(`/${stackName}`));
   }
+}
+
+/** Pulumi's engine events, reduced to the progress the caller keeps. */
+function progress(opts: OperationOptions): ((e: EngineEvent) => void) | undefined {
+  const onEvent = opts.onEvent;
+  if (!onEvent) return undefined;
+  return (e) => {
+    const summary = engineEventSummary(e);
+    if (summary) onEvent(summary);
+  };
 }
 
 function unwrap(outputs: OutputMap): StackOutputs {

@@ -1,10 +1,17 @@
 // What the orchestrator needs from a Pulumi engine. PulumiEngine is the
 // real one; tests of cloud targets run programs under Pulumi's mocks
 // through another implementation.
-import type { EngineEvent, PulumiFn } from "@pulumi/pulumi/automation";
+import type { PulumiFn } from "@pulumi/pulumi/automation";
+
+/** What a deployment's journal keeps of an engine's progress: resource steps and error diagnostics. */
+export interface EngineProgress {
+  type: "engine:step_started" | "engine:step_done" | "engine:step_failed" | "engine:diagnostic";
+  data: Record<string, unknown>;
+}
 
 export interface OperationOptions {
-  onEvent?: (event: EngineEvent) => void;
+  /** Called as the engine works on resources (unchanged resources and the stack itself are left out). */
+  onEvent?: (event: EngineProgress) => void;
   signal?: AbortSignal;
   /** Read every resource back from reality before computing the change (`up --refresh`). */
   refresh?: boolean;

@@ -116,6 +116,9 @@ class StaticProvider implements MigrationProvider {
   }
 }
 
+/** The migrations' names, in the order they apply. */
+export const MIGRATION_NAMES = Object.keys(migrations("sqlite"));
+
 /** Applies every pending migration; throws with the failing one's name. */
 export async function migrateToLatest(db: Kysely<unknown>, dialect: Dialect): Promise<string[]> {
   const migrator = new Migrator({ db, provider: new StaticProvider(dialect) });

@@ -8,6 +8,8 @@ import { EnvironmentStore } from "../../server/store/environment-store";
 import { IdempotencyStore } from "../../server/store/idempotency-store";
 import { TokenStore } from "../../server/store/token-store";
 import { LeaseStore } from "../../server/store/lease-store";
+import { MIGRATION_NAMES } from "../../server/store/migrations";
+import { DeploymentRequestStore } from "../../server/store/deployment-request-store";
 import { FencedOffError, runFenced } from "../../server/deployments/fencing";
 import { startPostgres, type PostgresServer } from "../helpers/postgres";
 import { tempDir } from "../helpers/temp-dir";
@@ -107,6 +109,26 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect(await store.get("dep_missing")).toBeUndefined();
   });
 
+  it("counts deployments by state, and hands requests to a running deployment over once, in order", async () => {
+    const store = new DeploymentStore(journal.db, journal.dialect);
+    const a = deployment("shop", "v1");
+    await store.insert(a);
+    await store.insert(deployment("shop", "v2"));
+    a.state = "succeeded";
+    await store.save(a);
+    expect(await store.countByState()).toEqual({ queued: 1, succeeded: 1 });
+    const requests = new DeploymentRequestStore(journal.db);
+    await requests.add({ deploymentId: a.id, action: "pause" });
+    await requests.add({ deploymentId: a.id, action: "abort", reason: "bad canary" });
+    await requests.add({ deploymentId: "dep_other", action: "promote" });
+    const taken = await Promise.all([requests.take(a.id), requests.take(a.id)]);
+    expect(taken.flat()).toEqual([
+      { deploymentId: a.id, action: "pause", reason: undefined },
+      { deploymentId: a.id, action: "abort", reason: "bad canary" },
+    ]);
+    expect(await requests.take("dep_other")).toHaveLength(1);
+  });
+
   it("appends events with increasing ids and reads them after an id", async () => {
     const store = new DeploymentStore(journal.db, journal.dialect);
     const d = deployment("shop", "v1");
@@ -204,7 +226,7 @@ describe("journal migrations on postgres", () => {
     const url = await postgres.createDatabase(fresh());
     const journals = await Promise.all(Array.from({ length: 4 }, () => openJournal({ dataDir: tempDir("journal"), databaseUrl: url })));
     const applied = await journals[0].db.selectFrom("kysely_migration" as never).selectAll().execute();
-    expect(applied.map((m) => (m as { name: string }).name)).toEqual(["0001_journal", "0002_leases"]);
+    expect(applied.map((m) => (m as { name: string }).name)).toEqual(MIGRATION_NAMES);
     await Promise.all(journals.map((j) => j.close()));
   });
 

@@ -1,15 +1,11 @@
 // Reduces Pulumi engine events to the few a deployment's journal keeps:
 // resource steps starting, finishing and failing, and error diagnostics.
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-
-export interface EventSummary {
-  type: string;
-  data: Record<string, unknown>;
-}
+import type { EngineProgress } from "./stack-engine";
 
 const nameOf = (urn: string) => urn.split("::").pop() ?? urn;
 
-export function engineEventSummary(e: EngineEvent): EventSummary | undefined {
+export function engineEventSummary(e: EngineEvent): EngineProgress | undefined {
   if (e.resourcePreEvent) {
     const m = e.resourcePreEvent.metadata;
     if (m.op === "same" || m.type === "pulumi:pulumi:Stack") return undefined;

@@ -1,0 +1,7 @@
+// The local runtime's public face: what the server's local target (and its
+// start-up) may use of the process fleets and balancers, so that nothing
+// outside infra/local reaches into the provider's internals.
+export { probe, type HealthCheckSpec } from "./provider/health-check";
+export { inspectFleet } from "./provider/fleet-controller";
+export { reapUnowned } from "./provider/runtime-reaper";
+export { identify, isAlive, type ProcessIdentity } from "./provider/process-identity";

@@ -1,0 +1,111 @@
+// The vocabulary the Pulumi programs and the server share: colors,
+// artifacts and an environment's spec. Plain types and pure helpers; this
+// module imports nothing, so infra/ never reaches into server/.
+export type Color = "blue" | "green";
+export const otherColor = (c: Color): Color => (c === "blue" ? "green" : "blue");
+
+export type TargetName = "local" | "aws" | "kubernetes";
+
+/** An env value as stored: plain, or sealed when it was given as a secret. */
+export type EnvValue = string | { sealed: string };
+
+/** An env value as a caller gives it: plain, or `{"secret": "..."}`. */
+export type EnvInput = string | { secret: string } | { sealed: string };
+
+export interface Artifact {
+  command: string[];
+  cwd?: string;
+  env?: Record<string, EnvValue>;
+}
+
+/** An artifact as a caller gives it, secrets still open. */
+export interface ArtifactInput {
+  command: string[];
+  cwd?: string;
+  env?: Record<string, EnvInput>;
+}
+
+/** An artifact as a target runs it: every env value plain. */
+export interface RunnableArtifact {
+  command: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+}
+
+export interface HealthCheck {
+  path: string;
+  interval: string;
+  timeout: string;
+  healthyThreshold: number;
+  startTimeout: string;
+}
+
+export interface CanaryStep {
+  weight: number;
+  /** A duration, "manual" (wait for promote), or absent (go straight on). */
+  pause?: string;
+}
+
+export interface Analysis {
+  /** Roll back when the new pool's 5xx share over a pause exceeds this. */
+  maxErrorRate: number;
+  /** Judge only once the new pool served at least this many requests. */
+  minRequests: number;
+}
+
+export type Strategy =
+  | { type: "blue-green"; bake?: string }
+  | { type: "canary"; steps: CanaryStep[]; bake?: string; analysis?: Analysis };
+
+export interface LocalSettings {
+  listenHost: string;
+  listenPort: number;
+  adminPort?: number;
+  stickyHeader?: string;
+  stickyCookie?: string;
+  forceHeader: string;
+}
+
+export interface AwsSettings {
+  region: string;
+  vpcId?: string;
+  subnetIds?: string[];
+  ami: string;
+  instanceType: string;
+  instancePort: number;
+  keyName?: string;
+  listenerPort: number;
+  forceHeader: string;
+  stickiness?: { enabled: boolean; duration: string };
+  minSize?: number;
+  maxSize?: number;
+  userDataPreamble?: string;
+  profile?: string;
+}
+
+export interface KubernetesSettings {
+  namespace: string;
+  kubeconfig?: string;
+  context?: string;
+  image: string;
+  containerPort: number;
+  gateway?: { name: string; namespace?: string };
+  hostnames?: string[];
+  forceHeader: string;
+}
+
+export interface EnvironmentSpec {
+  name: string;
+  target: TargetName;
+  fleet: {
+    replicas: number;
+    artifact: Artifact;
+    healthCheck: HealthCheck;
+    drainTimeout: string;
+  };
+  strategy: Strategy;
+  operationTimeout?: string;
+  local?: LocalSettings;
+  aws?: AwsSettings;
+  kubernetes?: KubernetesSettings;
+}
