@@ -7,6 +7,7 @@ import { resolveToolchain } from "../../server/engine/toolchain";
 import { testEngine } from "../helpers/engine";
 import { fixtureApp } from "../helpers/temp-dir";
 import { proxyThroughput } from "./proxy-throughput";
+import { deploymentsThroughReplicas } from "./replica-throughput";
 
 function ensureTools(): void {
   const missing = ["wrk", "nginx"].filter((t) => {
@@ -74,6 +75,17 @@ async function main(): Promise<void> {
     ["pulumi destroy", times.destroy],
   ] as const) {
     console.log(`${name.padEnd(28)}${fmt(median(xs), 2).padStart(12)}${fmt(Math.min(...xs), 2).padStart(10)}${fmt(Math.max(...xs), 2).padStart(10)}`);
+  }
+
+  const environments = Number(process.env.BENCH_ENVIRONMENTS ?? 20);
+  console.log(`\n${environments} environments deploying at once (local target, PostgreSQL journal and state), until all succeeded`);
+  const one = await deploymentsThroughReplicas(1, environments);
+  const three = await deploymentsThroughReplicas(3, environments);
+  console.log(`${"".padEnd(28)}${"seconds".padStart(12)}${"per min".padStart(10)}${"vs 1".padStart(10)}`);
+  for (const r of [one, three]) {
+    console.log(
+      `${`${r.replicas} replica${r.replicas > 1 ? "s" : ""}`.padEnd(28)}${fmt(r.seconds, 1).padStart(12)}${fmt((r.environments * 60) / r.seconds, 1).padStart(10)}${fmt(one.seconds / r.seconds, 2).padStart(10)}`,
+    );
   }
 }
 

@@ -1,0 +1,42 @@
+// Deployments of many environments at once through 1 replica and through
+// 3 replicas on the same machine, on one PostgreSQL (journal and Pulumi
+// state), timed from the first request until every deployment succeeded.
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { startPostgres } from "../helpers/postgres";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { tempDir } from "../helpers/temp-dir";
+
+export interface ReplicaRun {
+  replicas: number;
+  environments: number;
+  seconds: number;
+}
+
+export async function deploymentsThroughReplicas(replicaCount: number, environments: number): Promise<ReplicaRun> {
+  const postgres = await startPostgres();
+  const replicas: RunningServer[] = [];
+  try {
+    const common = {
+      CUTOVER_DATABASE_URL: await postgres.createDatabase("journal"),
+      CUTOVER_STATE_BACKEND: await postgres.createDatabase("state"),
+      CUTOVER_PULUMI_PASSPHRASE: "bench passphrase",
+      CUTOVER_RUNTIME_DIR: tempDir("bench-runtime"),
+      CUTOVER_WORK_POLL_INTERVAL: "500ms",
+    };
+    replicas.push(...(await Promise.all(Array.from({ length: replicaCount }, (_, i) => startServer({ env: { ...common, CUTOVER_REPLICA_ID: `b${i}` } })))));
+    const mark = uniqueMark();
+    const names = Array.from({ length: environments }, (_, i) => `bench-${i}`);
+    const via = (i: number) => replicas[i % replicas.length];
+    for (const [i, name] of names.entries()) await via(i).api("POST", "/v1/environments", await environmentSpec(name, mark));
+    await Promise.all(names.map((name, i) => waitForEnvironment(via(i), name, "ready")));
+    const started = Date.now();
+    const ids = await Promise.all(names.map(async (name, i) => (await via(i).api("POST", `/v1/environments/${name}/deployments`, { version: "v1" })).json.id as string));
+    await Promise.all(ids.map((id, i) => waitForDeployment(via(i), id, "succeeded", 30 * 60_000)));
+    return { replicas: replicaCount, environments, seconds: (Date.now() - started) / 1000 };
+  } finally {
+    const [first, ...rest] = replicas;
+    for (const r of rest) await r.terminate();
+    await first?.stop();
+    await postgres.stop();
+  }
+}
