@@ -1,6 +1,6 @@
 // Service configuration, from environment variables only. Each is
 // documented in the README's configuration table.
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
@@ -74,7 +74,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: c.CUTOVER_DATABASE_URL,
     stateBackend: c.CUTOVER_STATE_BACKEND,
     runtimeDir: path.resolve(c.CUTOVER_RUNTIME_DIR ?? path.join(dataDir, "runtime")),
-    replicaId: c.CUTOVER_REPLICA_ID ?? `${os.hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
+    // Stable across restarts (one server per data dir), so a restarted replica takes its own leases back at once.
+    replicaId: c.CUTOVER_REPLICA_ID ?? `${os.hostname()}-${createHash("sha256").update(dataDir).digest("hex").slice(0, 8)}`,
     leaseTtl: c.CUTOVER_LEASE_TTL,
     workPollInterval: c.CUTOVER_WORK_POLL_INTERVAL,
   };
