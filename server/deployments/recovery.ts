@@ -17,7 +17,10 @@ export interface RecoveryDeps extends RunnerDeps {
 }
 
 export class EnvironmentReconciler {
+  /** Environments whose recovery comes before their next work (all at start, and each whose lease this replica takes). */
   private readonly unrecovered = new Set<string>();
+  /** Environments the start-up recovery still waits for: readiness. */
+  private readonly startup = new Set<string>();
   private readonly startedAt = new Date();
   private waiting: (() => void)[] = [];
 
@@ -28,7 +31,10 @@ export class EnvironmentReconciler {
     const killed = this.deps.engine.killOrphanedProcesses();
     if (killed.length) this.deps.logger.warn({ pids: killed }, "stopped pulumi processes left by a previous server");
     const names = (await this.deps.environments.list()).map((e) => e.name);
-    names.forEach((n) => this.unrecovered.add(n));
+    names.forEach((n) => {
+      this.unrecovered.add(n);
+      this.startup.add(n);
+    });
     if (names.length === 0) this.settle();
     return names;
   }
@@ -54,7 +60,7 @@ export class EnvironmentReconciler {
   }
 
   get recovering(): boolean {
-    return this.unrecovered.size > 0;
+    return this.startup.size > 0;
   }
 
   /** Resolves when every environment has been recovered. */
@@ -124,8 +130,8 @@ export class EnvironmentReconciler {
   }
 
   private markRecovered(name: string): void {
-    if (!this.unrecovered.delete(name) || this.recovering) return;
-    this.settle();
+    this.unrecovered.delete(name);
+    if (this.startup.delete(name) && this.startup.size === 0) this.settle();
   }
 
   private settle(): void {
