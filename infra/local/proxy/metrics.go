@@ -66,30 +66,21 @@ func (m *metricsRegistry) write(w io.Writer, r *router) {
 	}
 	m.mu.Unlock()
 	sort.Strings(names)
-	fmt.Fprintln(w, "# HELP cutover_proxy_requests_total Requests proxied, by pool.")
-	fmt.Fprintln(w, "# TYPE cutover_proxy_requests_total counter")
-	for _, n := range names {
-		fmt.Fprintf(w, "cutover_proxy_requests_total{pool=%q} %d\n", n, m.pool(n).requests.Load())
+	counters := []struct {
+		name, help string
+		value      func(*poolMetrics) uint64
+	}{
+		{"cutover_proxy_requests_total", "Requests proxied, by pool.", func(p *poolMetrics) uint64 { return p.requests.Load() }},
+		{"cutover_proxy_responses_5xx_total", "Responses with a 5xx status, by pool.", func(p *poolMetrics) uint64 { return p.errors5xx.Load() }},
+		{"cutover_proxy_upstream_failures_total", "Requests no endpoint of the pool could answer.", func(p *poolMetrics) uint64 { return p.failures.Load() }},
+		{"cutover_proxy_retries_total", "Attempts on an endpoint of the pool that failed and were tried again elsewhere.", func(p *poolMetrics) uint64 { return p.retries.Load() }},
+		{"cutover_proxy_ejections_total", "Times an endpoint of the pool was ejected after consecutive failures.", func(p *poolMetrics) uint64 { return p.ejections.Load() }},
 	}
-	fmt.Fprintln(w, "# HELP cutover_proxy_responses_5xx_total Responses with a 5xx status, by pool.")
-	fmt.Fprintln(w, "# TYPE cutover_proxy_responses_5xx_total counter")
-	for _, n := range names {
-		fmt.Fprintf(w, "cutover_proxy_responses_5xx_total{pool=%q} %d\n", n, m.pool(n).errors5xx.Load())
-	}
-	fmt.Fprintln(w, "# HELP cutover_proxy_upstream_failures_total Requests no endpoint of the pool could answer.")
-	fmt.Fprintln(w, "# TYPE cutover_proxy_upstream_failures_total counter")
-	for _, n := range names {
-		fmt.Fprintf(w, "cutover_proxy_upstream_failures_total{pool=%q} %d\n", n, m.pool(n).failures.Load())
-	}
-	fmt.Fprintln(w, "# HELP cutover_proxy_retries_total Attempts on an endpoint of the pool that failed and were tried again elsewhere.")
-	fmt.Fprintln(w, "# TYPE cutover_proxy_retries_total counter")
-	for _, n := range names {
-		fmt.Fprintf(w, "cutover_proxy_retries_total{pool=%q} %d\n", n, m.pool(n).retries.Load())
-	}
-	fmt.Fprintln(w, "# HELP cutover_proxy_ejections_total Times an endpoint of the pool was ejected after consecutive failures.")
-	fmt.Fprintln(w, "# TYPE cutover_proxy_ejections_total counter")
-	for _, n := range names {
-		fmt.Fprintf(w, "cutover_proxy_ejections_total{pool=%q} %d\n", n, m.pool(n).ejections.Load())
+	for _, c := range counters {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", c.name, c.help, c.name)
+		for _, n := range names {
+			fmt.Fprintf(w, "%s{pool=%q} %d\n", c.name, n, c.value(m.pool(n)))
+		}
 	}
 	fmt.Fprintln(w, "# HELP cutover_proxy_request_duration_seconds Upstream request latency, by pool.")
 	fmt.Fprintln(w, "# TYPE cutover_proxy_request_duration_seconds histogram")

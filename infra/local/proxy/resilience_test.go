@@ -146,7 +146,7 @@ func TestDeadColorFailsOverToTheLiveOneWithoutAFailedRequest(t *testing.T) {
 func TestOnlySafeRequestsAreRetriedAfterTheyWereSent(t *testing.T) {
 	var seen atomic.Int32
 	cfg := &Config{Pools: map[string]Pool{
-		"blue": {Weight: 100, Endpoints: []string{resettingUpstream(t, &seen)}},
+		"blue":  {Weight: 100, Endpoints: []string{resettingUpstream(t, &seen)}},
 		"green": {Weight: 0, Endpoints: []string{upstream(t, "green")}},
 	}}
 	addr := startProxy(t, cfg)
