@@ -2,6 +2,7 @@
 // route table, and one error handler.
 import express, { type Request, type Response } from "express";
 import { z } from "zod";
+import { tokenActor, type AuditRepository } from "./audit/audit-log";
 import type { TokenService } from "./auth/token-service";
 import { InputError } from "./errors";
 import type { Logger } from "./logger";
@@ -19,6 +20,7 @@ export interface AppDeps {
   routes: Route[];
   tokens: TokenService;
   idempotencyStore: IdempotencyStore;
+  audit: AuditRepository;
   metrics: Metrics;
   logger: Logger;
   maxBodyBytes: number;
@@ -66,6 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
       const body = r.method === "post" ? parseInput(r.body ?? emptyQuery, req.body, "body") : undefined;
       const result = await r.handle({ params, query, body, req, res });
       if (!result) return;
+      if (r.audit && result.status < 400) await recordAudit(deps, r.audit, res, params as Record<string, string>, result.body);
       if (result.location) res.setHeader("Location", result.location);
       if (result.body === undefined) res.status(result.status).end();
       else res.status(result.status).json(principalOf(res).role === "admin" ? hideSealed(result.body) : redactArtifactEnv(result.body));
@@ -74,4 +77,19 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));
   return app;
+}
+
+/** One audit entry for a successful mutating call; the action already happened, so a failure to record is logged, not thrown. */
+async function recordAudit(deps: AppDeps, action: string, res: Response, params: Record<string, string>, body: unknown): Promise<void> {
+  const result = (body ?? {}) as { id?: string; environment?: string; name?: string };
+  const environment = params.name ?? result.environment ?? (action.startsWith("environment.") ? result.name : undefined);
+  await deps.audit
+    .append({
+      actor: tokenActor(principalOf(res)),
+      action,
+      ...(environment ? { environment } : {}),
+      ...(params.id || result.id ? { subject: params.id ?? result.id } : {}),
+      data: {},
+    })
+    .catch((err) => deps.logger.error({ err: String(err), action }, "could not record an audit entry"));
 }

@@ -28,6 +28,7 @@ import { DeploymentStore } from "./store/deployment-store";
 import { EnvironmentStore } from "./store/environment-store";
 import { IdempotencyStore } from "./store/idempotency-store";
 import { TokenStore } from "./store/token-store";
+import { AuditStore } from "./store/audit-store";
 import type { StackEngine } from "./engine/stack-engine";
 import { AwsTarget } from "./targets/aws-target";
 import { KubernetesTarget } from "./targets/kubernetes-target";
@@ -61,6 +62,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const deploymentStore = new DeploymentStore(journalDb.db, journalDb.dialect);
   const idempotencyStore = new IdempotencyStore(journalDb.db);
   const tokenStore = new TokenStore(journalDb.db);
+  const audit = new AuditStore(journalDb.db);
 
   const passphrase = statePassphrase(config);
   const engine: StackEngine =
@@ -120,11 +122,12 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const metrics = createMetrics(bus, environmentStore, deploymentStore);
 
   let started = false;
-  const routes = apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus });
+  const routes = apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit });
   const app = createApp({
     routes,
     tokens,
     idempotencyStore,
+    audit,
     metrics,
     logger,
     maxBodyBytes: config.maxBodyBytes,

@@ -11,6 +11,10 @@ export interface DomainEvents {
   "deployment:finished": [Deployment];
   "environment:weights": [{ environment: string; weights: Record<Color, number> }];
   "environment:removed": [Environment];
+  /** A refresh found the target differs from what Cutover recorded. */
+  "environment:drifted": [{ environment: string; drift: { kind: string; message: string }[]; at: string }];
+  /** A scheduled run ended (succeeded, failed, missed or skipped). */
+  "schedule:run_finished": [{ scheduleId: string; runId: string; environment: string; kind: string; state: string; error?: { code: string; message: string } }];
 }
 
 export class DomainEventBus {

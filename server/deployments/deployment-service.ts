@@ -5,7 +5,7 @@ import type { DeploymentJournal } from "./deployment-journal";
 import type { DeploymentRunner } from "./deployment-runner";
 import type { TargetRegistry } from "../targets/target-registry";
 import { isTerminal } from "./deployment-states";
-import { artifactFor, hasSecrets, sealArtifact, stepsOf, type ArtifactInput, type Deployment, type DeploymentKind, type Strategy } from "./model";
+import { artifactFor, hasSecrets, sealArtifact, stepsOf, type Actor, type ArtifactInput, type Deployment, type DeploymentKind, type Strategy } from "./model";
 import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer } from "./ports";
 import { checkSecretsSupported } from "./secret-support";
 
@@ -33,7 +33,7 @@ export class DeploymentService {
     private readonly requests: DeploymentRequestRepository,
   ) {}
 
-  async create(environment: string, request: DeploymentRequest, kind: DeploymentKind = "deploy"): Promise<DeploymentView> {
+  async create(environment: string, request: DeploymentRequest, kind: DeploymentKind = "deploy", by?: Actor): Promise<DeploymentView> {
     const env = await this.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
     if (env.status === "deleting" || env.status === "failed") {
@@ -54,6 +54,7 @@ export class DeploymentService {
       artifact: artifactFor(artifact, request.version),
       strategy,
       kind,
+      ...(by ? { requestedBy: by } : {}),
       state: "queued",
       phase: "queued",
       steps: stepsOf(strategy),
@@ -61,7 +62,7 @@ export class DeploymentService {
       updatedAt: now,
     };
     await this.deployments.insert(d);
-    await this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type });
+    await this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type, ...(by ? { by } : {}) });
     this.poke(environment);
     return this.get(d.id);
   }
@@ -83,7 +84,7 @@ export class DeploymentService {
    * otherwise it is judged from the journal and left as a request for the
    * replica that does, which carries it out within a second.
    */
-  async promote(id: string): Promise<DeploymentView> {
+  async promote(id: string, by?: Actor): Promise<DeploymentView> {
     const d = await this.get(id);
     const control = this.runner.control(id);
     if (control) {
@@ -95,11 +96,11 @@ export class DeploymentService {
       if (!waiting || isTerminal(d.state)) throw this.invalidState(d, "promote", PROMOTE_RULE);
       await this.requests.add({ deploymentId: id, action: "promote" });
     }
-    await this.journal.record(d, "deployment:promote_requested", {});
+    await this.journal.record(d, "deployment:promote_requested", by ? { by } : {});
     return this.get(id);
   }
 
-  async pause(id: string): Promise<DeploymentView> {
+  async pause(id: string, by?: Actor): Promise<DeploymentView> {
     const d = await this.get(id);
     const control = this.runner.control(id);
     if (isTerminal(d.state) || d.state === "rolling_back" || d.state === "queued" || (!control && d.phase === "retiring")) {
@@ -107,11 +108,11 @@ export class DeploymentService {
     }
     if (control) control.pauseRequested = true;
     else await this.requests.add({ deploymentId: id, action: "pause" });
-    await this.journal.record(d, "deployment:pause_requested", {});
+    await this.journal.record(d, "deployment:pause_requested", by ? { by } : {});
     return this.get(id);
   }
 
-  async resume(id: string): Promise<DeploymentView> {
+  async resume(id: string, by?: Actor): Promise<DeploymentView> {
     const d = await this.get(id);
     const control = this.runner.control(id);
     if (control) {
@@ -121,11 +122,11 @@ export class DeploymentService {
       if (d.pausedBy !== "user") throw this.invalidState(d, "resume", "the deployment is not paused");
       await this.requests.add({ deploymentId: id, action: "resume" });
     }
-    await this.journal.record(d, "deployment:resume_requested", {});
+    await this.journal.record(d, "deployment:resume_requested", by ? { by } : {});
     return this.get(id);
   }
 
-  async abort(id: string, reason = "aborted by request"): Promise<DeploymentView> {
+  async abort(id: string, reason = "aborted by request", by?: Actor): Promise<DeploymentView> {
     const d = await this.get(id);
     if (isTerminal(d.state) || d.state === "rolling_back") {
       throw this.invalidState(d, "abort", "the deployment has already finished or is rolling back");
@@ -133,12 +134,12 @@ export class DeploymentService {
     const control = this.runner.control(id);
     if (d.state === "queued" && !control) {
       d.error = { code: "cancelled", message: reason };
-      await this.journal.finish(d, "cancelled", { reason });
+      await this.journal.finish(d, "cancelled", { reason, ...(by ? { by } : {}) });
       return this.get(id);
     }
     if (control) control.abort(reason);
     else await this.requests.add({ deploymentId: id, action: "abort", reason });
-    await this.journal.record(d, "deployment:abort_requested", { reason });
+    await this.journal.record(d, "deployment:abort_requested", { reason, ...(by ? { by } : {}) });
     return this.get(id);
   }
 
@@ -147,11 +148,11 @@ export class DeploymentService {
    * (a weight flip while the old fleet is warm); otherwise the previous
    * version is deployed again, rebuilt.
    */
-  async rollback(environment: string): Promise<DeploymentView> {
+  async rollback(environment: string, by?: Actor): Promise<DeploymentView> {
     const env = await this.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
     const active = (await this.deployments.unfinished(environment)).find((d) => d.state !== "queued" && d.state !== "rolling_back");
-    if (active) return this.abort(active.id, "rollback requested");
+    if (active) return this.abort(active.id, "rollback requested", by);
     if (!env.previousVersion || !env.previousArtifact) {
       throw new ConflictError("no_previous_version", `environment ${environment} has no previous version to roll back to`, { environment });
     }
@@ -159,6 +160,7 @@ export class DeploymentService {
       environment,
       { version: env.previousVersion, artifact: env.previousArtifact, strategy: { type: "blue-green" } },
       "rollback",
+      by,
     );
   }
 

@@ -32,8 +32,17 @@ export interface Environment {
   fleets: Partial<Record<Color, FleetRecord>>;
   traffic?: Record<string, unknown>;
   error?: { code: string; message: string };
+  /** What the last refresh found different between the target and Cutover's records; absent when it found nothing. */
+  drift?: RecordedDrift;
   createdAt: string;
   updatedAt: string;
+}
+
+export interface RecordedDrift {
+  at: string;
+  /** The refresh operation that found it. */
+  operationId?: string;
+  items: { kind: string; message: string; color?: Color; stack?: string }[];
 }
 
 export type DeploymentState =
@@ -47,7 +56,15 @@ export type DeploymentState =
   | "cancelled";
 export type Phase = "queued" | "provisioning" | "verifying" | "shifting" | "baking" | "retiring" | "rolling_back" | "done";
 
-export type DeploymentKind = "deploy" | "rollback";
+export type DeploymentKind = "deploy" | "rollback" | "repave";
+
+/** Who asked for something: an API token, a chat user, a schedule, or Cutover itself. */
+export interface Actor {
+  kind: "token" | "chat" | "schedule" | "system";
+  id: string;
+  name: string;
+  provider?: "slack" | "mattermost";
+}
 
 export interface Deployment {
   id: string;
@@ -56,6 +73,8 @@ export interface Deployment {
   artifact: Artifact;
   strategy: Strategy;
   kind: DeploymentKind;
+  /** Who asked for it. */
+  requestedBy?: Actor;
   state: DeploymentState;
   phase: Phase;
   /** The canary step in force (index into steps), once shifting has begun. */

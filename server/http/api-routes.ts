@@ -1,5 +1,6 @@
 // The HTTP API under /v1: environments, deployments and tokens.
 import { ForbiddenError, NotFoundError } from "../errors";
+import { tokenActor, type AuditRepository } from "../audit/audit-log";
 import type { Principal, TokenService } from "../auth/token-service";
 import type { DeploymentService } from "../deployments/deployment-service";
 import type { DomainEventBus } from "../deployments/deployment-events";
@@ -11,6 +12,7 @@ import { streamEvents } from "./event-stream";
 import { route, type Route } from "./route-table";
 import {
   abortSchema,
+  auditQuery,
   createDeploymentSchema,
   createEnvironmentSchema,
   createTokenSchema,
@@ -28,6 +30,7 @@ export interface ApiDeps {
   deploymentStore: DeploymentRepository;
   tokens: TokenService;
   bus: DomainEventBus;
+  audit: AuditRepository;
 }
 
 const ENV_ERRORS = ["validation_failed", "environment_not_found", "environment_out_of_scope"];
@@ -53,6 +56,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       body: createEnvironmentSchema,
       success: 201,
       errors: ["validation_failed", "environment_exists", "listen_port_taken"],
+      audit: "environment.create",
       handle: async ({ body, res }) => {
         scoped(principalOf(res), body.name, "admin");
         const env = await environments.create(body as EnvironmentSpec);
@@ -91,6 +95,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: nameParams,
       success: 202,
       errors: ENV_ERRORS,
+      audit: "environment.delete",
       handle: async ({ params, res }) => {
         scoped(principalOf(res), params.name, "admin");
         return { status: 202, body: await environments.delete(params.name) };
@@ -105,13 +110,14 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       body: createDeploymentSchema,
       success: 202,
       errors: [...ENV_ERRORS, "environment_not_ready", "artifact_override_forbidden"],
+      audit: "deployment.create",
       handle: async ({ params, body, res }) => {
         const p = principalOf(res);
         scoped(p, params.name, "deployer");
         if (body.artifact && p.role !== "admin") {
           throw new ForbiddenError("artifact_override_forbidden", "only an admin token may override the artifact (it chooses what runs)");
         }
-        return accepted(await deployments.create(params.name, body));
+        return accepted(await deployments.create(params.name, body, "deploy", tokenActor(p)));
       },
     }),
     route({
@@ -138,9 +144,10 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       body: emptySchema,
       success: 202,
       errors: [...ENV_ERRORS, "no_previous_version"],
+      audit: "environment.rollback",
       handle: async ({ params, res }) => {
         scoped(principalOf(res), params.name, "deployer");
-        return accepted(await deployments.rollback(params.name));
+        return accepted(await deployments.rollback(params.name, tokenActor(principalOf(res))));
       },
     }),
     route({
@@ -200,10 +207,14 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         body: action === "abort" ? abortSchema : emptySchema,
         success: 202,
         errors: ["deployment_not_found", "invalid_state"],
+        audit: `deployment.${action}`,
         handle: async ({ params, body, res }) => {
-          await deploymentFor(principalOf(res), params.id, "deployer");
+          const p = principalOf(res);
+          await deploymentFor(p, params.id, "deployer");
           const d =
-            action === "abort" ? deployments.abort(params.id, (body as { reason?: string }).reason) : deployments[action](params.id);
+            action === "abort"
+              ? deployments.abort(params.id, (body as { reason?: string }).reason, tokenActor(p))
+              : deployments[action](params.id, tokenActor(p));
           return accepted(await d);
         },
       }),
@@ -216,6 +227,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       body: createTokenSchema,
       success: 201,
       errors: ["validation_failed", "token_role_exceeds_own", "token_scope_exceeds_own"],
+      audit: "token.create",
       handle: async ({ body, res }) => {
         const { token, record } = await tokens.create(principalOf(res), body);
         return { status: 201, body: { ...record, token } };
@@ -237,9 +249,24 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: tokenIdParams,
       success: 204,
       errors: ["token_not_found"],
+      audit: "token.revoke",
       handle: async ({ params, res }) => {
         await tokens.revoke(principalOf(res), params.id);
         return { status: 204 };
+      },
+    }),
+    route({
+      method: "get",
+      path: "/v1/audit",
+      summary: "The audit log, newest first: who did what, through which caller (token, chat, schedule). A scoped admin sees its environments.",
+      role: "admin",
+      query: auditQuery,
+      success: 200,
+      handle: async ({ query, res }) => {
+        const p = principalOf(res);
+        if (query.environment) scoped(p, query.environment, "admin");
+        const entries = await deps.audit.list(query);
+        return { status: 200, body: { entries: entries.filter((e) => (e.environment ? tokens.canSee(p, e.environment) : !p.environments)) } };
       },
     }),
   ];

@@ -29,6 +29,8 @@ export interface Route {
   body?: z.ZodType;
   success: number;
   errors: string[];
+  /** The audit log's name for what a successful call did (mutating routes). */
+  audit?: string;
   /** Handlers that write the response themselves (streams) return undefined. */
   // Each route's handler is typed by its own schemas in route(); the table holds them side by side.
   handle(ctx: RouteContext<any, any, any>): Promise<RouteResult | undefined> | RouteResult | undefined;
@@ -44,6 +46,7 @@ export function route<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.Z
   body?: B;
   success: number;
   errors?: string[];
+  audit?: string;
   handle(ctx: RouteContext<z.output<P>, z.output<Q>, z.output<B>>): Promise<RouteResult | undefined> | RouteResult | undefined;
 }): Route {
   return { ...r, errors: r.errors ?? [] } as Route;

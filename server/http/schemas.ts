@@ -151,6 +151,14 @@ export const listDeploymentsQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 
+export const auditQuery = z.strictObject({
+  environment: name.optional(),
+  actor: z.enum(["token", "chat", "schedule", "system"]).optional().describe("only entries of this caller kind"),
+  action: z.string().regex(/^[a-z_.]{1,64}$/, "an action such as deployment.promote").optional(),
+  before: z.coerce.number().int().min(1).optional().describe("the id of the last entry of the previous page"),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+}).transform(({ actor, ...q }) => ({ ...q, ...(actor ? { actorKind: actor } : {}) }));
+
 export const eventsQuery = z.strictObject({
   after: z.coerce.number().int().min(0).default(0),
 });

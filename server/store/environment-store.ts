@@ -27,6 +27,7 @@ function fromRow(r: Row): Environment {
     traffic: parse(r.traffic),
     trafficIntent: parse(r.traffic_intent),
     error: parse(r.error),
+    drift: parse(r.drift),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -47,6 +48,7 @@ function toRow(env: Environment): Row {
     traffic: json(env.traffic),
     traffic_intent: json(env.trafficIntent),
     error: json(env.error),
+    drift: json(env.drift),
     created_at: env.createdAt,
     updated_at: env.updatedAt,
   };

@@ -16,6 +16,8 @@ export interface EnvironmentsTable {
   traffic: string | null;
   traffic_intent: string | null;
   error: string | null;
+  /** The drift the last refresh found (JSON), or null. */
+  drift: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -75,7 +77,122 @@ export interface DeploymentRequestsTable {
   created_at: string;
 }
 
+export interface ChatIdentitiesTable {
+  id: string;
+  provider: string;
+  team: string;
+  user_id: string;
+  role: string;
+  environments: string | null;
+  created_at: string;
+}
+
+/** Where a deployment started from chat reports its progress. */
+export interface ChatThreadsTable {
+  id: Generated<number>;
+  deployment_id: string;
+  provider: string;
+  /** Sealed: a response_url lets anyone post to the channel. */
+  response_url: string | null;
+  channel: string | null;
+  message_ts: string | null;
+  created_at: string;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  at: string;
+  /** JSON: who acted, through which provider. */
+  actor: string;
+  action: string;
+  environment: string | null;
+  /** What was acted on: a deployment, schedule, webhook or identity id. */
+  subject: string | null;
+  data: string;
+}
+
+export interface SchedulesTable {
+  id: string;
+  environment: string;
+  kind: string;
+  cron: string;
+  timezone: string;
+  /** JSON: the kind's parameters and policies. */
+  body: string;
+  paused: number;
+  /** ISO-8601 UTC; null when the expression has no further run. */
+  next_run_at: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface ScheduleRunsTable {
+  id: string;
+  schedule_id: string;
+  environment: string;
+  scheduled_at: string;
+  state: string;
+  /** The deployment or operation the run started. */
+  operation_id: string | null;
+  started_at: string | null;
+  finished_at: string | null;
+  error: string | null;
+  data: string;
+}
+
+/** Environment work other than deployments (refresh), queued in the environment's lane. */
+export interface OperationsTable {
+  seq: Generated<number>;
+  id: string;
+  environment: string;
+  kind: string;
+  state: string;
+  body: string;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface WebhooksTable {
+  id: string;
+  url: string;
+  format: string;
+  events: string;
+  environments: string | null;
+  /** Sealed signing secret. */
+  secret: string;
+  description: string | null;
+  disabled_at: string | null;
+  disabled_reason: string | null;
+  created_at: string;
+}
+
+export interface WebhookDeliveriesTable {
+  seq: Generated<number>;
+  id: string;
+  webhook_id: string;
+  event_type: string;
+  payload: string;
+  state: string;
+  attempts: number;
+  next_attempt_at: string | null;
+  claimed_until: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  /** JSON list of attempts: time, status or error. */
+  attempt_log: string;
+  created_at: string;
+  delivered_at: string | null;
+}
+
 export interface JournalSchema {
+  chat_identities: ChatIdentitiesTable;
+  chat_threads: ChatThreadsTable;
+  audit_log: AuditLogTable;
+  schedules: SchedulesTable;
+  schedule_runs: ScheduleRunsTable;
+  operations: OperationsTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   leases: LeasesTable;
   deployment_requests: DeploymentRequestsTable;
   environments: EnvironmentsTable;
