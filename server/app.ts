@@ -26,6 +26,8 @@ export interface AppDeps {
   maxBodyBytes: number;
   version: string;
   ready: () => boolean;
+  /** Endpoints that verify their own callers (chat providers' signatures), mounted before bearer authentication. */
+  signedRoutes?: express.Router[];
 }
 
 const emptyQuery = z.strictObject({});
@@ -41,6 +43,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.status(ready ? 200 : 503).json({ status: ready ? "ok" : "recovering" });
   });
 
+  for (const router of deps.signedRoutes ?? []) app.use(router);
   app.use(authenticate(deps.tokens));
   app.use((req, _res, next) => {
     const hasBody = Number(req.get("content-length") ?? 0) > 0 || req.get("transfer-encoding") !== undefined;

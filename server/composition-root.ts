@@ -29,6 +29,12 @@ import { EnvironmentStore } from "./store/environment-store";
 import { IdempotencyStore } from "./store/idempotency-store";
 import { TokenStore } from "./store/token-store";
 import { AuditStore } from "./store/audit-store";
+import { ChatIdentityStore, ChatThreadStore } from "./store/chat-store";
+import { ChatCommandService } from "./chatops/chat-commands";
+import { ChatIdentityService } from "./chatops/chat-identities";
+import { ChatProgress } from "./chatops/chat-progress";
+import { ProviderPoster } from "./chatops/provider-poster";
+import { chatIdentityRoutes, chatopsRouter } from "./http/chatops-routes";
 import type { StackEngine } from "./engine/stack-engine";
 import { AwsTarget } from "./targets/aws-target";
 import { KubernetesTarget } from "./targets/kubernetes-target";
@@ -122,7 +128,25 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const metrics = createMetrics(bus, environmentStore, deploymentStore);
 
   let started = false;
-  const routes = apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit });
+  const chatIdentities = new ChatIdentityService(new ChatIdentityStore(journalDb.db), tokens);
+  const chatThreads = new ChatThreadStore(journalDb.db, core.secrets);
+  const chatPoster = new ProviderPoster({ slackBotToken: config.slackBotToken, slackApiUrl: config.slackApiUrl });
+  const chatProgress = new ChatProgress(bus, chatThreads, deploymentStore, chatPoster, logger.child({ component: "chat" }));
+  const chatCommands = new ChatCommandService({
+    identities: chatIdentities,
+    tokens,
+    deployments: deploymentService,
+    deploymentStore,
+    environments: environmentService,
+    threads: chatThreads,
+    audit,
+    poster: chatPoster,
+    logger: logger.child({ component: "chat" }),
+  });
+  const routes = [
+    ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit }),
+    ...chatIdentityRoutes(chatIdentities),
+  ];
   const app = createApp({
     routes,
     tokens,
@@ -133,6 +157,16 @@ export async function createServices({ config, logger, toolchain, engine: inject
     maxBodyBytes: config.maxBodyBytes,
     version: (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version,
     ready: () => started && !reconciler!.recovering,
+    signedRoutes: [
+      chatopsRouter({
+        commands: chatCommands,
+        identities: chatIdentities,
+        poster: chatPoster,
+        logger: logger.child({ component: "chat" }),
+        slackSigningSecret: config.slackSigningSecret,
+        mattermostToken: config.mattermostToken,
+      }),
+    ],
   });
   const prune = () =>
     idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000)).catch((err) => logger.warn({ err: String(err) }, "pruning idempotency keys failed"));
@@ -177,6 +211,8 @@ export async function createServices({ config, logger, toolchain, engine: inject
       clearInterval(pruneTimer);
       clearInterval(pollTimer);
       await notifications?.stop();
+      chatProgress.stop();
+      await chatProgress.drain();
       metrics.stop();
       await journalDb.close();
     },

@@ -26,6 +26,10 @@ const schema = z.object({
   CUTOVER_REPLICA_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "CUTOVER_REPLICA_ID must be 1-64 letters, digits, dots, dashes or underscores").optional(),
   CUTOVER_LEASE_TTL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_LEASE_TTL must be a duration like 15s").default("15s"),
   CUTOVER_WORK_POLL_INTERVAL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_WORK_POLL_INTERVAL must be a duration like 2s").default("2s"),
+  CUTOVER_SLACK_SIGNING_SECRET: z.string().min(8).optional(),
+  CUTOVER_SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-/, "CUTOVER_SLACK_BOT_TOKEN must be a Slack bot token (xoxb-…)").optional(),
+  CUTOVER_SLACK_API_URL: z.url({ protocol: /^https?$/ }).optional(),
+  CUTOVER_MATTERMOST_TOKEN: z.string().min(8).optional(),
 });
 
 export interface Config {
@@ -47,6 +51,11 @@ export interface Config {
   replicaId: string;
   leaseTtl: string;
   workPollInterval: string;
+  /** Chat: Slack's signing secret and bot token, Mattermost's command token. */
+  slackSigningSecret?: string;
+  slackBotToken?: string;
+  slackApiUrl?: string;
+  mattermostToken?: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -78,5 +87,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     replicaId: c.CUTOVER_REPLICA_ID ?? `${os.hostname()}-${createHash("sha256").update(dataDir).digest("hex").slice(0, 8)}`,
     leaseTtl: c.CUTOVER_LEASE_TTL,
     workPollInterval: c.CUTOVER_WORK_POLL_INTERVAL,
+    slackSigningSecret: c.CUTOVER_SLACK_SIGNING_SECRET,
+    slackBotToken: c.CUTOVER_SLACK_BOT_TOKEN,
+    slackApiUrl: c.CUTOVER_SLACK_API_URL,
+    mattermostToken: c.CUTOVER_MATTERMOST_TOKEN,
   };
 }

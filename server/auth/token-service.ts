@@ -133,6 +133,16 @@ export class TokenService {
     }
   }
 
+  /** Whether every environment of a scope lies within the principal's (an unscoped principal covers all). */
+  covers(principal: Principal, scope: string[] | undefined): boolean {
+    return covers(principal, scope);
+  }
+
+  /** Throws unless `creator` may grant this role and scope (to a token or a chat identity). */
+  assertMintable(creator: Principal, input: { role: Role; environments?: string[] }): void {
+    this.checkMintable(creator, input);
+  }
+
   private checkMintable(creator: Principal, input: { role: Role; environments?: string[] }): void {
     const roleOk = input.role === "metrics" ? creator.role === "admin" && !creator.environments : RANK[input.role] <= RANK[creator.role];
     if (!roleOk) {

@@ -33,7 +33,14 @@ export class DeploymentService {
     private readonly requests: DeploymentRequestRepository,
   ) {}
 
-  async create(environment: string, request: DeploymentRequest, kind: DeploymentKind = "deploy", by?: Actor): Promise<DeploymentView> {
+  /** Queues a deployment; `beforeStart` runs once it is journaled and before any worker can take it (to follow it from the start). */
+  async create(
+    environment: string,
+    request: DeploymentRequest,
+    kind: DeploymentKind = "deploy",
+    by?: Actor,
+    beforeStart?: (d: Deployment) => Promise<void>,
+  ): Promise<DeploymentView> {
     const env = await this.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
     if (env.status === "deleting" || env.status === "failed") {
@@ -63,6 +70,7 @@ export class DeploymentService {
     };
     await this.deployments.insert(d);
     await this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type, ...(by ? { by } : {}) });
+    await beforeStart?.(d);
     this.poke(environment);
     return this.get(d.id);
   }
@@ -148,7 +156,7 @@ export class DeploymentService {
    * (a weight flip while the old fleet is warm); otherwise the previous
    * version is deployed again, rebuilt.
    */
-  async rollback(environment: string, by?: Actor): Promise<DeploymentView> {
+  async rollback(environment: string, by?: Actor, beforeStart?: (d: Deployment) => Promise<void>): Promise<DeploymentView> {
     const env = await this.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
     const active = (await this.deployments.unfinished(environment)).find((d) => d.state !== "queued" && d.state !== "rolling_back");
@@ -161,6 +169,7 @@ export class DeploymentService {
       { version: env.previousVersion, artifact: env.previousArtifact, strategy: { type: "blue-green" } },
       "rollback",
       by,
+      beforeStart,
     );
   }
 

@@ -1,0 +1,164 @@
+// Carries out chat commands and button presses as the linked user: the same
+// service calls, role and environment checks as the API, with every action
+// (and every refusal) in the audit log and the deployment's events.
+import type { AuditRepository } from "../audit/audit-log";
+import type { TokenService } from "../auth/token-service";
+import type { DeploymentRequest, DeploymentService } from "../deployments/deployment-service";
+import type { Actor, Deployment } from "../deployments/model";
+import type { DeploymentRepository } from "../deployments/ports";
+import type { EnvironmentService } from "../environments/environment-service";
+import { CutoverError } from "../errors";
+import type { Logger } from "../logger";
+import { actorOfIdentity, principalOfIdentity, type ChatIdentityService } from "./chat-identities";
+import type { ChatCommand } from "./chat-grammar";
+import { ephemeral, historyMessage, refusal, statusMessage } from "./chat-messages";
+import type { ChatIdentity, ChatMessage, ChatPoster, ChatProvider, ChatThreadRepository } from "./ports";
+
+/** Who typed the command, and where the answer goes. */
+export interface ChatCaller {
+  provider: ChatProvider;
+  team: string;
+  user: string;
+  userName?: string;
+  channel?: string;
+  responseUrl?: string;
+}
+
+export interface ChatCommandDeps {
+  identities: ChatIdentityService;
+  tokens: TokenService;
+  deployments: DeploymentService;
+  deploymentStore: DeploymentRepository;
+  environments: EnvironmentService;
+  threads: ChatThreadRepository;
+  audit: AuditRepository;
+  poster: ChatPoster;
+  logger: Logger;
+}
+
+const ROLE_OF = { status: "viewer", history: "viewer", deploy: "deployer", promote: "deployer", pause: "deployer", resume: "deployer", abort: "deployer", rollback: "deployer" } as const;
+
+export class ChatCommandService {
+  constructor(private readonly deps: ChatCommandDeps) {}
+
+  /** Runs a parsed command; `request` is the validated deployment request of a `deploy`. */
+  async run(caller: ChatCaller, command: Exclude<ChatCommand, { verb: "help" }>, request?: DeploymentRequest, text = ""): Promise<ChatMessage> {
+    const identity = await this.deps.identities.find(caller.provider, caller.team, caller.user);
+    if (!identity) return this.refuse(caller, undefined, command.verb, command.environment, "you are not linked to a Cutover identity; ask an admin to link you");
+    const actor = actorOfIdentity(identity, caller.userName);
+    const principal = principalOfIdentity(identity);
+    const env = command.environment;
+    try {
+      this.deps.tokens.authorize(principal, ROLE_OF[command.verb], env);
+    } catch (err) {
+      if (err instanceof CutoverError) return this.refuse(caller, identity, command.verb, env, err.message.replace(/the token/g, "your chat identity"));
+      throw err;
+    }
+    try {
+      return await this.perform(caller, actor, command, request, text);
+    } catch (err) {
+      if (err instanceof CutoverError) return ephemeral(`:warning: ${err.message}`);
+      this.deps.logger.error({ err, verb: command.verb, environment: env }, "chat command failed");
+      return ephemeral(":warning: Cutover could not do that just now; the operators' logs say why.");
+    }
+  }
+
+  /** A Promote or Abort button on a message about a deployment. */
+  async press(caller: ChatCaller, action: "promote" | "abort", deploymentId: string): Promise<ChatMessage> {
+    const identity = await this.deps.identities.find(caller.provider, caller.team, caller.user);
+    const d = await this.deps.deploymentStore.get(deploymentId);
+    if (!d) return ephemeral(`:warning: no deployment ${deploymentId}`);
+    if (!identity) return this.refuse(caller, undefined, action, d.environment, "you are not linked to a Cutover identity; ask an admin to link you");
+    try {
+      this.deps.tokens.authorize(principalOfIdentity(identity), "deployer", d.environment);
+    } catch (err) {
+      if (err instanceof CutoverError) return this.refuse(caller, identity, action, d.environment, err.message.replace(/the token/g, "your chat identity"));
+      throw err;
+    }
+    const actor = actorOfIdentity(identity, caller.userName);
+    try {
+      const after = action === "promote" ? await this.deps.deployments.promote(d.id, actor) : await this.deps.deployments.abort(d.id, `aborted by ${actor.name} from ${caller.provider}`, actor);
+      await this.audit(actor, `deployment.${action}`, d.environment, d.id, { via: "button" });
+      const verb = action === "promote" ? "promoted" : "aborted";
+      return { text: `${actor.name} ${verb} ${d.version} on ${d.environment} (${after.id})`, replaceOriginal: false };
+    } catch (err) {
+      if (err instanceof CutoverError) return ephemeral(`:warning: ${err.message}`);
+      throw err;
+    }
+  }
+
+  private async perform(caller: ChatCaller, actor: Actor, command: Exclude<ChatCommand, { verb: "help" }>, request: DeploymentRequest | undefined, text: string): Promise<ChatMessage> {
+    const { deployments, environments, deploymentStore } = this.deps;
+    const env = command.environment;
+    switch (command.verb) {
+      case "status": {
+        const view = await environments.get(env);
+        return statusMessage(view, await this.active(env));
+      }
+      case "history": {
+        await environments.record(env);
+        return historyMessage(env, await deploymentStore.forEnvironment(env, 10));
+      }
+      case "deploy": {
+        const d = await deployments.create(env, request!, "deploy", actor, (queued) => this.follow(caller, queued));
+        await this.audit(actor, "deployment.create", env, d.id, { command: text });
+        const where = d.queuePosition ? ` (queued behind ${d.queuePosition})` : "";
+        return ephemeral(`Deploying *${d.version}* to *${env}* as \`${d.id}\`${where}. Progress follows here.`);
+      }
+      case "rollback": {
+        let followed = false;
+        const d = await deployments.rollback(env, actor, async (queued) => {
+          followed = true;
+          await this.follow(caller, queued);
+        });
+        // A rollback of a deployment in flight aborts it: follow that one instead.
+        if (!followed) await this.follow(caller, d);
+        await this.audit(actor, "environment.rollback", env, d.id, { command: text });
+        return ephemeral(`Rolling *${env}* back: \`${d.id}\` (${d.version}).`);
+      }
+      default: {
+        const d = await this.active(env, command.verb === "abort");
+        if (!d) return ephemeral(`*${env}* has no deployment to ${command.verb}`);
+        if (command.verb === "abort") await deployments.abort(d.id, `aborted by ${actor.name} from ${caller.provider}`, actor);
+        else await deployments[command.verb](d.id, actor);
+        await this.audit(actor, `deployment.${command.verb}`, env, d.id, { command: text });
+        return ephemeral(`${command.verb} requested for \`${d.id}\` (${d.version} on *${env}*).`);
+      }
+    }
+  }
+
+  /** The environment's running deployment; with `queuedToo`, the oldest queued one when none runs. */
+  private async active(environment: string, queuedToo = false): Promise<Deployment | undefined> {
+    const unfinished = await this.deps.deploymentStore.unfinished(environment);
+    return unfinished.find((d) => d.state !== "queued") ?? (queuedToo ? unfinished[0] : undefined);
+  }
+
+  /**
+   * Progress of the deployment goes back to where the command came from.
+   * The thread is saved before the deployment can start; the bot's status
+   * message, if any, is posted afterwards and edited from then on.
+   */
+  private async follow(caller: ChatCaller, d: Deployment): Promise<void> {
+    await this.deps.threads.add({ deploymentId: d.id, provider: caller.provider, responseUrl: caller.responseUrl, channel: caller.channel });
+    const { post } = this.deps.poster;
+    const channel = caller.channel;
+    if (!channel || caller.provider !== "slack" || !post) return;
+    void post(channel, { text: `${d.version} → ${d.environment} (${d.id}) queued` })
+      .then((ts) => (ts ? this.deps.threads.setMessageTs(d.id, channel, ts) : undefined))
+      .catch((err) => this.deps.logger.warn({ err: String(err), deploymentId: d.id }, "could not post the deployment's status message"));
+  }
+
+  private async refuse(caller: ChatCaller, identity: ChatIdentity | undefined, verb: string, environment: string | undefined, why: string): Promise<ChatMessage> {
+    const actor: Actor = identity
+      ? actorOfIdentity(identity, caller.userName)
+      : { kind: "chat", id: `${caller.team}/${caller.user}`, name: caller.userName ?? caller.user, provider: caller.provider };
+    await this.audit(actor, "chat.refused", environment, undefined, { verb, why });
+    return refusal(why.charAt(0).toUpperCase() + why.slice(1));
+  }
+
+  private async audit(actor: Actor, action: string, environment: string | undefined, subject: string | undefined, data: Record<string, unknown>): Promise<void> {
+    await this.deps.audit
+      .append({ actor, action, ...(environment ? { environment } : {}), ...(subject ? { subject } : {}), data })
+      .catch((err) => this.deps.logger.error({ err: String(err), action }, "could not record an audit entry"));
+  }
+}

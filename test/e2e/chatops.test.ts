@@ -1,0 +1,229 @@
+// ChatOps end to end: a real server, requests signed as Slack and
+// Mattermost sign them, a local fake Slack for the Web API and for
+// response_url, and real deployments on the local target.
+import { createHmac } from "node:crypto";
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { startFakeSlack, type FakeSlack } from "../helpers/fake-slack";
+import { request } from "../helpers/http";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { waitFor } from "../helpers/wait-for";
+
+const SIGNING_SECRET = "slack-signing-secret-for-tests";
+const MM_TOKEN = "mattermost-command-token";
+const TEAM = "T0CUTOVER";
+const DEPLOYER = "U0DEPLOYER";
+const VIEWER = "U0VIEWER";
+
+let server: RunningServer;
+let slack: FakeSlack;
+
+beforeAll(async () => {
+  slack = await startFakeSlack();
+  server = await startServer({
+    env: {
+      CUTOVER_SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      CUTOVER_SLACK_BOT_TOKEN: "xoxb-test-bot-token",
+      CUTOVER_SLACK_API_URL: slack.apiUrl,
+      CUTOVER_MATTERMOST_TOKEN: MM_TOKEN,
+    },
+  });
+});
+
+afterAll(async () => {
+  await server?.stop();
+  await slack?.close();
+});
+
+function signed(body: string, opts: { secret?: string; timestamp?: number } = {}) {
+  const timestamp = String(opts.timestamp ?? Math.floor(Date.now() / 1000));
+  const signature = `v0=${createHmac("sha256", opts.secret ?? SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest("hex")}`;
+  return { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp, "x-slack-signature": signature };
+}
+
+let responseCount = 0;
+/** Sends a slash command as Slack would; returns the immediate answer and the key of its response_url. */
+async function slash(text: string, user = DEPLOYER, sign: (body: string) => Record<string, string> = signed) {
+  const key = `cmd-${++responseCount}`;
+  const body = new URLSearchParams({
+    token: "legacy-verification-token",
+    team_id: TEAM,
+    team_domain: "cutover",
+    channel_id: "C0RELEASES",
+    channel_name: "releases",
+    user_id: user,
+    user_name: user === DEPLOYER ? "dana" : "vic",
+    command: "/cutover",
+    text,
+    response_url: slack.responseUrl(key),
+    trigger_id: "1.2.3",
+  }).toString();
+  const reply = await request(`${server.url}/v1/chatops/slack/commands`, { method: "POST", headers: sign(body), body });
+  return { reply, json: reply.body ? JSON.parse(reply.body) : undefined, key };
+}
+
+async function press(action: "promote" | "abort", deploymentId: string, user = DEPLOYER) {
+  const key = `press-${++responseCount}`;
+  const payload = {
+    type: "block_actions",
+    user: { id: user, username: user === DEPLOYER ? "dana" : "vic", team_id: TEAM },
+    team: { id: TEAM },
+    channel: { id: "C0RELEASES" },
+    response_url: slack.responseUrl(key),
+    actions: [{ action_id: action, block_id: `steer:${deploymentId}`, value: deploymentId, type: "button" }],
+  };
+  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  const reply = await request(`${server.url}/v1/chatops/slack/interactions`, { method: "POST", headers: signed(body), body });
+  return { reply, key };
+}
+
+const texts = (key: string) => (slack.responses.get(key) ?? []).map((m) => m.text as string);
+const deploymentIdIn = (text: string) => /dep_[0-9a-f]{16}/.exec(text)?.[0];
+
+describe("Slack slash commands", () => {
+  it("refuses requests without a valid signature and does nothing", async () => {
+    const before = (await server.api("GET", "/v1/deployments")).json.deployments.length;
+    const stale = await slash("deploy chat-a v1", DEPLOYER, (b) => signed(b, { timestamp: Math.floor(Date.now() / 1000) - 600 }));
+    expect(stale.reply.status).toBe(401);
+    expect(stale.json.error.code).toBe("invalid_signature");
+    const wrong = await slash("deploy chat-a v1", DEPLOYER, (b) => signed(b, { secret: "not-the-secret" }));
+    expect(wrong.reply.status).toBe(401);
+    const altered = await slash("deploy chat-a v1", DEPLOYER, (b) => signed(b.replace("v1", "v0")));
+    expect(altered.reply.status).toBe(401);
+    const unsigned = await slash("deploy chat-a v1", DEPLOYER, () => ({ "content-type": "application/x-www-form-urlencoded" }));
+    expect(unsigned.reply.status).toBe(401);
+    expect(unsigned.json.error.message).toMatch(/X-Slack-Signature/);
+    expect((await server.api("GET", "/v1/deployments")).json.deployments.length).toBe(before);
+  });
+
+  it("refuses an unlinked user with an ephemeral message and records the refusal", async () => {
+    const r = await slash("status chat-a");
+    expect(r.reply.status).toBe(200);
+    expect(r.json.response_type).toBe("ephemeral");
+    expect(r.json.text).toMatch(/not linked/);
+    const audit = (await server.api("GET", "/v1/audit?actor=chat&action=chat.refused")).json.entries;
+    expect(audit[0]).toMatchObject({ action: "chat.refused", actor: { kind: "chat", provider: "slack" }, data: { verb: "status" } });
+  });
+
+  it("answers nonsense with help, never an error", async () => {
+    for (const text of ["", "launch the rockets", "deploy", "deploy chat-a v1 --canary ten", "status a b c"]) {
+      const r = await slash(text);
+      expect(r.reply.status).toBe(200);
+      expect(r.json.response_type).toBe("ephemeral");
+      expect(r.json.text).toMatch(/Usage:/);
+    }
+  });
+
+  it("links identities, deploys, pauses at a canary step, promotes by button, and reports each step", async () => {
+    const link = await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: TEAM, user: DEPLOYER, role: "deployer", environments: ["chat-*"] });
+    expect(link.status).toBe(201);
+    expect(link.json.id).toMatch(/^chi_/);
+    expect((await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: TEAM, user: DEPLOYER, role: "viewer" })).json.error.code).toBe("identity_exists");
+    expect((await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: TEAM, user: VIEWER, role: "viewer", environments: ["chat-a"] })).status).toBe(201);
+    expect((await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: TEAM, user: "bad id!", role: "viewer" })).status).toBe(400);
+
+    expect((await server.api("POST", "/v1/environments", await environmentSpec("chat-a", uniqueMark()))).status).toBe(201);
+    await waitForEnvironment(server, "chat-a", "ready");
+
+    // A plain deploy: the ephemeral answer at once, progress and outcome to response_url, a status message kept up to date.
+    const first = await slash("deploy chat-a v1");
+    expect(first.json.response_type).toBe("ephemeral");
+    const v1 = deploymentIdIn(first.json.text)!;
+    expect(v1).toBeDefined();
+    await waitForDeployment(server, v1, "succeeded");
+    await waitFor("the outcome in chat", () => texts(first.key).some((t) => /succeeded/.test(t)), 10_000);
+    const progress = texts(first.key);
+    expect(progress.some((t) => /started/.test(t))).toBe(true);
+    expect(progress.some((t) => /provisioning/.test(t))).toBe(true);
+    expect(slack.apiCalls.find((c) => c.method === "chat.postMessage")?.args).toMatchObject({ channel: "C0RELEASES" });
+    await waitFor("the status message updated to the outcome", () =>
+      slack.apiCalls.some((c) => c.method === "chat.update" && /succeeded/.test(c.args.text)),
+    );
+
+    // A manual canary: the pause message carries Promote and Abort (with a confirm dialog).
+    const second = await slash("deploy chat-a v2 --canary 50,100");
+    const v2 = deploymentIdIn(second.json.text)!;
+    await waitForDeployment(server, v2, "paused");
+    const paused = await waitFor("the pause in chat", () => (slack.responses.get(second.key) ?? []).find((m) => /paused/.test(m.text)), 10_000);
+    const actions = paused.blocks.find((b: any) => b.type === "actions");
+    expect(actions.elements.map((e: any) => e.action_id)).toEqual(["promote", "abort"]);
+    expect(actions.elements[1].confirm).toBeDefined();
+    expect(actions.elements[0].value).toBe(v2);
+
+    // A viewer's press is refused and changes nothing.
+    const refused = await press("promote", v2, VIEWER);
+    expect(refused.reply.status).toBe(200);
+    await waitFor("the refusal", () => texts(refused.key).some((t) => /deployer role/.test(t)), 10_000);
+    expect((await server.api("GET", `/v1/deployments/${v2}`)).json.state).toBe("paused");
+
+    const promoted = await press("promote", v2);
+    expect(promoted.reply.status).toBe(200);
+    await waitForDeployment(server, v2, "succeeded");
+    await waitFor("the promote answer", () => texts(promoted.key).some((t) => /promoted/.test(t)), 10_000);
+    await waitFor("the outcome of v2 in chat", () => texts(second.key).some((t) => /succeeded/.test(t)), 10_000);
+
+    const events = (await server.api("GET", `/v1/deployments/${v2}/events`, undefined, { accept: "application/json" })).json.events;
+    expect(events.find((e: any) => e.type === "deployment:promote_requested").data.by).toMatchObject({ kind: "chat", provider: "slack", name: "dana (U0DEPLOYER)" });
+    expect(events.find((e: any) => e.type === "deployment:queued").data.by).toMatchObject({ kind: "chat", provider: "slack" });
+
+    const status = await slash("status chat-a", VIEWER);
+    expect(status.json.text).toMatch(/chat-a is ready: live v2/);
+    const history = await slash("history chat-a", VIEWER);
+    expect(history.json.text).toContain(v1);
+    expect(history.json.text).toContain(v2);
+
+    const audit = (await server.api("GET", "/v1/audit?actor=chat&environment=chat-a")).json.entries;
+    expect(audit.map((e: any) => e.action)).toEqual(expect.arrayContaining(["deployment.create", "deployment.promote", "chat.refused"]));
+    expect(audit.find((e: any) => e.action === "deployment.promote")).toMatchObject({ subject: v2, actor: { provider: "slack" }, data: { via: "button" } });
+  });
+
+  it("refuses commands outside a user's role or scope", async () => {
+    const viewerDeploy = await slash("deploy chat-a v3", VIEWER);
+    expect(viewerDeploy.json.text).toMatch(/deployer role/);
+    const outOfScope = await slash("rollback prod");
+    expect(outOfScope.json.text).toMatch(/not allowed to act on environment prod/);
+    const deployments = (await server.api("GET", "/v1/environments/chat-a/deployments")).json.deployments;
+    expect(deployments.map((d: any) => d.version)).not.toContain("v3");
+  });
+
+  it("aborts from chat and reports the rollback with its reason", async () => {
+    const third = await slash("deploy chat-a v3 --canary 50,100");
+    const v3 = deploymentIdIn(third.json.text)!;
+    await waitForDeployment(server, v3, "paused");
+    const abort = await slash("abort chat-a");
+    expect(abort.json.text).toMatch(/abort requested/);
+    const done = await waitForDeployment(server, v3, "rolled_back");
+    expect(done.error.message).toMatch(/aborted by dana/);
+    await waitFor("the rollback in chat", () => texts(third.key).some((t) => /rolled back: aborted by dana/.test(t)), 10_000);
+  });
+
+  it("lists and unlinks identities; an unlinked user is refused again", async () => {
+    const list = (await server.api("GET", "/v1/chatops/identities")).json.identities;
+    const viewer = list.find((i: any) => i.user === VIEWER);
+    expect(viewer).toMatchObject({ provider: "slack", team: TEAM, role: "viewer", environments: ["chat-a"] });
+    expect((await server.api("DELETE", `/v1/chatops/identities/${viewer.id}`)).status).toBe(204);
+    expect((await slash("status chat-a", VIEWER)).json.text).toMatch(/not linked/);
+  });
+});
+
+describe("Mattermost slash commands", () => {
+  const mattermost = (text: string, token = MM_TOKEN, user = "mm-user-1") =>
+    request(`${server.url}/v1/chatops/mattermost/commands`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Token ${token}` },
+      body: new URLSearchParams({ team_id: "mmteam", user_id: user, user_name: "mo", channel_id: "mmchan", command: "/cutover", text }).toString(),
+    });
+
+  it("checks the command token, then runs the same grammar as the linked user", async () => {
+    const wrong = await mattermost("status chat-a", "not-the-token");
+    expect(wrong.status).toBe(401);
+    expect(JSON.parse(wrong.body).error.code).toBe("invalid_signature");
+    expect(JSON.parse((await mattermost("status chat-a")).body).text).toMatch(/not linked/);
+    expect((await server.api("POST", "/v1/chatops/identities", { provider: "mattermost", team: "mmteam", user: "mm-user-1", role: "viewer" })).status).toBe(201);
+    const status = JSON.parse((await mattermost("status chat-a")).body);
+    expect(status).toMatchObject({ response_type: "ephemeral" });
+    expect(status.text).toMatch(/chat-a is ready/);
+    expect(status.blocks).toBeUndefined();
+    expect(JSON.parse((await mattermost("promote chat-a")).body).text).toMatch(/deployer role/);
+    expect(JSON.parse((await mattermost("what")).body).text).toMatch(/Usage:/);
+  });
+});

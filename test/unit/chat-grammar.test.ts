@@ -1,0 +1,31 @@
+import { parseChatCommand } from "../../server/chatops/chat-grammar";
+
+describe("the chat command grammar", () => {
+  it("parses deploy with its options", () => {
+    expect(parseChatCommand("deploy staging v1.2.3 --canary 10,50,100 --bake 5m")).toEqual({
+      ok: true,
+      command: { verb: "deploy", environment: "staging", version: "v1.2.3", canary: [10, 50, 100], bake: "5m" },
+    });
+    expect(parseChatCommand("  DEPLOY   staging  v2 ")).toEqual({ ok: true, command: { verb: "deploy", environment: "staging", version: "v2" } });
+    expect(parseChatCommand("deploy staging v2 --canary 20,100 --step-pause 30s")).toMatchObject({ ok: true, command: { canary: [20, 100], stepPause: "30s" } });
+  });
+
+  it("parses the environment verbs and help", () => {
+    for (const verb of ["status", "history", "promote", "pause", "resume", "abort", "rollback"]) {
+      expect(parseChatCommand(`${verb} prod`)).toEqual({ ok: true, command: { verb, environment: "prod" } });
+    }
+    expect(parseChatCommand("")).toEqual({ ok: true, command: { verb: "help" } });
+    expect(parseChatCommand("help")).toEqual({ ok: true, command: { verb: "help" } });
+  });
+
+  it("explains what is wrong", () => {
+    expect(parseChatCommand("launch prod")).toEqual({ ok: false, problem: "unknown command `launch`" });
+    expect(parseChatCommand("deploy prod")).toEqual({ ok: false, problem: "`deploy` needs an environment and a version" });
+    expect(parseChatCommand("status")).toEqual({ ok: false, problem: "`status` takes one environment name" });
+    expect(parseChatCommand("deploy prod v1 --canary 10,abc")).toMatchObject({ ok: false });
+    expect(parseChatCommand("deploy prod v1 --bake forever")).toMatchObject({ ok: false });
+    expect(parseChatCommand("deploy prod v1 --canary")).toEqual({ ok: false, problem: "`--canary` needs a value" });
+    expect(parseChatCommand("deploy prod v1 --force yes")).toEqual({ ok: false, problem: "unknown option `--force`" });
+    expect(parseChatCommand("deploy prod v1 --step-pause 5m")).toEqual({ ok: false, problem: "`--step-pause` goes with `--canary`" });
+  });
+});
