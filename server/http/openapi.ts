@@ -58,6 +58,17 @@ export function openApiDocument(routes: Route[], version: string) {
       },
     };
   }
+  const chat = (summary: string) => ({
+    post: {
+      summary,
+      description: "Verified by the chat provider's signature or token, not a bearer token. Answers a chat message.",
+      requestBody: { required: true, content: { "application/x-www-form-urlencoded": { schema: { type: "object" } } } },
+      responses: { 200: { description: "a chat message" }, 401: { description: "invalid_signature", content: { "application/json": { schema: errorSchema } } } },
+    },
+  });
+  paths["/v1/chatops/slack/commands"] = chat("A Slack slash command, signed with the app's signing secret.");
+  paths["/v1/chatops/slack/interactions"] = chat("A Slack button press (block_actions), signed with the app's signing secret.");
+  paths["/v1/chatops/mattermost/commands"] = chat("A Mattermost slash command, with the command's token.");
   paths["/healthz"] = { get: { summary: "Liveness; needs no token.", responses: { 200: { description: "ok" } } } };
   paths["/metrics"] = { get: { summary: "Prometheus metrics.", security: [{ bearer: [] }], responses: { 200: { description: "text" } } } };
   return {

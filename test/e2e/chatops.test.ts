@@ -202,6 +202,11 @@ describe("Slack slash commands", () => {
     expect(viewer).toMatchObject({ provider: "slack", team: TEAM, role: "viewer", environments: ["chat-a"] });
     expect((await server.api("DELETE", `/v1/chatops/identities/${viewer.id}`)).status).toBe(204);
     expect((await slash("status chat-a", VIEWER)).json.text).toMatch(/not linked/);
+    // API calls are audited too, with the token as the actor.
+    const [unlink] = (await server.api("GET", "/v1/audit?action=chat.identity.unlink")).json.entries;
+    expect(unlink).toMatchObject({ subject: viewer.id, actor: { kind: "token", id: "admin" } });
+    const created = (await server.api("GET", "/v1/audit?actor=token&environment=chat-a")).json.entries;
+    expect(created.map((e: any) => e.action)).toContain("environment.create");
   });
 });
 
