@@ -56,9 +56,10 @@ describe("scale out: replicas on PostgreSQL", () => {
   afterAll(async () => {
     await load?.stop();
     await db?.end();
+    // Environments are deleted while every replica still runs, so none waits for a lease a stopped replica held.
     const [first, ...rest] = alive();
-    for (const r of rest) await r.terminate();
     await first?.stop();
+    for (const r of rest) await r.terminate();
     await postgres?.stop();
   });
 

@@ -148,5 +148,10 @@ export async function waitForEnvironment(server: RunningServer, name: string, st
 async function deleteAllEnvironments(server: RunningServer): Promise<void> {
   const { environments } = (await server.api("GET", "/v1/environments")).json as { environments: { name: string }[] };
   await Promise.all(environments.map((e) => server.api("DELETE", `/v1/environments/${e.name}`)));
-  await waitFor("every environment to be deleted", async () => (await server.api("GET", "/v1/environments")).json.environments.length === 0, 120_000, 200);
+  await waitFor("every environment to be deleted", async () => (await server.api("GET", "/v1/environments")).json.environments.length === 0, 180_000, 200).catch(
+    async (err) => {
+      const left = (await server.api("GET", "/v1/environments")).json.environments as { name: string; status: string; error?: unknown }[];
+      throw new Error(`${String(err)}; left: ${JSON.stringify(left.map((e) => ({ name: e.name, status: e.status, error: e.error })))}`);
+    },
+  );
 }
