@@ -35,6 +35,12 @@ import { ChatIdentityService } from "./chatops/chat-identities";
 import { ChatProgress } from "./chatops/chat-progress";
 import { ProviderPoster } from "./chatops/provider-poster";
 import { chatIdentityRoutes, chatopsRouter } from "./http/chatops-routes";
+import { webhookRoutes } from "./http/webhook-routes";
+import { DeliveryStore, WebhookStore } from "./store/webhook-store";
+import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/standard-webhooks";
+import { TargetGuard } from "./webhooks/target-guard";
+import { WebhookDispatcher } from "./webhooks/webhook-dispatcher";
+import { WebhookService } from "./webhooks/webhook-service";
 import type { StackEngine } from "./engine/stack-engine";
 import { AwsTarget } from "./targets/aws-target";
 import { KubernetesTarget } from "./targets/kubernetes-target";
@@ -143,9 +149,23 @@ export async function createServices({ config, logger, toolchain, engine: inject
     poster: chatPoster,
     logger: logger.child({ component: "chat" }),
   });
+  const webhookStore = new WebhookStore(journalDb.db);
+  const deliveryStore = new DeliveryStore(journalDb.db);
+  const webhookGuard = new TargetGuard(config.webhookAllow);
+  const dispatcher = new WebhookDispatcher(
+    webhookStore,
+    deliveryStore,
+    core.secrets,
+    webhookGuard,
+    { retryScheduleMs: (config.webhookRetrySchedule ?? DEFAULT_RETRY_SCHEDULE).map(parseDuration) },
+    logger.child({ component: "webhooks" }),
+  );
+  const webhooks = new WebhookService(webhookStore, deliveryStore, tokens, core.secrets, webhookGuard, logger.child({ component: "webhooks" }), () => dispatcher.kick());
+  webhooks.listen(bus, deploymentStore);
   const routes = [
     ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit }),
     ...chatIdentityRoutes(chatIdentities),
+    ...webhookRoutes(webhooks),
   ];
   const app = createApp({
     routes,
@@ -197,6 +217,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
       await prune();
       for (const name of await reconciler!.begin()) workers.poke(name);
       started = true;
+      dispatcher.start();
       return reconciler!.recovered();
     },
     /** Graceful stop: running deployments stop at a safe point (resumed at the next start), then the journal closes. */
@@ -213,6 +234,8 @@ export async function createServices({ config, logger, toolchain, engine: inject
       await notifications?.stop();
       chatProgress.stop();
       await chatProgress.drain();
+      webhooks.stop();
+      await dispatcher.stop();
       metrics.stop();
       await journalDb.close();
     },

@@ -30,6 +30,11 @@ const schema = z.object({
   CUTOVER_SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-/, "CUTOVER_SLACK_BOT_TOKEN must be a Slack bot token (xoxb-…)").optional(),
   CUTOVER_SLACK_API_URL: z.url({ protocol: /^https?$/ }).optional(),
   CUTOVER_MATTERMOST_TOKEN: z.string().min(8).optional(),
+  CUTOVER_WEBHOOK_ALLOW: z.string().optional(),
+  CUTOVER_WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .regex(/^\d+(ms|s|m|h)(,\d+(ms|s|m|h))*$/, "CUTOVER_WEBHOOK_RETRY_SCHEDULE must be durations separated by commas, like 5s,5m,30m")
+    .optional(),
 });
 
 export interface Config {
@@ -56,6 +61,10 @@ export interface Config {
   slackBotToken?: string;
   slackApiUrl?: string;
   mattermostToken?: string;
+  /** Webhook targets allowed although private or loopback: hosts or CIDRs. */
+  webhookAllow: string[];
+  /** Waits before each webhook retry. */
+  webhookRetrySchedule?: string[];
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -91,5 +100,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     slackBotToken: c.CUTOVER_SLACK_BOT_TOKEN,
     slackApiUrl: c.CUTOVER_SLACK_API_URL,
     mattermostToken: c.CUTOVER_MATTERMOST_TOKEN,
+    webhookAllow: (c.CUTOVER_WEBHOOK_ALLOW ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    webhookRetrySchedule: c.CUTOVER_WEBHOOK_RETRY_SCHEDULE?.split(","),
   };
 }

@@ -1,0 +1,143 @@
+// Sends due webhook deliveries: claims them in the journal (so among
+// replicas one sends each, and a sender that dies mid-way leaves a claim
+// that expires), POSTs them signed, and records every attempt. 2xx is
+// delivered; 410 Gone disables the webhook; anything else is retried on the
+// schedule, then given up as failed.
+import http from "node:http";
+import https from "node:https";
+import type { LookupFunction } from "node:net";
+import dns from "node:dns";
+import type { SecretSealer } from "../deployments/ports";
+import type { Logger } from "../logger";
+import { slackMessage } from "./slack-format";
+import { webhookHeaders } from "./standard-webhooks";
+import type { TargetGuard } from "./target-guard";
+import type { Delivery, DeliveryRepository, WebhookRepository } from "./ports";
+
+export interface DispatcherOptions {
+  /** Waits before each retry, in milliseconds; its length is the number of retries. */
+  retryScheduleMs: number[];
+  intervalMs?: number;
+  timeoutMs?: number;
+}
+
+export class WebhookDispatcher {
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<void>;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly webhooks: WebhookRepository,
+    private readonly deliveries: DeliveryRepository,
+    private readonly secrets: SecretSealer,
+    private readonly guard: TargetGuard,
+    private readonly options: DispatcherOptions,
+    private readonly logger: Logger,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => this.kick(), this.options.intervalMs ?? 500);
+    this.timer.unref();
+    this.kick();
+  }
+
+  /** Looks for due deliveries now (one pass at a time). */
+  kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.pass()
+      .catch((err) => this.logger.warn({ err: String(err) }, "webhook dispatch failed"))
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  private async pass(): Promise<void> {
+    const timeoutMs = this.options.timeoutMs ?? 10_000;
+    const now = new Date();
+    const claimed = await this.deliveries.claimDue(now, new Date(now.getTime() + timeoutMs * 2 + 5_000), 20);
+    await Promise.all(claimed.map((d) => this.send(d, timeoutMs)));
+  }
+
+  private async send(d: Delivery, timeoutMs: number): Promise<void> {
+    const found = await this.webhooks.get(d.webhookId);
+    const started = Date.now();
+    if (!found || found.webhook.disabledAt) {
+      await this.deliveries.recordAttempt(d.id, { at: new Date().toISOString(), error: found ? "the webhook is disabled" : "the webhook was deleted", durationMs: 0 }, { state: "failed" });
+      return;
+    }
+    const { webhook } = found;
+    const body = JSON.stringify(webhook.format === "slack" ? slackMessage({ type: d.eventType, environment: String((d.payload.data as { environment?: string }).environment ?? ""), data: d.payload.data as Record<string, unknown> }) : d.payload);
+    const headers = { "content-type": "application/json", "user-agent": "Cutover-Webhooks", ...webhookHeaders(this.secrets.open(found.sealedSecret), d.id, body) };
+    const outcome = await post(webhook.url, headers, body, timeoutMs, this.guard).then(
+      (status) => ({ status }),
+      (err: Error) => ({ error: err.message }),
+    );
+    const attempt = { at: new Date(started).toISOString(), durationMs: Date.now() - started, ...outcome };
+    if ("status" in outcome && outcome.status >= 200 && outcome.status < 300) {
+      await this.deliveries.recordAttempt(d.id, attempt, { state: "delivered" });
+      return;
+    }
+    if ("status" in outcome && outcome.status === 410) {
+      await this.deliveries.recordAttempt(d.id, attempt, { state: "failed" });
+      await this.webhooks.disable(webhook.id, `the receiver answered 410 Gone at ${attempt.at}`);
+      this.logger.warn({ webhookId: webhook.id }, "webhook disabled: its receiver answered 410 Gone");
+      return;
+    }
+    const retry = this.options.retryScheduleMs[d.attempts.length];
+    if (retry === undefined) {
+      await this.deliveries.recordAttempt(d.id, attempt, { state: "failed" });
+      this.logger.warn({ webhookId: webhook.id, deliveryId: d.id }, "webhook delivery failed after its last retry");
+    } else {
+      await this.deliveries.recordAttempt(d.id, attempt, { state: "pending", nextAttemptAt: new Date(Date.now() + retry) });
+    }
+  }
+}
+
+/** POSTs with the SSRF guard on the address actually connected to; resolves with the status code. */
+function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number, guard: TargetGuard): Promise<number> {
+  const u = new URL(url);
+  const allowlisted = guard.hostAllowlisted(u.hostname.replace(/^\[|\]$/g, ""));
+  const lookup: LookupFunction = (hostname, options, callback) => {
+    dns.lookup(hostname, { ...options, all: false }, (err, address, family) => {
+      if (err) return callback(err, "", 0);
+      if (!allowlisted && !guard.addressAllowed(address as string)) {
+        return callback(new Error(`${hostname} resolves to ${address}, a private, loopback or link-local address`), "", 0);
+      }
+      callback(null, address as string, family);
+    });
+  };
+  return new Promise((resolve, reject) => {
+    const host = u.hostname.replace(/^\[|\]$/g, "");
+    if (!allowlisted && /^[\d.]+$|:/.test(host) && !guard.addressAllowed(host)) {
+      reject(new Error(`${host} is a private, loopback or link-local address`));
+      return;
+    }
+    const req = (u.protocol === "https:" ? https : http).request(
+      u,
+      { method: "POST", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, lookup, timeout: timeoutMs, agent: false },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}

@@ -1,0 +1,53 @@
+// Which domain events become which webhook events, and what they carry.
+import type { DomainEventBus } from "../deployments/deployment-events";
+import type { DeploymentEvent } from "../deployments/model";
+import type { DeploymentRepository } from "../deployments/ports";
+import type { WebhookEvent } from "./ports";
+
+const FROM_JOURNAL: Record<string, WebhookEvent> = {
+  "deployment:started": "deployment.started",
+  "deployment:paused": "deployment.paused",
+  "deployment:succeeded": "deployment.succeeded",
+  "deployment:rolled_back": "deployment.rolled_back",
+  "deployment:failed": "deployment.failed",
+};
+
+export interface WebhookMessage {
+  type: WebhookEvent;
+  environment: string;
+  data: Record<string, unknown>;
+}
+
+/** Calls `publish` for every domain event a webhook may subscribe to; returns the unsubscribe function. */
+export function onWebhookEvents(bus: DomainEventBus, deployments: DeploymentRepository, publish: (m: WebhookMessage) => void): () => void {
+  const fromJournal = async (e: DeploymentEvent) => {
+    const type = FROM_JOURNAL[e.type];
+    if (!type) return;
+    const d = await deployments.get(e.deploymentId);
+    publish({
+      type,
+      environment: e.environment,
+      data: {
+        deploymentId: e.deploymentId,
+        environment: e.environment,
+        version: d?.version,
+        kind: d?.kind,
+        strategy: d?.strategy.type,
+        state: d?.state,
+        phase: d?.phase,
+        ...(d?.fromVersion ? { fromVersion: d.fromVersion } : {}),
+        ...(d?.error ? { error: d.error } : {}),
+        ...(d?.requestedBy ? { requestedBy: d.requestedBy } : {}),
+        event: { id: e.id, at: e.at, ...e.data },
+      },
+    });
+  };
+  const offs = [
+    bus.on("deployment:event", (e) => void fromJournal(e).catch(() => undefined)),
+    bus.on("environment:drifted", (e) => publish({ type: "environment.drifted", environment: e.environment, data: { ...e } })),
+    bus.on("schedule:run_finished", (e) => {
+      if (e.state === "failed" || e.state === "missed") publish({ type: "schedule.run_failed", environment: e.environment, data: { ...e } });
+    }),
+  ];
+  return () => offs.forEach((off) => off());
+}
