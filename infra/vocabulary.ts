@@ -105,6 +105,8 @@ export interface EnvironmentSpec {
   };
   strategy: Strategy;
   operationTimeout?: string;
+  /** An ephemeral environment: deleted this long after it was created. */
+  ttl?: string;
   local?: LocalSettings;
   aws?: AwsSettings;
   kubernetes?: KubernetesSettings;

@@ -36,6 +36,12 @@ import { ChatProgress } from "./chatops/chat-progress";
 import { ProviderPoster } from "./chatops/provider-poster";
 import { chatIdentityRoutes, chatopsRouter } from "./http/chatops-routes";
 import { webhookRoutes } from "./http/webhook-routes";
+import { scheduleRoutes } from "./http/schedule-routes";
+import { EnvironmentRefresh } from "./environments/environment-refresh";
+import { ScheduleService } from "./schedules/schedule-service";
+import { Scheduler } from "./schedules/scheduler";
+import { OperationStore } from "./store/operation-store";
+import { RunStore, ScheduleStore } from "./store/schedule-store";
 import { DeliveryStore, WebhookStore } from "./store/webhook-store";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/standard-webhooks";
 import { TargetGuard } from "./webhooks/target-guard";
@@ -121,7 +127,22 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const poke = (name: string) => workers.poke(name);
   const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, poke, targets, core.secrets, core.requests);
   const environmentService = new EnvironmentService({ ...core, runner, bus, poke, busy: (name) => workers.busy(name) });
-  reconciler = new EnvironmentReconciler({ ...core, runner, environmentService });
+  const operations = new OperationStore(journalDb.db);
+  const refresh = new EnvironmentRefresh({ ...core, operations, bus, poke });
+  refresh.deploymentService = deploymentService;
+  reconciler = new EnvironmentReconciler({
+    ...core,
+    runner,
+    environmentService,
+    operations: {
+      next: (name) => operations.next(name),
+      run: async (name) => {
+        const op = await operations.next(name);
+        if (op) await refresh.run(op);
+      },
+      pendingEnvironments: () => operations.pendingEnvironments(),
+    },
+  });
 
   let adminToken = config.adminToken;
   let adminTokenFile: string | undefined;
@@ -162,10 +183,28 @@ export async function createServices({ config, logger, toolchain, engine: inject
   );
   const webhooks = new WebhookService(webhookStore, deliveryStore, tokens, core.secrets, webhookGuard, logger.child({ component: "webhooks" }), () => dispatcher.kick());
   webhooks.listen(bus, deploymentStore);
+  const scheduleStore = new ScheduleStore(journalDb.db);
+  const runStore = new RunStore(journalDb.db);
+  const schedules = new ScheduleService(scheduleStore, runStore, environmentStore);
+  const scheduler = new Scheduler({
+    schedules: scheduleStore,
+    runs: runStore,
+    operations,
+    environments: environmentStore,
+    deploymentStore,
+    deployments: deploymentService,
+    environmentService,
+    refresh,
+    audit,
+    bus,
+    logger: logger.child({ component: "scheduler" }),
+    intervalMs: parseDuration(config.schedulerInterval),
+  });
   const routes = [
     ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit }),
     ...chatIdentityRoutes(chatIdentities),
     ...webhookRoutes(webhooks),
+    ...scheduleRoutes(schedules, refresh, tokens),
   ];
   const app = createApp({
     routes,
@@ -218,6 +257,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
       for (const name of await reconciler!.begin()) workers.poke(name);
       started = true;
       dispatcher.start();
+      scheduler.start();
       return reconciler!.recovered();
     },
     /** Graceful stop: running deployments stop at a safe point (resumed at the next start), then the journal closes. */
@@ -236,6 +276,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
       await chatProgress.drain();
       webhooks.stop();
       await dispatcher.stop();
+      await scheduler.stop();
       metrics.stop();
       await journalDb.close();
     },

@@ -31,6 +31,7 @@ const schema = z.object({
   CUTOVER_SLACK_API_URL: z.url({ protocol: /^https?$/ }).optional(),
   CUTOVER_MATTERMOST_TOKEN: z.string().min(8).optional(),
   CUTOVER_WEBHOOK_ALLOW: z.string().optional(),
+  CUTOVER_SCHEDULER_INTERVAL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_SCHEDULER_INTERVAL must be a duration like 500ms").default("500ms"),
   CUTOVER_WEBHOOK_RETRY_SCHEDULE: z
     .string()
     .regex(/^\d+(ms|s|m|h)(,\d+(ms|s|m|h))*$/, "CUTOVER_WEBHOOK_RETRY_SCHEDULE must be durations separated by commas, like 5s,5m,30m")
@@ -63,6 +64,8 @@ export interface Config {
   mattermostToken?: string;
   /** Webhook targets allowed although private or loopback: hosts or CIDRs. */
   webhookAllow: string[];
+  /** How often schedules and environment expiry are checked. */
+  schedulerInterval: string;
   /** Waits before each webhook retry. */
   webhookRetrySchedule?: string[];
 }
@@ -102,5 +105,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mattermostToken: c.CUTOVER_MATTERMOST_TOKEN,
     webhookAllow: (c.CUTOVER_WEBHOOK_ALLOW ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     webhookRetrySchedule: c.CUTOVER_WEBHOOK_RETRY_SCHEDULE?.split(","),
+    schedulerInterval: c.CUTOVER_SCHEDULER_INTERVAL,
   };
 }

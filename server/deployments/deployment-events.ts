@@ -13,6 +13,8 @@ export interface DomainEvents {
   "environment:removed": [Environment];
   /** A refresh found the target differs from what Cutover recorded. */
   "environment:drifted": [{ environment: string; drift: { kind: string; message: string }[]; at: string }];
+  /** An environment operation (a refresh) ended. */
+  "operation:finished": [{ id: string; environment: string; state: string; error?: { code: string; message: string } }];
   /** A scheduled run ended (succeeded, failed, missed or skipped). */
   "schedule:run_finished": [{ scheduleId: string; runId: string; environment: string; kind: string; state: string; error?: { code: string; message: string } }];
 }

@@ -11,9 +11,17 @@ import { stackNames } from "../targets/deployment-target";
 import type { DeploymentRunner, RunnerDeps } from "./deployment-runner";
 import type { Color, Environment } from "./model";
 
+/** Environment operations other than deployments (refresh), queued in the same lane. */
+export interface LaneOperations {
+  next(environment: string): Promise<{ createdAt: string } | undefined>;
+  run(environment: string): Promise<void>;
+  pendingEnvironments(): Promise<string[]>;
+}
+
 export interface RecoveryDeps extends RunnerDeps {
   runner: DeploymentRunner;
   environmentService: EnvironmentService;
+  operations?: LaneOperations;
 }
 
 export class EnvironmentReconciler {
@@ -53,6 +61,7 @@ export class EnvironmentReconciler {
   async pending(): Promise<string[]> {
     const { environments, deployments } = this.deps;
     const names = new Set((await deployments.unfinished()).map((d) => d.environment));
+    for (const name of (await this.deps.operations?.pendingEnvironments()) ?? []) names.add(name);
     for (const env of await environments.list()) {
       if (env.status === "creating" || env.status === "deleting" || env.trafficIntent) names.add(env.name);
     }
@@ -93,6 +102,12 @@ export class EnvironmentReconciler {
       return true;
     }
     const next = (await deployments.unfinished(name))[0];
+    // Operations and queued deployments take turns in the order they were asked for; a started deployment finishes first.
+    const operation = await this.deps.operations?.next(name);
+    if (operation && (!next || (next.state === "queued" && operation.createdAt < next.createdAt))) {
+      await this.deps.operations!.run(name);
+      return true;
+    }
     if (!next) return false;
     if (env.status === "failed" && next.state === "queued") {
       next.error = { code: "cancelled", message: `environment ${name} is failed: ${env.error?.message ?? "see its error"}` };

@@ -9,12 +9,15 @@ import type { DeploymentRunner, RunnerDeps } from "../deployments/deployment-run
 import { retireFleet } from "../deployments/fleet-retirement";
 import { hasSecrets, sealArtifact, type ArtifactInput, type Color, type Deployment, type Environment, type EnvironmentSpec } from "../deployments/model";
 import { checkSecretsSupported } from "../deployments/secret-support";
+import { parseDuration } from "../deployments/duration";
 import { observeEnvironment, type EnvironmentObservation } from "./environment-observation";
 
 export interface EnvironmentView extends Omit<Environment, "status"> {
   status: Environment["status"] | "drifted";
   /** The weights Cutover recorded after its last traffic change; `weights` is what the target reports now. */
   recordedWeights: Record<Color, number>;
+  /** When an environment with a `ttl` is deleted. */
+  expiresAt?: string;
   observed: EnvironmentObservation;
   recentDeployments: Deployment[];
 }
@@ -94,6 +97,7 @@ export class EnvironmentService {
       status: drifted ? "drifted" : env.status,
       weights: observed.weights ?? env.weights,
       recordedWeights: env.weights,
+      ...(env.spec.ttl ? { expiresAt: new Date(new Date(env.createdAt).getTime() + parseDuration(env.spec.ttl)).toISOString() } : {}),
       observed,
       recentDeployments: await this.deps.deployments.forEnvironment(name, 10),
     };

@@ -112,6 +112,7 @@ export const createEnvironmentSchema = z
     }),
     strategy: strategySchema.default({ type: "blue-green" }),
     operationTimeout: duration.optional(),
+    ttl: duration.optional().describe("an ephemeral environment: deleted this long after it is created"),
     local: localSchema.optional(),
     aws: awsSchema.optional(),
     kubernetes: kubernetesSchema.optional(),

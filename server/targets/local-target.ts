@@ -98,10 +98,12 @@ export class LocalTarget implements DeploymentTarget {
 
   /** A fleet whose supervisor is gone, or with instances down, as its status file tells. */
   async observeFleet(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<FleetCondition | undefined> {
-    if (typeof fleet.dir !== "string") return undefined;
-    const { supervisorAlive, liveInstances } = inspectFleet(fleet.dir);
+    // A fleet's files live under the runtime directory, named by its id (the stack's outputs carry the id).
+    const dir = typeof fleet.dir === "string" ? fleet.dir : typeof fleet.fleetId === "string" ? path.join(this.runtimeDir, "fleets", fleet.fleetId) : undefined;
+    if (!dir) return undefined;
+    const { supervisorAlive, liveInstances } = inspectFleet(dir);
     const problems: string[] = [];
-    if (!supervisorAlive) problems.push(`the fleet supervisor of ${String(fleet.fleetId ?? fleet.dir)} is not running`);
+    if (!supervisorAlive) problems.push(`the fleet supervisor of ${String(fleet.fleetId ?? dir)} is not running`);
     if (liveInstances.length < spec.fleet.replicas) problems.push(`${liveInstances.length} of ${spec.fleet.replicas} instances are running`);
     return { healthy: problems.length === 0, problems };
   }

@@ -1,0 +1,97 @@
+// Refresh: reads an environment back from reality and records what
+// differs (drift). The traffic stack gets a Pulumi refresh (the balancer's
+// routing, the listener or the route read back into its state). Fleets are
+// judged by observing them (processes, instances), not refreshed: a fleet
+// that lost part of itself still serves traffic, and a refresh would record
+// it as gone. With `onDrift: "repave"`, drift queues a repave: the live
+// version rebuilt on a brand-new fleet through a normal blue/green
+// deployment. Refreshes run in the environment's lane, like deployments.
+import { randomBytes } from "node:crypto";
+import type { DomainEventBus } from "../deployments/deployment-events";
+import type { DeploymentService } from "../deployments/deployment-service";
+import type { RunnerDeps } from "../deployments/deployment-runner";
+import type { Actor } from "../deployments/model";
+import { ConflictError, describeError, NotFoundError } from "../errors";
+import type { Operation, OperationRepository } from "../schedules/ports";
+import { stackNames } from "../targets/deployment-target";
+import { observeEnvironment } from "./environment-observation";
+
+export interface RefreshDeps extends RunnerDeps {
+  operations: OperationRepository;
+  bus: DomainEventBus;
+  poke(environment: string): void;
+}
+
+export class EnvironmentRefresh {
+  /** Set once the deployment service exists (it is built after the environment's services). */
+  deploymentService?: DeploymentService;
+
+  constructor(private readonly deps: RefreshDeps) {}
+
+  /** Queues a refresh behind the environment's other work. */
+  async request(environment: string, onDrift: Operation["onDrift"] = "report", by?: Actor): Promise<Operation> {
+    const env = await this.deps.environments.get(environment);
+    if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
+    if (env.status === "deleting") throw new ConflictError("environment_not_ready", `environment ${environment} is being deleted`, { environment, status: env.status });
+    const now = new Date().toISOString();
+    const op: Operation = {
+      id: `op_${randomBytes(8).toString("hex")}`,
+      environment,
+      kind: "refresh",
+      state: "queued",
+      onDrift,
+      ...(by ? { requestedBy: by } : {}),
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.deps.operations.insert(op);
+    this.deps.poke(environment);
+    return op;
+  }
+
+  async get(id: string): Promise<Operation> {
+    const op = await this.deps.operations.get(id);
+    if (!op) throw new NotFoundError("operation_not_found", `no operation with id ${id}`, { operation: id });
+    return op;
+  }
+
+  /** Runs a queued (or, after a crash, a running) refresh to its end. */
+  async run(op: Operation): Promise<void> {
+    const { environments, engine, operations, bus, logger } = this.deps;
+    op.state = "running";
+    await operations.save(op);
+    try {
+      const env = await environments.get(op.environment);
+      if (!env || env.status !== "ready") throw new ConflictError("environment_not_ready", `environment ${op.environment} is ${env?.status ?? "gone"}`);
+      const trafficStack = stackNames(env.name).traffic;
+      if (await engine.exists(trafficStack)) await engine.resources(trafficStack, { refresh: true });
+      const observed = await observeEnvironment(this.deps, env, false);
+      const at = new Date().toISOString();
+      const items = observed.drift;
+      await environments.update(env.name, (e) => {
+        if (items.length) e.drift = { at, operationId: op.id, items };
+        else delete e.drift;
+      });
+      op.drift = items;
+      if (items.length) {
+        logger.warn({ environment: env.name, drift: items }, "refresh found drift");
+        bus.emit("environment:drifted", { environment: env.name, drift: items, at });
+        if (op.onDrift === "repave") op.repaveDeploymentId = await this.repave(env.name, op);
+      }
+      op.state = "succeeded";
+    } catch (err) {
+      op.state = "failed";
+      op.error = describeError(err);
+    }
+    await operations.save(op);
+    bus.emit("operation:finished", { id: op.id, environment: op.environment, state: op.state, ...(op.error ? { error: op.error } : {}) });
+  }
+
+  private async repave(environment: string, op: Operation): Promise<string | undefined> {
+    const env = await this.deps.environments.get(environment);
+    if (!env?.liveVersion || !env.liveArtifact || !this.deploymentService) return undefined;
+    const by: Actor = op.requestedBy ?? { kind: "system", id: op.id, name: "refresh" };
+    const d = await this.deploymentService.create(environment, { version: env.liveVersion, artifact: env.liveArtifact, strategy: { type: "blue-green" } }, "repave", by);
+    return d.id;
+  }
+}

@@ -1,0 +1,99 @@
+// Schedules and their runs, and environment operations (refresh), as the
+// domain sees them, with the storage they need.
+import type { Actor, RecordedDrift, Strategy } from "../deployments/model";
+
+/** A deploy schedule's deployment: a version, and optionally a strategy. */
+export interface DeploymentRequestBody {
+  version: string;
+  strategy?: Strategy;
+}
+
+export type ScheduleKind = "refresh" | "repave" | "deploy" | "destroy";
+
+export interface Schedule {
+  id: string;
+  environment: string;
+  kind: ScheduleKind;
+  cron: string;
+  timezone: string;
+  /** A run may start this long after its time (after downtime); later it is recorded missed. */
+  startingDeadline: string;
+  /** refresh: what drift leads to. */
+  onDrift?: "report" | "repave";
+  /** deploy: what to deploy. */
+  deployment?: DeploymentRequestBody;
+  paused: boolean;
+  /** UTC; absent when the expression has no further time. */
+  nextRunAt?: string;
+  createdBy?: Actor;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export type RunState = "running" | "succeeded" | "failed" | "missed" | "skipped";
+
+export interface ScheduleRun {
+  id: string;
+  scheduleId: string;
+  environment: string;
+  scheduledAt: string;
+  state: RunState;
+  /** The deployment or operation it started. */
+  operationId?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: { code: string; message: string };
+  data: Record<string, unknown>;
+}
+
+export interface ScheduleRepository {
+  insert(s: Schedule): Promise<void>;
+  get(id: string): Promise<Schedule | undefined>;
+  list(environment?: string): Promise<Schedule[]>;
+  /** Unpaused schedules whose next run is at or before `now`. */
+  due(now: Date): Promise<Schedule[]>;
+  /** Moves next_run_at on only if it still is `expected`: the claim of one firing. */
+  advance(id: string, expected: string, next: string | undefined): Promise<boolean>;
+  setPaused(id: string, paused: boolean, nextRunAt: string | undefined): Promise<void>;
+  remove(id: string): Promise<boolean>;
+  removeForEnvironment(environment: string): Promise<void>;
+}
+
+export interface RunRepository {
+  /** False when the schedule already has a run at that time. */
+  insert(run: ScheduleRun): Promise<boolean>;
+  finish(id: string, state: RunState, error?: { code: string; message: string }): Promise<ScheduleRun | undefined>;
+  forSchedule(scheduleId: string, limit: number): Promise<ScheduleRun[]>;
+  running(scheduleId?: string): Promise<ScheduleRun[]>;
+  byOperation(operationId: string): Promise<ScheduleRun[]>;
+  setOperation(id: string, operationId: string): Promise<void>;
+}
+
+export type OperationState = "queued" | "running" | "succeeded" | "failed";
+
+/** Environment work other than a deployment, queued in the environment's lane. */
+export interface Operation {
+  id: string;
+  environment: string;
+  kind: "refresh";
+  state: OperationState;
+  onDrift: "report" | "repave";
+  requestedBy?: Actor;
+  /** What the refresh found. */
+  drift?: RecordedDrift["items"];
+  /** A repave the drift led to. */
+  repaveDeploymentId?: string;
+  error?: { code: string; message: string };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface OperationRepository {
+  insert(op: Operation): Promise<void>;
+  get(id: string): Promise<Operation | undefined>;
+  save(op: Operation): Promise<void>;
+  /** The environment's oldest operation not yet ended. */
+  next(environment: string): Promise<Operation | undefined>;
+  /** Environments with operations not yet ended. */
+  pendingEnvironments(): Promise<string[]>;
+}

@@ -1,0 +1,191 @@
+// Fires schedules and expires environments on the clock. Each tick claims
+// due firings (a conditional move of next_run_at, then a run unique per
+// schedule and time), so a firing happens once across restarts and
+// replicas. A run's outcome follows the deployment or refresh it started,
+// from the domain's events and, in case those were missed (a crash, another
+// replica), from the journal on each tick.
+import { randomBytes } from "node:crypto";
+import type { AuditRepository } from "../audit/audit-log";
+import type { DomainEventBus } from "../deployments/deployment-events";
+import type { DeploymentService } from "../deployments/deployment-service";
+import { isTerminal } from "../deployments/deployment-states";
+import { parseDuration } from "../deployments/duration";
+import type { Actor } from "../deployments/model";
+import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
+import type { EnvironmentRefresh } from "../environments/environment-refresh";
+import type { EnvironmentService } from "../environments/environment-service";
+import { describeError } from "../errors";
+import type { Logger } from "../logger";
+import { nextRun } from "./cron";
+import { decideFiring } from "./firing";
+import type { OperationRepository, RunRepository, RunState, Schedule, ScheduleRepository, ScheduleRun } from "./ports";
+
+export interface SchedulerDeps {
+  schedules: ScheduleRepository;
+  runs: RunRepository;
+  operations: OperationRepository;
+  environments: EnvironmentRepository;
+  deploymentStore: DeploymentRepository;
+  deployments: DeploymentService;
+  environmentService: EnvironmentService;
+  refresh: EnvironmentRefresh;
+  audit: AuditRepository;
+  bus: DomainEventBus;
+  logger: Logger;
+  intervalMs: number;
+}
+
+export class Scheduler {
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private readonly offs: (() => void)[] = [];
+
+  constructor(private readonly deps: SchedulerDeps) {}
+
+  start(): void {
+    const { bus } = this.deps;
+    this.offs.push(
+      bus.on("deployment:finished", (d) => void this.settle(d.id).catch(() => undefined)),
+      bus.on("operation:finished", (op) => void this.settle(op.id).catch(() => undefined)),
+      bus.on("environment:removed", (env) => void this.deps.schedules.removeForEnvironment(env.name).catch(() => undefined)),
+    );
+    this.timer = setInterval(() => this.tick(), this.deps.intervalMs);
+    this.timer.unref();
+    this.tick();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.offs.splice(0).forEach((off) => off());
+    await this.ticking;
+  }
+
+  private tick(): void {
+    if (this.ticking) return;
+    this.ticking = this.pass()
+      .catch((err) => this.deps.logger.warn({ err: String(err) }, "a scheduler pass failed"))
+      .finally(() => (this.ticking = undefined));
+  }
+
+  private async pass(): Promise<void> {
+    const now = new Date();
+    for (const s of await this.deps.schedules.due(now)) {
+      await this.fire(s, now).catch((err) => this.deps.logger.error({ err: String(err), scheduleId: s.id }, "a schedule could not fire"));
+    }
+    await this.reconcile();
+    await this.expire(now);
+  }
+
+  private async fire(s: Schedule, now: Date): Promise<void> {
+    const { schedules, runs, logger } = this.deps;
+    const firing = decideFiring({ cron: s.cron, timezone: s.timezone, nextRunAt: s.nextRunAt! }, parseDuration(s.startingDeadline), now);
+    if (!(await schedules.advance(s.id, s.nextRunAt!, nextRun(s.cron, s.timezone, now)?.toISOString()))) return;
+    const previous = await runs.running(s.id);
+    const state: RunState = firing.action === "missed" ? "missed" : previous.length ? "skipped" : "running";
+    const run: ScheduleRun = {
+      id: `run_${randomBytes(8).toString("hex")}`,
+      scheduleId: s.id,
+      environment: s.environment,
+      scheduledAt: firing.scheduledAt.toISOString(),
+      state,
+      startedAt: now.toISOString(),
+      ...(state !== "running" ? { finishedAt: now.toISOString() } : {}),
+      ...(state === "missed" ? { error: { code: "missed", message: `due at ${firing.scheduledAt.toISOString()}, past its starting deadline of ${s.startingDeadline}` } } : {}),
+      ...(state === "skipped" ? { error: { code: "overlap", message: `the previous run (${previous[0].id}) is still going` } } : {}),
+      data: { kind: s.kind, ...(firing.coalesced > 1 ? { coalesced: firing.coalesced } : {}) },
+    };
+    if (!(await runs.insert(run))) return;
+    logger.info({ scheduleId: s.id, runId: run.id, state, scheduledAt: run.scheduledAt }, "schedule fired");
+    if (state !== "running") {
+      this.announce(s, run);
+      return;
+    }
+    try {
+      const operationId = await this.begin(s, run);
+      if (operationId) await runs.setOperation(run.id, operationId);
+      else await this.end(run.id, "succeeded");
+      await this.deps.audit.append({ actor: this.actor(s), action: `schedule.${s.kind}`, environment: s.environment, subject: operationId ?? run.id, data: { runId: run.id, scheduledAt: run.scheduledAt } });
+    } catch (err) {
+      await this.end(run.id, "failed", describeError(err));
+    }
+  }
+
+  /** Starts the run's work; returns the deployment or operation it follows, none when it is done at once. */
+  private async begin(s: Schedule, run: ScheduleRun): Promise<string | undefined> {
+    const { deployments, environments, environmentService, refresh } = this.deps;
+    const by = this.actor(s);
+    switch (s.kind) {
+      case "refresh":
+        return (await refresh.request(s.environment, s.onDrift ?? "report", by)).id;
+      case "deploy":
+        return (await deployments.create(s.environment, s.deployment!, "deploy", by)).id;
+      case "repave": {
+        const env = await environments.get(s.environment);
+        if (!env?.liveVersion || !env.liveArtifact) throw new Error(`environment ${s.environment} has nothing live to repave`);
+        return (await deployments.create(s.environment, { version: env.liveVersion, artifact: env.liveArtifact, strategy: { type: "blue-green" } }, "repave", by)).id;
+      }
+      case "destroy":
+        await environmentService.delete(s.environment);
+        this.deps.logger.warn({ scheduleId: s.id, runId: run.id, environment: s.environment }, "scheduled destroy");
+        return undefined;
+    }
+  }
+
+  /** Ends runs whose deployment or operation ended (events missed in a crash or seen by another replica). */
+  private async reconcile(): Promise<void> {
+    for (const run of await this.deps.runs.running()) {
+      if (run.operationId) await this.settle(run.operationId, run);
+      else if (Date.now() - new Date(run.startedAt ?? run.scheduledAt).getTime() > 60_000) {
+        await this.end(run.id, "failed", { code: "interrupted", message: "the server stopped before the run's work was queued" });
+      }
+    }
+  }
+
+  private async settle(operationId: string, known?: ScheduleRun): Promise<void> {
+    const runs = known ? [known] : await this.deps.runs.byOperation(operationId);
+    if (!runs.some((r) => r.state === "running")) return;
+    let outcome: { state: RunState; error?: { code: string; message: string } } | undefined;
+    if (operationId.startsWith("dep_")) {
+      const d = await this.deps.deploymentStore.get(operationId);
+      if (d && isTerminal(d.state)) outcome = d.state === "succeeded" ? { state: "succeeded" } : { state: "failed", error: d.error ?? { code: d.state, message: `the deployment ${d.state}` } };
+    } else {
+      const op = await this.deps.operations.get(operationId);
+      if (op && (op.state === "succeeded" || op.state === "failed")) outcome = { state: op.state, ...(op.error ? { error: op.error } : {}) };
+    }
+    if (!outcome) return;
+    for (const r of runs.filter((x) => x.state === "running")) await this.end(r.id, outcome.state, outcome.error);
+  }
+
+  private async end(runId: string, state: RunState, error?: { code: string; message: string }): Promise<void> {
+    const run = await this.deps.runs.finish(runId, state, error);
+    if (!run) return;
+    const s = await this.deps.schedules.get(run.scheduleId);
+    this.announce(s ?? { id: run.scheduleId, environment: run.environment, kind: String(run.data.kind) }, run);
+  }
+
+  private announce(s: Pick<Schedule, "id" | "environment"> & { kind: string }, run: ScheduleRun): void {
+    this.deps.bus.emit("schedule:run_finished", {
+      scheduleId: s.id,
+      runId: run.id,
+      environment: s.environment,
+      kind: s.kind,
+      state: run.state,
+      ...(run.error ? { error: run.error } : {}),
+    });
+  }
+
+  /** Deletes environments whose `ttl` has run out. */
+  private async expire(now: Date): Promise<void> {
+    for (const env of await this.deps.environments.list()) {
+      if (!env.spec.ttl || (env.status !== "ready" && env.status !== "failed")) continue;
+      if (new Date(env.createdAt).getTime() + parseDuration(env.spec.ttl) > now.getTime()) continue;
+      await this.deps.environmentService.delete(env.name);
+      await this.deps.audit.append({ actor: { kind: "system", id: "ttl", name: "ttl" }, action: "environment.expire", environment: env.name, data: { ttl: env.spec.ttl } });
+      this.deps.logger.info({ environment: env.name, ttl: env.spec.ttl }, "environment expired");
+    }
+  }
+
+  private actor(s: Schedule): Actor {
+    return { kind: "schedule", id: s.id, name: `${s.kind} ${s.cron}` };
+  }
+}

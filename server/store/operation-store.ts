@@ -1,0 +1,41 @@
+// Environment operations (refresh) in the environment's lane, in the order they were asked for.
+import type { Operation, OperationRepository } from "../schedules/ports";
+import type { JournalDb } from "./database";
+
+export class OperationStore implements OperationRepository {
+  constructor(private readonly db: JournalDb) {}
+
+  async insert(op: Operation): Promise<void> {
+    await this.db
+      .insertInto("operations")
+      .values({ id: op.id, environment: op.environment, kind: op.kind, state: op.state, body: JSON.stringify(op), created_at: op.createdAt, updated_at: op.updatedAt })
+      .execute();
+  }
+
+  async get(id: string): Promise<Operation | undefined> {
+    const row = await this.db.selectFrom("operations").select("body").where("id", "=", id).executeTakeFirst();
+    return row && (JSON.parse(row.body) as Operation);
+  }
+
+  async save(op: Operation): Promise<void> {
+    op.updatedAt = new Date().toISOString();
+    await this.db.updateTable("operations").set({ state: op.state, body: JSON.stringify(op), updated_at: op.updatedAt }).where("id", "=", op.id).execute();
+  }
+
+  async next(environment: string): Promise<Operation | undefined> {
+    const row = await this.db
+      .selectFrom("operations")
+      .select("body")
+      .where("environment", "=", environment)
+      .where("state", "in", ["queued", "running"])
+      .orderBy("seq")
+      .limit(1)
+      .executeTakeFirst();
+    return row && (JSON.parse(row.body) as Operation);
+  }
+
+  async pendingEnvironments(): Promise<string[]> {
+    const rows = await this.db.selectFrom("operations").select("environment").distinct().where("state", "in", ["queued", "running"]).execute();
+    return rows.map((r) => r.environment);
+  }
+}
