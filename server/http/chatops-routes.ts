@@ -18,7 +18,7 @@ import { AuthenticationError, InputError, NotFoundError } from "../errors";
 import type { Logger } from "../logger";
 import { principalOf } from "./authentication";
 import { route, type Route } from "./route-table";
-import { createDeploymentSchema } from "./schemas";
+import { createDeploymentSchema, environmentScope } from "./schemas";
 
 export interface ChatopsDeps {
   commands: ChatCommandService;
@@ -191,11 +191,7 @@ const identitySchema = z.strictObject({
   team: id.describe("Slack team id (T…) or Mattermost team id"),
   user: id.describe("Slack user id (U…) or Mattermost user id"),
   role: z.enum(["viewer", "deployer", "admin"]),
-  environments: z
-    .array(z.string().regex(/^[a-z0-9-]+\*?$/, "an environment name, or a prefix ending in *"))
-    .min(1)
-    .max(100)
-    .optional(),
+  environments: environmentScope.optional(),
 });
 const identityParams = z.strictObject({ id: z.string().regex(/^chi_[0-9a-f]{16}$/, "a chat identity id") });
 

@@ -129,14 +129,13 @@ export const createDeploymentSchema = z.strictObject({
   strategy: strategySchema.optional(),
 });
 
+/** Environment names or `prefix-*` patterns: the scope of a token, a chat identity or a webhook. */
+export const environmentScope = z.array(z.string().regex(/^[a-z0-9-]+\*?$/, "an environment name, or a prefix ending in *")).min(1).max(100);
+
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),
   role: z.enum(["viewer", "deployer", "admin", "metrics"]),
-  environments: z
-    .array(z.string().regex(/^[a-z0-9-]+\*?$/, "an environment name, or a prefix ending in *"))
-    .min(1)
-    .max(100)
-    .optional(),
+  environments: environmentScope.optional(),
 });
 
 export const abortSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() });

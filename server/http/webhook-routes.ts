@@ -6,14 +6,12 @@ import type { WebhookService } from "../webhooks/webhook-service";
 import { WEBHOOK_EVENTS } from "../webhooks/ports";
 import { principalOf } from "./authentication";
 import { route, type Route } from "./route-table";
+import { environmentScope } from "./schemas";
 
 const createWebhookSchema = z.strictObject({
   url: z.url({ protocol: /^https?$/ }).max(2048).describe("where deliveries are POSTed"),
   events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).max(WEBHOOK_EVENTS.length),
-  environments: z
-    .array(z.string().regex(/^[a-z0-9-]+\*?$/, "an environment name, or a prefix ending in *"))
-    .min(1)
-    .max(100)
+  environments: environmentScope
     .optional()
     .describe("only events of these environments; absent means all"),
   format: z.enum(["standard", "slack"]).default("standard").describe("`slack`: a Block Kit message for a Slack incoming webhook"),
