@@ -11,6 +11,11 @@ import { LeaseStore } from "../../server/store/lease-store";
 import { MIGRATION_NAMES } from "../../server/store/migrations";
 import { DeploymentRequestStore } from "../../server/store/deployment-request-store";
 import { FencedOffError, runFenced } from "../../server/deployments/fencing";
+import { RunStore, ScheduleStore } from "../../server/store/schedule-store";
+import { DeliveryStore, WebhookStore } from "../../server/store/webhook-store";
+import { ChatIdentityStore } from "../../server/store/chat-store";
+import { AuditStore } from "../../server/store/audit-store";
+import type { Schedule } from "../../server/schedules/ports";
 import { startPostgres, type PostgresServer } from "../helpers/postgres";
 import { tempDir } from "../helpers/temp-dir";
 
@@ -218,6 +223,66 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect(await store.revoke("tok_1")).toBe(false);
     expect(await store.byHash("hash-1")).toBeUndefined();
     expect((await store.list())[0].revokedAt).toBeDefined();
+  });
+
+  it("lets one of many claimants fire a schedule's time, and records one run per time", async () => {
+    const schedules = new ScheduleStore(journal.db);
+    const runs = new RunStore(journal.db);
+    const now = new Date().toISOString();
+    const s: Schedule = { id: "sch_1", environment: "shop", kind: "refresh", cron: "* * * * *", timezone: "UTC", startingDeadline: "10m", paused: false, nextRunAt: "2026-01-01T00:00:00.000Z", createdAt: now, updatedAt: now };
+    await schedules.insert(s);
+    expect((await schedules.due(new Date("2026-01-01T00:00:01Z"))).map((x) => x.id)).toEqual(["sch_1"]);
+    expect(await schedules.due(new Date("2025-12-31T23:59:59Z"))).toEqual([]);
+    const claims = await Promise.all([0, 1, 2, 3].map(() => schedules.advance("sch_1", s.nextRunAt!, "2026-01-01T00:01:00.000Z")));
+    expect(claims.filter(Boolean)).toHaveLength(1);
+    const run = { scheduleId: "sch_1", environment: "shop", scheduledAt: s.nextRunAt!, state: "running" as const, data: {} };
+    const inserted = await Promise.all([0, 1, 2].map((i) => runs.insert({ ...run, id: `run_${i}` })));
+    expect(inserted.filter(Boolean)).toHaveLength(1);
+    const [only] = await runs.forSchedule("sch_1", 10);
+    await runs.setOperation(only.id, "op_1");
+    expect((await runs.byOperation("op_1")).map((r) => r.id)).toEqual([only.id]);
+    expect(await runs.finish(only.id, "succeeded")).toMatchObject({ state: "succeeded" });
+    expect(await runs.finish(only.id, "failed")).toBeUndefined();
+    await schedules.setPaused("sch_1", true, undefined);
+    expect(await schedules.due(new Date("2027-01-01T00:00:00Z"))).toEqual([]);
+  });
+
+  it("hands each due webhook delivery to one claimant, and again once its claim expires", async () => {
+    const webhooks = new WebhookStore(journal.db);
+    const deliveries = new DeliveryStore(journal.db);
+    const now = new Date("2026-01-01T00:00:00Z");
+    await webhooks.insert({ id: "wh_1", url: "https://example.com/h", format: "standard", events: ["deployment.succeeded"], createdAt: now.toISOString() }, "sealed");
+    for (const i of [1, 2, 3]) {
+      await deliveries.enqueue({ id: `msg_${i}`, webhookId: "wh_1", eventType: "deployment.succeeded", payload: { i }, state: "pending", attempts: [], nextAttemptAt: now.toISOString(), createdAt: now.toISOString() });
+    }
+    const until = new Date(now.getTime() + 30_000);
+    const claims = await Promise.all([0, 1, 2, 3].map(() => deliveries.claimDue(now, until, 10)));
+    expect(claims.flat().map((d) => d.id).sort()).toEqual(["msg_1", "msg_2", "msg_3"]);
+    expect(await deliveries.claimDue(new Date(now.getTime() + 1000), until, 10)).toEqual([]);
+    // A claimant that died: its claims come due again after they expire.
+    expect((await deliveries.claimDue(new Date(now.getTime() + 31_000), new Date(now.getTime() + 60_000), 10)).map((d) => d.id).sort()).toEqual(["msg_1", "msg_2", "msg_3"]);
+    await deliveries.recordAttempt("msg_1", { at: now.toISOString(), status: 500, durationMs: 3 }, { state: "pending", nextAttemptAt: new Date(now.getTime() + 5000) });
+    expect(await deliveries.get("msg_1")).toMatchObject({ state: "pending", attempts: [{ status: 500 }] });
+    await deliveries.recordAttempt("msg_2", { at: now.toISOString(), status: 204, durationMs: 3 }, { state: "delivered" });
+    expect((await deliveries.forWebhook("wh_1", 10)).map((d) => d.state)).toEqual(["delivering", "delivered", "pending"]);
+    await webhooks.disable("wh_1", "gone");
+    expect((await webhooks.get("wh_1"))?.webhook.disabledReason).toBe("gone");
+  });
+
+  it("links a chat user once, and keeps an audit trail newest first", async () => {
+    const identities = new ChatIdentityStore(journal.db);
+    const identity = { id: "chi_1", provider: "slack" as const, team: "T1", user: "U1", role: "deployer" as const, environments: ["shop"], createdAt: new Date().toISOString() };
+    expect(await identities.insert(identity)).toBe(true);
+    expect(await identities.insert({ ...identity, id: "chi_2" })).toBe(false);
+    expect(await identities.find("slack", "T1", "U1")).toMatchObject({ id: "chi_1", environments: ["shop"] });
+    expect(await identities.find("mattermost", "T1", "U1")).toBeUndefined();
+    expect(await identities.remove("chi_1")).toBe(true);
+    const audit = new AuditStore(journal.db);
+    await audit.append({ actor: { name: "dana", id: "chi_1", kind: "chat", provider: "slack" }, action: "deployment.create", environment: "shop", subject: "dep_1", data: {} });
+    await audit.append({ actor: { kind: "token", id: "admin", name: "admin" }, action: "token.create", data: {} });
+    expect((await audit.list({ limit: 10 })).map((e) => e.action)).toEqual(["token.create", "deployment.create"]);
+    expect((await audit.list({ limit: 10, actorKind: "chat" })).map((e) => e.subject)).toEqual(["dep_1"]);
+    expect((await audit.list({ limit: 10, environment: "shop" }))[0].actor).toEqual({ kind: "chat", id: "chi_1", name: "dana", provider: "slack" });
   });
 });
 
