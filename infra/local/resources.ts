@@ -28,6 +28,7 @@ export class Fleet extends pulumi.CustomResource {
 export interface PoolArgs {
   weight: number;
   endpoints: string[];
+  version?: string;
 }
 
 export interface LoadBalancerArgs {

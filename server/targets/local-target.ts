@@ -56,6 +56,7 @@ export class LocalTarget implements DeploymentTarget {
     const pool = (c: Color) => ({
       weight: traffic[c].fleet ? traffic[c].weight : 0,
       endpoints: (traffic[c].fleet?.endpoints as string[] | undefined) ?? [],
+      ...(typeof traffic[c].fleet?.version === "string" ? { version: traffic[c].fleet!.version as string } : {}),
     });
     return localTrafficProgram({
       name: spec.name,
@@ -121,7 +122,8 @@ export class LocalTarget implements DeploymentTarget {
     const url = adminUrl(traffic, "/metrics");
     if (!url) return undefined;
     const text = await fetchText(url);
-    const counter = (name: string, pool: Color) => Number(new RegExp(`^${name}\\{pool="${pool}"\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+    // The pool's series of the version it serves now (the proxy keeps one per pool).
+    const counter = (name: string, pool: Color) => Number(new RegExp(`^${name}\\{pool="${pool}"(?:,version="[^"]*")?\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
     // A failed attempt the proxy retried elsewhere never reached a user, but it is the pool's error all the same.
     const stats = (c: Color) => ({
       requests: counter("cutover_proxy_requests_total", c),

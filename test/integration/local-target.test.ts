@@ -182,8 +182,8 @@ describe("local load balancer", () => {
     expect(forced.version).toBe("blue");
 
     const metrics = (await request(adminUrl(lbOut, "/metrics"))).body;
-    expect(metrics).toMatch(/cutover_proxy_requests_total\{pool="green"\} [1-9]/);
-    expect(metrics).toMatch(/cutover_proxy_pool_weight\{pool="green"\} 100/);
+    expect(metrics).toMatch(/cutover_proxy_requests_total\{pool="green"(,version="[^"]*")?\} [1-9]/);
+    expect(metrics).toMatch(/cutover_proxy_pool_weight\{pool="green"(,version="[^"]*")?\} 100/);
 
     await engine.destroy(`traffic-${m}`, traffic(0, 100));
     await destroyFleets();
@@ -239,9 +239,9 @@ describe("local load balancer", () => {
     expect(result.failed).toBe(0);
 
     const metrics = (await request(adminUrl(lbOut, "/metrics"))).body;
-    expect(metrics).toMatch(/cutover_proxy_retries_total\{pool="blue"\} [1-9]/);
-    expect(metrics).toMatch(/cutover_proxy_ejections_total\{pool="blue"\} [1-9]/);
-    expect(metrics).toMatch(/cutover_proxy_endpoint_up\{pool="blue",endpoint="[^"]+"\} 0/);
+    expect(metrics).toMatch(/cutover_proxy_retries_total\{pool="blue"(,version="[^"]*")?\} [1-9]/);
+    expect(metrics).toMatch(/cutover_proxy_ejections_total\{pool="blue"(,version="[^"]*")?\} [1-9]/);
+    expect(metrics).toMatch(/cutover_proxy_endpoint_up\{pool="blue",(version="[^"]*",)?endpoint="[^"]+"\} 0/);
     const endpoints = JSON.parse((await request(adminUrl(lbOut, "/endpoints"))).body) as { pool: string; up: boolean }[];
     expect(endpoints.filter((e) => e.pool === "blue").map((e) => e.up)).toEqual([false, false]);
     expect(endpoints.filter((e) => e.pool === "green").map((e) => e.up)).toEqual([true, true]);

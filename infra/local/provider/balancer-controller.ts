@@ -12,6 +12,8 @@ import { identify, isAlive, signal, terminate, type ProcessIdentity } from "./pr
 export interface PoolInputs {
   weight: number;
   endpoints: string[];
+  /** The version the pool serves: the balancer's metrics carry it. */
+  version?: string;
 }
 
 /** How the proxy probes endpoints itself: GET `path` (or a TCP connect without one). */

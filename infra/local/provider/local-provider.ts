@@ -89,7 +89,7 @@ export class LocalProvider implements provider.Provider {
     const outs = props as unknown as BalancerOutputs;
     const routing = (await readBalancerRouting(outs)) ?? { pools: {} };
     const pools = Object.fromEntries(
-      Object.entries(routing.pools ?? {}).map(([name, p]) => [name, { weight: p.weight, endpoints: p.endpoints ?? [] }]),
+      Object.entries(routing.pools ?? {}).map(([name, p]) => [name, { weight: p.weight, endpoints: p.endpoints ?? [], ...(p.version ? { version: p.version } : {}) }]),
     );
     const actual = { ...props, pools };
     const outputOnly = ["dir", "process", "url", "metricsUrl", "boundListenPort", "boundAdminPort"];

@@ -45,6 +45,8 @@ func (h HealthCheck) durations() (interval, timeout time.Duration) {
 type Pool struct {
 	Weight    int      `json:"weight"`
 	Endpoints []string `json:"endpoints"`
+	// Version is the release the pool serves; metrics carry it, so a query can address a version.
+	Version string `json:"version,omitempty"`
 }
 
 func loadConfig(path string) (*Config, error) {

@@ -25,22 +25,45 @@ type poolMetrics struct {
 
 type metricsRegistry struct {
 	mu    sync.Mutex
-	pools map[string]*poolMetrics
+	pools map[poolKey]*poolMetrics
+}
+
+// poolKey names a series: a pool serving a version. A new version in a
+// pool starts its counters at zero, so they describe that version alone.
+type poolKey struct{ pool, version string }
+
+func (k poolKey) labels() string {
+	if k.version == "" {
+		return fmt.Sprintf("pool=%q", k.pool)
+	}
+	return fmt.Sprintf("pool=%q,version=%q", k.pool, k.version)
 }
 
 func newMetricsRegistry() *metricsRegistry {
-	return &metricsRegistry{pools: map[string]*poolMetrics{}}
+	return &metricsRegistry{pools: map[poolKey]*poolMetrics{}}
 }
 
-func (m *metricsRegistry) pool(name string) *poolMetrics {
+func (m *metricsRegistry) pool(name, version string) *poolMetrics {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.pools[name]
+	k := poolKey{name, version}
+	p, ok := m.pools[k]
 	if !ok {
 		p = &poolMetrics{buckets: make([]atomic.Uint64, len(latencyBuckets))}
-		m.pools[name] = p
+		m.pools[k] = p
 	}
 	return p
+}
+
+// keepOnly forgets the series of versions no pool serves any more.
+func (m *metricsRegistry) keepOnly(keys map[poolKey]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.pools {
+		if !keys[k] {
+			delete(m.pools, k)
+		}
+	}
 }
 
 func (p *poolMetrics) observe(status int, d time.Duration) {
@@ -60,12 +83,19 @@ func (p *poolMetrics) observe(status int, d time.Duration) {
 
 func (m *metricsRegistry) write(w io.Writer, r *router) {
 	m.mu.Lock()
-	names := make([]string, 0, len(m.pools))
-	for n := range m.pools {
-		names = append(names, n)
+	keys := make([]poolKey, 0, len(m.pools))
+	series := make(map[poolKey]*poolMetrics, len(m.pools))
+	for k, p := range m.pools {
+		keys = append(keys, k)
+		series[k] = p
 	}
 	m.mu.Unlock()
-	sort.Strings(names)
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].pool != keys[j].pool {
+			return keys[i].pool < keys[j].pool
+		}
+		return keys[i].version < keys[j].version
+	})
 	counters := []struct {
 		name, help string
 		value      func(*poolMetrics) uint64
@@ -78,28 +108,28 @@ func (m *metricsRegistry) write(w io.Writer, r *router) {
 	}
 	for _, c := range counters {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", c.name, c.help, c.name)
-		for _, n := range names {
-			fmt.Fprintf(w, "%s{pool=%q} %d\n", c.name, n, c.value(m.pool(n)))
+		for _, k := range keys {
+			fmt.Fprintf(w, "%s{%s} %d\n", c.name, k.labels(), c.value(series[k]))
 		}
 	}
 	fmt.Fprintln(w, "# HELP cutover_proxy_request_duration_seconds Upstream request latency, by pool.")
 	fmt.Fprintln(w, "# TYPE cutover_proxy_request_duration_seconds histogram")
-	for _, n := range names {
-		p := m.pool(n)
+	for _, k := range keys {
+		p, l := series[k], k.labels()
 		var cum uint64
 		for i, b := range latencyBuckets {
 			cum += p.buckets[i].Load()
-			fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_bucket{pool=%q,le=\"%g\"} %d\n", n, b, cum)
+			fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_bucket{%s,le=\"%g\"} %d\n", l, b, cum)
 		}
 		total := p.requests.Load()
-		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_bucket{pool=%q,le=\"+Inf\"} %d\n", n, total)
-		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_sum{pool=%q} %g\n", n, float64(p.sumMicros.Load())/1e6)
-		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_count{pool=%q} %d\n", n, total)
+		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_bucket{%s,le=\"+Inf\"} %d\n", l, total)
+		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_sum{%s} %g\n", l, float64(p.sumMicros.Load())/1e6)
+		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_count{%s} %d\n", l, total)
 	}
 	fmt.Fprintln(w, "# HELP cutover_proxy_pool_weight Configured weight, by pool.")
 	fmt.Fprintln(w, "# TYPE cutover_proxy_pool_weight gauge")
 	for _, p := range r.pools {
-		fmt.Fprintf(w, "cutover_proxy_pool_weight{pool=%q} %d\n", p.name, p.weight)
+		fmt.Fprintf(w, "cutover_proxy_pool_weight{%s} %d\n", poolKey{p.name, p.version}.labels(), p.weight)
 	}
 	fmt.Fprintln(w, "# HELP cutover_proxy_endpoint_up Whether the endpoint takes requests (not ejected, passing health checks).")
 	fmt.Fprintln(w, "# TYPE cutover_proxy_endpoint_up gauge")
@@ -110,7 +140,7 @@ func (m *metricsRegistry) write(w io.Writer, r *router) {
 			if e.available(now) {
 				up = 1
 			}
-			fmt.Fprintf(w, "cutover_proxy_endpoint_up{pool=%q,endpoint=%q} %d\n", p.name, p.endpoints[i], up)
+			fmt.Fprintf(w, "cutover_proxy_endpoint_up{%s,endpoint=%q} %d\n", poolKey{p.name, p.version}.labels(), p.endpoints[i], up)
 		}
 	}
 }

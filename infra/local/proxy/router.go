@@ -16,6 +16,7 @@ type requestKeys interface {
 // round-robin cursor and its metrics.
 type upstreamPool struct {
 	name      string
+	version   string
 	weight    int
 	endpoints []string
 	states    []*endpointState
@@ -35,9 +36,11 @@ type router struct {
 func newRouter(cfg *Config, m *metricsRegistry, table *endpointTable) *router {
 	r := &router{cfg: cfg, byName: map[string]*upstreamPool{}}
 	named := map[string]bool{}
+	series := map[poolKey]bool{}
 	for _, name := range cfg.poolNames() {
 		p := cfg.Pools[name]
-		up := &upstreamPool{name: name, weight: p.Weight, endpoints: p.Endpoints, metrics: m.pool(name)}
+		series[poolKey{name, p.Version}] = true
+		up := &upstreamPool{name: name, version: p.Version, weight: p.Weight, endpoints: p.Endpoints, metrics: m.pool(name, p.Version)}
 		for _, addr := range p.Endpoints {
 			up.states = append(up.states, table.get(addr))
 			named[addr] = true
@@ -47,6 +50,7 @@ func newRouter(cfg *Config, m *metricsRegistry, table *endpointTable) *router {
 		r.totalWeight += p.Weight
 	}
 	table.keepOnly(named)
+	m.keepOnly(series)
 	return r
 }
 
