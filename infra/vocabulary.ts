@@ -53,9 +53,39 @@ export interface Analysis {
   minRequests: number;
 }
 
+/** Where a metric's value comes from. */
+export type MetricProvider =
+  | { builtin: { metric: "error-rate" | "latency-p95" | "latency-p99" } }
+  | { prometheus: { address: string; query: string; bearerTokenFile?: string } }
+  | { web: { url: string; jsonPath: string } };
+
+export interface AnalysisMetric {
+  name: string;
+  provider: MetricProvider;
+  /** Conditions on `result`, in the condition language (server/analysis/condition.ts). */
+  successCondition?: string;
+  failureCondition?: string;
+  /** How many measurements to take in each pause; absent means one every interval. */
+  count?: number;
+  /** What a measurement with no data counts as. */
+  noData: "pass" | "fail" | "inconclusive";
+}
+
+/** Metric analysis, run during every canary pause and the bake. */
+export interface MetricAnalysis {
+  interval: string;
+  /** Failed measurements tolerated; one more rolls the deployment back. */
+  failureLimit: number;
+  /** Inconclusive measurements tolerated; one more pauses the deployment for a person. */
+  inconclusiveLimit: number;
+  metrics: AnalysisMetric[];
+}
+
+export const isMetricAnalysis = (a: Analysis | MetricAnalysis | undefined): a is MetricAnalysis => !!a && "metrics" in a;
+
 export type Strategy =
-  | { type: "blue-green"; bake?: string }
-  | { type: "canary"; steps: CanaryStep[]; bake?: string; analysis?: Analysis };
+  | { type: "blue-green"; bake?: string; analysis?: MetricAnalysis }
+  | { type: "canary"; steps: CanaryStep[]; bake?: string; analysis?: Analysis | MetricAnalysis };
 
 export interface LocalSettings {
   listenHost: string;

@@ -53,6 +53,8 @@ import { KubernetesTarget } from "./targets/kubernetes-target";
 import { LocalTarget } from "./targets/local-target";
 import { TargetRegistry } from "./targets/target-registry";
 import { SecretBox } from "./secrets/secret-box";
+import { metricSource } from "./analysis/metric-sources";
+import type { Deployment, Environment } from "./deployments/model";
 
 export interface ServiceOptions {
   config: Config;
@@ -103,6 +105,19 @@ export async function createServices({ config, logger, toolchain, engine: inject
     secrets: new SecretBox(passphrase),
     requests: new DeploymentRequestStore(journalDb.db),
     operationTimeoutMs: parseDuration(config.operationTimeout),
+    // Metric analysis measures the new pool through its target, or asks Prometheus or a JSON endpoint.
+    measureFor: async (d: Deployment, env: Environment) =>
+      metricSource({
+        environment: d.environment,
+        version: d.version,
+        color: d.toColor!,
+        sample: async () => {
+          const target = targets.get(env.spec.target);
+          const current = await environmentStore.get(env.name);
+          const stats = target.poolStats && current?.traffic ? await target.poolStats(current.spec, current.traffic) : undefined;
+          return stats?.[d.toColor!];
+        },
+      }),
   };
   const runner = new DeploymentRunner(core);
   // The workers ask the reconciler for each environment's next piece of work; both are built before either runs.

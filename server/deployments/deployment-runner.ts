@@ -13,6 +13,7 @@ import { stackNames } from "../targets/deployment-target";
 import type { TargetRegistry } from "../targets/target-registry";
 import { AbortedError, DeploymentControl, SuspendedSignal } from "./deployment-control";
 import { CanaryAnalysisError } from "./canary-analysis";
+import { analyse, startAnalysis, type MeasureFor } from "./analysis-watch";
 import type { DeploymentJournal } from "./deployment-journal";
 import { rollBack } from "./deployment-rollback";
 import { isTerminal } from "./deployment-states";
@@ -35,6 +36,8 @@ export interface RunnerDeps {
   requests: DeploymentRequestRepository;
   /** The default deadline of a deployment's own work, when its environment sets none. */
   operationTimeoutMs: number;
+  /** How a deployment's metric analysis measures (absent: strategies' `analysis.metrics` are not run). */
+  measureFor?: MeasureFor;
 }
 
 export class InterruptedError extends UnprocessableError {
@@ -272,14 +275,31 @@ export class DeploymentRunner {
   /** Keeps the old fleet warm for the bake: a rollback now is a weight flip. */
   private async bake(d: Deployment, control: DeploymentControl): Promise<void> {
     crashPoint("baking");
+    const metrics = await startAnalysis(this.deps, d, (await this.deps.environments.get(d.environment))!);
     control.beginPromotable();
     try {
-      await control.wait(d.waitUntil ? Date.parse(d.waitUntil) : Date.now());
+      let deadline = d.waitUntil ? Date.parse(d.waitUntil) : Date.now();
+      const hold = async () => {
+        deadline = Infinity;
+        d.pausedBy = "analysis";
+        await this.deps.journal.save(d);
+      };
+      if (!metrics) await control.wait(deadline);
+      else
+        for (;;) {
+          if (Date.now() >= deadline) {
+            if (!metrics.measured && (await analyse(this.deps, d, metrics, true)) === "hold") await hold();
+            else break;
+          }
+          if ((await control.wait(Math.min(deadline, Date.now() + 1000))) === "promoted") break;
+          if (d.pausedBy !== "analysis" && (await analyse(this.deps, d, metrics)) === "hold") await hold();
+        }
     } finally {
       control.endPromotable();
     }
     control.throwIfAborted();
     d.waitUntil = undefined;
+    d.pausedBy = undefined;
     await this.deps.journal.move(d, { phase: "retiring" }, { color: d.fromColor, stack: stackNames(d.environment)[d.fromColor!] });
   }
 

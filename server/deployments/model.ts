@@ -83,7 +83,7 @@ export interface Deployment {
   fromColor?: Color;
   toColor?: Color;
   fromVersion?: string;
-  pausedBy?: "manual-step" | "user";
+  pausedBy?: "manual-step" | "user" | "analysis";
   /** When a timed pause or the bake ends (ISO time), so a resumed deployment waits only for what is left. */
   waitUntil?: string;
   /** What the environment's history said before this deployment, restored when it rolls back. */

@@ -13,7 +13,7 @@ import {
   type PulumiFn,
   type Stack,
 } from "@pulumi/pulumi/automation";
-import type { OperationOptions, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
+import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
 import { engineEventSummary } from "./engine-event-summary";
 import type { Toolchain } from "./toolchain";
 
@@ -102,15 +102,16 @@ export class PulumiEngine implements StackEngine {
   async resources(stackName: string, opts: { refresh?: boolean } = {}): Promise<ResourceState[]> {
     if (!(await this.exists(stackName))) return [];
     const stack = await this.stack(stackName, async () => undefined);
-    if (opts.refresh) await stack.refresh({ onOutput: () => undefined });
+    if (opts.refresh) await refreshed(stack);
     const state = await stack.exportStack();
     const resources = (state.deployment?.resources ?? []) as { urn: string; type: string; custom?: boolean; outputs?: Record<string, unknown> }[];
     return resources.filter((r) => r.custom && !r.type.startsWith("pulumi:providers:")).map((r) => ({ urn: r.urn, type: r.type, outputs: r.outputs ?? {} }));
   }
 
-  async refresh(stackName: string, program: PulumiFn, opts: OperationOptions = {}) {
-    const stack = await this.stack(stackName, program);
-    return stack.refresh({ onEvent: progress(opts), signal: opts.signal, onOutput: () => undefined });
+  /** `pulumi refresh`: the target's reality written into the stack's state, and what that changed. */
+  async refresh(stackName: string, opts: OperationOptions = {}): Promise<RefreshChanges> {
+    if (!(await this.exists(stackName))) return {};
+    return refreshed(await this.stack(stackName, async () => undefined), opts);
   }
 
   /** Destroys every resource of the stack, then removes the stack itself. */
@@ -203,6 +204,11 @@ function progress(opts: OperationOptions): ((e: EngineEvent) => void) | undefine
     const summary = engineEventSummary(e);
     if (summary) onEvent(summary);
   };
+}
+
+async function refreshed(stack: Stack, opts: OperationOptions = {}): Promise<RefreshChanges> {
+  const result = await stack.refresh({ onEvent: progress(opts), signal: opts.signal, onOutput: () => undefined });
+  return Object.fromEntries(Object.entries(result.summary.resourceChanges ?? {}).filter(([op, n]) => op !== "same" && n > 0));
 }
 
 function unwrap(outputs: OutputMap): StackOutputs {

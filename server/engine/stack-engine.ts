@@ -26,6 +26,9 @@ export interface ResourceState {
 
 export type StackOutputs = Record<string, unknown>;
 
+/** Resources a refresh found changed outside the stack, counted by change ("update", "delete"); unchanged ones are left out. */
+export type RefreshChanges = Record<string, number>;
+
 export interface StackEngine {
   up(stackName: string, program: PulumiFn, opts?: OperationOptions): Promise<StackOutputs>;
   /** Destroys every resource of the stack, then removes the stack. A missing stack is fine. */
@@ -33,6 +36,8 @@ export interface StackEngine {
   outputs(stackName: string, program: PulumiFn): Promise<StackOutputs>;
   /** The stack's custom resources as its state records them; with `refresh`, read back from the target first. */
   resources(stackName: string, opts?: { refresh?: boolean }): Promise<ResourceState[]>;
+  /** Reads every resource back from the target into the stack's state; returns what that changed. A missing stack changes nothing. */
+  refresh(stackName: string, opts?: OperationOptions): Promise<RefreshChanges>;
   exists(stackName: string): Promise<boolean>;
   /** Whether the stack holds an update lock; undefined where the backend cannot tell cheaply. */
   isLocked?(stackName: string): Promise<boolean | undefined>;

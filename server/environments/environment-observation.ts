@@ -5,7 +5,7 @@ import { stackNames } from "../targets/deployment-target";
 import type { RunnerDeps } from "../deployments/deployment-runner";
 import type { Color, Environment } from "../deployments/model";
 
-export type DriftKind = "weights" | "balancer_unreachable" | "fleet" | "stack_locked" | "traffic_unsettled";
+export type DriftKind = "weights" | "balancer_unreachable" | "fleet" | "stack_locked" | "traffic_unsettled" | "stack_changed";
 
 export interface Drift {
   kind: DriftKind;

@@ -1,6 +1,7 @@
 // Refresh: reads an environment back from reality and records what
 // differs (drift). The traffic stack gets a Pulumi refresh (the balancer's
-// routing, the listener or the route read back into its state). Fleets are
+// routing, the listener or the route read back into its state), and what
+// that refresh changed is drift. Fleets are
 // judged by observing them (processes, instances), not refreshed: a fleet
 // that lost part of itself still serves traffic, and a refresh would record
 // it as gone. With `onDrift: "repave"`, drift queues a repave: the live
@@ -11,10 +12,11 @@ import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentService } from "../deployments/deployment-service";
 import type { RunnerDeps } from "../deployments/deployment-runner";
 import type { Actor } from "../deployments/model";
+import type { RefreshChanges } from "../engine/stack-engine";
 import { ConflictError, describeError, NotFoundError } from "../errors";
 import type { Operation, OperationRepository } from "../schedules/ports";
 import { stackNames } from "../targets/deployment-target";
-import { observeEnvironment } from "./environment-observation";
+import { observeEnvironment, type Drift } from "./environment-observation";
 
 export interface RefreshDeps extends RunnerDeps {
   operations: OperationRepository;
@@ -64,10 +66,13 @@ export class EnvironmentRefresh {
       const env = await environments.get(op.environment);
       if (!env || env.status !== "ready") throw new ConflictError("environment_not_ready", `environment ${op.environment} is ${env?.status ?? "gone"}`);
       const trafficStack = stackNames(env.name).traffic;
-      if (await engine.exists(trafficStack)) await engine.resources(trafficStack, { refresh: true });
+      const changed = describeChanges(await engine.refresh(trafficStack));
       const observed = await observeEnvironment(this.deps, env, false);
       const at = new Date().toISOString();
-      const items = observed.drift;
+      const items: Drift[] = [
+        ...(changed ? [{ kind: "stack_changed" as const, stack: trafficStack, message: `a Pulumi refresh of ${trafficStack} found ${changed} outside Cutover` }] : []),
+        ...observed.drift,
+      ];
       await environments.update(env.name, (e) => {
         if (items.length) e.drift = { at, operationId: op.id, items };
         else delete e.drift;
@@ -94,4 +99,12 @@ export class EnvironmentRefresh {
     const d = await this.deploymentService.create(environment, { version: env.liveVersion, artifact: env.liveArtifact, strategy: { type: "blue-green" } }, "repave", by);
     return d.id;
   }
+}
+
+/** "1 resource updated, 2 deleted", or undefined when the refresh changed nothing. */
+function describeChanges(changes: RefreshChanges): string | undefined {
+  const parts = Object.entries(changes).map(([op, n]) => `${n} ${op.replace(/e?$/, "ed")}`);
+  if (!parts.length) return undefined;
+  const total = Object.values(changes).reduce((a, b) => a + b, 0);
+  return `${total} resource${total === 1 ? "" : "s"} changed (${parts.join(", ")})`;
 }

@@ -2,6 +2,7 @@
 // generate /openapi.json.
 import { z } from "zod";
 import { DURATION_PATTERN } from "../deployments/duration";
+import { ConditionError, parseCondition } from "../analysis/condition";
 
 const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "500ms", "30s", "5m" or "1h"');
 const name = z
@@ -46,8 +47,48 @@ const analysisSchema = z.strictObject({
   minRequests: z.number().int().min(1).max(1_000_000).default(20),
 });
 
+const conditionSchema = z
+  .string()
+  .min(1)
+  .max(256)
+  .superRefine((text, ctx) => {
+    try {
+      parseCondition(text);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: err instanceof ConditionError ? err.message : "not a condition" });
+    }
+  });
+
+const metricSchema = z
+  .strictObject({
+    name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lower-case letters, digits and dashes"),
+    provider: z.union([
+      z.strictObject({ builtin: z.strictObject({ metric: z.enum(["error-rate", "latency-p95", "latency-p99"]) }) }),
+      z.strictObject({
+        prometheus: z.strictObject({
+          address: z.url({ protocol: /^https?$/ }).max(2048),
+          query: z.string().min(1).max(4096).describe("PromQL; {{version}}, {{color}} and {{environment}} are filled in"),
+          bearerTokenFile: z.string().regex(/^\/[^\x00-\x1f]*$/, "an absolute path").max(4096).optional(),
+        }),
+      }),
+      z.strictObject({ web: z.strictObject({ url: z.url({ protocol: /^https?$/ }).max(2048), jsonPath: z.string().regex(/^\$(\.[A-Za-z0-9_-]+|\[\d+\])*$/, "a path such as $.data.errorRate or $.values[0]") }) }),
+    ]),
+    successCondition: conditionSchema.optional(),
+    failureCondition: conditionSchema.optional(),
+    count: z.number().int().min(1).max(1000).optional(),
+    noData: z.enum(["pass", "fail", "inconclusive"]).default("inconclusive"),
+  })
+  .refine((m) => m.successCondition || m.failureCondition, "a metric needs a successCondition or a failureCondition");
+
+export const metricAnalysisSchema = z.strictObject({
+  interval: duration.default("10s"),
+  failureLimit: z.number().int().min(0).max(100).default(0),
+  inconclusiveLimit: z.number().int().min(0).max(100).default(0),
+  metrics: z.array(metricSchema).min(1).max(10),
+});
+
 export const strategySchema = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("blue-green"), bake: duration.optional() }),
+  z.strictObject({ type: z.literal("blue-green"), bake: duration.optional(), analysis: metricAnalysisSchema.optional() }),
   z.strictObject({
     type: z.literal("canary"),
     steps: z
@@ -56,7 +97,7 @@ export const strategySchema = z.discriminatedUnion("type", [
       .max(20)
       .refine((s) => s.every((step, i) => i === 0 || step.weight > s[i - 1].weight), "step weights must increase"),
     bake: duration.optional(),
-    analysis: analysisSchema.optional(),
+    analysis: z.union([analysisSchema, metricAnalysisSchema]).optional(),
   }),
 ]);
 

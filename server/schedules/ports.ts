@@ -96,4 +96,6 @@ export interface OperationRepository {
   next(environment: string): Promise<Operation | undefined>;
   /** Environments with operations not yet ended. */
   pendingEnvironments(): Promise<string[]>;
+  /** Fails the environment's operations not yet ended (it is gone); returns them. */
+  failPending(environment: string, error: { code: string; message: string }): Promise<Operation[]>;
 }

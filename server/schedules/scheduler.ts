@@ -10,7 +10,7 @@ import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentService } from "../deployments/deployment-service";
 import { isTerminal } from "../deployments/deployment-states";
 import { parseDuration } from "../deployments/duration";
-import type { Actor } from "../deployments/model";
+import type { Actor, Environment } from "../deployments/model";
 import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
 import type { EnvironmentRefresh } from "../environments/environment-refresh";
 import type { EnvironmentService } from "../environments/environment-service";
@@ -68,12 +68,28 @@ export class Scheduler {
   }
 
   private async pass(): Promise<void> {
+    const { schedules, operations, environments } = this.deps;
     const now = new Date();
-    for (const s of await this.deps.schedules.due(now)) {
-      await this.fire(s, now).catch((err) => this.deps.logger.error({ err: String(err), scheduleId: s.id }, "a schedule could not fire"));
+    // Read before the environments: work asked for an environment missing afterwards outlived it.
+    const due = await schedules.due(now);
+    const pending = await operations.pendingEnvironments();
+    const envs = await environments.list();
+    const names = new Set(envs.map((e) => e.name));
+    for (const s of due) {
+      if (!names.has(s.environment)) await schedules.removeForEnvironment(s.environment);
+      else await this.fire(s, now).catch((err) => this.deps.logger.error({ err: String(err), scheduleId: s.id }, "a schedule could not fire"));
     }
+    for (const name of pending.filter((n) => !names.has(n))) await this.abandon(name);
     await this.reconcile();
-    await this.expire(now);
+    await this.expire(envs, now);
+  }
+
+  /** Fails the operations of an environment that was deleted before they ran (here or on another replica). */
+  private async abandon(environment: string): Promise<void> {
+    const error = { code: "environment_not_found", message: `environment ${environment} was deleted before the operation ran` };
+    for (const op of await this.deps.operations.failPending(environment, error)) {
+      this.deps.bus.emit("operation:finished", { id: op.id, environment, state: op.state, error });
+    }
   }
 
   private async fire(s: Schedule, now: Date): Promise<void> {
@@ -92,7 +108,7 @@ export class Scheduler {
       ...(state !== "running" ? { finishedAt: now.toISOString() } : {}),
       ...(state === "missed" ? { error: { code: "missed", message: `due at ${firing.scheduledAt.toISOString()}, past its starting deadline of ${s.startingDeadline}` } } : {}),
       ...(state === "skipped" ? { error: { code: "overlap", message: `the previous run (${previous[0].id}) is still going` } } : {}),
-      data: { kind: s.kind, ...(firing.coalesced > 1 ? { coalesced: firing.coalesced } : {}) },
+      data: { kind: s.kind, ...(firing.coalesced > 0 ? { coalesced: firing.coalesced } : {}) },
     };
     if (!(await runs.insert(run))) return;
     logger.info({ scheduleId: s.id, runId: run.id, state, scheduledAt: run.scheduledAt }, "schedule fired");
@@ -175,8 +191,8 @@ export class Scheduler {
   }
 
   /** Deletes environments whose `ttl` has run out. */
-  private async expire(now: Date): Promise<void> {
-    for (const env of await this.deps.environments.list()) {
+  private async expire(envs: Environment[], now: Date): Promise<void> {
+    for (const env of envs) {
       if (!env.spec.ttl || (env.status !== "ready" && env.status !== "failed")) continue;
       if (new Date(env.createdAt).getTime() + parseDuration(env.spec.ttl) > now.getTime()) continue;
       await this.deps.environmentService.delete(env.name);

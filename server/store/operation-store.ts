@@ -38,4 +38,21 @@ export class OperationStore implements OperationRepository {
     const rows = await this.db.selectFrom("operations").select("environment").distinct().where("state", "in", ["queued", "running"]).execute();
     return rows.map((r) => r.environment);
   }
+
+  async failPending(environment: string, error: { code: string; message: string }): Promise<Operation[]> {
+    const rows = await this.db.selectFrom("operations").select("body").where("environment", "=", environment).where("state", "in", ["queued", "running"]).execute();
+    const failed: Operation[] = [];
+    for (const op of rows.map((r) => JSON.parse(r.body) as Operation)) {
+      const at = new Date().toISOString();
+      const body = JSON.stringify({ ...op, state: "failed", error, updatedAt: at });
+      const result = await this.db
+        .updateTable("operations")
+        .set({ state: "failed", body, updated_at: at })
+        .where("id", "=", op.id)
+        .where("state", "in", ["queued", "running"])
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 1) failed.push({ ...op, state: "failed", error, updatedAt: at });
+    }
+    return failed;
+  }
 }

@@ -16,6 +16,8 @@ export type TrafficState = Record<Color, PoolState>;
 export interface PoolStats {
   requests: number;
   errors: number;
+  /** Cumulative latency histogram: requests at or under each bound (seconds). */
+  latency?: { le: number; count: number }[];
 }
 
 /** The weights in force, as the target itself reports them. */

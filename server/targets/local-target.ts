@@ -125,9 +125,15 @@ export class LocalTarget implements DeploymentTarget {
     // The pool's series of the version it serves now (the proxy keeps one per pool).
     const counter = (name: string, pool: Color) => Number(new RegExp(`^${name}\\{pool="${pool}"(?:,version="[^"]*")?\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
     // A failed attempt the proxy retried elsewhere never reached a user, but it is the pool's error all the same.
+    const latency = (pool: Color) =>
+      [...text.matchAll(new RegExp(`^cutover_proxy_request_duration_seconds_bucket\\{pool="${pool}"(?:,version="[^"]*")?,le="([^"]+)"\\} (\\d+)`, "gm"))].map((m) => ({
+        le: m[1] === "+Inf" ? Infinity : Number(m[1]),
+        count: Number(m[2]),
+      }));
     const stats = (c: Color) => ({
       requests: counter("cutover_proxy_requests_total", c),
       errors: counter("cutover_proxy_responses_5xx_total", c) + counter("cutover_proxy_retries_total", c),
+      latency: latency(c),
     });
     return { blue: stats("blue"), green: stats("green") };
   }

@@ -1,9 +1,10 @@
 // Schedules end to end on a real server: seconds-level firing that happens
 // exactly once per time across a restart, times due during downtime run
-// once or are recorded missed by their deadline, overlapping runs are
-// skipped, a refresh finds a fleet process killed from outside (and repaves
-// it when asked), and an environment with a ttl is deleted.
-import { readFileSync } from "node:fs";
+// once or are recorded missed by their deadline (several such times fold
+// into one record), overlapping runs are skipped, a refresh finds a fleet
+// process killed from outside (and repaves it when asked) and a balancer
+// altered from outside, and an environment with a ttl is deleted.
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
@@ -74,9 +75,16 @@ describe("schedules", () => {
     const due = new Date(Math.ceil((Date.now() + 4000) / 1000) * 1000);
     const lenient = await schedule({ kind: "refresh", cron: at(due), startingDeadline: "10m" });
     const strict = await schedule({ kind: "refresh", cron: at(due), startingDeadline: "1s" });
+    const everySecond = await schedule({ kind: "refresh", cron: "* * * * * *" });
     await server.kill();
     await waitFor("the time to pass, and then some", () => Date.now() > due.getTime() + 3000, 20_000, 100);
     server = await startServer({ dataDir: server.dataDir, env: { CUTOVER_SCHEDULER_INTERVAL: "200ms" } });
+    // The seconds that passed while the server was down fold into one record, which says how many.
+    const folded = await waitFor("the every-second schedule's first record after the restart", async () => (await runsOf(everySecond.id)).find((r) => r.data.coalesced), 10_000, 200);
+    await server.api("POST", `/v1/schedules/${everySecond.id}/pause`);
+    expect(folded.data.coalesced).toBeGreaterThanOrEqual(5);
+    const secondTimes = (await runsOf(everySecond.id)).map((r) => r.scheduledAt);
+    expect(new Set(secondTimes).size).toBe(secondTimes.length);
     const [ran] = await waitFor("the lenient run to end", async () => {
       const runs = await runsOf(lenient.id);
       return runs.length && runs[0].state !== "running" ? runs : undefined;
@@ -141,6 +149,27 @@ describe("schedules", () => {
     expect(healed.status).toBe("ready");
     expect(healed.drift).toBeUndefined();
     expect(healed.liveVersion).toBe("v1");
+
+    // The balancer's routing altered behind Cutover's back: the Pulumi refresh of the traffic stack finds it.
+    const lb = healed.traffic as { dir: string; process: { pid: number } };
+    const configFile = path.join(lb.dir, "config.json");
+    const config = JSON.parse(readFileSync(configFile, "utf8"));
+    config.pools[healed.activeColor].weight = 60;
+    writeFileSync(configFile, JSON.stringify(config));
+    process.kill(lb.process.pid, "SIGHUP");
+    await waitFor("the balancer to route by the altered weight", async () => (await server.api("GET", "/v1/environments/sched-a")).json.weights[healed.activeColor] === 60, 10_000, 100);
+    const altered = (await server.api("POST", "/v1/environments/sched-a/refresh", {})).json;
+    const found = await waitFor("the refresh of the altered balancer", async () => {
+      const o = (await server.api("GET", `/v1/operations/${altered.id}`)).json;
+      return o.state === "succeeded" ? o : undefined;
+    }, 30_000, 200);
+    expect(found.drift).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: "stack_changed", stack: "sched-a.traffic" }),
+        expect.objectContaining({ kind: "weights" }),
+      ]),
+    );
+    expect((await server.api("GET", "/v1/environments/sched-a")).json.status).toBe("drifted");
   });
 
   it("delete an environment when its ttl runs out", async () => {

@@ -2,7 +2,7 @@
 // cloud is out of reach here) and records the resource graph they declare.
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import type { OperationOptions, ResourceState, StackEngine, StackOutputs } from "../../server/engine/stack-engine";
+import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../../server/engine/stack-engine";
 
 export interface RecordedResource {
   type: string;
@@ -129,6 +129,11 @@ export class MockedProgramEngine implements StackEngine {
       type: r.type,
       outputs: { ...r.inputs, ...cloudOutputs(r, stack) },
     }));
+  }
+
+  /** Nothing changes the recorded graph behind the engine's back, so a refresh finds nothing. */
+  async refresh(): Promise<RefreshChanges> {
+    return {};
   }
 
   async repair(): Promise<{ cancelled: boolean; pendingCleared: number }> {

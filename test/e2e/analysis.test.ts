@@ -1,0 +1,109 @@
+// Metric analysis end to end against a real Prometheus scraping the
+// environment's balancer, under load: a version answering 10% 5xx is rolled
+// back by a PromQL error-rate query, a healthy one is promoted (judged by
+// Prometheus and by the balancer's own latency), and a query with no series
+// follows its `noData` policy: inconclusive pauses for a person.
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { startLoad } from "../helpers/load";
+import { startPrometheus, type PrometheusServer } from "../helpers/prometheus";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { fixtureApp } from "../helpers/temp-dir";
+
+
+let server: RunningServer;
+let prometheus: PrometheusServer;
+let load: ReturnType<typeof startLoad>;
+const mark = uniqueMark();
+
+beforeAll(async () => {
+  server = await startServer();
+  expect((await server.api("POST", "/v1/environments", await environmentSpec("analysed", mark))).status).toBe(201);
+  const env = await waitForEnvironment(server, "analysed", "ready");
+  const v1 = (await server.api("POST", "/v1/environments/analysed/deployments", { version: "v1" })).json.id;
+  await waitForDeployment(server, v1, "succeeded");
+  prometheus = await startPrometheus([{ job: "cutover-proxy", address: new URL(env.traffic.metricsUrl).host }]);
+  load = startLoad(`${env.traffic.url}/work`, { concurrency: 2, maxMs: 600_000, maxRequests: 10_000_000 });
+});
+
+afterAll(async () => {
+  await load?.stop();
+  await prometheus?.stop();
+  await server?.stop();
+});
+
+const errorRate = (over: Record<string, unknown> = {}) => ({
+  name: "error-rate",
+  provider: {
+    prometheus: {
+      address: prometheus.url,
+      query: 'sum(rate(cutover_proxy_responses_5xx_total{version="{{version}}"}[5s])) / sum(rate(cutover_proxy_requests_total{version="{{version}}"}[5s]))',
+    },
+  },
+  successCondition: "result < 0.02",
+  ...over,
+});
+
+async function deploy(version: string, analysis: Record<string, unknown>, env: Record<string, string> = {}) {
+  const r = await server.api("POST", "/v1/environments/analysed/deployments", {
+    version,
+    artifact: { command: ["node", fixtureApp], env: { CUTOVER_TEST_MARK: mark, ...env } },
+    strategy: { type: "canary", steps: [{ weight: 50, pause: "12s" }, { weight: 100 }], analysis },
+  });
+  expect(r.status).toBe(202);
+  return r.json.id as string;
+}
+
+const measurements = async (id: string) =>
+  ((await server.api("GET", `/v1/deployments/${id}/events`, undefined, { accept: "application/json" })).json.events as any[]).filter((e) => e.type === "deployment:measurement");
+
+describe("metric analysis", () => {
+  it("rolls back a version whose error rate Prometheus reports above the limit", async () => {
+    const id = await deploy("v2", { interval: "2s", failureLimit: 1, inconclusiveLimit: 20, metrics: [errorRate()] }, { FAIL_RATE: "0.1" });
+    const d = await waitForDeployment(server, id, "terminal", 120_000);
+    expect(d.state).toBe("rolled_back");
+    expect(d.error.code).toBe("analysis_failed");
+    const failed = (await measurements(id)).filter((m) => m.data.outcome === "failed");
+    expect(failed.length).toBeGreaterThanOrEqual(2);
+    expect(failed[0].data.value[0]).toBeGreaterThan(0.05);
+    expect(failed[0].data.value[0]).toBeLessThan(0.2);
+    expect((await server.api("GET", "/v1/environments/analysed")).json.liveVersion).toBe("v1");
+  });
+
+  it("promotes a healthy version, judged by Prometheus and by the balancer's latency", async () => {
+    const id = await deploy("v3", {
+      interval: "2s",
+      failureLimit: 0,
+      inconclusiveLimit: 20,
+      metrics: [errorRate(), { name: "latency", provider: { builtin: { metric: "latency-p95" } }, successCondition: "result < 1", noData: "inconclusive" }],
+    });
+    const d = await waitForDeployment(server, id, "terminal", 120_000);
+    expect(d.state).toBe("succeeded");
+    const all = await measurements(id);
+    expect(all.some((m) => m.data.metric === "error-rate" && m.data.outcome === "successful" && m.data.value[0] === 0)).toBe(true);
+    expect(all.some((m) => m.data.metric === "latency" && m.data.outcome === "successful" && m.data.value[0] < 1)).toBe(true);
+    expect(all.every((m) => m.data.outcome !== "failed")).toBe(true);
+  });
+
+  it("follows noData: a query with no series is inconclusive and pauses for a person, who promotes", async () => {
+    const id = await deploy("v4", {
+      interval: "2s",
+      inconclusiveLimit: 0,
+      metrics: [errorRate({ name: "absent", provider: { prometheus: { address: prometheus.url, query: 'sum(rate(cutover_proxy_requests_total{version="no-such-version"}[5s]))' } }, noData: "inconclusive" })],
+    });
+    const paused = await waitForDeployment(server, id, "paused", 120_000);
+    expect(paused.pausedBy).toBe("analysis");
+    const [m] = await measurements(id);
+    expect(m.data).toMatchObject({ metric: "absent", outcome: "inconclusive", message: "no data" });
+    expect((await server.api("POST", `/v1/deployments/${id}/promote`, {})).status).toBe(202);
+    expect((await waitForDeployment(server, id, "terminal", 120_000)).state).toBe("succeeded");
+  });
+
+  it("refuses conditions outside the language", async () => {
+    const r = await server.api("POST", "/v1/environments/analysed/deployments", {
+      version: "v5",
+      strategy: { type: "canary", steps: [{ weight: 50, pause: "5s" }], analysis: { metrics: [errorRate({ successCondition: "process.exit(1)" })] } },
+    });
+    expect(r.status).toBe(400);
+    expect(r.json.error.message).toMatch(/successCondition/);
+  });
+});
