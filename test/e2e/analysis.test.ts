@@ -98,6 +98,27 @@ describe("metric analysis", () => {
     expect((await waitForDeployment(server, id, "terminal", 120_000)).state).toBe("succeeded");
   });
 
+  it("judges a blue/green deployment during its bake, and flips back when it fails", async () => {
+    const r = await server.api("POST", "/v1/environments/analysed/deployments", {
+      version: "v6",
+      artifact: { command: ["node", fixtureApp], env: { CUTOVER_TEST_MARK: mark, FAIL_RATE: "0.5" } },
+      strategy: {
+        type: "blue-green",
+        bake: "15s",
+        analysis: { interval: "1s", metrics: [{ name: "errors", provider: { builtin: { metric: "error-rate" } }, successCondition: "result < 0.05" }] },
+      },
+    });
+    expect(r.status).toBe(202);
+    const d = await waitForDeployment(server, r.json.id, "terminal", 120_000);
+    expect(d).toMatchObject({ state: "rolled_back", error: { code: "analysis_failed" } });
+    const [failed] = (await measurements(d.id)).filter((m) => m.data.outcome === "failed");
+    expect(failed.data).toMatchObject({ metric: "errors", phase: "baking" });
+    expect(failed.data.value[0]).toBeGreaterThan(0.3);
+    const env = (await server.api("GET", "/v1/environments/analysed")).json;
+    expect(env.liveVersion).toBe("v4");
+    expect(env.weights[env.activeColor]).toBe(100);
+  });
+
   it("refuses conditions outside the language", async () => {
     const r = await server.api("POST", "/v1/environments/analysed/deployments", {
       version: "v5",

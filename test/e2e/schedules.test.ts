@@ -151,12 +151,12 @@ describe("schedules", () => {
     expect(healed.liveVersion).toBe("v1");
 
     // The balancer's routing altered behind Cutover's back: the Pulumi refresh of the traffic stack finds it.
-    const lb = healed.traffic as { dir: string; process: { pid: number } };
-    const configFile = path.join(lb.dir, "config.json");
+    const balancerDir = path.join(server.dataDir, "runtime", "balancers", "sched-a");
+    const configFile = path.join(balancerDir, "config.json");
     const config = JSON.parse(readFileSync(configFile, "utf8"));
     config.pools[healed.activeColor].weight = 60;
     writeFileSync(configFile, JSON.stringify(config));
-    process.kill(lb.process.pid, "SIGHUP");
+    process.kill(JSON.parse(readFileSync(path.join(balancerDir, "process.json"), "utf8")).pid, "SIGHUP");
     await waitFor("the balancer to route by the altered weight", async () => (await server.api("GET", "/v1/environments/sched-a")).json.weights[healed.activeColor] === 60, 10_000, 100);
     const altered = (await server.api("POST", "/v1/environments/sched-a/refresh", {})).json;
     const found = await waitFor("the refresh of the altered balancer", async () => {

@@ -12,10 +12,11 @@ import { MIGRATION_NAMES } from "../../server/store/migrations";
 import { DeploymentRequestStore } from "../../server/store/deployment-request-store";
 import { FencedOffError, runFenced } from "../../server/deployments/fencing";
 import { RunStore, ScheduleStore } from "../../server/store/schedule-store";
+import { OperationStore } from "../../server/store/operation-store";
 import { DeliveryStore, WebhookStore } from "../../server/store/webhook-store";
 import { ChatIdentityStore } from "../../server/store/chat-store";
 import { AuditStore } from "../../server/store/audit-store";
-import type { Schedule } from "../../server/schedules/ports";
+import type { Operation, Schedule } from "../../server/schedules/ports";
 import { startPostgres, type PostgresServer } from "../helpers/postgres";
 import { tempDir } from "../helpers/temp-dir";
 
@@ -245,6 +246,24 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect(await runs.finish(only.id, "failed")).toBeUndefined();
     await schedules.setPaused("sch_1", true, undefined);
     expect(await schedules.due(new Date("2027-01-01T00:00:00Z"))).toEqual([]);
+  });
+
+  it("queues an environment's operations in order, and fails those left when the environment goes", async () => {
+    const operations = new OperationStore(journal.db);
+    const op = (id: string, environment: string): Operation => {
+      const now = new Date().toISOString();
+      return { id, environment, kind: "refresh", state: "queued", onDrift: "report", createdAt: now, updatedAt: now };
+    };
+    for (const o of [op("op_1", "shop"), op("op_2", "shop"), op("op_3", "docs")]) await operations.insert(o);
+    expect((await operations.next("shop"))?.id).toBe("op_1");
+    await operations.save({ ...op("op_1", "shop"), state: "succeeded" });
+    expect((await operations.next("shop"))?.id).toBe("op_2");
+    expect((await operations.pendingEnvironments()).sort()).toEqual(["docs", "shop"]);
+    const error = { code: "environment_not_found", message: "gone" };
+    expect((await operations.failPending("shop", error)).map((o) => o.id)).toEqual(["op_2"]);
+    expect(await operations.failPending("shop", error)).toEqual([]);
+    expect(await operations.get("op_2")).toMatchObject({ state: "failed", error });
+    expect(await operations.pendingEnvironments()).toEqual(["docs"]);
   });
 
   it("hands each due webhook delivery to one claimant, and again once its claim expires", async () => {
