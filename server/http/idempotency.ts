@@ -29,15 +29,15 @@ export interface IdempotencyRepository {
   prune(olderThan: Date): Promise<void>;
 }
 
-const REPLAY_NOTE = "secret values (a new token, artifact env values) appear only in the original response and are not kept for replays";
+const REPLAY_NOTE = "secret values (a new token or webhook secret, artifact env values) appear only in the original response and are not kept for replays";
 // A claim still pending after this long belongs to a replica that died mid-request.
 const STALE_CLAIM_MS = 60_000;
 
 /** What is kept of a response for replays: everything but its secrets. Returns whether something was left out. */
 function storable(body: unknown): { body: unknown; redacted: boolean } {
   let stored = redactArtifactEnv(body);
-  if (stored && typeof stored === "object" && !Array.isArray(stored) && "token" in stored) {
-    const { token: _token, ...rest } = stored as Record<string, unknown>;
+  if (stored && typeof stored === "object" && !Array.isArray(stored) && ("token" in stored || "secret" in stored)) {
+    const { token: _token, secret: _secret, ...rest } = stored as Record<string, unknown>;
     stored = rest;
   }
   return { body: stored, redacted: JSON.stringify(stored) !== JSON.stringify(body) };

@@ -1,7 +1,5 @@
 // The AWS target: an auto scaling group per version behind an ALB listener
 // with weighted target groups.
-import { awsFleetProgram } from "../../infra/aws/fleet-program";
-import { awsTrafficProgram } from "../../infra/aws/traffic-program";
 import { InputError } from "../errors";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
 import type { DeploymentTarget, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
@@ -23,11 +21,14 @@ export class AwsTarget implements DeploymentTarget {
   }
 
   fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>) {
-    return awsFleetProgram(fleetInputs(spec, color, version, artifact, traffic), spec.aws!);
+    const inputs = fleetInputs(spec, color, version, artifact, traffic);
+    // The provider SDK is large: it is loaded when a program first runs, not when Cutover starts.
+    return async () => (await import("../../infra/aws/fleet-program")).awsFleetProgram(inputs, spec.aws!)();
   }
 
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
-    return awsTrafficProgram(trafficInputs(spec, traffic), spec.aws!);
+    const inputs = trafficInputs(spec, traffic);
+    return async () => (await import("../../infra/aws/traffic-program")).awsTrafficProgram(inputs, spec.aws!)();
   }
 
   /** The listener's forward action after a refresh of the traffic stack. */

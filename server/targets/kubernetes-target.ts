@@ -1,7 +1,5 @@
 // The Kubernetes target: a Deployment per color behind a Service and,
 // for weighted canaries, a Gateway API HTTPRoute.
-import { kubernetesFleetProgram } from "../../infra/kubernetes/fleet-program";
-import { kubernetesTrafficProgram } from "../../infra/kubernetes/traffic-program";
 import { InputError } from "../errors";
 import type { RunnableArtifact, Color, EnvironmentSpec, Strategy } from "../deployments/model";
 import type { DeploymentTarget, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
@@ -29,11 +27,14 @@ export class KubernetesTarget implements DeploymentTarget {
   }
 
   fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>) {
-    return kubernetesFleetProgram(fleetInputs(spec, color, version, artifact, traffic), spec.kubernetes!);
+    const inputs = fleetInputs(spec, color, version, artifact, traffic);
+    // The provider SDK is large: it is loaded when a program first runs, not when Cutover starts.
+    return async () => (await import("../../infra/kubernetes/fleet-program")).kubernetesFleetProgram(inputs, spec.kubernetes!)();
   }
 
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
-    return kubernetesTrafficProgram(trafficInputs(spec, traffic), spec.kubernetes!);
+    const inputs = trafficInputs(spec, traffic);
+    return async () => (await import("../../infra/kubernetes/traffic-program")).kubernetesTrafficProgram(inputs, spec.kubernetes!)();
   }
 
   /** The HTTPRoute's weights (or the Service's selector) after a refresh of the traffic stack. */

@@ -112,13 +112,16 @@ export class WebhookDispatcher {
 function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number, guard: TargetGuard): Promise<number> {
   const u = new URL(url);
   const allowlisted = guard.hostAllowlisted(u.hostname.replace(/^\[|\]$/g, ""));
+  // Every address the name resolves to is checked; the connection is made only to allowed ones.
   const lookup: LookupFunction = (hostname, options, callback) => {
-    dns.lookup(hostname, { ...options, all: false }, (err, address, family) => {
+    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
       if (err) return callback(err, "", 0);
-      if (!allowlisted && !guard.addressAllowed(address as string)) {
-        return callback(new Error(`${hostname} resolves to ${address}, a private, loopback or link-local address`), "", 0);
+      const usable = allowlisted ? addresses : addresses.filter((a) => guard.addressAllowed(a.address));
+      if (usable.length === 0) {
+        return callback(new Error(`${hostname} resolves only to private, loopback or link-local addresses`), "", 0);
       }
-      callback(null, address as string, family);
+      if (options.all) (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, usable);
+      else callback(null, usable[0].address, usable[0].family);
     });
   };
   return new Promise((resolve, reject) => {

@@ -173,10 +173,11 @@ describe("schedules", () => {
   });
 
   it("delete an environment when its ttl runs out", async () => {
-    expect((await server.api("POST", "/v1/environments", await environmentSpec("sched-ttl", uniqueMark(), { ttl: "3s" }))).status).toBe(201);
-    const env = await waitForEnvironment(server, "sched-ttl", "ready");
-    expect(new Date(env.expiresAt).getTime() - new Date(env.createdAt).getTime()).toBe(3000);
-    await waitFor("the environment to expire and go", async () => (await server.api("GET", "/v1/environments/sched-ttl")).status === 404, 60_000, 200);
+    expect((await server.api("POST", "/v1/environments", await environmentSpec("sched-ttl", uniqueMark(), { ttl: "4s" }))).status).toBe(201);
+    const env = (await server.api("GET", "/v1/environments/sched-ttl")).json;
+    expect(new Date(env.expiresAt).getTime() - new Date(env.createdAt).getTime()).toBe(4000);
+    // It is deleted once it has been ready and its time is up (creation may take longer than the ttl).
+    await waitFor("the environment to expire and go", async () => (await server.api("GET", "/v1/environments/sched-ttl")).status === 404, 90_000, 200);
     const [entry] = (await server.api("GET", "/v1/audit?action=environment.expire")).json.entries;
     expect(entry).toMatchObject({ environment: "sched-ttl", actor: { kind: "system" } });
   });

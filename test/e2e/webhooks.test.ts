@@ -2,7 +2,9 @@
 // receiver, signatures checked with the standardwebhooks library, the retry
 // schedule against a receiver that fails twice, 410 Gone, redelivery, and
 // deliveries that outlive a crash.
+import { readFileSync } from "node:fs";
 import http from "node:http";
+import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
@@ -16,7 +18,7 @@ interface Received {
   body: string;
 }
 
-const WEBHOOK_ENV = { CUTOVER_WEBHOOK_ALLOW: "127.0.0.1", CUTOVER_WEBHOOK_RETRY_SCHEDULE: "1s,2s,4s" };
+const WEBHOOK_ENV = { CUTOVER_WEBHOOK_ALLOW: "127.0.0.1,localhost", CUTOVER_WEBHOOK_RETRY_SCHEDULE: "1s,2s,4s" };
 
 let server: RunningServer;
 let receiver: http.Server;
@@ -80,6 +82,8 @@ describe("outgoing webhooks", () => {
     hooks.gone = await register("/gone", ["deployment.started", "deployment.succeeded"]);
     hooks.slack = await register("/slack", ["deployment.succeeded"], { format: "slack" });
     hooks.other = (await server.api("POST", "/v1/webhooks", { url: `${base}/other`, events: ["deployment.succeeded"], environments: ["else"] })).json;
+    // A host name, resolved at send time (every address it resolves to is checked).
+    hooks.named = await register("/named", ["deployment.succeeded"], { url: `${base.replace("127.0.0.1", "localhost")}/named` });
     answers.set("/flaky", [500, 500, 200]);
     answers.set("/gone", [410]);
     expect((await server.api("GET", "/v1/webhooks")).json.webhooks.every((w: any) => w.secret === undefined)).toBe(true);
@@ -116,10 +120,32 @@ describe("outgoing webhooks", () => {
     await waitFor("the webhook to be disabled", async () => (await server.api("GET", `/v1/webhooks/${hooks.gone.id}`)).json.disabledAt, 10_000);
     expect(at("/gone")).toHaveLength(1);
 
+    await waitFor("the delivery to a host name", () => at("/named").length === 1, 10_000);
     const slack = await waitFor("the Slack message", () => at("/slack")[0], 10_000);
     expect(parsed(slack).text).toMatch(/v1 → hook-a .* succeeded/);
     expect(parsed(slack).blocks[0].type).toBe("section");
     expect(at("/other")).toHaveLength(0);
+  });
+
+  it("keeps no signing secret at rest, not even for an idempotent replay", async () => {
+    const body = { url: `${base}/kept`, events: ["deployment.failed"] };
+    const first = await server.api("POST", "/v1/webhooks", body, { "idempotency-key": "wh-create-1" });
+    expect(first.json.secret).toMatch(/^whsec_/);
+    const replay = await server.api("POST", "/v1/webhooks", body, { "idempotency-key": "wh-create-1" });
+    expect(replay.headers["idempotent-replayed"]).toBe("true");
+    expect(replay.json.id).toBe(first.json.id);
+    expect(replay.json.secret).toBeUndefined();
+    expect(replay.json.replay.redacted).toBe(true);
+    const secretPart = first.json.secret.slice("whsec_".length);
+    for (const file of ["cutover.db", "cutover.db-wal"]) {
+      let bytes = "";
+      try {
+        bytes = readFileSync(path.join(server.dataDir, file)).toString("latin1");
+      } catch {
+        continue;
+      }
+      expect(bytes.includes(secretPart)).toBe(false);
+    }
   });
 
   it("redelivers a delivery with the same webhook-id", async () => {
