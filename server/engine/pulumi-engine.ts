@@ -5,17 +5,13 @@
 // and no temporary directory is left behind per operation.
 import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
-import {
-  LocalWorkspace,
-  PulumiCommand,
-  type EngineEvent,
-  type OutputMap,
-  type PulumiFn,
-  type Stack,
-} from "@pulumi/pulumi/automation";
+import type { EngineEvent, OutputMap, PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
 import { engineEventSummary } from "./engine-event-summary";
 import type { Toolchain } from "./toolchain";
+
+// The Automation API is a large module: it is loaded on first use, so a restarted server begins recovering sooner.
+const automation = (): typeof import("@pulumi/pulumi/automation") => require("@pulumi/pulumi/automation");
 
 export const PROJECT_NAME = "cutover";
 
@@ -68,7 +64,7 @@ export class PulumiEngine implements StackEngine {
   }
 
   private pulumi(): Promise<PulumiCommand> {
-    this.command ??= PulumiCommand.get({ root: path.dirname(path.dirname(this.settings.toolchain.pulumiBin)) });
+    this.command ??= automation().PulumiCommand.get({ root: path.dirname(path.dirname(this.settings.toolchain.pulumiBin)) });
     return this.command;
   }
 
@@ -80,7 +76,7 @@ export class PulumiEngine implements StackEngine {
   }
 
   async stack(stackName: string, program: PulumiFn): Promise<Stack> {
-    return LocalWorkspace.createOrSelectStack(
+    return automation().LocalWorkspace.createOrSelectStack(
       { projectName: PROJECT_NAME, stackName, program },
       {
         workDir: this.workDir(stackName),
@@ -184,7 +180,7 @@ export class PulumiEngine implements StackEngine {
   }
 
   async exists(stackName: string): Promise<boolean> {
-    const ws = await LocalWorkspace.create({
+    const ws = await automation().LocalWorkspace.create({
       workDir: this.workDir("_"),
       pulumiCommand: await this.pulumi(),
       pulumiHome: this.pulumiHome,

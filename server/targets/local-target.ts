@@ -2,8 +2,8 @@
 // is a cutover-proxy process; both are resources of the `cutover` provider.
 import path from "node:path";
 import http from "node:http";
-import { localFleetProgram } from "../../infra/local/fleet-program";
-import { localTrafficProgram } from "../../infra/local/traffic-program";
+import type { PulumiFn } from "@pulumi/pulumi/automation";
+import type { FleetArgs, LoadBalancerArgs } from "../../infra/local/resources";
 import { inspectFleet, probe, reapUnowned } from "../../infra/local/runtime";
 import { InputError } from "../errors";
 import { parseDuration } from "../deployments/duration";
@@ -34,7 +34,7 @@ export class LocalTarget implements DeploymentTarget {
 
   fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact) {
     const hc = spec.fleet.healthCheck;
-    return localFleetProgram({
+    return lazyProgram("fleet", {
       name: `${spec.name}-${color}`,
       version,
       replicas: spec.fleet.replicas,
@@ -58,7 +58,7 @@ export class LocalTarget implements DeploymentTarget {
       endpoints: (traffic[c].fleet?.endpoints as string[] | undefined) ?? [],
       ...(typeof traffic[c].fleet?.version === "string" ? { version: traffic[c].fleet!.version as string } : {}),
     });
-    return localTrafficProgram({
+    return lazyProgram("traffic", {
       name: spec.name,
       listenHost: local.listenHost,
       listenPort: local.listenPort,
@@ -158,4 +158,14 @@ function fetchText(url: string): Promise<string> {
     req.on("timeout", () => req.destroy(new Error("metrics request timed out")));
     req.on("error", reject);
   });
+}
+
+/** A local program whose module (and @pulumi/pulumi with it) is loaded when it first runs, not when Cutover starts. */
+function lazyProgram(kind: "fleet", args: FleetArgs): PulumiFn;
+function lazyProgram(kind: "traffic", args: LoadBalancerArgs): PulumiFn;
+function lazyProgram(kind: "fleet" | "traffic", args: FleetArgs | LoadBalancerArgs): PulumiFn {
+  return async () =>
+    kind === "fleet"
+      ? (await import("../../infra/local/fleet-program")).localFleetProgram(args as FleetArgs)()
+      : (await import("../../infra/local/traffic-program")).localTrafficProgram(args as LoadBalancerArgs)();
 }
