@@ -185,7 +185,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     poster: chatPoster,
     logger: logger.child({ component: "chat" }),
   });
-  const webhookStore = new WebhookStore(journalDb.db);
+  const webhookStore = new WebhookStore(journalDb.db, core.secrets);
   const deliveryStore = new DeliveryStore(journalDb.db);
   const webhookGuard = new TargetGuard(config.webhookAllow);
   const dispatcher = new WebhookDispatcher(

@@ -3,12 +3,13 @@
 // a claim expires, so a sender that died leaves it due again.
 import type { Selectable } from "kysely";
 import type { Delivery, DeliveryAttempt, DeliveryRepository, DeliveryState, Webhook, WebhookEvent, WebhookRepository } from "../webhooks/ports";
+import type { SecretSealer } from "../deployments/ports";
 import type { JournalDb } from "./database";
 import type { WebhookDeliveriesTable, WebhooksTable } from "./schema";
 
-const webhookOf = (r: Selectable<WebhooksTable>): Webhook => ({
+const webhookOf = (r: Selectable<WebhooksTable>, open: (sealed: string) => string): Webhook => ({
   id: r.id,
-  url: r.url,
+  url: open(r.url),
   format: r.format as Webhook["format"],
   events: JSON.parse(r.events) as WebhookEvent[],
   ...(r.environments ? { environments: JSON.parse(r.environments) as string[] } : {}),
@@ -29,15 +30,19 @@ const deliveryOf = (r: Selectable<WebhookDeliveriesTable>): Delivery => ({
   ...(r.delivered_at ? { deliveredAt: r.delivered_at } : {}),
 });
 
+/** Webhooks, their URLs sealed: a Slack incoming-webhook URL, like many, is itself a credential. */
 export class WebhookStore implements WebhookRepository {
-  constructor(private readonly db: JournalDb) {}
+  constructor(
+    private readonly db: JournalDb,
+    private readonly secrets: SecretSealer,
+  ) {}
 
   async insert(w: Webhook, sealedSecret: string): Promise<void> {
     await this.db
       .insertInto("webhooks")
       .values({
         id: w.id,
-        url: w.url,
+        url: this.secrets.seal(w.url),
         format: w.format,
         events: JSON.stringify(w.events),
         environments: w.environments ? JSON.stringify(w.environments) : null,
@@ -52,11 +57,11 @@ export class WebhookStore implements WebhookRepository {
 
   async get(id: string): Promise<{ webhook: Webhook; sealedSecret: string } | undefined> {
     const row = await this.db.selectFrom("webhooks").selectAll().where("id", "=", id).executeTakeFirst();
-    return row && { webhook: webhookOf(row), sealedSecret: row.secret };
+    return row && { webhook: webhookOf(row, (v) => this.secrets.open(v)), sealedSecret: row.secret };
   }
 
   async list(): Promise<Webhook[]> {
-    return (await this.db.selectFrom("webhooks").selectAll().orderBy("created_at").execute()).map(webhookOf);
+    return (await this.db.selectFrom("webhooks").selectAll().orderBy("created_at").execute()).map((r) => webhookOf(r, (v) => this.secrets.open(v)));
   }
 
   async remove(id: string): Promise<boolean> {

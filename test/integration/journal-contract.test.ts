@@ -17,6 +17,7 @@ import { DeliveryStore, WebhookStore } from "../../server/store/webhook-store";
 import { ChatIdentityStore } from "../../server/store/chat-store";
 import { AuditStore } from "../../server/store/audit-store";
 import type { Operation, Schedule } from "../../server/schedules/ports";
+import { SecretBox } from "../../server/secrets/secret-box";
 import { startPostgres, type PostgresServer } from "../helpers/postgres";
 import { tempDir } from "../helpers/temp-dir";
 
@@ -267,7 +268,7 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
   });
 
   it("hands each due webhook delivery to one claimant, and again once its claim expires", async () => {
-    const webhooks = new WebhookStore(journal.db);
+    const webhooks = new WebhookStore(journal.db, new SecretBox("contract-test"));
     const deliveries = new DeliveryStore(journal.db);
     const now = new Date("2026-01-01T00:00:00Z");
     await webhooks.insert({ id: "wh_1", url: "https://example.com/h", format: "standard", events: ["deployment.succeeded"], createdAt: now.toISOString() }, "sealed");
@@ -284,6 +285,9 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect(await deliveries.get("msg_1")).toMatchObject({ state: "pending", attempts: [{ status: 500 }] });
     await deliveries.recordAttempt("msg_2", { at: now.toISOString(), status: 204, durationMs: 3 }, { state: "delivered" });
     expect((await deliveries.forWebhook("wh_1", 10)).map((d) => d.state)).toEqual(["delivering", "delivered", "pending"]);
+    expect((await webhooks.list())[0].url).toBe("https://example.com/h");
+    const raw = await journal.db.selectFrom("webhooks").select("url").executeTakeFirstOrThrow();
+    expect(raw.url).not.toContain("example.com");
     await webhooks.disable("wh_1", "gone");
     expect((await webhooks.get("wh_1"))?.webhook.disabledReason).toBe("gone");
   });
