@@ -6,16 +6,10 @@ import type { EnvironmentRepository } from "../deployments/ports";
 import type { Actor } from "../deployments/model";
 import { InputError, NotFoundError } from "../errors";
 import { checkCron, CronError, nextRun } from "./cron";
-import type { RunRepository, Schedule, ScheduleKind, ScheduleRepository, ScheduleRun, DeploymentRequestBody } from "./ports";
+import type { RunRepository, Schedule, ScheduleRepository, ScheduleRun } from "./ports";
 
-export interface ScheduleInput {
-  kind: ScheduleKind;
-  cron: string;
-  timezone: string;
-  startingDeadline: string;
-  onDrift?: "report" | "repave";
-  deployment?: DeploymentRequestBody;
-}
+/** What a caller chooses of a schedule; the rest (id, next run, times) is Cutover's. */
+export type ScheduleInput = Pick<Schedule, "kind" | "cron" | "timezone" | "startingDeadline" | "onDrift" | "deployment">;
 
 export class ScheduleService {
   constructor(
