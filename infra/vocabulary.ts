@@ -87,6 +87,45 @@ export type Strategy =
   | { type: "blue-green"; bake?: string; analysis?: MetricAnalysis }
   | { type: "canary"; steps: CanaryStep[]; bake?: string; analysis?: Analysis | MetricAnalysis };
 
+/**
+ * Where a gate stands in a deployment (Flagger's hook kinds):
+ * - `confirm-rollout`: before anything is built; retried until a 2xx or its timeout.
+ * - `pre-rollout`: the new fleet is healthy and gets no traffic yet; any answer but a 2xx rolls back.
+ * - `confirm-traffic-increase`: before each traffic step short of 100%; retried until a 2xx or its timeout.
+ * - `confirm-promotion`: before the new version takes all traffic; retried until a 2xx or its timeout.
+ * - `post-rollout`: told the outcome once the deployment ends (notification only).
+ * - `rollback`: told when a rollback begins (notification only).
+ * - `approval`: a person approves before promotion (`confirm-promotion` with `manual: true`).
+ */
+export type GateKind = "confirm-rollout" | "pre-rollout" | "confirm-traffic-increase" | "confirm-promotion" | "post-rollout" | "rollback" | "approval";
+
+export const GATE_KINDS: readonly GateKind[] = ["confirm-rollout", "pre-rollout", "confirm-traffic-increase", "confirm-promotion", "post-rollout", "rollback", "approval"];
+
+export interface Gate {
+  /** Unique in the deployment; the kind by default. Approvals name it in their URL. */
+  name: string;
+  kind: GateKind;
+  /** Where Cutover POSTs the deployment's context, signed like the outgoing webhooks; absent for a manual gate. */
+  url?: string;
+  /** How long the gate may hold the deployment (a duration); a manual gate without one waits for a person however long it takes. */
+  timeout?: string;
+  /** A person decides (approve/reject) instead of a URL; `confirm-*` kinds only, implied by `approval`. */
+  manual?: boolean;
+  /** The approver may not be whoever requested the deployment (four eyes). */
+  requireDistinctApprover?: boolean;
+  /** The Standard Webhooks secret the gate's requests are signed with, sealed; absent: Cutover's gate signing secret. */
+  secret?: { sealed: string };
+}
+
+/** A one-off job run once per deployment before any fleet is built (schema migrations, expand step). */
+export interface PreDeployJob {
+  command: string[];
+  /** A duration; the job is killed and the deployment ends when it passes. */
+  timeout: string;
+  cwd?: string;
+  env?: Record<string, EnvValue>;
+}
+
 export interface LocalSettings {
   listenHost: string;
   listenPort: number;
@@ -135,6 +174,10 @@ export interface EnvironmentSpec {
   };
   strategy: Strategy;
   operationTimeout?: string;
+  /** Gates every deployment of the environment passes, unless the deployment brings its own. */
+  gates?: Gate[];
+  /** The job each deployment runs before building its fleet, unless the deployment brings its own. */
+  preDeploy?: PreDeployJob;
   /** An ephemeral environment: deleted this long after it was created. */
   ttl?: string;
   local?: LocalSettings;

@@ -45,6 +45,7 @@ import { RunStore, ScheduleStore } from "./store/schedule-store";
 import { DeliveryStore, WebhookStore } from "./store/webhook-store";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/standard-webhooks";
 import { TargetGuard } from "./webhooks/target-guard";
+import { HttpGateCaller, gateSigningSecret } from "./webhooks/gate-caller";
 import { WebhookDispatcher } from "./webhooks/webhook-dispatcher";
 import { WebhookService } from "./webhooks/webhook-service";
 import type { StackEngine } from "./engine/stack-engine";
@@ -91,6 +92,9 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
   const targets = new TargetRegistry([new LocalTarget(config.runtimeDir, { reap: journalDb.dialect === "sqlite" }), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
+  const webhookGuard = new TargetGuard(config.webhookAllow);
+  const secrets = new SecretBox(passphrase);
+  const gateSecret = gateSigningSecret(passphrase);
   const bus = new DomainEventBus();
   const journal = new DeploymentJournal(deploymentStore, bus);
   const traffic = new TrafficOperator(engine, environmentStore, targets, bus);
@@ -102,7 +106,8 @@ export async function createServices({ config, logger, toolchain, engine: inject
     targets,
     traffic,
     logger,
-    secrets: new SecretBox(passphrase),
+    secrets,
+    gates: new HttpGateCaller(webhookGuard, secrets, gateSecret),
     requests: new DeploymentRequestStore(journalDb.db),
     operationTimeoutMs: parseDuration(config.operationTimeout),
     // Metric analysis measures the new pool through its target, or asks Prometheus or a JSON endpoint.
@@ -187,7 +192,6 @@ export async function createServices({ config, logger, toolchain, engine: inject
   });
   const webhookStore = new WebhookStore(journalDb.db, core.secrets);
   const deliveryStore = new DeliveryStore(journalDb.db);
-  const webhookGuard = new TargetGuard(config.webhookAllow);
   const dispatcher = new WebhookDispatcher(
     webhookStore,
     deliveryStore,
@@ -216,7 +220,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     intervalMs: parseDuration(config.schedulerInterval),
   });
   const routes = [
-    ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit }),
+    ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit, gateSigningSecret: gateSecret }),
     ...chatIdentityRoutes(chatIdentities),
     ...webhookRoutes(webhooks),
     ...scheduleRoutes(schedules, refresh, tokens),

@@ -5,3 +5,4 @@ export { probe, type HealthCheckSpec } from "./provider/health-check";
 export { inspectFleet } from "./provider/fleet-controller";
 export { reapUnowned } from "./provider/runtime-reaper";
 export { identify, isAlive, type ProcessIdentity } from "./provider/process-identity";
+export { runLocalJob, stopLocalJob, type LocalJob, type LocalJobResult } from "./provider/job-runner";

@@ -6,7 +6,7 @@ import path from "node:path";
 import { AuthenticationError, ForbiddenError, NotFoundError } from "../errors";
 
 /** viewer < deployer < admin; `metrics` may only scrape /metrics. */
-export type Role = "viewer" | "deployer" | "admin" | "metrics";
+export type Role = "viewer" | "deployer" | "approver" | "admin" | "metrics";
 
 export interface TokenRecord {
   id: string;
@@ -34,7 +34,7 @@ export interface Principal {
 }
 
 // `metrics` sits outside the ladder: it grants /metrics and nothing else.
-const RANK: Record<Role, number> = { metrics: -1, viewer: 0, deployer: 1, admin: 2 };
+const RANK: Record<Role, number> = { metrics: -1, viewer: 0, deployer: 1, approver: 2, admin: 3 };
 const hash = (token: string) => createHash("sha256").update(token).digest("hex");
 const newToken = () => `cut_${randomBytes(24).toString("base64url")}`;
 

@@ -1,3 +1,12 @@
+import type { Actor } from "./model";
+
+/** A person's answer at a manual gate. */
+export interface GateDecision {
+  approved: boolean;
+  by?: Actor;
+  reason?: string;
+}
+
 // In-memory controls of a running deployment: abort, pause/resume, promote,
 // suspend (graceful shutdown), and the deadline, with the waits the state
 // machine blocks on.
@@ -25,6 +34,8 @@ export class DeploymentControl {
   suspendRequested = false;
   /** True while the deployment sits in a pause or bake that promote can end. */
   promotable = false;
+  /** Decisions at manual gates, by gate name, until the gate takes them. */
+  readonly decisions = new Map<string, GateDecision>();
   private wake?: () => void;
   private promoted = false;
   private deadline?: { timer?: NodeJS.Timeout; leftMs: number; startedAt: number };
@@ -44,6 +55,11 @@ export class DeploymentControl {
 
   promote(): void {
     this.promoted = true;
+    this.wake?.();
+  }
+
+  decide(gate: string, decision: GateDecision): void {
+    this.decisions.set(gate, decision);
     this.wake?.();
   }
 

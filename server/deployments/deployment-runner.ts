@@ -21,6 +21,8 @@ import { parseDuration } from "./duration";
 import { retireFleet } from "./fleet-retirement";
 import { otherColor, runnableArtifact, type Color, type Deployment } from "./model";
 import { pauseAtStep } from "./canary-pause";
+import { notifyGates, passGates, type GateCaller } from "./gates";
+import { runPreDeploy, stopLeftoverJob } from "./pre-deploy";
 import type { DeploymentRepository, DeploymentRequest, DeploymentRequestRepository, EnvironmentRepository, SecretSealer } from "./ports";
 import type { TrafficOperator } from "./traffic-operator";
 
@@ -38,6 +40,8 @@ export interface RunnerDeps {
   operationTimeoutMs: number;
   /** How a deployment's metric analysis measures (absent: strategies' `analysis.metrics` are not run). */
   measureFor?: MeasureFor;
+  /** Asks gates with a URL (absent: such gates fail). */
+  gates?: GateCaller;
 }
 
 export class InterruptedError extends UnprocessableError {
@@ -93,6 +97,7 @@ export class DeploymentRunner {
         await this.deps.journal.record(d, "deployment:resumed_after_restart", { phase: d.phase, step: d.step ?? null });
       }
       await this.drive(d, control, log);
+      await notifyGates(this.deps, d, "post-rollout");
     } catch (err) {
       if (err instanceof SuspendedSignal) {
         d.suspended = true;
@@ -119,6 +124,7 @@ export class DeploymentRunner {
     const d = await this.deps.deployments.get(id);
     if (!d || isTerminal(d.state) || d.state === "queued") return;
     crashPoint("recovery");
+    await stopLeftoverJob(this.deps, d, await this.deps.environments.get(d.environment));
     if (!d.suspended && d.phase !== "retiring" && d.phase !== "rolling_back") {
       await this.startRollback(d, new InterruptedError());
     }
@@ -188,7 +194,9 @@ export class DeploymentRunner {
     crashPoint("provisioning");
     const { environments, engine, targets } = this.deps;
     const to = d.toColor!;
+    await passGates(this.deps, d, control, "confirm-rollout");
     let env = (await environments.get(d.environment))!;
+    await runPreDeploy(this.deps, d, env, control, this.ops(d, control));
     const existing = env.fleets[to];
     if (existing && existing.deploymentId !== d.id) {
       env = await retireFleet(this.deps, env, to, this.ops(d, control));
@@ -228,6 +236,8 @@ export class DeploymentRunner {
       const step = d.steps[index];
       const resuming = index === resumeAt;
       if (!resuming) await this.holdIfPauseRequested(d, control);
+      if (index === 0) await passGates(this.deps, d, control, "pre-rollout");
+      await passGates(this.deps, d, control, step.weight === 100 ? "confirm-promotion" : "confirm-traffic-increase", { step: index, weight: step.weight });
       const weights = { [to]: step.weight, [otherColor(to)]: 100 - step.weight } as Record<Color, number>;
       await this.deps.journal.record(d, "deployment:traffic_intent", { step: index, weights });
       env = await this.deps.traffic.apply(env, weights, { ...this.ops(d, control), deploymentId: d.id, label: "shifting" });
@@ -353,6 +363,7 @@ export class DeploymentRunner {
     d.pausedBy = undefined;
     d.waitUntil = undefined;
     await this.deps.journal.move(d, { state: "rolling_back", phase: "rolling_back" }, { error: d.error });
+    await notifyGates(this.deps, d, "rollback");
     this.deps.logger.warn({ deploymentId: d.id, environment: d.environment, error: d.error }, "rolling back");
   }
 
@@ -406,5 +417,9 @@ function applyRequest(control: DeploymentControl, r: DeploymentRequest): void {
       return;
     case "abort":
       control.abort(r.reason ?? "aborted by request");
+      return;
+    case "approve":
+    case "reject":
+      if (r.gate) control.decide(r.gate, { approved: r.action === "approve", by: r.by, reason: r.reason });
   }
 }

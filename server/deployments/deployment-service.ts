@@ -1,11 +1,29 @@
 // Deployments as callers see them: queue one, follow it, steer it.
 import { randomBytes } from "node:crypto";
-import { ConflictError, NotFoundError } from "../errors";
+import { ConflictError, ForbiddenError, InputError, NotFoundError } from "../errors";
 import type { DeploymentJournal } from "./deployment-journal";
 import type { DeploymentRunner } from "./deployment-runner";
 import type { TargetRegistry } from "../targets/target-registry";
 import { isTerminal } from "./deployment-states";
-import { artifactFor, hasSecrets, sealArtifact, stepsOf, type Actor, type ArtifactInput, type Deployment, type DeploymentKind, type Strategy } from "./model";
+import { isManual, waitingEntry } from "./gates";
+import {
+  artifactFor,
+  hasSecrets,
+  sameActor,
+  sealArtifact,
+  sealGates,
+  sealJob,
+  stepsOf,
+  type Actor,
+  type ArtifactInput,
+  type Deployment,
+  type DeploymentKind,
+  type GateInput,
+  type PreDeployJobInput,
+  type Strategy,
+  type TargetName,
+} from "./model";
+import type { DeploymentTarget } from "../targets/deployment-target";
 import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer } from "./ports";
 import { checkSecretsSupported } from "./secret-support";
 
@@ -13,6 +31,21 @@ export interface DeploymentRequest {
   version: string;
   artifact?: ArtifactInput;
   strategy?: Strategy;
+  /** Replaces the environment's gates for this deployment. */
+  gates?: GateInput[];
+  /** Replaces the environment's pre-deploy job for this deployment. */
+  preDeploy?: PreDeployJobInput;
+}
+
+/** Rejects a pre-deploy job on a target that cannot run one. */
+export function checkPreDeploySupported(target: DeploymentTarget, name: TargetName): void {
+  if (!target.runJob && !target.jobProgram) {
+    throw new InputError(
+      "predeploy_unsupported",
+      `the ${name} target cannot run a pre-deploy job (local runs a process, kubernetes a Job); run the step from your pipeline before deploying`,
+      { field: "preDeploy" },
+    );
+  }
 }
 
 const PROMOTE_RULE = "a deployment can be promoted while it waits at a canary step or bakes";
@@ -53,6 +86,11 @@ export class DeploymentService {
     this.targets.get(env.spec.target).checkStrategy?.(env.spec, strategy);
     const artifact = request.artifact ? sealArtifact(request.artifact, (v) => this.secrets.seal(v)) : env.spec.fleet.artifact;
     if (hasSecrets(artifact)) checkSecretsSupported(env.spec.target);
+    const seal = (v: string) => this.secrets.seal(v);
+    const gates = request.gates ? sealGates(request.gates, seal) : env.spec.gates;
+    const preDeploy = request.preDeploy ? sealJob(request.preDeploy, seal) : env.spec.preDeploy;
+    if (preDeploy) checkPreDeploySupported(this.targets.get(env.spec.target), env.spec.target);
+    if (preDeploy && hasSecrets(preDeploy)) checkSecretsSupported(env.spec.target);
     const now = new Date().toISOString();
     const d: Deployment = {
       id: `dep_${randomBytes(8).toString("hex")}`,
@@ -65,6 +103,8 @@ export class DeploymentService {
       state: "queued",
       phase: "queued",
       steps: stepsOf(strategy),
+      ...(gates?.length ? { gates } : {}),
+      ...(preDeploy ? { preDeploy } : {}),
       createdAt: now,
       updatedAt: now,
     };
@@ -100,7 +140,7 @@ export class DeploymentService {
       else if (control.promotable) control.promote();
       else throw this.invalidState(d, "promote", PROMOTE_RULE);
     } else {
-      const waiting = d.phase === "baking" || (d.phase === "shifting" && (d.pausedBy !== undefined || d.waitUntil !== undefined));
+      const waiting = d.phase === "baking" || (d.phase === "shifting" && d.pausedBy !== "gate" && (d.pausedBy !== undefined || d.waitUntil !== undefined));
       if (!waiting || isTerminal(d.state)) throw this.invalidState(d, "promote", PROMOTE_RULE);
       await this.requests.add({ deploymentId: id, action: "promote" });
     }
@@ -171,6 +211,34 @@ export class DeploymentService {
       by,
       beforeStart,
     );
+  }
+
+  /**
+   * A person's answer at a manual gate the deployment waits at. With
+   * `requireDistinctApprover`, whoever requested the deployment may reject
+   * it but not approve it.
+   */
+  async decide(id: string, gateName: string, approved: boolean, by?: Actor, reason?: string): Promise<DeploymentView> {
+    const d = await this.get(id);
+    const gate = d.gates?.find((g) => g.name === gateName);
+    if (!gate) {
+      throw new NotFoundError("gate_not_found", `deployment ${id} has no gate named ${gateName}`, { deployment: id, gate: gateName, gates: (d.gates ?? []).map((g) => g.name) });
+    }
+    if (!isManual(gate)) throw new ConflictError("gate_not_manual", `gate ${gateName} is decided by its URL, not by a person`, { deployment: id, gate: gateName });
+    if (isTerminal(d.state) || !waitingEntry(d, gateName)) {
+      throw new ConflictError("gate_not_waiting", `deployment ${id} (${d.state}, ${d.phase}) is not waiting at gate ${gateName}`, { deployment: id, gate: gateName, state: d.state });
+    }
+    if (approved && gate.requireDistinctApprover && sameActor(by, d.requestedBy)) {
+      throw new ForbiddenError("approver_is_requester", `gate ${gateName} needs an approver other than ${d.requestedBy!.name}, who requested the deployment`, {
+        deployment: id,
+        gate: gateName,
+      });
+    }
+    const control = this.runner.control(id);
+    const decision = { approved, ...(by ? { by } : {}), ...(reason ? { reason } : {}) };
+    if (control) control.decide(gateName, decision);
+    else await this.requests.add({ deploymentId: id, action: approved ? "approve" : "reject", gate: gateName, ...(by ? { by } : {}), ...(reason ? { reason } : {}) });
+    return this.get(id);
   }
 
   private invalidState(d: Deployment, action: string, message: string): ConflictError {

@@ -32,7 +32,7 @@ export const PHASE_TRANSITIONS: Record<Phase, readonly Phase[]> = {
 export const PHASES_OF_STATE: Record<DeploymentState, readonly Phase[]> = {
   queued: ["queued"],
   running: ["provisioning", "verifying", "shifting", "baking", "retiring"],
-  paused: ["shifting", "baking"],
+  paused: ["provisioning", "shifting", "baking"],
   rolling_back: ["rolling_back"],
   succeeded: ["done"],
   rolled_back: ["done"],

@@ -1,7 +1,7 @@
 // The domain model: environments, deployments and their states. Plain
 // types; nothing here knows about HTTP, SQLite or Pulumi.
 export * from "../../infra/vocabulary";
-import type { Artifact, CanaryStep, Color, EnvValue, ArtifactInput, RunnableArtifact, Strategy, EnvironmentSpec } from "../../infra/vocabulary";
+import type { Artifact, CanaryStep, Color, EnvValue, ArtifactInput, RunnableArtifact, Strategy, EnvironmentSpec, Gate, PreDeployJob, GateKind, EnvInput } from "../../infra/vocabulary";
 
 export type EnvironmentStatus = "creating" | "ready" | "failed" | "deleting";
 
@@ -83,7 +83,15 @@ export interface Deployment {
   fromColor?: Color;
   toColor?: Color;
   fromVersion?: string;
-  pausedBy?: "manual-step" | "user" | "analysis";
+  pausedBy?: "manual-step" | "user" | "analysis" | "gate";
+  /** The gates this deployment passes (its own, or its environment's when it brought none). */
+  gates?: Gate[];
+  /** Where each gate stands, by gate name (`name@step` for a gate asked at every traffic step). */
+  gateLog?: Record<string, GateRecord>;
+  /** The job run once before any fleet is built. */
+  preDeploy?: PreDeployJob;
+  /** How the pre-deploy job went; `process` names a running local job so a restart can stop it. */
+  job?: { state: "running" | "succeeded" | "failed"; startedAt: string; handle?: Record<string, unknown>; exitCode?: number };
   /** When a timed pause or the bake ends (ISO time), so a resumed deployment waits only for what is left. */
   waitUntil?: string;
   /** What the environment's history said before this deployment, restored when it rolls back. */
@@ -96,6 +104,51 @@ export interface Deployment {
   finishedAt?: string;
   updatedAt: string;
 }
+
+export interface GateRecord {
+  state: "waiting" | "passed" | "approved" | "rejected" | "failed";
+  at: string;
+  by?: Actor;
+  reason?: string;
+  attempts?: number;
+}
+
+/** A gate as a caller gives it: name optional, secret still open. */
+export interface GateInput {
+  name?: string;
+  kind: GateKind;
+  url?: string;
+  timeout?: string;
+  manual?: boolean;
+  requireDistinctApprover?: boolean;
+  secret?: string;
+}
+
+/** Names every gate and seals its secret; `approval` is a manual confirm-promotion. */
+export function sealGates(gates: GateInput[], seal: (plain: string) => string): Gate[] {
+  return gates.map(({ secret, name, ...g }) => ({
+    ...g,
+    name: name ?? g.kind,
+    ...(g.kind === "approval" ? { manual: true } : {}),
+    ...(secret ? { secret: { sealed: seal(secret) } } : {}),
+  }));
+}
+
+/** A pre-deploy job as a caller gives it, secrets still open. */
+export interface PreDeployJobInput {
+  command: string[];
+  timeout: string;
+  cwd?: string;
+  env?: Record<string, EnvInput>;
+}
+
+export function sealJob(job: PreDeployJobInput, seal: (plain: string) => string): PreDeployJob {
+  const sealed = sealArtifact({ command: job.command, cwd: job.cwd, env: job.env }, seal);
+  return { ...job, env: sealed.env };
+}
+
+/** Whether two actors are the same caller (the four-eyes rule). */
+export const sameActor = (a: Actor | undefined, b: Actor | undefined): boolean => !!a && !!b && a.kind === b.kind && a.id === b.id;
 
 export interface DeploymentEvent {
   id: number;

@@ -1,7 +1,7 @@
 // What the deployment domain needs from storage, declared by the domain.
 // The journal's adapters (SQLite, PostgreSQL) implement these; nothing in
 // the domain names them.
-import type { Deployment, DeploymentEvent, DeploymentState, Environment } from "./model";
+import type { Actor, Deployment, DeploymentEvent, DeploymentState, Environment } from "./model";
 
 export interface EnvironmentRepository {
   get(name: string): Promise<Environment | undefined>;
@@ -50,13 +50,16 @@ export interface LeaseRepository {
   current(environment: string): Promise<(Lease & { expiresAt: number }) | undefined>;
 }
 
-export type DeploymentAction = "promote" | "pause" | "resume" | "abort";
+export type DeploymentAction = "promote" | "pause" | "resume" | "abort" | "approve" | "reject";
 
 /** A caller's request to a running deployment, for whichever replica runs it. */
 export interface DeploymentRequest {
   deploymentId: string;
   action: DeploymentAction;
   reason?: string;
+  /** The gate an approve or reject answers. */
+  gate?: string;
+  by?: Actor;
 }
 
 export interface DeploymentRequestRepository {

@@ -7,7 +7,8 @@ import { stackNames } from "../targets/deployment-target";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentRunner, RunnerDeps } from "../deployments/deployment-runner";
 import { retireFleet } from "../deployments/fleet-retirement";
-import { hasSecrets, sealArtifact, type ArtifactInput, type Color, type Deployment, type Environment, type EnvironmentSpec } from "../deployments/model";
+import { checkPreDeploySupported } from "../deployments/deployment-service";
+import { hasSecrets, sealArtifact, sealGates, sealJob, type GateInput, type PreDeployJobInput, type ArtifactInput, type Color, type Deployment, type Environment, type EnvironmentSpec } from "../deployments/model";
 import { checkSecretsSupported } from "../deployments/secret-support";
 import { parseDuration } from "../deployments/duration";
 import { observeEnvironment, type EnvironmentObservation } from "./environment-observation";
@@ -42,7 +43,17 @@ export class EnvironmentService {
     await this.checkPortFree(input);
     const artifact = sealArtifact(input.fleet.artifact as ArtifactInput, (v) => this.deps.secrets.seal(v));
     if (hasSecrets(artifact)) checkSecretsSupported(input.target);
-    const spec = await targets.get(input.target).prepare({ ...input, fleet: { ...input.fleet, artifact } });
+    const seal = (v: string) => this.deps.secrets.seal(v);
+    const gates = input.gates && sealGates(input.gates as unknown as GateInput[], seal);
+    const preDeploy = input.preDeploy && sealJob(input.preDeploy as PreDeployJobInput, seal);
+    if (preDeploy) checkPreDeploySupported(targets.get(input.target), input.target);
+    if (preDeploy && hasSecrets(preDeploy)) checkSecretsSupported(input.target);
+    const spec = await targets.get(input.target).prepare({
+      ...input,
+      fleet: { ...input.fleet, artifact },
+      ...(gates ? { gates } : {}),
+      ...(preDeploy ? { preDeploy } : {}),
+    });
     const now = new Date().toISOString();
     const env: Environment = {
       name: spec.name,

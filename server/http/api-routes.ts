@@ -18,6 +18,8 @@ import {
   createTokenSchema,
   emptySchema,
   eventsQuery,
+  gateDecisionSchema,
+  gateParams,
   idParams,
   listDeploymentsQuery,
   nameParams,
@@ -31,6 +33,8 @@ export interface ApiDeps {
   tokens: TokenService;
   bus: DomainEventBus;
   audit: AuditRepository;
+  /** The secret gates without their own are signed with. */
+  gateSigningSecret?: string;
 }
 
 const ENV_ERRORS = ["validation_failed", "environment_not_found", "environment_out_of_scope"];
@@ -109,13 +113,16 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: nameParams,
       body: createDeploymentSchema,
       success: 202,
-      errors: [...ENV_ERRORS, "environment_not_ready", "artifact_override_forbidden"],
+      errors: [...ENV_ERRORS, "environment_not_ready", "artifact_override_forbidden", "gates_override_forbidden", "predeploy_unsupported"],
       audit: "deployment.create",
       handle: async ({ params, body, res }) => {
         const p = principalOf(res);
         scoped(p, params.name, "deployer");
-        if (body.artifact && p.role !== "admin") {
-          throw new ForbiddenError("artifact_override_forbidden", "only an admin token may override the artifact (it chooses what runs)");
+        if ((body.artifact || body.preDeploy) && p.role !== "admin") {
+          throw new ForbiddenError("artifact_override_forbidden", "only an admin token may override the artifact or the pre-deploy job (they choose what runs)");
+        }
+        if (body.gates && p.role !== "admin") {
+          throw new ForbiddenError("gates_override_forbidden", "only an admin token may replace the environment's gates (they hold deployments for approval)");
         }
         return accepted(await deployments.create(params.name, body, "deploy", tokenActor(p)));
       },
@@ -219,6 +226,39 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         },
       }),
     ),
+    ...(["approve", "reject"] as const).map((decision) =>
+      route({
+        method: "post",
+        path: `/v1/deployments/:id/gates/:gate/${decision}`,
+        summary:
+          decision === "approve"
+            ? "Approve a manual gate the deployment waits at; it goes on. Needs the approver role (and, with requireDistinctApprover, someone other than who requested it)."
+            : "Reject a manual gate the deployment waits at; it rolls back.",
+        role: "approver",
+        params: gateParams,
+        body: gateDecisionSchema,
+        success: 202,
+        errors: ["deployment_not_found", "gate_not_found", "gate_not_manual", "gate_not_waiting", "approver_is_requester"],
+        audit: `deployment.gate.${decision}`,
+        handle: async ({ params, body, res }) => {
+          const p = principalOf(res);
+          await deploymentFor(p, params.id, "approver");
+          return accepted(await deployments.decide(params.id, params.gate, decision === "approve", tokenActor(p), body.reason));
+        },
+      }),
+    ),
+    route({
+      method: "get",
+      path: "/v1/gates/signing-secret",
+      summary: "The Standard Webhooks secret that signs requests to gates without a secret of their own (unscoped admin).",
+      role: "admin",
+      success: 200,
+      handle: ({ res }) => {
+        const p = principalOf(res);
+        if (p.environments) throw new ForbiddenError("insufficient_scope", "the gate signing secret is for unscoped admin tokens");
+        return { status: 200, body: { secret: deps.gateSigningSecret ?? null } };
+      },
+    }),
     route({
       method: "post",
       path: "/v1/tokens",

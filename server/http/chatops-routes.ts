@@ -190,7 +190,7 @@ const identitySchema = z.strictObject({
   provider: z.enum(["slack", "mattermost"]),
   team: id.describe("Slack team id (T…) or Mattermost team id"),
   user: id.describe("Slack user id (U…) or Mattermost user id"),
-  role: z.enum(["viewer", "deployer", "admin"]),
+  role: z.enum(["viewer", "deployer", "approver", "admin"]),
   environments: environmentScope.optional(),
 });
 const identityParams = z.strictObject({ id: z.string().regex(/^chi_[0-9a-f]{16}$/, "a chat identity id") });

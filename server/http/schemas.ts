@@ -141,6 +141,50 @@ const kubernetesSchema = z.strictObject({
   forceHeader: headerName.default("X-Cutover-Pool"),
 });
 
+const CONFIRM_KINDS = ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion"];
+
+const gateSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,62}$/, "lower-case letters, digits and dashes, starting with a letter")
+    .optional()
+    .describe("unique in the deployment; the kind by default"),
+  kind: z.enum(["confirm-rollout", "pre-rollout", "confirm-traffic-increase", "confirm-promotion", "post-rollout", "rollback", "approval"]),
+  url: z.url({ protocol: /^https?$/ }).max(2048).optional().describe("where the deployment's context is POSTed, signed (Standard Webhooks)"),
+  timeout: duration.optional().describe("how long the gate may hold the deployment; default 1m for a URL, none for a person"),
+  manual: z.boolean().optional().describe("a person approves or rejects (confirm-* kinds)"),
+  requireDistinctApprover: z.boolean().optional().describe("the approver may not be who requested the deployment"),
+  secret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]{16,}$/, "a Standard Webhooks secret: whsec_ and base64")
+    .optional()
+    .describe("signs this gate's requests; kept sealed; default: Cutover's gate signing secret"),
+});
+
+export const gatesSchema = z
+  .array(gateSchema)
+  .max(20)
+  .superRefine((gates, ctx) => {
+    const seen = new Set<string>();
+    gates.forEach((g, i) => {
+      const manual = g.kind === "approval" || g.manual === true;
+      if (g.manual && !CONFIRM_KINDS.includes(g.kind)) ctx.addIssue({ code: "custom", path: [i, "manual"], message: `only confirm-* gates can be manual, not ${g.kind}` });
+      if (!manual && !g.url) ctx.addIssue({ code: "custom", path: [i, "url"], message: `a ${g.kind} gate needs a url (or manual: true on a confirm-* gate)` });
+      if (manual && g.url) ctx.addIssue({ code: "custom", path: [i, "url"], message: "a manual gate waits for a person; it takes no url" });
+      if (g.requireDistinctApprover && !manual) ctx.addIssue({ code: "custom", path: [i, "requireDistinctApprover"], message: "only a manual gate has an approver" });
+      const gateName = g.name ?? g.kind;
+      if (seen.has(gateName)) ctx.addIssue({ code: "custom", path: [i, "name"], message: `two gates are named ${gateName}; give each a name` });
+      seen.add(gateName);
+    });
+  });
+
+export const preDeploySchema = z.strictObject({
+  command: z.array(z.string().min(1).max(4096)).min(1).max(64).describe("argv; `{version}` is replaced by the deployed version"),
+  timeout: duration.default("5m"),
+  cwd: artifactSchema.shape.cwd,
+  env: artifactSchema.shape.env,
+});
+
 export const createEnvironmentSchema = z
   .strictObject({
     name,
@@ -154,6 +198,8 @@ export const createEnvironmentSchema = z
     strategy: strategySchema.default({ type: "blue-green" }),
     operationTimeout: duration.optional(),
     ttl: duration.optional().describe("an ephemeral environment: deleted this long after it is created"),
+    gates: gatesSchema.optional(),
+    preDeploy: preDeploySchema.optional(),
     local: localSchema.optional(),
     aws: awsSchema.optional(),
     kubernetes: kubernetesSchema.optional(),
@@ -168,14 +214,22 @@ export const createDeploymentSchema = z.strictObject({
   version,
   artifact: artifactSchema.optional(),
   strategy: strategySchema.optional(),
+  gates: gatesSchema.optional().describe("replaces the environment's gates for this deployment"),
+  preDeploy: preDeploySchema.optional().describe("replaces the environment's pre-deploy job for this deployment"),
 });
+
+export const gateParams = z.strictObject({
+  id: z.string().regex(/^dep_[0-9a-f]{16}$/, "a deployment id such as dep_0123456789abcdef"),
+  gate: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "a gate name"),
+});
+export const gateDecisionSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() });
 
 /** Environment names or `prefix-*` patterns: the scope of a token, a chat identity or a webhook. */
 export const environmentScope = z.array(z.string().regex(/^[a-z0-9-]+\*?$/, "an environment name, or a prefix ending in *")).min(1).max(100);
 
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),
-  role: z.enum(["viewer", "deployer", "admin", "metrics"]),
+  role: z.enum(["viewer", "deployer", "approver", "admin", "metrics"]),
   environments: environmentScope.optional(),
 });
 

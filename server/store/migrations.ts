@@ -219,6 +219,13 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("webhook_deliveries_by_webhook").on("webhook_deliveries").columns(["webhook_id", "seq"]).execute();
       },
     },
+    // A person's decision at a gate travels as a request: which gate, and who decided.
+    "0005_gate_decisions": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("deployment_requests").addColumn("gate", "text").execute();
+        await db.schema.alterTable("deployment_requests").addColumn("actor", "text").execute();
+      },
+    },
   };
 }
 

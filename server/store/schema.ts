@@ -74,6 +74,9 @@ export interface DeploymentRequestsTable {
   deployment_id: string;
   action: string;
   reason: string | null;
+  gate: string | null;
+  /** The Actor who asked, as JSON. */
+  actor: string | null;
   created_at: string;
 }
 

@@ -43,6 +43,21 @@ export interface FleetCondition {
   problems: string[];
 }
 
+/** A pre-deploy job as a target runs it: env values plain. */
+export interface RunnableJob {
+  command: string[];
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutMs: number;
+}
+
+export interface JobResult {
+  exitCode: number | null;
+  timedOut: boolean;
+  /** The end of the job's output, when the target can tell. */
+  output?: string;
+}
+
 export interface DeploymentTarget {
   readonly name: TargetName;
   /** Completes a spec at creation (ports, defaults) and rejects what the target cannot do. */
@@ -66,6 +81,19 @@ export interface DeploymentTarget {
   /** Request and 5xx counters per color since the proxy started, where the target can tell. */
   poolStats?(spec: EnvironmentSpec, traffic: Record<string, unknown>): Promise<Record<Color, PoolStats> | undefined>;
   /**
+   * Runs a deployment's pre-deploy job to its end where the target runs
+   * processes itself; `onStart` is given a handle a restarted server passes
+   * to `stopJob`. Targets without it run the job as a stack (`jobProgram`).
+   */
+  runJob?(
+    spec: EnvironmentSpec,
+    job: RunnableJob,
+    opts: { deploymentId: string; signal: AbortSignal; onStart(handle: Record<string, unknown>): Promise<void> },
+  ): Promise<JobResult>;
+  stopJob?(handle: Record<string, unknown>): Promise<void>;
+  /** The pre-deploy job as a one-off stack (a Kubernetes Job); its outputs hold `exitCode`. */
+  jobProgram?(spec: EnvironmentSpec, job: RunnableJob, version: string, deploymentId: string): PulumiFn;
+  /**
    * Removes runtime leftovers no stack owns (what a crash interrupted).
    * `owned` holds the outputs of every existing fleet and traffic stack.
    */
@@ -76,4 +104,5 @@ export const stackNames = (environment: string) => ({
   traffic: `${environment}.traffic`,
   blue: `${environment}.blue`,
   green: `${environment}.green`,
+  job: `${environment}.job`,
 });

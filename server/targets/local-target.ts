@@ -4,11 +4,11 @@ import path from "node:path";
 import http from "node:http";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import type { FleetArgs, LoadBalancerArgs } from "../../infra/local/resources";
-import { inspectFleet, probe, reapUnowned } from "../../infra/local/runtime";
+import { inspectFleet, probe, reapUnowned, runLocalJob, stopLocalJob, type ProcessIdentity } from "../../infra/local/runtime";
 import { InputError } from "../errors";
 import { parseDuration } from "../deployments/duration";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
-import type { DeploymentTarget, FleetCondition, PoolStats, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
+import type { DeploymentTarget, FleetCondition, JobResult, PoolStats, RunnableJob, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
 
 export class LocalTarget implements DeploymentTarget {
   readonly name = "local" as const;
@@ -107,6 +107,21 @@ export class LocalTarget implements DeploymentTarget {
     if (!supervisorAlive) problems.push(`the fleet supervisor of ${String(fleet.fleetId ?? dir)} is not running`);
     if (liveInstances.length < spec.fleet.replicas) problems.push(`${liveInstances.length} of ${spec.fleet.replicas} instances are running`);
     return { healthy: problems.length === 0, problems };
+  }
+
+  /** The job is a process of its own group; its output is kept in `jobs/<deployment>.log` under the runtime directory. */
+  async runJob(
+    _spec: EnvironmentSpec,
+    job: RunnableJob,
+    opts: { deploymentId: string; signal: AbortSignal; onStart(handle: Record<string, unknown>): Promise<void> },
+  ): Promise<JobResult> {
+    const logFile = path.join(this.runtimeDir, "jobs", `${opts.deploymentId}.log`);
+    const r = await runLocalJob({ ...job, logFile }, { signal: opts.signal, onStart: (id) => opts.onStart({ ...id, logFile }) });
+    return { exitCode: r.exitCode, timedOut: r.timedOut, output: r.output };
+  }
+
+  async stopJob(handle: Record<string, unknown>): Promise<void> {
+    if (typeof handle.pid === "number" && typeof handle.startTime === "string") await stopLocalJob(handle as unknown as ProcessIdentity);
   }
 
   async reapUnowned(owned: { fleets: Record<string, unknown>[]; environments: string[] }, before: Date): Promise<string[]> {

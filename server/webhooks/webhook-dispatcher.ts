@@ -3,13 +3,10 @@
 // that expires), POSTs them signed, and records every attempt. 2xx is
 // delivered; 410 Gone disables the webhook; anything else is retried on the
 // schedule, then given up as failed.
-import http from "node:http";
-import https from "node:https";
-import type { LookupFunction } from "node:net";
-import dns from "node:dns";
 import type { SecretSealer } from "../deployments/ports";
 import type { Logger } from "../logger";
 import { slackMessage } from "./slack-format";
+import { guardedPost } from "./guarded-post";
 import { webhookHeaders } from "./standard-webhooks";
 import type { TargetGuard } from "./target-guard";
 import type { Delivery, DeliveryRepository, WebhookRepository } from "./ports";
@@ -83,7 +80,7 @@ export class WebhookDispatcher {
     const { webhook } = found;
     const body = JSON.stringify(webhook.format === "slack" ? slackMessage({ type: d.eventType, environment: String((d.payload.data as { environment?: string }).environment ?? ""), data: d.payload.data as Record<string, unknown> }) : d.payload);
     const headers = { "content-type": "application/json", "user-agent": "Cutover-Webhooks", ...webhookHeaders(this.secrets.open(found.sealedSecret), d.id, body) };
-    const outcome = await post(webhook.url, headers, body, timeoutMs, this.guard).then(
+    const outcome = await guardedPost(webhook.url, headers, body, timeoutMs, this.guard).then(
       (status) => ({ status }),
       (err: Error) => ({ error: err.message }),
     );
@@ -106,41 +103,4 @@ export class WebhookDispatcher {
       await this.deliveries.recordAttempt(d.id, attempt, { state: "pending", nextAttemptAt: new Date(Date.now() + retry) });
     }
   }
-}
-
-/** POSTs with the SSRF guard on the address actually connected to; resolves with the status code. */
-function post(url: string, headers: Record<string, string>, body: string, timeoutMs: number, guard: TargetGuard): Promise<number> {
-  const u = new URL(url);
-  const allowlisted = guard.hostAllowlisted(u.hostname.replace(/^\[|\]$/g, ""));
-  // Every address the name resolves to is checked; the connection is made only to allowed ones.
-  const lookup: LookupFunction = (hostname, options, callback) => {
-    dns.lookup(hostname, { ...options, all: true }, (err, addresses) => {
-      if (err) return callback(err, "", 0);
-      const usable = allowlisted ? addresses : addresses.filter((a) => guard.addressAllowed(a.address));
-      if (usable.length === 0) {
-        return callback(new Error(`${hostname} resolves only to private, loopback or link-local addresses`), "", 0);
-      }
-      if (options.all) (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, usable);
-      else callback(null, usable[0].address, usable[0].family);
-    });
-  };
-  return new Promise((resolve, reject) => {
-    const host = u.hostname.replace(/^\[|\]$/g, "");
-    if (!allowlisted && /^[\d.]+$|:/.test(host) && !guard.addressAllowed(host)) {
-      reject(new Error(`${host} is a private, loopback or link-local address`));
-      return;
-    }
-    const req = (u.protocol === "https:" ? https : http).request(
-      u,
-      { method: "POST", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) }, lookup, timeout: timeoutMs, agent: false },
-      (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.on("error", reject);
-    req.end(body);
-  });
 }

@@ -1,0 +1,200 @@
+// Gates: points where something outside Cutover decides whether a
+// deployment goes on. A URL gate is asked over HTTP (signed like the
+// outgoing webhooks); a manual gate waits for a person's approval. Every
+// gate's outcome is kept in the deployment (`gateLog`), so a deployment
+// resumed after a shutdown never asks a gate it already passed.
+import { UnprocessableError } from "../errors";
+import type { DeploymentControl } from "./deployment-control";
+import type { DeploymentJournal } from "./deployment-journal";
+import { parseDuration } from "./duration";
+import type { Actor, Deployment, Gate, GateKind, GateRecord } from "./model";
+
+/** The body Cutover POSTs to a gate's URL. */
+export interface GatePayload {
+  type: "deployment.gate";
+  gate: { name: string; kind: GateKind };
+  deployment: {
+    id: string;
+    environment: string;
+    version: string;
+    fromVersion: string | null;
+    kind: Deployment["kind"];
+    strategy: string;
+    state: Deployment["state"];
+    phase: Deployment["phase"];
+    step: number | null;
+    weight: number | null;
+    requestedBy: Actor | null;
+    error: Deployment["error"] | null;
+  };
+  attempt: number;
+}
+
+/** What the gate's URL answered, or why it could not be asked. */
+export type GateAnswer = { status: number } | { error: string };
+
+/** Calls a gate's URL (the port's adapter signs and guards the request). */
+export interface GateCaller {
+  call(gate: Gate, messageId: string, payload: GatePayload, timeoutMs: number): Promise<GateAnswer>;
+}
+
+export interface GateDeps {
+  journal: DeploymentJournal;
+  gates?: GateCaller;
+}
+
+export class GateFailedError extends UnprocessableError {
+  constructor(code: "gate_failed" | "gate_timed_out" | "gate_rejected", message: string, gate: string) {
+    super(code, message, { gate });
+  }
+}
+
+/** The kinds a deployment stops at; `approval` is a manual confirm-promotion. */
+export type HoldingKind = "confirm-rollout" | "pre-rollout" | "confirm-traffic-increase" | "confirm-promotion";
+
+const kindOf = (g: Gate): GateKind => (g.kind === "approval" ? "confirm-promotion" : g.kind);
+export const isManual = (g: Gate): boolean => g.kind === "approval" || g.manual === true;
+
+const DEFAULT_URL_TIMEOUT_MS = 60_000;
+const passedStates: GateRecord["state"][] = ["passed", "approved"];
+
+/** The log key of a gate where it is asked: traffic-increase gates are asked at every step. */
+export const gateKey = (g: Gate, step?: number): string => (kindOf(g) === "confirm-traffic-increase" && step !== undefined ? `${g.name}@${step}` : g.name);
+
+/** The gate log entry a person may decide now, if any. */
+export function waitingEntry(d: Deployment, gate: string): string | undefined {
+  return Object.entries(d.gateLog ?? {}).find(([key, r]) => (key === gate || key.startsWith(`${gate}@`)) && r.state === "waiting")?.[0];
+}
+
+/**
+ * Passes every gate of a kind, in order: returns when each has let the
+ * deployment go on, throws GateFailedError when one stops it (which rolls
+ * the deployment back). Abort and suspend end the wait as they end others.
+ */
+export async function passGates(
+  deps: GateDeps,
+  d: Deployment,
+  control: DeploymentControl,
+  kind: HoldingKind,
+  at: { step?: number; weight?: number } = {},
+): Promise<void> {
+  for (const gate of (d.gates ?? []).filter((g) => kindOf(g) === kind)) {
+    const key = gateKey(gate, at.step);
+    if (passedStates.includes(d.gateLog?.[key]?.state as GateRecord["state"])) continue;
+    if (isManual(gate)) await holdForPerson(deps, d, control, gate, key, at);
+    else await askUrl(deps, d, control, gate, key, at);
+  }
+}
+
+/** Tells the gates of a notifying kind (post-rollout, rollback); never stops or fails the deployment. */
+export async function notifyGates(deps: GateDeps, d: Deployment, kind: "post-rollout" | "rollback"): Promise<void> {
+  for (const gate of (d.gates ?? []).filter((g) => g.kind === kind && g.url)) {
+    const timeoutMs = gate.timeout ? parseDuration(gate.timeout) : 10_000;
+    const answer = deps.gates ? await deps.gates.call(gate, `${d.id}.${gate.name}`, payloadOf(d, gate, {}, 1), timeoutMs) : { error: "no gate caller" };
+    await deps.journal.record(d, "gate:notified", { gate: gate.name, kind, ...answer }).catch(() => undefined);
+  }
+}
+
+async function askUrl(deps: GateDeps, d: Deployment, control: DeploymentControl, gate: Gate, key: string, at: { step?: number; weight?: number }): Promise<void> {
+  if (!deps.gates) throw new GateFailedError("gate_failed", `gate ${gate.name} has a URL but this server cannot call gates`, gate.name);
+  const timeoutMs = gate.timeout ? parseDuration(gate.timeout) : DEFAULT_URL_TIMEOUT_MS;
+  // confirm-* gates ask again every tenth of their timeout (1-10 s) until a 2xx.
+  const retryMs = Math.min(10_000, Math.max(1_000, Math.floor(timeoutMs / 10)));
+  const deadline = Date.now() + timeoutMs;
+  const where = { gate: gate.name, kind: gate.kind, ...(at.step !== undefined ? { step: at.step } : {}) };
+  await deps.journal.record(d, "gate:started", { ...where, url: new URL(gate.url!).origin });
+  let last = "";
+  for (let attempt = 1; ; attempt++) {
+    control.throwIfAborted();
+    const left = deadline - Date.now();
+    const answer = left > 0 ? await deps.gates.call(gate, `${d.id}.${key}.${attempt}`, payloadOf(d, gate, at, attempt), Math.min(left, 10_000)) : { error: "timed out" };
+    if ("status" in answer && answer.status >= 200 && answer.status < 300) {
+      await record(deps, d, key, { state: "passed", at: new Date().toISOString(), attempts: attempt });
+      await deps.journal.record(d, "gate:passed", { ...where, attempts: attempt, status: answer.status });
+      return;
+    }
+    last = "status" in answer ? `answered ${answer.status}` : answer.error;
+    // pre-rollout takes the first answer; only a gate that could not be reached is asked again.
+    const final = gate.kind === "pre-rollout" && "status" in answer;
+    if (final || Date.now() + retryMs >= deadline) {
+      const code = final ? "gate_failed" : "gate_timed_out";
+      const message = final
+        ? `gate ${gate.name} (${gate.kind}) ${last}`
+        : `gate ${gate.name} (${gate.kind}) gave no 2xx within ${gate.timeout ?? "1m"} (last: ${last})`;
+      await record(deps, d, key, { state: "failed", at: new Date().toISOString(), attempts: attempt, reason: last });
+      await deps.journal.record(d, "gate:failed", { ...where, attempts: attempt, reason: last });
+      throw new GateFailedError(code, message, gate.name);
+    }
+    await control.wait(Date.now() + retryMs);
+  }
+}
+
+async function holdForPerson(
+  deps: GateDeps,
+  d: Deployment,
+  control: DeploymentControl,
+  gate: Gate,
+  key: string,
+  at: { step?: number; weight?: number },
+): Promise<void> {
+  const where = { gate: gate.name, kind: gate.kind, ...(at.step !== undefined ? { step: at.step } : {}) };
+  const since = d.gateLog?.[key]?.state === "waiting" ? Date.parse(d.gateLog[key].at) : Date.now();
+  d.pausedBy = "gate";
+  (d.gateLog ??= {})[key] = { state: "waiting", at: new Date(since).toISOString() };
+  if (d.state !== "paused") await deps.journal.move(d, { state: "paused" });
+  else await deps.journal.save(d);
+  await deps.journal.record(d, "gate:waiting", { ...where, requireDistinctApprover: gate.requireDistinctApprover === true });
+  const deadline = gate.timeout ? since + parseDuration(gate.timeout) : undefined;
+  for (;;) {
+    const outcome = await control.wait(deadline, () => control.decisions.has(gate.name));
+    if (outcome === "promoted") continue; // a promote never answers a gate
+    const decision = control.decisions.get(gate.name);
+    control.decisions.delete(gate.name);
+    const now = new Date().toISOString();
+    if (!decision) {
+      await record(deps, d, key, { state: "failed", at: now, reason: "timed out" });
+      await deps.journal.record(d, "gate:failed", { ...where, reason: `no decision within ${gate.timeout}` });
+      throw new GateFailedError("gate_timed_out", `no one approved gate ${gate.name} within ${gate.timeout}`, gate.name);
+    }
+    const by = decision.by ? { by: decision.by } : {};
+    const reason = decision.reason ? { reason: decision.reason } : {};
+    if (!decision.approved) {
+      await record(deps, d, key, { state: "rejected", at: now, ...by, ...reason });
+      await deps.journal.record(d, "gate:rejected", { ...where, ...by, ...reason });
+      const who = decision.by ? ` by ${decision.by.name}` : "";
+      throw new GateFailedError("gate_rejected", `gate ${gate.name} was rejected${who}${decision.reason ? `: ${decision.reason}` : ""}`, gate.name);
+    }
+    d.gateLog![key] = { state: "approved", at: now, ...by, ...reason };
+    d.pausedBy = undefined;
+    await deps.journal.move(d, { state: "running" });
+    await deps.journal.record(d, "gate:approved", { ...where, ...by, ...reason });
+    return;
+  }
+}
+
+async function record(deps: GateDeps, d: Deployment, key: string, r: GateRecord): Promise<void> {
+  (d.gateLog ??= {})[key] = r;
+  await deps.journal.save(d);
+}
+
+function payloadOf(d: Deployment, gate: Gate, at: { step?: number; weight?: number }, attempt: number): GatePayload {
+  return {
+    type: "deployment.gate",
+    gate: { name: gate.name, kind: gate.kind },
+    deployment: {
+      id: d.id,
+      environment: d.environment,
+      version: d.version,
+      fromVersion: d.fromVersion ?? null,
+      kind: d.kind,
+      strategy: d.strategy.type,
+      state: d.state,
+      phase: d.phase,
+      step: at.step ?? null,
+      weight: at.weight ?? null,
+      requestedBy: d.requestedBy ?? null,
+      error: d.error ?? null,
+    },
+    attempt,
+  };
+}
