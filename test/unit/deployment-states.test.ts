@@ -43,6 +43,8 @@ describe("the deployment state table", () => {
     [{ state: "queued", phase: "queued" }, { state: "running", phase: "provisioning" }],
     [{ state: "running", phase: "shifting" }, { state: "paused", phase: "shifting" }],
     [{ state: "paused", phase: "shifting" }, { state: "rolling_back", phase: "rolling_back" }],
+    // A manual confirm-rollout gate holds the deployment before it builds anything.
+    [{ state: "running", phase: "provisioning" }, { state: "paused", phase: "provisioning" }],
     [{ state: "running", phase: "retiring" }, { state: "failed", phase: "done" }],
     [{ state: "rolling_back", phase: "rolling_back" }, { state: "rolled_back", phase: "done" }],
     [{ state: "queued", phase: "queued" }, { state: "cancelled", phase: "done" }],
@@ -54,7 +56,7 @@ describe("the deployment state table", () => {
     [{ state: "running", phase: "provisioning" }, { state: "running", phase: "shifting" }],
     [{ state: "rolling_back", phase: "rolling_back" }, { state: "succeeded", phase: "done" }],
     [{ state: "queued", phase: "queued" }, { state: "running", phase: "queued" }],
-    [{ state: "running", phase: "provisioning" }, { state: "paused", phase: "provisioning" }],
+    [{ state: "running", phase: "verifying" }, { state: "paused", phase: "verifying" }],
   ] as const)("refuses %o → %o", (from, to) => expect(() => checkTransition(from, to)).toThrow(IllegalTransitionError));
 
   it("journals legal moves and throws on an illegal one without saving it", async () => {
