@@ -2,7 +2,7 @@
 // for weighted canaries, a Gateway API HTTPRoute.
 import { InputError } from "../errors";
 import type { RunnableArtifact, Color, EnvironmentSpec, Strategy } from "../deployments/model";
-import type { DeploymentTarget, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
+import type { DeploymentTarget, RunnableJob, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
 import { kubernetesRouteWeights } from "./traffic-observation";
 import { fleetInputs, requirePlugin, trafficInputs, type CloudTargetOptions } from "./cloud-target-support";
 
@@ -35,6 +35,12 @@ export class KubernetesTarget implements DeploymentTarget {
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
     const inputs = trafficInputs(spec, traffic);
     return async () => (await import("../../infra/kubernetes/traffic-program")).kubernetesTrafficProgram(inputs, spec.kubernetes!)();
+  }
+
+  /** The pre-deploy job is a Kubernetes Job from the environment's image at the deployed version. */
+  jobProgram(spec: EnvironmentSpec, job: RunnableJob, version: string, deploymentId: string) {
+    const inputs = { environment: spec.name, version, deploymentId, ...job };
+    return async () => (await import("../../infra/kubernetes/job-program")).kubernetesJobProgram(inputs, spec.kubernetes!)();
   }
 
   /** The HTTPRoute's weights (or the Service's selector) after a refresh of the traffic stack. */

@@ -58,8 +58,9 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
   beforeAll(async () => {
     engine = new MockedProgramEngine();
     engine.fail = (r: RecordedResource, stack: string) => {
-      if (r.type !== tc.failingType) return undefined;
+      if (r.type !== tc.failingType && r.type !== "kubernetes:batch/v1:Job") return undefined;
       const version = r.inputs.metadata?.labels?.version ?? r.inputs.tags?.find?.((t: { key: string }) => t.key === "Version")?.value;
+      if (r.type === "kubernetes:batch/v1:Job") return r.inputs.metadata?.labels?.version === "badjob" ? "Job shop-predeploy failed: BackoffLimitExceeded" : undefined;
       return version === "bad" ? `${r.name} in ${stack} never became healthy` : undefined;
     };
     const config = loadConfig({ CUTOVER_DATA_DIR: tempDir(`contract-${tc.target}`), CUTOVER_ADMIN_TOKEN: "contract-admin-token-123" });
@@ -134,6 +135,26 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
     await until(d.id, "succeeded");
     expect(tc.weights(engine, env)).toEqual({ blue: 100, green: 0 });
     expect(await services.environmentService.get(env)).toMatchObject({ liveVersion: "v1", activeColor: "blue" });
+  });
+
+  it("runs a pre-deploy job once before building the fleet, where the target can (a Kubernetes Job)", async () => {
+    const preDeploy = { command: ["./migrate", "up"], timeout: "5m" };
+    if (tc.target === "aws") {
+      await expect(services.deploymentService.create(env, { version: "v3", preDeploy } as never)).rejects.toMatchObject({ code: "predeploy_unsupported" });
+      return;
+    }
+    const before = engine.history.length;
+    const id = (await services.deploymentService.create(env, { version: "v3", preDeploy } as never)).id;
+    await until(id, "succeeded");
+    const ops = engine.history.slice(before).map((h) => `${h.op} ${h.stack}`);
+    expect(ops.slice(0, 3)).toEqual([`up ${env}.job`, `destroy ${env}.job`, `up ${env}.green`]);
+    expect(await engine.exists(`${env}.job`)).toBe(false);
+
+    const failing = (await services.deploymentService.create(env, { version: "badjob", preDeploy } as never)).id;
+    const d = await until(failing, "rolled_back");
+    expect(d.error).toMatchObject({ code: "predeploy_failed" });
+    expect(d.error!.message).toContain("BackoffLimitExceeded");
+    expect(await services.environmentService.get(env)).toMatchObject({ liveVersion: "v3" });
   });
 
   it("deletes every stack of the environment", async () => {

@@ -104,3 +104,22 @@ describe("kubernetes traffic program", () => {
     expect(rules[2].backendRefs).toEqual(refs);
   });
 });
+
+describe("kubernetes pre-deploy job program", () => {
+  it("declares one Job from the image at the version, run once and bounded by the job's timeout", async () => {
+    const { kubernetesJobProgram } = await import("../../infra/kubernetes/job-program");
+    const program = kubernetesJobProgram(
+      { environment: "shop", version: "v8", deploymentId: "dep_0123456789abcdef", command: ["./migrate", "up"], env: { DB: "shop" }, timeoutMs: 300_000 },
+      settings,
+    );
+    const { resources, outputs } = await runUnderMocks(program, "shop.job");
+    const job = one(resources, "kubernetes:batch/v1:Job");
+    expect(job.metadata).toMatchObject({ name: "shop-predeploy-89abcdef", namespace: "shop" });
+    expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 300 });
+    expect(job.spec.template.spec.restartPolicy).toBe("Never");
+    const [container] = job.spec.template.spec.containers;
+    expect(container).toMatchObject({ image: "registry.example.com/shop:v8", command: ["./migrate", "up"] });
+    expect(container.env).toEqual(expect.arrayContaining([{ name: "DB", value: "shop" }, { name: "APP_VERSION", value: "v8" }]));
+    expect(outputs).toMatchObject({ exitCode: 0 });
+  });
+});
