@@ -36,7 +36,7 @@ export interface ChatCommandDeps {
   logger: Logger;
 }
 
-const ROLE_OF = { status: "viewer", history: "viewer", deploy: "deployer", promote: "deployer", pause: "deployer", resume: "deployer", abort: "deployer", rollback: "deployer" } as const;
+const ROLE_OF = { status: "viewer", history: "viewer", deploy: "deployer", promote: "deployer", pause: "deployer", resume: "deployer", abort: "deployer", rollback: "deployer", approve: "approver", reject: "approver" } as const;
 
 export class ChatCommandService {
   constructor(private readonly deps: ChatCommandDeps) {}
@@ -63,19 +63,21 @@ export class ChatCommandService {
     }
   }
 
-  /** A Promote or Abort button on a message about a deployment. */
-  async press(caller: ChatCaller, action: "promote" | "abort", deploymentId: string): Promise<ChatMessage> {
+  /** A Promote or Abort button on a message about a deployment, or Approve or Reject on one about a gate (`value` is `<id>:<gate>`). */
+  async press(caller: ChatCaller, action: "promote" | "abort" | "approve" | "reject", value: string): Promise<ChatMessage> {
+    const [deploymentId, gate] = value.split(":");
     const identity = await this.deps.identities.find(caller.provider, caller.team, caller.user);
     const d = await this.deps.deploymentStore.get(deploymentId);
     if (!d) return ephemeral(`:warning: no deployment ${deploymentId}`);
     if (!identity) return this.refuse(caller, undefined, action, d.environment, "you are not linked to a Cutover identity; ask an admin to link you");
     try {
-      this.deps.tokens.authorize(principalOfIdentity(identity), "deployer", d.environment);
+      this.deps.tokens.authorize(principalOfIdentity(identity), ROLE_OF[action], d.environment);
     } catch (err) {
       if (err instanceof CutoverError) return this.refuse(caller, identity, action, d.environment, err.message.replace(/the token/g, "your chat identity"));
       throw err;
     }
     const actor = actorOfIdentity(identity, caller.userName);
+    if (action === "approve" || action === "reject") return this.decide(actor, d, gate, action, "button");
     try {
       const after = action === "promote" ? await this.deps.deployments.promote(d.id, actor) : await this.deps.deployments.abort(d.id, `aborted by ${actor.name} from ${caller.provider}`, actor);
       await this.audit(actor, `deployment.${action}`, d.environment, d.id, { via: "button" });
@@ -116,6 +118,12 @@ export class ChatCommandService {
         await this.audit(actor, "environment.rollback", env, d.id, { command: text });
         return ephemeral(`Rolling *${env}* back: \`${d.id}\` (${d.version}).`);
       }
+      case "approve":
+      case "reject": {
+        const d = await this.active(env);
+        if (!d) return ephemeral(`*${env}* has no deployment waiting at a gate`);
+        return this.decide(actor, d, command.gate, command.verb, text);
+      }
       default: {
         const d = await this.active(env, command.verb === "abort");
         if (!d) return ephemeral(`*${env}* has no deployment to ${command.verb}`);
@@ -125,6 +133,20 @@ export class ChatCommandService {
         return ephemeral(`${command.verb} requested for \`${d.id}\` (${d.version} on *${env}*).`);
       }
     }
+  }
+
+  /** A person's answer at the gate the deployment waits at (or the named one). */
+  private async decide(actor: Actor, d: Deployment, gate: string | undefined, verb: "approve" | "reject", how: string): Promise<ChatMessage> {
+    const waiting = gate ?? Object.entries(d.gateLog ?? {}).find(([, r]) => r.state === "waiting")?.[0].split("@")[0];
+    if (!waiting) return ephemeral(`\`${d.id}\` waits at no gate`);
+    try {
+      await this.deps.deployments.decide(d.id, waiting, verb === "approve", actor, verb === "reject" ? `rejected by ${actor.name} in chat` : undefined);
+    } catch (err) {
+      if (err instanceof CutoverError) return ephemeral(`:warning: ${err.message}`);
+      throw err;
+    }
+    await this.audit(actor, `deployment.gate.${verb}`, d.environment, d.id, how === "button" ? { via: "button", gate: waiting } : { command: how, gate: waiting });
+    return { text: `${actor.name} ${verb === "approve" ? "approved" : "rejected"} ${d.version} on ${d.environment} at gate ${waiting} (${d.id})`, replaceOriginal: false };
   }
 
   /** The environment's running deployment; with `queuedToo`, the oldest queued one when none runs. */

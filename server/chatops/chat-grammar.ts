@@ -1,12 +1,14 @@
 // The chat command language, the same on every chat provider:
 //   deploy <env> <version> [--canary 10,50,100] [--step-pause 5m] [--bake 5m]
 //   status|history|promote|pause|resume|abort|rollback <env>
+//   approve|reject <env> [gate]
 //   help
 // Parsing only; what a command may do is decided by the command service.
 export type ChatCommand =
   | { verb: "help" }
   | { verb: "deploy"; environment: string; version: string; canary?: number[]; stepPause?: string; bake?: string }
-  | { verb: "status" | "history" | "promote" | "pause" | "resume" | "abort" | "rollback"; environment: string };
+  | { verb: "status" | "history" | "promote" | "pause" | "resume" | "abort" | "rollback"; environment: string }
+  | { verb: "approve" | "reject"; environment: string; gate?: string };
 
 export type ParsedCommand = { ok: true; command: ChatCommand } | { ok: false; problem: string };
 
@@ -22,6 +24,8 @@ export const CHAT_HELP = [
   "resume <env>",
   "abort <env>",
   "rollback <env>",
+  "approve <env> [gate]",
+  "reject <env> [gate]",
   "help",
 ];
 
@@ -32,6 +36,10 @@ export function parseChatCommand(text: string): ParsedCommand {
   if ((ENV_VERBS as readonly string[]).includes(verb)) {
     if (words.length !== 1) return { ok: false, problem: `\`${verb}\` takes one environment name` };
     return { ok: true, command: { verb: verb as (typeof ENV_VERBS)[number], environment: words[0] } };
+  }
+  if (verb === "approve" || verb === "reject") {
+    if (words.length < 1 || words.length > 2) return { ok: false, problem: `\`${verb}\` takes an environment name and, optionally, a gate` };
+    return { ok: true, command: { verb, environment: words[0], ...(words[1] ? { gate: words[1] } : {}) } };
   }
   if (verb !== "deploy") return { ok: false, problem: `unknown command \`${verb.slice(0, 40)}\`` };
   const [environment, version, ...rest] = words;

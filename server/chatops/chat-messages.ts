@@ -44,6 +44,31 @@ export function steeringButtons(d: Pick<Deployment, "id" | "environment" | "vers
   };
 }
 
+/** Approve and Reject for the gate a deployment waits at. */
+export function gateButtons(d: Pick<Deployment, "id" | "environment" | "version">, gate: string): unknown {
+  return {
+    type: "actions",
+    block_id: `gate:${d.id}:${gate}`,
+    elements: [
+      { type: "button", action_id: "approve", text: plain("Approve"), style: "primary", value: `${d.id}:${gate}` },
+      {
+        type: "button",
+        action_id: "reject",
+        text: plain("Reject"),
+        style: "danger",
+        value: `${d.id}:${gate}`,
+        confirm: {
+          title: plain("Reject this deployment?"),
+          text: { type: "mrkdwn", text: `${d.version} is rolled back on ${d.environment}.` },
+          confirm: plain("Reject"),
+          deny: plain("Cancel"),
+          style: "danger",
+        },
+      },
+    ],
+  };
+}
+
 const title = (d: Pick<Deployment, "id" | "environment" | "version">) => `*${d.version}* → *${d.environment}* (\`${d.id}\`)`;
 
 /** A progress line for a journal event worth telling people about; undefined for the rest. */
@@ -51,7 +76,19 @@ export function progressMessage(d: Deployment, e: DeploymentEvent): ChatMessage 
   const reason = (e.data.error as { message?: string } | undefined)?.message ?? (e.data.reason as string | undefined);
   let line: string | undefined;
   let buttons = false;
+  let gate: string | undefined;
+  const by = (e.data.by as { name?: string } | undefined)?.name;
   switch (e.type) {
+    case "gate:waiting":
+      gate = String(e.data.gate);
+      line = `:raised_hand: ${title(d)} waits for approval at gate *${gate}*${e.data.requireDistinctApprover ? " (by someone other than who started it)" : ""}`;
+      break;
+    case "gate:approved":
+      line = `:ballot_box_with_check: ${title(d)} gate ${String(e.data.gate)} approved${by ? ` by ${by}` : ""}`;
+      break;
+    case "gate:rejected":
+      line = `:no_entry_sign: ${title(d)} gate ${String(e.data.gate)} rejected${by ? ` by ${by}` : ""}${reason ? `: ${reason}` : ""}`;
+      break;
     case "deployment:started":
       line = `:rocket: ${title(d)} started`;
       break;
@@ -80,7 +117,8 @@ export function progressMessage(d: Deployment, e: DeploymentEvent): ChatMessage 
       break;
   }
   if (!line) return undefined;
-  return { text: line.replace(/[*`]/g, ""), blocks: [section(line), ...(buttons ? [steeringButtons(d)] : [])] };
+  const actions = gate ? [gateButtons(d, gate)] : buttons ? [steeringButtons(d)] : [];
+  return { text: line.replace(/[*`]/g, ""), blocks: [section(line), ...actions] };
 }
 
 function currentWeight(d: Deployment): number {
@@ -94,8 +132,10 @@ export function statusMessage(env: Omit<Environment, "status"> & { status: strin
   if (active) lines.push(`${title(active)}: ${active.state}, ${active.phase}${active.pausedBy ? ` (paused by ${active.pausedBy})` : ""}`);
   if (env.drift?.items.length) lines.push(`drift: ${env.drift.items.map((i) => i.message).join("; ")}`);
   const text = lines.join("\n");
+  const atGate = active?.pausedBy === "gate" ? Object.entries(active.gateLog ?? {}).find(([, r]) => r.state === "waiting")?.[0].split("@")[0] : undefined;
   const waiting = active && (active.pausedBy !== undefined || active.phase === "baking");
-  return { text: text.replace(/[*`]/g, ""), blocks: [section(text), ...(waiting ? [steeringButtons(active)] : [])], ephemeral: true };
+  const actions = active && atGate ? [gateButtons(active, atGate)] : waiting ? [steeringButtons(active!)] : [];
+  return { text: text.replace(/[*`]/g, ""), blocks: [section(text), ...actions], ephemeral: true };
 }
 
 export function historyMessage(environment: string, deployments: Deployment[]): ChatMessage {

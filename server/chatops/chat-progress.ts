@@ -18,6 +18,9 @@ const REPORTED = new Set([
   "deployment:rolled_back",
   "deployment:failed",
   "deployment:cancelled",
+  "gate:waiting",
+  "gate:approved",
+  "gate:rejected",
 ]);
 
 export class ChatProgress {

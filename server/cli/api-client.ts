@@ -30,7 +30,7 @@ export class ApiClient {
   }
 
   async request<T>(method: string, path: string, body?: unknown, idempotencyKey = randomUUID()): Promise<T> {
-    const headers = this.headers(body === undefined ? {} : { "content-type": "application/json" });
+    const headers = this.headers({ accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) });
     if (method === "POST") headers["idempotency-key"] = idempotencyKey;
     for (let attempt = 0; ; attempt++) {
       let res: Response;

@@ -18,8 +18,10 @@ const USAGE = `usage: cutover <command> [options]
   events <deployment-id>                   stream a deployment's events until it ends
   promote|pause|resume <deployment-id>
   abort <deployment-id> [--reason TEXT]
+  approve|reject <deployment-id> [gate] [--reason TEXT]
+                                           answer the manual gate the deployment waits at
   rollback <env> [--wait]                  back to the previous good version
-  token create <name> --role viewer|deployer|admin [--env NAME]...
+  token create <name> --role viewer|deployer|approver|admin [--env NAME]...
 
 options: --url (CUTOVER_URL, default http://127.0.0.1:8080)
          --token (CUTOVER_TOKEN; default: the admin-token file in CUTOVER_DATA_DIR)
@@ -53,11 +55,43 @@ interface Deployment {
   step?: number;
   error?: { code: string; message: string };
   queuePosition?: number;
+  pausedBy?: string;
+  gateLog?: Record<string, { state: string; at: string; by?: { name: string }; reason?: string }>;
+}
+
+interface JournalEvent {
+  type: string;
+  at: string;
+  data: Record<string, unknown>;
 }
 
 const print = (json: boolean, value: unknown, human: () => string) => console.log(json ? JSON.stringify(value, null, 2) : human());
 const describe = (d: Deployment) =>
   `${d.id}  ${d.environment}@${d.version}  ${d.state}/${d.phase}${d.queuePosition ? `  (queue position ${d.queuePosition})` : ""}${d.error ? `\n  error ${d.error.code}: ${d.error.message}` : ""}`;
+
+/** The gates' standing and the latest measurement of each analysed metric, for `status`. */
+function describeProgress(d: Deployment, events: JournalEvent[]): string[] {
+  const lines: string[] = [];
+  for (const [gate, r] of Object.entries(d.gateLog ?? {})) {
+    lines.push(`  gate ${gate}: ${r.state}${r.by ? ` by ${r.by.name}` : ""}${r.reason ? ` (${r.reason})` : ""} at ${r.at.slice(11, 19)}`);
+  }
+  const measured = events.filter((e) => e.type === "deployment:measurement");
+  const latest = new Map<string, JournalEvent>();
+  const counts = new Map<string, Record<string, number>>();
+  for (const e of measured) {
+    const metric = String(e.data.metric);
+    latest.set(metric, e);
+    const c = counts.get(metric) ?? {};
+    c[String(e.data.outcome)] = (c[String(e.data.outcome)] ?? 0) + 1;
+    counts.set(metric, c);
+  }
+  for (const [metric, e] of latest) {
+    const value = Array.isArray(e.data.value) ? (e.data.value as number[]).map((v) => Number(v.toPrecision(4))).join(",") : "no data";
+    const tally = Object.entries(counts.get(metric)!).map(([k, v]) => `${v} ${k}`).join(", ");
+    lines.push(`  analysis ${metric}: ${value} (${e.data.outcome}); ${tally}`);
+  }
+  return lines;
+}
 
 async function follow(client: ApiClient, id: string, json: boolean): Promise<number> {
   for await (const e of client.events(id)) {
@@ -68,7 +102,11 @@ async function follow(client: ApiClient, id: string, json: boolean): Promise<num
     const event = JSON.parse(e.data) as { type: string; at: string; data: Record<string, unknown> };
     const d = event.data;
     const line =
-      event.type === "deployment:phase"
+      event.type === "deployment:measurement"
+        ? `measured ${d.metric} = ${Array.isArray(d.value) ? (d.value as number[]).join(",") : "no data"} (${d.outcome})`
+        : event.type.startsWith("gate:")
+          ? `gate ${d.gate} ${event.type.slice(5)}${d.by ? ` by ${(d.by as { name: string }).name}` : ""}${d.reason ? `: ${d.reason}` : ""}`
+          : event.type === "deployment:phase"
         ? `phase ${d.phase}${d.error ? ` (${(d.error as { message: string }).message})` : ""}`
         : event.type === "deployment:step"
           ? `traffic ${JSON.stringify(d.weights)}`
@@ -178,8 +216,24 @@ async function run(argv: string[]): Promise<number> {
     case "status": {
       need(1, "a deployment id");
       const d = await client.request<Deployment>("GET", `/v1/deployments/${args[0]}`);
-      print(json, d, () => describe(d));
+      const { events } = json ? { events: [] } : await client.request<{ events: JournalEvent[] }>("GET", `/v1/deployments/${args[0]}/events`);
+      print(json, d, () => [describe(d), ...describeProgress(d, events)].join("\n"));
       return 0;
+    }
+    case "approve":
+    case "reject": {
+      need(1, "a deployment id");
+      let gate = args[1];
+      if (!gate) {
+        const d = await client.request<Deployment>("GET", `/v1/deployments/${args[0]}`);
+        const waiting = Object.entries(d.gateLog ?? {}).find(([, r]) => r.state === "waiting");
+        if (!waiting) throw new UsageError(`${args[0]} waits at no gate; name the gate`);
+        gate = waiting[0].split("@")[0];
+      }
+      const body = values.reason ? { reason: values.reason } : {};
+      const d = await client.request<Deployment>("POST", `/v1/deployments/${args[0]}/gates/${encodeURIComponent(gate)}/${cmd}`, body);
+      print(json, d, () => describe(d));
+      return values.wait ? follow(client, d.id, json) : 0;
     }
     case "events":
       need(1, "a deployment id");

@@ -51,7 +51,7 @@ const interactionPayload = z.object({
   channel: z.object({ id }).nullish(),
   response_url: responseUrl.optional(),
   actions: z
-    .array(z.object({ action_id: z.enum(["promote", "abort"]), value: z.string().regex(/^dep_[0-9a-f]{16}$/) }))
+    .array(z.object({ action_id: z.enum(["promote", "abort", "approve", "reject"]), value: z.string().regex(/^dep_[0-9a-f]{16}(:[a-z][a-z0-9-]{0,62})?$/) }))
     .min(1),
 });
 

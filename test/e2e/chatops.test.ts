@@ -13,6 +13,8 @@ const MM_TOKEN = "mattermost-command-token";
 const TEAM = "T0CUTOVER";
 const DEPLOYER = "U0DEPLOYER";
 const VIEWER = "U0VIEWER";
+const APPROVER = "U0APPROVER";
+const NAMES: Record<string, string> = { [DEPLOYER]: "dana", [VIEWER]: "vic", [APPROVER]: "avery" };
 
 let server: RunningServer;
 let slack: FakeSlack;
@@ -51,7 +53,7 @@ async function slash(text: string, user = DEPLOYER, sign: (body: string) => Reco
     channel_id: "C0RELEASES",
     channel_name: "releases",
     user_id: user,
-    user_name: user === DEPLOYER ? "dana" : "vic",
+    user_name: NAMES[user],
     command: "/cutover",
     text,
     response_url: slack.responseUrl(key),
@@ -61,15 +63,15 @@ async function slash(text: string, user = DEPLOYER, sign: (body: string) => Reco
   return { reply, json: reply.body ? JSON.parse(reply.body) : undefined, key };
 }
 
-async function press(action: "promote" | "abort", deploymentId: string, user = DEPLOYER) {
+async function press(action: "promote" | "abort" | "approve" | "reject", value: string, user = DEPLOYER) {
   const key = `press-${++responseCount}`;
   const payload = {
     type: "block_actions",
-    user: { id: user, username: user === DEPLOYER ? "dana" : "vic", team_id: TEAM },
+    user: { id: user, username: NAMES[user], team_id: TEAM },
     team: { id: TEAM },
     channel: { id: "C0RELEASES" },
     response_url: slack.responseUrl(key),
-    actions: [{ action_id: action, block_id: `steer:${deploymentId}`, value: deploymentId, type: "button" }],
+    actions: [{ action_id: action, block_id: `steer:${value}`, value, type: "button" }],
   };
   const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
   const reply = await request(`${server.url}/v1/chatops/slack/interactions`, { method: "POST", headers: signed(body), body });
@@ -194,6 +196,25 @@ describe("Slack slash commands", () => {
     const done = await waitForDeployment(server, v3, "rolled_back");
     expect(done.error.message).toMatch(/aborted by dana/);
     await waitFor("the rollback in chat", () => texts(third.key).some((t) => /rolled back: aborted by dana/.test(t)), 10_000);
+  });
+
+  it("holds a deployment at an approval gate until an approver presses Approve", async () => {
+    expect((await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: TEAM, user: APPROVER, role: "approver", environments: ["chat-*"] })).status).toBe(201);
+    const id = (await server.api("POST", "/v1/environments/chat-a/deployments", { version: "v4", gates: [{ kind: "approval" }] })).json.id;
+    await waitFor("the gate to wait", async () => (await server.api("GET", `/v1/deployments/${id}`)).json.pausedBy === "gate");
+    const status = await slash("status chat-a", VIEWER);
+    const actions = status.json.blocks.find((b: any) => b.type === "actions");
+    expect(actions.elements.map((e: any) => [e.action_id, e.value])).toEqual([
+      ["approve", `${id}:approval`],
+      ["reject", `${id}:approval`],
+    ]);
+    const byDeployer = await slash("approve chat-a");
+    expect(byDeployer.json.text).toMatch(/approver role/);
+    const pressed = await press("approve", `${id}:approval`, APPROVER);
+    expect(pressed.reply.status).toBe(200);
+    const d = await waitForDeployment(server, id, "succeeded");
+    expect(d.gateLog.approval).toMatchObject({ state: "approved", by: { kind: "chat", provider: "slack", name: "avery (U0APPROVER)" } });
+    await waitFor("the approval answer", () => texts(pressed.key).some((t) => /avery \(U0APPROVER\) approved v4/.test(t)), 10_000);
   });
 
   it("lists and unlinks identities; an unlinked user is refused again", async () => {

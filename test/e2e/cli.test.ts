@@ -71,6 +71,17 @@ describe("cutover CLI", () => {
     expect((await cutover("events", d.id)).code).toBe(0);
   });
 
+  it("shows the gate a deployment waits at, and approves it", async () => {
+    const d = (await server.api("POST", "/v1/environments/cli/deployments", { version: "v5", gates: [{ name: "release-manager", kind: "approval" }] })).json;
+    await waitForDeployment(server, d.id, "paused");
+    const status = await cutover("status", d.id);
+    expect(status.stdout).toMatch(/gate release-manager: waiting/);
+    const approved = await cutover("approve", d.id, "--reason", "change 4711", "--wait");
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toMatch(/gate release-manager approved by admin: change 4711/);
+    expect((await cutover("status", d.id)).stdout).toMatch(/gate release-manager: approved by admin \(change 4711\)/);
+  });
+
   it("explains usage and API errors with distinct exit codes", async () => {
     const usage = await cutover("deploy", "cli");
     expect(usage.code).toBe(2);

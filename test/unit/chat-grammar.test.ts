@@ -18,6 +18,12 @@ describe("the chat command grammar", () => {
     expect(parseChatCommand("help")).toEqual({ ok: true, command: { verb: "help" } });
   });
 
+  it("parses approve and reject, with or without a gate", () => {
+    expect(parseChatCommand("approve prod")).toEqual({ ok: true, command: { verb: "approve", environment: "prod" } });
+    expect(parseChatCommand("reject prod db-check")).toEqual({ ok: true, command: { verb: "reject", environment: "prod", gate: "db-check" } });
+    expect(parseChatCommand("approve prod a b")).toEqual({ ok: false, problem: "`approve` takes an environment name and, optionally, a gate" });
+  });
+
   it("explains what is wrong", () => {
     expect(parseChatCommand("launch prod")).toEqual({ ok: false, problem: "unknown command `launch`" });
     expect(parseChatCommand("deploy prod")).toEqual({ ok: false, problem: "`deploy` needs an environment and a version" });
