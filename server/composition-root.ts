@@ -172,7 +172,10 @@ export async function createServices({ config, logger, toolchain, engine: inject
     adminTokenFile = boot.file;
   }
   const tokens = new TokenService(tokenStore, adminToken);
-  const metrics = createMetrics(bus, environmentStore, deploymentStore);
+  const metrics = createMetrics(bus, environmentStore, deploymentStore, async (env) => {
+    const target = targets.get(env.spec.target);
+    return target.poolStats && env.traffic ? target.poolStats(env.spec, env.traffic) : undefined;
+  });
 
   let started = false;
   const chatIdentities = new ChatIdentityService(new ChatIdentityStore(journalDb.db), tokens);

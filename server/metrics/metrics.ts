@@ -4,21 +4,82 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
 import { STATES } from "../deployments/deployment-states";
+import { quantile } from "../analysis/metric-sources";
+import type { Color, Environment } from "../deployments/model";
+import type { PoolStats } from "../targets/deployment-target";
+
+/** Reads a live pool's counters from its balancer, where the target can (the local balancer's admin port). */
+export type LiveStats = (env: Environment) => Promise<Partial<Record<Color, PoolStats>> | undefined>;
 
 export interface Metrics {
   registry: Registry;
   stop(): void;
 }
 
-export function createMetrics(bus: DomainEventBus, environments: EnvironmentRepository, journal: DeploymentRepository): Metrics {
+export function createMetrics(bus: DomainEventBus, environments: EnvironmentRepository, journal: DeploymentRepository, liveStats?: LiveStats): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "cutover_process_" });
 
   const deployments = new Counter({
     name: "cutover_deployments_total",
-    help: "Deployments this replica brought to an end, by result and strategy.",
-    labelNames: ["result", "strategy"] as const,
+    help: "Deployments this replica brought to an end, by environment, strategy and result (succeeded, rolled_back, failed, cancelled).",
+    labelNames: ["environment", "strategy", "result"] as const,
     registers: [registry],
+  });
+  const deploymentSeconds = new Histogram({
+    name: "cutover_deployment_duration_seconds",
+    help: "Time from a deployment's start to its end (queueing excluded), by environment, strategy and result.",
+    labelNames: ["environment", "strategy", "result"] as const,
+    buckets: [5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200],
+    registers: [registry],
+  });
+  const measurements = new Counter({
+    name: "cutover_analysis_measurements_total",
+    help: "Metric analysis measurements, by environment, metric and outcome (successful, failed, inconclusive).",
+    labelNames: ["environment", "metric", "outcome"] as const,
+    registers: [registry],
+  });
+  const analysisFailures = new Counter({
+    name: "cutover_analysis_failures_total",
+    help: "Analyses that rolled a deployment back, by environment and metric.",
+    labelNames: ["environment", "metric"] as const,
+    registers: [registry],
+  });
+  const gateOutcomes = new Counter({
+    name: "cutover_gate_outcomes_total",
+    help: "Gates passed, approved, rejected or failed, by environment and gate kind.",
+    labelNames: ["environment", "kind", "outcome"] as const,
+    registers: [registry],
+  });
+  // What the balancer saw of each environment's live version since it went live (scraped from the balancer when Prometheus scrapes Cutover).
+  const liveSeries = async () => {
+    if (!liveStats) return [];
+    const all = (await environments.list()).filter((e) => e.status === "ready" && e.activeColor && e.liveVersion);
+    const read = await Promise.all(all.map(async (env) => ({ env, stats: await liveStats(env).catch(() => undefined) })));
+    return read.flatMap(({ env, stats }) => {
+      const live = stats?.[env.activeColor!];
+      return live && live.requests > 0 ? [{ labels: { environment: env.name, version: env.liveVersion! }, live }] : [];
+    });
+  };
+  new Gauge({
+    name: "cutover_live_version_error_ratio",
+    help: "Share of the live version's requests answered 5xx (or retried away from it) since it took traffic, as its balancer counts them.",
+    labelNames: ["environment", "version"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { labels, live } of await liveSeries()) this.set(labels, live.errors / live.requests);
+    },
+  });
+  new Gauge({
+    name: "cutover_live_version_latency_p95_seconds",
+    help: "95th percentile of the live version's response time since it took traffic, from its balancer's histogram.",
+    labelNames: ["environment", "version"] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { labels, live } of await liveSeries()) if (live.latency?.length) this.set(labels, quantile(0.95, live.latency));
+    },
   });
   new Gauge({
     name: "cutover_journal_deployments",
@@ -66,7 +127,18 @@ export function createMetrics(bus: DomainEventBus, environments: EnvironmentRepo
     () => undefined,
   );
   const off = [
-    bus.on("deployment:finished", (d) => deployments.inc({ result: d.state, strategy: d.strategy.type })),
+    bus.on("deployment:finished", (d) => {
+      const labels = { environment: d.environment, strategy: d.strategy.type, result: d.state };
+      deployments.inc(labels);
+      if (d.startedAt && d.finishedAt) deploymentSeconds.observe(labels, (Date.parse(d.finishedAt) - Date.parse(d.startedAt)) / 1000);
+    }),
+    bus.on("deployment:event", (e) => {
+      if (e.type === "deployment:measurement") measurements.inc({ environment: e.environment, metric: String(e.data.metric), outcome: String(e.data.outcome) });
+      else if (e.type === "deployment:analysis_failed") analysisFailures.inc({ environment: e.environment, metric: String(e.data.metric ?? "error-rate") });
+      else if (e.type === "gate:passed" || e.type === "gate:approved" || e.type === "gate:rejected" || e.type === "gate:failed") {
+        gateOutcomes.inc({ environment: e.environment, kind: String(e.data.kind), outcome: e.type.slice(5) });
+      }
+    }),
     bus.on("deployment:phase", ({ previous, secondsInPrevious }) => {
       if (previous !== "queued") phaseSeconds.observe({ phase: previous }, secondsInPrevious);
     }),

@@ -67,6 +67,9 @@ describe("metric analysis", () => {
     expect(failed[0].data.value[0]).toBeGreaterThan(0.05);
     expect(failed[0].data.value[0]).toBeLessThan(0.2);
     expect((await server.api("GET", "/v1/environments/analysed")).json.liveVersion).toBe("v1");
+    const metrics = (await server.api("GET", "/metrics")).body;
+    expect(metrics).toContain('cutover_analysis_failures_total{environment="analysed",metric="error-rate"} 1');
+    expect(metrics).toMatch(/cutover_analysis_measurements_total\{environment="analysed",metric="error-rate",outcome="failed"\} [2-9]/);
   });
 
   it("promotes a healthy version, judged by Prometheus and by the balancer's latency", async () => {

@@ -75,7 +75,11 @@ describe("blue/green", () => {
     expect(events.some((e: { type: string }) => e.type === "engine:step_done")).toBe(true);
 
     const metrics = (await server.api("GET", "/metrics")).body;
-    expect(metrics).toMatch(/cutover_deployments_total\{result="succeeded",strategy="blue-green"\} [2-9]/);
+    expect(metrics).toContain('cutover_deployments_total{environment="bg-load",strategy="blue-green",result="succeeded"} 2');
+    expect(metrics).toContain('cutover_deployment_duration_seconds_count{environment="bg-load",strategy="blue-green",result="succeeded"} 2');
+    // What the balancer saw of the live version under the load: its 5xx share and p95.
+    expect(Number(/cutover_live_version_error_ratio\{environment="bg-load",version="v2"\} (\S+)/.exec(metrics)?.[1])).toBeLessThan(0.01);
+    expect(Number(/cutover_live_version_latency_p95_seconds\{environment="bg-load",version="v2"\} (\S+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(metrics).toContain('cutover_environment_traffic_weight{environment="bg-load",color="green"} 100');
     expect(metrics).toMatch(/cutover_deployment_phase_duration_seconds_count\{phase="provisioning"\} [1-9]/);
 
