@@ -31,7 +31,7 @@ async function exposedNames(): Promise<Set<string>> {
     const names = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
     const proxyDir = path.join(projectRoot, "infra", "local", "proxy");
     for (const file of readdirSync(proxyDir).filter((f) => f.endsWith(".go") && !f.endsWith("_test.go"))) {
-      for (const m of readFileSync(path.join(proxyDir, file), "utf8").matchAll(/# TYPE (cutover_proxy_[a-z0-9_]+)/g)) names.add(m[1]);
+      for (const m of readFileSync(path.join(proxyDir, file), "utf8").matchAll(/\b(cutover_proxy_[a-z0-9_]+)/g)) names.add(m[1].replace(/_(bucket|count|sum)$/, ""));
     }
     return names;
   } finally {
