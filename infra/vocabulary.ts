@@ -84,7 +84,14 @@ export interface MetricAnalysis {
 export const isMetricAnalysis = (a: Analysis | MetricAnalysis | undefined): a is MetricAnalysis => !!a && "metrics" in a;
 
 export type Strategy =
-  | { type: "blue-green"; bake?: string; analysis?: MetricAnalysis }
+  | {
+      type: "blue-green";
+      bake?: string;
+      /** Run during the bake, with the new version live and the old fleet warm. */
+      analysis?: MetricAnalysis;
+      /** Run against the new fleet before it gets any traffic (reached through the balancer's force header). */
+      prePromotion?: MetricAnalysis;
+    }
   | { type: "canary"; steps: CanaryStep[]; bake?: string; analysis?: Analysis | MetricAnalysis };
 
 /**

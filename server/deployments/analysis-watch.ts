@@ -3,6 +3,7 @@
 // analysis throws, which rolls the deployment back; an inconclusive one
 // asks for a person, who promotes to go on or aborts.
 import { AnalysisRun, type Measure } from "../analysis/analysis-run";
+import type { DeploymentControl } from "./deployment-control";
 import { UnprocessableError } from "../errors";
 import { parseDuration } from "./duration";
 import type { DeploymentJournal } from "./deployment-journal";
@@ -22,6 +23,41 @@ export interface AnalysisDeps {
   measureFor?: MeasureFor;
 }
 
+/**
+ * The blue/green pre-promotion analysis: the new fleet is healthy and gets
+ * no traffic but what is sent to it through the force header. It takes as
+ * many rounds as its metrics' largest `count` (one by default), an interval
+ * apart. A failure throws (the deployment rolls back, never having had
+ * traffic); an inconclusive round holds the deployment for a person, who
+ * promotes to go on or aborts.
+ */
+export async function prePromotionAnalysis(deps: AnalysisDeps, d: Deployment, env: Environment, control: DeploymentControl): Promise<void> {
+  const spec = d.strategy.type === "blue-green" ? d.strategy.prePromotion : undefined;
+  if (!spec || d.prePromotionPassed || !deps.measureFor) return;
+  const run = new AnalysisRun(spec, await deps.measureFor(d, env), parseDuration(spec.interval));
+  const rounds = Math.max(1, ...spec.metrics.map((m) => m.count ?? 1));
+  await deps.journal.record(d, "deployment:analysis_started", { stage: "pre-promotion", rounds, interval: spec.interval });
+  for (let round = 0; round < rounds; round++) {
+    await control.wait(Date.now() + parseDuration(spec.interval));
+    if ((await analyse(deps, d, run, true, "pre-promotion")) === "hold") {
+      d.pausedBy = "analysis";
+      await deps.journal.move(d, { state: "paused" });
+      control.beginPromotable();
+      try {
+        while ((await control.wait(undefined)) !== "promoted");
+      } finally {
+        control.endPromotable();
+      }
+      d.pausedBy = undefined;
+      await deps.journal.move(d, { state: "running" });
+      await deps.journal.record(d, "deployment:promoted", { stage: "pre-promotion" });
+      break;
+    }
+  }
+  d.prePromotionPassed = true;
+  await deps.journal.save(d);
+}
+
 /** Starts the deployment's metric analysis, if its strategy has one. */
 export async function startAnalysis(deps: AnalysisDeps, d: Deployment, env: Environment): Promise<AnalysisRun | undefined> {
   const spec = d.strategy.analysis;
@@ -34,9 +70,9 @@ export async function startAnalysis(deps: AnalysisDeps, d: Deployment, env: Envi
  * them, and says whether the deployment may go on or must wait for a
  * person. Throws AnalysisFailedError when the analysis failed.
  */
-export async function analyse(deps: AnalysisDeps, d: Deployment, run: AnalysisRun, force = false): Promise<"continue" | "hold"> {
+export async function analyse(deps: AnalysisDeps, d: Deployment, run: AnalysisRun, force = false, stage?: "pre-promotion"): Promise<"continue" | "hold"> {
   if (!force && !run.due()) return "continue";
-  const where = { phase: d.phase, ...(d.step !== undefined ? { step: d.step } : {}) };
+  const where = { phase: d.phase, ...(d.step !== undefined ? { step: d.step } : {}), ...(stage ? { stage } : {}) };
   for (const m of await run.round()) await deps.journal.record(d, "deployment:measurement", { ...m, ...where });
   const verdict = run.verdict();
   if (verdict.kind === "failed") {

@@ -13,7 +13,7 @@ import { stackNames } from "../targets/deployment-target";
 import type { TargetRegistry } from "../targets/target-registry";
 import { AbortedError, DeploymentControl, SuspendedSignal } from "./deployment-control";
 import { CanaryAnalysisError } from "./canary-analysis";
-import { analyse, startAnalysis, type MeasureFor } from "./analysis-watch";
+import { analyse, prePromotionAnalysis, startAnalysis, type MeasureFor } from "./analysis-watch";
 import type { DeploymentJournal } from "./deployment-journal";
 import { rollBack } from "./deployment-rollback";
 import { isTerminal } from "./deployment-states";
@@ -236,7 +236,16 @@ export class DeploymentRunner {
       const step = d.steps[index];
       const resuming = index === resumeAt;
       if (!resuming) await this.holdIfPauseRequested(d, control);
-      if (index === 0) await passGates(this.deps, d, control, "pre-rollout");
+      if (index === 0) {
+        if (d.strategy.type === "blue-green" && d.strategy.prePromotion && !d.prePromotionPassed) {
+          // The new pool joins the balancer at weight 0: only requests with the force header reach it.
+          const from = otherColor(to);
+          const preview = { [to]: 0, [from]: env.fleets[from] ? 100 : 0 } as Record<Color, number>;
+          env = await this.deps.traffic.apply(env, preview, { ...this.ops(d, control), deploymentId: d.id, label: "preview" });
+        }
+        await prePromotionAnalysis(this.deps, d, env, control);
+        await passGates(this.deps, d, control, "pre-rollout");
+      }
       await passGates(this.deps, d, control, step.weight === 100 ? "confirm-promotion" : "confirm-traffic-increase", { step: index, weight: step.weight });
       const weights = { [to]: step.weight, [otherColor(to)]: 100 - step.weight } as Record<Color, number>;
       await this.deps.journal.record(d, "deployment:traffic_intent", { step: index, weights });

@@ -88,6 +88,8 @@ export interface Deployment {
   gates?: Gate[];
   /** Where each gate stands, by gate name (`name@step` for a gate asked at every traffic step). */
   gateLog?: Record<string, GateRecord>;
+  /** Set once the blue/green pre-promotion analysis has passed (a resumed deployment does not run it again). */
+  prePromotionPassed?: boolean;
   /** The job run once before any fleet is built. */
   preDeploy?: PreDeployJob;
   /** How the pre-deploy job went; `process` names a running local job so a restart can stop it. */

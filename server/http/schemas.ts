@@ -88,7 +88,12 @@ export const metricAnalysisSchema = z.strictObject({
 });
 
 export const strategySchema = z.discriminatedUnion("type", [
-  z.strictObject({ type: z.literal("blue-green"), bake: duration.optional(), analysis: metricAnalysisSchema.optional() }),
+  z.strictObject({
+    type: z.literal("blue-green"),
+    bake: duration.optional(),
+    analysis: metricAnalysisSchema.optional().describe("run during the bake, with the new version live"),
+    prePromotion: metricAnalysisSchema.optional().describe("run against the new fleet before it gets any traffic"),
+  }),
   z.strictObject({
     type: z.literal("canary"),
     steps: z

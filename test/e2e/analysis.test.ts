@@ -8,6 +8,8 @@ import { startLoad } from "../helpers/load";
 import { startPrometheus, type PrometheusServer } from "../helpers/prometheus";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { fixtureApp } from "../helpers/temp-dir";
+import { request } from "../helpers/http";
+import { waitFor } from "../helpers/wait-for";
 
 
 let server: RunningServer;
@@ -120,6 +122,43 @@ describe("metric analysis", () => {
     const env = (await server.api("GET", "/v1/environments/analysed")).json;
     expect(env.liveVersion).toBe("v4");
     expect(env.weights[env.activeColor]).toBe(100);
+  });
+
+  it("judges a blue/green version before it gets any traffic, through the force header (prePromotion)", async () => {
+    const smoke = { interval: "1s", metrics: [{ name: "smoke", provider: { builtin: { metric: "error-rate" } }, successCondition: "result < 0.05", count: 3, noData: "fail" }] };
+    const env = (await server.api("GET", "/v1/environments/analysed")).json;
+    const run = async (version: string, failRate: string) => {
+      const r = await server.api("POST", "/v1/environments/analysed/deployments", {
+        version,
+        artifact: { command: ["node", fixtureApp], env: { CUTOVER_TEST_MARK: mark, FAIL_RATE: failRate } },
+        strategy: { type: "blue-green", prePromotion: smoke },
+      });
+      expect(r.status).toBe(202);
+      // A smoke test sends requests to the new color only, through the balancer's force header.
+      const color = (await waitFor("the new color", async () => (await server.api("GET", `/v1/deployments/${r.json.id}`)).json.toColor)) as string;
+      let sending = true;
+      const smokeTest = (async () => {
+        while (sending) await request(`${env.traffic.url}/smoke`, { headers: { "x-cutover-pool": color } }).catch(() => undefined);
+      })();
+      const d = await waitForDeployment(server, r.json.id, "terminal", 120_000);
+      sending = false;
+      await smokeTest;
+      return d;
+    };
+
+    const failing = await run("v7", "0.5");
+    expect(failing).toMatchObject({ state: "rolled_back", error: { code: "analysis_failed" } });
+    const failed = (await measurements(failing.id)).filter((m) => m.data.outcome === "failed");
+    expect(failed[0].data).toMatchObject({ metric: "smoke", stage: "pre-promotion" });
+    const types = ((await server.api("GET", `/v1/deployments/${failing.id}/events`, undefined, { accept: "application/json" })).json.events as any[]).map((e) => e.type);
+    expect(types).not.toContain("deployment:traffic_intent");
+
+    const passing = await run("v8", "0");
+    expect(passing.state).toBe("succeeded");
+    const events = (await server.api("GET", `/v1/deployments/${passing.id}/events`, undefined, { accept: "application/json" })).json.events as any[];
+    const smokeRounds = events.filter((e) => e.type === "deployment:measurement" && e.data.stage === "pre-promotion");
+    expect(smokeRounds.map((e) => e.data.outcome)).toEqual(["successful", "successful", "successful"]);
+    expect(events.findIndex((e) => e.type === "deployment:measurement")).toBeLessThan(events.findIndex((e) => e.type === "deployment:traffic_intent"));
   });
 
   it("refuses conditions outside the language", async () => {
