@@ -200,7 +200,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     deliveryStore,
     core.secrets,
     webhookGuard,
-    { retryScheduleMs: (config.webhookRetrySchedule ?? DEFAULT_RETRY_SCHEDULE).map(parseDuration) },
+    { retryScheduleMs: (config.webhookRetrySchedule ?? DEFAULT_RETRY_SCHEDULE).map(parseDuration), claimer: config.replicaId },
     logger.child({ component: "webhooks" }),
   );
   const webhooks = new WebhookService(webhookStore, deliveryStore, tokens, core.secrets, webhookGuard, logger.child({ component: "webhooks" }), () => dispatcher.kick());

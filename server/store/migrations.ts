@@ -220,10 +220,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
       },
     },
     // A person's decision at a gate travels as a request: which gate, and who decided.
+    // A delivery's claim names the replica that holds it, so a restarted replica frees its own claims at once.
     "0005_gate_decisions": {
       async up(db: Kysely<unknown>) {
         await db.schema.alterTable("deployment_requests").addColumn("gate", "text").execute();
         await db.schema.alterTable("deployment_requests").addColumn("actor", "text").execute();
+        await db.schema.alterTable("webhook_deliveries").addColumn("claimed_by", "text").execute();
       },
     },
   };

@@ -179,6 +179,7 @@ export interface WebhookDeliveriesTable {
   attempts: number;
   next_attempt_at: string | null;
   claimed_until: string | null;
+  claimed_by: string | null;
   last_status: number | null;
   last_error: string | null;
   /** JSON list of attempts: time, status or error. */

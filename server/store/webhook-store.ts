@@ -100,7 +100,17 @@ export class DeliveryStore implements DeliveryRepository {
       .execute();
   }
 
-  async claimDue(now: Date, claimUntil: Date, limit: number): Promise<Delivery[]> {
+  async releaseClaims(claimer: string, now: Date): Promise<number> {
+    const result = await this.db
+      .updateTable("webhook_deliveries")
+      .set({ state: "pending", next_attempt_at: now.toISOString(), claimed_until: null, claimed_by: null })
+      .where("state", "=", "delivering")
+      .where("claimed_by", "=", claimer)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async claimDue(now: Date, claimUntil: Date, limit: number, claimer = ""): Promise<Delivery[]> {
     const at = now.toISOString();
     const due = await this.db
       .selectFrom("webhook_deliveries")
@@ -119,7 +129,7 @@ export class DeliveryStore implements DeliveryRepository {
       // Claimed only if nobody changed it since it was read.
       const result = await this.db
         .updateTable("webhook_deliveries")
-        .set({ state: "delivering", claimed_until: claimUntil.toISOString() })
+        .set({ state: "delivering", claimed_until: claimUntil.toISOString(), claimed_by: claimer || null })
         .where("id", "=", row.id)
         .where("state", "=", row.state)
         .where("attempts", "=", row.attempts)

@@ -57,7 +57,9 @@ export interface WebhookRepository {
 export interface DeliveryRepository {
   enqueue(delivery: Delivery): Promise<void>;
   /** Claims up to `limit` due deliveries until `claimUntil` (so one replica sends each); expired claims are due again. */
-  claimDue(now: Date, claimUntil: Date, limit: number): Promise<Delivery[]>;
+  claimDue(now: Date, claimUntil: Date, limit: number, claimer?: string): Promise<Delivery[]>;
+  /** Frees the claims a replica held before it restarted (it has no send in flight): they are due at once. */
+  releaseClaims(claimer: string, now: Date): Promise<number>;
   /** Records an attempt and the delivery's next state. */
   recordAttempt(id: string, attempt: DeliveryAttempt, next: { state: DeliveryState; nextAttemptAt?: Date }): Promise<void>;
   get(id: string): Promise<Delivery | undefined>;

@@ -14,6 +14,8 @@ import type { Delivery, DeliveryRepository, WebhookRepository } from "./ports";
 export interface DispatcherOptions {
   /** Waits before each retry, in milliseconds; its length is the number of retries. */
   retryScheduleMs: number[];
+  /** This replica's name on its claims. */
+  claimer?: string;
   intervalMs?: number;
   timeoutMs?: number;
 }
@@ -36,7 +38,13 @@ export class WebhookDispatcher {
   start(): void {
     this.timer = setInterval(() => this.kick(), this.options.intervalMs ?? 500);
     this.timer.unref();
-    this.kick();
+    // Claims this replica held before a restart belong to sends that died with it.
+    const claimer = this.options.claimer;
+    const released = claimer ? this.deliveries.releaseClaims(claimer, new Date()) : Promise.resolve(0);
+    void released
+      .then((n) => n > 0 && this.logger.info({ released: n }, "deliveries claimed before the restart are due again"))
+      .catch((err) => this.logger.warn({ err: String(err) }, "could not release earlier claims"))
+      .finally(() => this.kick());
   }
 
   /** Looks for due deliveries now (one pass at a time). */
@@ -66,7 +74,7 @@ export class WebhookDispatcher {
   private async pass(): Promise<void> {
     const timeoutMs = this.options.timeoutMs ?? 10_000;
     const now = new Date();
-    const claimed = await this.deliveries.claimDue(now, new Date(now.getTime() + timeoutMs * 2 + 5_000), 20);
+    const claimed = await this.deliveries.claimDue(now, new Date(now.getTime() + timeoutMs * 2 + 5_000), 20, this.options.claimer);
     await Promise.all(claimed.map((d) => this.send(d, timeoutMs)));
   }
 

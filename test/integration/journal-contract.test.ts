@@ -288,6 +288,13 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect((await webhooks.list())[0].url).toBe("https://example.com/h");
     const raw = await journal.db.selectFrom("webhooks").select("url").executeTakeFirstOrThrow();
     expect(raw.url).not.toContain("example.com");
+    // A restarted replica frees its own claims at once (its sends died with it), and nobody else's.
+    const later = new Date(now.getTime() + 70_000);
+    const mine = await deliveries.claimDue(later, new Date(later.getTime() + 30_000), 10, "replica-a");
+    expect(mine.map((d) => d.id)).toEqual(["msg_1", "msg_3"]);
+    expect(await deliveries.releaseClaims("replica-b", later)).toBe(0);
+    expect(await deliveries.releaseClaims("replica-a", later)).toBe(2);
+    expect((await deliveries.claimDue(later, new Date(later.getTime() + 30_000), 10, "replica-b")).map((d) => d.id)).toEqual(["msg_1", "msg_3"]);
     await webhooks.disable("wh_1", "gone");
     expect((await webhooks.get("wh_1"))?.webhook.disabledReason).toBe("gone");
   });
