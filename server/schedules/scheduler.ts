@@ -14,6 +14,7 @@ import type { Actor, Environment } from "../deployments/model";
 import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
 import type { EnvironmentRefresh } from "../environments/environment-refresh";
 import type { EnvironmentService } from "../environments/environment-service";
+import { crashPoint } from "../fault-injection";
 import { describeError } from "../errors";
 import type { Logger } from "../logger";
 import { nextRun } from "./cron";
@@ -95,7 +96,6 @@ export class Scheduler {
   private async fire(s: Schedule, now: Date): Promise<void> {
     const { schedules, runs, logger } = this.deps;
     const firing = decideFiring({ cron: s.cron, timezone: s.timezone, nextRunAt: s.nextRunAt! }, parseDuration(s.startingDeadline), now);
-    if (!(await schedules.advance(s.id, s.nextRunAt!, nextRun(s.cron, s.timezone, now)?.toISOString()))) return;
     const previous = await runs.running(s.id);
     const state: RunState = firing.action === "missed" ? "missed" : previous.length ? "skipped" : "running";
     const run: ScheduleRun = {
@@ -110,7 +110,13 @@ export class Scheduler {
       ...(state === "skipped" ? { error: { code: "overlap", message: `the previous run (${previous[0].id}) is still going` } } : {}),
       data: { kind: s.kind, ...(firing.coalesced > 0 ? { coalesced: firing.coalesced } : {}) },
     };
-    if (!(await runs.insert(run))) return;
+    // The run is written before the schedule moves on: a crash between the two leaves a run (ended as
+    // interrupted if its work never started) and a schedule still due, which the next pass advances
+    // without a second run for the same time. Among replicas, the unique (schedule, time) picks one.
+    const inserted = await runs.insert(run);
+    crashPoint("schedule:fired");
+    await schedules.advance(s.id, s.nextRunAt!, nextRun(s.cron, s.timezone, now)?.toISOString());
+    if (!inserted) return;
     logger.info({ scheduleId: s.id, runId: run.id, state, scheduledAt: run.scheduledAt }, "schedule fired");
     if (state !== "running") {
       this.announce(s, run);
@@ -151,7 +157,8 @@ export class Scheduler {
   private async reconcile(): Promise<void> {
     for (const run of await this.deps.runs.running()) {
       if (run.operationId) await this.settle(run.operationId, run);
-      else if (Date.now() - new Date(run.startedAt ?? run.scheduledAt).getTime() > 60_000) {
+      // Queuing a run's work takes milliseconds once its run is written; ten seconds without it means the server that wrote it died.
+      else if (Date.now() - new Date(run.startedAt ?? run.scheduledAt).getTime() > 10_000) {
         await this.end(run.id, "failed", { code: "interrupted", message: "the server stopped before the run's work was queued" });
       }
     }

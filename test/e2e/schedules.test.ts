@@ -98,6 +98,26 @@ describe("schedules", () => {
     expect(await runsOf(strict.id)).toHaveLength(1);
   });
 
+  it("lose no firing when the server dies between recording a run and moving the schedule on", async () => {
+    const due = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000);
+    const s = await schedule({ kind: "refresh", cron: at(due), startingDeadline: "10m" });
+    await server.terminate();
+    const dying = await startServer({ dataDir: server.dataDir, env: { CUTOVER_SCHEDULER_INTERVAL: "200ms", CUTOVER_FAULT_KILL_AT: "schedule:fired" }, waitReady: false });
+    await dying.exited;
+    expect(dying.log.some((l) => l.includes('"point":"schedule:fired"'))).toBe(true);
+    server = await startServer({ dataDir: server.dataDir, env: { CUTOVER_SCHEDULER_INTERVAL: "200ms" } });
+    // The run written before the crash is the firing's one record; its work never started, so it ends interrupted.
+    const [run] = await waitFor("the run to end", async () => {
+      const runs = await runsOf(s.id);
+      return runs.length && runs[0].state !== "running" ? runs : undefined;
+    }, 30_000, 200);
+    expect(run).toMatchObject({ scheduledAt: due.toISOString(), state: "failed", error: { code: "interrupted" } });
+    expect(await runsOf(s.id)).toHaveLength(1);
+    const after = (await server.api("GET", `/v1/schedules/${s.id}`)).json;
+    expect(new Date(after.nextRunAt).getTime()).toBeGreaterThan(due.getTime());
+    await server.api("DELETE", `/v1/schedules/${s.id}`);
+  });
+
   it("skip a run while the previous one is still going", async () => {
     const s = await schedule({
       kind: "deploy",
