@@ -372,7 +372,8 @@ export class DeploymentRunner {
     d.pausedBy = undefined;
     d.waitUntil = undefined;
     await this.deps.journal.move(d, { state: "rolling_back", phase: "rolling_back" }, { error: d.error });
-    await notifyGates(this.deps, d, "rollback");
+    // Told, not asked: a slow receiver never delays the rollback.
+    void notifyGates(this.deps, d, "rollback").catch(() => undefined);
     this.deps.logger.warn({ deploymentId: d.id, environment: d.environment, error: d.error }, "rolling back");
   }
 
