@@ -97,7 +97,8 @@ export class DeploymentRunner {
         await this.deps.journal.record(d, "deployment:resumed_after_restart", { phase: d.phase, step: d.step ?? null });
       }
       await this.drive(d, control, log);
-      await notifyGates(this.deps, d, "post-rollout");
+      // Told once the deployment has ended; the environment's next deployment does not wait for the receiver.
+      void notifyGates(this.deps, d, "post-rollout").catch(() => undefined);
     } catch (err) {
       if (err instanceof SuspendedSignal) {
         d.suspended = true;
