@@ -38,6 +38,10 @@ export class EnvironmentReconciler {
   async begin(): Promise<string[]> {
     const killed = this.deps.engine.killOrphanedProcesses();
     if (killed.length) this.deps.logger.warn({ pids: killed }, "stopped pulumi processes left by a previous server");
+    // What those processes were writing when they stopped is mended before any stack is read, once they are gone.
+    await gone(killed, 2000);
+    const mended = this.deps.engine.mendInterruptedWrites?.() ?? [];
+    if (mended.length) this.deps.logger.warn({ mended }, "mended state files an interrupted engine left half-written");
     const names = (await this.deps.environments.list()).map((e) => e.name);
     names.forEach((n) => {
       this.unrecovered.add(n);
@@ -173,4 +177,18 @@ export class EnvironmentReconciler {
       if (reaped.length) logger.warn({ reaped }, "removed runtime leftovers no stack owns");
     }
   }
+}
+
+/** Waits until none of the pids is a live process (or the time is up). */
+async function gone(pids: number[], withinMs: number): Promise<void> {
+  const deadline = Date.now() + withinMs;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 }

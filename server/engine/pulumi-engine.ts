@@ -3,7 +3,7 @@
 // Each stack gets its own workspace directory under the data directory, so
 // no stack settings are ever written into the process's working directory
 // and no temporary directory is left behind per operation.
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import type { EngineEvent, OutputMap, PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
@@ -165,6 +165,59 @@ export class PulumiEngine implements StackEngine {
       }
     }
     return killed;
+  }
+
+  /**
+   * A pulumi process killed while it saved a checkpoint in the file backend
+   * can leave an empty `.attrs` sidecar (which Pulumi then fails to read:
+   * "failed to load checkpoint: EOF"), a truncated checkpoint, or a `.tmp`
+   * file. The sidecar is optional metadata and is removed; a checkpoint that
+   * does not parse is restored from the `.bak` Pulumi keeps beside it.
+   */
+  mendInterruptedWrites(): string[] {
+    if (this.backendUrl !== `file://${this.stateDir}`) return [];
+    const dir = path.join(this.stateDir, ".pulumi", "stacks", PROJECT_NAME);
+    let files: string[];
+    try {
+      files = readdirSync(dir);
+    } catch {
+      return [];
+    }
+    const mended: string[] = [];
+    const parses = (file: string) => {
+      try {
+        JSON.parse(readFileSync(file, "utf8"));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const size = (file: string) => {
+      try {
+        return statSync(file).size;
+      } catch {
+        return undefined;
+      }
+    };
+    for (const name of files) {
+      const file = path.join(dir, name);
+      if (size(file) === undefined) continue; // removed as part of an earlier mend
+      if (name.endsWith(".tmp")) {
+        rmSync(file, { force: true });
+        mended.push(`${name}: removed`);
+      } else if (name.endsWith(".attrs") && (size(file) === 0 || !parses(file))) {
+        rmSync(file, { force: true });
+        mended.push(`${name}: removed (half-written)`);
+      } else if (name.endsWith(".json") && !parses(file)) {
+        const bak = `${file}.bak`;
+        if (files.includes(`${name}.bak`) && parses(bak)) {
+          copyFileSync(bak, file);
+          rmSync(`${file}.attrs`, { force: true });
+          mended.push(`${name}: restored from its backup`);
+        }
+      }
+    }
+    return mended;
   }
 
   /** Whether a stack holds an update lock (a running operation, or one a crash left). */

@@ -45,4 +45,10 @@ export interface StackEngine {
   repair(stackName: string): Promise<{ cancelled: boolean; pendingCleared: number }>;
   /** Stops engine processes a previous server left; returns their pids. */
   killOrphanedProcesses(): number[];
+  /**
+   * Mends state files that a killed engine process left half-written (an
+   * empty sidecar, a truncated checkpoint, a temporary file), where the
+   * backend keeps them on this machine; returns what it mended.
+   */
+  mendInterruptedWrites?(): string[];
 }

@@ -80,9 +80,10 @@ describe("schedules", () => {
     await waitFor("the time to pass, and then some", () => Date.now() > due.getTime() + 3000, 20_000, 100);
     server = await startServer({ dataDir: server.dataDir, env: { CUTOVER_SCHEDULER_INTERVAL: "200ms" } });
     // The seconds that passed while the server was down fold into one record, which says how many.
-    const folded = await waitFor("the every-second schedule's first record after the restart", async () => (await runsOf(everySecond.id)).find((r) => r.data.coalesced), 10_000, 200);
+    // (On a busy machine a later pass may fold a second or two as well: the record that folds the downtime is the one looked for.)
+    const folded = await waitFor("the record folding the downtime", async () => (await runsOf(everySecond.id)).find((r) => r.data.coalesced >= 5), 10_000, 200);
     await server.api("POST", `/v1/schedules/${everySecond.id}/pause`);
-    expect(folded.data.coalesced).toBeGreaterThanOrEqual(5);
+    expect(new Date(folded.scheduledAt).getTime()).toBeGreaterThan(due.getTime());
     const secondTimes = (await runsOf(everySecond.id)).map((r) => r.scheduledAt);
     expect(new Set(secondTimes).size).toBe(secondTimes.length);
     const [ran] = await waitFor("the lenient run to end", async () => {
@@ -130,6 +131,8 @@ describe("schedules", () => {
     const [first] = (await runsOf(s.id)).filter((r) => r.operationId).slice(-1);
     const d = (await server.api("GET", `/v1/deployments/${first.operationId}`)).json;
     expect(d.requestedBy).toMatchObject({ kind: "schedule", id: s.id });
+    // Aborted once it has started (a queued one would be cancelled instead).
+    await waitForDeployment(server, d.id, "paused");
     await server.api("POST", `/v1/deployments/${d.id}/abort`, {});
     await waitForDeployment(server, d.id, "rolled_back");
     await waitFor("the run to fail with its deployment", async () => (await runsOf(s.id)).find((r) => r.id === first.id)?.state === "failed", 10_000, 200);
