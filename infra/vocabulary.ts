@@ -92,7 +92,18 @@ export type Strategy =
       /** Run against the new fleet before it gets any traffic (reached through the balancer's force header). */
       prePromotion?: MetricAnalysis;
     }
-  | { type: "canary"; steps: CanaryStep[]; bake?: string; analysis?: Analysis | MetricAnalysis };
+  | { type: "canary"; steps: CanaryStep[]; bake?: string; analysis?: Analysis | MetricAnalysis }
+  | {
+      type: "rolling";
+      /** Instances above the fleet's size while a wave runs: a count or a percentage of the size, rounded up. */
+      maxSurge: number | string;
+      /** Instances below the fleet's size while a wave runs: a count or a percentage of the size, rounded down. */
+      maxUnavailable: number | string;
+      /** The wait after each wave short of the last, analysed when `analysis` is given. */
+      pause?: string;
+      bake?: string;
+      analysis?: MetricAnalysis;
+    };
 
 /**
  * Where a gate stands in a deployment (Flagger's hook kinds):

@@ -64,8 +64,9 @@ export function awsFleetProgram(input: FleetProgramInputs, settings: AwsSettings
       "auto-scaling-group",
       {
         namePrefix: `${input.environment}-${input.color}-${input.version.replace(/[^A-Za-z0-9-]/g, "-")}-`,
-        minSize: settings.minSize ?? replicas,
-        maxSize: settings.maxSize ?? replicas,
+        // A rolling deployment's groups grow and shrink through the configured bounds.
+        minSize: Math.min(settings.minSize ?? replicas, replicas),
+        maxSize: Math.max(settings.maxSize ?? replicas, replicas),
         desiredCapacity: replicas,
         vpcZoneIdentifiers: traffic.subnetIds as string[],
         launchTemplate: { id: launchTemplate.id, version: launchTemplate.latestVersion.apply(String) },
@@ -89,6 +90,7 @@ export function awsFleetProgram(input: FleetProgramInputs, settings: AwsSettings
       autoScalingGroupName: group.name,
       launchTemplateId: launchTemplate.id,
       desiredCapacity: group.desiredCapacity,
+      replicas,
     };
   };
 }

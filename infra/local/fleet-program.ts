@@ -7,6 +7,6 @@ export function localFleetProgram(args: FleetArgs): PulumiFn {
   return async () => {
     // The artifact's environment may carry credentials: it is kept encrypted in stack state.
     const fleet = new Fleet("fleet", { ...args, artifact: pulumi.secret(args.artifact) });
-    return { endpoints: fleet.endpoints, version: fleet.version, fleetId: fleet.fleetId };
+    return { endpoints: fleet.endpoints, version: fleet.version, fleetId: fleet.fleetId, replicas: fleet.replicas };
   };
 }

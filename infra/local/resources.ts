@@ -19,6 +19,7 @@ export class Fleet extends pulumi.CustomResource {
   declare readonly endpoints: pulumi.Output<string[]>;
   declare readonly version: pulumi.Output<string>;
   declare readonly fleetId: pulumi.Output<string>;
+  declare readonly replicas: pulumi.Output<number>;
 
   constructor(name: string, args: FleetArgs, opts?: pulumi.CustomResourceOptions) {
     super(FLEET_TYPE, name, { ...args, endpoints: undefined, fleetId: undefined }, opts);

@@ -1,7 +1,9 @@
 // Rolling a deployment back, from whatever point it reached and however
 // often it is interrupted: converge on the safe state, where the last
 // healthy color gets all the traffic, then remove the new fleet (through
-// the retirement rule, which reads its weight back as 0 first).
+// the retirement rule, which reads its weight back as 0 first). An old
+// fleet a rolling deployment shrank is grown back to its size first, read
+// back from the target, since a crash may have cut a resize short.
 import { describeError } from "../errors";
 import { crashPoint } from "../fault-injection";
 import type { Logger } from "../logger";
@@ -9,7 +11,8 @@ import type { OperationOptions } from "../engine/stack-engine";
 import { stackNames } from "../targets/deployment-target";
 import type { RunnerDeps } from "./deployment-runner";
 import { retireFleet } from "./fleet-retirement";
-import type { Color, Deployment, Environment } from "./model";
+import { capacityOf, type Color, type Deployment, type Environment } from "./model";
+import { resizeFleet } from "./fleet-capacity";
 
 export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOptions, log: Logger): Promise<void> {
   crashPoint("rolling_back");
@@ -25,6 +28,13 @@ export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOp
     if (from && !(env.fleets[from] && (await healthy(deps, env, from)))) {
       await keepNewFleet(deps, d, env, ops, log);
       return;
+    }
+    if (from && d.waves) {
+      env = await resizeFleet(deps, d, from, env.spec.fleet.replicas, ops, { refresh: true }).catch((err) => {
+        // Fewer instances serving is better than none: traffic still goes back to the old version.
+        log.warn({ err: describeError(err) }, "the old fleet could not be grown back to its size");
+        return env;
+      });
     }
     const weights: Record<Color, number> = { blue: 0, green: 0 };
     if (from) weights[from] = 100;
@@ -81,7 +91,7 @@ async function healthy(deps: RunnerDeps, env: Environment, color: Color): Promis
   const target = deps.targets.get(env.spec.target);
   for (let attempt = 0; attempt < 3; attempt++) {
     if (attempt > 0) await new Promise((r) => setTimeout(r, 300));
-    const ok = await target.verify(env.spec, fleet.outputs).then(
+    const ok = await target.verify(env.spec, fleet.outputs, capacityOf(env, color)).then(
       () => true,
       () => false,
     );

@@ -2,6 +2,9 @@
 // phase at a time (the table is deployment-states.ts):
 // queued → provisioning → verifying → shifting → baking → retiring → done,
 // and on any failure, timeout or abort: rolling_back → done.
+// A rolling deployment's steps are its waves: in each, the old fleet shrinks
+// and the new one grows (fleet-capacity.ts) and the weights follow their
+// capacity; the new fleet is built small in provisioning.
 // Every phase handler can run again after a crash or a shutdown: it reads
 // what exists and what the target routes, and takes the next step from
 // there. That is how recovery and normal progress share one code path.
@@ -19,7 +22,9 @@ import { rollBack } from "./deployment-rollback";
 import { isTerminal } from "./deployment-states";
 import { parseDuration } from "./duration";
 import { retireFleet } from "./fleet-retirement";
-import { otherColor, runnableArtifact, type Color, type Deployment } from "./model";
+import { capacityOf, otherColor, runnableArtifact, type Color, type Deployment } from "./model";
+import { resizeFleet } from "./fleet-capacity";
+import { waveWeight } from "./rolling-waves";
 import { pauseAtStep } from "./canary-pause";
 import { notifyGates, passGates, type GateCaller } from "./gates";
 import { runPreDeploy, stopLeftoverJob } from "./pre-deploy";
@@ -158,6 +163,11 @@ export class DeploymentRunner {
       fromVersion: from ? env.liveVersion : undefined,
       restore: { previousVersion: env.previousVersion, previousArtifact: env.previousArtifact },
     });
+    if (d.waves && !from) {
+      // Nothing to roll from: the new fleet is built whole and takes all traffic at once.
+      d.waves = [{ shrinkTo: 0, grow: env.spec.fleet.replicas, old: 0 }];
+      d.steps = [{ weight: 100 }];
+    }
     await this.deps.journal.move(d, { state: "running", phase: "provisioning" }, { color: to, stack: stackNames(d.environment)[to] });
     await this.deps.journal.record(d, "deployment:started", { fromColor: from ?? null, toColor: to, fromVersion: d.fromVersion ?? null });
     log.info({ version: d.version, toColor: to }, "deployment started");
@@ -202,13 +212,21 @@ export class DeploymentRunner {
     if (existing && existing.deploymentId !== d.id) {
       env = await retireFleet(this.deps, env, to, this.ops(d, control));
     }
+    const wave = d.waves?.[0];
+    if (wave && d.fromColor && env.fleets[d.fromColor] && wave.shrinkTo < capacityOf(env, d.fromColor)) {
+      // No room to surge: the old fleet makes way first, and keeps all the traffic meanwhile.
+      env = await resizeFleet(this.deps, d, d.fromColor, wave.shrinkTo, this.ops(d, control));
+    }
+    const size = wave?.grow ?? env.spec.fleet.replicas;
     const fleet = await engine.up(
       stackNames(d.environment)[to],
-      targets.get(env.spec.target).fleetProgram(env.spec, to, d.version, runnableArtifact(d.artifact, (s) => this.deps.secrets.open(s)), env.traffic),
+      targets
+        .get(env.spec.target)
+        .fleetProgram(env.spec, to, d.version, runnableArtifact(d.artifact, (s) => this.deps.secrets.open(s)), env.traffic, size),
       this.ops(d, control, "provisioning"),
     );
     await environments.update(d.environment, (e) => {
-      e.fleets[to] = { version: d.version, artifact: d.artifact, deploymentId: d.id, outputs: fleet };
+      e.fleets[to] = { version: d.version, artifact: d.artifact, deploymentId: d.id, outputs: fleet, ...(wave ? { replicas: size } : {}) };
     });
     control.throwIfAborted();
     await this.deps.journal.move(d, { phase: "verifying" });
@@ -219,7 +237,7 @@ export class DeploymentRunner {
     const env = (await this.deps.environments.get(d.environment))!;
     const fleet = env.fleets[d.toColor!];
     if (!fleet || fleet.deploymentId !== d.id) throw new Error(`the ${d.toColor} fleet of this deployment is missing`);
-    await this.deps.targets.get(env.spec.target).verify(env.spec, fleet.outputs);
+    await this.deps.targets.get(env.spec.target).verify(env.spec, fleet.outputs, capacityOf(env, d.toColor!));
     control.throwIfAborted();
     await this.deps.journal.move(d, { phase: "shifting" });
   }
@@ -248,9 +266,14 @@ export class DeploymentRunner {
         await passGates(this.deps, d, control, "pre-rollout");
       }
       await passGates(this.deps, d, control, step.weight === 100 ? "confirm-promotion" : "confirm-traffic-increase", { step: index, weight: step.weight });
+      const wave = d.waves?.[index];
+      if (wave) env = await this.growWave(d, control, index);
       const weights = { [to]: step.weight, [otherColor(to)]: 100 - step.weight } as Record<Color, number>;
-      await this.deps.journal.record(d, "deployment:traffic_intent", { step: index, weights });
-      env = await this.deps.traffic.apply(env, weights, { ...this.ops(d, control), deploymentId: d.id, label: "shifting" });
+      await this.deps.journal.record(d, "deployment:traffic_intent", { step: index, weights, ...(wave ? { wave } : {}) });
+      const keep = wave && wave.old > 0 ? { [otherColor(to)]: wave.old } : {};
+      env = await this.deps.traffic.apply(env, weights, { ...this.ops(d, control), keep, deploymentId: d.id, label: "shifting" });
+      // The instances of the old fleet that left the pool are drained: the wave's capacity change.
+      if (wave && wave.old > 0 && d.fromColor && env.fleets[d.fromColor]) env = await resizeFleet(this.deps, d, d.fromColor, wave.old, this.ops(d, control));
       const pauseInProgress = resuming && (d.waitUntil !== undefined || d.pausedBy === "manual-step");
       d.step = index;
       if (step.pause && !pauseInProgress) {
@@ -259,7 +282,12 @@ export class DeploymentRunner {
       }
       if (step.pause === "manual" && d.state !== "paused") await this.deps.journal.move(d, { state: "paused" });
       else await this.deps.journal.save(d);
-      await this.deps.journal.record(d, "deployment:step", { step: index, weight: step.weight, weights: env.weights });
+      await this.deps.journal.record(d, "deployment:step", {
+        step: index,
+        weight: step.weight,
+        weights: env.weights,
+        ...(wave ? { replicas: { [to]: wave.grow, [otherColor(to)]: wave.old } } : {}),
+      });
       if (step.pause === "manual" && !pauseInProgress) await this.deps.journal.record(d, "deployment:paused", { by: "manual-step", step: index });
       if (step.pause) await pauseAtStep(this.deps, d, step, control, env);
     }
@@ -275,6 +303,27 @@ export class DeploymentRunner {
     } else {
       await this.deps.journal.move(d, { phase: "retiring" }, { color: from, stack: stackNames(d.environment)[from] });
     }
+  }
+
+  /**
+   * The first half of a rolling wave: the old fleet shrinks as far as
+   * unavailability allows (routing by the capacity left), then the new
+   * fleet grows as far as surge allows, health-gated. Each part is skipped
+   * when the fleet already has that size (a resumed wave).
+   */
+  private async growWave(d: Deployment, control: DeploymentControl, index: number) {
+    const wave = d.waves![index];
+    const to = d.toColor!;
+    const from = d.fromColor;
+    let env = (await this.deps.environments.get(d.environment))!;
+    if (from && env.fleets[from] && wave.shrinkTo < capacityOf(env, from)) {
+      const w = waveWeight({ grow: capacityOf(env, to), old: wave.shrinkTo });
+      const weights = { [to]: w, [from]: 100 - w } as Record<Color, number>;
+      env = await resizeFleet(this.deps, d, from, wave.shrinkTo, this.ops(d, control), { weights });
+    }
+    if (wave.grow > capacityOf(env, to)) env = await resizeFleet(this.deps, d, to, wave.grow, this.ops(d, control));
+    control.throwIfAborted();
+    return env;
   }
 
   /** The new version is live: the environment's record says so. */

@@ -1,6 +1,7 @@
 // The domain model: environments, deployments and their states. Plain
 // types; nothing here knows about HTTP, SQLite or Pulumi.
 export * from "../../infra/vocabulary";
+import { planWaves, waveWeight, type Wave } from "./rolling-waves";
 import type { Artifact, CanaryStep, Color, EnvValue, ArtifactInput, RunnableArtifact, Strategy, EnvironmentSpec, Gate, PreDeployJob, GateKind, EnvInput } from "../../infra/vocabulary";
 
 export type EnvironmentStatus = "creating" | "ready" | "failed" | "deleting";
@@ -10,7 +11,12 @@ export interface FleetRecord {
   artifact: Artifact;
   deploymentId: string;
   outputs: Record<string, unknown>;
+  /** The fleet's capacity when it is not the spec's size (a rolling deployment grows and shrinks it). */
+  replicas?: number;
 }
+
+/** How many instances a color's fleet has: its own record, else the spec's size. */
+export const capacityOf = (env: Pick<Environment, "fleets" | "spec">, color: Color): number => env.fleets[color]?.replicas ?? env.spec.fleet.replicas;
 
 export interface Environment {
   name: string;
@@ -77,9 +83,11 @@ export interface Deployment {
   requestedBy?: Actor;
   state: DeploymentState;
   phase: Phase;
-  /** The canary step in force (index into steps), once shifting has begun. */
+  /** The canary step or rolling wave in force (index into steps), once shifting has begun. */
   step?: number;
   steps: CanaryStep[];
+  /** A rolling deployment's waves, one per step. */
+  waves?: Wave[];
   fromColor?: Color;
   toColor?: Color;
   fromVersion?: string;
@@ -161,9 +169,18 @@ export interface DeploymentEvent {
   data: Record<string, unknown>;
 }
 
-/** The steps a strategy shifts through, ending at 100. */
-export function stepsOf(strategy: Strategy): CanaryStep[] {
+/** The waves of a rolling strategy over a fleet of `size`; none for other strategies. */
+export function wavesOf(strategy: Strategy, size: number): Wave[] | undefined {
+  return strategy.type === "rolling" ? planWaves(size, strategy.maxSurge, strategy.maxUnavailable) : undefined;
+}
+
+/** The steps a strategy shifts through, ending at 100; a rolling strategy's follow the capacity of its waves. */
+export function stepsOf(strategy: Strategy, size = 1): CanaryStep[] {
   if (strategy.type === "blue-green") return [{ weight: 100 }];
+  if (strategy.type === "rolling") {
+    const waves = wavesOf(strategy, size)!;
+    return waves.map((w, i) => ({ weight: waveWeight(w), ...(strategy.pause && i < waves.length - 1 ? { pause: strategy.pause } : {}) }));
+  }
   const steps = [...strategy.steps];
   if (steps.length === 0 || steps[steps.length - 1].weight !== 100) steps.push({ weight: 100 });
   return steps;

@@ -30,6 +30,8 @@ const describe = (w: Record<Color, number>) => `blue ${w.blue}% / green ${w.gree
 export interface ApplyOptions extends OperationOptions {
   /** Colors whose pool is emptied (their fleet is about to go). */
   without?: Color[];
+  /** Colors whose pool keeps only its first n endpoints (the others are about to be drained). */
+  keep?: Partial<Record<Color, number>>;
   deploymentId?: string;
   /** Names the fault-injection points around the change (`<label>:before-traffic`, ...). */
   label?: string;
@@ -43,16 +45,18 @@ export class TrafficOperator {
     private readonly bus: DomainEventBus,
   ) {}
 
-  state(env: Environment, weights: Record<Color, number>, without: Color[] = []): TrafficState {
+  state(env: Environment, weights: Record<Color, number>, without: Color[] = [], keep: Partial<Record<Color, number>> = {}): TrafficState {
     const pool = (c: Color) => {
-      const fleet = without.includes(c) ? undefined : env.fleets[c]?.outputs;
+      let fleet = without.includes(c) ? undefined : env.fleets[c]?.outputs;
+      const n = keep[c];
+      if (fleet && n !== undefined && Array.isArray(fleet.endpoints)) fleet = { ...fleet, endpoints: fleet.endpoints.slice(0, n) };
       return { weight: fleet ? weights[c] : 0, fleet };
     };
     return { blue: pool("blue"), green: pool("green") };
   }
 
-  program(env: Environment, weights: Record<Color, number>, without: Color[] = []) {
-    return this.targets.get(env.spec.target).trafficProgram(env.spec, this.state(env, weights, without));
+  program(env: Environment, weights: Record<Color, number>, without: Color[] = [], keep: Partial<Record<Color, number>> = {}) {
+    return this.targets.get(env.spec.target).trafficProgram(env.spec, this.state(env, weights, without, keep));
   }
 
   /**
@@ -74,13 +78,13 @@ export class TrafficOperator {
 
   /** Moves traffic to these weights: intent first, then the change, then the outcome as read back. */
   async apply(env: Environment, weights: Record<Color, number>, opts: ApplyOptions = {}): Promise<Environment> {
-    const { without = [], deploymentId, label = "traffic", ...ops } = opts;
-    const state = this.state(env, weights, without);
+    const { without = [], keep = {}, deploymentId, label = "traffic", ...ops } = opts;
+    const state = this.state(env, weights, without, keep);
     const wanted = { blue: state.blue.weight, green: state.green.weight };
     env = await this.environments.update(env.name, (e) => (e.trafficIntent = { weights: wanted, deploymentId, at: new Date().toISOString() }));
     crashPoint(`${label}:before-traffic`);
     let reported = false;
-    const outputs = await this.engine.up(stackNames(env.name).traffic, this.program(env, weights, without), {
+    const outputs = await this.engine.up(stackNames(env.name).traffic, this.program(env, weights, without, keep), {
       ...ops,
       refresh: true,
       onEvent: (e) => {

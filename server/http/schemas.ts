@@ -87,6 +87,12 @@ export const metricAnalysisSchema = z.strictObject({
   metrics: z.array(metricSchema).min(1).max(10),
 });
 
+const countOrPercent = z.union([
+  z.number().int().min(0).max(1000),
+  z.string().regex(/^(100|[1-9]?\d)%$/, "a count or a percentage such as 25%"),
+]);
+const isZero = (v: number | string) => v === 0 || v === "0%";
+
 export const strategySchema = z.discriminatedUnion("type", [
   z.strictObject({
     type: z.literal("blue-green"),
@@ -104,6 +110,16 @@ export const strategySchema = z.discriminatedUnion("type", [
     bake: duration.optional(),
     analysis: z.union([analysisSchema, metricAnalysisSchema]).optional(),
   }),
+  z
+    .strictObject({
+      type: z.literal("rolling"),
+      maxSurge: countOrPercent.default("25%").describe("instances above the fleet's size during a wave (a percentage rounds up)"),
+      maxUnavailable: countOrPercent.default(0).describe("instances below the fleet's size during a wave (a percentage rounds down)"),
+      pause: duration.optional().describe("the wait after each wave but the last, analysed when `analysis` is given"),
+      bake: duration.optional(),
+      analysis: metricAnalysisSchema.optional(),
+    })
+    .refine((s) => !(isZero(s.maxSurge) && isZero(s.maxUnavailable)), { message: "maxSurge and maxUnavailable cannot both be 0", path: ["maxSurge"] }),
 ]);
 
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "an HTTP header name");

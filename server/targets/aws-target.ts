@@ -20,8 +20,8 @@ export class AwsTarget implements DeploymentTarget {
     return spec;
   }
 
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>) {
-    const inputs = fleetInputs(spec, color, version, artifact, traffic);
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>, replicas?: number) {
+    const inputs = fleetInputs(spec, color, version, artifact, traffic, replicas);
     // The provider SDK is large: it is loaded when a program first runs, not when Cutover starts.
     return async () => (await import("../../infra/aws/fleet-program")).awsFleetProgram(inputs, spec.aws!)();
   }
@@ -37,9 +37,9 @@ export class AwsTarget implements DeploymentTarget {
   }
 
   /** `up` of the fleet stack waited for ELB capacity; the outputs must show it. */
-  async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<void> {
-    if (!fleet.targetGroupArn || Number(fleet.desiredCapacity) !== spec.fleet.replicas) {
-      throw new Error(`the auto scaling group did not report ${spec.fleet.replicas} healthy instances in its target group`);
+  async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>, replicas = spec.fleet.replicas): Promise<void> {
+    if (!fleet.targetGroupArn || Number(fleet.desiredCapacity) !== replicas) {
+      throw new Error(`the auto scaling group did not report ${replicas} healthy instances in its target group`);
     }
   }
 }

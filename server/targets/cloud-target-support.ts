@@ -25,12 +25,19 @@ export function requirePlugin(opts: CloudTargetOptions, pkg: "aws" | "kubernetes
   }
 }
 
-export function fleetInputs(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>): FleetProgramInputs {
+export function fleetInputs(
+  spec: EnvironmentSpec,
+  color: Color,
+  version: string,
+  artifact: RunnableArtifact,
+  traffic?: Record<string, unknown>,
+  replicas?: number,
+): FleetProgramInputs {
   return {
     environment: spec.name,
     color,
     version,
-    replicas: spec.fleet.replicas,
+    replicas: replicas ?? spec.fleet.replicas,
     artifact,
     healthCheck: spec.fleet.healthCheck,
     drainTimeout: spec.fleet.drainTimeout,

@@ -64,11 +64,15 @@ export interface DeploymentTarget {
   prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec>;
   /** Rejects a strategy the target cannot carry out for this environment. */
   checkStrategy?(spec: EnvironmentSpec, strategy: Strategy): void;
-  /** `traffic` holds the outputs of the environment's traffic stack (network, security groups). */
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>): PulumiFn;
+  /**
+   * `traffic` holds the outputs of the environment's traffic stack (network,
+   * security groups); `replicas` the fleet's capacity when it is not the
+   * spec's (a rolling deployment's fleets grow and shrink wave by wave).
+   */
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>, replicas?: number): PulumiFn;
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState): PulumiFn;
-  /** Resolves when the fleet described by these stack outputs is healthy. */
-  verify(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<void>;
+  /** Resolves when the fleet described by these stack outputs is healthy, at `replicas` instances (the spec's by default). */
+  verify(spec: EnvironmentSpec, fleet: Record<string, unknown>, replicas?: number): Promise<void>;
   /**
    * The weights actually in force, read from the target (the balancer, the
    * listener, the route), never from Cutover's own records. Undefined when

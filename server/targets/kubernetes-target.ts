@@ -20,14 +20,14 @@ export class KubernetesTarget implements DeploymentTarget {
 
   checkStrategy(spec: EnvironmentSpec, strategy: Strategy): void {
     if (needsRoutes(strategy) && !spec.kubernetes?.gateway) {
-      throw new InputError("validation_failed", "canary steps on kubernetes need `kubernetes.gateway` (weights are an HTTPRoute's)", {
+      throw new InputError("validation_failed", "canary steps and rolling waves on kubernetes need `kubernetes.gateway` (weights are an HTTPRoute's)", {
         field: "kubernetes.gateway",
       });
     }
   }
 
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>) {
-    const inputs = fleetInputs(spec, color, version, artifact, traffic);
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>, replicas?: number) {
+    const inputs = fleetInputs(spec, color, version, artifact, traffic, replicas);
     // The provider SDK is large: it is loaded when a program first runs, not when Cutover starts.
     return async () => (await import("../../infra/kubernetes/fleet-program")).kubernetesFleetProgram(inputs, spec.kubernetes!)();
   }
@@ -49,11 +49,11 @@ export class KubernetesTarget implements DeploymentTarget {
   }
 
   /** Pulumi waited for the Deployment's rollout; the outputs must show every replica ready. */
-  async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<void> {
-    if (Number(fleet.readyReplicas ?? 0) < spec.fleet.replicas) {
-      throw new Error(`the Deployment reports ${fleet.readyReplicas ?? 0} of ${spec.fleet.replicas} replicas ready`);
+  async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>, replicas = spec.fleet.replicas): Promise<void> {
+    if (Number(fleet.readyReplicas ?? 0) < replicas) {
+      throw new Error(`the Deployment reports ${fleet.readyReplicas ?? 0} of ${replicas} replicas ready`);
     }
   }
 }
 
-const needsRoutes = (s: Strategy) => s.type === "canary" && s.steps.some((step) => step.weight < 100);
+const needsRoutes = (s: Strategy) => s.type === "rolling" || (s.type === "canary" && s.steps.some((step) => step.weight < 100));

@@ -32,12 +32,12 @@ export class LocalTarget implements DeploymentTarget {
     return { ...spec, local: { ...spec.local, adminPort } };
   }
 
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact) {
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, _traffic?: Record<string, unknown>, replicas?: number) {
     const hc = spec.fleet.healthCheck;
     return lazyProgram("fleet", {
       name: `${spec.name}-${color}`,
       version,
-      replicas: spec.fleet.replicas,
+      replicas: replicas ?? spec.fleet.replicas,
       artifact,
       healthCheck: {
         path: hc.path,
@@ -72,9 +72,11 @@ export class LocalTarget implements DeploymentTarget {
     });
   }
 
-  async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<void> {
+  async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>, replicas?: number): Promise<void> {
     const hc = spec.fleet.healthCheck;
     const endpoints = (fleet.endpoints as string[]) ?? [];
+    const wanted = replicas ?? spec.fleet.replicas;
+    if (endpoints.length < wanted) throw new Error(`the fleet has ${endpoints.length} of ${wanted} instances`);
     const check = { path: hc.path, intervalMs: parseDuration(hc.interval), timeoutMs: parseDuration(hc.timeout), healthyThreshold: 1 };
     for (const ep of endpoints) {
       const port = Number(ep.split(":").pop());
@@ -105,7 +107,8 @@ export class LocalTarget implements DeploymentTarget {
     const { supervisorAlive, liveInstances } = inspectFleet(dir);
     const problems: string[] = [];
     if (!supervisorAlive) problems.push(`the fleet supervisor of ${String(fleet.fleetId ?? dir)} is not running`);
-    if (liveInstances.length < spec.fleet.replicas) problems.push(`${liveInstances.length} of ${spec.fleet.replicas} instances are running`);
+    const wanted = typeof fleet.replicas === "number" ? fleet.replicas : spec.fleet.replicas;
+    if (liveInstances.length < wanted) problems.push(`${liveInstances.length} of ${wanted} instances are running`);
     return { healthy: problems.length === 0, problems };
   }
 

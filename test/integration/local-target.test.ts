@@ -1,7 +1,7 @@
 // The local target's resources under the real Pulumi engine: fleets of real
 // processes, a real load balancer, a file backend.
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { localFleetProgram } from "../../infra/local/fleet-program";
 import { localTrafficProgram } from "../../infra/local/traffic-program";
@@ -105,6 +105,46 @@ describe("local fleet", () => {
     });
     expect(replacement).not.toBe(victim);
     await engine.destroy(`fleet-${m}`, program);
+    expect(processesWith(m)).toEqual([]);
+  });
+
+  it("changes its capacity in place: added instances are health-gated, removed ones drained, the others untouched", async () => {
+    const m = mark();
+    const args = fleetArgs("v1", m);
+    const first = await engine.up(`fleet-${m}`, localFleetProgram(args));
+    const kept = first.endpoints as string[];
+    const pidOf = async (ep: string) => JSON.parse((await request(`http://${ep}/`)).body).pid as number;
+    const keptPids = await Promise.all(kept.map(pidOf));
+
+    const grown = await engine.up(`fleet-${m}`, localFleetProgram({ ...args, replicas: 4 }));
+    const endpoints = grown.endpoints as string[];
+    expect(endpoints).toHaveLength(4);
+    expect(endpoints.slice(0, 2)).toEqual(kept);
+    expect(grown.replicas).toBe(4);
+    for (const ep of endpoints) expect((await request(`http://${ep}/healthz`)).status).toBe(200);
+    expect(await Promise.all(kept.map(pidOf))).toEqual(keptPids);
+
+    const shrunk = await engine.up(`fleet-${m}`, localFleetProgram({ ...args, replicas: 1 }));
+    expect(shrunk.endpoints).toEqual([kept[0]]);
+    expect(await pidOf(kept[0])).toBe(keptPids[0]);
+    await waitFor("the removed instances to be drained", () => processesWith(m, fixtureApp).length === 1);
+    for (const ep of endpoints.slice(1)) await expect(request(`http://${ep}/`)).rejects.toThrow();
+
+    // A refresh reads the capacity from the supervisor: nothing drifted.
+    expect(await engine.refresh(`fleet-${m}`)).toEqual({});
+    await engine.destroy(`fleet-${m}`, localFleetProgram(args));
+    expect(processesWith(m)).toEqual([]);
+  });
+
+  it("scales back when instances added to it never become healthy", async () => {
+    const m = mark();
+    const marker = path.join(runtimeDir, `fail-${m}`);
+    const args = fleetArgs("v1", m, { FAIL_HEALTH_IF_FILE: marker });
+    await engine.up(`fleet-${m}`, localFleetProgram(args));
+    writeFileSync(marker, "");
+    await expect(engine.up(`fleet-${m}`, localFleetProgram({ ...args, replicas: 3 }))).rejects.toThrow(/did not become healthy/);
+    await waitFor("the fleet to be back at two instances", () => processesWith(m, fixtureApp).length === 2);
+    await engine.destroy(`fleet-${m}`, localFleetProgram(args));
     expect(processesWith(m)).toEqual([]);
   });
 

@@ -3,6 +3,9 @@
 // supervisor may move an instance to another port while the fleet starts,
 // so health is checked where status.json says the instances are, and the
 // endpoints are the ports the supervisor holds still once told the fleet is settled.
+// A fleet's capacity changes in place (scaleFleet): added instances are
+// health-gated like a new fleet's, removed ones are the highest indexes, so
+// the endpoints that stay keep their order.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, openSync, closeSync, rmSync, writeFileSync } from "node:fs";
@@ -14,6 +17,7 @@ import {
   type FleetStatus,
   instanceLogPath,
   readJson,
+  scalePath,
   settledPath,
   specPath,
   statusPath,
@@ -77,7 +81,7 @@ export async function startFleet(inputs: FleetInputs, options: StartOptions = {}
     const status = await waitForStatus(dir, SUPERVISOR_ANSWER_MS);
     const deadline = Date.now() + inputs.healthCheck.startTimeoutMs;
     const checked = await healthyPorts(dir, inputs.healthCheck, deadline);
-    const final = await settle(dir, SUPERVISOR_ANSWER_MS);
+    const final = await settle(dir, inputs.replicas, SUPERVISOR_ANSWER_MS);
     // An instance moved after its last check and before the supervisor saw the marker: check where it is now.
     if (!samePorts(checked, final)) {
       await waitUntilHealthy(final, inputs.healthCheck, remaining(deadline), () => crashLoop(dir));
@@ -127,13 +131,63 @@ async function healthyPorts(dir: string, check: HealthCheckSpec, deadline: numbe
   }
 }
 
-/** Tells the supervisor to hold its ports still and returns them once it has acknowledged. */
-async function settle(dir: string, timeoutMs: number): Promise<number[]> {
-  writeFileSync(settledPath(dir), "", { mode: 0o600 });
+/**
+ * Changes a running fleet's capacity. Growing allocates ports for the new
+ * instances and waits until every instance passes its health check (a
+ * failure scales back to where the fleet was); shrinking drains the
+ * highest-indexed instances. Idempotent: the supervisor's own status says
+ * how many instances there are, whatever the last recorded state believed.
+ */
+export async function scaleFleet(outs: FleetOutputs, replicas: number): Promise<FleetOutputs> {
+  const dir = outs.dir;
+  const status = readJson<FleetStatus>(statusPath(dir));
+  if (!status || !isAlive(status.supervisor)) throw new Error(`the fleet supervisor of ${outs.fleetId} is not running`);
+  const current = status.instances.length;
+  if (replicas > current) {
+    // The marker names how many ports are fixed, so the added instances' stay movable until they are healthy.
+    writeFileSync(settledPath(dir), String(Math.min(current, status.settledCount ?? current)), { mode: 0o600 });
+    const added = await allocatePorts(replicas - current, status.instances.map((i) => i.port));
+    writeJsonAtomic(scalePath(dir), { replicas, ports: [...status.instances.map((i) => i.port), ...added] });
+    try {
+      await waitForInstances(dir, replicas, SUPERVISOR_ANSWER_MS);
+      const deadline = Date.now() + outs.healthCheck.startTimeoutMs;
+      const checked = await healthyPorts(dir, outs.healthCheck, deadline);
+      const final = await settle(dir, replicas, SUPERVISOR_ANSWER_MS);
+      if (!samePorts(checked, final)) await waitUntilHealthy(final, outs.healthCheck, remaining(deadline), () => crashLoop(dir));
+    } catch (err) {
+      const detail = failureDetail(dir, err);
+      writeJsonAtomic(scalePath(dir), { replicas: current, ports: [] });
+      await waitForInstances(dir, current, SUPERVISOR_ANSWER_MS).catch(() => undefined);
+      throw new Error(detail);
+    }
+  } else if (replicas < current) {
+    writeJsonAtomic(scalePath(dir), { replicas, ports: [] });
+    await waitForInstances(dir, replicas, SUPERVISOR_ANSWER_MS);
+    await terminate(status.instances.slice(replicas).map((i) => i.process).filter((p): p is ProcessIdentity => !!p), outs.drainTimeoutMs);
+  }
+  const now = readJson<FleetStatus>(statusPath(dir))!;
+  return { ...outs, replicas, endpoints: now.instances.map((i) => `127.0.0.1:${i.port}`), instances: currentInstances(dir) };
+}
+
+async function waitForInstances(dir: string, replicas: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = readJson<FleetStatus>(statusPath(dir));
-    if (status?.settled) return status.instances.map((i) => i.port);
+    if (status?.instances.length === replicas) return;
+    if (!isAlive(status?.supervisor) || Date.now() > deadline) {
+      throw new Error(`the fleet supervisor did not scale to ${replicas} instances: ${tail(path.join(dir, "supervisor.log"))}`);
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Tells the supervisor to hold the first `count` ports still and returns every port once it has acknowledged. */
+async function settle(dir: string, count: number, timeoutMs: number): Promise<number[]> {
+  writeFileSync(settledPath(dir), String(count), { mode: 0o600 });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = readJson<FleetStatus>(statusPath(dir));
+    if (status && (status.settledCount ?? 0) >= count && status.instances.length === count) return status.instances.map((i) => i.port);
     if (!isAlive(status?.supervisor) || Date.now() > deadline) {
       throw new Error(`the fleet supervisor did not acknowledge the settled fleet: ${tail(path.join(dir, "supervisor.log"))}`);
     }
@@ -170,11 +224,12 @@ function currentInstances(dir: string): ProcessIdentity[] {
 }
 
 /** What is running of a fleet: its supervisor and live instances, if any. */
-export function inspectFleet(dir: string): { supervisorAlive: boolean; liveInstances: ProcessIdentity[] } {
+export function inspectFleet(dir: string): { supervisorAlive: boolean; liveInstances: ProcessIdentity[]; replicas?: number } {
   const status = readJson<FleetStatus>(statusPath(dir));
   return {
     supervisorAlive: isAlive(status?.supervisor),
     liveInstances: currentInstances(dir).filter(isAlive),
+    replicas: status?.instances.length,
   };
 }
 

@@ -3,6 +3,9 @@
 // Instances may move off a taken port while the fleet starts; the controller
 // ends that by writing `settled` once the fleet is healthy, and trusts the
 // ports in status.json only after the supervisor has acknowledged it there.
+// A fleet's capacity changes through scale.json: the supervisor starts the
+// instances it adds and drains the ones it removes (the highest indexes),
+// so the instances that stay are never touched.
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ProcessIdentity } from "./process-identity";
@@ -34,11 +37,20 @@ export interface InstanceStatus {
 export interface FleetStatus {
   supervisor: ProcessIdentity;
   state: "running" | "stopping" | "stopped";
-  /** Set once the supervisor has seen the settled marker: ports never move after. */
+  /** Set once the supervisor has seen the settled marker for every instance: their ports never move after. */
   settled?: boolean;
+  /** How many instances (from index 0) have fixed ports; the settled marker holds the count. */
+  settledCount?: number;
   instances: InstanceStatus[];
 }
 
+/** A capacity change asked of a running fleet: `ports` gives the first port of each instance it adds. */
+export interface FleetScale {
+  replicas: number;
+  ports: number[];
+}
+
+export const scalePath = (dir: string) => path.join(dir, "scale.json");
 export const specPath = (dir: string) => path.join(dir, "spec.json");
 export const statusPath = (dir: string) => path.join(dir, "status.json");
 export const settledPath = (dir: string) => path.join(dir, "settled");

@@ -3,13 +3,18 @@
 // the Pulumi operation that started it and the Cutover server. Until the
 // fleet is settled it also owns the instances' ports: a port taken between
 // its choice and the instance's bind is replaced, not retried with backoff.
+// Its capacity changes when scale.json asks: added instances start on the
+// ports given there (movable until settled), removed ones (the highest
+// indexes) are drained and never restarted.
 import { spawn, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
+  type FleetScale,
   type FleetSpec,
   type FleetStatus,
   instanceLogPath,
   readJson,
+  scalePath,
   settledPath,
   specPath,
   statusPath,
@@ -45,15 +50,37 @@ export function runSupervisor(dir: string): void {
 
   // Polled rather than watched: a missed watch event would leave ports movable forever.
   const settleTimer = setInterval(() => {
-    if (status.settled || !existsSync(settledPath(dir))) return;
-    status.settled = true;
-    clearInterval(settleTimer);
+    if (status.state !== "running") return;
+    scaleTo(readJson<FleetScale>(scalePath(dir)));
+    const count = settledMarker(dir, status.instances.length);
+    if (count === undefined || count <= (status.settledCount ?? 0)) return;
+    status.settledCount = count;
+    status.settled = count >= status.instances.length;
     publish();
   }, SETTLED_POLL_MS);
+
+  const scaleTo = (scale: FleetScale | undefined) => {
+    if (!scale || !Number.isInteger(scale.replicas) || scale.replicas < 1 || scale.replicas === status.instances.length) return;
+    if (scale.replicas > status.instances.length) {
+      const from = status.instances.length;
+      for (let index = from; index < scale.replicas; index++) status.instances.push({ index, port: scale.ports[index], restarts: 0 });
+      status.settled = false;
+      publish();
+      for (let index = from; index < scale.replicas; index++) start(index);
+      return;
+    }
+    const removed = status.instances.splice(scale.replicas);
+    status.settledCount = Math.min(status.settledCount ?? 0, scale.replicas);
+    status.settled = status.settledCount >= status.instances.length;
+    publish();
+    const ids = removed.map((i) => i.process).filter((p): p is ProcessIdentity => !!p);
+    void terminate(ids, spec.drainTimeoutMs).then(() => publish());
+  };
 
   const start = (index: number) => {
     if (status.state !== "running") return;
     const instance = status.instances[index];
+    if (!instance) return;
     const logFile = instanceLogPath(dir, index);
     const log = openSync(logFile, "a", 0o600);
     logOffset.set(index, fstatSync(log).size);
@@ -73,10 +100,11 @@ export function runSupervisor(dir: string): void {
     const onEnd = (reason: string) => {
       if (ended) return;
       ended = true;
-      children.delete(index);
+      if (children.get(index) === child) children.delete(index);
       instance.process = undefined;
       instance.lastExit = reason;
-      if (status.state !== "running") return publish();
+      // An instance the fleet scaled away is not restarted.
+      if (status.state !== "running" || status.instances[index] !== instance) return publish();
       if (mayMovePort(index) && portWasTaken(logFile, logOffset.get(index) ?? 0)) {
         publish();
         return void movePort(index);
@@ -95,7 +123,7 @@ export function runSupervisor(dir: string): void {
 
   // Before the fleet is settled no endpoint has been handed out, so an instance
   // has not been declared healthy anywhere and its port is still the supervisor's to change.
-  const mayMovePort = (index: number) => !status.settled && (portMoves.get(index) ?? 0) < MAX_PORT_MOVES;
+  const mayMovePort = (index: number) => index >= (status.settledCount ?? 0) && (portMoves.get(index) ?? 0) < MAX_PORT_MOVES;
 
   const movePort = async (index: number) => {
     const instance = status.instances[index];
@@ -104,7 +132,7 @@ export function runSupervisor(dir: string): void {
     portMoves.set(index, (portMoves.get(index) ?? 0) + 1);
     const port = await allocatePort([from, ...others]).catch(() => from);
     // The fleet may have settled while the port was chosen; its ports are fixed from then on.
-    if (!status.settled && port !== from) {
+    if (index >= (status.settledCount ?? 0) && status.instances[index] === instance && port !== from) {
       instance.port = port;
       instance.lastExit = `port ${from} was taken; moved to ${port}`;
       publish();
@@ -128,6 +156,17 @@ export function runSupervisor(dir: string): void {
   process.on("SIGINT", () => void stop());
   process.on("SIGHUP", () => undefined);
   spec.ports.forEach((_, i) => start(i));
+}
+
+/** The settled marker's count: empty (a fleet settled whole at its start) means every instance there is now. */
+function settledMarker(dir: string, instances: number): number | undefined {
+  if (!existsSync(settledPath(dir))) return undefined;
+  try {
+    const text = readFileSync(settledPath(dir), "utf8").trim();
+    return text === "" ? instances : Number.isInteger(Number(text)) ? Number(text) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Whether the output an instance wrote since `offset` says its port was in use. */

@@ -1,8 +1,9 @@
 // The `cutover` resource provider: local fleets and load balancers as real
-// Pulumi resources. Fleets are immutable (every input change replaces them);
-// a load balancer's pools and weights update in place.
+// Pulumi resources. Fleets are immutable (every input change but capacity
+// replaces them; a capacity change adds or drains whole instances and never
+// touches a running one); a load balancer's pools and weights update in place.
 import type * as provider from "@pulumi/pulumi/provider";
-import { inspectFleet, startFleet, stopFleet, type FleetInputs, type FleetOutputs } from "./fleet-controller";
+import { inspectFleet, scaleFleet, startFleet, stopFleet, type FleetInputs, type FleetOutputs } from "./fleet-controller";
 import {
   readBalancerRouting,
   reconfigureBalancer,
@@ -58,7 +59,7 @@ export class LocalProvider implements provider.Provider {
     const isFleet = typeOf(urn) === FLEET_TYPE;
     const keys = isFleet ? FLEET_INPUT_KEYS : Object.keys(news);
     const changed = changedKeys(inputsOf(reveal(olds), keys), inputsOf(reveal(news), keys));
-    const replaces = isFleet ? changed : changed.filter((k) => BALANCER_REPLACE_KEYS.includes(k));
+    const replaces = isFleet ? changed.filter((k) => k !== "replicas") : changed.filter((k) => BALANCER_REPLACE_KEYS.includes(k));
     return { changes: changed.length > 0, replaces, deleteBeforeReplace: !isFleet };
   }
 
@@ -74,13 +75,15 @@ export class LocalProvider implements provider.Provider {
   async read(id: string, urn: string, props: Record<string, unknown>): Promise<provider.ReadResult> {
     if (typeOf(urn) === FLEET_TYPE) {
       const outs = reveal(props) as unknown as FleetOutputs;
-      const { supervisorAlive, liveInstances } = inspectFleet(outs.dir);
+      const { supervisorAlive, liveInstances, replicas } = inspectFleet(outs.dir);
       if (!supervisorAlive) {
         // Without its supervisor nothing keeps the fleet whole: it is gone, and stray instances go with it.
         await terminate(liveInstances, outs.drainTimeoutMs ?? 5000);
         return {};
       }
-      return { id, props: { ...props, instances: liveInstances }, inputs: inputsOf(props, FLEET_INPUT_KEYS) };
+      // The capacity is the supervisor's, whatever the last recorded update said (one may have been cut off).
+      const actual = { ...props, instances: liveInstances, ...(replicas ? { replicas } : {}) };
+      return { id, props: actual, inputs: inputsOf(actual, FLEET_INPUT_KEYS) };
     }
     // The weights in force are the proxy's own, whatever the last recorded update said: a
     // refresh puts them into the state, so the next update is planned against reality.
@@ -97,7 +100,12 @@ export class LocalProvider implements provider.Provider {
   }
 
   async update(_id: string, urn: string, olds: Record<string, unknown>, news: Record<string, unknown>): Promise<provider.UpdateResult> {
-    if (typeOf(urn) === FLEET_TYPE) throw new Error("fleets are immutable and are never updated in place");
+    if (typeOf(urn) === FLEET_TYPE) {
+      const changed = changedKeys(inputsOf(reveal(olds), FLEET_INPUT_KEYS), inputsOf(reveal(news), FLEET_INPUT_KEYS));
+      if (changed.some((k) => k !== "replicas")) throw new Error("fleets are immutable: only their capacity changes in place");
+      const outs = await scaleFleet(reveal(olds) as unknown as FleetOutputs, reveal(news).replicas as number);
+      return { outs: keepSecrets(outs as unknown as Record<string, unknown>, news) };
+    }
     const outs = await reconfigureBalancer(olds as unknown as BalancerOutputs, news as unknown as BalancerInputs);
     return { outs };
   }

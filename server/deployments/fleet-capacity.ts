@@ -1,0 +1,48 @@
+// Changes the capacity of a color's fleet stack: the one way a rolling
+// deployment grows the new fleet and shrinks the old one. Instances are
+// added or drained whole; none that stays is touched. A shrink first takes
+// the instances that go out of the balancer's pool (their endpoints are the
+// last ones), so none is drained while it still gets requests.
+import type { OperationOptions } from "../engine/stack-engine";
+import { stackNames } from "../targets/deployment-target";
+import type { RunnerDeps } from "./deployment-runner";
+import { capacityOf, runnableArtifact, type Color, type Deployment, type Environment } from "./model";
+
+export interface ResizeOptions {
+  /** The weights to route by while the old instances leave the pool (a shrink only). */
+  weights?: Record<Color, number>;
+  /** Read the fleet's capacity back from the target first, whatever its record says (after a crash). */
+  refresh?: boolean;
+}
+
+export async function resizeFleet(
+  deps: RunnerDeps,
+  d: Deployment,
+  color: Color,
+  size: number,
+  ops: OperationOptions,
+  opts: ResizeOptions = {},
+): Promise<Environment> {
+  let env = (await deps.environments.get(d.environment))!;
+  const fleet = env.fleets[color];
+  if (!fleet) throw new Error(`the ${color} fleet is missing`);
+  const current = capacityOf(env, color);
+  if (size === current && !opts.refresh) return env;
+  if (size < current) {
+    const weights = opts.weights ?? env.weights;
+    env = await deps.traffic.apply(env, weights, { ...ops, keep: { [color]: size }, deploymentId: d.id, label: "resizing" });
+  }
+  await deps.journal.record(d, "deployment:resizing", { color, from: current, to: size });
+  const target = deps.targets.get(env.spec.target);
+  const outputs = await deps.engine.up(
+    stackNames(d.environment)[color],
+    target.fleetProgram(env.spec, color, fleet.version, runnableArtifact(fleet.artifact, (s) => deps.secrets.open(s)), env.traffic, size),
+    { ...ops, refresh: opts.refresh },
+  );
+  env = await deps.environments.update(d.environment, (e) => {
+    if (e.fleets[color]) Object.assign(e.fleets[color]!, { outputs, replicas: size });
+  });
+  if (size > current || opts.refresh) await target.verify(env.spec, outputs, size);
+  await deps.journal.record(d, "deployment:resized", { color, replicas: size });
+  return env;
+}
