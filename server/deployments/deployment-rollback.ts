@@ -30,7 +30,7 @@ export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOp
       return;
     }
     if (from && d.waves) {
-      env = await resizeFleet(deps, d, from, env.spec.fleet.replicas, ops, { refresh: true }).catch((err) => {
+      env = await resizeFleet(deps, d, from, env.spec.fleet.replicas, () => ops, { refresh: true }).catch((err) => {
         // Fewer instances serving is better than none: traffic still goes back to the old version.
         log.warn({ err: describeError(err) }, "the old fleet could not be grown back to its size");
         return env;

@@ -215,7 +215,7 @@ export class DeploymentRunner {
     const wave = d.waves?.[0];
     if (wave && d.fromColor && env.fleets[d.fromColor] && wave.shrinkTo < capacityOf(env, d.fromColor)) {
       // No room to surge: the old fleet makes way first, and keeps all the traffic meanwhile.
-      env = await resizeFleet(this.deps, d, d.fromColor, wave.shrinkTo, this.ops(d, control));
+      env = await resizeFleet(this.deps, d, d.fromColor, wave.shrinkTo, (label) => this.ops(d, control, label));
     }
     const size = wave?.grow ?? env.spec.fleet.replicas;
     const fleet = await engine.up(
@@ -273,7 +273,9 @@ export class DeploymentRunner {
       const keep = wave && wave.old > 0 ? { [otherColor(to)]: wave.old } : {};
       env = await this.deps.traffic.apply(env, weights, { ...this.ops(d, control), keep, deploymentId: d.id, label: "shifting" });
       // The instances of the old fleet that left the pool are drained: the wave's capacity change.
-      if (wave && wave.old > 0 && d.fromColor && env.fleets[d.fromColor]) env = await resizeFleet(this.deps, d, d.fromColor, wave.old, this.ops(d, control));
+      if (wave && wave.old > 0 && d.fromColor && env.fleets[d.fromColor]) {
+        env = await resizeFleet(this.deps, d, d.fromColor, wave.old, (label) => this.ops(d, control, label), { routed: true });
+      }
       const pauseInProgress = resuming && (d.waitUntil !== undefined || d.pausedBy === "manual-step");
       d.step = index;
       if (step.pause && !pauseInProgress) {
@@ -319,9 +321,9 @@ export class DeploymentRunner {
     if (from && env.fleets[from] && wave.shrinkTo < capacityOf(env, from)) {
       const w = waveWeight({ grow: capacityOf(env, to), old: wave.shrinkTo });
       const weights = { [to]: w, [from]: 100 - w } as Record<Color, number>;
-      env = await resizeFleet(this.deps, d, from, wave.shrinkTo, this.ops(d, control), { weights });
+      env = await resizeFleet(this.deps, d, from, wave.shrinkTo, (label) => this.ops(d, control, label), { weights });
     }
-    if (wave.grow > capacityOf(env, to)) env = await resizeFleet(this.deps, d, to, wave.grow, this.ops(d, control));
+    if (wave.grow > capacityOf(env, to)) env = await resizeFleet(this.deps, d, to, wave.grow, (label) => this.ops(d, control, label));
     control.throwIfAborted();
     return env;
   }

@@ -4,11 +4,17 @@
 // the instances that go out of the balancer's pool (their endpoints are the
 // last ones), so none is drained while it still gets requests.
 import type { OperationOptions } from "../engine/stack-engine";
+import { crashPoint } from "../fault-injection";
 import { stackNames } from "../targets/deployment-target";
 import type { RunnerDeps } from "./deployment-runner";
 import { capacityOf, runnableArtifact, type Color, type Deployment, type Environment } from "./model";
 
+/** Engine options for a part of the change; `label` names its fault-injection point (`resizing:engine`). */
+export type OpsFor = (label?: string) => OperationOptions;
+
 export interface ResizeOptions {
+  /** The caller has already taken the instances that go out of the pool. */
+  routed?: boolean;
   /** The weights to route by while the old instances leave the pool (a shrink only). */
   weights?: Record<Color, number>;
   /** Read the fleet's capacity back from the target first, whatever its record says (after a crash). */
@@ -20,7 +26,7 @@ export async function resizeFleet(
   d: Deployment,
   color: Color,
   size: number,
-  ops: OperationOptions,
+  opsFor: OpsFor,
   opts: ResizeOptions = {},
 ): Promise<Environment> {
   let env = (await deps.environments.get(d.environment))!;
@@ -28,16 +34,17 @@ export async function resizeFleet(
   if (!fleet) throw new Error(`the ${color} fleet is missing`);
   const current = capacityOf(env, color);
   if (size === current && !opts.refresh) return env;
-  if (size < current) {
+  if (size < current && !opts.routed) {
     const weights = opts.weights ?? env.weights;
-    env = await deps.traffic.apply(env, weights, { ...ops, keep: { [color]: size }, deploymentId: d.id, label: "resizing" });
+    env = await deps.traffic.apply(env, weights, { ...opsFor(), keep: { [color]: size }, deploymentId: d.id, label: "resizing" });
   }
   await deps.journal.record(d, "deployment:resizing", { color, from: current, to: size });
+  crashPoint("resizing");
   const target = deps.targets.get(env.spec.target);
   const outputs = await deps.engine.up(
     stackNames(d.environment)[color],
     target.fleetProgram(env.spec, color, fleet.version, runnableArtifact(fleet.artifact, (s) => deps.secrets.open(s)), env.traffic, size),
-    { ...ops, refresh: opts.refresh },
+    { ...opsFor("resizing"), refresh: opts.refresh },
   );
   env = await deps.environments.update(d.environment, (e) => {
     if (e.fleets[color]) Object.assign(e.fleets[color]!, { outputs, replicas: size });

@@ -44,7 +44,7 @@ describe("rolling waves", () => {
     const u = Math.max(resolveCount(unavailable, size, "down"), s === 0 ? 1 : 0);
     const waves = planWaves(size, surge, unavailable);
     let grown = 0;
-    let old = size;
+    let old: number = size;
     for (const w of waves) {
       // shrink, then grow, then shrink again
       expect(w.shrinkTo).toBeLessThanOrEqual(old);

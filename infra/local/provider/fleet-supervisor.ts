@@ -60,7 +60,7 @@ export function runSupervisor(dir: string): void {
   }, SETTLED_POLL_MS);
 
   const scaleTo = (scale: FleetScale | undefined) => {
-    if (!scale || !Number.isInteger(scale.replicas) || scale.replicas < 1 || scale.replicas === status.instances.length) return;
+    if (!scale || !Number.isInteger(scale.replicas) || scale.replicas < 0 || scale.replicas === status.instances.length) return;
     if (scale.replicas > status.instances.length) {
       const from = status.instances.length;
       for (let index = from; index < scale.replicas; index++) status.instances.push({ index, port: scale.ports[index], restarts: 0 });

@@ -46,7 +46,8 @@ export class LocalProvider implements provider.Provider {
     if (typeOf(urn) === FLEET_TYPE) {
       const plain = reveal(news);
       const replicas = plain.replicas as number;
-      if (!Number.isInteger(replicas) || replicas < 1) failures.push({ property: "replicas", reason: "must be a positive integer" });
+      // 0 is a fleet kept with no instances: a rolling deployment's old fleet before it is retired, ready to grow back.
+      if (!Number.isInteger(replicas) || replicas < 0) failures.push({ property: "replicas", reason: "must be a whole number, 0 or more" });
       const artifact = plain.artifact as { command?: unknown } | undefined;
       if (!Array.isArray(artifact?.command) || artifact.command.length === 0) {
         failures.push({ property: "artifact", reason: "artifact.command must be a non-empty list" });
