@@ -99,7 +99,7 @@ export type Strategy =
       maxSurge: number | string;
       /** Instances below the fleet's size while a wave runs: a count or a percentage of the size, rounded down. */
       maxUnavailable: number | string;
-      /** The wait after each wave short of the last, analysed when `analysis` is given. */
+      /** The wait after each wave short of the last (a duration, or "manual": until promoted), analysed when `analysis` is given. */
       pause?: string;
       bake?: string;
       analysis?: MetricAnalysis;

@@ -12,7 +12,7 @@ const USAGE = `usage: cutover <command> [options]
   env list                                 list environments
   env status <name>                        live version, colors, weights, recent deployments
   env delete <name> [--wait]               destroy an environment and all its stacks
-  deploy <env> <version> [--canary STEPS] [--bake DURATION] [--wait]
+  deploy <env> <version> [--canary STEPS | --rolling SURGE,UNAVAILABLE [--pause DURATION]] [--bake DURATION] [--wait]
                                            STEPS like 10:30s,50:manual,100
   status <deployment-id>                   one deployment
   events <deployment-id>                   stream a deployment's events until it ends
@@ -36,6 +36,17 @@ function defaultToken(): string | undefined {
   const dataDir = process.env.CUTOVER_DATA_DIR ?? path.join(process.env.XDG_DATA_HOME ?? path.join(os.homedir(), ".local", "share"), "cutover");
   const file = path.join(dataDir, "admin-token");
   return existsSync(file) ? readFileSync(file, "utf8").trim() : undefined;
+}
+
+/** `25%,0` (maxSurge,maxUnavailable): counts or percentages. */
+function parseRolling(spec: string, pause?: string, bake?: string) {
+  const parts = spec.split(",");
+  const value = (s: string) => (/^\d+$/.test(s) ? Number(s) : /^\d{1,3}%$/.test(s) ? s : undefined);
+  const [maxSurge, maxUnavailable] = parts.map((p) => value(p.trim()));
+  if (parts.length !== 2 || maxSurge === undefined || maxUnavailable === undefined) {
+    throw new UsageError(`bad rolling spec "${spec}": expected SURGE,UNAVAILABLE such as 25%,0 or 1,0`);
+  }
+  return { type: "rolling", maxSurge, maxUnavailable, ...(pause ? { pause } : {}), ...(bake ? { bake } : {}) };
 }
 
 function parseCanary(steps: string) {
@@ -109,7 +120,7 @@ async function follow(client: ApiClient, id: string, json: boolean): Promise<num
           : event.type === "deployment:phase"
         ? `phase ${d.phase}${d.error ? ` (${(d.error as { message: string }).message})` : ""}`
         : event.type === "deployment:step"
-          ? `traffic ${JSON.stringify(d.weights)}`
+          ? `traffic ${JSON.stringify(d.weights)}${d.replicas ? ` instances ${JSON.stringify(d.replicas)}` : ""}`
           : event.type.startsWith("engine:")
             ? `  ${event.type.slice(7)} ${d.op ?? ""} ${d.type ?? ""} ${d.name ?? d.message ?? ""}`
             : event.type.replace("deployment:", "");
@@ -144,6 +155,8 @@ async function run(argv: string[]): Promise<number> {
       wait: { type: "boolean", default: false },
       file: { type: "string", short: "f" },
       canary: { type: "string" },
+      rolling: { type: "string" },
+      pause: { type: "string" },
       bake: { type: "string" },
       reason: { type: "string" },
       role: { type: "string" },
@@ -206,6 +219,8 @@ async function run(argv: string[]): Promise<number> {
       need(2, "an environment and a version");
       const strategy = values.canary
         ? { type: "canary", steps: parseCanary(values.canary), ...(values.bake ? { bake: values.bake } : {}) }
+        : values.rolling
+          ? parseRolling(values.rolling, values.pause, values.bake)
         : values.bake
           ? { type: "blue-green", bake: values.bake }
           : undefined;

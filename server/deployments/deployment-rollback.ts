@@ -25,16 +25,17 @@ export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOp
   }
   let env = (await environments.get(d.environment))!;
   try {
-    if (from && !(env.fleets[from] && (await healthy(deps, env, from)))) {
-      await keepNewFleet(deps, d, env, ops, log);
-      return;
-    }
-    if (from && d.waves) {
+    if (from && d.waves && env.fleets[from]) {
+      // Grown back before it is judged: its record may be a crash behind the capacity it has.
       env = await resizeFleet(deps, d, from, env.spec.fleet.replicas, () => ops, { refresh: true }).catch((err) => {
         // Fewer instances serving is better than none: traffic still goes back to the old version.
         log.warn({ err: describeError(err) }, "the old fleet could not be grown back to its size");
         return env;
       });
+    }
+    if (from && !(env.fleets[from] && (await healthy(deps, env, from)))) {
+      await keepNewFleet(deps, d, env, ops, log);
+      return;
     }
     const weights: Record<Color, number> = { blue: 0, green: 0 };
     if (from) weights[from] = 100;

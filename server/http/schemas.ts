@@ -115,7 +115,7 @@ export const strategySchema = z.discriminatedUnion("type", [
       type: z.literal("rolling"),
       maxSurge: countOrPercent.default("25%").describe("instances above the fleet's size during a wave (a percentage rounds up)"),
       maxUnavailable: countOrPercent.default(0).describe("instances below the fleet's size during a wave (a percentage rounds down)"),
-      pause: duration.optional().describe("the wait after each wave but the last, analysed when `analysis` is given"),
+      pause: duration.or(z.literal("manual")).optional().describe("the wait after each wave but the last (manual: until promoted), analysed when `analysis` is given"),
       bake: duration.optional(),
       analysis: metricAnalysisSchema.optional(),
     })

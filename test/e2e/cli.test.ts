@@ -47,6 +47,11 @@ describe("cutover CLI", () => {
     const status = await cutover("env", "status", "cli");
     expect(status.stdout).toContain("cli: ready, live v1 on blue");
 
+    const rolled = await cutover("deploy", "cli", "v2", "--rolling", "1,0", "--wait");
+    expect(rolled.code).toBe(0);
+    expect(rolled.stdout).toMatch(/traffic \{"blue":50,"green":50\} instances \{"green":1,"blue":1\}[\s\S]*traffic \{"blue":0,"green":100\} instances \{"green":2,"blue":0\}[\s\S]*succeeded/);
+    expect((await cutover("deploy", "cli", "v2", "--rolling", "lots")).code).toBe(2);
+
     const list = await cutover("env", "list", "--json");
     expect(JSON.parse(list.stdout).environments.map((e: { name: string }) => e.name)).toContain("cli");
   });

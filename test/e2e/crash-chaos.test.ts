@@ -31,6 +31,10 @@ const abortWhenPaused = async (server: RunningServer, id: string) => {
   await server.api("POST", `/v1/deployments/${id}/abort`, { reason: "steered into a rollback" });
 };
 
+// With two instances: waves of one, or (no surge) the old fleet making way first.
+const rolling = { type: "rolling", maxSurge: 1, maxUnavailable: 0 };
+const rollingNoSurge = { type: "rolling", maxSurge: 0, maxUnavailable: 1 };
+
 const CASES: KillCase[] = [
   { point: "provisioning:engine" },
   { point: "verifying" },
@@ -43,6 +47,10 @@ const CASES: KillCase[] = [
   { point: "retiring:engine" },
   { point: "rolling_back:before-traffic", strategy: canaryPause, steer: abortWhenPaused },
   { point: "rolling_back:after-traffic", strategy: canaryPause, steer: abortWhenPaused },
+  { point: "resizing:engine", strategy: rolling },
+  { point: "resizing#2", strategy: rolling },
+  { point: "resizing:before-traffic", strategy: rollingNoSurge },
+  { point: "resizing:after-traffic", strategy: rollingNoSurge },
 ];
 
 describe("crash-proof cutover", () => {

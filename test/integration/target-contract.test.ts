@@ -18,6 +18,8 @@ interface TargetCase {
   weights(engine: MockedProgramEngine, env: string): Record<Color, number>;
   /** A resource of this type fails to create when it belongs to version "bad". */
   failingType: string;
+  /** The capacity a fleet stack declares (the ASG's desired capacity, the Deployment's replicas). */
+  capacity(engine: MockedProgramEngine, stack: string): number;
 }
 
 const colorOfArn = (arn: string) => (arn.includes(".blue/") ? "blue" : "green");
@@ -27,6 +29,7 @@ const cases: TargetCase[] = [
     target: "aws",
     settings: { region: "eu-west-1", ami: "ami-0123456789abcdef0", instanceType: "t3.micro", instancePort: 8080, listenerPort: 80, forceHeader: "X-Cutover-Pool" },
     failingType: "aws:autoscaling/group:Group",
+    capacity: (engine, stack) => engine.resourcesOf(stack, "aws:autoscaling/group:Group")[0].inputs.desiredCapacity,
     weights(engine, env) {
       const [listener] = engine.resourcesOf(`${env}.traffic`, "aws:lb/listener:Listener");
       const w = { blue: 0, green: 0 };
@@ -39,6 +42,7 @@ const cases: TargetCase[] = [
     target: "kubernetes",
     settings: { namespace: "shop", image: "registry.example.com/shop:{version}", containerPort: 8080, gateway: { name: "public" }, forceHeader: "X-Cutover-Pool" },
     failingType: "kubernetes:apps/v1:Deployment",
+    capacity: (engine, stack) => engine.resourcesOf(stack, "kubernetes:apps/v1:Deployment")[0].inputs.spec.replicas,
     weights(engine, env) {
       const w = { blue: 0, green: 0 };
       const [route] = engine.resourcesOf(`${env}.traffic`, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute");
@@ -155,6 +159,22 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
     expect(d.error).toMatchObject({ code: "predeploy_failed" });
     expect(d.error!.message).toContain("BackoffLimitExceeded");
     expect(await services.environmentService.get(env)).toMatchObject({ liveVersion: "v3" });
+  });
+
+  it("rolls v4 in waves: the new fleet's capacity grows as the old one's shrinks, weights following them", async () => {
+    const from = (await services.environmentService.get(env)).activeColor as Color;
+    const to: Color = from === "blue" ? "green" : "blue";
+    const id = await run({ version: "v4", strategy: { type: "rolling", maxSurge: 1, maxUnavailable: 0, pause: "manual" } as never });
+    await until(id, "paused");
+    expect(tc.weights(engine, env)).toEqual({ [from]: 50, [to]: 50 });
+    expect(tc.capacity(engine, `${env}.${to}`)).toBe(1);
+    expect(tc.capacity(engine, `${env}.${from}`)).toBe(1);
+    services.deploymentService.promote(id);
+    await until(id, "succeeded");
+    expect(tc.weights(engine, env)).toEqual({ [from]: 0, [to]: 100 });
+    expect(tc.capacity(engine, `${env}.${to}`)).toBe(2);
+    expect(await engine.exists(`${env}.${from}`)).toBe(false);
+    expect(await services.environmentService.get(env)).toMatchObject({ liveVersion: "v4", activeColor: to });
   });
 
   it("deletes every stack of the environment", async () => {
