@@ -24,6 +24,14 @@ export const PROJECT_NAME = "cutover";
  */
 const POSTGRES_BACKEND_ENV = { PULUMI_DIY_BACKEND_PARALLEL: "2", GOMAXPROCS: "4" };
 
+const UP_ATTEMPTS = 3;
+
+/** An inline program's RPC to the engine failed as unavailable (gRPC code 14) or found it shutting down. */
+export function isLostEngineConnection(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /\b14 UNAVAILABLE\b|Resource monitor is terminating|Channel has been shut down/.test(message);
+}
+
 export interface EngineSettings {
   dataDir: string;
   passphrase: string;
@@ -88,10 +96,28 @@ export class PulumiEngine implements StackEngine {
     );
   }
 
+  /**
+   * `pulumi up`. An update whose program lost its gRPC connection to the
+   * engine is run again: the SDK routes every unhandled rejection in the
+   * process to each inline program running at that moment, so one stack's
+   * late RPC failure can fail another's update. An update is declarative,
+   * so running it again converges on the same state.
+   */
   async up(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<StackOutputs> {
-    const stack = await this.stack(stackName, program);
-    const result = await stack.up({ onEvent: progress(opts), signal: opts.signal, refresh: opts.refresh, onOutput: () => undefined });
-    return unwrap(result.outputs);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stack = await this.stack(stackName, program);
+        const result = await stack.up({ onEvent: progress(opts), signal: opts.signal, refresh: opts.refresh, onOutput: () => undefined });
+        return unwrap(result.outputs);
+      } catch (err) {
+        if (attempt >= UP_ATTEMPTS || opts.signal?.aborted || !isLostEngineConnection(err)) throw err;
+        opts.onEvent?.({
+          type: "engine:diagnostic",
+          data: { severity: "warning", message: `the program lost its connection to the engine (attempt ${attempt} of ${UP_ATTEMPTS}); running the update again` },
+        });
+        await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
+      }
+    }
   }
 
   /** The custom resources recorded in a stack's state, refreshed from reality first when asked. */
