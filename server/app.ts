@@ -26,7 +26,7 @@ export interface AppDeps {
   maxBodyBytes: number;
   version: string;
   ready: () => boolean;
-  /** Endpoints that verify their own callers (chat providers' signatures), mounted before bearer authentication. */
+  /** Endpoints that verify their own callers (chat providers' signatures, OFREP's error shapes), mounted before bearer authentication. */
   signedRoutes?: express.Router[];
 }
 
@@ -47,7 +47,7 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(authenticate(deps.tokens));
   app.use((req, _res, next) => {
     const hasBody = Number(req.get("content-length") ?? 0) > 0 || req.get("transfer-encoding") !== undefined;
-    if (req.method === "POST" && hasBody && !req.is("application/json")) {
+    if ((req.method === "POST" || req.method === "PUT") && hasBody && !req.is("application/json")) {
       throw new InputError("unsupported_media_type", "send the request body as application/json");
     }
     next();
@@ -68,7 +68,7 @@ export function createApp(deps: AppDeps): express.Express {
       deps.tokens.authorize(principalOf(res), r.role);
       const params = r.params ? parseInput(r.params, req.params, "params") : req.params;
       const query = parseInput(r.query ?? emptyQuery, req.query, "query");
-      const body = r.method === "post" ? parseInput(r.body ?? emptyQuery, req.body, "body") : undefined;
+      const body = r.method === "post" || r.method === "put" ? parseInput(r.body ?? emptyQuery, req.body, "body") : undefined;
       const result = await r.handle({ params, query, body, req, res });
       if (!result) return;
       if (r.audit && result.status < 400) await recordAudit(deps, r.audit, res, params as Record<string, string>, result.body);

@@ -24,7 +24,13 @@ import { openJournal } from "./store/database";
 import { LeaseStore } from "./store/lease-store";
 import { DeploymentRequestStore } from "./store/deployment-request-store";
 import { EventNotifications } from "./store/event-notifications";
-import { DeploymentStore } from "./store/deployment-store";
+import { DeploymentStore, EVENTS_CHANNEL } from "./store/deployment-store";
+import { FLAGS_CHANNEL, FlagStore } from "./store/flag-store";
+import { FlagService } from "./flags/flag-service";
+import { FlagRamps } from "./flags/flag-ramps";
+import { FlagRampStore } from "./store/flag-ramp-store";
+import { flagRoutes } from "./http/flag-routes";
+import { ofrepRouter } from "./http/ofrep-routes";
 import { EnvironmentStore } from "./store/environment-store";
 import { IdempotencyStore } from "./store/idempotency-store";
 import { TokenStore } from "./store/token-store";
@@ -222,11 +228,42 @@ export async function createServices({ config, logger, toolchain, engine: inject
     logger: logger.child({ component: "scheduler" }),
     intervalMs: parseDuration(config.schedulerInterval),
   });
+  const flags = new FlagService({
+    flags: new FlagStore(journalDb.db, journalDb.dialect),
+    environmentExists: async (name) => (await environmentStore.get(name)) !== undefined,
+    audit,
+    // With one SQLite journal this process is the only writer; on Postgres the cache waits for notifications to flow.
+    cacheTrusted: journalDb.dialect === "sqlite",
+  });
+  // A ramp's builtin metrics read the environment's live pool: the version that serves the flag.
+  const flagRamps = new FlagRamps({
+    ramps: new FlagRampStore(journalDb.db),
+    flags,
+    replicaId: config.replicaId,
+    intervalMs: parseDuration(config.schedulerInterval),
+    logger: logger.child({ component: "flag-ramps" }),
+    measureFor: async (ramp) => {
+      const env = await environmentStore.get(ramp.environment);
+      const color = env?.activeColor ?? "blue";
+      return metricSource({
+        environment: ramp.environment,
+        version: env?.liveVersion ?? "",
+        color,
+        sample: async () => {
+          const current = await environmentStore.get(ramp.environment);
+          if (!current?.traffic) return undefined;
+          const target = targets.get(current.spec.target);
+          return target.poolStats ? (await target.poolStats(current.spec, current.traffic))?.[color] : undefined;
+        },
+      });
+    },
+  });
   const routes = [
     ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit, gateSigningSecret: gateSecret }),
     ...chatIdentityRoutes(chatIdentities),
     ...webhookRoutes(webhooks),
     ...scheduleRoutes(schedules, refresh, tokens),
+    ...flagRoutes(flags, flagRamps, tokens),
   ];
   const app = createApp({
     routes,
@@ -239,6 +276,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     version: (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version,
     ready: () => started && !reconciler!.recovering,
     signedRoutes: [
+      ofrepRouter({ flags, tokens, logger: logger.child({ component: "flags" }), ratePerSecond: config.flagsRateLimit, maxBodyBytes: config.maxBodyBytes }),
       chatopsRouter({
         commands: chatCommands,
         identities: chatIdentities,
@@ -253,7 +291,15 @@ export async function createServices({ config, logger, toolchain, engine: inject
     idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000)).catch((err) => logger.warn({ err: String(err) }, "pruning idempotency keys failed"));
   const pruneTimer = setInterval(prune, 3600_000);
   const notifications = config.databaseUrl
-    ? new EventNotifications(config.databaseUrl, (deploymentId) => bus.emit("deployment:journaled_elsewhere", { deploymentId }), logger)
+    ? new EventNotifications(
+        config.databaseUrl,
+        {
+          [EVENTS_CHANNEL]: (deploymentId) => bus.emit("deployment:journaled_elsewhere", { deploymentId }),
+          [FLAGS_CHANNEL]: (environment) => flags.cache.invalidate(environment),
+        },
+        logger,
+        (listening) => flags.cache.setTrusted(listening),
+      )
     : undefined;
   await notifications?.start();
   // Work queued through another replica, or left by one that died, is found by looking.
@@ -272,6 +318,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     adminTokenFile,
     deploymentService,
     environmentService,
+    flags,
     workers,
     /** Starts every environment's worker, each beginning with the recovery of what a crash interrupted. */
     async start(): Promise<void> {
@@ -280,6 +327,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
       started = true;
       dispatcher.start();
       scheduler.start();
+      flagRamps.start();
       return reconciler!.recovered();
     },
     /** Graceful stop: running deployments stop at a safe point (resumed at the next start), then the journal closes. */
@@ -299,6 +347,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
       webhooks.stop();
       await dispatcher.stop();
       await scheduler.stop();
+      await flagRamps.stop();
       metrics.stop();
       await journalDb.close();
     },

@@ -32,6 +32,7 @@ const schema = z.object({
   CUTOVER_MATTERMOST_TOKEN: z.string().min(8).optional(),
   CUTOVER_WEBHOOK_ALLOW: z.string().optional(),
   CUTOVER_SCHEDULER_INTERVAL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_SCHEDULER_INTERVAL must be a duration like 500ms").default("500ms"),
+  CUTOVER_FLAGS_RATE_LIMIT: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
   CUTOVER_WEBHOOK_RETRY_SCHEDULE: z
     .string()
     .regex(/^\d+(ms|s|m|h)(,\d+(ms|s|m|h))*$/, "CUTOVER_WEBHOOK_RETRY_SCHEDULE must be durations separated by commas, like 5s,5m,30m")
@@ -68,6 +69,8 @@ export interface Config {
   schedulerInterval: string;
   /** Waits before each webhook retry. */
   webhookRetrySchedule?: string[];
+  /** Flag evaluations a second per token over OFREP; more get 429 with Retry-After. */
+  flagsRateLimit: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -106,5 +109,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookAllow: (c.CUTOVER_WEBHOOK_ALLOW ?? "").split(",").map((s) => s.trim()).filter(Boolean),
     webhookRetrySchedule: c.CUTOVER_WEBHOOK_RETRY_SCHEDULE?.split(","),
     schedulerInterval: c.CUTOVER_SCHEDULER_INTERVAL,
+    flagsRateLimit: c.CUTOVER_FLAGS_RATE_LIMIT,
   };
 }

@@ -5,8 +5,8 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { AuthenticationError, ForbiddenError, NotFoundError } from "../errors";
 
-/** viewer < deployer < admin; `metrics` may only scrape /metrics. */
-export type Role = "viewer" | "deployer" | "approver" | "admin" | "metrics";
+/** viewer < deployer < approver < admin; `metrics` may only scrape /metrics, `flags-reader` only evaluate flags. */
+export type Role = "viewer" | "deployer" | "approver" | "admin" | "metrics" | "flags-reader";
 
 export interface TokenRecord {
   id: string;
@@ -33,13 +33,17 @@ export interface Principal {
   environments?: string[];
 }
 
-// `metrics` sits outside the ladder: it grants /metrics and nothing else.
-const RANK: Record<Role, number> = { metrics: -1, viewer: 0, deployer: 1, approver: 2, admin: 3 };
+// `metrics` and `flags-reader` sit outside the ladder: each grants one thing and nothing else.
+const RANK: Record<Role, number> = { metrics: -1, "flags-reader": -1, viewer: 0, deployer: 1, approver: 2, admin: 3 };
+/** How long a token, once looked up, is trusted without asking the store again (revocation here drops it at once). */
+const PRINCIPAL_TTL_MS = 5000;
 const hash = (token: string) => createHash("sha256").update(token).digest("hex");
 const newToken = () => `cut_${randomBytes(24).toString("base64url")}`;
 
 export class TokenService {
   private readonly adminHash?: Buffer;
+  /** Looked-up tokens by hash, so a hot endpoint (flag evaluation) does no store read per request. */
+  private readonly recent = new Map<string, { record: TokenRecord; until: number }>();
 
   constructor(
     private readonly store: TokenRepository,
@@ -68,8 +72,14 @@ export class TokenService {
     if (this.adminHash && timingSafeEqual(this.adminHash, Buffer.from(digest, "hex"))) {
       return { id: "admin", name: "admin", role: "admin" };
     }
-    const record = await this.store.byHash(digest);
-    if (!record) throw new AuthenticationError("invalid_token", "the API token is not valid (unknown or revoked)");
+    const cached = this.recent.get(digest);
+    let record = cached && cached.until > Date.now() ? cached.record : undefined;
+    if (!record) {
+      record = await this.store.byHash(digest);
+      if (!record) throw new AuthenticationError("invalid_token", "the API token is not valid (unknown or revoked)");
+      if (this.recent.size >= 10_000) this.recent.clear();
+      this.recent.set(digest, { record, until: Date.now() + PRINCIPAL_TTL_MS });
+    }
     return { id: record.id, name: record.name, role: record.role, environments: record.environments };
   }
 
@@ -96,6 +106,16 @@ export class TokenService {
       required: "metrics",
       actual: principal.role,
     });
+  }
+
+  /** Flag evaluation: a `flags-reader` token, or any token that may read the environment. */
+  authorizeFlagReads(principal: Principal, environment: string): void {
+    if (principal.role === "metrics") {
+      throw new ForbiddenError("insufficient_role", "evaluating flags needs a flags-reader token (or viewer and above)", { required: "flags-reader", actual: principal.role });
+    }
+    if (!inScope(principal, environment)) {
+      throw new ForbiddenError("environment_out_of_scope", `the token is not allowed to read flags of environment ${environment}`, { environment });
+    }
   }
 
   canSee(principal: Principal, environment: string): boolean {
@@ -131,6 +151,7 @@ export class TokenService {
     if (!record || !covers(caller, record.environments) || !(await this.store.revoke(id))) {
       throw new NotFoundError("token_not_found", `no active token ${id}`, { token: id });
     }
+    for (const [digest, entry] of this.recent) if (entry.record.id === id) this.recent.delete(digest);
   }
 
   /** Whether every environment of a scope lies within the principal's (an unscoped principal covers all). */

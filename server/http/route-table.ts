@@ -19,7 +19,7 @@ export interface RouteResult {
 }
 
 export interface Route {
-  method: "get" | "post" | "delete";
+  method: "get" | "post" | "put" | "delete";
   path: string;
   summary: string;
   /** The least role that may call it; scope is checked by the handler for environment routes. */

@@ -5,9 +5,10 @@ import { DURATION_PATTERN } from "../deployments/duration";
 import { ConditionError, parseCondition } from "../analysis/condition";
 
 const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "500ms", "30s", "5m" or "1h"');
-const name = z
+export const environmentName = z
   .string()
   .regex(/^[a-z][a-z0-9-]{0,38}[a-z0-9]$/, "lower-case letters, digits and dashes, 2 to 40 characters, starting with a letter");
+const name = environmentName;
 export const version = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$/, "letters, digits, '.', '_', '+', '-'; up to 64 characters");
@@ -250,7 +251,7 @@ export const environmentScope = z.array(z.string().regex(/^[a-z0-9-]+\*?$/, "an 
 
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),
-  role: z.enum(["viewer", "deployer", "approver", "admin", "metrics"]),
+  role: z.enum(["viewer", "deployer", "approver", "admin", "metrics", "flags-reader"]),
   environments: environmentScope.optional(),
 });
 

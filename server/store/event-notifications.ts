@@ -1,11 +1,12 @@
-// Listens on Postgres for events other replicas journal (NOTIFY on
-// cutover_events) and passes the deployment ids on, so that a live event
-// stream on this replica follows a deployment another replica runs. The
-// connection is re-made after a failure; a stream also re-reads the journal
-// on reconnect, so a notification lost meanwhile costs nothing.
+// Listens on Postgres for what other replicas announce: events they journal
+// (NOTIFY on cutover_events, so a live event stream here follows a
+// deployment another replica runs) and flag changes (cutover_flags, so a
+// cached flag is dropped as soon as it changes). The connection is re-made
+// after a failure; `onListening(false)` tells the listeners that anything
+// may have been missed meanwhile, and `onListening(true)` that
+// notifications flow again.
 import pg from "pg";
 import type { Logger } from "../logger";
-import { EVENTS_CHANNEL } from "./deployment-store";
 
 export class EventNotifications {
   private client?: pg.Client;
@@ -14,15 +15,17 @@ export class EventNotifications {
 
   constructor(
     private readonly databaseUrl: string,
-    private readonly onEvent: (deploymentId: string) => void,
+    private readonly channels: Record<string, (payload: string) => void>,
     private readonly logger: Logger,
+    private readonly onListening: (listening: boolean) => void = () => undefined,
   ) {}
 
   async start(): Promise<void> {
     if (this.stopped) return;
     const client = new pg.Client({ connectionString: this.databaseUrl });
     client.on("notification", (n) => {
-      if (n.channel === EVENTS_CHANNEL && n.payload) this.onEvent(n.payload);
+      const handler = this.channels[n.channel];
+      if (handler && n.payload) handler(n.payload);
     });
     client.on("error", (err) => {
       this.logger.warn({ err: String(err) }, "event notifications connection failed; reconnecting");
@@ -30,8 +33,9 @@ export class EventNotifications {
     });
     try {
       await client.connect();
-      await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+      for (const channel of Object.keys(this.channels)) await client.query(`LISTEN ${channel}`);
       this.client = client;
+      this.onListening(true);
     } catch (err) {
       await client.end().catch(() => undefined);
       this.logger.warn({ err: String(err) }, "could not listen for event notifications; retrying");
@@ -40,6 +44,7 @@ export class EventNotifications {
   }
 
   private reconnect(): void {
+    this.onListening(false);
     const old = this.client;
     this.client = undefined;
     void old?.end().catch(() => undefined);

@@ -228,6 +228,47 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable("webhook_deliveries").addColumn("claimed_by", "text").execute();
       },
     },
+    // Feature flags per environment, every change of them, and their ramps.
+    "0006_flags": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("flags")
+          .addColumn("environment", "text", (c) => c.notNull())
+          .addColumn("key", "text", (c) => c.notNull())
+          .addColumn("body", "text", (c) => c.notNull())
+          .addColumn("version", "integer", (c) => c.notNull())
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .addPrimaryKeyConstraint("flags_pk", ["environment", "key"])
+          .execute();
+        await db.schema
+          .createTable("flag_history")
+          .addColumn("id", serial, (c) => (autoIncrement ? c.primaryKey().autoIncrement() : c.primaryKey()))
+          .addColumn("environment", "text", (c) => c.notNull())
+          .addColumn("key", "text", (c) => c.notNull())
+          .addColumn("version", "integer", (c) => c.notNull())
+          .addColumn("action", "text", (c) => c.notNull())
+          .addColumn("actor", "text", (c) => c.notNull())
+          .addColumn("changed", "text", (c) => c.notNull())
+          .addColumn("flag", "text")
+          .addColumn("reason", "text")
+          .addColumn("at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("flag_history_by_flag").on("flag_history").columns(["environment", "key", "id"]).execute();
+        await db.schema
+          .createTable("flag_ramps")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("environment", "text", (c) => c.notNull())
+          .addColumn("key", "text", (c) => c.notNull())
+          .addColumn("body", "text", (c) => c.notNull())
+          .addColumn("state", "text", (c) => c.notNull())
+          .addColumn("due_at", "text")
+          .addColumn("claimed_by", "text")
+          .addColumn("claimed_until", "text")
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("flag_ramps_due").on("flag_ramps").columns(["state", "due_at"]).execute();
+      },
+    },
   };
 }
 

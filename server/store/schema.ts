@@ -188,7 +188,47 @@ export interface WebhookDeliveriesTable {
   delivered_at: string | null;
 }
 
+export interface FlagsTable {
+  environment: string;
+  key: string;
+  /** The whole flag as JSON. */
+  body: string;
+  version: number;
+  updated_at: string;
+}
+
+export interface FlagHistoryTable {
+  id: Generated<number>;
+  environment: string;
+  key: string;
+  version: number;
+  action: string;
+  actor: string;
+  changed: string;
+  /** The flag after the change, as JSON; null for a deletion. */
+  flag: string | null;
+  reason: string | null;
+  at: string;
+}
+
+export interface FlagRampsTable {
+  id: string;
+  environment: string;
+  key: string;
+  /** The ramp as JSON: steps, analysis, state, progress. */
+  body: string;
+  state: string;
+  /** When the ramp's next step is due (ISO-8601). */
+  due_at: string | null;
+  claimed_by: string | null;
+  claimed_until: string | null;
+  created_at: string;
+}
+
 export interface JournalSchema {
+  flags: FlagsTable;
+  flag_history: FlagHistoryTable;
+  flag_ramps: FlagRampsTable;
   chat_identities: ChatIdentitiesTable;
   chat_threads: ChatThreadsTable;
   audit_log: AuditLogTable;
