@@ -112,12 +112,12 @@ export function ofrepRouter(deps: OfrepDeps): express.Router {
 
 function environmentOf(principal: Principal, header: string | undefined): string {
   if (header !== undefined) {
-    if (!/^[a-z][a-z0-9-]{0,38}[a-z0-9]$/.test(header)) throw new OfrepError(400, "GENERAL", `${ENVIRONMENT_HEADER} must name an environment`);
+    if (!/^[a-z][a-z0-9-]{0,38}[a-z0-9]$/.test(header)) throw new OfrepError(400, "GENERAL", "Cutover-Environment must name an environment");
     return header;
   }
   const scope = principal.environments;
   if (scope?.length === 1 && !scope[0].endsWith("*")) return scope[0];
-  throw new OfrepError(400, "GENERAL", `this token covers more than one environment: name one in the ${ENVIRONMENT_HEADER} header`);
+  throw new OfrepError(400, "GENERAL", "this token covers more than one environment: name one in the Cutover-Environment header");
 }
 
 /** The evaluation context: an object whose targetingKey, when present, is a string. */
