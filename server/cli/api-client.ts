@@ -29,8 +29,8 @@ export class ApiClient {
     return { ...(this.token ? { authorization: `Bearer ${this.token}` } : {}), ...extra };
   }
 
-  async request<T>(method: string, path: string, body?: unknown, idempotencyKey = randomUUID()): Promise<T> {
-    const headers = this.headers({ accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }) });
+  async request<T>(method: string, path: string, body?: unknown, idempotencyKey = randomUUID(), extra: Record<string, string> = {}): Promise<T> {
+    const headers = this.headers({ accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }), ...extra });
     if (method === "POST") headers["idempotency-key"] = idempotencyKey;
     for (let attempt = 0; ; attempt++) {
       let res: Response;

@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { ApiClient, ApiError } from "./api-client";
+import { FLAGS_USAGE, FlagUsageError, runFlags } from "./flag-commands";
 
 const USAGE = `usage: cutover <command> [options]
 
@@ -21,7 +22,8 @@ const USAGE = `usage: cutover <command> [options]
   approve|reject <deployment-id> [gate] [--reason TEXT]
                                            answer the manual gate the deployment waits at
   rollback <env> [--wait]                  back to the previous good version
-  token create <name> --role viewer|deployer|approver|admin [--env NAME]...
+  token create <name> --role viewer|deployer|approver|admin|flags-reader [--env NAME]...
+${FLAGS_USAGE}
 
 options: --url (CUTOVER_URL, default http://127.0.0.1:8080)
          --token (CUTOVER_TOKEN; default: the admin-token file in CUTOVER_DATA_DIR)
@@ -161,6 +163,8 @@ async function run(argv: string[]): Promise<number> {
       reason: { type: "string" },
       role: { type: "string" },
       env: { type: "string", multiple: true },
+      percentage: { type: "string" },
+      history: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -279,6 +283,8 @@ async function run(argv: string[]): Promise<number> {
       print(json, t, () => `${t.id}\n${t.token}`);
       return 0;
     }
+    case "flags":
+      return runFlags(client, args, { json, file: values.file, percentage: values.percentage, reason: values.reason, history: values.history, wait: values.wait }, print);
     default:
       throw new UsageError(`unknown command ${cmd}`);
   }
@@ -287,7 +293,7 @@ async function run(argv: string[]): Promise<number> {
 run(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    if (err instanceof UsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof FlagUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`cutover: ${(err as Error).message}\n\n${USAGE}`);
       process.exit(2);
     }

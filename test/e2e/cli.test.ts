@@ -96,6 +96,27 @@ describe("cutover CLI", () => {
     expect(missing.stderr).toContain("deployment_not_found");
   });
 
+  it("sets, lists, switches and ramps feature flags", async () => {
+    const file = path.join(tempDir("cli-flag"), "flag.json");
+    writeFileSync(file, JSON.stringify({ enabled: true, variants: { on: true, off: false }, defaultVariant: "off", rollout: { variant: "on", percentage: 5 } }));
+    expect(await cutover("flags", "set", "cli", "dark-mode", "--file", file)).toMatchObject({ code: 0, stdout: "dark-mode  on   default off  rollout 5% → on  v1\n" });
+    expect((await cutover("flags", "set", "cli", "dark-mode", "--percentage", "20")).stdout).toContain("rollout 20% → on  v2");
+    expect((await cutover("flags", "disable", "cli", "dark-mode", "--reason", "pager")).stdout).toContain("dark-mode  off");
+    expect((await cutover("flags", "enable", "cli", "dark-mode")).code).toBe(0);
+    expect((await cutover("flags", "list", "cli")).stdout).toBe("dark-mode  on   default off  rollout 20% → on  v4\n");
+    const ramp = await cutover("flags", "ramp", "cli", "dark-mode", "50:1s,100", "--wait");
+    expect(ramp.code).toBe(0);
+    expect(ramp.stdout).toMatch(/step 1\/2: 50%[\s\S]*step 2\/2: 100%[\s\S]*succeeded/);
+    const history = await cutover("flags", "get", "cli", "dark-mode", "--history");
+    expect(history.stdout).toMatch(/v3 disable by admin at .* \(enabled\): pager/);
+    expect(history.stdout).toMatch(/v6 ramp by flag ramp started by admin/);
+    const bad = await cutover("flags", "ramp", "cli", "dark-mode", "fifty");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('bad ramp step "fifty"');
+    const none = await cutover("flags", "get", "cli", "nope");
+    expect([none.code, none.stderr]).toEqual([3, expect.stringContaining("flag_not_found")]);
+  });
+
   it("deletes the environment with --wait, leaving no process", async () => {
     const spec = (await server.api("GET", "/v1/environments/cli")).json.spec;
     const mark = spec.fleet.artifact.env.CUTOVER_TEST_MARK;
