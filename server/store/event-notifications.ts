@@ -31,6 +31,10 @@ export class EventNotifications {
       this.logger.warn({ err: String(err) }, "event notifications connection failed; reconnecting");
       this.reconnect();
     });
+    // A connection the server closed without an error is as lost.
+    client.on("end", () => {
+      if (this.client === client && !this.stopped) this.reconnect();
+    });
     try {
       await client.connect();
       for (const channel of Object.keys(this.channels)) await client.query(`LISTEN ${channel}`);
