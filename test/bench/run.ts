@@ -6,6 +6,7 @@ import { localFleetProgram } from "../../infra/local/fleet-program";
 import { resolveToolchain } from "../../server/engine/toolchain";
 import { testEngine } from "../helpers/engine";
 import { fixtureApp } from "../helpers/temp-dir";
+import { flagEvaluation } from "./flag-evaluation";
 import { proxyThroughput } from "./proxy-throughput";
 import { deploymentsThroughReplicas } from "./replica-throughput";
 
@@ -65,6 +66,18 @@ async function main(): Promise<void> {
       `${r.name.padEnd(28)}${fmt(r.requestsPerSecond).padStart(12)}${fmt(r.p99Ms, 2).padStart(10)}${String(r.non2xx).padStart(10)}${fmt(r.requestsPerSecond / nginx.requestsPerSecond, 2).padStart(10)}`,
     );
   }
+
+  console.log(`\nFlag evaluation over OFREP: Cutover pinned to one core, wrk on the other, ${seconds}s each, a new targetingKey per request`);
+  const f = await flagEvaluation(seconds);
+  console.log(`${"".padEnd(40)}${"req/s".padStart(12)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"non-2xx".padStart(10)}`);
+  for (const [name, r] of [
+    ["single evaluation, 1 connection", f.single1],
+    ["single evaluation, 32 connections", f.single],
+    [`bulk (${f.flags} flags), 32 connections`, f.bulk],
+  ] as const) {
+    console.log(`${name.padEnd(40)}${fmt(r.requestsPerSecond).padStart(12)}${fmt(r.p50Ms, 2).padStart(10)}${fmt(r.p99Ms, 2).padStart(10)}${String(r.non2xx).padStart(10)}`);
+  }
+  console.log(`aims: single-evaluation p99 under 2 ms (${fmt(f.single1.p99Ms / 2, 2)}× the aim), at least 5,000 evaluations/s (${fmt(f.single.requestsPerSecond / 5000, 2)}× the aim)`);
 
   const runs = Number(process.env.BENCH_RUNS ?? 5);
   console.log(`\nOne-fleet stack (2 instances of a Node app), real engine, file backend, ${runs} runs`);
