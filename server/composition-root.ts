@@ -183,6 +183,37 @@ export async function createServices({ config, logger, toolchain, engine: inject
     return target.poolStats && env.traffic ? target.poolStats(env.spec, env.traffic) : undefined;
   });
 
+  const flags = new FlagService({
+    flags: new FlagStore(journalDb.db, journalDb.dialect),
+    environmentExists: async (name) => (await environmentStore.get(name)) !== undefined,
+    audit,
+    // With one SQLite journal this process is the only writer; on Postgres the cache waits for notifications to flow.
+    cacheTrusted: journalDb.dialect === "sqlite",
+  });
+  bus.on("environment:removed", (env) => flags.cache.invalidate(env.name));
+  // A ramp's builtin metrics read the environment's live pool: the version that serves the flag.
+  const flagRamps = new FlagRamps({
+    ramps: new FlagRampStore(journalDb.db),
+    flags,
+    replicaId: config.replicaId,
+    intervalMs: parseDuration(config.schedulerInterval),
+    logger: logger.child({ component: "flag-ramps" }),
+    measureFor: async (ramp) => {
+      const env = await environmentStore.get(ramp.environment);
+      const color = env?.activeColor ?? "blue";
+      return metricSource({
+        environment: ramp.environment,
+        version: env?.liveVersion ?? "",
+        color,
+        sample: async () => {
+          const current = await environmentStore.get(ramp.environment);
+          if (!current?.traffic) return undefined;
+          const target = targets.get(current.spec.target);
+          return target.poolStats ? (await target.poolStats(current.spec, current.traffic))?.[color] : undefined;
+        },
+      });
+    },
+  });
   let started = false;
   const chatIdentities = new ChatIdentityService(new ChatIdentityStore(journalDb.db), tokens);
   const chatThreads = new ChatThreadStore(journalDb.db, core.secrets);
@@ -198,6 +229,8 @@ export async function createServices({ config, logger, toolchain, engine: inject
     audit,
     poster: chatPoster,
     logger: logger.child({ component: "chat" }),
+    flags,
+    ramps: flagRamps,
   });
   const webhookStore = new WebhookStore(journalDb.db, core.secrets);
   const deliveryStore = new DeliveryStore(journalDb.db);
@@ -227,36 +260,6 @@ export async function createServices({ config, logger, toolchain, engine: inject
     bus,
     logger: logger.child({ component: "scheduler" }),
     intervalMs: parseDuration(config.schedulerInterval),
-  });
-  const flags = new FlagService({
-    flags: new FlagStore(journalDb.db, journalDb.dialect),
-    environmentExists: async (name) => (await environmentStore.get(name)) !== undefined,
-    audit,
-    // With one SQLite journal this process is the only writer; on Postgres the cache waits for notifications to flow.
-    cacheTrusted: journalDb.dialect === "sqlite",
-  });
-  // A ramp's builtin metrics read the environment's live pool: the version that serves the flag.
-  const flagRamps = new FlagRamps({
-    ramps: new FlagRampStore(journalDb.db),
-    flags,
-    replicaId: config.replicaId,
-    intervalMs: parseDuration(config.schedulerInterval),
-    logger: logger.child({ component: "flag-ramps" }),
-    measureFor: async (ramp) => {
-      const env = await environmentStore.get(ramp.environment);
-      const color = env?.activeColor ?? "blue";
-      return metricSource({
-        environment: ramp.environment,
-        version: env?.liveVersion ?? "",
-        color,
-        sample: async () => {
-          const current = await environmentStore.get(ramp.environment);
-          if (!current?.traffic) return undefined;
-          const target = targets.get(current.spec.target);
-          return target.poolStats ? (await target.poolStats(current.spec, current.traffic))?.[color] : undefined;
-        },
-      });
-    },
   });
   const routes = [
     ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit, gateSigningSecret: gateSecret }),

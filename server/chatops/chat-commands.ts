@@ -8,6 +8,8 @@ import type { Actor, Deployment } from "../deployments/model";
 import type { DeploymentRepository } from "../deployments/ports";
 import type { EnvironmentService } from "../environments/environment-service";
 import { CutoverError } from "../errors";
+import type { FlagRamps } from "../flags/flag-ramps";
+import type { FlagService } from "../flags/flag-service";
 import type { Logger } from "../logger";
 import { actorOfIdentity, principalOfIdentity, type ChatIdentityService } from "./chat-identities";
 import type { ChatCommand } from "./chat-grammar";
@@ -34,9 +36,12 @@ export interface ChatCommandDeps {
   audit: AuditRepository;
   poster: ChatPoster;
   logger: Logger;
+  flags: FlagService;
+  ramps: FlagRamps;
 }
 
-const ROLE_OF = { status: "viewer", history: "viewer", deploy: "deployer", promote: "deployer", pause: "deployer", resume: "deployer", abort: "deployer", rollback: "deployer", approve: "approver", reject: "approver" } as const;
+const ROLE_OF = { status: "viewer", history: "viewer", flags: "viewer", deploy: "deployer", promote: "deployer", pause: "deployer", resume: "deployer", abort: "deployer", rollback: "deployer", approve: "approver", reject: "approver" } as const;
+const roleOf = (c: Exclude<ChatCommand, { verb: "help" }>) => (c.verb === "flag" ? (c.action === "status" ? "viewer" : "deployer") : ROLE_OF[c.verb]);
 
 export class ChatCommandService {
   constructor(private readonly deps: ChatCommandDeps) {}
@@ -49,7 +54,7 @@ export class ChatCommandService {
     const principal = principalOfIdentity(identity);
     const env = command.environment;
     try {
-      this.deps.tokens.authorize(principal, ROLE_OF[command.verb], env);
+      this.deps.tokens.authorize(principal, roleOf(command), env);
     } catch (err) {
       if (err instanceof CutoverError) return this.refuse(caller, identity, command.verb, env, err.message.replace(/the token/g, "your chat identity"));
       throw err;
@@ -118,6 +123,13 @@ export class ChatCommandService {
         await this.audit(actor, "environment.rollback", env, d.id, { command: text });
         return ephemeral(`Rolling *${env}* back: \`${d.id}\` (${d.version}).`);
       }
+      case "flags": {
+        const flags = await this.deps.flags.list(env);
+        if (flags.length === 0) return ephemeral(`*${env}* has no feature flags`);
+        return ephemeral([`Feature flags of *${env}*:`, ...flags.map(flagLine)].join("\n"));
+      }
+      case "flag":
+        return this.flag(actor, command, text);
       case "approve":
       case "reject": {
         const d = await this.active(env);
@@ -133,6 +145,23 @@ export class ChatCommandService {
         return ephemeral(`${command.verb} requested for \`${d.id}\` (${d.version} on *${env}*).`);
       }
     }
+  }
+
+  private async flag(actor: Actor, c: Extract<ChatCommand, { verb: "flag" }>, text: string): Promise<ChatMessage> {
+    const { flags, ramps } = this.deps;
+    if (c.action === "status") {
+      const flag = await flags.get(c.environment, c.key);
+      const [ramp] = await ramps.list(c.environment, c.key);
+      const rampLine = ramp ? `ramp \`${ramp.id}\` ${ramp.state}${ramp.step >= 0 ? ` at step ${ramp.step + 1} of ${ramp.steps.length}` : ""}${ramp.reason ? `: ${ramp.reason}` : ""}` : "";
+      return ephemeral([flagLine(flag), `changed by ${flag.updatedBy.name} at ${flag.updatedAt}`, rampLine].filter(Boolean).join("\n"));
+    }
+    if (c.action === "ramp") {
+      const ramp = await ramps.create(c.environment, c.key, { steps: c.steps }, actor);
+      await this.audit(actor, "flag.ramp.create", c.environment, c.key, { command: text, ramp: ramp.id });
+      return { text: `${actor.name} started ramp \`${ramp.id}\` of *${c.key}* on *${c.environment}*: ${c.steps.map((s) => `${s.percentage}%${s.pause ? ` for ${s.pause}` : ""}`).join(" → ")}`, replaceOriginal: false };
+    }
+    const flag = await flags.setEnabled(c.environment, c.key, c.action === "enable", actor, `from chat: ${text}`);
+    return { text: `${actor.name} switched *${c.key}* ${flag.enabled ? "on" : "off"} on *${c.environment}* (version ${flag.version})`, replaceOriginal: false };
   }
 
   /** A person's answer at the gate the deployment waits at (or the named one). */
@@ -183,4 +212,8 @@ export class ChatCommandService {
       .append({ actor, action, ...(environment ? { environment } : {}), ...(subject ? { subject } : {}), data })
       .catch((err) => this.deps.logger.error({ err: String(err), action }, "could not record an audit entry"));
   }
+}
+
+function flagLine(f: { key: string; enabled: boolean; defaultVariant: string; rollout?: { percentage: number; variant: string }; rules: unknown[] }): string {
+  return `\`${f.key}\` ${f.enabled ? "on" : "*off*"}, default ${f.defaultVariant}${f.rollout ? `, ${f.rollout.percentage}% get ${f.rollout.variant}` : ""}${f.rules.length ? `, ${f.rules.length} rule(s)` : ""}`;
 }

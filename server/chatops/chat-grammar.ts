@@ -2,13 +2,21 @@
 //   deploy <env> <version> [--canary 10,50,100] [--step-pause 5m] [--bake 5m]
 //   status|history|promote|pause|resume|abort|rollback <env>
 //   approve|reject <env> [gate]
+//   flags <env>
+//   flag status|enable|disable <env> <key>
+//   flag ramp <env> <key> <10:5m,50:10m,100>
 //   help
 // Parsing only; what a command may do is decided by the command service.
+import { parseRampSteps, type RampStep } from "../flags/flag-ramp";
+
 export type ChatCommand =
   | { verb: "help" }
   | { verb: "deploy"; environment: string; version: string; canary?: number[]; stepPause?: string; bake?: string }
   | { verb: "status" | "history" | "promote" | "pause" | "resume" | "abort" | "rollback"; environment: string }
-  | { verb: "approve" | "reject"; environment: string; gate?: string };
+  | { verb: "approve" | "reject"; environment: string; gate?: string }
+  | { verb: "flags"; environment: string }
+  | { verb: "flag"; action: "status" | "enable" | "disable"; environment: string; key: string }
+  | { verb: "flag"; action: "ramp"; environment: string; key: string; steps: RampStep[] };
 
 export type ParsedCommand = { ok: true; command: ChatCommand } | { ok: false; problem: string };
 
@@ -26,6 +34,9 @@ export const CHAT_HELP = [
   "rollback <env>",
   "approve <env> [gate]",
   "reject <env> [gate]",
+  "flags <env>",
+  "flag status|enable|disable <env> <key>",
+  "flag ramp <env> <key> 10:5m,50:10m,100",
   "help",
 ];
 
@@ -41,6 +52,11 @@ export function parseChatCommand(text: string): ParsedCommand {
     if (words.length < 1 || words.length > 2) return { ok: false, problem: `\`${verb}\` takes an environment name and, optionally, a gate` };
     return { ok: true, command: { verb, environment: words[0], ...(words[1] ? { gate: words[1] } : {}) } };
   }
+  if (verb === "flags") {
+    if (words.length !== 1) return { ok: false, problem: "`flags` takes one environment name" };
+    return { ok: true, command: { verb, environment: words[0] } };
+  }
+  if (verb === "flag") return parseFlagCommand(words);
   if (verb !== "deploy") return { ok: false, problem: `unknown command \`${verb.slice(0, 40)}\`` };
   const [environment, version, ...rest] = words;
   if (!environment || !version || version.startsWith("--")) return { ok: false, problem: "`deploy` needs an environment and a version" };
@@ -62,4 +78,21 @@ export function parseChatCommand(text: string): ParsedCommand {
   }
   if (command.stepPause && !command.canary) return { ok: false, problem: "`--step-pause` goes with `--canary`" };
   return { ok: true, command };
+}
+
+const FLAG_KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+function parseFlagCommand(words: string[]): ParsedCommand {
+  const [action, environment, key, steps, ...extra] = words;
+  if (action !== "status" && action !== "enable" && action !== "disable" && action !== "ramp") {
+    return { ok: false, problem: "`flag` takes status, enable, disable or ramp" };
+  }
+  if (!environment || !key || !FLAG_KEY.test(key)) return { ok: false, problem: `\`flag ${action}\` needs an environment and a flag key` };
+  if (action !== "ramp") {
+    if (steps !== undefined) return { ok: false, problem: `\`flag ${action}\` takes an environment and a flag key` };
+    return { ok: true, command: { verb: "flag", action, environment, key } };
+  }
+  const parsed = steps === undefined || extra.length ? undefined : parseRampSteps(steps);
+  if (!parsed) return { ok: false, problem: "`flag ramp` takes steps such as 10:5m,50:10m,100 (percentage:pause)" };
+  return { ok: true, command: { verb: "flag", action, environment, key, steps: parsed } };
 }

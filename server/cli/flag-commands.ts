@@ -2,6 +2,7 @@
 // feature flags from a terminal or a pipeline.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { parseRampSteps, type RampStep } from "../flags/flag-ramp";
 import type { ApiClient } from "./api-client";
 
 export const FLAGS_USAGE = `  flags list <env>                         the environment's flags
@@ -48,12 +49,10 @@ export interface FlagOptions {
 const line = (f: Flag) =>
   `${f.key}  ${f.enabled ? "on " : "off"}  default ${f.defaultVariant}${f.rollout ? `  rollout ${f.rollout.percentage}% → ${f.rollout.variant}` : ""}${f.rules.length ? `  ${f.rules.length} rule(s)` : ""}  v${f.version}`;
 
-export function parseRampSteps(spec: string): { percentage: number; pause?: string }[] {
-  return spec.split(",").map((part) => {
-    const m = /^(\d{1,3}(?:\.\d{1,2})?)(?::(\d+(?:ms|s|m|h)))?$/.exec(part.trim());
-    if (!m) throw new FlagUsageError(`bad ramp step "${part}": expected PERCENTAGE or PERCENTAGE:PAUSE such as 10:30s`);
-    return { percentage: Number(m[1]), ...(m[2] ? { pause: m[2] } : {}) };
-  });
+function rampSteps(spec: string): RampStep[] {
+  const steps = parseRampSteps(spec);
+  if (!steps) throw new FlagUsageError(`bad ramp steps "${spec}": expected PERCENTAGE or PERCENTAGE:PAUSE, comma-separated, such as 10:30s,50:5m,100`);
+  return steps;
 }
 
 export async function runFlags(client: ApiClient, args: string[], o: FlagOptions, print: (json: boolean, value: unknown, text: () => string) => void): Promise<number> {
@@ -102,7 +101,7 @@ export async function runFlags(client: ApiClient, args: string[], o: FlagOptions
     }
     case "ramp": {
       if (!extra) throw new FlagUsageError("flags ramp needs STEPS such as 10:30s,50:5m,100");
-      let ramp = await client.request<Ramp>("POST", `${path}/ramps`, { steps: parseRampSteps(extra) });
+      let ramp = await client.request<Ramp>("POST", `${path}/ramps`, { steps: rampSteps(extra) });
       print(o.json, ramp, () => `${ramp.id}: ${ramp.state}`);
       if (!o.wait) return 0;
       let shown = 0;

@@ -4,7 +4,7 @@
 // the flag off. The ramp is durable: its progress lives in the store, and
 // whichever replica finds a step due takes it.
 import type { MetricAnalysis } from "../../infra/vocabulary";
-import type { Measurement, Outcome } from "../analysis/analysis-run";
+import type { Outcome } from "../analysis/analysis-run";
 import type { Actor } from "../deployments/model";
 
 export type RampState = "running" | "paused" | "succeeded" | "failed" | "aborted";
@@ -52,4 +52,13 @@ export interface RampRecord {
   dueAt?: string;
 }
 
-export const measurementEvent = (m: Measurement): RampEvent => ({ at: m.at, type: "ramp:measurement", data: { ...m } });
+/** `10:5m,50:10m,100`: percentages with an optional pause each; undefined when malformed. */
+export function parseRampSteps(spec: string): RampStep[] | undefined {
+  const steps: RampStep[] = [];
+  for (const part of spec.split(",")) {
+    const m = /^(\d{1,3}(?:\.\d{1,2})?)(?::(\d+(?:ms|s|m|h)))?$/.exec(part.trim());
+    if (!m || Number(m[1]) > 100) return undefined;
+    steps.push({ percentage: Number(m[1]), ...(m[2] ? { pause: m[2] } : {}) });
+  }
+  return steps;
+}

@@ -4,7 +4,9 @@ import type { Selectable } from "kysely";
 import type { Environment } from "../deployments/model";
 import type { EnvironmentRepository } from "../deployments/ports";
 import type { JournalDb } from "./database";
+import { FLAGS_CHANNEL } from "./flag-store";
 import { fencedWrite } from "./lease-store";
+import { sql } from "./migrations";
 import type { Dialect, EnvironmentsTable } from "./schema";
 
 type Row = Selectable<EnvironmentsTable>;
@@ -97,7 +99,13 @@ export class EnvironmentStore implements EnvironmentRepository {
     });
   }
 
+  /** Removes the environment with its feature flags and their ramps (their history stays, as the audit log does). */
   async remove(name: string): Promise<void> {
-    await fencedWrite(this.db, this.dialect, name, (trx) => trx.deleteFrom("environments").where("name", "=", name).execute());
+    await fencedWrite(this.db, this.dialect, name, async (trx) => {
+      await trx.deleteFrom("environments").where("name", "=", name).execute();
+      await trx.deleteFrom("flags").where("environment", "=", name).execute();
+      await trx.deleteFrom("flag_ramps").where("environment", "=", name).execute();
+      if (this.dialect === "postgres") await sql`select pg_notify(${FLAGS_CHANNEL}, ${name})`.execute(trx);
+    });
   }
 }

@@ -187,6 +187,23 @@ describe("Slack slash commands", () => {
     expect(deployments.map((d: any) => d.version)).not.toContain("v3");
   });
 
+  it("lists flags, pulls the kill switch, and ramps a flag from chat, within the user's role", async () => {
+    await server.api("PUT", "/v1/environments/chat-a/flags/new-nav", { enabled: true, variants: { on: true, off: false }, defaultVariant: "off", rollout: { variant: "on", percentage: 10 } });
+    expect((await slash("flags chat-a", VIEWER)).json.text).toMatch(/`new-nav` on, default off, 10% get on/);
+    expect((await slash("flag disable chat-a new-nav", VIEWER)).json.text).toMatch(/deployer role/);
+    const off = await slash("flag disable chat-a new-nav");
+    expect(off.json.text).toMatch(/dana \(U0DEPLOYER\) switched \*new-nav\* off on \*chat-a\* \(version 2\)/);
+    const flag = (await server.api("GET", "/v1/environments/chat-a/flags/new-nav")).json;
+    expect(flag).toMatchObject({ enabled: false, updatedBy: { kind: "chat", name: "dana (U0DEPLOYER)" } });
+    expect((await slash("flag enable chat-a new-nav")).json.text).toMatch(/switched \*new-nav\* on/);
+    const ramp = await slash("flag ramp chat-a new-nav 40:1s,100");
+    expect(ramp.json.text).toMatch(/dana \(U0DEPLOYER\) started ramp `ramp_[0-9a-f]{16}` of \*new-nav\* on \*chat-a\*: 40% for 1s → 100%/);
+    await waitFor("the ramp to finish", async () => ((await server.api("GET", "/v1/environments/chat-a/flags/new-nav")).json.rollout.percentage === 100 ? true : undefined), 30_000);
+    await waitFor("the ramp to be succeeded", async () => (/ramp `ramp_[0-9a-f]{16}` succeeded/.test((await slash("flag status chat-a new-nav", VIEWER)).json.text) ? true : undefined), 10_000);
+    expect((await slash("flag ramp chat-a new-nav fast")).json.text).toMatch(/steps such as 10:5m/);
+    expect((await slash("flag status chat-a nope", VIEWER)).json.text).toMatch(/no flag nope/);
+  });
+
   it("aborts from chat and reports the rollback with its reason", async () => {
     const third = await slash("deploy chat-a v3 --canary 50,100");
     const v3 = deploymentIdIn(third.json.text)!;

@@ -112,7 +112,7 @@ describe("cutover CLI", () => {
     expect(history.stdout).toMatch(/v6 ramp by flag ramp started by admin/);
     const bad = await cutover("flags", "ramp", "cli", "dark-mode", "fifty");
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('bad ramp step "fifty"');
+    expect(bad.stderr).toContain('bad ramp steps "fifty"');
     const none = await cutover("flags", "get", "cli", "nope");
     expect([none.code, none.stderr]).toEqual([3, expect.stringContaining("flag_not_found")]);
   });

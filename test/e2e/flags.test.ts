@@ -305,3 +305,18 @@ describe("ramps", () => {
     expect((await server.api("GET", "/v1/environments/flagship/flags/slow/ramps")).json.ramps).toHaveLength(1);
   });
 });
+
+describe("an environment's deletion", () => {
+  it("takes its flags with it: cached evaluations end with the environment", async () => {
+    expect((await putFlag("leftover", { enabled: true, variants: { on: true, off: false }, defaultVariant: "on" }, "other-env")).status).toBe(201);
+    const client = await clientFor("other", tokens.other);
+    expect(await client.getBooleanValue("leftover", false, { targetingKey: "u1" })).toBe(true);
+    expect((await server.api("DELETE", "/v1/environments/other-env")).status).toBe(202);
+    await waitFor("the environment to be gone", async () => ((await server.api("GET", "/v1/environments/other-env")).status === 404 ? true : undefined), 60_000);
+    expect(await client.getBooleanDetails("leftover", false, { targetingKey: "u1" })).toMatchObject({ value: false, errorCode: "FLAG_NOT_FOUND" });
+    // The same name again starts with no flags.
+    expect((await server.api("POST", "/v1/environments", await environmentSpec("other-env", mark))).status).toBe(201);
+    await waitForEnvironment(server, "other-env", "ready");
+    expect((await server.api("GET", "/v1/environments/other-env/flags")).json.flags).toEqual([]);
+  });
+});
