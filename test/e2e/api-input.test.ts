@@ -79,8 +79,22 @@ const cases = (): Case[] => [
   { name: "bad token role", method: "POST", path: "/v1/tokens", body: { name: "x", role: "root" }, status: 400, code: "validation_failed" },
   { name: "revoke unknown token", method: "DELETE", path: "/v1/tokens/tok_0123456789abcdef", status: 404, code: "token_not_found" },
   { name: "bad idempotency key", method: "POST", path: "/v1/environments/input/deployments", body: { version: "v1" }, headers: { "idempotency-key": "" }, status: 400, code: "invalid_idempotency_key" },
+  { name: "flag in unknown environment", method: "PUT", path: "/v1/environments/nope/flags/f", body: { enabled: true, variants: { a: true }, defaultVariant: "a" }, status: 404, code: "environment_not_found" },
+  { name: "bad flag key", method: "PUT", path: "/v1/environments/input/flags/..%2Fx", body: { enabled: true, variants: { a: true }, defaultVariant: "a" }, status: 400, code: "validation_failed" },
+  { name: "flag without variants", method: "PUT", path: "/v1/environments/input/flags/f", body: { enabled: true, variants: {}, defaultVariant: "a" }, status: 400, code: "validation_failed" },
+  { name: "flag percentage over 100", method: "PUT", path: "/v1/environments/input/flags/f", body: { enabled: true, variants: { a: true }, defaultVariant: "a", rollout: { variant: "a", percentage: 101 } }, status: 400, code: "validation_failed" },
+  { name: "flag percentage with three decimals", method: "PUT", path: "/v1/environments/input/flags/f", body: { enabled: true, variants: { a: true }, defaultVariant: "a", rollout: { variant: "a", percentage: 1.005 } }, status: 400, code: "validation_failed" },
+  { name: "flag with mixed variant types", method: "PUT", path: "/v1/environments/input/flags/f", body: { enabled: true, variants: { a: true, b: 1 }, defaultVariant: "a" }, status: 422, code: "flag_invalid" },
+  { name: "flag with a bad If-Match", method: "PUT", path: "/v1/environments/input/flags/f", body: { enabled: true, variants: { a: true }, defaultVariant: "a" }, headers: { "if-match": "yesterday" }, status: 400, code: "invalid_if_match" },
+  { name: "viewer sets a flag", method: "PUT", path: "/v1/environments/input/flags/f", token: viewerToken, body: { enabled: true, variants: { a: true }, defaultVariant: "a" }, status: 403, code: "insufficient_role" },
+  { name: "unknown flag", method: "GET", path: "/v1/environments/input/flags/nope", status: 404, code: "flag_not_found" },
+  { name: "disable unknown flag", method: "POST", path: "/v1/environments/input/flags/nope/disable", body: {}, status: 404, code: "flag_not_found" },
+  { name: "ramp unknown flag", method: "POST", path: "/v1/environments/input/flags/nope/ramps", body: { steps: [{ percentage: 50 }] }, status: 404, code: "flag_not_found" },
+  { name: "ramp without steps", method: "POST", path: "/v1/environments/input/flags/nope/ramps", body: { steps: [] }, status: 400, code: "validation_failed" },
+  { name: "malformed ramp id", method: "GET", path: "/v1/flag-ramps/r1", status: 400, code: "validation_failed" },
+  { name: "unknown ramp", method: "POST", path: "/v1/flag-ramps/ramp_0123456789abcdef/abort", body: {}, status: 404, code: "ramp_not_found" },
   { name: "unknown route", method: "GET", path: "/v2/things", status: 404, code: "route_not_found" },
-  { name: "unsupported method", method: "PUT", path: "/v1/environments/input", body: {}, status: 404, code: "route_not_found" },
+  { name: "unsupported method", method: "PATCH", path: "/v1/environments/input", body: {}, status: 404, code: "route_not_found" },
 ];
 
 describe("bad input", () => {
@@ -105,6 +119,7 @@ describe("bad input", () => {
     const envs = (await server.api("GET", "/v1/environments")).json.environments;
     expect(envs.map((e: { name: string }) => e.name)).toEqual(["input"]);
     expect((await server.api("GET", "/v1/deployments")).json.deployments).toEqual([]);
+    expect((await server.api("GET", "/v1/environments/input/flags")).json.flags).toEqual([]);
     expect((await request(`${server.url}/healthz`)).status).toBe(200);
   });
 
