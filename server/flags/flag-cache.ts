@@ -5,6 +5,8 @@
 // read goes to the store, so a kill switch is never missed.
 import type { Flag } from "./flag-model";
 
+const MAX_ENVIRONMENTS = 10_000;
+
 export interface FlagSnapshot {
   environment: string;
   flags: Map<string, Flag>;
@@ -36,7 +38,11 @@ export class FlagCache {
     const promise = this.load(environment)
       .then((flags) => {
         const snap: FlagSnapshot = { environment, flags: new Map(flags.map((f) => [f.key, f])) };
-        if (this.trusted && generation === this.generation) this.entries.set(environment, snap);
+        if (this.trusted && generation === this.generation) {
+          // Bounded: a caller naming endless environments cannot grow it without limit.
+          if (this.entries.size >= MAX_ENVIRONMENTS) this.entries.clear();
+          this.entries.set(environment, snap);
+        }
         return snap;
       })
       .finally(() => {

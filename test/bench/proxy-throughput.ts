@@ -1,115 +1,182 @@
-// cutover-proxy against nginx as a reverse proxy, side by side, in front of
-// the same upstream (nginx answering a fixed body), measured with wrk on
-// 127.0.0.1 for a bounded time.
+// cutover-proxy beside nginx and HAProxy, each a reverse proxy with 2
+// workers and keep-alive in front of the same upstream (nginx answering a
+// fixed body), measured with wrk on 127.0.0.1 in interleaved rounds: the
+// proxies take turns within every round, so drift of the machine spreads
+// over all of them. Passes: throughput (wrk -t2 -c64), light load
+// (wrk -t1 -c16: the p99 a proxy adds over the upstream direct), 1 MiB
+// request bodies, and WebSocket echo round trips (Node's client, the
+// fixture app as upstream).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { allocatePorts } from "../../infra/local/provider/port-allocation";
+import { fixtureApp } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
 import { request } from "../helpers/http";
 
-export interface ThroughputResult {
+export interface PassResult {
   name: string;
-  requestsPerSecond: number;
-  p99Ms: number;
+  /** One figure per round: requests (or messages) a second. */
+  rates: number[];
+  p99Ms: number[];
   non2xx: number;
 }
 
-function wrk(url: string, seconds: number, connections: number): ThroughputResult & { raw: string } {
-  const raw = execFileSync("wrk", ["-t2", `-c${connections}`, `-d${seconds}s`, "--latency", url], { encoding: "utf8" });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(raw)?.[1] ?? 0);
-  const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(raw);
-  const p99Ms = p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2] as "us" | "ms" | "s"] : NaN;
-  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(raw)?.[1] ?? 0);
-  return { name: url, requestsPerSecond: rps, p99Ms, non2xx, raw };
+export const median = (xs: number[]) => {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+function wrk(url: string, seconds: number, threads: number, connections: number, script?: string) {
+  const raw = execFileSync("wrk", [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", ...(script ? ["-s", script] : []), url], { encoding: "utf8" });
+  const p99 = /^\s*99%\s+([\d.]+)(us|ms|s)/m.exec(raw);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(raw)?.[1] ?? 0),
+    p99Ms: p99 ? Number(p99[1]) * { us: 0.001, ms: 1, s: 1000 }[p99[2] as "us" | "ms" | "s"] : NaN,
+    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(raw)?.[1] ?? 0),
+  };
 }
 
-function nginxConfig(dir: string, body: string): string {
+const TEMP = (dir: string) =>
+  `client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi; uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;`;
+
+function nginxConfig(dir: string, workers: number, body: string): string {
   const file = path.join(dir, `nginx-${Math.random().toString(36).slice(2)}.conf`);
-  writeFileSync(
-    file,
-    `worker_processes auto;
-daemon off;
-pid ${file}.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  keepalive_requests 100000;
-  ${body}
-}
-`,
-  );
+  writeFileSync(file, `worker_processes ${workers};\ndaemon off;\npid ${file}.pid;\nerror_log ${dir}/error.log warn;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  ${TEMP(dir)}\n  keepalive_requests 1000000;\n  keepalive_timeout 120s;\n  client_max_body_size 64m;\n  ${body}\n}\n`);
   return file;
 }
 
-async function startNginx(config: string, port: number): Promise<ChildProcess> {
-  const child = spawn("nginx", ["-c", config, "-e", path.join(path.dirname(config), "error.log")], { stdio: "ignore" });
-  await waitFor(`nginx on ${port}`, async () => (await request(`http://127.0.0.1:${port}/`).catch(() => undefined))?.status === 200, 10_000);
-  return child;
+async function ready(name: string, url: string): Promise<void> {
+  await waitFor(name, async () => (await request(url).catch(() => undefined))?.status === 200, 10_000);
 }
 
-export async function proxyThroughput(proxyBin: string, seconds = 10, connections = 64): Promise<ThroughputResult[]> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "cutover-bench-"));
-  // nginx cannot report a port it chose, so its ports come from the allocator, outside the ephemeral range.
-  const [upstreamPort, nginxPort] = await allocatePorts(2);
-  const children: ChildProcess[] = [];
-  try {
-    children.push(
-      await startNginx(
-        nginxConfig(dir, `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "hello from upstream\\n"; } }`),
-        upstreamPort,
-      ),
-    );
-    children.push(
-      await startNginx(
-        nginxConfig(
-          dir,
-          `upstream app { server 127.0.0.1:${upstreamPort}; keepalive 256; }
-  server { listen 127.0.0.1:${nginxPort};
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
-        ),
-        nginxPort,
-      ),
-    );
-    const config = path.join(dir, "proxy.json");
-    writeFileSync(
-      config,
-      JSON.stringify({
-        listen: "127.0.0.1:0",
-        admin: "127.0.0.1:0",
-        pools: { blue: { weight: 100, endpoints: [`127.0.0.1:${upstreamPort}`] }, green: { weight: 0, endpoints: [] } },
-      }),
-    );
-    const statusFile = path.join(dir, "proxy-status.json");
-    const proxy = spawn(proxyBin, ["-config", config, "-status", statusFile], { stdio: "ignore" });
-    children.push(proxy);
-    let proxyPort = 0;
-    await waitFor("cutover-proxy", async () => {
-      try {
-        const listen = (JSON.parse(readFileSync(statusFile, "utf8")) as { listen: string }).listen;
-        proxyPort = Number(listen.slice(listen.lastIndexOf(":") + 1));
-      } catch {
-        return false;
-      }
-      return (await request(`http://127.0.0.1:${proxyPort}/`).catch(() => undefined))?.status === 200;
-    }, 10_000);
+export interface ProxyBench {
+  throughput: PassResult[];
+  light: PassResult[];
+  largeBody: PassResult[];
+  websocket: PassResult[];
+}
 
-    const results: ThroughputResult[] = [];
-    for (const [name, port] of [
-      ["upstream direct (no proxy)", upstreamPort],
-      ["nginx reverse proxy", nginxPort],
-      ["cutover-proxy", proxyPort],
-    ] as const) {
-      wrk(`http://127.0.0.1:${port}/`, 2, connections); // warm-up
-      const r = wrk(`http://127.0.0.1:${port}/`, seconds, connections);
-      results.push({ ...r, name });
+export async function proxyBench(proxyBin: string, seconds: number, rounds: number): Promise<ProxyBench> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "cutover-bench-"));
+  // nginx and HAProxy cannot report a port they chose, so their ports come from the allocator, outside the ephemeral range.
+  const [upstreamPort, wsUpstreamPort, nginxPort, haproxyPort] = await allocatePorts(4);
+  const children: ChildProcess[] = [];
+  const start = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) => {
+    const c = spawn(cmd, args, { stdio: "ignore", env });
+    children.push(c);
+    return c;
+  };
+  try {
+    start("nginx", ["-c", nginxConfig(dir, 1, `server { listen 127.0.0.1:${upstreamPort}; location / { return 200 "hello from upstream\\n"; } }`), "-e", `${dir}/error.log`]);
+    start(process.execPath, [fixtureApp], { ...process.env, PORT: String(wsUpstreamPort), APP_VERSION: "bench" });
+    await ready("upstream", `http://127.0.0.1:${upstreamPort}/`);
+    await ready("websocket upstream", `http://127.0.0.1:${wsUpstreamPort}/healthz`);
+    start("nginx", [
+      "-c",
+      nginxConfig(
+        dir,
+        2,
+        `upstream app { server 127.0.0.1:${upstreamPort}; keepalive 256; }
+  upstream ws { server 127.0.0.1:${wsUpstreamPort}; }
+  server { listen 127.0.0.1:${nginxPort};
+    location /ws { proxy_pass http://ws; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; }
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_request_buffering off; } }`,
+      ),
+      "-e",
+      `${dir}/error.log`,
+    ]);
+    const haproxyCfg = path.join(dir, "haproxy.cfg");
+    writeFileSync(
+      haproxyCfg,
+      `global\n  nbthread 2\n  maxconn 8192\ndefaults\n  mode http\n  option http-keep-alive\n  option forwardfor\n  http-reuse always\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  timeout tunnel 1h\n  timeout http-keep-alive 120s\nfrontend fe\n  bind 127.0.0.1:${haproxyPort}\n  use_backend ws if { path_beg /ws }\n  default_backend be\nbackend be\n  server up1 127.0.0.1:${upstreamPort}\nbackend ws\n  server ws1 127.0.0.1:${wsUpstreamPort}\n`,
+    );
+    start("haproxy", ["-db", "-f", haproxyCfg]);
+    const config = path.join(dir, "proxy.json");
+    // Two pools as Cutover runs them. cutover-proxy routes by weight, not by path, so a second one fronts the WebSocket upstream.
+    writeFileSync(config, JSON.stringify({ listen: "127.0.0.1:0", admin: "127.0.0.1:0", pools: { blue: { weight: 100, endpoints: [`127.0.0.1:${upstreamPort}`] }, green: { weight: 0, endpoints: [] } } }));
+    const wsConfig = path.join(dir, "proxy-ws.json");
+    writeFileSync(wsConfig, JSON.stringify({ listen: "127.0.0.1:0", admin: "127.0.0.1:0", pools: { blue: { weight: 100, endpoints: [`127.0.0.1:${wsUpstreamPort}`] }, green: { weight: 0, endpoints: [] } } }));
+    const proxyPort = await startCutoverProxy(proxyBin, config, path.join(dir, "status.json"), start);
+    const wsProxyPort = await startCutoverProxy(proxyBin, wsConfig, path.join(dir, "status-ws.json"), start);
+    await ready("nginx", `http://127.0.0.1:${nginxPort}/`);
+    await ready("haproxy", `http://127.0.0.1:${haproxyPort}/`);
+
+    const peers = [
+      ["nginx", nginxPort, nginxPort],
+      ["HAProxy", haproxyPort, haproxyPort],
+      ["cutover-proxy", proxyPort, wsProxyPort],
+    ] as const;
+    const bodyScript = path.join(dir, "body.lua");
+    writeFileSync(bodyScript, `wrk.method = "POST"\nwrk.body = string.rep("x", 1048576)\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
+    const results: ProxyBench = { throughput: [], light: [], largeBody: [], websocket: [] };
+    const record = (list: PassResult[], name: string, rate: number, p99Ms: number, non2xx = 0) => {
+      let e = list.find((r) => r.name === name);
+      if (!e) list.push((e = { name, rates: [], p99Ms: [], non2xx: 0 }));
+      e.rates.push(rate);
+      e.p99Ms.push(p99Ms);
+      e.non2xx += non2xx;
+    };
+    const short = Math.max(2, Math.round(seconds / 2));
+    for (const [, port] of [["upstream", upstreamPort], ...peers]) wrk(`http://127.0.0.1:${port}/`, 2, 2, 64); // warm-up
+    for (let round = 0; round < rounds; round++) {
+      for (const [name, port, wsPort] of [["upstream direct", upstreamPort, wsUpstreamPort] as const, ...peers]) {
+        const t = wrk(`http://127.0.0.1:${port}/`, seconds, 2, 64);
+        record(results.throughput, name, t.rps, t.p99Ms, t.non2xx);
+        const l = wrk(`http://127.0.0.1:${port}/`, seconds, 1, 16);
+        record(results.light, name, l.rps, l.p99Ms, l.non2xx);
+        if (name !== "upstream direct") {
+          const b = wrk(`http://127.0.0.1:${port}/`, short, 2, 8, bodyScript);
+          record(results.largeBody, name, b.rps, b.p99Ms, b.non2xx);
+        }
+        const w = await websocketEcho(`ws://127.0.0.1:${wsPort}/ws`, short, 16);
+        record(results.websocket, name, w.perSecond, w.p99Ms);
+      }
     }
     return results;
   } finally {
     for (const c of children) c.kill("SIGTERM");
   }
+}
+
+async function startCutoverProxy(bin: string, config: string, statusFile: string, start: (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => ChildProcess): Promise<number> {
+  start(bin, ["-config", config, "-status", statusFile], { ...process.env, GOMAXPROCS: "2" });
+  let port = 0;
+  await waitFor("cutover-proxy", async () => {
+    try {
+      const listen = (JSON.parse(readFileSync(statusFile, "utf8")) as { listen: string }).listen;
+      port = Number(listen.slice(listen.lastIndexOf(":") + 1));
+    } catch {
+      return false;
+    }
+    return (await request(`http://127.0.0.1:${port}/`).catch(() => undefined)) !== undefined;
+  }, 10_000);
+  return port;
+}
+
+/** Echo round trips over `connections` WebSockets for `seconds`: messages a second and the p99 round trip. */
+async function websocketEcho(url: string, seconds: number, connections: number): Promise<{ perSecond: number; p99Ms: number }> {
+  const rtts: number[] = [];
+  const deadline = Date.now() + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      const ws = new WebSocket(url);
+      await new Promise<void>((resolve, reject) => {
+        ws.addEventListener("open", () => resolve(), { once: true });
+        ws.addEventListener("error", () => reject(new Error(`cannot open ${url}`)), { once: true });
+      });
+      while (Date.now() < deadline) {
+        const t = performance.now();
+        await new Promise<void>((resolve) => {
+          ws.addEventListener("message", () => resolve(), { once: true });
+          ws.send("ping");
+        });
+        rtts.push(performance.now() - t);
+      }
+      ws.close();
+    }),
+  );
+  rtts.sort((a, b) => a - b);
+  return { perSecond: rtts.length / seconds, p99Ms: rtts[Math.floor(rtts.length * 0.99)] ?? NaN };
 }

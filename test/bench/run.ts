@@ -7,11 +7,11 @@ import { resolveToolchain } from "../../server/engine/toolchain";
 import { testEngine } from "../helpers/engine";
 import { fixtureApp } from "../helpers/temp-dir";
 import { flagEvaluation } from "./flag-evaluation";
-import { proxyThroughput } from "./proxy-throughput";
+import { median, proxyBench, type PassResult } from "./proxy-throughput";
 import { deploymentsThroughReplicas } from "./replica-throughput";
 
 function ensureTools(): void {
-  const missing = ["wrk", "nginx"].filter((t) => {
+  const missing = ["wrk", "nginx", "haproxy"].filter((t) => {
     try {
       execFileSync("sh", ["-c", `command -v ${t}`], { stdio: "ignore" });
       return false;
@@ -26,7 +26,6 @@ function ensureTools(): void {
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
 async function fleetUpTimes(runs: number): Promise<{ up: number[]; destroy: number[] }> {
@@ -57,15 +56,27 @@ async function main(): Promise<void> {
   ensureTools();
   const toolchain = resolveToolchain();
   const seconds = Number(process.env.BENCH_SECONDS ?? 10);
-  console.log(`\nLoad balancer throughput: wrk -t2 -c64 -d${seconds}s on 127.0.0.1, one upstream (nginx, fixed body), ${path.basename(toolchain.proxyBin)}`);
-  const results = await proxyThroughput(toolchain.proxyBin, seconds, 64);
-  const nginx = results.find((r) => r.name === "nginx reverse proxy")!;
-  console.log(`${"".padEnd(28)}${"req/s".padStart(12)}${"p99 ms".padStart(10)}${"non-2xx".padStart(10)}${"vs nginx".padStart(10)}`);
-  for (const r of results) {
-    console.log(
-      `${r.name.padEnd(28)}${fmt(r.requestsPerSecond).padStart(12)}${fmt(r.p99Ms, 2).padStart(10)}${String(r.non2xx).padStart(10)}${fmt(r.requestsPerSecond / nginx.requestsPerSecond, 2).padStart(10)}`,
-    );
-  }
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  console.log(`\nLoad balancers side by side: nginx, HAProxy and ${path.basename(toolchain.proxyBin)}, 2 workers each, keep-alive, one upstream, ${rounds} interleaved rounds of ${seconds}s`);
+  const bench = await proxyBench(toolchain.proxyBin, seconds, rounds);
+  const direct = (list: PassResult[]) => list.find((r) => r.name === "upstream direct");
+  const table = (title: string, unit: string, list: PassResult[], addedP99: boolean) => {
+    console.log(`\n${title}`);
+    console.log(`${"".padEnd(20)}${`${unit} median`.padStart(16)}${"min–max".padStart(20)}${"vs nginx".padStart(10)}${"vs HAProxy".padStart(12)}${(addedP99 ? "p99 added ms" : "p99 ms").padStart(14)}${"non-2xx".padStart(9)}`);
+    const of = (name: string) => median(list.find((r) => r.name === name)?.rates ?? []);
+    const base = direct(list);
+    for (const r of list) {
+      const m = median(r.rates);
+      const p99 = median(r.p99Ms) - (addedP99 && base && r !== base ? median(base.p99Ms) : 0);
+      console.log(
+        `${r.name.padEnd(20)}${fmt(m).padStart(16)}${`${fmt(Math.min(...r.rates))}–${fmt(Math.max(...r.rates))}`.padStart(20)}${fmt(m / of("nginx"), 2).padStart(10)}${fmt(m / of("HAProxy"), 2).padStart(12)}${fmt(p99, 2).padStart(14)}${String(r.non2xx).padStart(9)}`,
+      );
+    }
+  };
+  table("Throughput: wrk -t2 -c64, GET of a small body", "req/s", bench.throughput, false);
+  table("Light load: wrk -t1 -c16 (p99 added over the upstream direct)", "req/s", bench.light, true);
+  table("1 MiB request bodies: wrk -t2 -c8 POST", "req/s", bench.largeBody, false);
+  table("WebSocket echo round trips: 16 connections (Node's client), fixture app upstream", "msg/s", bench.websocket, false);
 
   console.log(`\nFlag evaluation over OFREP: Cutover pinned to one core, wrk on the other, ${seconds}s each, a new targetingKey per request`);
   const f = await flagEvaluation(seconds);

@@ -40,12 +40,16 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	}
 	start := time.Now()
 	req := &ctx.Request
-	for _, h := range hopHeaders {
-		req.Header.Del(h)
-	}
 	req.Header.Add("X-Forwarded-For", ctx.RemoteIP().String())
 	req.Header.Set("X-Forwarded-Proto", "http")
 	req.Header.SetBytesV("X-Forwarded-Host", req.Host())
+	if isUpgrade(req) {
+		p.tunnel(r, pool, ctx, start)
+		return
+	}
+	for _, h := range hopHeaders {
+		req.Header.Del(h)
+	}
 
 	err := p.forward(r, pool, ctx)
 	if err != nil {

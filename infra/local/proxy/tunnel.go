@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Upgrade requests (WebSocket above all) are tunnelled. The endpoint is
+// picked as for any request (weights, stickiness, the force header, the
+// next endpoint after a refused connection); it gets the request with its
+// Upgrade and Connection headers. When it switches protocols (101) the
+// client's and the endpoint's connections are spliced until either side
+// closes; any other answer goes back as an ordinary response.
+
+const (
+	tunnelDialTimeout = 5 * time.Second
+	handshakeTimeout  = 30 * time.Second
+	maxResponseHead   = 64 << 10
+)
+
+var errHeadTooLarge = errors.New("upstream response head too large")
+
+func isUpgrade(req *fasthttp.Request) bool {
+	return req.Header.ConnectionUpgrade() && len(req.Header.Peek("Upgrade")) > 0
+}
+
+func (p *proxy) tunnel(r *router, chosen *upstreamPool, ctx *fasthttp.RequestCtx, start time.Time) {
+	var upstream net.Conn
+	pool := chosen
+	r.attempts(chosen, time.Now().UnixNano(), func(candidate *upstreamPool, i int) bool {
+		conn, err := net.DialTimeout("tcp", candidate.endpoints[i], tunnelDialTimeout)
+		if err != nil {
+			if candidate.states[i].failed(err) {
+				candidate.metrics.ejections.Add(1)
+			}
+			candidate.metrics.retries.Add(1)
+			return true
+		}
+		candidate.states[i].succeeded()
+		upstream, pool = conn, candidate
+		return false
+	})
+	if upstream == nil {
+		p.badGateway(chosen, ctx, start)
+		return
+	}
+	upstream.SetDeadline(time.Now().Add(handshakeTimeout))
+	bw := bufio.NewWriter(upstream)
+	if err := ctx.Request.Write(bw); err != nil || bw.Flush() != nil {
+		upstream.Close()
+		p.badGateway(pool, ctx, start)
+		return
+	}
+	br := bufio.NewReader(upstream)
+	head, status, err := readResponseHead(br)
+	if err != nil {
+		upstream.Close()
+		p.badGateway(pool, ctx, start)
+		return
+	}
+	if status != fasthttp.StatusSwitchingProtocols {
+		// An endpoint that declines the upgrade answers as usual: relay that answer.
+		err := ctx.Response.Read(bufio.NewReader(io.MultiReader(bytes.NewReader(head), br)))
+		upstream.Close()
+		if err != nil {
+			p.badGateway(pool, ctx, start)
+			return
+		}
+		pool.metrics.observe(ctx.Response.StatusCode(), time.Since(start))
+		return
+	}
+	pool.metrics.observe(status, time.Since(start))
+	upstream.SetDeadline(time.Time{})
+	ctx.HijackSetNoResponse(true)
+	ctx.Hijack(func(client net.Conn) {
+		defer upstream.Close()
+		client.SetDeadline(time.Time{})
+		if _, err := client.Write(head); err != nil {
+			return
+		}
+		splice(client, upstream, br)
+	})
+}
+
+func (p *proxy) badGateway(pool *upstreamPool, ctx *fasthttp.RequestCtx, start time.Time) {
+	pool.metrics.failures.Add(1)
+	ctx.Response.Reset()
+	ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
+	pool.metrics.observe(fasthttp.StatusBadGateway, time.Since(start))
+}
+
+// readResponseHead reads the status line and headers, up to the blank line, as they came.
+func readResponseHead(br *bufio.Reader) ([]byte, int, error) {
+	var head []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, 0, err
+		}
+		head = append(head, line...)
+		if len(head) > maxResponseHead {
+			return nil, 0, errHeadTooLarge
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if len(line) <= 2 && len(head) > len(line) {
+			break
+		}
+	}
+	// "HTTP/1.1 101 Switching Protocols"
+	if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) {
+		return nil, 0, errors.New("malformed upstream status line")
+	}
+	status, err := strconv.Atoi(string(head[9:12]))
+	if err != nil {
+		return nil, 0, err
+	}
+	return head, status, nil
+}
+
+// splice copies both ways until either side is done, then closes both.
+func splice(client net.Conn, upstream net.Conn, fromUpstream io.Reader) {
+	var once sync.Once
+	done := make(chan struct{})
+	stop := func() {
+		once.Do(func() {
+			client.Close()
+			upstream.Close()
+			close(done)
+		})
+	}
+	go func() {
+		io.Copy(upstream, client)
+		stop()
+	}()
+	go func() {
+		io.Copy(client, fromUpstream)
+		stop()
+	}()
+	<-done
+}
