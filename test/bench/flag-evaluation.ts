@@ -1,7 +1,7 @@
 // Flag evaluation over OFREP against a running Cutover pinned to one core
 // (wrk on the other): single evaluations one at a time for latency, then
 // single and bulk evaluations under concurrency for throughput.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
@@ -27,10 +27,30 @@ function wrk(url: string, script: string, threads: number, connections: number, 
   return { requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 0), p50Ms: pct("50"), p99Ms: pct("99"), non2xx: non2xx ? Number(non2xx[1]) : 0 };
 }
 
-export async function flagEvaluation(seconds: number): Promise<{ single1: WrkResult; single: WrkResult; bulk: WrkResult; flags: number }> {
-  const server = await startServer({ env: { CUTOVER_FLAGS_RATE_LIMIT: "10000000" } });
+/** The floor on this machine: a bare Node HTTP server answering a fixed evaluation, pinned the same way. */
+async function bareNodeBaseline(script: string, seconds: number): Promise<WrkResult> {
+  const child = spawn("taskset", ["-c", "0", process.execPath, "-e", BARE_SERVER], { stdio: ["ignore", "pipe", "inherit"] });
   try {
-    execFileSync("taskset", ["-pc", "0", String(server.process.pid)], { stdio: "ignore" });
+    const port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.once("data", (d: Buffer) => resolve(Number(String(d).trim())));
+      child.once("exit", () => reject(new Error("the baseline server exited")));
+    });
+    const url = `http://127.0.0.1:${port}/ofrep/v1/evaluate/flags/flag-7`;
+    wrk(url, script, 1, 4, 2);
+    return wrk(url, script, 1, 1, seconds);
+  } finally {
+    child.kill();
+  }
+}
+
+const BARE_SERVER = `const s = require("node:http").createServer((q, r) => { let b = ""; q.on("data", (d) => (b += d)); q.on("end", () => { JSON.parse(b); r.setHeader("content-type", "application/json"); r.end(JSON.stringify({ key: "flag-7", value: true, variant: "on", reason: "SPLIT", metadata: {} })); }); });
+s.listen(0, "127.0.0.1", () => console.log(s.address().port));`;
+
+export async function flagEvaluation(seconds: number): Promise<{ baseline: WrkResult; single1: WrkResult; single: WrkResult; bulk: WrkResult; flags: number }> {
+  const server = await startServer({ env: { CUTOVER_FLAGS_RATE_LIMIT: "10000000", ...(process.env.BENCH_SERVER_ENV ? JSON.parse(process.env.BENCH_SERVER_ENV) : {}) } });
+  try {
+    // Every thread of the server (V8's helpers, libuv's pool) on core 0; wrk on core 1.
+    execFileSync("taskset", ["-a", "-pc", "0", String(server.process.pid)], { stdio: "ignore" });
     await server.api("POST", "/v1/environments", await environmentSpec("bench-flags", uniqueMark()));
     const flags = 20;
     for (let i = 0; i < flags; i++) {
@@ -59,6 +79,7 @@ end
     const single = `${server.url}/ofrep/v1/evaluate/flags/flag-7`;
     wrk(single, script, 1, 4, 2); // warm-up
     return {
+      baseline: await bareNodeBaseline(script, seconds),
       single1: wrk(single, script, 1, 1, seconds),
       single: wrk(single, script, 2, 32, seconds),
       bulk: wrk(`${server.url}/ofrep/v1/evaluate/flags`, script, 2, 32, seconds),
