@@ -104,6 +104,11 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const bus = new DomainEventBus();
   const journal = new DeploymentJournal(deploymentStore, bus);
   const traffic = new TrafficOperator(engine, environmentStore, targets, bus);
+  /** The balancer's counters per pool of an environment, where its target keeps them. */
+  const poolStatsOf = async (env: Environment) => {
+    const target = targets.get(env.spec.target);
+    return target.poolStats && env.traffic ? target.poolStats(env.spec, env.traffic) : undefined;
+  };
   const core = {
     environments: environmentStore,
     deployments: deploymentStore,
@@ -123,10 +128,8 @@ export async function createServices({ config, logger, toolchain, engine: inject
         version: d.version,
         color: d.toColor!,
         sample: async () => {
-          const target = targets.get(env.spec.target);
           const current = await environmentStore.get(env.name);
-          const stats = target.poolStats && current?.traffic ? await target.poolStats(current.spec, current.traffic) : undefined;
-          return stats?.[d.toColor!];
+          return current ? (await poolStatsOf(current))?.[d.toColor!] : undefined;
         },
       }),
   };
@@ -178,10 +181,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     adminTokenFile = boot.file;
   }
   const tokens = new TokenService(tokenStore, adminToken);
-  const metrics = createMetrics(bus, environmentStore, deploymentStore, async (env) => {
-    const target = targets.get(env.spec.target);
-    return target.poolStats && env.traffic ? target.poolStats(env.spec, env.traffic) : undefined;
-  });
+  const metrics = createMetrics(bus, environmentStore, deploymentStore, poolStatsOf);
 
   const flags = new FlagService({
     flags: new FlagStore(journalDb.db, journalDb.dialect),
@@ -207,9 +207,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
         color,
         sample: async () => {
           const current = await environmentStore.get(ramp.environment);
-          if (!current?.traffic) return undefined;
-          const target = targets.get(current.spec.target);
-          return target.poolStats ? (await target.poolStats(current.spec, current.traffic))?.[color] : undefined;
+          return current ? (await poolStatsOf(current))?.[color] : undefined;
         },
       });
     },

@@ -10,6 +10,8 @@ const MAX_ENVIRONMENTS = 10_000;
 export interface FlagSnapshot {
   environment: string;
   flags: Map<string, Flag>;
+  /** The same flags in key order, as bulk evaluation answers them. */
+  sorted: Flag[];
 }
 
 export class FlagCache {
@@ -37,7 +39,8 @@ export class FlagCache {
     const generation = this.generation;
     const promise = this.load(environment)
       .then((flags) => {
-        const snap: FlagSnapshot = { environment, flags: new Map(flags.map((f) => [f.key, f])) };
+        const sorted = [...flags].sort((a, b) => (a.key < b.key ? -1 : 1));
+        const snap: FlagSnapshot = { environment, flags: new Map(sorted.map((f) => [f.key, f])), sorted };
         if (this.trusted && generation === this.generation) {
           // Bounded: a caller naming endless environments cannot grow it without limit.
           if (this.entries.size >= MAX_ENVIRONMENTS) this.entries.clear();

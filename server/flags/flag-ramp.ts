@@ -46,12 +46,6 @@ export interface FlagRamp {
   finishedAt?: string;
 }
 
-/** What the store keeps beside the document: when the ramp next needs a look. */
-export interface RampRecord {
-  ramp: FlagRamp;
-  dueAt?: string;
-}
-
 /** `10:5m,50:10m,100`: percentages with an optional pause each; undefined when malformed. */
 export function parseRampSteps(spec: string): RampStep[] | undefined {
   const steps: RampStep[] = [];

@@ -107,7 +107,7 @@ export class FlagService {
   /** Every flag of the environment for one context, in key order. */
   async evaluateAll(environment: string, context: EvaluationContext): Promise<Evaluation[]> {
     const snap = await this.cache.snapshot(environment);
-    return [...snap.flags.values()].sort((a, b) => (a.key < b.key ? -1 : 1)).map((f) => evaluateFlag(f, context));
+    return snap.sorted.map((f) => evaluateFlag(f, context));
   }
 
   private async change(environment: string, key: string, action: FlagAction, actor: Actor, edit: (f: Flag) => Flag, reason?: string): Promise<Flag> {

@@ -13,6 +13,7 @@ import type { FlagService } from "../flags/flag-service";
 import type { Logger } from "../logger";
 import { RateLimiter } from "./rate-limiter";
 import { flagKey } from "./flag-schemas";
+import { environmentName } from "./schemas";
 
 export const ENVIRONMENT_HEADER = "cutover-environment";
 
@@ -112,7 +113,7 @@ export function ofrepRouter(deps: OfrepDeps): express.Router {
 
 function environmentOf(principal: Principal, header: string | undefined): string {
   if (header !== undefined) {
-    if (!/^[a-z][a-z0-9-]{0,38}[a-z0-9]$/.test(header)) throw new OfrepError(400, "GENERAL", "Cutover-Environment must name an environment");
+    if (!environmentName.safeParse(header).success) throw new OfrepError(400, "GENERAL", "Cutover-Environment must name an environment");
     return header;
   }
   const scope = principal.environments;
