@@ -103,7 +103,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const gateSecret = gateSigningSecret(passphrase);
   const bus = new DomainEventBus();
   const journal = new DeploymentJournal(deploymentStore, bus);
-  const traffic = new TrafficOperator(engine, environmentStore, targets, bus);
+  const traffic = new TrafficOperator(engine, environmentStore, targets, bus, config.trafficMode);
   /** The balancer's counters per pool of an environment, where its target keeps them. */
   const poolStatsOf = async (env: Environment) => {
     const target = targets.get(env.spec.target);

@@ -33,6 +33,7 @@ const schema = z.object({
   CUTOVER_WEBHOOK_ALLOW: z.string().optional(),
   CUTOVER_SCHEDULER_INTERVAL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_SCHEDULER_INTERVAL must be a duration like 500ms").default("500ms"),
   CUTOVER_FLAGS_RATE_LIMIT: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
+  CUTOVER_TRAFFIC_MODE: z.enum(["direct", "stack"], { error: "CUTOVER_TRAFFIC_MODE must be direct or stack" }).default("direct"),
   CUTOVER_WEBHOOK_RETRY_SCHEDULE: z
     .string()
     .regex(/^\d+(ms|s|m|h)(,\d+(ms|s|m|h))*$/, "CUTOVER_WEBHOOK_RETRY_SCHEDULE must be durations separated by commas, like 5s,5m,30m")
@@ -71,6 +72,12 @@ export interface Config {
   webhookRetrySchedule?: string[];
   /** Flag evaluations a second per token over OFREP; more get 429 with Retry-After. */
   flagsRateLimit: number;
+  /**
+   * `direct`: traffic changes go to the balancer itself, and a refresh of
+   * the traffic stack records them afterwards; `stack`: each change is an
+   * update of the traffic stack.
+   */
+  trafficMode: "direct" | "stack";
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -110,5 +117,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookRetrySchedule: c.CUTOVER_WEBHOOK_RETRY_SCHEDULE?.split(","),
     schedulerInterval: c.CUTOVER_SCHEDULER_INTERVAL,
     flagsRateLimit: c.CUTOVER_FLAGS_RATE_LIMIT,
+    trafficMode: c.CUTOVER_TRAFFIC_MODE,
   };
 }

@@ -6,3 +6,4 @@ export { inspectFleet } from "./provider/fleet-controller";
 export { reapUnowned } from "./provider/runtime-reaper";
 export { identify, isAlive, type ProcessIdentity } from "./provider/process-identity";
 export { runLocalJob, stopLocalJob, type LocalJob, type LocalJobResult } from "./provider/job-runner";
+export { applyBalancerRouting, type BalancerInputs } from "./provider/balancer-controller";

@@ -35,6 +35,12 @@ export interface Environment {
    * weights, and only the target can tell which.
    */
   trafficIntent?: { weights: Record<Color, number>; deploymentId?: string; at: string };
+  /**
+   * Set when a traffic change was applied to the balancer directly and the
+   * traffic stack's state does not record it yet; cleared by the refresh
+   * that records it.
+   */
+  trafficUnrecorded?: { weights: Record<Color, number>; at: string };
   fleets: Partial<Record<Color, FleetRecord>>;
   traffic?: Record<string, unknown>;
   error?: { code: string; message: string };

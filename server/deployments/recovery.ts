@@ -61,13 +61,13 @@ export class EnvironmentReconciler {
     this.markRecovered(name);
   }
 
-  /** Environments with work waiting: creation, deletion, an unsettled traffic change, or deployments not yet ended. */
+  /** Environments with work waiting: creation, deletion, an unsettled or unrecorded traffic change, or deployments not yet ended. */
   async pending(): Promise<string[]> {
     const { environments, deployments } = this.deps;
     const names = new Set((await deployments.unfinished()).map((d) => d.environment));
     for (const name of (await this.deps.operations?.pendingEnvironments()) ?? []) names.add(name);
     for (const env of await environments.list()) {
-      if (env.status === "creating" || env.status === "deleting" || env.trafficIntent) names.add(env.name);
+      if (env.status === "creating" || env.status === "deleting" || env.trafficIntent || env.trafficUnrecorded) names.add(env.name);
     }
     return [...names];
   }
@@ -81,7 +81,7 @@ export class EnvironmentReconciler {
     return this.recovering ? new Promise((resolve) => this.waiting.push(resolve)) : Promise.resolve();
   }
 
-  /** Does an environment's next piece of work: recovery first, then creation or deletion, then the oldest deployment. */
+  /** Does an environment's next piece of work: recovery first, then creation or deletion, then the oldest deployment; when idle, recording direct traffic changes in the traffic stack. */
   async next(name: string): Promise<boolean> {
     const { environments, deployments, runner, environmentService, journal } = this.deps;
     const env = await environments.get(name);
@@ -112,7 +112,12 @@ export class EnvironmentReconciler {
       await this.deps.operations!.run(name);
       return true;
     }
-    if (!next) return false;
+    if (!next) {
+      if (!env.trafficUnrecorded) return false;
+      // Idle: the traffic stack's state catches up with the changes made on the balancer directly.
+      await this.deps.traffic.record(env).catch((err) => this.deps.logger.warn({ environment: name, err: describeError(err) }, "could not record the traffic in the traffic stack"));
+      return (await environments.get(name))?.trafficUnrecorded === undefined;
+    }
     if (env.status === "failed" && next.state === "queued") {
       next.error = { code: "cancelled", message: `environment ${name} is failed: ${env.error?.message ?? "see its error"}` };
       await journal.finish(next, "cancelled", { reason: next.error.message });

@@ -1,8 +1,11 @@
 // Changes and reads an environment's traffic. A change is written down
-// before it is made (the intent), made against reality (the traffic stack
-// is refreshed from the target before its update, so a balancer that holds
-// other weights than the state believes is still moved), and its outcome is
-// read back from the target before it is recorded.
+// before it is made (the intent), made against reality, and its outcome is
+// read back from the target before it is recorded. Where the target can, a
+// change goes to the running balancer directly, in milliseconds, and a
+// refresh of the traffic stack records it in the stack's state afterwards;
+// otherwise it is an update of the traffic stack, refreshed from the target
+// first, so a balancer that holds other weights than the state believes is
+// still moved.
 import type { OperationOptions, StackEngine } from "../engine/stack-engine";
 import { crashPoint } from "../fault-injection";
 import { stackNames, type TrafficObservation, type TrafficState } from "../targets/deployment-target";
@@ -43,6 +46,7 @@ export class TrafficOperator {
     private readonly environments: EnvironmentRepository,
     private readonly targets: TargetRegistry,
     private readonly bus: DomainEventBus,
+    private readonly mode: "direct" | "stack" = "direct",
   ) {}
 
   state(env: Environment, weights: Record<Color, number>, without: Color[] = [], keep: Partial<Record<Color, number>> = {}): TrafficState {
@@ -76,36 +80,72 @@ export class TrafficOperator {
     });
   }
 
-  /** Moves traffic to these weights: intent first, then the change, then the outcome as read back. */
+  /**
+   * Moves traffic to these weights: intent first, then the change, then the
+   * outcome as read back. Where the target can, the change goes to the
+   * balancer directly and the traffic stack's refresh records it later
+   * (`record`); otherwise it is an update of the traffic stack.
+   */
   async apply(env: Environment, weights: Record<Color, number>, opts: ApplyOptions = {}): Promise<Environment> {
     const { without = [], keep = {}, deploymentId, label = "traffic", ...ops } = opts;
     const state = this.state(env, weights, without, keep);
     const wanted = { blue: state.blue.weight, green: state.green.weight };
     env = await this.environments.update(env.name, (e) => (e.trafficIntent = { weights: wanted, deploymentId, at: new Date().toISOString() }));
     crashPoint(`${label}:before-traffic`);
-    let reported = false;
-    const outputs = await this.engine.up(stackNames(env.name).traffic, this.program(env, weights, without, keep), {
-      ...ops,
-      refresh: true,
-      onEvent: (e) => {
-        ops.onEvent?.(e);
-        if (!reported && e.type === "engine:step_started") {
-          reported = true;
-          crashPoint(`${label}:during-traffic`);
-        }
-      },
-    });
+    const direct = await this.applyDirectly(env, state, label);
+    let outputs = env.traffic;
+    if (!direct) {
+      let reported = false;
+      outputs = await this.engine.up(stackNames(env.name).traffic, this.program(env, weights, without, keep), {
+        ...ops,
+        refresh: true,
+        onEvent: (e) => {
+          ops.onEvent?.(e);
+          if (!reported && e.type === "engine:step_started") {
+            reported = true;
+            crashPoint(`${label}:during-traffic`);
+          }
+        },
+      });
+    }
     crashPoint(`${label}:after-traffic`);
     const observed = await this.observe({ ...env, traffic: outputs });
     if (!observed || observed.weights.blue !== wanted.blue || observed.weights.green !== wanted.green) {
       throw new TrafficMismatchError(wanted, observed?.weights);
     }
+    const at = new Date().toISOString();
     const updated = await this.environments.update(env.name, (e) => {
       e.weights = observed.weights;
       e.traffic = outputs;
       delete e.trafficIntent;
+      // An update records what it did; a direct change waits for the refresh that records it.
+      if (direct) e.trafficUnrecorded = { weights: observed.weights, at };
+      else delete e.trafficUnrecorded;
     });
     this.bus.emit("environment:weights", { environment: env.name, weights: updated.weights });
     return updated;
+  }
+
+  /** The change made on the balancer itself; false when it has to be the traffic stack's update. */
+  private async applyDirectly(env: Environment, state: TrafficState, label: string): Promise<boolean> {
+    const target = this.targets.get(env.spec.target);
+    if (this.mode !== "direct" || !env.traffic || !target.applyTraffic) return false;
+    // A balancer that did not take the change directly gets it through the update, which also restarts a dead one.
+    return target.applyTraffic(env.spec, state, env.traffic, { written: () => crashPoint(`${label}:during-traffic`) }).catch(() => false);
+  }
+
+  /**
+   * Records in the traffic stack's state what direct changes made: a refresh
+   * reads the balancer's routing back into it. Runs as the environment's
+   * own work, so no change and no other operation on the stack overlaps it.
+   */
+  async record(env: Environment, ops: OperationOptions = {}): Promise<Environment> {
+    const pending = env.trafficUnrecorded;
+    if (!pending) return env;
+    crashPoint("recording-traffic");
+    await this.engine.refresh(stackNames(env.name).traffic, ops);
+    return this.environments.update(env.name, (e) => {
+      if (e.trafficUnrecorded?.at === pending.at) delete e.trafficUnrecorded;
+    });
   }
 }

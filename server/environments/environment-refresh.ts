@@ -66,6 +66,8 @@ export class EnvironmentRefresh {
       const env = await environments.get(op.environment);
       if (!env || env.status !== "ready") throw new ConflictError("environment_not_ready", `environment ${op.environment} is ${env?.status ?? "gone"}`);
       const trafficStack = stackNames(env.name).traffic;
+      // Cutover's own direct changes are recorded first: only what differs after that came from outside.
+      if (env.trafficUnrecorded) await this.deps.traffic.record(env);
       const changed = describeChanges(await engine.refresh(trafficStack));
       const observed = await observeEnvironment(this.deps, env, false);
       const at = new Date().toISOString();

@@ -269,6 +269,11 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("flag_ramps_due").on("flag_ramps").columns(["state", "due_at"]).execute();
       },
     },
+    "0007_traffic_unrecorded": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("environments").addColumn("traffic_unrecorded", "text").execute();
+      },
+    },
   };
 }
 

@@ -15,6 +15,8 @@ export interface EnvironmentsTable {
   fleets: string;
   traffic: string | null;
   traffic_intent: string | null;
+  /** A traffic change applied to the balancer that the traffic stack's state does not record yet (JSON), or null. */
+  traffic_unrecorded: string | null;
   error: string | null;
   /** The drift the last refresh found (JSON), or null. */
   drift: string | null;

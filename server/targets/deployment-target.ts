@@ -80,6 +80,15 @@ export interface DeploymentTarget {
    * unknown weight is never taken for zero.
    */
   observeTraffic(spec: EnvironmentSpec, view: TrafficView): Promise<TrafficObservation | undefined>;
+  /**
+   * Moves the running balancer to these pools directly, in milliseconds,
+   * where the target can (`current`: the traffic stack's outputs). The
+   * traffic stack's state is brought up to date afterwards by a refresh.
+   * False when it cannot (the balancer is not running): the change then
+   * goes through the traffic stack's update. `written` is called once the
+   * change is handed to the balancer and may be in force.
+   */
+  applyTraffic?(spec: EnvironmentSpec, traffic: TrafficState, current: Record<string, unknown>, hooks: { written(): void }): Promise<boolean>;
   /** How a fleet is doing right now, where the target can tell cheaply; undefined when it cannot. */
   observeFleet?(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<FleetCondition | undefined>;
   /** Request and 5xx counters per color since the proxy started, where the target can tell. */

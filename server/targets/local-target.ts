@@ -4,7 +4,7 @@ import path from "node:path";
 import http from "node:http";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import type { FleetArgs, LoadBalancerArgs } from "../../infra/local/resources";
-import { inspectFleet, probe, reapUnowned, runLocalJob, stopLocalJob, type ProcessIdentity } from "../../infra/local/runtime";
+import { applyBalancerRouting, inspectFleet, probe, reapUnowned, runLocalJob, stopLocalJob, type BalancerInputs, type ProcessIdentity } from "../../infra/local/runtime";
 import { InputError } from "../errors";
 import { parseDuration } from "../deployments/duration";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
@@ -52,13 +52,18 @@ export class LocalTarget implements DeploymentTarget {
   }
 
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
+    return lazyProgram("traffic", this.balancerInputs(spec, traffic));
+  }
+
+  /** The balancer's inputs for these pools: what the traffic program declares, and what a direct change applies. */
+  private balancerInputs(spec: EnvironmentSpec, traffic: TrafficState): BalancerInputs {
     const local = spec.local!;
     const pool = (c: Color) => ({
       weight: traffic[c].fleet ? traffic[c].weight : 0,
       endpoints: (traffic[c].fleet?.endpoints as string[] | undefined) ?? [],
       ...(typeof traffic[c].fleet?.version === "string" ? { version: traffic[c].fleet!.version as string } : {}),
     });
-    return lazyProgram("traffic", {
+    return {
       name: spec.name,
       listenHost: local.listenHost,
       listenPort: local.listenPort,
@@ -69,7 +74,19 @@ export class LocalTarget implements DeploymentTarget {
       forceHeader: local.forceHeader,
       healthCheck: { path: spec.fleet.healthCheck.path, intervalMs: parseDuration(spec.fleet.healthCheck.interval), timeoutMs: parseDuration(spec.fleet.healthCheck.timeout) },
       runtimeDir: this.runtimeDir,
-    });
+    };
+  }
+
+  /**
+   * Moves the running balancer to these pools itself: its config rewritten
+   * and reloaded, then polled until it serves them. The traffic stack
+   * records the change afterwards, by a refresh that reads it back.
+   */
+  async applyTraffic(spec: EnvironmentSpec, traffic: TrafficState, current: Record<string, unknown>, hooks: { written(): void }): Promise<boolean> {
+    const listen = typeof current.url === "string" ? Number(new URL(current.url).port) : NaN;
+    const admin = typeof current.metricsUrl === "string" ? Number(new URL(current.metricsUrl).port) : NaN;
+    if (!(listen > 0 && admin > 0)) return false;
+    return applyBalancerRouting(this.balancerInputs(spec, traffic), { listenPort: listen, adminPort: admin }, hooks.written);
   }
 
   async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>, replicas?: number): Promise<void> {
@@ -180,8 +197,8 @@ function fetchText(url: string): Promise<string> {
 
 /** A local program whose module (and @pulumi/pulumi with it) is loaded when it first runs, not when Cutover starts. */
 function lazyProgram(kind: "fleet", args: FleetArgs): PulumiFn;
-function lazyProgram(kind: "traffic", args: LoadBalancerArgs): PulumiFn;
-function lazyProgram(kind: "fleet" | "traffic", args: FleetArgs | LoadBalancerArgs): PulumiFn {
+function lazyProgram(kind: "traffic", args: BalancerInputs): PulumiFn;
+function lazyProgram(kind: "fleet" | "traffic", args: FleetArgs | BalancerInputs): PulumiFn {
   return async () =>
     kind === "fleet"
       ? (await import("../../infra/local/fleet-program")).localFleetProgram(args as FleetArgs)()

@@ -183,6 +183,29 @@ export async function reconfigureBalancer(current: BalancerOutputs, inputs: Bala
   return describe(inputs, current.dir, current.process, bound);
 }
 
+/**
+ * Applies new pools to a running proxy directly, without the provider: the
+ * config it reloads is rewritten and the proxy told, then its admin port is
+ * polled until it serves the new routing. False when the directory records
+ * no live proxy (then only the traffic stack's update can restart it).
+ * `written` is called between the file's rewrite and the signal.
+ */
+export async function applyBalancerRouting(
+  inputs: BalancerInputs,
+  bound: { listenPort: number; adminPort: number },
+  written: () => void = () => undefined,
+): Promise<boolean> {
+  const dir = path.join(inputs.runtimeDir, "balancers", inputs.name);
+  const supervisor = readJson<ProcessIdentity>(processPath(dir));
+  if (!supervisor || !isAlive(supervisor)) return false;
+  const config = toConfig({ ...inputs, listenPort: bound.listenPort, adminPort: bound.adminPort });
+  writeJsonAtomic(configPath(dir), config);
+  written();
+  signal(supervisor, "SIGHUP");
+  await waitForConfig(bound.adminPort, config, 10_000, () => isAlive(supervisor), 2);
+  return true;
+}
+
 /** The routing the running proxy reports (its pools and weights), or undefined if it does not answer. */
 export async function readBalancerRouting(outputs: BalancerOutputs): Promise<{ pools: Record<string, PoolInputs> } | undefined> {
   return getJson<ProxyConfig>(outputs.boundAdminPort ?? outputs.adminPort, "/config").catch(() => undefined);
@@ -200,7 +223,7 @@ export async function stopBalancerDir(dir: string): Promise<void> {
 }
 
 /** Polls the admin port until the proxy reports the expected routing. */
-async function waitForConfig(adminPort: number, want: ProxyConfig, timeoutMs: number, alive: () => boolean) {
+async function waitForConfig(adminPort: number, want: ProxyConfig, timeoutMs: number, alive: () => boolean, pollMs = 25) {
   const deadline = Date.now() + timeoutMs;
   const wantPools = JSON.stringify(normalise(want.pools));
   for (;;) {
@@ -208,7 +231,7 @@ async function waitForConfig(adminPort: number, want: ProxyConfig, timeoutMs: nu
     if (got && JSON.stringify(normalise(got.pools)) === wantPools) return;
     if (!alive()) throw new Error("the proxy process exited");
     if (Date.now() > deadline) throw new Error("the proxy did not apply its configuration in time");
-    await new Promise((r) => setTimeout(r, 25));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
