@@ -6,6 +6,7 @@ import { localFleetProgram } from "../../infra/local/fleet-program";
 import { resolveToolchain } from "../../server/engine/toolchain";
 import { testEngine } from "../helpers/engine";
 import { fixtureApp } from "../helpers/temp-dir";
+import { controlPlane } from "./control-plane";
 import { flagEvaluation } from "./flag-evaluation";
 import { median, proxyBench, type PassResult } from "./proxy-throughput";
 import { deploymentsThroughReplicas } from "./replica-throughput";
@@ -52,67 +53,99 @@ async function fleetUpTimes(runs: number): Promise<{ up: number[]; destroy: numb
   return { up, destroy };
 }
 
+/** `BENCH_ONLY=proxy,flags,fleet,control,replicas` runs those parts alone. */
+const only = (part: string) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(",").includes(part);
+
 async function main(): Promise<void> {
   ensureTools();
   const toolchain = resolveToolchain();
   const seconds = Number(process.env.BENCH_SECONDS ?? 10);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
-  console.log(`\nLoad balancers side by side: nginx, HAProxy and ${path.basename(toolchain.proxyBin)}, 2 workers each, keep-alive, one upstream, ${rounds} interleaved rounds of ${seconds}s`);
-  const bench = await proxyBench(toolchain.proxyBin, seconds, rounds);
-  const direct = (list: PassResult[]) => list.find((r) => r.name === "upstream direct");
-  const table = (title: string, unit: string, list: PassResult[], addedP99: boolean) => {
-    console.log(`\n${title}`);
-    console.log(`${"".padEnd(20)}${`${unit} median`.padStart(16)}${"min–max".padStart(20)}${"vs nginx".padStart(10)}${"vs HAProxy".padStart(12)}${(addedP99 ? "p99 added ms" : "p99 ms").padStart(14)}${"non-2xx".padStart(9)}`);
-    const of = (name: string) => median(list.find((r) => r.name === name)?.rates ?? []);
-    const base = direct(list);
-    for (const r of list) {
-      const m = median(r.rates);
-      const p99 = median(r.p99Ms) - (addedP99 && base && r !== base ? median(base.p99Ms) : 0);
+  if (only("proxy")) {
+    console.log(`\nLoad balancers side by side: nginx, HAProxy and ${path.basename(toolchain.proxyBin)}, 2 workers each, keep-alive, one upstream, ${rounds} interleaved rounds of ${seconds}s`);
+    const bench = await proxyBench(toolchain.proxyBin, seconds, rounds);
+    const direct = (list: PassResult[]) => list.find((r) => r.name === "upstream direct");
+    const table = (title: string, unit: string, list: PassResult[], addedP99: boolean) => {
+      console.log(`\n${title}`);
+      console.log(`${"".padEnd(20)}${`${unit} median`.padStart(16)}${"min–max".padStart(20)}${"vs nginx".padStart(10)}${"vs HAProxy".padStart(12)}${(addedP99 ? "p99 added ms" : "p99 ms").padStart(14)}${"non-2xx".padStart(9)}`);
+      const of = (name: string) => median(list.find((r) => r.name === name)?.rates ?? []);
+      const base = direct(list);
+      for (const r of list) {
+        const m = median(r.rates);
+        const p99 = median(r.p99Ms) - (addedP99 && base && r !== base ? median(base.p99Ms) : 0);
+        console.log(
+          `${r.name.padEnd(20)}${fmt(m).padStart(16)}${`${fmt(Math.min(...r.rates))}–${fmt(Math.max(...r.rates))}`.padStart(20)}${fmt(m / of("nginx"), 2).padStart(10)}${fmt(m / of("HAProxy"), 2).padStart(12)}${fmt(p99, 2).padStart(14)}${String(r.non2xx).padStart(9)}`,
+        );
+      }
+    };
+    table("Throughput: wrk -t2 -c64, GET of a small body", "req/s", bench.throughput, false);
+    table("Light load: wrk -t1 -c16 (p99 added over the upstream direct)", "req/s", bench.light, true);
+    table("1 MiB request bodies: wrk -t2 -c8 POST", "req/s", bench.largeBody, false);
+    table("WebSocket echo round trips: 16 connections (Node's client), fixture app upstream", "msg/s", bench.websocket, false);
+
+  
+  }
+
+  if (only("flags")) {
+    console.log(`\nFlag evaluation over OFREP: Cutover pinned to one core, wrk on the other, ${seconds}s each, a new targetingKey per request`);
+    const f = await flagEvaluation(seconds);
+    console.log(`${"".padEnd(40)}${"req/s".padStart(12)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"non-2xx".padStart(10)}`);
+    for (const [name, r] of [
+      ["bare Node HTTP server, 1 connection", f.baseline],
+      ["single evaluation, 1 connection", f.single1],
+      ["single evaluation, 32 connections", f.single],
+      [`bulk (${f.flags} flags), 32 connections`, f.bulk],
+    ] as const) {
+      console.log(`${name.padEnd(40)}${fmt(r.requestsPerSecond).padStart(12)}${fmt(r.p50Ms, 2).padStart(10)}${fmt(r.p99Ms, 2).padStart(10)}${String(r.non2xx).padStart(10)}`);
+    }
+    console.log(
+      `aims: single-evaluation p99 under 2 ms (${fmt(f.single1.p99Ms / 2, 2)}× the aim; ${fmt(f.single1.p99Ms / f.baseline.p99Ms, 2)}× a bare Node server's), at least 5,000 evaluations/s (${fmt(f.single.requestsPerSecond / 5000, 2)}× the aim)`,
+    );
+
+  
+  }
+
+  if (only("fleet")) {
+    const runs = Number(process.env.BENCH_RUNS ?? 5);
+    console.log(`\nOne-fleet stack (2 instances of a Node app), real engine, file backend, ${runs} runs`);
+    const times = await fleetUpTimes(runs);
+    console.log(`${"".padEnd(28)}${"median s".padStart(12)}${"min s".padStart(10)}${"max s".padStart(10)}`);
+    for (const [name, xs] of [
+      ["pulumi up", times.up],
+      ["pulumi destroy", times.destroy],
+    ] as const) {
+      console.log(`${name.padEnd(28)}${fmt(median(xs), 2).padStart(12)}${fmt(Math.min(...xs), 2).padStart(10)}${fmt(Math.max(...xs), 2).padStart(10)}`);
+    }
+
+  
+  }
+
+  if (only("control")) {
+    const cpEnvs = Number(process.env.BENCH_PARALLEL_ENVIRONMENTS ?? 10);
+    const cpDeployments = Number(process.env.BENCH_DEPLOYMENTS ?? 100);
+    console.log(`\nControl plane on the local target (SQLite journal, file backend): ${cpEnvs} environments, ${cpDeployments} deployments for the RSS`);
+    const cp = await controlPlane(cpEnvs, cpDeployments);
+    const ms = (xs: number[]) => `${fmt(median(xs))} ms median (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}, ${xs.length} steps)`;
+    console.log(`weight change, decision to balancer serving it   direct: ${ms(cp.weightChangeMs.direct)}; traffic stack update: ${ms(cp.weightChangeMs.stack)}; ${fmt(median(cp.weightChangeMs.stack) / median(cp.weightChangeMs.direct), 1)}× faster (aim ≤ 300 ms: ${median(cp.weightChangeMs.direct) <= 300 ? "met" : "not met"})`);
+    console.log(`warm rollback (abort of a paused canary)        old version at 100%: ${fmt(cp.rollback.trafficMs)} ms (aim ≤ 1,000 ms: ${cp.rollback.trafficMs <= 1000 ? "met" : "not met"}); new fleet removed and deployment ended: ${fmt(cp.rollback.endMs)} ms`);
+    console.log(`${cp.parallel.environments} deployments, one at a time: ${fmt(cp.parallel.serialSeconds, 1)} s; all at once: ${fmt(cp.parallel.parallelSeconds, 1)} s; ratio ${fmt(cp.parallel.parallelSeconds / cp.parallel.serialSeconds, 2)} (aim ≤ 0.50)`);
+    console.log(`server RSS before ${cp.rss.deployments} more deployments: ${fmt(cp.rss.beforeMb, 1)} MB; after: ${fmt(cp.rss.afterMb, 1)} MB; ratio ${fmt(cp.rss.afterMb / cp.rss.beforeMb, 2)} (aim 0.90–1.10)`);
+    console.log(`status polls during the deployments at once: ${cp.polls.perSecond}/s, ${cp.polls.count} polls, p50 ${fmt(cp.polls.p50Ms, 2)} ms, p99 ${fmt(cp.polls.p99Ms, 2)} ms (aim < 20 ms), ${cp.polls.failed} failed`);
+
+  
+  }
+
+  if (only("replicas")) {
+    const environments = Number(process.env.BENCH_ENVIRONMENTS ?? 20);
+    console.log(`\n${environments} environments deploying at once (local target, PostgreSQL journal and state), until all succeeded`);
+    const one = await deploymentsThroughReplicas(1, environments);
+    const three = await deploymentsThroughReplicas(3, environments);
+    console.log(`${"".padEnd(28)}${"seconds".padStart(12)}${"per min".padStart(10)}${"vs 1".padStart(10)}`);
+    for (const r of [one, three]) {
       console.log(
-        `${r.name.padEnd(20)}${fmt(m).padStart(16)}${`${fmt(Math.min(...r.rates))}–${fmt(Math.max(...r.rates))}`.padStart(20)}${fmt(m / of("nginx"), 2).padStart(10)}${fmt(m / of("HAProxy"), 2).padStart(12)}${fmt(p99, 2).padStart(14)}${String(r.non2xx).padStart(9)}`,
+        `${`${r.replicas} replica${r.replicas > 1 ? "s" : ""}`.padEnd(28)}${fmt(r.seconds, 1).padStart(12)}${fmt((r.environments * 60) / r.seconds, 1).padStart(10)}${fmt(one.seconds / r.seconds, 2).padStart(10)}`,
       );
     }
-  };
-  table("Throughput: wrk -t2 -c64, GET of a small body", "req/s", bench.throughput, false);
-  table("Light load: wrk -t1 -c16 (p99 added over the upstream direct)", "req/s", bench.light, true);
-  table("1 MiB request bodies: wrk -t2 -c8 POST", "req/s", bench.largeBody, false);
-  table("WebSocket echo round trips: 16 connections (Node's client), fixture app upstream", "msg/s", bench.websocket, false);
-
-  console.log(`\nFlag evaluation over OFREP: Cutover pinned to one core, wrk on the other, ${seconds}s each, a new targetingKey per request`);
-  const f = await flagEvaluation(seconds);
-  console.log(`${"".padEnd(40)}${"req/s".padStart(12)}${"p50 ms".padStart(10)}${"p99 ms".padStart(10)}${"non-2xx".padStart(10)}`);
-  for (const [name, r] of [
-    ["bare Node HTTP server, 1 connection", f.baseline],
-    ["single evaluation, 1 connection", f.single1],
-    ["single evaluation, 32 connections", f.single],
-    [`bulk (${f.flags} flags), 32 connections`, f.bulk],
-  ] as const) {
-    console.log(`${name.padEnd(40)}${fmt(r.requestsPerSecond).padStart(12)}${fmt(r.p50Ms, 2).padStart(10)}${fmt(r.p99Ms, 2).padStart(10)}${String(r.non2xx).padStart(10)}`);
-  }
-  console.log(
-    `aims: single-evaluation p99 under 2 ms (${fmt(f.single1.p99Ms / 2, 2)}× the aim; ${fmt(f.single1.p99Ms / f.baseline.p99Ms, 2)}× a bare Node server's), at least 5,000 evaluations/s (${fmt(f.single.requestsPerSecond / 5000, 2)}× the aim)`,
-  );
-
-  const runs = Number(process.env.BENCH_RUNS ?? 5);
-  console.log(`\nOne-fleet stack (2 instances of a Node app), real engine, file backend, ${runs} runs`);
-  const times = await fleetUpTimes(runs);
-  console.log(`${"".padEnd(28)}${"median s".padStart(12)}${"min s".padStart(10)}${"max s".padStart(10)}`);
-  for (const [name, xs] of [
-    ["pulumi up", times.up],
-    ["pulumi destroy", times.destroy],
-  ] as const) {
-    console.log(`${name.padEnd(28)}${fmt(median(xs), 2).padStart(12)}${fmt(Math.min(...xs), 2).padStart(10)}${fmt(Math.max(...xs), 2).padStart(10)}`);
-  }
-
-  const environments = Number(process.env.BENCH_ENVIRONMENTS ?? 20);
-  console.log(`\n${environments} environments deploying at once (local target, PostgreSQL journal and state), until all succeeded`);
-  const one = await deploymentsThroughReplicas(1, environments);
-  const three = await deploymentsThroughReplicas(3, environments);
-  console.log(`${"".padEnd(28)}${"seconds".padStart(12)}${"per min".padStart(10)}${"vs 1".padStart(10)}`);
-  for (const r of [one, three]) {
-    console.log(
-      `${`${r.replicas} replica${r.replicas > 1 ? "s" : ""}`.padEnd(28)}${fmt(r.seconds, 1).padStart(12)}${fmt((r.environments * 60) / r.seconds, 1).padStart(10)}${fmt(one.seconds / r.seconds, 2).padStart(10)}`,
-    );
   }
 }
 
