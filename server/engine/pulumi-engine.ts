@@ -3,7 +3,7 @@
 // Each stack gets its own workspace directory under the data directory, so
 // no stack settings are ever written into the process's working directory
 // and no temporary directory is left behind per operation.
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import type { EngineEvent, OutputMap, PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
@@ -42,6 +42,7 @@ export interface EngineSettings {
 
 export class PulumiEngine implements StackEngine {
   private command?: Promise<PulumiCommand>;
+  private listing?: Promise<import("@pulumi/pulumi/automation").LocalWorkspace>;
   readonly backendUrl: string;
   private readonly stateDir: string;
 
@@ -259,14 +260,25 @@ export class PulumiEngine implements StackEngine {
   }
 
   async exists(stackName: string): Promise<boolean> {
-    const ws = await automation().LocalWorkspace.create({
-      workDir: this.workDir("_"),
-      pulumiCommand: await this.pulumi(),
-      pulumiHome: this.pulumiHome,
-      envVars: this.environment(),
-      projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
-    });
-    const stacks = await ws.listStacks();
+    // The own file backend is looked at directly: `stack ls` spawns the CLI and reads
+    // every stack's checkpoint, and one being written at that moment fails the listing.
+    if (this.backendUrl === `file://${this.stateDir}`) {
+      const dir = path.join(this.stateDir, ".pulumi", "stacks", PROJECT_NAME);
+      return [".json", ".json.gz"].some((ext) => existsSync(path.join(dir, `${stackName}${ext}`)));
+    }
+    // One workspace for every listing: creating it writes its Pulumi.yaml, and a
+    // listing running meanwhile would read the file half-written.
+    this.listing ??= this.pulumi().then((pulumiCommand) =>
+      automation().LocalWorkspace.create({
+        workDir: this.workDir("_"),
+        pulumiCommand,
+        pulumiHome: this.pulumiHome,
+        envVars: this.environment(),
+        projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
+      }),
+    );
+    this.listing.catch(() => (this.listing = undefined));
+    const stacks = await (await this.listing).listStacks();
     return stacks.some((s) => s.name === stackName || s.name.endsWith(`/${stackName}`));
   }
 }
