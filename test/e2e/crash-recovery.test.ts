@@ -71,7 +71,9 @@ describe("crash recovery", () => {
     const v5 = (await server.api("POST", "/v1/environments/crash/deployments", { version: "v5" })).json;
     await waitForDeployment(server, v5.id, "succeeded");
 
-    // Nothing of the killed servers' pulumi processes is left.
+    // Nothing of the killed servers' pulumi processes is left, once the live server's own
+    // work is done (it records the direct traffic changes in the traffic stack when idle).
+    await waitFor("the traffic to be recorded", async () => (await server!.api("GET", "/v1/environments/crash")).json.trafficUnrecorded === undefined, 60_000, 100);
     expect(processesWith(`PULUMI_HOME=${path.join(dataDir, "pulumi-home")}`)).toEqual([]);
 
     expect((await server.api("DELETE", "/v1/environments/crash")).status).toBe(202);
