@@ -268,16 +268,19 @@ export class PulumiEngine implements StackEngine {
     }
     // One workspace for every listing: creating it writes its Pulumi.yaml, and a
     // listing running meanwhile would read the file half-written.
-    this.listing ??= this.pulumi().then((pulumiCommand) =>
-      automation().LocalWorkspace.create({
-        workDir: this.workDir("_"),
-        pulumiCommand,
-        pulumiHome: this.pulumiHome,
-        envVars: this.environment(),
-        projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
-      }),
-    );
-    this.listing.catch(() => (this.listing = undefined));
+    if (!this.listing) {
+      this.listing = this.pulumi().then((pulumiCommand) =>
+        automation().LocalWorkspace.create({
+          workDir: this.workDir("_"),
+          pulumiCommand,
+          pulumiHome: this.pulumiHome,
+          envVars: this.environment(),
+          projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
+        }),
+      );
+      // A workspace that could not be made is made again by the next call.
+      this.listing.catch(() => (this.listing = undefined));
+    }
     const stacks = await (await this.listing).listStacks();
     return stacks.some((s) => s.name === stackName || s.name.endsWith(`/${stackName}`));
   }
