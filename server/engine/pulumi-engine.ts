@@ -5,7 +5,7 @@
 // and no temporary directory is left behind per operation.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
-import type { EngineEvent, OutputMap, PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
+import type { EngineEvent, OutputMap, PulumiCommand, PulumiFn, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
 import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
 import { engineEventSummary } from "./engine-event-summary";
 import type { Toolchain } from "./toolchain";
@@ -84,17 +84,30 @@ export class PulumiEngine implements StackEngine {
     return dir;
   }
 
+  /**
+   * The stack, selected or created. Every command Cutover runs names its
+   * stack (`--stack`), so on the own file backend, where a lookup is a file
+   * check, an existing stack is not selected first (a CLI run that changes
+   * nothing) and a new one is created without trying to select it.
+   */
   async stack(stackName: string, program: PulumiFn): Promise<Stack> {
-    return automation().LocalWorkspace.createOrSelectStack(
-      { projectName: PROJECT_NAME, stackName, program },
-      {
-        workDir: this.workDir(stackName),
-        pulumiCommand: await this.pulumi(),
-        pulumiHome: this.pulumiHome,
-        envVars: this.environment(),
-        projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
-      },
-    );
+    const { LocalWorkspace, Stack } = automation();
+    const workspace = await LocalWorkspace.create({
+      workDir: this.workDir(stackName),
+      pulumiCommand: await this.pulumi(),
+      pulumiHome: this.pulumiHome,
+      envVars: this.environment(),
+      program,
+      projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
+    });
+    if (!this.ownFileBackend) return Stack.createOrSelect(stackName, workspace);
+    if (!(await this.exists(stackName))) return Stack.create(stackName, workspace);
+    workspace.selectStack = async () => undefined;
+    return Stack.select(stackName, workspace);
+  }
+
+  private get ownFileBackend(): boolean {
+    return this.backendUrl === `file://${this.stateDir}`;
   }
 
   /**
@@ -107,7 +120,9 @@ export class PulumiEngine implements StackEngine {
   async up(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<StackOutputs> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const stack = await this.stack(stackName, program);
+        const captured = capturingOutputs(program);
+        const stack = await this.stack(stackName, captured.program);
+        withoutReadBack(stack, captured.outputs);
         const result = await stack.up({ onEvent: progress(opts), signal: opts.signal, refresh: opts.refresh, onOutput: () => undefined });
         return unwrap(result.outputs);
       } catch (err) {
@@ -140,7 +155,7 @@ export class PulumiEngine implements StackEngine {
   /** Destroys every resource of the stack, then removes the stack itself. */
   async destroy(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<void> {
     if (!(await this.exists(stackName))) return;
-    const stack = await this.stack(stackName, program);
+    const stack = withoutReadBack(await this.stack(stackName, program));
     await stack.destroy({ onEvent: progress(opts), signal: opts.signal, onOutput: () => undefined });
     await stack.workspace.removeStack(stackName);
     rmSync(this.workDir(stackName), { recursive: true, force: true });
@@ -202,7 +217,7 @@ export class PulumiEngine implements StackEngine {
    * does not parse is restored from the `.bak` Pulumi keeps beside it.
    */
   mendInterruptedWrites(): string[] {
-    if (this.backendUrl !== `file://${this.stateDir}`) return [];
+    if (!this.ownFileBackend) return [];
     const dir = path.join(this.stateDir, ".pulumi", "stacks", PROJECT_NAME);
     let files: string[];
     try {
@@ -250,7 +265,7 @@ export class PulumiEngine implements StackEngine {
   /** Whether a stack holds an update lock (a running operation, or one a crash left). */
   async isLocked(stackName: string): Promise<boolean | undefined> {
     // Only a file backend can be looked at cheaply; other backends keep their locks elsewhere.
-    if (this.backendUrl !== `file://${this.stateDir}`) return undefined;
+    if (!this.ownFileBackend) return undefined;
     const dir = path.join(this.stateDir, ".pulumi", "locks", "organization", PROJECT_NAME, stackName);
     try {
       return readdirSync(dir).some((f) => f.endsWith(".json"));
@@ -262,7 +277,7 @@ export class PulumiEngine implements StackEngine {
   async exists(stackName: string): Promise<boolean> {
     // The own file backend is looked at directly: `stack ls` spawns the CLI and reads
     // every stack's checkpoint, and one being written at that moment fails the listing.
-    if (this.backendUrl === `file://${this.stateDir}`) {
+    if (this.ownFileBackend) {
       const dir = path.join(this.stateDir, ".pulumi", "stacks", PROJECT_NAME);
       return [".json", ".json.gz"].some((ext) => existsSync(path.join(dir, `${stackName}${ext}`)));
     }
@@ -297,8 +312,55 @@ function progress(opts: OperationOptions): ((e: EngineEvent) => void) | undefine
 }
 
 async function refreshed(stack: Stack, opts: OperationOptions = {}): Promise<RefreshChanges> {
-  const result = await stack.refresh({ onEvent: progress(opts), signal: opts.signal, onOutput: () => undefined });
-  return Object.fromEntries(Object.entries(result.summary.resourceChanges ?? {}).filter(([op, n]) => op !== "same" && n > 0));
+  // The changes come from the refresh's own summary event, not from a `stack history` run after it.
+  let summary: UpdateSummary["resourceChanges"] | undefined;
+  const report = progress(opts);
+  const original = stack.info.bind(stack);
+  stack.info = async (showSecrets?: boolean) => (summary ? undefined : original(showSecrets));
+  const result = await stack.refresh({
+    onEvent: (e) => {
+      if (e.summaryEvent) summary = e.summaryEvent.resourceChanges;
+      report?.(e);
+    },
+    signal: opts.signal,
+    onOutput: () => undefined,
+  });
+  const changes = summary ?? result.summary?.resourceChanges ?? {};
+  return Object.fromEntries(Object.entries(changes).filter(([op, n]) => op !== "same" && (n ?? 0) > 0)) as RefreshChanges;
+}
+
+/**
+ * A program that keeps the values of the outputs it returns, as the
+ * update resolves them: the outputs an update reports come from the update
+ * itself rather than from two `stack output` runs after it.
+ */
+function capturingOutputs(program: PulumiFn): { program: PulumiFn; outputs: () => OutputMap | undefined } {
+  let resolved: OutputMap | undefined;
+  const wrapped: PulumiFn = async () => {
+    const result = await program();
+    const { output, recover } = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+    // `recover` marks a failed output as handled: the update reports the failure itself.
+    recover(output((result ?? {}) as Record<string, unknown>), () => undefined).apply((values) => {
+      if (values) resolved = Object.fromEntries(Object.entries(values).map(([k, value]) => [k, { value, secret: false }]));
+    });
+    return result;
+  };
+  return { program: wrapped, outputs: () => resolved };
+}
+
+/**
+ * After an operation the SDK reads the stack back with CLI runs of its own:
+ * `stack history` for a summary (Cutover's callers take what they need from
+ * the operation's events), and for an update `stack output` twice (taken
+ * from the program when it resolved them). Each is a CLI start that loads
+ * the whole state; they are left out, and the outputs are read back only if
+ * the program did not resolve them.
+ */
+function withoutReadBack(stack: Stack, outputs?: () => OutputMap | undefined): Stack {
+  stack.info = async () => undefined;
+  const readBack = stack.outputs.bind(stack);
+  stack.outputs = async () => outputs?.() ?? readBack();
+  return stack;
 }
 
 function unwrap(outputs: OutputMap): StackOutputs {
