@@ -133,8 +133,7 @@ export class EnvironmentReconciler {
     const { engine, deployments, runner, logger } = this.deps;
     const log = logger.child({ environment: env.name });
     const interrupted = (await deployments.unfinished(env.name)).filter((d) => d.state !== "queued");
-    const unsettled = interrupted.length > 0 || env.status === "creating" || env.status === "deleting" || env.trafficIntent !== undefined;
-    if (!unsettled) return;
+    if (!(interrupted.length > 0 || (await this.unsettled(env)))) return;
     // Announced before the stacks are repaired, which can take a while: recovery has begun.
     for (const d of interrupted.filter((i) => !i.suspended)) {
       await this.deps.journal.record(d, "deployment:recovering", { state: d.state, phase: d.phase });
@@ -151,6 +150,22 @@ export class EnvironmentReconciler {
       log.warn({ deploymentId: d.id, phase: d.phase }, "bringing an interrupted deployment to an end");
       await runner.recover(d.id);
     }
+  }
+
+  /**
+   * Whether a crash may have left one of the environment's stacks locked or
+   * with pending operations: when creation, deletion or a traffic change was
+   * under way; otherwise, on a file backend, when a lock is there (the record
+   * of direct traffic changes or a refresh was running), and elsewhere when
+   * such work was waiting.
+   */
+  private async unsettled(env: Environment): Promise<boolean> {
+    const { engine, operations } = this.deps;
+    if (env.status === "creating" || env.status === "deleting" || env.trafficIntent !== undefined) return true;
+    const stacks = Object.values(stackNames(env.name));
+    const locked = engine.isLocked ? await Promise.all(stacks.map((s) => engine.isLocked!(s))) : [];
+    if (locked.length === stacks.length && locked.every((l) => l !== undefined)) return locked.some(Boolean);
+    return env.trafficUnrecorded !== undefined || (await operations?.next(env.name)) !== undefined;
   }
 
   private markRecovered(name: string): void {

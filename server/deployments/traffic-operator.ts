@@ -143,7 +143,17 @@ export class TrafficOperator {
     const pending = env.trafficUnrecorded;
     if (!pending) return env;
     crashPoint("recording-traffic");
-    await this.engine.refresh(stackNames(env.name).traffic, ops);
+    let fired = false;
+    await this.engine.refresh(stackNames(env.name).traffic, {
+      ...ops,
+      onEvent: (e) => {
+        ops.onEvent?.(e);
+        if (!fired && e.type === "engine:step_started") {
+          fired = true;
+          crashPoint("recording-traffic:engine");
+        }
+      },
+    });
     return this.environments.update(env.name, (e) => {
       if (e.trafficUnrecorded?.at === pending.at) delete e.trafficUnrecorded;
     });

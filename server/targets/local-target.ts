@@ -182,16 +182,23 @@ function adminUrl(traffic: Record<string, unknown> | undefined, p: string): stri
 
 export const localRuntimeDir = (dataDir: string) => path.join(dataDir, "runtime");
 
-function fetchText(url: string): Promise<string> {
+/** Connections to the balancers' admin endpoints are kept open between requests: status polls ask on every call. */
+const adminAgent = new http.Agent({ keepAlive: true, maxSockets: 8, timeout: 10_000 });
+
+function fetchText(url: string, retried = false): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: 2000, agent: false }, (res) => {
+    const req = http.get(url, { timeout: 2000, agent: adminAgent }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c) => (body += c));
       res.on("end", () => resolve(body));
     });
     req.on("timeout", () => req.destroy(new Error("metrics request timed out")));
-    req.on("error", reject);
+    req.on("error", (err: NodeJS.ErrnoException) => {
+      // A kept connection the balancer closed meanwhile (a restart): asked again once on a new one.
+      if (req.reusedSocket && !retried && (err.code === "ECONNRESET" || err.code === "EPIPE")) resolve(fetchText(url, true));
+      else reject(err);
+    });
   });
 }
 

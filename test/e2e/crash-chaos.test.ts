@@ -115,6 +115,8 @@ describe("crash-proof cutover", () => {
       return others.length === 0;
     }, 30_000);
     expect(processesWith(mark, `APP_VERSION=${version}`).length).toBe(2);
+    // The record of direct traffic changes runs once the environment is idle, and holds the traffic stack's lock meanwhile.
+    await waitFor("the traffic changes to be recorded", async () => (await server.api("GET", `/v1/environments/${ENV}`)).json.trafficUnrecorded === undefined, 30_000);
     expect(locks()).toEqual([]);
     return env;
   }

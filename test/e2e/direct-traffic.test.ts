@@ -2,9 +2,9 @@
 // stack's state records them afterwards by a refresh. Through deployments
 // under load: no request fails, the stack's exported state shows the weights
 // the balancer serves, a refresh finds no drift, and a server killed before
-// the record leaves it for the next start. With CUTOVER_TRAFFIC_MODE=stack
+// the record, or inside it, leaves it for the next start. With CUTOVER_TRAFFIC_MODE=stack
 // every change is an update of the traffic stack again.
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { PulumiEngine } from "../../server/engine/pulumi-engine";
 import { resolveToolchain } from "../../server/engine/toolchain";
@@ -45,6 +45,12 @@ describe("traffic changes applied to the balancer directly", () => {
     const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, ...(strategy ? { strategy } : {}) })).json;
     return waitForDeployment(server, d.id, "terminal");
   }
+
+  /** The stacks holding an update lock in the file backend. */
+  const locks = () => {
+    const dir = path.join(dataDir, "state", ".pulumi", "locks", "organization", "cutover");
+    return existsSync(dir) ? readdirSync(dir).filter((stack) => readdirSync(path.join(dir, stack)).some((f) => f.endsWith(".json"))) : [];
+  };
 
   const recorded = () => waitFor("the traffic stack to record the direct changes", async () => (await environment()).trafficUnrecorded === undefined, 60_000, 100);
 
@@ -102,6 +108,25 @@ describe("traffic changes applied to the balancer directly", () => {
     await recorded();
     expect(weightsOf(await exportedPools())).toEqual(weightsOf(await balancerRouting()));
     expect(weightsOf(await balancerRouting())).toEqual({ [ended.toColor]: 100, [ended.fromColor]: 0 });
+    expect(load.result.failed).toBe(0);
+  });
+
+  it("a server killed inside the record's refresh leaves no lock behind: the next start clears it and records", async () => {
+    await server.terminate();
+    server = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: "recording-traffic:engine" } });
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
+    await server.exited;
+    // The engine's processes die with it, as in a machine's crash: the refresh they ran held the traffic stack's lock.
+    engine().killOrphanedProcesses();
+    await waitFor("the engine's processes to be gone", () => engine().killOrphanedProcesses().length === 0, 10_000);
+    expect(locks()).toEqual([`${ENV}.traffic`]);
+    server = await startServer({ dataDir });
+    const ended = await waitForDeployment(server, d.id, "terminal");
+    expect(ended.state).toBe("succeeded");
+    await recorded();
+    expect(locks()).toEqual([]);
+    expect(weightsOf(await exportedPools())).toEqual({ [ended.toColor]: 100, [ended.fromColor]: 0 });
+    expect((await environment()).observed.drift).toEqual([]);
     expect(load.result.failed).toBe(0);
   });
 

@@ -24,8 +24,12 @@ class Statement implements SqliteStatement {
   }
 }
 
+/** Statements kept prepared, by their SQL: the store's queries are a fixed set, so preparing each once is enough. */
+const STATEMENT_CACHE_SIZE = 256;
+
 export class NodeSqliteDatabase implements SqliteDatabase {
   readonly raw: DatabaseSync;
+  private readonly statements = new Map<string, Statement>();
 
   constructor(file: string) {
     this.raw = new DatabaseSync(file, { timeout: 5000 });
@@ -33,10 +37,20 @@ export class NodeSqliteDatabase implements SqliteDatabase {
   }
 
   prepare(sql: string): SqliteStatement {
-    return new Statement(this.raw.prepare(sql));
+    let statement = this.statements.get(sql);
+    if (statement) {
+      // Most recently used last, so the oldest is the first to go.
+      this.statements.delete(sql);
+    } else {
+      statement = new Statement(this.raw.prepare(sql));
+      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.delete(this.statements.keys().next().value!);
+    }
+    this.statements.set(sql, statement);
+    return statement;
   }
 
   close(): void {
+    this.statements.clear();
     if (this.raw.isOpen) this.raw.close();
   }
 }
