@@ -158,10 +158,11 @@ export class LocalTarget implements DeploymentTarget {
     if (!url) return undefined;
     const text = await fetchText(url);
     // The pool's series of the version it serves now (the proxy keeps one per pool).
-    const counter = (name: string, pool: Color) => Number(new RegExp(`^${name}\\{pool="${pool}"(?:,version="[^"]*")?\\} (\\d+)`, "m").exec(text)?.[1] ?? 0);
+    // Values are Prometheus floats: a large count may come as 1.234567e+06.
+    const counter = (name: string, pool: Color) => Number(new RegExp(`^${name}\\{pool="${pool}"(?:,version="[^"]*")?\\} (\\S+)`, "m").exec(text)?.[1] ?? 0);
     // A failed attempt the proxy retried elsewhere never reached a user, but it is the pool's error all the same.
     const latency = (pool: Color) =>
-      [...text.matchAll(new RegExp(`^cutover_proxy_request_duration_seconds_bucket\\{pool="${pool}"(?:,version="[^"]*")?,le="([^"]+)"\\} (\\d+)`, "gm"))].map((m) => ({
+      [...text.matchAll(new RegExp(`^cutover_proxy_request_duration_seconds_bucket\\{pool="${pool}"(?:,version="[^"]*")?,le="([^"]+)"\\} (\\S+)`, "gm"))].map((m) => ({
         le: m[1] === "+Inf" ? Infinity : Number(m[1]),
         count: Number(m[2]),
       }));

@@ -281,7 +281,7 @@ describe("local load balancer", () => {
     const metrics = (await request(adminUrl(lbOut, "/metrics"))).body;
     expect(metrics).toMatch(/cutover_proxy_retries_total\{pool="blue"(,version="[^"]*")?\} [1-9]/);
     expect(metrics).toMatch(/cutover_proxy_ejections_total\{pool="blue"(,version="[^"]*")?\} [1-9]/);
-    expect(metrics).toMatch(/cutover_proxy_endpoint_up\{pool="blue",(version="[^"]*",)?endpoint="[^"]+"\} 0/);
+    expect(metrics).toMatch(/cutover_proxy_endpoint_up\{endpoint="[^"]+",pool="blue"(,version="[^"]*")?\} 0/);
     const endpoints = JSON.parse((await request(adminUrl(lbOut, "/endpoints"))).body) as { pool: string; up: boolean }[];
     expect(endpoints.filter((e) => e.pool === "blue").map((e) => e.up)).toEqual([false, false]);
     expect(endpoints.filter((e) => e.pool === "green").map((e) => e.up)).toEqual([true, true]);

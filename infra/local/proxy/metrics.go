@@ -1,18 +1,22 @@
 package main
 
 import (
-	"fmt"
 	"io"
-	"sort"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
 
-// poolMetrics are lock-free counters; they live for the proxy's lifetime so
-// that a reload never resets a counter.
+// poolMetrics are lock-free counters on the request path; they live for the
+// proxy's lifetime so that a reload never resets a counter. The exposition
+// reads them at scrape time (a Prometheus collector of const metrics).
 type poolMetrics struct {
 	requests  atomic.Uint64
 	errors5xx atomic.Uint64
@@ -31,13 +35,6 @@ type metricsRegistry struct {
 // poolKey names a series: a pool serving a version. A new version in a
 // pool starts its counters at zero, so they describe that version alone.
 type poolKey struct{ pool, version string }
-
-func (k poolKey) labels() string {
-	if k.version == "" {
-		return fmt.Sprintf("pool=%q", k.pool)
-	}
-	return fmt.Sprintf("pool=%q,version=%q", k.pool, k.version)
-}
 
 func newMetricsRegistry() *metricsRegistry {
 	return &metricsRegistry{pools: map[poolKey]*poolMetrics{}}
@@ -81,66 +78,96 @@ func (p *poolMetrics) observe(status int, d time.Duration) {
 	p.sumMicros.Add(uint64(d.Microseconds()))
 }
 
-func (m *metricsRegistry) write(w io.Writer, r *router) {
-	m.mu.Lock()
-	keys := make([]poolKey, 0, len(m.pools))
-	series := make(map[poolKey]*poolMetrics, len(m.pools))
-	for k, p := range m.pools {
-		keys = append(keys, k)
+var (
+	poolLabels = []string{"pool", "version"}
+	counters   = []struct {
+		desc  *prometheus.Desc
+		value func(*poolMetrics) uint64
+	}{
+		{prometheus.NewDesc("cutover_proxy_requests_total", "Requests proxied, by pool.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.requests.Load() }},
+		{prometheus.NewDesc("cutover_proxy_responses_5xx_total", "Responses with a 5xx status, by pool.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.errors5xx.Load() }},
+		{prometheus.NewDesc("cutover_proxy_upstream_failures_total", "Requests no endpoint of the pool could answer.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.failures.Load() }},
+		{prometheus.NewDesc("cutover_proxy_retries_total", "Attempts on an endpoint of the pool that failed and were tried again elsewhere.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.retries.Load() }},
+		{prometheus.NewDesc("cutover_proxy_ejections_total", "Times an endpoint of the pool was ejected after consecutive failures.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.ejections.Load() }},
+	}
+	durationDesc   = prometheus.NewDesc("cutover_proxy_request_duration_seconds", "Upstream request latency, by pool.", poolLabels, nil)
+	weightDesc     = prometheus.NewDesc("cutover_proxy_pool_weight", "Configured weight, by pool.", poolLabels, nil)
+	endpointUpDesc = prometheus.NewDesc("cutover_proxy_endpoint_up", "Whether the endpoint takes requests (not ejected, passing health checks).", append(poolLabels, "endpoint"), nil)
+)
+
+// collector exposes the counters and the routing in force, read at scrape time.
+type collector struct {
+	m       *metricsRegistry
+	current func() *router
+}
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, k := range counters {
+		ch <- k.desc
+	}
+	ch <- durationDesc
+	ch <- weightDesc
+	ch <- endpointUpDesc
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	series := make(map[poolKey]*poolMetrics, len(c.m.pools))
+	for k, p := range c.m.pools {
 		series[k] = p
 	}
-	m.mu.Unlock()
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].pool != keys[j].pool {
-			return keys[i].pool < keys[j].pool
+	c.m.mu.Unlock()
+	for k, p := range series {
+		for _, counter := range counters {
+			ch <- prometheus.MustNewConstMetric(counter.desc, prometheus.CounterValue, float64(counter.value(p)), k.pool, k.version)
 		}
-		return keys[i].version < keys[j].version
-	})
-	counters := []struct {
-		name, help string
-		value      func(*poolMetrics) uint64
-	}{
-		{"cutover_proxy_requests_total", "Requests proxied, by pool.", func(p *poolMetrics) uint64 { return p.requests.Load() }},
-		{"cutover_proxy_responses_5xx_total", "Responses with a 5xx status, by pool.", func(p *poolMetrics) uint64 { return p.errors5xx.Load() }},
-		{"cutover_proxy_upstream_failures_total", "Requests no endpoint of the pool could answer.", func(p *poolMetrics) uint64 { return p.failures.Load() }},
-		{"cutover_proxy_retries_total", "Attempts on an endpoint of the pool that failed and were tried again elsewhere.", func(p *poolMetrics) uint64 { return p.retries.Load() }},
-		{"cutover_proxy_ejections_total", "Times an endpoint of the pool was ejected after consecutive failures.", func(p *poolMetrics) uint64 { return p.ejections.Load() }},
-	}
-	for _, c := range counters {
-		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n", c.name, c.help, c.name)
-		for _, k := range keys {
-			fmt.Fprintf(w, "%s{%s} %d\n", c.name, k.labels(), c.value(series[k]))
-		}
-	}
-	fmt.Fprintln(w, "# HELP cutover_proxy_request_duration_seconds Upstream request latency, by pool.")
-	fmt.Fprintln(w, "# TYPE cutover_proxy_request_duration_seconds histogram")
-	for _, k := range keys {
-		p, l := series[k], k.labels()
+		// Buckets are read before the count: a request counts before its bucket, so the count is never below them.
+		cumulative := make(map[float64]uint64, len(latencyBuckets))
 		var cum uint64
 		for i, b := range latencyBuckets {
 			cum += p.buckets[i].Load()
-			fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_bucket{%s,le=\"%g\"} %d\n", l, b, cum)
+			cumulative[b] = cum
 		}
-		total := p.requests.Load()
-		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_bucket{%s,le=\"+Inf\"} %d\n", l, total)
-		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_sum{%s} %g\n", l, float64(p.sumMicros.Load())/1e6)
-		fmt.Fprintf(w, "cutover_proxy_request_duration_seconds_count{%s} %d\n", l, total)
+		sum := float64(p.sumMicros.Load()) / 1e6
+		ch <- prometheus.MustNewConstHistogram(durationDesc, p.requests.Load(), sum, cumulative, k.pool, k.version)
 	}
-	fmt.Fprintln(w, "# HELP cutover_proxy_pool_weight Configured weight, by pool.")
-	fmt.Fprintln(w, "# TYPE cutover_proxy_pool_weight gauge")
-	for _, p := range r.pools {
-		fmt.Fprintf(w, "cutover_proxy_pool_weight{%s} %d\n", poolKey{p.name, p.version}.labels(), p.weight)
-	}
-	fmt.Fprintln(w, "# HELP cutover_proxy_endpoint_up Whether the endpoint takes requests (not ejected, passing health checks).")
-	fmt.Fprintln(w, "# TYPE cutover_proxy_endpoint_up gauge")
+	r := c.current()
 	now := time.Now().UnixNano()
 	for _, p := range r.pools {
+		ch <- prometheus.MustNewConstMetric(weightDesc, prometheus.GaugeValue, float64(p.weight), p.name, p.version)
 		for i, e := range p.states {
-			up := 0
+			up := 0.0
 			if e.available(now) {
 				up = 1
 			}
-			fmt.Fprintf(w, "cutover_proxy_endpoint_up{%s,endpoint=%q} %d\n", poolKey{p.name, p.version}.labels(), p.endpoints[i], up)
+			ch <- prometheus.MustNewConstMetric(endpointUpDesc, prometheus.GaugeValue, up, p.name, p.version, p.endpoints[i])
 		}
 	}
+}
+
+// registry is a Prometheus registry holding the proxy's collector.
+func (m *metricsRegistry) registry(current func() *router) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{m: m, current: current})
+	return reg
+}
+
+// handler serves the Prometheus exposition (text, or OpenMetrics when asked for).
+func (m *metricsRegistry) handler(current func() *router) http.Handler {
+	return promhttp.HandlerFor(m.registry(current), promhttp.HandlerOpts{EnableOpenMetrics: true})
+}
+
+// write writes the exposition in the Prometheus text format.
+func (m *metricsRegistry) write(w io.Writer, r *router) error {
+	families, err := m.registry(func() *router { return r }).Gather()
+	if err != nil {
+		return err
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
+	}
+	return nil
 }

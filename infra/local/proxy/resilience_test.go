@@ -102,7 +102,9 @@ func do(t *testing.T, addr, method, body string) (int, string) {
 
 func metricValue(m *metricsRegistry, r *router, series string) string {
 	var b strings.Builder
-	m.write(&b, r)
+	if err := m.write(&b, r); err != nil {
+		return "error: " + err.Error()
+	}
 	for _, line := range strings.Split(b.String(), "\n") {
 		if strings.HasPrefix(line, series+" ") {
 			return strings.TrimPrefix(line, series+" ")
@@ -127,16 +129,16 @@ func TestDeadColorFailsOverToTheLiveOneWithoutAFailedRequest(t *testing.T) {
 		}
 	}
 	r := px.current.Load()
-	if got := metricValue(metrics, r, `cutover_proxy_retries_total{pool="blue"}`); got == "0" || got == "" {
+	if got := metricValue(metrics, r, `cutover_proxy_retries_total{pool="blue",version=""}`); got == "0" || got == "" {
 		t.Fatalf("retries: %q", got)
 	}
-	if got := metricValue(metrics, r, `cutover_proxy_ejections_total{pool="blue"}`); got == "0" || got == "" {
+	if got := metricValue(metrics, r, `cutover_proxy_ejections_total{pool="blue",version=""}`); got == "0" || got == "" {
 		t.Fatalf("ejections: %q", got)
 	}
-	if got := metricValue(metrics, r, fmt.Sprintf(`cutover_proxy_endpoint_up{pool="blue",endpoint=%q}`, cfg.Pools["blue"].Endpoints[0])); got != "0" {
+	if got := metricValue(metrics, r, fmt.Sprintf(`cutover_proxy_endpoint_up{endpoint=%q,pool="blue",version=""}`, cfg.Pools["blue"].Endpoints[0])); got != "0" {
 		t.Fatalf("endpoint_up of a dead endpoint: %q", got)
 	}
-	if got := metricValue(metrics, r, `cutover_proxy_upstream_failures_total{pool="blue"}`); got != "0" {
+	if got := metricValue(metrics, r, `cutover_proxy_upstream_failures_total{pool="blue",version=""}`); got != "0" {
 		t.Fatalf("failures: %q", got)
 	}
 }
