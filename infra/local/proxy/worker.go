@@ -24,6 +24,9 @@ const (
 // runWorker serves on the supervisor's sockets until SIGTERM or SIGINT,
 // when it drains and exits 0. SIGHUP reloads the routing.
 func runWorker(configPath string) int {
+	// Signals first: a reload asked for while the worker starts must not kill it.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	cfg, err := loadConfigOrLastApplied(configPath)
 	if err != nil {
 		log.Printf("config: %v", err)
@@ -49,8 +52,6 @@ func runWorker(configPath string) int {
 	go func() { log.Println(admin.Serve(adminLn)) }()
 	log.Printf("worker %d serving on %s, admin on %s", os.Getpid(), ln.Addr(), adminLn.Addr())
 
-	signals := make(chan os.Signal, 4)
-	signal.Notify(signals, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
 	for sig := range signals {
 		if sig == syscall.SIGHUP {
 			reload(configPath, px, metrics, endpoints)
