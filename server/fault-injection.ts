@@ -2,6 +2,8 @@
 // that a crash at that exact moment costs nothing. Inert unless
 // CUTOVER_FAULT_KILL_AT names the point (optionally `point#n` for its n-th
 // passage); documented in the README's reliability section.
+import type { OperationOptions } from "./engine/stack-engine";
+
 const wanted = parse(process.env.CUTOVER_FAULT_KILL_AT);
 const passages = new Map<string, number>();
 
@@ -23,4 +25,19 @@ export function crashPoint(name: string): void {
     process.stderr.write(`${JSON.stringify({ level: 60, msg: "fault injection: killing the server", point: name })}\n`);
     process.kill(process.pid, "SIGKILL");
   }
+}
+
+/** The operation's options with `point` fired once the engine is at work on its first resource. */
+export function crashPointAtFirstStep(ops: OperationOptions, point: string): OperationOptions {
+  let fired = false;
+  return {
+    ...ops,
+    onEvent: (e) => {
+      ops.onEvent?.(e);
+      if (!fired && e.type === "engine:step_started") {
+        fired = true;
+        crashPoint(point);
+      }
+    },
+  };
 }

@@ -9,7 +9,7 @@
 // what exists and what the target routes, and takes the next step from
 // there. That is how recovery and normal progress share one code path.
 import { describeError, UnprocessableError } from "../errors";
-import { crashPoint } from "../fault-injection";
+import { crashPoint, crashPointAtFirstStep } from "../fault-injection";
 import type { Logger } from "../logger";
 import type { OperationOptions, StackEngine } from "../engine/stack-engine";
 import { stackNames } from "../targets/deployment-target";
@@ -451,17 +451,11 @@ export class DeploymentRunner {
    * engine is at work on a resource.
    */
   ops(d: Deployment, control: DeploymentControl | undefined, label?: string): OperationOptions {
-    let fired = false;
-    return {
+    const ops: OperationOptions = {
       signal: control?.signal,
-      onEvent: (e) => {
-        void this.deps.journal.record(d, e.type, e.data).catch(() => undefined);
-        if (label && !fired && e.type === "engine:step_started") {
-          fired = true;
-          crashPoint(`${label}:engine`);
-        }
-      },
+      onEvent: (e) => void this.deps.journal.record(d, e.type, e.data).catch(() => undefined),
     };
+    return label ? crashPointAtFirstStep(ops, `${label}:engine`) : ops;
   }
 }
 

@@ -163,8 +163,8 @@ export class EnvironmentReconciler {
     const { engine, operations } = this.deps;
     if (env.status === "creating" || env.status === "deleting" || env.trafficIntent !== undefined) return true;
     const stacks = Object.values(stackNames(env.name));
-    const locked = engine.isLocked ? await Promise.all(stacks.map((s) => engine.isLocked!(s))) : [];
-    if (locked.length === stacks.length && locked.every((l) => l !== undefined)) return locked.some(Boolean);
+    const locked = await Promise.all(stacks.map((s) => engine.isLocked?.(s)));
+    if (locked.every((l) => l !== undefined)) return locked.some(Boolean);
     return env.trafficUnrecorded !== undefined || (await operations?.next(env.name)) !== undefined;
   }
 

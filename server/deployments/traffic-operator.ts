@@ -7,7 +7,7 @@
 // first, so a balancer that holds other weights than the state believes is
 // still moved.
 import type { OperationOptions, StackEngine } from "../engine/stack-engine";
-import { crashPoint } from "../fault-injection";
+import { crashPoint, crashPointAtFirstStep } from "../fault-injection";
 import { stackNames, type TrafficObservation, type TrafficState } from "../targets/deployment-target";
 import type { TargetRegistry } from "../targets/target-registry";
 import type { DomainEventBus } from "./deployment-events";
@@ -95,18 +95,7 @@ export class TrafficOperator {
     const direct = await this.applyDirectly(env, state, label);
     let outputs = env.traffic;
     if (!direct) {
-      let reported = false;
-      outputs = await this.engine.up(stackNames(env.name).traffic, this.program(env, weights, without, keep), {
-        ...ops,
-        refresh: true,
-        onEvent: (e) => {
-          ops.onEvent?.(e);
-          if (!reported && e.type === "engine:step_started") {
-            reported = true;
-            crashPoint(`${label}:during-traffic`);
-          }
-        },
-      });
+      outputs = await this.engine.up(stackNames(env.name).traffic, this.program(env, weights, without, keep), crashPointAtFirstStep({ ...ops, refresh: true }, `${label}:during-traffic`));
     }
     crashPoint(`${label}:after-traffic`);
     const observed = await this.observe({ ...env, traffic: outputs });
@@ -143,17 +132,7 @@ export class TrafficOperator {
     const pending = env.trafficUnrecorded;
     if (!pending) return env;
     crashPoint("recording-traffic");
-    let fired = false;
-    await this.engine.refresh(stackNames(env.name).traffic, {
-      ...ops,
-      onEvent: (e) => {
-        ops.onEvent?.(e);
-        if (!fired && e.type === "engine:step_started") {
-          fired = true;
-          crashPoint("recording-traffic:engine");
-        }
-      },
-    });
+    await this.engine.refresh(stackNames(env.name).traffic, crashPointAtFirstStep(ops, "recording-traffic:engine"));
     return this.environments.update(env.name, (e) => {
       if (e.trafficUnrecorded?.at === pending.at) delete e.trafficUnrecorded;
     });
