@@ -22,6 +22,8 @@ export interface TrafficPool {
 export interface TrafficProgramInputs {
   environment: string;
   pools: Record<Color, TrafficPool>;
+  /** The environment's force key, opened for this program: with the settings' forceHeader, `<color>:<key>` forces a color. */
+  forceKey?: string;
 }
 
 export type { AwsSettings, KubernetesSettings };

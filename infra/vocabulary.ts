@@ -56,8 +56,10 @@ export interface Analysis {
 /** Where a metric's value comes from. */
 export type MetricProvider =
   | { builtin: { metric: "error-rate" | "latency-p95" | "latency-p99" } }
-  | { prometheus: { address: string; query: string; bearerTokenFile?: string } }
-  | { web: { url: string; jsonPath: string } };
+  /** `provider` names one of the operator's metric providers (address and credentials); `address` is a caller's own, guarded. */
+  | { prometheus: { provider?: string; address?: string; query: string } }
+  /** With `provider`, `url` is a path on the provider's base URL; without, an absolute URL, guarded. */
+  | { web: { provider?: string; url: string; jsonPath: string } };
 
 export interface AnalysisMetric {
   name: string;
@@ -150,7 +152,8 @@ export interface LocalSettings {
   adminPort?: number;
   stickyHeader?: string;
   stickyCookie?: string;
-  forceHeader: string;
+  /** Opt-in: a request carrying `<forceHeader>: <color>:<key>` (the environment's force key) goes to that color. */
+  forceHeader?: string;
 }
 
 export interface AwsSettings {
@@ -162,7 +165,8 @@ export interface AwsSettings {
   instancePort: number;
   keyName?: string;
   listenerPort: number;
-  forceHeader: string;
+  /** Opt-in: a request carrying `<forceHeader>: <color>:<key>` (the environment's force key) goes to that color. */
+  forceHeader?: string;
   stickiness?: { enabled: boolean; duration: string };
   minSize?: number;
   maxSize?: number;
@@ -178,7 +182,8 @@ export interface KubernetesSettings {
   containerPort: number;
   gateway?: { name: string; namespace?: string };
   hostnames?: string[];
-  forceHeader: string;
+  /** Opt-in: a request carrying `<forceHeader>: <color>:<key>` (the environment's force key) goes to that color. */
+  forceHeader?: string;
 }
 
 export interface EnvironmentSpec {
@@ -198,6 +203,8 @@ export interface EnvironmentSpec {
   preDeploy?: PreDeployJob;
   /** An ephemeral environment: deleted this long after it was created. */
   ttl?: string;
+  /** The key a forced request carries after its color, sealed: generated at creation when the target's settings name a `forceHeader`. */
+  forceKey?: { sealed: string };
   local?: LocalSettings;
   aws?: AwsSettings;
   kubernetes?: KubernetesSettings;

@@ -2,8 +2,9 @@
 # Installs everything Cutover needs to run on this machine, idempotently:
 # npm dependencies, the pulumi CLI built from Pulumi's Go modules at the
 # version package.json pins, the cutover-proxy load balancer, and the
-# compiled TypeScript. Built binaries are cached outside the repo, keyed by
-# version or source hash, so fresh clones reuse them.
+# compiled TypeScript, and (as root) the system user local fleets run as.
+# Built binaries are cached outside the repo, keyed by version or source
+# hash, so fresh clones reuse them.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -68,3 +69,14 @@ npx --no-install tsc -p tsconfig.json
 chmod +x dist/server/cli/main.js
 node -e 'require("fs").writeFileSync("dist/toolchain.json", JSON.stringify({pulumi: process.argv[1], pulumiVersion: process.argv[2], proxy: process.argv[3]}, null, 2) + "\n")' \
   "$pulumi_bin" "$version" "$proxy_bin"
+
+# 5. As root, Cutover runs local fleets and pre-deploy jobs as an unprivileged
+#    user (CUTOVER_LOCAL_RUN_AS, by default this one; `nobody` if it is missing).
+if [ "$(id -u)" = 0 ] && ! getent passwd cutover-run >/dev/null; then
+  if command -v useradd >/dev/null 2>&1; then
+    log "creating the system user cutover-run (local fleets and jobs run as it)"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin cutover-run
+  else
+    log "useradd is missing: local fleets and jobs will run as nobody (or set CUTOVER_LOCAL_RUN_AS)"
+  fi
+fi

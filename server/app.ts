@@ -13,7 +13,7 @@ import { errorHandler, notFoundHandler } from "./http/error-handler";
 import { idempotency } from "./http/idempotency";
 import { openApiDocument } from "./http/openapi";
 import type { Route } from "./http/route-table";
-import { hideSealed, redactArtifactEnv } from "./http/redaction";
+import { forViewers, hideSealed } from "./http/redaction";
 import { parseInput } from "./http/validation";
 
 export interface AppDeps {
@@ -74,7 +74,7 @@ export function createApp(deps: AppDeps): express.Express {
       if (r.audit && result.status < 400) await recordAudit(deps, r.audit, res, params as Record<string, string>, result.body);
       if (result.location) res.setHeader("Location", result.location);
       if (result.body === undefined) res.status(result.status).end();
-      else res.status(result.status).json(principalOf(res).role === "admin" ? hideSealed(result.body) : redactArtifactEnv(result.body));
+      else res.status(result.status).json(principalOf(res).role === "admin" ? hideSealed(result.body) : forViewers(result.body));
     });
   }
   app.use(notFoundHandler);

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { TokenService } from "./auth/token-service";
+import { Authorization } from "./auth/authorization";
 import { createApp } from "./app";
 import type { Config } from "./config";
 import { DomainEventBus } from "./deployments/deployment-events";
@@ -33,6 +34,7 @@ import { flagRoutes } from "./http/flag-routes";
 import { ofrepRouter } from "./http/ofrep-routes";
 import { EnvironmentStore } from "./store/environment-store";
 import { IdempotencyStore } from "./store/idempotency-store";
+import { SignedRequestStore } from "./store/signed-request-store";
 import { TokenStore } from "./store/token-store";
 import { AuditStore } from "./store/audit-store";
 import { ChatIdentityStore, ChatThreadStore } from "./store/chat-store";
@@ -50,7 +52,7 @@ import { OperationStore } from "./store/operation-store";
 import { RunStore, ScheduleStore } from "./store/schedule-store";
 import { DeliveryStore, WebhookStore } from "./store/webhook-store";
 import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/standard-webhooks";
-import { TargetGuard } from "./webhooks/target-guard";
+import { OutboundGuard } from "./outbound/outbound-guard";
 import { HttpGateCaller, gateSigningSecret } from "./webhooks/gate-caller";
 import { WebhookDispatcher } from "./webhooks/webhook-dispatcher";
 import { WebhookService } from "./webhooks/webhook-service";
@@ -58,10 +60,14 @@ import type { StackEngine } from "./engine/stack-engine";
 import { AwsTarget } from "./targets/aws-target";
 import { KubernetesTarget } from "./targets/kubernetes-target";
 import { LocalTarget } from "./targets/local-target";
+import { decideLocalSandbox, type LocalSandbox } from "./targets/local-sandbox";
 import { TargetRegistry } from "./targets/target-registry";
 import { SecretBox } from "./secrets/secret-box";
-import { metricSource } from "./analysis/metric-sources";
-import type { Deployment, Environment } from "./deployments/model";
+import { metricSource, type MetricSourceDeps } from "./analysis/metric-sources";
+import { MetricProviders } from "./analysis/metric-providers";
+import { guardedRequest } from "./outbound/guarded-request";
+import type { Actor, Deployment, Environment } from "./deployments/model";
+import type { Principal } from "./auth/token-service";
 
 export interface ServiceOptions {
   config: Config;
@@ -71,6 +77,8 @@ export interface ServiceOptions {
   engine?: StackEngine;
   /** Treat cloud provider plugins as installed (their programs run under mocks). */
   assumePluginsInstalled?: boolean;
+  /** The local sandbox as decided elsewhere (tests of the rule without one); otherwise decided here from the configuration. */
+  localSandbox?: LocalSandbox;
 }
 
 /** The state passphrase: the operator's, or one generated on first start and kept 0600. */
@@ -81,7 +89,11 @@ function statePassphrase(config: Config): string {
   return readFileSync(file, "utf8").trim();
 }
 
-export async function createServices({ config, logger, toolchain, engine: injectedEngine, assumePluginsInstalled }: ServiceOptions) {
+export async function createServices({ config, logger, toolchain, engine: injectedEngine, assumePluginsInstalled, localSandbox: decided }: ServiceOptions) {
+  // Decided once, before anything runs: a run-as user that cannot be used stops the start.
+  const localSandbox = decided ?? decideLocalSandbox(config.localRunAs);
+  if (localSandbox.runAs) logger.info({ runAs: localSandbox.runAs }, localSandbox.summary);
+  else logger.warn(localSandbox.summary);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const journalDb = await openJournal({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   logger.info({ journal: journalDb.location, dialect: journalDb.dialect }, "journal open");
@@ -96,14 +108,21 @@ export async function createServices({ config, logger, toolchain, engine: inject
     injectedEngine ??
     new PulumiEngine({ dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain(), backendUrl: config.stateBackend });
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
-  const targets = new TargetRegistry([new LocalTarget(config.runtimeDir, { reap: journalDb.dialect === "sqlite" }), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
+  const targets = new TargetRegistry([new LocalTarget(config.runtimeDir, { reap: journalDb.dialect === "sqlite", runAs: localSandbox.runAs }), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
-  const webhookGuard = new TargetGuard(config.webhookAllow);
+  const outboundGuard = new OutboundGuard(config.outboundAllow);
+  const trusting = OutboundGuard.trusting();
+  const metricProviders = MetricProviders.load(config.metricProvidersFile, (url) => outboundGuard.urlProblem(url));
+  // Metric sources ask the operator's providers as configured, and a caller's own URLs only where the guard allows.
+  const metricDeps: MetricSourceDeps = {
+    providers: metricProviders,
+    fetch: (url, headers, trusted) => guardedRequest({ method: "GET", url, headers, timeoutMs: 10_000 }, trusted ? trusting : outboundGuard),
+  };
   const secrets = new SecretBox(passphrase);
   const gateSecret = gateSigningSecret(passphrase);
   const bus = new DomainEventBus();
   const journal = new DeploymentJournal(deploymentStore, bus);
-  const traffic = new TrafficOperator(engine, environmentStore, targets, bus, config.trafficMode);
+  const traffic = new TrafficOperator(engine, environmentStore, targets, bus, secrets, config.trafficMode);
   /** The balancer's counters per pool of an environment, where its target keeps them. */
   const poolStatsOf = async (env: Environment) => {
     const target = targets.get(env.spec.target);
@@ -118,20 +137,25 @@ export async function createServices({ config, logger, toolchain, engine: inject
     traffic,
     logger,
     secrets,
-    gates: new HttpGateCaller(webhookGuard, secrets, gateSecret),
+    gates: new HttpGateCaller(outboundGuard, secrets, gateSecret),
     requests: new DeploymentRequestStore(journalDb.db),
     operationTimeoutMs: parseDuration(config.operationTimeout),
     // Metric analysis measures the new pool through its target, or asks Prometheus or a JSON endpoint.
-    measureFor: async (d: Deployment, env: Environment) =>
-      metricSource({
-        environment: d.environment,
-        version: d.version,
-        color: d.toColor!,
-        sample: async () => {
-          const current = await environmentStore.get(env.name);
-          return current ? (await poolStatsOf(current))?.[d.toColor!] : undefined;
+    // Before promotion the new pool has no weight: its traffic is the forced (keyed) requests, counted apart.
+    measureFor: async (d: Deployment, env: Environment, stage?: "pre-promotion") =>
+      metricSource(
+        {
+          environment: d.environment,
+          version: d.version,
+          color: d.toColor!,
+          sample: async () => {
+            const current = await environmentStore.get(env.name);
+            const stats = current ? (await poolStatsOf(current))?.[d.toColor!] : undefined;
+            return stage === "pre-promotion" ? stats?.forced : stats;
+          },
         },
-      }),
+        metricDeps,
+      ),
   };
   const runner = new DeploymentRunner(core);
   // The workers ask the reconciler for each environment's next piece of work; both are built before either runs.
@@ -181,6 +205,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     adminTokenFile = boot.file;
   }
   const tokens = new TokenService(tokenStore, adminToken);
+  const authorization = new Authorization(tokens);
   const metrics = createMetrics(bus, environmentStore, deploymentStore, poolStatsOf);
 
   const flags = new FlagService({
@@ -192,7 +217,24 @@ export async function createServices({ config, logger, toolchain, engine: inject
   });
   bus.on("environment:removed", (env) => flags.cache.invalidate(env.name));
   // A ramp's builtin metrics read the environment's live pool: the version that serves the flag.
+  const chatIdentities = new ChatIdentityService(new ChatIdentityStore(journalDb.db), tokens);
+  /** Who an actor is now (a revoked token or unlinked chat user is no one): schedules and ramps act on their creator's authority. */
+  const principalOf = async (actor: Actor): Promise<Principal | undefined> => {
+    if (actor.kind === "token") return tokens.principalById(actor.id);
+    if (actor.kind === "chat") return chatIdentities.principalById(actor.id);
+    return undefined;
+  };
   const flagRamps = new FlagRamps({
+    creatorRefusal: async (ramp) => {
+      const creator = await principalOf(ramp.createdBy);
+      if (!creator) return "the token or chat identity that started the ramp no longer exists";
+      try {
+        authorization.authorize(creator, "flag.write", ramp.environment);
+        return undefined;
+      } catch (err) {
+        return `the ramp's creator may no longer change flags here: ${(err as Error).message}`;
+      }
+    },
     ramps: new FlagRampStore(journalDb.db),
     flags,
     replicaId: config.replicaId,
@@ -201,25 +243,28 @@ export async function createServices({ config, logger, toolchain, engine: inject
     measureFor: async (ramp) => {
       const env = await environmentStore.get(ramp.environment);
       const color = env?.activeColor ?? "blue";
-      return metricSource({
-        environment: ramp.environment,
-        version: env?.liveVersion ?? "",
-        color,
-        sample: async () => {
-          const current = await environmentStore.get(ramp.environment);
-          return current ? (await poolStatsOf(current))?.[color] : undefined;
+      return metricSource(
+        {
+          environment: ramp.environment,
+          version: env?.liveVersion ?? "",
+          color,
+          sample: async () => {
+            const current = await environmentStore.get(ramp.environment);
+            return current ? (await poolStatsOf(current))?.[color] : undefined;
+          },
         },
-      });
+        metricDeps,
+      );
     },
   });
   let started = false;
-  const chatIdentities = new ChatIdentityService(new ChatIdentityStore(journalDb.db), tokens);
   const chatThreads = new ChatThreadStore(journalDb.db, core.secrets);
-  const chatPoster = new ProviderPoster({ slackBotToken: config.slackBotToken, slackApiUrl: config.slackApiUrl });
+  const chatPoster = new ProviderPoster({ slackBotToken: config.slackBotToken, slackApiUrl: config.slackApiUrl, guard: outboundGuard });
   const chatProgress = new ChatProgress(bus, chatThreads, deploymentStore, chatPoster, logger.child({ component: "chat" }));
   const chatCommands = new ChatCommandService({
     identities: chatIdentities,
     tokens,
+    authorization,
     deployments: deploymentService,
     deploymentStore,
     environments: environmentService,
@@ -236,11 +281,11 @@ export async function createServices({ config, logger, toolchain, engine: inject
     webhookStore,
     deliveryStore,
     core.secrets,
-    webhookGuard,
+    outboundGuard,
     { retryScheduleMs: (config.webhookRetrySchedule ?? DEFAULT_RETRY_SCHEDULE).map(parseDuration), claimer: config.replicaId },
     logger.child({ component: "webhooks" }),
   );
-  const webhooks = new WebhookService(webhookStore, deliveryStore, tokens, core.secrets, webhookGuard, logger.child({ component: "webhooks" }), () => dispatcher.kick());
+  const webhooks = new WebhookService(webhookStore, deliveryStore, tokens, core.secrets, outboundGuard, logger.child({ component: "webhooks" }), () => dispatcher.kick());
   webhooks.listen(bus, deploymentStore);
   const scheduleStore = new ScheduleStore(journalDb.db);
   const runStore = new RunStore(journalDb.db);
@@ -258,13 +303,15 @@ export async function createServices({ config, logger, toolchain, engine: inject
     bus,
     logger: logger.child({ component: "scheduler" }),
     intervalMs: parseDuration(config.schedulerInterval),
+    authorization,
+    principalOf,
   });
   const routes = [
-    ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, bus, audit, gateSigningSecret: gateSecret }),
+    ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, authorization, metricProviders, urlProblem: (url) => outboundGuard.urlProblem(url), localSandbox, bus, audit, gateSigningSecret: gateSecret }),
     ...chatIdentityRoutes(chatIdentities),
     ...webhookRoutes(webhooks),
-    ...scheduleRoutes(schedules, refresh, tokens),
-    ...flagRoutes(flags, flagRamps, tokens),
+    ...scheduleRoutes(schedules, refresh, tokens, authorization, metricProviders),
+    ...flagRoutes(flags, flagRamps, tokens, authorization, metricProviders),
   ];
   const app = createApp({
     routes,
@@ -285,6 +332,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
         logger: logger.child({ component: "chat" }),
         slackSigningSecret: config.slackSigningSecret,
         mattermostToken: config.mattermostToken,
+        replays: new SignedRequestStore(journalDb.db),
       }),
     ],
   });

@@ -23,6 +23,10 @@ const schema = z.object({
     .regex(/^(file|postgres|postgresql|s3|gs|azblob):\/\//, "CUTOVER_STATE_BACKEND must be a Pulumi backend URL: file://, postgres://, s3://, gs:// or azblob://")
     .optional(),
   CUTOVER_RUNTIME_DIR: z.string().min(1).optional(),
+  CUTOVER_LOCAL_RUN_AS: z
+    .string()
+    .regex(/^(\d+(:\d+)?|[A-Za-z_][A-Za-z0-9_.-]*\$?)$/, "CUTOVER_LOCAL_RUN_AS must be a user name or uid[:gid]")
+    .optional(),
   CUTOVER_REPLICA_ID: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, "CUTOVER_REPLICA_ID must be 1-64 letters, digits, dots, dashes or underscores").optional(),
   CUTOVER_LEASE_TTL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_LEASE_TTL must be a duration like 15s").default("15s"),
   CUTOVER_WORK_POLL_INTERVAL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_WORK_POLL_INTERVAL must be a duration like 2s").default("2s"),
@@ -30,7 +34,9 @@ const schema = z.object({
   CUTOVER_SLACK_BOT_TOKEN: z.string().regex(/^xox[a-z]-/, "CUTOVER_SLACK_BOT_TOKEN must be a Slack bot token (xoxb-…)").optional(),
   CUTOVER_SLACK_API_URL: z.url({ protocol: /^https?$/ }).optional(),
   CUTOVER_MATTERMOST_TOKEN: z.string().min(8).optional(),
+  CUTOVER_OUTBOUND_ALLOW: z.string().optional(),
   CUTOVER_WEBHOOK_ALLOW: z.string().optional(),
+  CUTOVER_METRIC_PROVIDERS: z.string().min(1).optional(),
   CUTOVER_SCHEDULER_INTERVAL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_SCHEDULER_INTERVAL must be a duration like 500ms").default("500ms"),
   CUTOVER_FLAGS_RATE_LIMIT: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
   CUTOVER_TRAFFIC_MODE: z.enum(["direct", "stack"], { error: "CUTOVER_TRAFFIC_MODE must be direct or stack" }).default("direct"),
@@ -55,6 +61,8 @@ export interface Config {
   stateBackend?: string;
   /** Where local fleets and balancers keep their files; replicas on one machine share it. */
   runtimeDir: string;
+  /** The user local fleets and pre-deploy jobs run as (a name or uid[:gid]); unset, a default when Cutover is root. */
+  localRunAs?: string;
   /** This process's name in leases and logs. */
   replicaId: string;
   leaseTtl: string;
@@ -64,8 +72,10 @@ export interface Config {
   slackBotToken?: string;
   slackApiUrl?: string;
   mattermostToken?: string;
-  /** Webhook targets allowed although private or loopback: hosts or CIDRs. */
-  webhookAllow: string[];
+  /** Addresses Cutover may call on a caller's word although private or loopback: hosts, addresses or CIDRs. */
+  outboundAllow: string[];
+  /** The operator's metric providers (a JSON file): analyses name them instead of carrying credentials. */
+  metricProvidersFile?: string;
   /** How often schedules and environment expiry are checked. */
   schedulerInterval: string;
   /** Waits before each webhook retry. */
@@ -105,6 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: c.CUTOVER_DATABASE_URL,
     stateBackend: c.CUTOVER_STATE_BACKEND,
     runtimeDir: path.resolve(c.CUTOVER_RUNTIME_DIR ?? path.join(dataDir, "runtime")),
+    localRunAs: c.CUTOVER_LOCAL_RUN_AS,
     // Stable across restarts (one server per data dir), so a restarted replica takes its own leases back at once.
     replicaId: c.CUTOVER_REPLICA_ID ?? `${os.hostname()}-${createHash("sha256").update(dataDir).digest("hex").slice(0, 8)}`,
     leaseTtl: c.CUTOVER_LEASE_TTL,
@@ -113,7 +124,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     slackBotToken: c.CUTOVER_SLACK_BOT_TOKEN,
     slackApiUrl: c.CUTOVER_SLACK_API_URL,
     mattermostToken: c.CUTOVER_MATTERMOST_TOKEN,
-    webhookAllow: (c.CUTOVER_WEBHOOK_ALLOW ?? "").split(",").map((s) => s.trim()).filter(Boolean),
+    // CUTOVER_WEBHOOK_ALLOW is the older name of the same list.
+    outboundAllow: [c.CUTOVER_OUTBOUND_ALLOW, c.CUTOVER_WEBHOOK_ALLOW]
+      .flatMap((list) => (list ?? "").split(","))
+      .map((s) => s.trim())
+      .filter(Boolean),
+    metricProvidersFile: c.CUTOVER_METRIC_PROVIDERS ? path.resolve(c.CUTOVER_METRIC_PROVIDERS) : undefined,
     webhookRetrySchedule: c.CUTOVER_WEBHOOK_RETRY_SCHEDULE?.split(","),
     schedulerInterval: c.CUTOVER_SCHEDULER_INTERVAL,
     flagsRateLimit: c.CUTOVER_FLAGS_RATE_LIMIT,

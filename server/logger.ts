@@ -26,6 +26,8 @@ export function createLogger(level = "info", destination?: pino.DestinationStrea
           "*.response_url",
           "artifact.env",
           "*.artifact.env",
+          "forceKey",
+          "*.forceKey",
         ],
         censor: "[redacted]",
       },

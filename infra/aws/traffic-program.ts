@@ -1,7 +1,9 @@
 // AWS traffic stack: an ALB, its security groups, and a listener whose
 // default action forwards to the blue and green target groups by weight
 // (0-999), with optional stickiness. Cutover and rollback change weights
-// only. A header rule lets testers force a color.
+// only. When the environment opted in, a header rule per color lets whoever
+// holds the force key reach it (`<header>: <color>:<key>`); the key is a
+// secret in stack state, but anyone who can read the listener's rules sees it.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
@@ -67,19 +69,23 @@ export function awsTrafficProgram(input: TrafficProgramInputs, settings: AwsSett
       { loadBalancerArn: alb.arn, port: settings.listenerPort, protocol: "HTTP", defaultActions, tags },
       opts,
     );
-    live.forEach((c) => {
-      new aws.lb.ListenerRule(
-        `force-${c}`,
-        {
-          listenerArn: listener.arn,
-          priority: c === "blue" ? 10 : 11,
-          conditions: [{ httpHeader: { httpHeaderName: settings.forceHeader, values: [c] } }],
-          actions: [{ type: "forward", targetGroupArn: arn(c) }],
-          tags,
-        },
-        opts,
-      );
-    });
+    const forceHeader = settings.forceHeader;
+    const forceKey = input.forceKey;
+    if (forceHeader && forceKey) {
+      live.forEach((c) => {
+        new aws.lb.ListenerRule(
+          `force-${c}`,
+          {
+            listenerArn: listener.arn,
+            priority: c === "blue" ? 10 : 11,
+            conditions: pulumi.secret([{ httpHeader: { httpHeaderName: forceHeader, values: [`${c}:${forceKey}`] } }]),
+            actions: [{ type: "forward", targetGroupArn: arn(c) }],
+            tags,
+          },
+          opts,
+        );
+      });
+    }
 
     return {
       vpcId,

@@ -12,3 +12,5 @@ export function kubernetesProvider(settings: KubernetesSettings): k8s.Provider {
 }
 
 export const colorServiceName = (environment: string, color: string) => `${environment}-${color}`;
+/** The HTTPRoute holding the keyed force rules; a dot keeps it apart from every environment's own names. */
+export const forceRouteName = (environment: string) => `${environment}.force`;

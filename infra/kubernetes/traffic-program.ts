@@ -1,12 +1,17 @@
 // Kubernetes traffic stack: a Service whose selector picks the color with
 // most of the traffic (blue/green), and, with a Gateway configured, a
 // Gateway API HTTPRoute with weighted backend refs to the per-color
-// Services and a header match that forces a color for testers.
+// Services. When the environment opted in, a second HTTPRoute matches
+// `<header>: <color>:<key>` exactly and forces that color; it is a route of
+// its own so that its rules, a secret in stack state, never hide the
+// weights Cutover reads back from the first. Anyone who can read the
+// HTTPRoute sees the key.
 import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import type { Color } from "../vocabulary";
 import type { KubernetesSettings, TrafficProgramInputs } from "../program-inputs";
-import { colorServiceName, kubernetesProvider } from "./provider";
+import { colorServiceName, forceRouteName, kubernetesProvider } from "./provider";
 
 export function kubernetesTrafficProgram(input: TrafficProgramInputs, settings: KubernetesSettings): PulumiFn {
   return async () => {
@@ -41,28 +46,36 @@ export function kubernetesTrafficProgram(input: TrafficProgramInputs, settings: 
         port,
         ...(weight === undefined ? {} : { weight }),
       });
+      const forceHeader = settings.forceHeader && input.forceKey ? settings.forceHeader : undefined;
+      // The application never sees the force header, keyed or not.
+      const filters = forceHeader ? { filters: [{ type: "RequestHeaderModifier", requestHeaderModifier: { remove: [forceHeader] } }] } : {};
+      const parents = { parentRefs: [{ name: settings.gateway.name, namespace: settings.gateway.namespace }], hostnames: settings.hostnames };
       new k8s.apiextensions.CustomResource(
         "route",
         {
           apiVersion: "gateway.networking.k8s.io/v1",
           kind: "HTTPRoute",
           metadata: { name: input.environment, namespace: settings.namespace, labels: { app: input.environment } },
-          spec: {
-            parentRefs: [{ name: settings.gateway.name, namespace: settings.gateway.namespace }],
-            hostnames: settings.hostnames,
-            rules: [
-              ...colors
-                .filter((c) => input.pools[c].fleet)
-                .map((c) => ({
-                  matches: [{ headers: [{ type: "Exact", name: settings.forceHeader, value: c }] }],
-                  backendRefs: [backend(c)],
-                })),
-              { backendRefs: live.map((c) => backend(c, input.pools[c].weight)) },
-            ],
-          },
+          spec: { ...parents, rules: [{ backendRefs: live.map((c) => backend(c, input.pools[c].weight)), ...filters }] },
         },
         { provider },
       );
+      if (forceHeader) {
+        // A header match outranks the weighted rule, which has none (Gateway API's precedence across routes).
+        const rules = colors
+          .filter((c) => input.pools[c].fleet)
+          .map((c) => ({ matches: [{ headers: [{ type: "Exact", name: forceHeader, value: `${c}:${input.forceKey}` }] }], backendRefs: [backend(c)], ...filters }));
+        new k8s.apiextensions.CustomResource(
+          "force-route",
+          {
+            apiVersion: "gateway.networking.k8s.io/v1",
+            kind: "HTTPRoute",
+            metadata: { name: forceRouteName(input.environment), namespace: settings.namespace, labels: { app: input.environment } },
+            spec: { ...parents, rules: pulumi.secret(rules) },
+          },
+          { provider },
+        );
+      }
       routeName = input.environment;
     }
 

@@ -40,7 +40,9 @@ export interface LoadBalancerArgs {
   pools: pulumi.Input<Record<string, pulumi.Input<PoolArgs>>>;
   stickyHeader?: pulumi.Input<string>;
   stickyCookie?: pulumi.Input<string>;
-  forceHeader: pulumi.Input<string>;
+  /** With forceKey (kept a secret in the stack's state): a request carrying `<forceHeader>: <pool>:<forceKey>` goes to that pool. */
+  forceHeader?: pulumi.Input<string>;
+  forceKey?: pulumi.Input<string>;
   healthCheck?: pulumi.Input<{ path?: string; intervalMs?: number; timeoutMs?: number }>;
   runtimeDir: pulumi.Input<string>;
 }

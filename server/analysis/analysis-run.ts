@@ -19,6 +19,14 @@ export interface Measurement {
   at: string;
 }
 
+/** A source's failure whose message is safe to keep where viewers read it (a short reason, nothing the far side sent). */
+export class MeasureError extends Error {
+  override readonly name = "MeasureError";
+}
+
+/** What may be kept of a source's failure: its own short reason, or nothing of an unexpected error's text. */
+export const failureReason = (err: unknown): string => `could not measure: ${err instanceof MeasureError ? err.message.slice(0, 200) : "the metric source failed"}`;
+
 /** Measures a metric: its values, or undefined when the source has no data. Throws when the source cannot be asked. */
 export type Measure = (metric: AnalysisMetric) => Promise<number[] | undefined>;
 
@@ -74,7 +82,7 @@ export class AnalysisRun {
         const outcome = judge(metric, value);
         measurement = { metric: metric.name, ...(value?.length ? { value } : {}), outcome, ...(value?.length ? {} : { message: "no data" }), at: new Date(now).toISOString() };
       } catch (err) {
-        measurement = { metric: metric.name, outcome: "inconclusive", message: `could not measure: ${(err as Error).message}`, at: new Date(now).toISOString() };
+        measurement = { metric: metric.name, outcome: "inconclusive", message: failureReason(err), at: new Date(now).toISOString() };
       }
       if (measurement.outcome === "failed") c.failed++;
       if (measurement.outcome === "inconclusive") c.inconclusive++;

@@ -31,4 +31,9 @@ export interface AuditRepository {
 }
 
 /** The actor an API token acts as. */
-export const tokenActor = (principal: { id: string; name: string }): Actor => ({ kind: "token", id: principal.id, name: principal.name });
+export const tokenActor = (principal: { id: string; name: string; person?: string }): Actor => ({
+  kind: "token",
+  id: principal.id,
+  name: principal.name,
+  person: principal.person ?? `token:${principal.id}`,
+});

@@ -14,6 +14,8 @@ export interface TokenRecord {
   role: Role;
   /** Environment names or `prefix-*` patterns the token is limited to; absent means all. */
   environments?: string[];
+  /** Who holds the token (e.g. an email): four eyes compare people, across tokens, chat identities and schedules. */
+  person?: string;
   createdAt: string;
   revokedAt?: string;
 }
@@ -31,12 +33,21 @@ export interface Principal {
   name: string;
   role: Role;
   environments?: string[];
+  person?: string;
 }
 
 // `metrics` and `flags-reader` sit outside the ladder: each grants one thing and nothing else.
 const RANK: Record<Role, number> = { metrics: -1, "flags-reader": -1, viewer: 0, deployer: 1, approver: 2, admin: 3 };
 /** How long a token, once looked up, is trusted without asking the store again (revocation here drops it at once). */
 const PRINCIPAL_TTL_MS = 5000;
+const ADMIN: Principal = { id: "admin", name: "admin", role: "admin", person: "admin" };
+const principalOfRecord = (r: TokenRecord): Principal => ({
+  id: r.id,
+  name: r.name,
+  role: r.role,
+  ...(r.environments ? { environments: r.environments } : {}),
+  ...(r.person ? { person: r.person } : {}),
+});
 const hash = (token: string) => createHash("sha256").update(token).digest("hex");
 const newToken = () => `cut_${randomBytes(24).toString("base64url")}`;
 
@@ -70,7 +81,7 @@ export class TokenService {
     if (!match) throw new AuthenticationError("invalid_authorization", "the Authorization header must be `Bearer <token>`");
     const digest = hash(match[1]);
     if (this.adminHash && timingSafeEqual(this.adminHash, Buffer.from(digest, "hex"))) {
-      return { id: "admin", name: "admin", role: "admin" };
+      return ADMIN;
     }
     const cached = this.recent.get(digest);
     let record = cached && cached.until > Date.now() ? cached.record : undefined;
@@ -80,7 +91,14 @@ export class TokenService {
       if (this.recent.size >= 10_000) this.recent.clear();
       this.recent.set(digest, { record, until: Date.now() + PRINCIPAL_TTL_MS });
     }
-    return { id: record.id, name: record.name, role: record.role, environments: record.environments };
+    return principalOfRecord(record);
+  }
+
+  /** The principal a token id stands for now (a schedule acts as its creator); undefined once revoked. */
+  async principalById(id: string): Promise<Principal | undefined> {
+    if (id === ADMIN.id) return this.adminHash ? ADMIN : undefined;
+    const record = (await this.store.list()).find((t) => t.id === id && !t.revokedAt);
+    return record && principalOfRecord(record);
   }
 
   /** Throws unless the principal holds at least `role`, and, for an environment, has it in scope. */
@@ -127,7 +145,7 @@ export class TokenService {
    * its scope a subset of the creator's, so a scoped admin cannot widen its
    * own reach through a token it makes.
    */
-  async create(creator: Principal, input: { name: string; role: Role; environments?: string[] }): Promise<{ token: string; record: TokenRecord }> {
+  async create(creator: Principal, input: { name: string; role: Role; environments?: string[]; person?: string }): Promise<{ token: string; record: TokenRecord }> {
     this.checkMintable(creator, input);
     const token = newToken();
     const record: TokenRecord = {
@@ -135,6 +153,7 @@ export class TokenService {
       name: input.name,
       role: input.role,
       environments: input.environments,
+      ...(input.person ? { person: input.person } : {}),
       createdAt: new Date().toISOString(),
     };
     await this.store.insert(record, hash(token));

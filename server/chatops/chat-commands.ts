@@ -3,6 +3,7 @@
 // (and every refusal) in the audit log and the deployment's events.
 import type { AuditRepository } from "../audit/audit-log";
 import type { TokenService } from "../auth/token-service";
+import type { Action, Authorization } from "../auth/authorization";
 import type { DeploymentRequest, DeploymentService } from "../deployments/deployment-service";
 import type { Actor, Deployment } from "../deployments/model";
 import type { DeploymentRepository } from "../deployments/ports";
@@ -29,6 +30,7 @@ export interface ChatCaller {
 export interface ChatCommandDeps {
   identities: ChatIdentityService;
   tokens: TokenService;
+  authorization: Authorization;
   deployments: DeploymentService;
   deploymentStore: DeploymentRepository;
   environments: EnvironmentService;
@@ -40,8 +42,21 @@ export interface ChatCommandDeps {
   ramps: FlagRamps;
 }
 
-const ROLE_OF = { status: "viewer", history: "viewer", flags: "viewer", deploy: "deployer", promote: "deployer", pause: "deployer", resume: "deployer", abort: "deployer", rollback: "deployer", approve: "approver", reject: "approver" } as const;
-const roleOf = (c: Exclude<ChatCommand, { verb: "help" }>) => (c.verb === "flag" ? (c.action === "status" ? "viewer" : "deployer") : ROLE_OF[c.verb]);
+// Each verb is an action of the API's one policy: a chat user needs for it exactly what a token would.
+const ACTION_OF: Record<Exclude<ChatCommand["verb"], "help" | "flag">, Action> = {
+  status: "environment.read",
+  history: "environment.read",
+  flags: "flag.read",
+  deploy: "deployment.create",
+  promote: "deployment.control",
+  pause: "deployment.control",
+  resume: "deployment.control",
+  abort: "deployment.control",
+  rollback: "deployment.rollback",
+  approve: "deployment.decide",
+  reject: "deployment.decide",
+};
+const actionOf = (c: Exclude<ChatCommand, { verb: "help" }>): Action => (c.verb === "flag" ? (c.action === "status" ? "flag.read" : "flag.write") : ACTION_OF[c.verb]);
 
 export class ChatCommandService {
   constructor(private readonly deps: ChatCommandDeps) {}
@@ -54,7 +69,7 @@ export class ChatCommandService {
     const principal = principalOfIdentity(identity);
     const env = command.environment;
     try {
-      this.deps.tokens.authorize(principal, roleOf(command), env);
+      this.deps.authorization.authorizeAll(principal, command.verb === "deploy" && request ? this.deps.authorization.deploymentActions(request) : [actionOf(command)], env);
     } catch (err) {
       if (err instanceof CutoverError) return this.refuse(caller, identity, command.verb, env, err.message.replace(/the token/g, "your chat identity"));
       throw err;
@@ -76,7 +91,7 @@ export class ChatCommandService {
     if (!d) return ephemeral(`:warning: no deployment ${deploymentId}`);
     if (!identity) return this.refuse(caller, undefined, action, d.environment, "you are not linked to a Cutover identity; ask an admin to link you");
     try {
-      this.deps.tokens.authorize(principalOfIdentity(identity), ROLE_OF[action], d.environment);
+      this.deps.authorization.authorize(principalOfIdentity(identity), ACTION_OF[action], d.environment);
     } catch (err) {
       if (err instanceof CutoverError) return this.refuse(caller, identity, action, d.environment, err.message.replace(/the token/g, "your chat identity"));
       throw err;

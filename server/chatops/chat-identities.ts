@@ -13,6 +13,7 @@ export interface LinkRequest {
   user: string;
   role: ChatIdentity["role"];
   environments?: string[];
+  person?: string;
 }
 
 export class ChatIdentityService {
@@ -50,6 +51,12 @@ export class ChatIdentityService {
     return identity;
   }
 
+  /** The principal a linked identity stands for now; undefined once unlinked. */
+  async principalById(id: string): Promise<Principal | undefined> {
+    const identity = (await this.store.list()).find((i) => i.id === id);
+    return identity && principalOfIdentity(identity);
+  }
+
   find(provider: ChatProvider, team: string, user: string): Promise<ChatIdentity | undefined> {
     return this.store.find(provider, team, user);
   }
@@ -60,6 +67,7 @@ export const principalOfIdentity = (i: ChatIdentity): Principal => ({
   name: `${i.provider}:${i.team}/${i.user}`,
   role: i.role,
   ...(i.environments ? { environments: i.environments } : {}),
+  ...(i.person ? { person: i.person } : {}),
 });
 
 export const actorOfIdentity = (i: ChatIdentity, userName?: string): Actor => ({
@@ -67,4 +75,5 @@ export const actorOfIdentity = (i: ChatIdentity, userName?: string): Actor => ({
   id: i.id,
   name: userName ? `${userName} (${i.user})` : i.user,
   provider: i.provider,
+  person: i.person ?? `chat:${i.provider}:${i.team}/${i.user}`,
 });

@@ -12,6 +12,8 @@ export interface ChatIdentity {
   user: string;
   role: Exclude<Role, "metrics">;
   environments?: string[];
+  /** Who the chat user is (e.g. an email), as tokens name their holder: four eyes compare it. */
+  person?: string;
   createdAt: string;
 }
 
@@ -56,4 +58,10 @@ export interface ChatPoster {
   /** With a bot token: posts to a channel and returns the message's ts; undefined without one. */
   post?(channel: string, message: ChatMessage): Promise<string | undefined>;
   update?(channel: string, ts: string, message: ChatMessage): Promise<void>;
+}
+
+/** Remembers signed requests already acted on, so a replay acts on nothing. */
+export interface ReplayGuard {
+  /** True when none of the request's keys (its signature, its trigger id) was seen before; records them. */
+  firstSeen(keys: string[]): Promise<boolean>;
 }

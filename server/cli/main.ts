@@ -22,7 +22,7 @@ const USAGE = `usage: cutover <command> [options]
   approve|reject <deployment-id> [gate] [--reason TEXT]
                                            answer the manual gate the deployment waits at
   rollback <env> [--wait]                  back to the previous good version
-  token create <name> --role viewer|deployer|approver|admin|flags-reader [--env NAME]...
+  token create <name> --role viewer|deployer|approver|admin|flags-reader [--env NAME]... [--person EMAIL]
 ${FLAGS_USAGE}
 
 options: --url (CUTOVER_URL, default http://127.0.0.1:8080)
@@ -163,6 +163,7 @@ async function run(argv: string[]): Promise<number> {
       reason: { type: "string" },
       role: { type: "string" },
       env: { type: "string", multiple: true },
+      person: { type: "string" },
       percentage: { type: "string" },
       history: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
@@ -196,8 +197,9 @@ async function run(argv: string[]): Promise<number> {
         if (artifact && typeof artifact.cwd === "string" && !path.isAbsolute(artifact.cwd)) {
           artifact.cwd = path.resolve(values.file === "-" ? process.cwd() : path.dirname(values.file), artifact.cwd);
         }
-        const env = await client.request<{ name: string; status: string }>("POST", "/v1/environments", { ...spec, name });
-        print(json, env, () => `${env.name}: ${env.status}`);
+        const env = await client.request<{ name: string; status: string; forceKey?: string }>("POST", "/v1/environments", { ...spec, name });
+        // The force key is in this answer only: Cutover keeps it sealed and never shows it again.
+        print(json, env, () => `${env.name}: ${env.status}${env.forceKey ? `\nforce key (shown this once): ${env.forceKey}` : ""}`);
         return 0;
       }
       if (sub === "status") {
@@ -274,11 +276,12 @@ async function run(argv: string[]): Promise<number> {
       return values.wait ? follow(client, d.id, json) : 0;
     }
     case "token": {
-      if (args[0] !== "create" || !args[1] || !values.role) throw new UsageError("token create <name> --role viewer|deployer|admin [--env NAME]...");
+      if (args[0] !== "create" || !args[1] || !values.role) throw new UsageError("token create <name> --role viewer|deployer|approver|admin|flags-reader [--env NAME]... [--person EMAIL]");
       const t = await client.request<{ id: string; token: string }>("POST", "/v1/tokens", {
         name: args[1],
         role: values.role,
         ...(values.env ? { environments: values.env } : {}),
+        ...(values.person ? { person: values.person } : {}),
       });
       print(json, t, () => `${t.id}\n${t.token}`);
       return 0;

@@ -15,8 +15,13 @@ export class AnalysisFailedError extends UnprocessableError {
   }
 }
 
-/** Builds the measuring function of one analysis of a deployment (baselines are taken when it is built). */
-export type MeasureFor = (d: Deployment, env: Environment) => Promise<Measure>;
+/**
+ * Builds the measuring function of one analysis of a deployment (baselines
+ * are taken when it is built). Builtin metrics count the requests the
+ * weights routed to the new pool; before promotion (`pre-promotion`), when
+ * it has no weight, they count the requests forced to it with the key.
+ */
+export type MeasureFor = (d: Deployment, env: Environment, stage?: "pre-promotion") => Promise<Measure>;
 
 export interface AnalysisDeps {
   journal: DeploymentJournal;
@@ -25,7 +30,7 @@ export interface AnalysisDeps {
 
 /**
  * The blue/green pre-promotion analysis: the new fleet is healthy and gets
- * no traffic but what is sent to it through the force header. It takes as
+ * no traffic but what is sent to it through the keyed force header. It takes as
  * many rounds as its metrics' largest `count` (one by default), an interval
  * apart. A failure throws (the deployment rolls back, never having had
  * traffic); an inconclusive round holds the deployment for a person, who
@@ -34,7 +39,7 @@ export interface AnalysisDeps {
 export async function prePromotionAnalysis(deps: AnalysisDeps, d: Deployment, env: Environment, control: DeploymentControl): Promise<void> {
   const spec = d.strategy.type === "blue-green" ? d.strategy.prePromotion : undefined;
   if (!spec || d.prePromotionPassed || !deps.measureFor) return;
-  const run = new AnalysisRun(spec, await deps.measureFor(d, env), parseDuration(spec.interval));
+  const run = new AnalysisRun(spec, await deps.measureFor(d, env, "pre-promotion"), parseDuration(spec.interval));
   const rounds = Math.max(1, ...spec.metrics.map((m) => m.count ?? 1));
   await deps.journal.record(d, "deployment:analysis_started", { stage: "pre-promotion", rounds, interval: spec.interval });
   for (let round = 0; round < rounds; round++) {

@@ -9,7 +9,7 @@ import { isManual, waitingEntry } from "./gates";
 import {
   artifactFor,
   hasSecrets,
-  sameActor,
+  samePerson,
   sealArtifact,
   sealGates,
   sealJob,
@@ -230,7 +230,7 @@ export class DeploymentService {
     if (isTerminal(d.state) || !waitingEntry(d, gateName)) {
       throw new ConflictError("gate_not_waiting", `deployment ${id} (${d.state}, ${d.phase}) is not waiting at gate ${gateName}`, { deployment: id, gate: gateName, state: d.state });
     }
-    if (approved && gate.requireDistinctApprover && sameActor(by, d.requestedBy)) {
+    if (approved && gate.requireDistinctApprover && samePerson(by, d.requestedBy)) {
       throw new ForbiddenError("approver_is_requester", `gate ${gateName} needs an approver other than ${d.requestedBy!.name}, who requested the deployment`, {
         deployment: id,
         gate: gateName,

@@ -76,6 +76,8 @@ export interface Actor {
   id: string;
   name: string;
   provider?: "slack" | "mattermost";
+  /** The person behind it: a token's holder, a chat user's linked person, a schedule's creator. */
+  person?: string;
 }
 
 export interface Deployment {
@@ -164,7 +166,10 @@ export function sealJob(job: PreDeployJobInput, seal: (plain: string) => string)
 }
 
 /** Whether two actors are the same caller (the four-eyes rule). */
-export const sameActor = (a: Actor | undefined, b: Actor | undefined): boolean => !!a && !!b && a.kind === b.kind && a.id === b.id;
+/** Who an actor is, as four eyes count people: its person, or the credential itself when none is named. */
+export const personOf = (a: Actor): string => a.person ?? `${a.kind}:${a.id}`;
+/** Whether two actors are the same person (across tokens, chat identities and schedules). */
+export const samePerson = (a: Actor | undefined, b: Actor | undefined): boolean => !!a && !!b && personOf(a) === personOf(b);
 
 export interface DeploymentEvent {
   id: number;

@@ -15,6 +15,9 @@ import { parseDuration } from "./duration";
 import { artifactFor, runnableArtifact, type Deployment, type Environment } from "./model";
 import type { SecretSealer } from "./ports";
 
+/** How much of a failed job's output its `job:failed` event carries. */
+const EVENT_OUTPUT_CHARS = 500;
+
 export class PreDeployFailedError extends UnprocessableError {
   constructor(code: "predeploy_failed" | "predeploy_timed_out", message: string) {
     super(code, message);
@@ -87,7 +90,8 @@ export async function runPreDeploy(
   d.job = { state: "failed", startedAt: d.job.startedAt, ...(result.exitCode !== null ? { exitCode: result.exitCode } : {}) };
   await deps.journal.save(d);
   const lastLine = output.trim().split("\n").pop()?.slice(0, 500) ?? "";
-  await deps.journal.record(d, "job:failed", { exitCode: result.exitCode, timedOut: result.timedOut, output: output.slice(-2000) });
+  // Viewers read events: only a short tail goes there (secrets replaced); the whole output stays in the job's log.
+  await deps.journal.record(d, "job:failed", { exitCode: result.exitCode, timedOut: result.timedOut, output: output.slice(-EVENT_OUTPUT_CHARS) });
   if (result.timedOut) throw new PreDeployFailedError("predeploy_timed_out", `the pre-deploy job did not finish within ${d.preDeploy.timeout} and was stopped`);
   const how = result.exitCode === null ? "did not run to an exit" : `exited with ${result.exitCode}`;
   throw new PreDeployFailedError("predeploy_failed", `the pre-deploy job ${how}${lastLine ? `: ${lastLine}` : ""}`);

@@ -8,11 +8,11 @@
 // still moved.
 import type { OperationOptions, StackEngine } from "../engine/stack-engine";
 import { crashPoint, crashPointAtFirstStep } from "../fault-injection";
-import { stackNames, type TrafficObservation, type TrafficState } from "../targets/deployment-target";
+import { stackNames, type TrafficObservation, type TrafficSecrets, type TrafficState } from "../targets/deployment-target";
 import type { TargetRegistry } from "../targets/target-registry";
 import type { DomainEventBus } from "./deployment-events";
 import type { Color, Environment } from "./model";
-import type { EnvironmentRepository } from "./ports";
+import type { EnvironmentRepository, SecretSealer } from "./ports";
 
 export class TrafficMismatchError extends Error {
   constructor(
@@ -46,6 +46,7 @@ export class TrafficOperator {
     private readonly environments: EnvironmentRepository,
     private readonly targets: TargetRegistry,
     private readonly bus: DomainEventBus,
+    private readonly secrets: SecretSealer,
     private readonly mode: "direct" | "stack" = "direct",
   ) {}
 
@@ -60,7 +61,16 @@ export class TrafficOperator {
   }
 
   program(env: Environment, weights: Record<Color, number>, without: Color[] = [], keep: Partial<Record<Color, number>> = {}) {
-    return this.targets.get(env.spec.target).trafficProgram(env.spec, this.state(env, weights, without, keep));
+    return this.targets.get(env.spec.target).trafficProgram(env.spec, this.state(env, weights, without, keep), this.secretsOf(env));
+  }
+
+  /**
+   * The environment's sealed traffic secrets, opened where the balancer's
+   * configuration is built: every update, direct change and recovery
+   * writes the force key from the record, so none of them loses it.
+   */
+  private secretsOf(env: Environment): TrafficSecrets {
+    return env.spec.forceKey ? { forceKey: this.secrets.open(env.spec.forceKey.sealed) } : {};
   }
 
   /**
@@ -120,7 +130,7 @@ export class TrafficOperator {
     const target = this.targets.get(env.spec.target);
     if (this.mode !== "direct" || !env.traffic || !target.applyTraffic) return false;
     // A balancer that did not take the change directly gets it through the update, which also restarts a dead one.
-    return target.applyTraffic(env.spec, state, env.traffic, { written: () => crashPoint(`${label}:during-traffic`) }).catch(() => false);
+    return target.applyTraffic(env.spec, state, env.traffic, { written: () => crashPoint(`${label}:during-traffic`) }, this.secretsOf(env)).catch(() => false);
   }
 
   /**

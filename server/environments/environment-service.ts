@@ -2,6 +2,7 @@
 // they own. Both run in the environment's worker like deployments do. An
 // environment's view shows the weights the target actually routes by and
 // any drift between the target and Cutover's records.
+import { randomBytes } from "node:crypto";
 import { ConflictError, describeError, NotFoundError } from "../errors";
 import { stackNames } from "../targets/deployment-target";
 import type { DomainEventBus } from "../deployments/deployment-events";
@@ -35,7 +36,12 @@ const COLORS: Color[] = ["blue", "green"];
 export class EnvironmentService {
   constructor(private readonly deps: EnvironmentServiceDeps) {}
 
-  async create(input: EnvironmentSpec): Promise<Environment> {
+  /**
+   * Records a new environment; its traffic stack comes up in its worker.
+   * When the target's settings name a force header, a force key is made
+   * for it and kept sealed: `forceKey` is the one time it is shown.
+   */
+  async create(input: EnvironmentSpec): Promise<{ environment: Environment; forceKey?: string }> {
     const { environments, targets } = this.deps;
     if (await environments.get(input.name)) {
       throw new ConflictError("environment_exists", `environment ${input.name} already exists`, { environment: input.name });
@@ -48,11 +54,13 @@ export class EnvironmentService {
     const preDeploy = input.preDeploy && sealJob(input.preDeploy as PreDeployJobInput, seal);
     if (preDeploy) checkPreDeploySupported(targets.get(input.target), input.target);
     if (preDeploy && hasSecrets(preDeploy)) checkSecretsSupported(input.target);
+    const forceKey = input[input.target]?.forceHeader ? randomBytes(32).toString("base64url") : undefined;
     const spec = await targets.get(input.target).prepare({
       ...input,
       fleet: { ...input.fleet, artifact },
       ...(gates ? { gates } : {}),
       ...(preDeploy ? { preDeploy } : {}),
+      ...(forceKey ? { forceKey: { sealed: seal(forceKey) } } : {}),
     });
     const now = new Date().toISOString();
     const env: Environment = {
@@ -68,7 +76,7 @@ export class EnvironmentService {
       throw new ConflictError("environment_exists", `environment ${input.name} already exists`, { environment: input.name });
     }
     this.deps.poke(env.name);
-    return env;
+    return { environment: shown(env), ...(forceKey ? { forceKey } : {}) };
   }
 
   /** Brings up the traffic stack with no traffic; on failure removes what it built. A delete meanwhile wins. */
@@ -104,7 +112,7 @@ export class EnvironmentService {
     const observed = await observeEnvironment(this.deps, env, this.deps.busy(name));
     const drifted = env.status === "ready" && observed.drift.length > 0;
     return {
-      ...env,
+      ...shown(env),
       status: drifted ? "drifted" : env.status,
       weights: observed.weights ?? env.weights,
       recordedWeights: env.weights,
@@ -120,8 +128,8 @@ export class EnvironmentService {
     return env;
   }
 
-  list(): Promise<Environment[]> {
-    return this.deps.environments.list();
+  async list(): Promise<Environment[]> {
+    return (await this.deps.environments.list()).map(shown);
   }
 
   /** Cancels what is queued, aborts what runs, then destroys every stack of the environment. */
@@ -138,7 +146,7 @@ export class EnvironmentService {
       }
     }
     this.deps.poke(name);
-    return env;
+    return shown(env);
   }
 
   /** Takes traffic off both fleets, removes them (each read back at 0% first), then the traffic stack. */
@@ -178,4 +186,11 @@ export class EnvironmentService {
       });
     }
   }
+}
+
+/** An environment as answers show it: the sealed force key is not among what anyone is shown. */
+function shown<T extends Environment>(env: T): T {
+  if (!env.spec.forceKey) return env;
+  const { forceKey: _sealed, ...spec } = env.spec;
+  return { ...env, spec };
 }

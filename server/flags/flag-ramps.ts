@@ -5,7 +5,7 @@
 // and a step re-taken after a crash sets the same percentage again.
 import { randomBytes } from "node:crypto";
 import type { MetricAnalysis } from "../../infra/vocabulary";
-import { judge, type Measure } from "../analysis/analysis-run";
+import { failureReason, judge, type Measure } from "../analysis/analysis-run";
 import type { Actor } from "../deployments/model";
 import { parseDuration } from "../deployments/duration";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
@@ -25,6 +25,8 @@ export interface FlagRampDeps {
   replicaId: string;
   intervalMs: number;
   logger: Logger;
+  /** Why the ramp's creator may no longer change the flag (revoked, narrowed), or undefined while it may: asked before each step. */
+  creatorRefusal(ramp: FlagRamp): Promise<string | undefined>;
 }
 
 export class FlagRamps {
@@ -165,6 +167,12 @@ export class FlagRamps {
       return null;
     }
     const next = ramp.steps[nextIndex];
+    // A ramp widens a rollout on its creator's authority, as it stands now.
+    const refusal = await this.deps.creatorRefusal(ramp);
+    if (refusal) {
+      this.finish(ramp, "aborted", refusal, {});
+      return null;
+    }
     await this.deps.flags.setRolloutPercentage(ramp.environment, ramp.key, next.percentage, this.actorOf(ramp), `ramp ${ramp.id}: step ${nextIndex + 1} of ${ramp.steps.length}`);
     ramp.step = nextIndex;
     ramp.counts = {};
@@ -197,7 +205,7 @@ export class FlagRamps {
         if (!value?.length) message = "no data";
       } catch (err) {
         outcome = "inconclusive" as const;
-        message = `could not measure: ${(err as Error).message}`;
+        message = failureReason(err);
       }
       c[outcome] += 1;
       this.event(ramp, "ramp:measurement", { metric: metric.name, step: ramp.step + 1, outcome, ...(value?.length ? { value } : {}), ...(message ? { message } : {}) });

@@ -1,12 +1,15 @@
 // The HTTP API under /v1: environments, deployments and tokens.
-import { ForbiddenError, NotFoundError } from "../errors";
+import { ForbiddenError, InputError, NotFoundError } from "../errors";
 import { tokenActor, type AuditRepository } from "../audit/audit-log";
 import type { Principal, TokenService } from "../auth/token-service";
+import type { Action, Authorization } from "../auth/authorization";
+import { analysesOf, type MetricProviders } from "../analysis/metric-providers";
 import type { DeploymentService } from "../deployments/deployment-service";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { EnvironmentService } from "../environments/environment-service";
 import type { DeploymentRepository } from "../deployments/ports";
 import type { EnvironmentSpec } from "../deployments/model";
+import { authorizeWhatRuns, type LocalSandbox } from "../targets/local-sandbox";
 import { principalOf } from "./authentication";
 import { streamEvents } from "./event-stream";
 import { route, type Route } from "./route-table";
@@ -31,6 +34,12 @@ export interface ApiDeps {
   deployments: DeploymentService;
   deploymentStore: DeploymentRepository;
   tokens: TokenService;
+  authorization: Authorization;
+  metricProviders: MetricProviders;
+  /** The outbound guard's reason a URL may not be called (gates are checked when they come in, and again on each call). */
+  urlProblem(url: string): string | undefined;
+  /** Whether local fleets and jobs run as a user of their own; without one only an unscoped admin chooses what they run. */
+  localSandbox: LocalSandbox;
   bus: DomainEventBus;
   audit: AuditRepository;
   /** The secret gates without their own are signed with. */
@@ -41,12 +50,12 @@ const ENV_ERRORS = ["validation_failed", "environment_not_found", "environment_o
 
 export function apiRoutes(deps: ApiDeps): Route[] {
   const { environments, deployments, tokens } = deps;
-  const scoped = (p: Principal, env: string, role: Principal["role"]) => tokens.authorize(p, role, env);
-  /** Looks a deployment up and checks the caller may act on its environment. */
-  const deploymentFor = async (p: Principal, id: string, role: Principal["role"]) => {
+  const scoped = (p: Principal, env: string, action: Action) => deps.authorization.authorize(p, action, env);
+  /** Looks a deployment up and checks the caller may take the action on its environment. */
+  const deploymentFor = async (p: Principal, id: string, action: Action) => {
     const d = await deployments.get(id);
     if (!tokens.canSee(p, d.environment)) throw new NotFoundError("deployment_not_found", `no deployment with id ${id}`, { deployment: id });
-    scoped(p, d.environment, role);
+    scoped(p, d.environment, action);
     return d;
   };
   const accepted = (body: { id: string }) => ({ status: 202, body, location: `/v1/deployments/${body.id}` });
@@ -55,16 +64,20 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     route({
       method: "post",
       path: "/v1/environments",
-      summary: "Create an environment: its traffic stack is brought up in the background.",
+      summary: "Create an environment: its traffic stack is brought up in the background. With a `forceHeader`, the answer holds the force key (`forceKey`), this once.",
       role: "admin",
       body: createEnvironmentSchema,
       success: 201,
-      errors: ["validation_failed", "environment_exists", "listen_port_taken"],
+      errors: ["validation_failed", "environment_exists", "listen_port_taken", "local_sandbox_unavailable"],
       audit: "environment.create",
       handle: async ({ body, res }) => {
-        scoped(principalOf(res), body.name, "admin");
-        const env = await environments.create(body as EnvironmentSpec);
-        return { status: 201, body: env, location: `/v1/environments/${env.name}` };
+        deps.authorization.authorize(principalOf(res), "environment.create", body.name);
+        authorizeWhatRuns(deps.localSandbox, principalOf(res), body.target, true);
+        deps.metricProviders.check(body.name, analysesOf(body.strategy));
+        checkGateTargets(deps, body.gates);
+        // The force key (when the environment opted in to forcing) is in this answer only.
+        const { environment: env, forceKey } = await environments.create(body as EnvironmentSpec);
+        return { status: 201, body: { ...env, ...(forceKey ? { forceKey } : {}) }, location: `/v1/environments/${env.name}` };
       },
     }),
     route({
@@ -80,6 +93,19 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     }),
     route({
       method: "get",
+      path: "/v1/metric-providers",
+      summary: "The operator's metric providers an analysis may name: name, kind and the environments each serves (never address or credentials).",
+      role: "viewer",
+      success: 200,
+      handle: ({ res }) => {
+        const p = principalOf(res);
+        // A provider is listed when it serves at least one environment the caller can see.
+        const visible = (scope: string[] | undefined) => !scope || !p.environments || scope.some((e) => p.environments!.some((own) => sharesEnvironments(own, e)));
+        return { status: 200, body: { providers: deps.metricProviders.list(visible) } };
+      },
+    }),
+    route({
+      method: "get",
       path: "/v1/environments/:name",
       summary: "An environment: target, live version, active color, weights, fleets and recent deployments.",
       role: "viewer",
@@ -87,7 +113,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       success: 200,
       errors: ENV_ERRORS,
       handle: async ({ params, res }) => {
-        scoped(principalOf(res), params.name, "viewer");
+        scoped(principalOf(res), params.name, "environment.read");
         return { status: 200, body: await environments.get(params.name) };
       },
     }),
@@ -101,7 +127,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       errors: ENV_ERRORS,
       audit: "environment.delete",
       handle: async ({ params, res }) => {
-        scoped(principalOf(res), params.name, "admin");
+        scoped(principalOf(res), params.name, "environment.delete");
         return { status: 202, body: await environments.delete(params.name) };
       },
     }),
@@ -113,17 +139,14 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: nameParams,
       body: createDeploymentSchema,
       success: 202,
-      errors: [...ENV_ERRORS, "environment_not_ready", "artifact_override_forbidden", "gates_override_forbidden", "predeploy_unsupported"],
+      errors: [...ENV_ERRORS, "environment_not_ready", "artifact_override_forbidden", "gates_override_forbidden", "predeploy_unsupported", "local_sandbox_unavailable"],
       audit: "deployment.create",
       handle: async ({ params, body, res }) => {
         const p = principalOf(res);
-        scoped(p, params.name, "deployer");
-        if ((body.artifact || body.preDeploy) && p.role !== "admin") {
-          throw new ForbiddenError("artifact_override_forbidden", "only an admin token may override the artifact or the pre-deploy job (they choose what runs)");
-        }
-        if (body.gates && p.role !== "admin") {
-          throw new ForbiddenError("gates_override_forbidden", "only an admin token may replace the environment's gates (they hold deployments for approval)");
-        }
+        deps.authorization.authorizeAll(p, deps.authorization.deploymentActions(body), params.name);
+        if (body.artifact || body.preDeploy) authorizeWhatRuns(deps.localSandbox, p, (await environments.record(params.name)).spec.target, true);
+        deps.metricProviders.check(params.name, analysesOf(body.strategy));
+        checkGateTargets(deps, body.gates);
         return accepted(await deployments.create(params.name, body, "deploy", tokenActor(p)));
       },
     }),
@@ -137,7 +160,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       success: 200,
       errors: ENV_ERRORS,
       handle: async ({ params, query, res }) => {
-        scoped(principalOf(res), params.name, "viewer");
+        scoped(principalOf(res), params.name, "environment.read");
         await environments.record(params.name);
         return { status: 200, body: { deployments: await deployments.list({ ...query, environment: params.name }) } };
       },
@@ -153,7 +176,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       errors: [...ENV_ERRORS, "no_previous_version"],
       audit: "environment.rollback",
       handle: async ({ params, res }) => {
-        scoped(principalOf(res), params.name, "deployer");
+        scoped(principalOf(res), params.name, "deployment.rollback");
         return accepted(await deployments.rollback(params.name, tokenActor(principalOf(res))));
       },
     }),
@@ -177,7 +200,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: idParams,
       success: 200,
       errors: ["deployment_not_found"],
-      handle: async ({ params, res }) => ({ status: 200, body: await deploymentFor(principalOf(res), params.id, "viewer") }),
+      handle: async ({ params, res }) => ({ status: 200, body: await deploymentFor(principalOf(res), params.id, "environment.read") }),
     }),
     route({
       method: "get",
@@ -189,7 +212,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       success: 200,
       errors: ["deployment_not_found"],
       handle: async ({ params, query, req, res }) => {
-        const d = await deploymentFor(principalOf(res), params.id, "viewer");
+        const d = await deploymentFor(principalOf(res), params.id, "environment.read");
         const lastEventId = Number(req.get("last-event-id"));
         const after = Number.isInteger(lastEventId) && lastEventId > 0 ? lastEventId : query.after;
         if (req.accepts(["text/event-stream", "application/json"]) === "application/json") {
@@ -217,7 +240,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         audit: `deployment.${action}`,
         handle: async ({ params, body, res }) => {
           const p = principalOf(res);
-          await deploymentFor(p, params.id, "deployer");
+          await deploymentFor(p, params.id, "deployment.control");
           const d =
             action === "abort"
               ? deployments.abort(params.id, (body as { reason?: string }).reason, tokenActor(p))
@@ -242,7 +265,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         audit: `deployment.gate.${decision}`,
         handle: async ({ params, body, res }) => {
           const p = principalOf(res);
-          await deploymentFor(p, params.id, "approver");
+          await deploymentFor(p, params.id, "deployment.decide");
           return accepted(await deployments.decide(params.id, params.gate, decision === "approve", tokenActor(p), body.reason));
         },
       }),
@@ -304,10 +327,29 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       success: 200,
       handle: async ({ query, res }) => {
         const p = principalOf(res);
-        if (query.environment) scoped(p, query.environment, "admin");
+        if (query.environment) scoped(p, query.environment, "audit.read");
         const entries = await deps.audit.list(query);
         return { status: 200, body: { entries: entries.filter((e) => (e.environment ? tokens.canSee(p, e.environment) : !p.environments)) } };
       },
     }),
   ];
+}
+
+/** Refuses a gate whose URL leads inside the network (unless the operator allows it). */
+function checkGateTargets(deps: Pick<ApiDeps, "urlProblem">, gates: { name?: string; kind: string; url?: string }[] | undefined): void {
+  for (const g of gates ?? []) {
+    const problem = g.url && deps.urlProblem(g.url);
+    if (problem) {
+      throw new InputError("gate_target_forbidden", `gate ${g.name ?? g.kind}: ${problem}; an operator can allow a target with CUTOVER_OUTBOUND_ALLOW`, { gate: g.name ?? g.kind });
+    }
+  }
+}
+
+/** Whether two scope entries (names or `prefix-*`) can name a common environment. */
+function sharesEnvironments(a: string, b: string): boolean {
+  const stem = (x: string) => (x.endsWith("*") ? x.slice(0, -1) : x);
+  if (a.endsWith("*") && b.endsWith("*")) return stem(a).startsWith(stem(b)) || stem(b).startsWith(stem(a));
+  if (a.endsWith("*")) return b.startsWith(stem(a));
+  if (b.endsWith("*")) return a.startsWith(stem(b));
+  return a === b;
 }

@@ -11,14 +11,14 @@ import type { ChatCommandService, ChatCaller } from "../chatops/chat-commands";
 import { parseChatCommand, type ChatCommand } from "../chatops/chat-grammar";
 import type { ChatIdentityService } from "../chatops/chat-identities";
 import { ephemeral, helpMessage } from "../chatops/chat-messages";
-import type { ChatMessage, ChatPoster, ChatProvider } from "../chatops/ports";
+import type { ChatMessage, ChatPoster, ChatProvider, ReplayGuard } from "../chatops/ports";
 import { verifyCommandToken, verifySlackRequest } from "../chatops/slack-signature";
 import type { DeploymentRequest } from "../deployments/deployment-service";
 import { AuthenticationError, InputError, NotFoundError } from "../errors";
 import type { Logger } from "../logger";
 import { principalOf } from "./authentication";
 import { route, type Route } from "./route-table";
-import { createDeploymentSchema, environmentScope } from "./schemas";
+import { createDeploymentSchema, environmentScope, personSchema } from "./schemas";
 
 export interface ChatopsDeps {
   commands: ChatCommandService;
@@ -27,6 +27,8 @@ export interface ChatopsDeps {
   logger: Logger;
   slackSigningSecret?: string;
   mattermostToken?: string;
+  /** Signed requests already acted on: a replay is answered without acting again. */
+  replays: ReplayGuard;
   /** How long a command may take before the answer goes to response_url instead (Slack waits 3 s). */
   answerWithinMs?: number;
 }
@@ -42,6 +44,7 @@ const commandForm = z.object({
   command: z.string().max(64).default("/cutover"),
   text: z.string().max(2000).default(""),
   response_url: responseUrl.optional(),
+  trigger_id: z.string().max(256).optional(),
 });
 
 const interactionPayload = z.object({
@@ -50,6 +53,7 @@ const interactionPayload = z.object({
   team: z.object({ id }).nullish(),
   channel: z.object({ id }).nullish(),
   response_url: responseUrl.optional(),
+  trigger_id: z.string().max(256).optional(),
   actions: z
     .array(z.object({ action_id: z.enum(["promote", "abort", "approve", "reject"]), value: z.string().regex(/^dep_[0-9a-f]{16}(:[a-z][a-z0-9-]{0,62})?$/) }))
     .min(1),
@@ -64,6 +68,7 @@ export function chatopsRouter(deps: ChatopsDeps): Router {
   router.post("/v1/chatops/slack/commands", raw, async (req, res) => {
     const body = verifiedSlackBody(deps, req);
     const form = parseForm(commandForm, body);
+    if (!(await deps.replays.firstSeen(replayKeys("slack", req.get("x-slack-signature"), form.trigger_id)))) return sendMessage(res, "slack", ALREADY_HANDLED);
     const caller: ChatCaller = { provider: "slack", team: form.team_id, user: form.user_id, userName: form.user_name, channel: form.channel_id, responseUrl: form.response_url };
     sendMessage(res, "slack", await answer(deps, caller, form.command, form.text, answerWithin));
   });
@@ -76,6 +81,10 @@ export function chatopsRouter(deps: ChatopsDeps): Router {
       payload = interactionPayload.parse(JSON.parse(payloadText ?? ""));
     } catch {
       // A kind of interaction Cutover does not offer: acknowledged and ignored, as Slack expects.
+      res.status(200).end();
+      return;
+    }
+    if (!(await deps.replays.firstSeen(replayKeys("slack", req.get("x-slack-signature"), payload.trigger_id)))) {
       res.status(200).end();
       return;
     }
@@ -106,11 +115,19 @@ export function chatopsRouter(deps: ChatopsDeps): Router {
       throw new AuthenticationError("invalid_signature", "the Mattermost command token is missing or wrong");
     }
     const form = parseForm(commandForm, body);
+    if (!(await deps.replays.firstSeen(replayKeys("mattermost", undefined, form.trigger_id)))) return sendMessage(res, "mattermost", ALREADY_HANDLED);
     const caller: ChatCaller = { provider: "mattermost", team: form.team_id, user: form.user_id, userName: form.user_name, channel: form.channel_id, responseUrl: form.response_url };
     sendMessage(res, "mattermost", await answer(deps, caller, form.command, form.text, answerWithin));
   });
 
   return router;
+}
+
+const ALREADY_HANDLED = ephemeral("This request was already handled; nothing was done again.");
+
+/** What identifies one signed request: its signature (unique per timestamp and body) and the provider's trigger id. */
+function replayKeys(provider: ChatProvider, signature: string | undefined, triggerId: string | undefined): string[] {
+  return [...(signature ? [`${provider}:signature:${signature}`] : []), ...(triggerId ? [`${provider}:trigger:${triggerId}`] : [])];
 }
 
 function verifiedSlackBody(deps: ChatopsDeps, req: Request): Buffer {
@@ -192,6 +209,7 @@ const identitySchema = z.strictObject({
   user: id.describe("Slack user id (U…) or Mattermost user id"),
   role: z.enum(["viewer", "deployer", "approver", "admin"]),
   environments: environmentScope.optional(),
+  person: personSchema.optional(),
 });
 const identityParams = z.strictObject({ id: z.string().regex(/^chi_[0-9a-f]{16}$/, "a chat identity id") });
 

@@ -6,6 +6,8 @@ import type { Principal, TokenService } from "../auth/token-service";
 import { InputError, NotFoundError } from "../errors";
 import type { FlagService } from "../flags/flag-service";
 import type { FlagRamps } from "../flags/flag-ramps";
+import type { MetricProviders } from "../analysis/metric-providers";
+import type { Action, Authorization } from "../auth/authorization";
 import { principalOf } from "./authentication";
 import { flagHistoryQuery, flagInputSchema, flagParams, flagRampSchema, flagSwitchSchema, rampParams } from "./flag-schemas";
 import { route, type Route } from "./route-table";
@@ -21,9 +23,9 @@ function ifMatchVersion(header: string | undefined): number | undefined {
   return Number(m[1]);
 }
 
-export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenService): Route[] {
+export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenService, authorization: Authorization, metricProviders: MetricProviders): Route[] {
   const p = (res: Response): Principal => principalOf(res);
-  const allow = (res: Response, role: Principal["role"], environment: string) => tokens.authorize(p(res), role, environment);
+  const allow = (res: Response, action: Action, environment: string) => authorization.authorize(p(res), action, environment);
   return [
     route({
       method: "get",
@@ -34,7 +36,7 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
       success: 200,
       errors: ["environment_not_found", "environment_out_of_scope"],
       handle: async ({ params, res }) => {
-        allow(res, "viewer", params.name);
+        allow(res, "flag.read", params.name);
         return { status: 200, body: { flags: await flags.list(params.name) } };
       },
     }),
@@ -48,7 +50,7 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
       success: 200,
       errors: ["validation_failed", "flag_invalid", "flag_version_mismatch", "invalid_if_match", ...FLAG_ERRORS],
       handle: async ({ params, body, req, res }) => {
-        allow(res, "deployer", params.name);
+        allow(res, "flag.write", params.name);
         const { flag, created } = await flags.put(params.name, params.key, body, tokenActor(p(res)), ifMatchVersion(req.get("if-match")));
         res.setHeader("ETag", `"${flag.version}"`);
         return { status: created ? 201 : 200, body: flag, location: `/v1/environments/${params.name}/flags/${params.key}` };
@@ -63,7 +65,7 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
       success: 200,
       errors: FLAG_ERRORS,
       handle: async ({ params, res }) => {
-        allow(res, "viewer", params.name);
+        allow(res, "flag.read", params.name);
         const flag = await flags.get(params.name, params.key);
         res.setHeader("ETag", `"${flag.version}"`);
         return { status: 200, body: flag };
@@ -78,7 +80,7 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
       success: 204,
       errors: FLAG_ERRORS,
       handle: async ({ params, res }) => {
-        allow(res, "deployer", params.name);
+        allow(res, "flag.write", params.name);
         await flags.remove(params.name, params.key, tokenActor(p(res)));
         return { status: 204 };
       },
@@ -97,7 +99,7 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
         success: 200,
         errors: FLAG_ERRORS,
         handle: async ({ params, body, res }) => {
-          allow(res, "deployer", params.name);
+          allow(res, "flag.write", params.name);
           return { status: 200, body: await flags.setEnabled(params.name, params.key, action === "enable", tokenActor(p(res)), body.reason) };
         },
       }),
@@ -112,7 +114,7 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
       success: 200,
       errors: ["environment_not_found", "environment_out_of_scope"],
       handle: async ({ params, query, res }) => {
-        allow(res, "viewer", params.name);
+        allow(res, "flag.read", params.name);
         return { status: 200, body: { changes: await flags.history(params.name, params.key, query.limit) } };
       },
     }),
@@ -126,7 +128,8 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
       success: 202,
       errors: ["validation_failed", "flag_has_no_rollout", "flag_disabled", "ramp_steps_not_rising", "ramp_in_progress", ...FLAG_ERRORS],
       handle: async ({ params, body, res }) => {
-        allow(res, "deployer", params.name);
+        allow(res, "flag.write", params.name);
+        metricProviders.check(params.name, body.analysis ? [body.analysis] : []);
         const ramp = await ramps.create(params.name, params.key, body, tokenActor(p(res)));
         return { status: 202, body: ramp, location: `/v1/flag-ramps/${ramp.id}` };
       },
@@ -140,7 +143,7 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
       success: 200,
       errors: ["environment_out_of_scope"],
       handle: async ({ params, res }) => {
-        allow(res, "viewer", params.name);
+        allow(res, "flag.read", params.name);
         return { status: 200, body: { ramps: await ramps.list(params.name, params.key) } };
       },
     }),
@@ -152,7 +155,7 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
       params: rampParams,
       success: 200,
       errors: ["ramp_not_found"],
-      handle: async ({ params, res }) => ({ status: 200, body: await rampFor(res, params.id, "viewer") }),
+      handle: async ({ params, res }) => ({ status: 200, body: await rampFor(res, params.id, "flag.read") }),
     }),
     ...(["abort", "resume"] as const).map((action) =>
       route({
@@ -165,7 +168,7 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
         success: 200,
         errors: ["ramp_not_found", action === "abort" ? "ramp_finished" : "ramp_not_paused", "ramp_busy"],
         handle: async ({ params, body, res }) => {
-          await rampFor(res, params.id, "deployer");
+          await rampFor(res, params.id, "flag.write");
           const actor = tokenActor(p(res));
           return { status: 200, body: action === "abort" ? await ramps.abort(params.id, actor, (body as { reason?: string }).reason) : await ramps.resume(params.id, actor) };
         },
@@ -174,10 +177,10 @@ export function flagRoutes(flags: FlagService, ramps: FlagRamps, tokens: TokenSe
   ];
 
   /** A ramp, if the caller may see its environment (404 otherwise), checked for `role`. */
-  async function rampFor(res: Response, id: string, role: Principal["role"]) {
+  async function rampFor(res: Response, id: string, action: Action) {
     const ramp = await ramps.get(id);
     if (!tokens.canSee(p(res), ramp.environment)) throw new NotFoundError("ramp_not_found", `no flag ramp ${id}`, { ramp: id });
-    allow(res, role, ramp.environment);
+    allow(res, action, ramp.environment);
     return ramp;
   }
 }

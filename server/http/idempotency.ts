@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import type { RequestHandler } from "express";
 import { ConflictError, InputError, UnprocessableError } from "../errors";
 import { principalOf } from "./authentication";
-import { redactArtifactEnv } from "./redaction";
+import { REDACTED, redactArtifactEnv, redactGateUrls } from "./redaction";
 
 export interface StoredResponse {
   method: string;
@@ -29,16 +29,21 @@ export interface IdempotencyRepository {
   prune(olderThan: Date): Promise<void>;
 }
 
-const REPLAY_NOTE = "secret values (a new token or webhook secret, artifact env values) appear only in the original response and are not kept for replays";
+const REPLAY_NOTE =
+  "secret values (a new token, a webhook's secret and URL, an environment's force key, artifact env values, gate URLs' query strings) appear only in the original response and are not kept for replays";
 // A claim still pending after this long belongs to a replica that died mid-request.
 const STALE_CLAIM_MS = 60_000;
 
 /** What is kept of a response for replays: everything but its secrets. Returns whether something was left out. */
 function storable(body: unknown): { body: unknown; redacted: boolean } {
-  let stored = redactArtifactEnv(body);
-  if (stored && typeof stored === "object" && !Array.isArray(stored) && ("token" in stored || "secret" in stored)) {
-    const { token: _token, secret: _secret, ...rest } = stored as Record<string, unknown>;
+  let stored = redactGateUrls(redactArtifactEnv(body));
+  if (stored && typeof stored === "object" && !Array.isArray(stored) && ("token" in stored || "secret" in stored || "forceKey" in stored)) {
+    const { token: _token, secret: _secret, forceKey: _forceKey, ...rest } = stored as Record<string, unknown>;
     stored = rest;
+  }
+  // A webhook's URL is often itself a credential (a Slack incoming webhook): it is kept sealed with the webhook, not here.
+  if (stored && typeof stored === "object" && !Array.isArray(stored) && typeof (stored as { id?: unknown }).id === "string" && (stored as { id: string }).id.startsWith("wh_")) {
+    stored = { ...(stored as Record<string, unknown>), url: REDACTED };
   }
   return { body: stored, redacted: JSON.stringify(stored) !== JSON.stringify(body) };
 }

@@ -4,6 +4,8 @@ import type { Response } from "express";
 import { z } from "zod";
 import { tokenActor } from "../audit/audit-log";
 import type { Principal, TokenService } from "../auth/token-service";
+import { scheduleAction, type Authorization } from "../auth/authorization";
+import { analysesOf, type MetricProviders } from "../analysis/metric-providers";
 import type { EnvironmentRefresh } from "../environments/environment-refresh";
 import { NotFoundError } from "../errors";
 import type { ScheduleService } from "../schedules/schedule-service";
@@ -28,13 +30,19 @@ const operationParams = z.strictObject({ id: z.string().regex(/^op_[0-9a-f]{16}$
 const runsQuery = z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) });
 const refreshSchema = z.strictObject({ onDrift: z.enum(["report", "repave"]).default("report") });
 
-export function scheduleRoutes(schedules: ScheduleService, refresh: EnvironmentRefresh, tokens: TokenService): Route[] {
+export function scheduleRoutes(
+  schedules: ScheduleService,
+  refresh: EnvironmentRefresh,
+  tokens: TokenService,
+  authorization: Authorization,
+  metricProviders: MetricProviders,
+): Route[] {
   const p = (res: Response): Principal => principalOf(res);
-  /** A schedule, if the caller may see its environment (404 otherwise), checked for `role`. */
-  const scheduleFor = async (res: Response, id: string, role: Principal["role"]) => {
+  /** A schedule, if the caller may see its environment (404 otherwise); changing it needs what creating one of its kind needs. */
+  const scheduleFor = async (res: Response, id: string, intent: "read" | "change") => {
     const s = await schedules.get(id);
     if (!tokens.canSee(p(res), s.environment)) throw new NotFoundError("schedule_not_found", `no schedule with id ${id}`, { schedule: id });
-    tokens.authorize(p(res), role, s.environment);
+    authorization.authorize(p(res), intent === "read" ? "schedule.read" : scheduleAction(s.kind), s.environment);
     return s;
   };
   const SCHEDULE_ERRORS = ["schedule_not_found", "environment_out_of_scope", "insufficient_role"];
@@ -42,7 +50,7 @@ export function scheduleRoutes(schedules: ScheduleService, refresh: EnvironmentR
     route({
       method: "post",
       path: "/v1/environments/:name/schedules",
-      summary: "Schedule a refresh, repave, deploy or destroy of the environment on a cron expression in a time zone.",
+      summary: "Schedule a refresh, repave, deploy or destroy (admin) of the environment on a cron expression in a time zone.",
       role: "deployer",
       params: nameParams,
       body: createScheduleSchema,
@@ -50,7 +58,8 @@ export function scheduleRoutes(schedules: ScheduleService, refresh: EnvironmentR
       errors: ["validation_failed", "environment_not_found", "environment_out_of_scope", "invalid_cron", "invalid_timezone"],
       audit: "schedule.create",
       handle: async ({ params, body, res }) => {
-        tokens.authorize(p(res), "deployer", params.name);
+        authorization.authorize(p(res), scheduleAction(body.kind), params.name);
+        if (body.kind === "deploy") metricProviders.check(params.name, analysesOf(body.deployment.strategy));
         const s = await schedules.create(params.name, body, tokenActor(p(res)));
         return { status: 201, body: s, location: `/v1/schedules/${s.id}` };
       },
@@ -64,7 +73,7 @@ export function scheduleRoutes(schedules: ScheduleService, refresh: EnvironmentR
       success: 200,
       errors: ["environment_out_of_scope"],
       handle: async ({ params, res }) => {
-        tokens.authorize(p(res), "viewer", params.name);
+        authorization.authorize(p(res), "schedule.read", params.name);
         return { status: 200, body: { schedules: await schedules.list(params.name) } };
       },
     }),
@@ -76,7 +85,7 @@ export function scheduleRoutes(schedules: ScheduleService, refresh: EnvironmentR
       params: scheduleParams,
       success: 200,
       errors: SCHEDULE_ERRORS,
-      handle: async ({ params, res }) => ({ status: 200, body: await scheduleFor(res, params.id, "viewer") }),
+      handle: async ({ params, res }) => ({ status: 200, body: await scheduleFor(res, params.id, "read") }),
     }),
     ...(["pause", "resume"] as const).map((action) =>
       route({
@@ -89,7 +98,7 @@ export function scheduleRoutes(schedules: ScheduleService, refresh: EnvironmentR
         errors: SCHEDULE_ERRORS,
         audit: `schedule.${action}`,
         handle: async ({ params, res }) => {
-          const s = await scheduleFor(res, params.id, "deployer");
+          const s = await scheduleFor(res, params.id, "change");
           return { status: 200, body: { ...(await schedules[action](params.id)), environment: s.environment } };
         },
       }),
@@ -104,7 +113,7 @@ export function scheduleRoutes(schedules: ScheduleService, refresh: EnvironmentR
       errors: SCHEDULE_ERRORS,
       audit: "schedule.delete",
       handle: async ({ params, res }) => {
-        await scheduleFor(res, params.id, "deployer");
+        await scheduleFor(res, params.id, "change");
         await schedules.remove(params.id);
         return { status: 204 };
       },
@@ -119,7 +128,7 @@ export function scheduleRoutes(schedules: ScheduleService, refresh: EnvironmentR
       success: 200,
       errors: SCHEDULE_ERRORS,
       handle: async ({ params, query, res }) => {
-        await scheduleFor(res, params.id, "viewer");
+        await scheduleFor(res, params.id, "read");
         return { status: 200, body: { runs: await schedules.runs(params.id, query.limit) } };
       },
     }),
@@ -134,7 +143,7 @@ export function scheduleRoutes(schedules: ScheduleService, refresh: EnvironmentR
       errors: ["environment_not_found", "environment_out_of_scope", "environment_not_ready"],
       audit: "environment.refresh",
       handle: async ({ params, body, res }) => {
-        tokens.authorize(p(res), "deployer", params.name);
+        authorization.authorize(p(res), "environment.refresh", params.name);
         const op = await refresh.request(params.name, body.onDrift, tokenActor(p(res)));
         return { status: 202, body: op, location: `/v1/operations/${op.id}` };
       },

@@ -60,19 +60,34 @@ const conditionSchema = z
     }
   });
 
+const metricProviderName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "a metric provider's name");
+
 const metricSchema = z
   .strictObject({
     name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, "lower-case letters, digits and dashes"),
     provider: z.union([
       z.strictObject({ builtin: z.strictObject({ metric: z.enum(["error-rate", "latency-p95", "latency-p99"]) }) }),
       z.strictObject({
-        prometheus: z.strictObject({
-          address: z.url({ protocol: /^https?$/ }).max(2048),
-          query: z.string().min(1).max(4096).describe("PromQL; {{version}}, {{color}} and {{environment}} are filled in"),
-          bearerTokenFile: z.string().regex(/^\/[^\x00-\x1f]*$/, "an absolute path").max(4096).optional(),
-        }),
+        prometheus: z
+          .strictObject({
+            provider: metricProviderName.optional().describe("one of the operator's Prometheus providers (GET /v1/metric-providers): its address and credentials"),
+            address: z.url({ protocol: /^https?$/ }).max(2048).optional().describe("a Prometheus of the caller's own, asked without credentials, through the outbound guard"),
+            query: z.string().min(1).max(4096).describe("PromQL; {{version}}, {{color}} and {{environment}} are filled in"),
+          })
+          .refine((p) => !!p.provider !== !!p.address, "give either provider (the operator's) or address (your own), not both"),
       }),
-      z.strictObject({ web: z.strictObject({ url: z.url({ protocol: /^https?$/ }).max(2048), jsonPath: z.string().regex(/^\$(\.[A-Za-z0-9_-]+|\[\d+\])*$/, "a path such as $.data.errorRate or $.values[0]") }) }),
+      z.strictObject({
+        web: z
+          .strictObject({
+            provider: metricProviderName.optional().describe("one of the operator's web providers: url is then a path on its base URL"),
+            url: z.string().min(1).max(2048).describe("an absolute http(s) URL, or with provider a path such as /stats?v={{version}}"),
+            jsonPath: z.string().regex(/^\$(\.[A-Za-z0-9_-]+|\[\d+\])*$/, "a path such as $.data.errorRate or $.values[0]"),
+          })
+          .refine((w) => (w.provider ? /^\/(?!\/)[^\s\\]*$/.test(w.url) : /^https?:\/\/[^\s]+$/.test(w.url)), {
+            message: "with provider, url is a path such as /stats; without, an absolute http or https URL",
+            path: ["url"],
+          }),
+      }),
     ]),
     successCondition: conditionSchema.optional(),
     failureCondition: conditionSchema.optional(),
@@ -124,6 +139,12 @@ export const strategySchema = z.discriminatedUnion("type", [
 ]);
 
 const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "an HTTP header name");
+// Opt-in forcing: the key is generated at creation and shown once, in the creation response.
+// The balancer removes the header before proxying, so it may not be one that requests rely on.
+const RESERVED_HEADERS = ["host", "connection", "upgrade", "cookie", "authorization", "content-length", "content-type", "transfer-encoding", "te", "trailer", "keep-alive", "proxy-connection", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"];
+const forceHeader = headerName
+  .refine((h) => !RESERVED_HEADERS.includes(h.toLowerCase()), "a header of its own, not one requests rely on")
+  .describe("opt-in: a request carrying `<forceHeader>: <color>:<forceKey>` goes to that color; the key is generated at creation and shown only in its response");
 const port = z.number().int().min(1).max(65535);
 
 const localSchema = z.strictObject({
@@ -132,7 +153,7 @@ const localSchema = z.strictObject({
   adminPort: port.or(z.literal(0)).optional().describe("0 or absent: the balancer binds a free port"),
   stickyHeader: headerName.optional(),
   stickyCookie: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
-  forceHeader: headerName.default("X-Cutover-Pool"),
+  forceHeader: forceHeader.optional(),
 });
 
 const awsSchema = z.strictObject({
@@ -144,7 +165,7 @@ const awsSchema = z.strictObject({
   instancePort: port.default(8080),
   keyName: z.string().min(1).max(255).optional(),
   listenerPort: port.default(80),
-  forceHeader: headerName.default("X-Cutover-Pool"),
+  forceHeader: forceHeader.optional(),
   stickiness: z.strictObject({ enabled: z.boolean(), duration: duration.default("1h") }).optional(),
   minSize: z.number().int().min(0).max(1000).optional(),
   maxSize: z.number().int().min(1).max(1000).optional(),
@@ -160,7 +181,7 @@ const kubernetesSchema = z.strictObject({
   containerPort: port.default(8080),
   gateway: z.strictObject({ name: z.string().min(1).max(253), namespace: z.string().min(1).max(63).optional() }).optional(),
   hostnames: z.array(z.string().min(1).max(253)).max(16).optional(),
-  forceHeader: headerName.default("X-Cutover-Pool"),
+  forceHeader: forceHeader.optional(),
 });
 
 const CONFIRM_KINDS = ["confirm-rollout", "confirm-traffic-increase", "confirm-promotion"];
@@ -249,10 +270,17 @@ export const gateDecisionSchema = z.strictObject({ reason: z.string().min(1).max
 /** Environment names or `prefix-*` patterns: the scope of a token, a chat identity or a webhook. */
 export const environmentScope = z.array(z.string().regex(/^[a-z0-9-]+\*?$/, "an environment name, or a prefix ending in *")).min(1).max(100);
 
+/** Who holds a token or uses a chat identity: four eyes (requireDistinctApprover) compare it. */
+export const personSchema = z
+  .string()
+  .regex(/^[^\x00-\x1f\x7f]{1,254}$/, "a person's name or email, without control characters")
+  .describe("the person behind it (e.g. an email); four eyes compare people across tokens, chat identities and schedules");
+
 export const createTokenSchema = z.strictObject({
   name: z.string().min(1).max(100),
   role: z.enum(["viewer", "deployer", "approver", "admin", "metrics", "flags-reader"]),
   environments: environmentScope.optional(),
+  person: personSchema.optional(),
 });
 
 export const abortSchema = z.strictObject({ reason: z.string().min(1).max(500).optional() });

@@ -6,6 +6,8 @@
 // replica), from the journal on each tick.
 import { randomBytes } from "node:crypto";
 import type { AuditRepository } from "../audit/audit-log";
+import { scheduleAction, type Authorization } from "../auth/authorization";
+import type { Principal } from "../auth/token-service";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentService } from "../deployments/deployment-service";
 import { isTerminal } from "../deployments/deployment-states";
@@ -15,7 +17,7 @@ import type { DeploymentRepository, EnvironmentRepository } from "../deployments
 import type { EnvironmentRefresh } from "../environments/environment-refresh";
 import type { EnvironmentService } from "../environments/environment-service";
 import { crashPoint } from "../fault-injection";
-import { describeError } from "../errors";
+import { ForbiddenError, describeError } from "../errors";
 import type { Logger } from "../logger";
 import { nextRun } from "./cron";
 import { decideFiring } from "./firing";
@@ -34,6 +36,9 @@ export interface SchedulerDeps {
   bus: DomainEventBus;
   logger: Logger;
   intervalMs: number;
+  authorization: Authorization;
+  /** Who a schedule's creator is now (a revoked token is no one), looked up each time it fires. */
+  principalOf(actor: Actor): Promise<Principal | undefined>;
 }
 
 export class Scheduler {
@@ -135,6 +140,7 @@ export class Scheduler {
   /** Starts the run's work; returns the deployment or operation it follows, none when it is done at once. */
   private async begin(s: Schedule, run: ScheduleRun): Promise<string | undefined> {
     const { deployments, environments, environmentService, refresh } = this.deps;
+    await this.authorizeRun(s);
     const by = this.actor(s);
     switch (s.kind) {
       case "refresh":
@@ -208,7 +214,20 @@ export class Scheduler {
     }
   }
 
+  /** A schedule acts with its creator's role and scope as they are now: a creator revoked or narrowed since stops it. */
+  private async authorizeRun(s: Schedule): Promise<void> {
+    const creator = s.createdBy && (await this.deps.principalOf(s.createdBy));
+    if (!creator) {
+      throw new ForbiddenError("schedule_creator_revoked", "the token or chat identity that created this schedule no longer exists; create the schedule again", {
+        schedule: s.id,
+      });
+    }
+    this.deps.authorization.authorize(creator, scheduleAction(s.kind), s.environment);
+  }
+
   private actor(s: Schedule): Actor {
-    return { kind: "schedule", id: s.id, name: `${s.kind} ${s.cron}` };
+    // The person behind a schedule is its creator's: four eyes hold against the deployments it makes.
+    const person = s.createdBy ? (s.createdBy.person ?? `${s.createdBy.kind}:${s.createdBy.id}`) : undefined;
+    return { kind: "schedule", id: s.id, name: `${s.kind} ${s.cron}`, ...(person ? { person } : {}) };
   }
 }

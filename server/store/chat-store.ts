@@ -14,6 +14,7 @@ const fromRow = (r: Selectable<ChatIdentitiesTable>): ChatIdentity => ({
   user: r.user_id,
   role: r.role as ChatIdentity["role"],
   ...(r.environments ? { environments: JSON.parse(r.environments) as string[] } : {}),
+  ...(r.person ? { person: r.person } : {}),
   createdAt: r.created_at,
 });
 
@@ -31,6 +32,7 @@ export class ChatIdentityStore implements ChatIdentityRepository {
         role: i.role,
         environments: i.environments ? JSON.stringify(i.environments) : null,
         created_at: i.createdAt,
+        person: i.person ?? null,
       })
       .onConflict((oc) => oc.columns(["provider", "team", "user_id"]).doNothing())
       .executeTakeFirst();

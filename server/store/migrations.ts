@@ -274,6 +274,19 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable("environments").addColumn("traffic_unrecorded", "text").execute();
       },
     },
+    "0008_people_and_replays": {
+      async up(db: Kysely<unknown>) {
+        // The person behind a token or a chat identity, so four eyes compare people, not credentials.
+        await db.schema.alterTable("tokens").addColumn("person", "text").execute();
+        await db.schema.alterTable("chat_identities").addColumn("person", "text").execute();
+        // Signed chat requests already acted on, kept for as long as their signature is valid.
+        await db.schema
+          .createTable("signed_requests")
+          .addColumn("key", "text", (c) => c.primaryKey())
+          .addColumn("seen_at", "text", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

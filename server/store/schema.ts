@@ -61,6 +61,7 @@ export interface TokensTable {
   environments: string | null;
   created_at: string;
   revoked_at: string | null;
+  person: string | null;
 }
 
 export interface LeasesTable {
@@ -90,6 +91,13 @@ export interface ChatIdentitiesTable {
   role: string;
   environments: string | null;
   created_at: string;
+  person: string | null;
+}
+
+/** Signed chat requests already acted on (replay protection). */
+export interface SignedRequestsTable {
+  key: string;
+  seen_at: string;
 }
 
 /** Where a deployment started from chat reports its progress. */
@@ -246,6 +254,7 @@ export interface JournalSchema {
   events: EventsTable;
   idempotency_keys: IdempotencyKeysTable;
   tokens: TokensTable;
+  signed_requests: SignedRequestsTable;
 }
 
 export type Dialect = "sqlite" | "postgres";

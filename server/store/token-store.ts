@@ -9,6 +9,7 @@ const fromRow = (r: Selectable<TokensTable>): TokenRecord => ({
   name: r.name,
   role: r.role as Role,
   environments: r.environments ? JSON.parse(r.environments) : undefined,
+  ...(r.person ? { person: r.person } : {}),
   createdAt: r.created_at,
   revokedAt: r.revoked_at ?? undefined,
 });
@@ -19,7 +20,7 @@ export class TokenStore implements TokenRepository {
   async insert(t: TokenRecord, hash: string): Promise<void> {
     await this.db
       .insertInto("tokens")
-      .values({ id: t.id, name: t.name, hash, role: t.role, environments: t.environments ? JSON.stringify(t.environments) : null, created_at: t.createdAt, revoked_at: null })
+      .values({ id: t.id, name: t.name, hash, role: t.role, environments: t.environments ? JSON.stringify(t.environments) : null, created_at: t.createdAt, revoked_at: null, person: t.person ?? null })
       .execute();
   }
 

@@ -2,7 +2,7 @@
 // with weighted target groups.
 import { InputError } from "../errors";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
-import type { DeploymentTarget, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
+import type { DeploymentTarget, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "./deployment-target";
 import { awsListenerWeights } from "./traffic-observation";
 import { fleetInputs, requirePlugin, trafficInputs, type CloudTargetOptions } from "./cloud-target-support";
 
@@ -26,8 +26,8 @@ export class AwsTarget implements DeploymentTarget {
     return async () => (await import("../../infra/aws/fleet-program")).awsFleetProgram(inputs, spec.aws!)();
   }
 
-  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
-    const inputs = trafficInputs(spec, traffic);
+  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets?: TrafficSecrets) {
+    const inputs = trafficInputs(spec, traffic, secrets);
     return async () => (await import("../../infra/aws/traffic-program")).awsTrafficProgram(inputs, spec.aws!)();
   }
 

@@ -4,7 +4,7 @@ import type { FleetProgramInputs, TrafficProgramInputs } from "../../infra/progr
 import { InputError } from "../errors";
 import { pinnedPluginVersion, pluginInstalled } from "../engine/plugins";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
-import type { TrafficState } from "./deployment-target";
+import type { TrafficSecrets, TrafficState } from "./deployment-target";
 
 export interface CloudTargetOptions {
   pulumiHome: string;
@@ -45,6 +45,6 @@ export function fleetInputs(
   };
 }
 
-export function trafficInputs(spec: EnvironmentSpec, traffic: TrafficState): TrafficProgramInputs {
-  return { environment: spec.name, pools: traffic };
+export function trafficInputs(spec: EnvironmentSpec, traffic: TrafficState, secrets: TrafficSecrets = {}): TrafficProgramInputs {
+  return { environment: spec.name, pools: traffic, ...(secrets.forceKey ? { forceKey: secrets.forceKey } : {}) };
 }

@@ -13,11 +13,23 @@ export interface PoolState {
 
 export type TrafficState = Record<Color, PoolState>;
 
-export interface PoolStats {
+export interface RequestCounts {
   requests: number;
   errors: number;
   /** Cumulative latency histogram: requests at or under each bound (seconds). */
   latency?: { le: number; count: number }[];
+}
+
+/** A pool's counts of the requests its weight routed to it. */
+export interface PoolStats extends RequestCounts {
+  /** The requests that forced the pool (the keyed force header), counted apart: never part of the counts above. */
+  forced?: RequestCounts;
+}
+
+/** What a traffic program needs that the journal keeps sealed, opened for the one change. */
+export interface TrafficSecrets {
+  /** The environment's force key, when its target settings name a force header. */
+  forceKey?: string;
 }
 
 /** The weights in force, as the target itself reports them. */
@@ -70,7 +82,8 @@ export interface DeploymentTarget {
    * spec's (a rolling deployment's fleets grow and shrink wave by wave).
    */
   fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>, replicas?: number): PulumiFn;
-  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState): PulumiFn;
+  /** `secrets` hold what the spec keeps sealed (the force key), opened for this program; without them nothing is forced. */
+  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets?: TrafficSecrets): PulumiFn;
   /** Resolves when the fleet described by these stack outputs is healthy, at `replicas` instances (the spec's by default). */
   verify(spec: EnvironmentSpec, fleet: Record<string, unknown>, replicas?: number): Promise<void>;
   /**
@@ -86,12 +99,13 @@ export interface DeploymentTarget {
    * traffic stack's state is brought up to date afterwards by a refresh.
    * False when it cannot (the balancer is not running): the change then
    * goes through the traffic stack's update. `written` is called once the
-   * change is handed to the balancer and may be in force.
+   * change is handed to the balancer and may be in force. `secrets` as for
+   * `trafficProgram`: the rewritten configuration keeps the force key.
    */
-  applyTraffic?(spec: EnvironmentSpec, traffic: TrafficState, current: Record<string, unknown>, hooks: { written(): void }): Promise<boolean>;
+  applyTraffic?(spec: EnvironmentSpec, traffic: TrafficState, current: Record<string, unknown>, hooks: { written(): void }, secrets?: TrafficSecrets): Promise<boolean>;
   /** How a fleet is doing right now, where the target can tell cheaply; undefined when it cannot. */
   observeFleet?(spec: EnvironmentSpec, fleet: Record<string, unknown>): Promise<FleetCondition | undefined>;
-  /** Request and 5xx counters per color since the proxy started, where the target can tell. */
+  /** Request and 5xx counters per color since the proxy started (routed, and forced apart), where the target can tell. */
   poolStats?(spec: EnvironmentSpec, traffic: Record<string, unknown>): Promise<Record<Color, PoolStats> | undefined>;
   /**
    * Runs a deployment's pre-deploy job to its end where the target runs

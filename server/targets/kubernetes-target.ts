@@ -2,7 +2,7 @@
 // for weighted canaries, a Gateway API HTTPRoute.
 import { InputError } from "../errors";
 import type { RunnableArtifact, Color, EnvironmentSpec, Strategy } from "../deployments/model";
-import type { DeploymentTarget, RunnableJob, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
+import type { DeploymentTarget, RunnableJob, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "./deployment-target";
 import { kubernetesRouteWeights } from "./traffic-observation";
 import { fleetInputs, requirePlugin, trafficInputs, type CloudTargetOptions } from "./cloud-target-support";
 
@@ -32,8 +32,8 @@ export class KubernetesTarget implements DeploymentTarget {
     return async () => (await import("../../infra/kubernetes/fleet-program")).kubernetesFleetProgram(inputs, spec.kubernetes!)();
   }
 
-  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
-    const inputs = trafficInputs(spec, traffic);
+  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets?: TrafficSecrets) {
+    const inputs = trafficInputs(spec, traffic, secrets);
     return async () => (await import("../../infra/kubernetes/traffic-program")).kubernetesTrafficProgram(inputs, spec.kubernetes!)();
   }
 

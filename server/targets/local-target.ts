@@ -4,11 +4,11 @@ import path from "node:path";
 import http from "node:http";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import type { FleetArgs, LoadBalancerArgs } from "../../infra/local/resources";
-import { applyBalancerRouting, inspectFleet, probe, reapUnowned, runLocalJob, stopLocalJob, type BalancerInputs, type ProcessIdentity } from "../../infra/local/runtime";
+import { applyBalancerRouting, inspectFleet, probe, reapUnowned, runLocalJob, stopLocalJob, type BalancerInputs, type ProcessIdentity, type RunAs } from "../../infra/local/runtime";
 import { InputError } from "../errors";
 import { parseDuration } from "../deployments/duration";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
-import type { DeploymentTarget, FleetCondition, JobResult, PoolStats, RunnableJob, TrafficObservation, TrafficState, TrafficView } from "./deployment-target";
+import type { DeploymentTarget, FleetCondition, JobResult, PoolStats, RunnableJob, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "./deployment-target";
 
 export class LocalTarget implements DeploymentTarget {
   readonly name = "local" as const;
@@ -16,10 +16,11 @@ export class LocalTarget implements DeploymentTarget {
   /**
    * `reap` removes runtime leftovers no stack owns; only a replica that is
    * alone on its runtime directory can tell another's half-made work from a leftover.
+   * `runAs` is the user pre-deploy jobs run as (fleets' is the provider's, resolved the same way).
    */
   constructor(
     private readonly runtimeDir: string,
-    private readonly options: { reap: boolean } = { reap: true },
+    private readonly options: { reap: boolean; runAs: RunAs | undefined },
   ) {}
 
   async prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec> {
@@ -51,12 +52,15 @@ export class LocalTarget implements DeploymentTarget {
     });
   }
 
-  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState) {
-    return lazyProgram("traffic", this.balancerInputs(spec, traffic));
+  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets: TrafficSecrets = {}) {
+    return lazyProgram("traffic", this.balancerInputs(spec, traffic, secrets));
   }
 
-  /** The balancer's inputs for these pools: what the traffic program declares, and what a direct change applies. */
-  private balancerInputs(spec: EnvironmentSpec, traffic: TrafficState): BalancerInputs {
+  /**
+   * The balancer's inputs for these pools: what the traffic program declares, and what a direct change applies.
+   * Forcing takes the header and the key together; a header without a key forces nothing.
+   */
+  private balancerInputs(spec: EnvironmentSpec, traffic: TrafficState, secrets: TrafficSecrets): BalancerInputs {
     const local = spec.local!;
     const pool = (c: Color) => ({
       weight: traffic[c].fleet ? traffic[c].weight : 0,
@@ -71,7 +75,7 @@ export class LocalTarget implements DeploymentTarget {
       pools: { blue: pool("blue"), green: pool("green") },
       stickyHeader: local.stickyHeader,
       stickyCookie: local.stickyCookie,
-      forceHeader: local.forceHeader,
+      ...(local.forceHeader && secrets.forceKey ? { forceHeader: local.forceHeader, forceKey: secrets.forceKey } : {}),
       healthCheck: { path: spec.fleet.healthCheck.path, intervalMs: parseDuration(spec.fleet.healthCheck.interval), timeoutMs: parseDuration(spec.fleet.healthCheck.timeout) },
       runtimeDir: this.runtimeDir,
     };
@@ -82,11 +86,17 @@ export class LocalTarget implements DeploymentTarget {
    * and reloaded, then polled until it serves them. The traffic stack
    * records the change afterwards, by a refresh that reads it back.
    */
-  async applyTraffic(spec: EnvironmentSpec, traffic: TrafficState, current: Record<string, unknown>, hooks: { written(): void }): Promise<boolean> {
+  async applyTraffic(
+    spec: EnvironmentSpec,
+    traffic: TrafficState,
+    current: Record<string, unknown>,
+    hooks: { written(): void },
+    secrets: TrafficSecrets = {},
+  ): Promise<boolean> {
     const listen = typeof current.url === "string" ? Number(new URL(current.url).port) : NaN;
     const admin = typeof current.metricsUrl === "string" ? Number(new URL(current.metricsUrl).port) : NaN;
     if (!(listen > 0 && admin > 0)) return false;
-    return applyBalancerRouting(this.balancerInputs(spec, traffic), { listenPort: listen, adminPort: admin }, hooks.written);
+    return applyBalancerRouting(this.balancerInputs(spec, traffic, secrets), { listenPort: listen, adminPort: admin }, hooks.written);
   }
 
   async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>, replicas?: number): Promise<void> {
@@ -129,14 +139,14 @@ export class LocalTarget implements DeploymentTarget {
     return { healthy: problems.length === 0, problems };
   }
 
-  /** The job is a process of its own group; its output is kept in `jobs/<deployment>.log` under the runtime directory. */
+  /** The job is a process of its own group, run as `runAs`; its output is kept in `jobs/<deployment>.log` under the runtime directory. */
   async runJob(
     _spec: EnvironmentSpec,
     job: RunnableJob,
     opts: { deploymentId: string; signal: AbortSignal; onStart(handle: Record<string, unknown>): Promise<void> },
   ): Promise<JobResult> {
     const logFile = path.join(this.runtimeDir, "jobs", `${opts.deploymentId}.log`);
-    const r = await runLocalJob({ ...job, logFile }, { signal: opts.signal, onStart: (id) => opts.onStart({ ...id, logFile }) });
+    const r = await runLocalJob({ ...job, logFile, runAs: this.options.runAs }, { signal: opts.signal, onStart: (id) => opts.onStart({ ...id, logFile }) });
     return { exitCode: r.exitCode, timedOut: r.timedOut, output: r.output };
   }
 
@@ -159,18 +169,20 @@ export class LocalTarget implements DeploymentTarget {
     const text = await fetchText(url);
     // The pool's series of the version it serves now (the proxy keeps one per pool).
     // Values are Prometheus floats: a large count may come as 1.234567e+06.
+    // Forced requests have series of their own (cutover_proxy_forced_*), never part of the routed ones.
     const counter = (name: string, pool: Color) => Number(new RegExp(`^${name}\\{pool="${pool}"(?:,version="[^"]*")?\\} (\\S+)`, "m").exec(text)?.[1] ?? 0);
-    // A failed attempt the proxy retried elsewhere never reached a user, but it is the pool's error all the same.
-    const latency = (pool: Color) =>
-      [...text.matchAll(new RegExp(`^cutover_proxy_request_duration_seconds_bucket\\{pool="${pool}"(?:,version="[^"]*")?,le="([^"]+)"\\} (\\S+)`, "gm"))].map((m) => ({
+    const latency = (prefix: string, pool: Color) =>
+      [...text.matchAll(new RegExp(`^${prefix}request_duration_seconds_bucket\\{pool="${pool}"(?:,version="[^"]*")?,le="([^"]+)"\\} (\\S+)`, "gm"))].map((m) => ({
         le: m[1] === "+Inf" ? Infinity : Number(m[1]),
         count: Number(m[2]),
       }));
-    const stats = (c: Color) => ({
-      requests: counter("cutover_proxy_requests_total", c),
-      errors: counter("cutover_proxy_responses_5xx_total", c) + counter("cutover_proxy_retries_total", c),
-      latency: latency(c),
+    // A failed attempt the proxy retried elsewhere never reached a user, but it is the pool's error all the same.
+    const counts = (prefix: string, c: Color) => ({
+      requests: counter(`${prefix}requests_total`, c),
+      errors: counter(`${prefix}responses_5xx_total`, c) + counter(`${prefix}retries_total`, c),
+      latency: latency(prefix, c),
     });
+    const stats = (c: Color): PoolStats => ({ ...counts("cutover_proxy_", c), forced: counts("cutover_proxy_forced_", c) });
     return { blue: stats("blue"), green: stats("green") };
   }
 }

@@ -27,7 +27,10 @@ export function kubernetesRouteWeights(resources: ResourceState[], environment: 
   const service = resources.find((r) => r.type === "kubernetes:core/v1:Service");
   if (!service) return undefined;
   const weights: Record<Color, number> = { blue: 0, green: 0 };
-  const route = resources.find((r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute");
+  // The environment's own route: the keyed force rules live in another (`<env>.force`), secret in state.
+  const route = resources.find(
+    (r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute" && (r.outputs.metadata as { name?: string } | undefined)?.name === environment,
+  );
   const rules = ((route?.outputs.spec as { rules?: { matches?: unknown[]; backendRefs?: { name: string; weight?: number }[] }[] })?.rules ?? []).filter(
     (rule) => !rule.matches || rule.matches.length === 0,
   );

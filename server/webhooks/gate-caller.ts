@@ -5,9 +5,9 @@ import { scryptSync } from "node:crypto";
 import type { GateAnswer, GateCaller, GatePayload } from "../deployments/gates";
 import type { Gate } from "../deployments/model";
 import type { SecretSealer } from "../deployments/ports";
-import { guardedPost } from "./guarded-post";
+import { guardedPost } from "../outbound/guarded-request";
 import { webhookHeaders } from "./standard-webhooks";
-import type { TargetGuard } from "./target-guard";
+import type { OutboundGuard } from "../outbound/outbound-guard";
 
 /** The secret gates without their own are signed with, derived from the state passphrase (stable across restarts and replicas). */
 export function gateSigningSecret(passphrase: string): string {
@@ -16,7 +16,7 @@ export function gateSigningSecret(passphrase: string): string {
 
 export class HttpGateCaller implements GateCaller {
   constructor(
-    private readonly guard: TargetGuard,
+    private readonly guard: OutboundGuard,
     private readonly secrets: SecretSealer,
     private readonly defaultSecret: string,
   ) {}

@@ -6,9 +6,9 @@
 import type { SecretSealer } from "../deployments/ports";
 import type { Logger } from "../logger";
 import { slackMessage } from "./slack-format";
-import { guardedPost } from "./guarded-post";
+import { guardedPost } from "../outbound/guarded-request";
 import { webhookHeaders } from "./standard-webhooks";
-import type { TargetGuard } from "./target-guard";
+import type { OutboundGuard } from "../outbound/outbound-guard";
 import type { Delivery, DeliveryRepository, WebhookRepository } from "./ports";
 
 export interface DispatcherOptions {
@@ -30,7 +30,7 @@ export class WebhookDispatcher {
     private readonly webhooks: WebhookRepository,
     private readonly deliveries: DeliveryRepository,
     private readonly secrets: SecretSealer,
-    private readonly guard: TargetGuard,
+    private readonly guard: OutboundGuard,
     private readonly options: DispatcherOptions,
     private readonly logger: Logger,
   ) {}

@@ -9,7 +9,7 @@ import type { DeploymentRepository, SecretSealer } from "../deployments/ports";
 import { InputError, NotFoundError } from "../errors";
 import type { Logger } from "../logger";
 import { newWebhookSecret } from "./standard-webhooks";
-import type { TargetGuard } from "./target-guard";
+import type { OutboundGuard } from "../outbound/outbound-guard";
 import { onWebhookEvents, type WebhookMessage } from "./webhook-events";
 import type { Delivery, DeliveryRepository, Webhook, WebhookEvent, WebhookRepository } from "./ports";
 
@@ -32,7 +32,7 @@ export class WebhookService {
     private readonly outbox: DeliveryRepository,
     private readonly tokens: TokenService,
     private readonly secrets: SecretSealer,
-    private readonly guard: TargetGuard,
+    private readonly guard: OutboundGuard,
     private readonly logger: Logger,
     /** Called when a delivery is due now, so the dispatcher need not wait for its next tick. */
     private readonly due: () => void = () => undefined,
@@ -54,7 +54,7 @@ export class WebhookService {
       throw new InputError("webhook_scope_exceeds_own", "a webhook's environments must lie within the caller's scope");
     }
     const problem = this.guard.urlProblem(input.url);
-    if (problem) throw new InputError("webhook_target_forbidden", `${problem}; an operator can allow a target with CUTOVER_WEBHOOK_ALLOW`, { url: input.url });
+    if (problem) throw new InputError("webhook_target_forbidden", `${problem}; an operator can allow a target with CUTOVER_OUTBOUND_ALLOW`, { url: input.url });
     const webhook: Webhook = {
       id: `wh_${randomBytes(8).toString("hex")}`,
       url: input.url,

@@ -15,11 +15,16 @@ import { waitFor } from "../helpers/wait-for";
 let server: RunningServer;
 let prometheus: PrometheusServer;
 let load: ReturnType<typeof startLoad>;
+/** The environment's force key: pre-promotion smoke traffic carries it. */
+let forceKey: string;
 const mark = uniqueMark();
 
 beforeAll(async () => {
-  server = await startServer();
-  expect((await server.api("POST", "/v1/environments", await environmentSpec("analysed", mark))).status).toBe(201);
+  // Prometheus runs on loopback: a caller's own address there passes only because the operator allows it.
+  server = await startServer({ env: { CUTOVER_OUTBOUND_ALLOW: "127.0.0.1" } });
+  const created = await server.api("POST", "/v1/environments", await environmentSpec("analysed", mark, { local: { listenPort: 0, stickyHeader: "x-user", forceHeader: "X-Cutover-Pool" } }));
+  expect(created.status).toBe(201);
+  forceKey = created.json.forceKey;
   const env = await waitForEnvironment(server, "analysed", "ready");
   const v1 = (await server.api("POST", "/v1/environments/analysed/deployments", { version: "v1" })).json.id;
   await waitForDeployment(server, v1, "succeeded");
@@ -124,7 +129,7 @@ describe("metric analysis", () => {
     expect(env.weights[env.activeColor]).toBe(100);
   });
 
-  it("judges a blue/green version before it gets any traffic, through the force header (prePromotion)", async () => {
+  it("judges a blue/green version before it gets any traffic, through the keyed force header (prePromotion)", async () => {
     const smoke = { interval: "1s", metrics: [{ name: "smoke", provider: { builtin: { metric: "error-rate" } }, successCondition: "result < 0.05", count: 3, noData: "fail" }] };
     const env = (await server.api("GET", "/v1/environments/analysed")).json;
     const run = async (version: string, failRate: string) => {
@@ -134,11 +139,11 @@ describe("metric analysis", () => {
         strategy: { type: "blue-green", prePromotion: smoke },
       });
       expect(r.status).toBe(202);
-      // A smoke test sends requests to the new color only, through the balancer's force header.
+      // A smoke test sends requests to the new color only, through the balancer's force header and the environment's key.
       const color = (await waitFor("the new color", async () => (await server.api("GET", `/v1/deployments/${r.json.id}`)).json.toColor)) as string;
       let sending = true;
       const smokeTest = (async () => {
-        while (sending) await request(`${env.traffic.url}/smoke`, { headers: { "x-cutover-pool": color } }).catch(() => undefined);
+        while (sending) await request(`${env.traffic.url}/smoke`, { headers: { "x-cutover-pool": `${color}:${forceKey}` } }).catch(() => undefined);
       })();
       const d = await waitForDeployment(server, r.json.id, "terminal", 120_000);
       sending = false;

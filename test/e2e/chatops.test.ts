@@ -27,6 +27,8 @@ beforeAll(async () => {
       CUTOVER_SLACK_BOT_TOKEN: "xoxb-test-bot-token",
       CUTOVER_SLACK_API_URL: slack.apiUrl,
       CUTOVER_MATTERMOST_TOKEN: MM_TOKEN,
+      // The fake Slack serves response_url on loopback, which the outbound guard refuses unless allowed.
+      CUTOVER_OUTBOUND_ALLOW: "127.0.0.1",
     },
   });
 });
@@ -57,7 +59,7 @@ async function slash(text: string, user = DEPLOYER, sign: (body: string) => Reco
     command: "/cutover",
     text,
     response_url: slack.responseUrl(key),
-    trigger_id: "1.2.3",
+    trigger_id: `1.2.${responseCount}`,
   }).toString();
   const reply = await request(`${server.url}/v1/chatops/slack/commands`, { method: "POST", headers: sign(body), body });
   return { reply, json: reply.body ? JSON.parse(reply.body) : undefined, key };

@@ -21,7 +21,8 @@ afterAll(async () => {
 async function createEnvironment(name: string, mark: string, extra: Record<string, unknown> = {}) {
   const created = await server.api("POST", "/v1/environments", await environmentSpec(name, mark, extra));
   expect(created.status).toBe(201);
-  return waitForEnvironment(server, name, "ready");
+  // The force key, when the environment opted in to forcing, is in the creation answer only.
+  return { ...(await waitForEnvironment(server, name, "ready")), forceKey: created.json.forceKey as string | undefined };
 }
 
 async function deploy(env: string, body: Record<string, unknown>) {
@@ -125,7 +126,7 @@ describe("blue/green", () => {
 describe("canary", () => {
   it("waits at a manual step until promoted, with weights applied at each step", async () => {
     const mark = uniqueMark();
-    const env = await createEnvironment("canary-ok", mark);
+    const env = await createEnvironment("canary-ok", mark, { local: { listenPort: 0, stickyHeader: "x-user", forceHeader: "X-Cutover-Pool" } });
     const url = env.traffic.url as string;
     await waitForDeployment(server, (await deploy("canary-ok", { version: "v1" })).id, "succeeded");
     const c = await deploy("canary-ok", {
@@ -136,10 +137,10 @@ describe("canary", () => {
     expect(paused).toMatchObject({ phase: "shifting", step: 1, pausedBy: "manual-step" });
     const status = (await server.api("GET", "/v1/environments/canary-ok")).json;
     expect(status.weights).toEqual({ blue: 50, green: 50 });
-    // A sticky user stays on one version while paused; a tester can force the canary.
+    // A sticky user stays on one version while paused; a tester holding the force key can force the canary.
     const sticky = new Set(await Promise.all([1, 2, 3, 4, 5].map(async () => versionOf((await request(`${url}/`, { headers: { "x-user": "alice" } })).body))));
     expect(sticky.size).toBe(1);
-    expect(versionOf((await request(`${url}/`, { headers: { "x-cutover-pool": "green" } })).body)).toBe("v2");
+    expect(versionOf((await request(`${url}/`, { headers: { "x-cutover-pool": `green:${env.forceKey}` } })).body)).toBe("v2");
 
     expect((await server.api("POST", `/v1/deployments/${c.id}/resume`, {})).json.error.code).toBe("invalid_state");
     const promoted = await server.api("POST", `/v1/deployments/${c.id}/promote`, {});

@@ -13,7 +13,7 @@ import { Webhook } from "standardwebhooks";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { request } from "../helpers/http";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
-import { tempDir } from "../helpers/temp-dir";
+import { sharedTempDir } from "../helpers/runnable";
 import { waitFor } from "../helpers/wait-for";
 
 interface Received {
@@ -212,7 +212,7 @@ describe("manual approval", () => {
 
 describe("pre-deploy job", () => {
   it("runs once before any fleet is built, with the version and its secrets", async () => {
-    const out = path.join(tempDir("job"), "migrated");
+    const out = path.join(sharedTempDir("job"), "migrated");
     const id = await deploy("gated", {
       version: "v6",
       preDeploy: {
@@ -250,7 +250,7 @@ describe("pre-deploy job", () => {
   });
 
   it("stops a job that a crash left running, and rolls the deployment back", async () => {
-    const pidFile = path.join(tempDir("job"), "pid");
+    const pidFile = path.join(sharedTempDir("job"), "pid");
     const id = await deploy("gated", {
       version: "v8",
       preDeploy: { command: ["node", "-e", `require("fs").writeFileSync(${JSON.stringify(pidFile)}, String(process.pid)); setInterval(() => {}, 1000)`], timeout: "5m" },

@@ -155,3 +155,16 @@ export function onlyResource(resources: RecordedResource[], type: string): Recor
   if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
   return found[0].inputs;
 }
+
+/**
+ * The value of a property Pulumi holds as a secret (under mocks a nested
+ * secret makes its whole top-level property one); fails the test when the
+ * property is not a secret.
+ */
+export function secretValue(property: unknown): any {
+  const wrapped = property as Record<string, unknown> | undefined;
+  if (wrapped?.["4dabf18193072939515e22adb298388d"] !== "1b47061264138c4ac30d75fd1eb44270") {
+    throw new Error(`expected a secret, got ${JSON.stringify(property)}`);
+  }
+  return wrapped.value;
+}

@@ -1,6 +1,7 @@
 // Runs Cutover for tests: a real server process (`node dist/server/main.js`)
 // on a fresh data dir, with an API client bound to its admin token.
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { projectRoot } from "../../server/engine/toolchain";
 import { request, type Reply } from "./http";
@@ -27,21 +28,22 @@ export interface RunningServer {
 /**
  * Starts a server and waits until it has recovered (`/healthz` 200), or
  * only until it listens with `waitReady: false` (a server that a fault
- * hook kills during recovery never gets ready).
+ * hook kills during recovery never gets ready). With `tokenFile` the
+ * server makes its own admin token file, as on a first start, and the
+ * client uses that token.
  */
-export async function startServer(opts: { dataDir?: string; env?: Record<string, string>; waitReady?: boolean } = {}): Promise<RunningServer> {
+export async function startServer(opts: { dataDir?: string; env?: Record<string, string>; waitReady?: boolean; tokenFile?: boolean } = {}): Promise<RunningServer> {
   const dataDir = opts.dataDir ?? tempDir("server");
-  const child = spawn(process.execPath, [path.join(projectRoot, "dist", "server", "main.js")], {
-    env: {
-      ...process.env,
-      CUTOVER_PORT: "0",
-      CUTOVER_DATA_DIR: dataDir,
-      CUTOVER_ADMIN_TOKEN: ADMIN_TOKEN,
-      CUTOVER_LOG_LEVEL: "info",
-      ...opts.env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    CUTOVER_PORT: "0",
+    CUTOVER_DATA_DIR: dataDir,
+    CUTOVER_ADMIN_TOKEN: ADMIN_TOKEN,
+    CUTOVER_LOG_LEVEL: "info",
+    ...opts.env,
+  };
+  if (opts.tokenFile) delete env.CUTOVER_ADMIN_TOKEN;
+  const child = spawn(process.execPath, [path.join(projectRoot, "dist", "server", "main.js")], { env, stdio: ["ignore", "pipe", "pipe"] });
   const log: string[] = [];
   let url = "";
   const onLine = (chunk: Buffer) => {
@@ -68,6 +70,7 @@ export async function startServer(opts: { dataDir?: string; env?: Record<string,
       100,
     );
   }
+  const adminToken = opts.tokenFile && outcome !== "exited" ? readFileSync(path.join(dataDir, "admin-token"), "utf8").trim() : ADMIN_TOKEN;
 
   const server: RunningServer = {
     url,
@@ -79,7 +82,7 @@ export async function startServer(opts: { dataDir?: string; env?: Record<string,
       const reply = await request(`${url}${p}`, {
         method,
         headers: {
-          authorization: `Bearer ${ADMIN_TOKEN}`,
+          authorization: `Bearer ${adminToken}`,
           ...(body !== undefined ? { "content-type": "application/json" } : {}),
           ...headers,
         },

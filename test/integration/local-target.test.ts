@@ -10,6 +10,7 @@ import { testEngine } from "../helpers/engine";
 import { request } from "../helpers/http";
 import { startLoad } from "../helpers/load";
 import { processesWith } from "../helpers/processes";
+import { sharedTempDir } from "../helpers/runnable";
 import { fixtureApp } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
 
@@ -39,6 +40,7 @@ function fleetArgs(version: string, mark: string, env: Record<string, string> = 
 }
 
 const mark = () => `m${randomBytes(5).toString("hex")}`;
+const forceKey = randomBytes(32).toString("base64url");
 
 describe("local fleet", () => {
   it("goes up with every instance healthy and leaves no process after destroy", async () => {
@@ -138,7 +140,8 @@ describe("local fleet", () => {
 
   it("scales back when instances added to it never become healthy", async () => {
     const m = mark();
-    const marker = path.join(runtimeDir, `fail-${m}`);
+    // The instances run as the run-as user: the marker sits where it can look.
+    const marker = path.join(sharedTempDir("marker"), `fail-${m}`);
     const args = fleetArgs("v1", m, { FAIL_HEALTH_IF_FILE: marker });
     await engine.up(`fleet-${m}`, localFleetProgram(args));
     writeFileSync(marker, "");
@@ -186,6 +189,7 @@ describe("local load balancer", () => {
         },
         stickyHeader: "x-user",
         forceHeader: "x-cutover-pool",
+        forceKey,
         healthCheck: { path: "/healthz", intervalMs: 100, timeoutMs: 500 },
         runtimeDir,
       });
@@ -218,12 +222,22 @@ describe("local load balancer", () => {
     // At 0/100 everything goes to green, except when a tester forces blue.
     const now = JSON.parse((await request(`${url}/`)).body);
     expect(now.version).toBe("green");
-    const forced = JSON.parse((await request(`${url}/`, { headers: { "x-cutover-pool": "blue" } })).body);
+    const forced = JSON.parse((await request(`${url}/`, { headers: { "x-cutover-pool": `blue:${forceKey}` } })).body);
     expect(forced.version).toBe("blue");
+    // A color without the key is an ordinary request.
+    for (const value of ["blue", "blue:not-the-key"]) {
+      expect(JSON.parse((await request(`${url}/`, { headers: { "x-cutover-pool": value } })).body).version).toBe("green");
+    }
+    // The key is a secret in the stack's state, and the admin port does not show it.
+    const state = readFileSync(path.join(dataDir, "state", ".pulumi", "stacks", "cutover", `traffic-${m}.json`), "utf8");
+    expect(state).toContain("ciphertext");
+    expect(state).not.toContain(forceKey);
+    expect((await request(adminUrl(lbOut, "/config"))).body).not.toContain(forceKey);
 
     const metrics = (await request(adminUrl(lbOut, "/metrics"))).body;
     expect(metrics).toMatch(/cutover_proxy_requests_total\{pool="green"(,version="[^"]*")?\} [1-9]/);
     expect(metrics).toMatch(/cutover_proxy_pool_weight\{pool="green"(,version="[^"]*")?\} 100/);
+    expect(metrics).toMatch(/cutover_proxy_forced_requests_total\{pool="blue"(,version="[^"]*")?\} 1\n/);
 
     await engine.destroy(`traffic-${m}`, traffic(0, 100));
     await destroyFleets();

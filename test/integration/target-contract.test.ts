@@ -7,7 +7,7 @@ import pino from "pino";
 import { createServices, type Services } from "../../server/composition-root";
 import { loadConfig } from "../../server/config";
 import type { Color } from "../../server/deployments/model";
-import { MockedProgramEngine, type RecordedResource } from "../helpers/mocked-programs";
+import { MockedProgramEngine, secretValue, type RecordedResource } from "../helpers/mocked-programs";
 import { tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
 
@@ -20,6 +20,8 @@ interface TargetCase {
   failingType: string;
   /** The capacity a fleet stack declares (the ASG's desired capacity, the Deployment's replicas). */
   capacity(engine: MockedProgramEngine, stack: string): number;
+  /** The force header values the traffic stack routes by (`<color>:<key>`), read out of their secrets. */
+  forced(engine: MockedProgramEngine, env: string): string[];
 }
 
 const colorOfArn = (arn: string) => (arn.includes(".blue/") ? "blue" : "green");
@@ -37,6 +39,8 @@ const cases: TargetCase[] = [
       if (action.type === "forward") for (const g of action.forward.targetGroups) w[colorOfArn(g.arn) as Color] = g.weight;
       return w;
     },
+    forced: (engine, env) =>
+      engine.resourcesOf(`${env}.traffic`, "aws:lb/listenerRule:ListenerRule").flatMap((r) => secretValue(r.inputs.conditions)[0].httpHeader.values),
   },
   {
     target: "kubernetes",
@@ -45,11 +49,15 @@ const cases: TargetCase[] = [
     capacity: (engine, stack) => engine.resourcesOf(stack, "kubernetes:apps/v1:Deployment")[0].inputs.spec.replicas,
     weights(engine, env) {
       const w = { blue: 0, green: 0 };
-      const [route] = engine.resourcesOf(`${env}.traffic`, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute");
+      const route = engine.resourcesOf(`${env}.traffic`, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").find((r) => r.inputs.metadata.name === env);
       if (!route) return w;
       const weighted = route.inputs.spec.rules[route.inputs.spec.rules.length - 1].backendRefs;
       for (const ref of weighted) w[ref.name.endsWith("-blue") ? "blue" : "green"] = ref.weight;
       return w;
+    },
+    forced(engine, env) {
+      const route = engine.resourcesOf(`${env}.traffic`, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").find((r) => r.inputs.metadata.name === `${env}.force`);
+      return route ? secretValue(route.inputs.spec).rules.map((r: { matches: { headers: { value: string }[] }[] }) => r.matches[0].headers[0].value) : [];
     },
   },
 ];
@@ -83,8 +91,10 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
       return d.state === state ? d : undefined;
     }, 20_000, 20);
 
-  it("creates the traffic stack with no traffic", async () => {
-    await services.environmentService.create({
+  let forceKey: string | undefined;
+
+  it("creates the traffic stack with no traffic, and makes a force key for its force header", async () => {
+    ({ forceKey } = await services.environmentService.create({
       name: env,
       target: tc.target,
       fleet: {
@@ -95,16 +105,25 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
       },
       strategy: { type: "blue-green" },
       [tc.target]: tc.settings,
-    } as never);
+    } as never));
+    expect(forceKey).toMatch(/^[A-Za-z0-9_-]{43}$/);
     await waitFor("the environment to be ready", async () => (await services.environmentService.get(env)).status === "ready", 20_000, 20);
     expect(await engine.exists(`${env}.traffic`)).toBe(true);
     expect(tc.weights(engine, env)).toEqual({ blue: 0, green: 0 });
+    expect(tc.forced(engine, env)).toEqual([]);
+    // The key is shown once: the environment's answers never hold it, nor its sealed form.
+    const view = await services.environmentService.get(env);
+    expect(JSON.stringify(view)).not.toContain(forceKey);
+    expect(view.spec.forceKey).toBeUndefined();
+    expect((await services.environmentService.list()).find((e) => e.name === env)!.spec.forceKey).toBeUndefined();
   });
 
   it("deploys v1 to blue at 100", async () => {
     const id = await run({ version: "v1" });
     await until(id, "succeeded");
     expect(tc.weights(engine, env)).toEqual({ blue: 100, green: 0 });
+    // The force rule carries the key the environment was created with, opened from the journal.
+    expect(tc.forced(engine, env)).toEqual([`blue:${forceKey}`]);
     expect(await services.environmentService.get(env)).toMatchObject({ liveVersion: "v1", activeColor: "blue" });
   });
 

@@ -1,4 +1,4 @@
-import { AnalysisRun, judge } from "../../server/analysis/analysis-run";
+import { AnalysisRun, MeasureError, judge } from "../../server/analysis/analysis-run";
 import { quantile } from "../../server/analysis/metric-sources";
 import type { AnalysisMetric, MetricAnalysis } from "../../infra/vocabulary";
 
@@ -49,9 +49,16 @@ describe("an analysis run", () => {
   });
 
   it("counts a source that cannot be asked as inconclusive, with the reason", async () => {
-    const run = new AnalysisRun(spec(), async () => Promise.reject(new Error("connection refused")), 1000);
+    const run = new AnalysisRun(spec(), async () => Promise.reject(new MeasureError("prometheus:9090 could not be reached")), 1000);
     const [m] = await run.round();
-    expect(m).toMatchObject({ outcome: "inconclusive", message: "could not measure: connection refused" });
+    expect(m).toMatchObject({ outcome: "inconclusive", message: "could not measure: prometheus:9090 could not be reached" });
+  });
+
+  it("keeps no text of an unexpected failure: it may quote a header value or an answer", async () => {
+    const run = new AnalysisRun(spec(), async () => Promise.reject(new Error('Invalid header value "Bearer cut_admin\u0000secret"')), 1000);
+    const [m] = await run.round();
+    expect(m).toMatchObject({ outcome: "inconclusive", message: "could not measure: the metric source failed" });
+    expect(JSON.stringify(m)).not.toContain("cut_admin");
   });
 
   it("takes each metric at most `count` times, one round per interval", async () => {

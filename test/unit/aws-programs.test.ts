@@ -2,7 +2,7 @@
 import { awsFleetProgram } from "../../infra/aws/fleet-program";
 import { awsTrafficProgram } from "../../infra/aws/traffic-program";
 import type { AwsSettings, FleetProgramInputs } from "../../infra/program-inputs";
-import { onlyResource, runUnderMocks } from "../helpers/mocked-programs";
+import { onlyResource, runUnderMocks, secretValue } from "../helpers/mocked-programs";
 
 const settings: AwsSettings = {
   region: "eu-west-1",
@@ -72,7 +72,8 @@ describe("aws fleet program", () => {
 describe("aws traffic program", () => {
   const blueArn = "arn:aws:elasticloadbalancing:tg/blue";
   const greenArn = "arn:aws:elasticloadbalancing:tg/green";
-  const traffic = (blue: number, green: number | undefined) =>
+  const forceKey = "tQ2v9y0XbZk4m1pW7sHc3eLrN8aUdJ6fGiKoVqEt_-Y";
+  const traffic = (blue: number, green: number | undefined, opts: { forceKey?: string; settings?: AwsSettings } = {}) =>
     awsTrafficProgram(
       {
         environment: "shop",
@@ -80,9 +81,12 @@ describe("aws traffic program", () => {
           blue: { weight: blue, fleet: { targetGroupArn: blueArn } },
           green: green === undefined ? { weight: 0 } : { weight: green, fleet: { targetGroupArn: greenArn } },
         },
+        ...(opts.forceKey ? { forceKey: opts.forceKey } : {}),
       },
-      settings,
+      opts.settings ?? settings,
     );
+  const listenerRules = (resources: { type: string; inputs: Record<string, any> }[]) =>
+    resources.filter((r) => r.type === "aws:lb/listenerRule:ListenerRule").map((r) => r.inputs);
 
   it("answers 503 with no fleet, and looks the default VPC up when none is given", async () => {
     const { resources, outputs } = await runUnderMocks(
@@ -108,9 +112,30 @@ describe("aws traffic program", () => {
     expect(action.targetGroupArn).toBeUndefined();
     expect(action.forward.targetGroups).toEqual(groups);
     expect(action.forward.stickiness).toEqual({ enabled: true, duration: 3600 });
-    const rules = resources.filter((r) => r.type === "aws:lb/listenerRule:ListenerRule").map((r) => r.inputs);
-    expect(rules.map((r) => r.conditions[0].httpHeader)).toEqual(
-      (green === undefined ? ["blue"] : ["blue", "green"]).map((c) => ({ httpHeaderName: "X-Cutover-Pool", values: [c] })),
+    // A force header without the environment's key forces nothing: no rule at all.
+    expect(listenerRules(resources)).toEqual([]);
+  });
+
+  it("forces nothing without a forceHeader, whatever key it is given", async () => {
+    const { forceHeader: _none, ...unforced } = settings;
+    const { resources } = await runUnderMocks(traffic(50, 50, { forceKey, settings: unforced }), "shop.traffic");
+    expect(listenerRules(resources)).toEqual([]);
+  });
+
+  it("forces a color only for `<color>:<key>` in the force header, the key a secret", async () => {
+    const { resources, outputs } = await runUnderMocks(traffic(100, 0, { forceKey }), "shop.traffic");
+    const rules = listenerRules(resources);
+    expect(rules.map((r) => r.priority)).toEqual([10, 11]);
+    expect(rules.map((r) => secretValue(r.conditions))).toEqual(
+      ["blue", "green"].map((c) => [{ httpHeader: { httpHeaderName: "X-Cutover-Pool", values: [`${c}:${forceKey}`] } }]),
     );
+    expect(rules.map((r) => r.actions)).toEqual([
+      [{ type: "forward", targetGroupArn: blueArn }],
+      [{ type: "forward", targetGroupArn: greenArn }],
+    ]);
+    // The key is nowhere in plain: not in another input of the graph, not in the stack's outputs.
+    const plain = resources.map((r) => JSON.stringify({ ...r.inputs, conditions: undefined }));
+    expect(plain.join("\n")).not.toContain(forceKey);
+    expect(JSON.stringify(outputs)).not.toContain(forceKey);
   });
 });

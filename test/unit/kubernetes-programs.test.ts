@@ -2,7 +2,7 @@
 import { kubernetesFleetProgram } from "../../infra/kubernetes/fleet-program";
 import { kubernetesTrafficProgram } from "../../infra/kubernetes/traffic-program";
 import type { FleetProgramInputs, KubernetesSettings } from "../../infra/program-inputs";
-import { onlyResource, runUnderMocks } from "../helpers/mocked-programs";
+import { onlyResource, runUnderMocks, secretValue } from "../helpers/mocked-programs";
 
 const settings: KubernetesSettings = {
   namespace: "shop",
@@ -60,7 +60,8 @@ describe("kubernetes fleet program", () => {
 });
 
 describe("kubernetes traffic program", () => {
-  const program = (blue: number, green: number, withGreen = true) =>
+  const forceKey = "tQ2v9y0XbZk4m1pW7sHc3eLrN8aUdJ6fGiKoVqEt_-Y";
+  const program = (blue: number, green: number, withGreen = true, opts: { forceKey?: string; settings?: KubernetesSettings } = {}) =>
     kubernetesTrafficProgram(
       {
         environment: "shop",
@@ -68,9 +69,12 @@ describe("kubernetes traffic program", () => {
           blue: { weight: blue, fleet: { serviceName: "shop-blue" } },
           green: withGreen ? { weight: green, fleet: { serviceName: "shop-green" } } : { weight: 0 },
         },
+        ...(opts.forceKey ? { forceKey: opts.forceKey } : {}),
       },
-      settings,
+      opts.settings ?? settings,
     );
+  const routes = (resources: { type: string; inputs: Record<string, any> }[]) =>
+    resources.filter((r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute").map((r) => r.inputs);
 
   it("selects no pod and does not wait when nothing is live", async () => {
     const { resources } = await runUnderMocks(
@@ -94,14 +98,39 @@ describe("kubernetes traffic program", () => {
     const route = one(resources, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute");
     expect(route.spec.parentRefs).toEqual([{ name: "public", namespace: "gateways" }]);
     expect(route.spec.hostnames).toEqual(["shop.example.com"]);
-    const rules = route.spec.rules;
-    expect(rules.slice(0, 2)).toEqual(
+    // A force header without the environment's key forces nothing: one weighted rule, no header match anywhere.
+    expect(route.spec.rules).toEqual([{ backendRefs: refs }]);
+  });
+
+  it("forces nothing without a forceHeader, whatever key it is given", async () => {
+    const { forceHeader: _none, ...unforced } = settings;
+    const { resources } = await runUnderMocks(program(50, 50, true, { forceKey, settings: unforced }), "shop.traffic");
+    expect(routes(resources).map((r) => r.metadata.name)).toEqual(["shop"]);
+    expect(JSON.stringify(resources.map((r) => r.inputs))).not.toContain(forceKey);
+  });
+
+  it("forces a color only for `<color>:<key>` in the force header, from a route of its own whose rules are a secret", async () => {
+    const { resources, outputs } = await runUnderMocks(program(100, 0, true, { forceKey }), "shop.traffic");
+    const [weighted, forcing] = routes(resources);
+    const strip = [{ type: "RequestHeaderModifier", requestHeaderModifier: { remove: ["X-Cutover-Pool"] } }];
+    // The weighted route stays plain (Cutover reads its weights back) and strips the header too.
+    expect(weighted.metadata.name).toBe("shop");
+    expect(weighted.spec.rules).toEqual([{ backendRefs: [{ name: "shop-blue", port: 8080, weight: 100 }], filters: strip }]);
+    expect(forcing.metadata).toMatchObject({ name: "shop.force", namespace: "shop" });
+    // Under mocks a nested secret makes the whole top-level property one.
+    const spec = secretValue(forcing.spec);
+    expect(spec.parentRefs).toEqual([{ name: "public", namespace: "gateways" }]);
+    expect(spec.hostnames).toEqual(["shop.example.com"]);
+    expect(spec.rules).toEqual(
       ["blue", "green"].map((c) => ({
-        matches: [{ headers: [{ type: "Exact", name: "X-Cutover-Pool", value: c }] }],
+        matches: [{ headers: [{ type: "Exact", name: "X-Cutover-Pool", value: `${c}:${forceKey}` }] }],
         backendRefs: [{ name: `shop-${c}`, port: 8080 }],
+        filters: strip,
       })),
     );
-    expect(rules[2].backendRefs).toEqual(refs);
+    const plain = resources.map((r) => JSON.stringify(r === resources.find((x) => x.inputs === forcing) ? { ...r.inputs, spec: undefined } : r.inputs));
+    expect(plain.join("\n")).not.toContain(forceKey);
+    expect(JSON.stringify(outputs)).not.toContain(forceKey);
   });
 });
 

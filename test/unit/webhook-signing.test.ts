@@ -1,7 +1,7 @@
 // Deliveries are signed per Standard Webhooks: checked with the standard's own library.
 import { Webhook } from "standardwebhooks";
 import { newWebhookSecret, webhookHeaders } from "../../server/webhooks/standard-webhooks";
-import { TargetGuard } from "../../server/webhooks/target-guard";
+import { OutboundGuard } from "../../server/outbound/outbound-guard";
 
 describe("Standard Webhooks signatures", () => {
   const secret = newWebhookSecret();
@@ -28,7 +28,7 @@ describe("Standard Webhooks signatures", () => {
 });
 
 describe("the webhook target guard", () => {
-  const guard = new TargetGuard();
+  const guard = new OutboundGuard();
 
   it("refuses loopback, private, link-local, unique-local and mapped addresses", () => {
     for (const a of ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "::1", "::", "fd00::1", "fe80::1", "::ffff:10.0.0.1", "::ffff:127.0.0.1", "224.0.0.1"]) {
@@ -47,7 +47,7 @@ describe("the webhook target guard", () => {
   });
 
   it("lets an operator allow addresses, networks and hosts", () => {
-    const allowing = new TargetGuard(["127.0.0.1", "10.20.0.0/16", "hooks.internal"]);
+    const allowing = new OutboundGuard(["127.0.0.1", "10.20.0.0/16", "hooks.internal"]);
     expect(allowing.addressAllowed("127.0.0.1")).toBe(true);
     expect(allowing.addressAllowed("127.0.0.2")).toBe(false);
     expect(allowing.addressAllowed("10.20.3.4")).toBe(true);

@@ -31,7 +31,9 @@ export interface BalancerInputs {
   pools: Record<string, PoolInputs>;
   stickyHeader?: string;
   stickyCookie?: string;
-  forceHeader: string;
+  /** With forceKey: a request carrying `<forceHeader>: <pool>:<forceKey>` goes to that pool. Neither: no forcing. */
+  forceHeader?: string;
+  forceKey?: string;
   healthCheck?: BalancerHealthCheck;
   runtimeDir: string;
 }
@@ -61,7 +63,8 @@ interface ProxyConfig {
   pools: Record<string, PoolInputs>;
   stickyHeader?: string;
   stickyCookie?: string;
-  forceHeader: string;
+  forceHeader?: string;
+  forceKey?: string;
   healthCheck?: BalancerHealthCheck;
 }
 
@@ -84,6 +87,7 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
     stickyHeader: inputs.stickyHeader,
     stickyCookie: inputs.stickyCookie,
     forceHeader: inputs.forceHeader,
+    forceKey: inputs.forceKey,
     healthCheck: inputs.healthCheck,
   };
 }

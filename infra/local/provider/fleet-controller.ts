@@ -5,7 +5,9 @@
 // endpoints are the ports the supervisor holds still once told the fleet is settled.
 // A fleet's capacity changes in place (scaleFleet): added instances are
 // health-gated like a new fleet's, removed ones are the highest indexes, so
-// the endpoints that stay keep their order.
+// the endpoints that stay keep their order. The instances run as the
+// user resolveRunAs names (when Cutover can switch users); a fleet that
+// user cannot start fails before anything runs.
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, openSync, closeSync, rmSync, writeFileSync } from "node:fs";
@@ -27,6 +29,8 @@ import { HealthCheckError, type HealthCheckSpec, waitUntilHealthy } from "./heal
 import { tail } from "./log-tail";
 import { allocatePorts } from "./port-allocation";
 import { isAlive, terminate, type ProcessIdentity } from "./process-identity";
+import { resolveRunAs } from "./run-as";
+import { unreachableFor } from "./run-as-access";
 
 export interface FleetInputs {
   name: string;
@@ -55,6 +59,12 @@ const CRASH_LOOP_RESTARTS = 3;
 const SUPERVISOR_ANSWER_MS = 10_000;
 
 export async function startFleet(inputs: FleetInputs, options: StartOptions = {}): Promise<FleetOutputs> {
+  const runAs = resolveRunAs(process.env.CUTOVER_LOCAL_RUN_AS);
+  if (runAs) {
+    const env = { ...cleanEnv(runAs), ...inputs.artifact.env };
+    const unreachable = unreachableFor(runAs, { command: inputs.artifact.command, cwd: inputs.artifact.cwd ?? runAs.home, searchPath: env.PATH });
+    if (unreachable) throw new Error(`fleet ${inputs.name} cannot start: ${unreachable}`);
+  }
   const ports = options.firstPorts ?? (await allocatePorts(inputs.replicas));
   if (ports.length !== inputs.replicas) throw new Error(`${ports.length} first ports for ${inputs.replicas} replicas`);
   const fleetId = `${inputs.name}-${randomBytes(4).toString("hex")}`;
@@ -66,6 +76,7 @@ export async function startFleet(inputs: FleetInputs, options: StartOptions = {}
     artifact: inputs.artifact,
     ports,
     drainTimeoutMs: inputs.drainTimeoutMs,
+    ...(runAs ? { runAs } : {}),
   };
   writeJsonAtomic(specPath(dir), spec);
   const log = openSync(path.join(dir, "supervisor.log"), "a");

@@ -9,6 +9,7 @@
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { ProcessIdentity } from "./process-identity";
+import type { RunAs } from "./run-as";
 
 export interface ArtifactSpec {
   command: string[];
@@ -23,6 +24,8 @@ export interface FleetSpec {
   /** The first port each instance tries; status.json says where it listens. */
   ports: number[];
   drainTimeoutMs: number;
+  /** The user the instances run as; absent, the supervisor's own. */
+  runAs?: RunAs;
 }
 
 export interface InstanceStatus {

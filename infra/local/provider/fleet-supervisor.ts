@@ -5,7 +5,9 @@
 // its choice and the instance's bind is replaced, not retried with backoff.
 // Its capacity changes when scale.json asks: added instances start on the
 // ports given there (movable until settled), removed ones (the highest
-// indexes) are drained and never restarted.
+// indexes) are drained and never restarted. With `runAs` in the spec the
+// instances run as that user (the supervisor stays Cutover's own: it reads
+// the spec, which may hold secrets, and opens the instances' log files).
 import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, statSync } from "node:fs";
 import {
@@ -22,6 +24,8 @@ import {
 } from "./fleet-spec";
 import { allocatePort } from "./port-allocation";
 import { identify, terminate, type ProcessIdentity } from "./process-identity";
+import { spawnIdentity } from "./run-as";
+import { cleanEnv } from "./clean-env";
 
 const MAX_BACKOFF_MS = 10_000;
 const STABLE_AFTER_MS = 30_000;
@@ -86,10 +90,11 @@ export function runSupervisor(dir: string): void {
     logOffset.set(index, fstatSync(log).size);
     const [cmd, ...args] = spec.artifact.command;
     const child = spawn(cmd, args, {
-      cwd: spec.artifact.cwd,
-      env: { ...process.env, ...spec.artifact.env, PORT: String(instance.port), APP_VERSION: spec.version },
+      cwd: spec.artifact.cwd ?? spec.runAs?.home,
+      env: { ...cleanEnv(spec.runAs), ...spec.artifact.env, PORT: String(instance.port), APP_VERSION: spec.version },
       stdio: ["ignore", log, log],
       detached: true,
+      ...spawnIdentity(spec.runAs),
     });
     closeSync(log);
     children.set(index, child);

@@ -69,8 +69,8 @@ export class LocalProvider implements provider.Provider {
       const outs = await startFleet(reveal(inputs) as unknown as FleetInputs);
       return { id: outs.fleetId, outs: keepSecrets(outs as unknown as Record<string, unknown>, inputs) };
     }
-    const outs = await startBalancer(inputs as unknown as BalancerInputs);
-    return { id: outs.name, outs };
+    const outs = await startBalancer(reveal(inputs) as unknown as BalancerInputs);
+    return { id: outs.name, outs: keepSecrets(outs as unknown as Record<string, unknown>, inputs) };
   }
 
   async read(id: string, urn: string, props: Record<string, unknown>): Promise<provider.ReadResult> {
@@ -90,7 +90,7 @@ export class LocalProvider implements provider.Provider {
     // refresh puts them into the state, so the next update is planned against reality.
     // A balancer that does not answer keeps its resource with no pools, so the
     // next update restarts it on the ports it had rather than creating a new one.
-    const outs = props as unknown as BalancerOutputs;
+    const outs = reveal(props) as unknown as BalancerOutputs;
     const routing = (await readBalancerRouting(outs)) ?? { pools: {} };
     const pools = Object.fromEntries(
       Object.entries(routing.pools ?? {}).map(([name, p]) => [name, { weight: p.weight, endpoints: p.endpoints ?? [], ...(p.version ? { version: p.version } : {}) }]),
@@ -107,8 +107,8 @@ export class LocalProvider implements provider.Provider {
       const outs = await scaleFleet(reveal(olds) as unknown as FleetOutputs, reveal(news).replicas as number);
       return { outs: keepSecrets(outs as unknown as Record<string, unknown>, news) };
     }
-    const outs = await reconfigureBalancer(olds as unknown as BalancerOutputs, news as unknown as BalancerInputs);
-    return { outs };
+    const outs = await reconfigureBalancer(reveal(olds) as unknown as BalancerOutputs, reveal(news) as unknown as BalancerInputs);
+    return { outs: keepSecrets(outs as unknown as Record<string, unknown>, news) };
   }
 
   async delete(_id: string, urn: string, props: Record<string, unknown>): Promise<void> {
@@ -117,6 +117,6 @@ export class LocalProvider implements provider.Provider {
       await stopFleet(outs.dir, outs.drainTimeoutMs);
       return;
     }
-    await stopBalancer(props as unknown as BalancerOutputs);
+    await stopBalancer(reveal(props) as unknown as BalancerOutputs);
   }
 }

@@ -18,8 +18,21 @@ type Config struct {
 	Pools        map[string]Pool `json:"pools"`
 	StickyHeader string          `json:"stickyHeader,omitempty"`
 	StickyCookie string          `json:"stickyCookie,omitempty"`
-	ForceHeader  string          `json:"forceHeader,omitempty"`
-	HealthCheck  HealthCheck     `json:"healthCheck,omitzero"`
+	// ForceHeader and ForceKey together let a request choose its pool:
+	// `<ForceHeader>: <pool>:<ForceKey>`. Without both, nothing forces a pool.
+	ForceHeader string      `json:"forceHeader,omitempty"`
+	ForceKey    string      `json:"forceKey,omitempty"`
+	HealthCheck HealthCheck `json:"healthCheck,omitzero"`
+}
+
+// forcing tells whether a request may choose its pool.
+func (c *Config) forcing() bool { return c.ForceHeader != "" && c.ForceKey != "" }
+
+// withoutKey is the config as the admin port shows it: the force key is left out.
+func (c *Config) withoutKey() *Config {
+	shown := *c
+	shown.ForceKey = ""
+	return &shown
 }
 
 // HealthCheck is how the proxy probes endpoints itself: an HTTP GET of Path

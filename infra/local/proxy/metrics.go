@@ -17,14 +17,30 @@ var latencyBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 // poolMetrics are lock-free counters on the request path; they live for the
 // proxy's lifetime so that a reload never resets a counter. The exposition
 // reads them at scrape time (a Prometheus collector of const metrics).
+// Requests that forced their pool are counted apart from those the weights
+// routed, so that whoever holds the force key cannot sway a pool's analysis.
 type poolMetrics struct {
+	routed    requestCounters
+	forced    requestCounters
+	ejections atomic.Uint64
+}
+
+// requestCounters count one kind of request to a pool: routed or forced.
+type requestCounters struct {
 	requests  atomic.Uint64
 	errors5xx atomic.Uint64
 	failures  atomic.Uint64
 	retries   atomic.Uint64
-	ejections atomic.Uint64
 	buckets   []atomic.Uint64
 	sumMicros atomic.Uint64
+}
+
+// of is the counters of routed or of forced requests.
+func (p *poolMetrics) of(forced bool) *requestCounters {
+	if forced {
+		return &p.forced
+	}
+	return &p.routed
 }
 
 type metricsRegistry struct {
@@ -46,7 +62,9 @@ func (m *metricsRegistry) pool(name, version string) *poolMetrics {
 	k := poolKey{name, version}
 	p, ok := m.pools[k]
 	if !ok {
-		p = &poolMetrics{buckets: make([]atomic.Uint64, len(latencyBuckets))}
+		p = &poolMetrics{}
+		p.routed.buckets = make([]atomic.Uint64, len(latencyBuckets))
+		p.forced.buckets = make([]atomic.Uint64, len(latencyBuckets))
 		m.pools[k] = p
 	}
 	return p
@@ -63,7 +81,7 @@ func (m *metricsRegistry) keepOnly(keys map[poolKey]bool) {
 	}
 }
 
-func (p *poolMetrics) observe(status int, d time.Duration) {
+func (p *requestCounters) observe(status int, d time.Duration) {
 	p.requests.Add(1)
 	if status >= 500 {
 		p.errors5xx.Add(1)
@@ -80,20 +98,44 @@ func (p *poolMetrics) observe(status int, d time.Duration) {
 
 var (
 	poolLabels = []string{"pool", "version"}
-	counters   = []struct {
-		desc  *prometheus.Desc
-		value func(*poolMetrics) uint64
-	}{
-		{prometheus.NewDesc("cutover_proxy_requests_total", "Requests proxied, by pool.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.requests.Load() }},
-		{prometheus.NewDesc("cutover_proxy_responses_5xx_total", "Responses with a 5xx status, by pool.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.errors5xx.Load() }},
-		{prometheus.NewDesc("cutover_proxy_upstream_failures_total", "Requests no endpoint of the pool could answer.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.failures.Load() }},
-		{prometheus.NewDesc("cutover_proxy_retries_total", "Attempts on an endpoint of the pool that failed and were tried again elsewhere.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.retries.Load() }},
-		{prometheus.NewDesc("cutover_proxy_ejections_total", "Times an endpoint of the pool was ejected after consecutive failures.", poolLabels, nil), func(p *poolMetrics) uint64 { return p.ejections.Load() }},
+	// Counters of requests: routed ones under their plain name, forced ones apart.
+	requestCounterSpecs = []counterSpec{
+		{"cutover_proxy_requests_total", "cutover_proxy_forced_requests_total", "Requests proxied, by pool.", func(c *requestCounters) uint64 { return c.requests.Load() }},
+		{"cutover_proxy_responses_5xx_total", "cutover_proxy_forced_responses_5xx_total", "Responses with a 5xx status, by pool.", func(c *requestCounters) uint64 { return c.errors5xx.Load() }},
+		{"cutover_proxy_upstream_failures_total", "cutover_proxy_forced_upstream_failures_total", "Requests no endpoint of the pool could answer.", func(c *requestCounters) uint64 { return c.failures.Load() }},
+		{"cutover_proxy_retries_total", "cutover_proxy_forced_retries_total", "Attempts on an endpoint of the pool that failed and were tried again elsewhere.", func(c *requestCounters) uint64 { return c.retries.Load() }},
 	}
-	durationDesc   = prometheus.NewDesc("cutover_proxy_request_duration_seconds", "Upstream request latency, by pool.", poolLabels, nil)
+	routedCounters = counterDescs(false, requestCounterSpecs)
+	forcedCounters = counterDescs(true, requestCounterSpecs)
+	ejectionsDesc  = prometheus.NewDesc("cutover_proxy_ejections_total", "Times an endpoint of the pool was ejected after consecutive failures.", poolLabels, nil)
+	durationDesc   = prometheus.NewDesc("cutover_proxy_request_duration_seconds", "Upstream request latency of routed requests, by pool.", poolLabels, nil)
+	forcedDuration = prometheus.NewDesc("cutover_proxy_forced_request_duration_seconds", "Upstream request latency of forced requests, by pool.", poolLabels, nil)
 	weightDesc     = prometheus.NewDesc("cutover_proxy_pool_weight", "Configured weight, by pool.", poolLabels, nil)
 	endpointUpDesc = prometheus.NewDesc("cutover_proxy_endpoint_up", "Whether the endpoint takes requests (not ejected, passing health checks).", append(poolLabels, "endpoint"), nil)
 )
+
+// counterSpec names a counter of requestCounters, routed and forced; counterDesc is one of them described.
+type counterSpec struct {
+	routed, forced, help string
+	value                func(*requestCounters) uint64
+}
+
+type counterDesc struct {
+	desc  *prometheus.Desc
+	value func(*requestCounters) uint64
+}
+
+func counterDescs(forced bool, specs []counterSpec) []counterDesc {
+	descs := make([]counterDesc, len(specs))
+	for i, s := range specs {
+		name, help := s.routed, s.help+" Forced requests are counted apart (cutover_proxy_forced_*)."
+		if forced {
+			name, help = s.forced, s.help+" Forced requests only (the keyed force header)."
+		}
+		descs[i] = counterDesc{prometheus.NewDesc(name, help, poolLabels, nil), s.value}
+	}
+	return descs
+}
 
 // collector exposes the counters and the routing in force, read at scrape time.
 type collector struct {
@@ -102,10 +144,14 @@ type collector struct {
 }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, k := range counters {
-		ch <- k.desc
+	for _, descs := range [][]counterDesc{routedCounters, forcedCounters} {
+		for _, d := range descs {
+			ch <- d.desc
+		}
 	}
+	ch <- ejectionsDesc
 	ch <- durationDesc
+	ch <- forcedDuration
 	ch <- weightDesc
 	ch <- endpointUpDesc
 }
@@ -118,18 +164,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.m.mu.Unlock()
 	for k, p := range series {
-		for _, counter := range counters {
-			ch <- prometheus.MustNewConstMetric(counter.desc, prometheus.CounterValue, float64(counter.value(p)), k.pool, k.version)
-		}
-		// Buckets are read before the count: a request counts before its bucket, so the count is never below them.
-		cumulative := make(map[float64]uint64, len(latencyBuckets))
-		var cum uint64
-		for i, b := range latencyBuckets {
-			cum += p.buckets[i].Load()
-			cumulative[b] = cum
-		}
-		sum := float64(p.sumMicros.Load()) / 1e6
-		ch <- prometheus.MustNewConstHistogram(durationDesc, p.requests.Load(), sum, cumulative, k.pool, k.version)
+		collectCounters(ch, routedCounters, durationDesc, &p.routed, k)
+		collectCounters(ch, forcedCounters, forcedDuration, &p.forced, k)
+		ch <- prometheus.MustNewConstMetric(ejectionsDesc, prometheus.CounterValue, float64(p.ejections.Load()), k.pool, k.version)
 	}
 	r := c.current()
 	now := time.Now().UnixNano()
@@ -143,6 +180,21 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(endpointUpDesc, prometheus.GaugeValue, up, p.name, p.version, p.endpoints[i])
 		}
 	}
+}
+
+func collectCounters(ch chan<- prometheus.Metric, descs []counterDesc, duration *prometheus.Desc, c *requestCounters, k poolKey) {
+	for _, d := range descs {
+		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.value(c)), k.pool, k.version)
+	}
+	// Buckets are read before the count: a request counts before its bucket, so the count is never below them.
+	cumulative := make(map[float64]uint64, len(latencyBuckets))
+	var cum uint64
+	for i, b := range latencyBuckets {
+		cum += c.buckets[i].Load()
+		cumulative[b] = cum
+	}
+	sum := float64(c.sumMicros.Load()) / 1e6
+	ch <- prometheus.MustNewConstHistogram(duration, c.requests.Load(), sum, cumulative, k.pool, k.version)
 }
 
 // registry is a Prometheus registry holding the proxy's collector.

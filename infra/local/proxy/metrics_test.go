@@ -14,8 +14,9 @@ func TestMetricsCarryTheVersion(t *testing.T) {
 		"green": {Weight: 100, Endpoints: []string{"127.0.0.1:2"}, Version: "v2"},
 	}}
 	r := newRouter(cfg, m, newEndpointTable())
-	r.byName["green"].metrics.observe(500, 3*time.Millisecond)
-	r.byName["green"].metrics.observe(200, 3*time.Millisecond)
+	r.byName["green"].metrics.routed.observe(500, 3*time.Millisecond)
+	r.byName["green"].metrics.routed.observe(200, 3*time.Millisecond)
+	r.byName["green"].metrics.forced.observe(500, 3*time.Millisecond)
 	for series, want := range map[string]string{
 		`cutover_proxy_requests_total{pool="green",version="v2"}`:                            "2",
 		`cutover_proxy_responses_5xx_total{pool="green",version="v2"}`:                       "1",
@@ -23,6 +24,9 @@ func TestMetricsCarryTheVersion(t *testing.T) {
 		`cutover_proxy_request_duration_seconds_count{pool="green",version="v2"}`:            "2",
 		`cutover_proxy_request_duration_seconds_bucket{pool="green",version="v2",le="+Inf"}`: "2",
 		`cutover_proxy_pool_weight{pool="green",version="v2"}`:                               "100",
+		`cutover_proxy_forced_requests_total{pool="green",version="v2"}`:                     "1",
+		`cutover_proxy_forced_responses_5xx_total{pool="green",version="v2"}`:                "1",
+		`cutover_proxy_forced_requests_total{pool="blue",version="v1"}`:                      "0",
 	} {
 		if got := metricValue(m, r, series); got != want {
 			t.Errorf("%s = %q, want %q", series, got, want)

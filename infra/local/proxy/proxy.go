@@ -33,27 +33,32 @@ func newProxy(r *router, clients *clientCache) *proxy {
 
 func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	r := p.current.Load()
-	pool := r.pick(fastKeys{&ctx.Request.Header})
+	pool, forced := r.pick(fastKeys{&ctx.Request.Header})
 	if pool == nil {
 		ctx.Error("no pool has traffic\n", fasthttp.StatusServiceUnavailable)
 		return
 	}
 	start := time.Now()
 	req := &ctx.Request
+	// The force header carries the key: the instance never sees it.
+	if r.cfg.forcing() {
+		req.Header.Del(r.cfg.ForceHeader)
+	}
 	req.Header.Add("X-Forwarded-For", ctx.RemoteIP().String())
 	req.Header.Set("X-Forwarded-Proto", "http")
 	req.Header.SetBytesV("X-Forwarded-Host", req.Host())
 	if isUpgrade(req) {
-		p.tunnel(r, pool, ctx, start)
+		p.tunnel(r, pool, forced, ctx, start)
 		return
 	}
 	for _, h := range hopHeaders {
 		req.Header.Del(h)
 	}
 
-	err := p.forward(r, pool, ctx)
+	counted := pool.metrics.of(forced)
+	err := p.forward(r, pool, forced, ctx)
 	if err != nil {
-		pool.metrics.failures.Add(1)
+		counted.failures.Add(1)
 		ctx.Response.Reset()
 		ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
 	} else {
@@ -61,13 +66,13 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 			ctx.Response.Header.Del(h)
 		}
 	}
-	pool.metrics.observe(ctx.Response.StatusCode(), time.Since(start))
+	counted.observe(ctx.Response.StatusCode(), time.Since(start))
 }
 
 // forward sends the request to an endpoint and, when an attempt fails in a
 // way that is safe to repeat, to the next one (nginx's proxy_next_upstream).
 // Every transport failure counts against its endpoint for passive ejection.
-func (p *proxy) forward(r *router, chosen *upstreamPool, ctx *fasthttp.RequestCtx) error {
+func (p *proxy) forward(r *router, chosen *upstreamPool, forced bool, ctx *fasthttp.RequestCtx) error {
 	var err error
 	attempts := 0
 	repeatable := isBodilessRead(&ctx.Request)
@@ -87,7 +92,7 @@ func (p *proxy) forward(r *router, chosen *upstreamPool, ctx *fasthttp.RequestCt
 			log.Printf("ejected %s (pool %s): %v", pool.endpoints[i], pool.name, err)
 		}
 		if isConnectError(err) || (repeatable && isTransportError(err)) {
-			pool.metrics.retries.Add(1)
+			pool.metrics.of(forced).retries.Add(1)
 			return true
 		}
 		return false

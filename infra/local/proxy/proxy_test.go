@@ -70,16 +70,102 @@ func get(t *testing.T, addr string, headers map[string]string) (int, string) {
 }
 
 func TestForceHeaderInAnyCaseThroughTheServer(t *testing.T) {
-	cfg := &Config{ForceHeader: "X-Cutover-Pool", Pools: map[string]Pool{
+	cfg := &Config{ForceHeader: "X-Cutover-Pool", ForceKey: testForceKey, Pools: map[string]Pool{
 		"blue":  {Weight: 100, Endpoints: []string{upstream(t, "blue")}},
 		"green": {Weight: 0, Endpoints: []string{upstream(t, "green")}},
 	}}
 	addr := startProxy(t, cfg)
-	if _, body := get(t, addr, map[string]string{"x-cutover-pool": "green"}); body != "green" {
+	if _, body := get(t, addr, map[string]string{"x-cutover-pool": "green:" + testForceKey}); body != "green" {
 		t.Fatalf("lower-case force header: got %q", body)
 	}
 	if _, body := get(t, addr, nil); body != "blue" {
 		t.Fatalf("weights: got %q", body)
+	}
+}
+
+// headerUpstream answers with its name and the force header it received, if any.
+func headerUpstream(t *testing.T, name string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/fail" {
+			ctx.SetStatusCode(fasthttp.StatusInternalServerError)
+		}
+		ctx.SetBodyString(name + "|" + string(ctx.Request.Header.Peek("X-Cutover-Pool")))
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+func getPath(t *testing.T, addr, path string, headers map[string]string) (int, string) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(fmt.Sprintf("http://%s%s", addr, path))
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if err := fasthttp.Do(req, resp); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode(), string(resp.Body())
+}
+
+// The force header carries the key: the proxy removes it, keyed or not, before the instance sees the request.
+func TestInstancesNeverSeeTheForceHeader(t *testing.T) {
+	cfg := &Config{ForceHeader: "X-Cutover-Pool", ForceKey: testForceKey, Pools: map[string]Pool{
+		"blue":  {Weight: 100, Endpoints: []string{headerUpstream(t, "blue")}},
+		"green": {Weight: 0, Endpoints: []string{headerUpstream(t, "green")}},
+	}}
+	addr := startProxy(t, cfg)
+	for value, want := range map[string]string{
+		"green:" + testForceKey: "green|",
+		"green":                 "blue|",
+		"green:wrong":           "blue|",
+	} {
+		if _, body := getPath(t, addr, "/", map[string]string{"X-Cutover-Pool": value}); body != want {
+			t.Errorf("%q: got %q, want %q", value, body, want)
+		}
+	}
+}
+
+// Forced requests go to their own counters: a pool's routed requests and
+// errors, which analysis reads, do not move however many forced ones fail.
+func TestForcedRequestsAreCountedApart(t *testing.T) {
+	cfg := &Config{ForceHeader: "X-Cutover-Pool", ForceKey: testForceKey, Pools: map[string]Pool{
+		"blue":  {Weight: 0, Endpoints: []string{headerUpstream(t, "blue")}, Version: "v1"},
+		"green": {Weight: 100, Endpoints: []string{headerUpstream(t, "green")}, Version: "v2"},
+	}}
+	addr, px, m := startProxyWithChecks(t, cfg)
+	forced := map[string]string{"X-Cutover-Pool": "green:" + testForceKey}
+	for i := 0; i < 5; i++ {
+		if status, _ := getPath(t, addr, "/fail", forced); status != 500 {
+			t.Fatalf("forced request %d: status %d", i, status)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		getPath(t, addr, "/", nil)
+	}
+	getPath(t, addr, "/", map[string]string{"X-Cutover-Pool": "blue:" + testForceKey})
+	r := px.current.Load()
+	for series, want := range map[string]string{
+		`cutover_proxy_requests_total{pool="green",version="v2"}`:                                   "3",
+		`cutover_proxy_responses_5xx_total{pool="green",version="v2"}`:                              "0",
+		`cutover_proxy_request_duration_seconds_count{pool="green",version="v2"}`:                   "3",
+		`cutover_proxy_forced_requests_total{pool="green",version="v2"}`:                            "5",
+		`cutover_proxy_forced_responses_5xx_total{pool="green",version="v2"}`:                       "5",
+		`cutover_proxy_forced_request_duration_seconds_count{pool="green",version="v2"}`:            "5",
+		`cutover_proxy_forced_request_duration_seconds_bucket{pool="green",version="v2",le="+Inf"}`: "5",
+		`cutover_proxy_requests_total{pool="blue",version="v1"}`:                                    "0",
+		`cutover_proxy_forced_requests_total{pool="blue",version="v1"}`:                             "1",
+		`cutover_proxy_forced_responses_5xx_total{pool="blue",version="v1"}`:                        "0",
+	} {
+		if got := metricValue(m, r, series); got != want {
+			t.Errorf("%s = %q, want %q", series, got, want)
+		}
 	}
 }
 

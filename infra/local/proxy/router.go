@@ -1,8 +1,11 @@
 package main
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
 	"hash/fnv"
 	"math/rand/v2"
+	"strings"
 	"sync/atomic"
 )
 
@@ -31,10 +34,16 @@ type router struct {
 	pools       []*upstreamPool
 	byName      map[string]*upstreamPool
 	totalWeight int
+	// forceKey is the SHA-256 of the config's force key: comparing digests
+	// takes the same time whatever the length of the key a request sends.
+	forceKey [sha256.Size]byte
 }
 
 func newRouter(cfg *Config, m *metricsRegistry, table *endpointTable) *router {
 	r := &router{cfg: cfg, byName: map[string]*upstreamPool{}}
+	if cfg.forcing() {
+		r.forceKey = sha256.Sum256([]byte(cfg.ForceKey))
+	}
 	named := map[string]bool{}
 	series := map[poolKey]bool{}
 	for _, name := range cfg.poolNames() {
@@ -54,25 +63,44 @@ func newRouter(cfg *Config, m *metricsRegistry, table *endpointTable) *router {
 	return r
 }
 
-// pick chooses the pool for a request: a forcing header first, then a
+// pick chooses the pool for a request: a keyed force header first, then a
 // sticky key hashed onto the weight ranges, then a weighted random draw.
-func (r *router) pick(req requestKeys) *upstreamPool {
-	if r.cfg.ForceHeader != "" {
-		if name := req.header(r.cfg.ForceHeader); name != "" {
-			if p, ok := r.byName[name]; ok && len(p.endpoints) > 0 {
-				return p
-			}
-		}
+// forced says the request chose its pool itself: it is counted apart from
+// the traffic the weights route, so it never sways a pool's analysis.
+func (r *router) pick(req requestKeys) (pool *upstreamPool, forced bool) {
+	if p := r.forcedPool(req); p != nil {
+		return p, true
 	}
 	if r.totalWeight == 0 {
-		return nil
+		return nil, false
 	}
 	if key := r.stickyKey(req); key != "" {
 		h := fnv.New32a()
 		h.Write([]byte(key))
-		return r.byPoint(int(h.Sum32() % uint32(r.totalWeight*1000) / 1000))
+		return r.byPoint(int(h.Sum32() % uint32(r.totalWeight*1000) / 1000)), false
 	}
-	return r.byPoint(rand.IntN(r.totalWeight))
+	return r.byPoint(rand.IntN(r.totalWeight)), false
+}
+
+// forcedPool is the pool a request names as `<pool>:<key>` in the force
+// header, when the key is the configured one. A bare pool name, a wrong or
+// missing key, or a pool without endpoints forces nothing.
+func (r *router) forcedPool(req requestKeys) *upstreamPool {
+	if !r.cfg.forcing() {
+		return nil
+	}
+	name, key, ok := strings.Cut(req.header(r.cfg.ForceHeader), ":")
+	if !ok {
+		return nil
+	}
+	given := sha256.Sum256([]byte(key))
+	if subtle.ConstantTimeCompare(given[:], r.forceKey[:]) != 1 {
+		return nil
+	}
+	if p, ok := r.byName[name]; ok && len(p.endpoints) > 0 {
+		return p
+	}
+	return nil
 }
 
 func (r *router) stickyKey(req requestKeys) string {

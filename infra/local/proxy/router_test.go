@@ -11,12 +11,15 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+const testForceKey = "c2VjcmV0LWZvcmNlLWtleS1mb3ItdGVzdHM"
+
 func testRouter(blue, green int) *router {
 	cfg := &Config{
 		Listen:       "127.0.0.1:0",
 		Admin:        "127.0.0.1:0",
 		StickyHeader: "X-User",
 		ForceHeader:  "X-Cutover-Pool",
+		ForceKey:     testForceKey,
 		Pools: map[string]Pool{
 			"blue":  {Weight: blue, Endpoints: []string{"127.0.0.1:1"}},
 			"green": {Weight: green, Endpoints: []string{"127.0.0.1:2"}},
@@ -32,7 +35,17 @@ func (k keys) header(name string) string { return k[name] }
 func (k keys) cookie(name string) string { return k["cookie:"+name] }
 
 func pickFor(r *router, user string) string {
-	return r.pick(keys{"X-User": user}).name
+	p, _ := r.pick(keys{"X-User": user})
+	return p.name
+}
+
+// picked is the pool routing chooses for a request, and whether the request forced it.
+func picked(r *router, k keys) (string, bool) {
+	p, forced := r.pick(k)
+	if p == nil {
+		return "", forced
+	}
+	return p.name, forced
 }
 
 // A sticky user on the growing pool stays there at every larger weight,
@@ -68,16 +81,62 @@ func TestStickyKeysOnlyMoveTowardsTheGrowingPool(t *testing.T) {
 	}
 }
 
-func TestForceHeaderWinsOverWeights(t *testing.T) {
+func TestForceHeaderWithTheKeyWinsOverWeights(t *testing.T) {
 	r := testRouter(100, 0)
-	if got := r.pick(keys{"X-Cutover-Pool": "green"}).name; got != "green" {
-		t.Fatalf("forced green, got %s", got)
+	if got, forced := picked(r, keys{"X-Cutover-Pool": "green:" + testForceKey}); got != "green" || !forced {
+		t.Fatalf("forced green with the key: got %s (forced %v)", got, forced)
+	}
+}
+
+// Without the key a force header is an ordinary request: the weights route it.
+func TestForceHeaderWithoutTheKeyIsRoutedByWeight(t *testing.T) {
+	r := testRouter(100, 0)
+	for _, value := range []string{
+		"green",
+		"green:",
+		"green:wrong",
+		"green:" + testForceKey + "x",
+		"green:" + testForceKey[:len(testForceKey)-1],
+		"green:" + strings.ToUpper(testForceKey),
+		":" + testForceKey,
+		"purple:" + testForceKey,
+		testForceKey,
+	} {
+		if got, forced := picked(r, keys{"X-Cutover-Pool": value}); got != "blue" || forced {
+			t.Errorf("%q: got %s (forced %v), want blue by weight", value, got, forced)
+		}
+	}
+}
+
+// A force header with no key configured forces nothing, whatever it carries.
+func TestNoKeyNoForcing(t *testing.T) {
+	cfg := &Config{ForceHeader: "X-Cutover-Pool", Pools: map[string]Pool{
+		"blue":  {Weight: 100, Endpoints: []string{"127.0.0.1:1"}},
+		"green": {Weight: 0, Endpoints: []string{"127.0.0.1:2"}},
+	}}
+	r := newRouter(cfg, newMetricsRegistry(), newEndpointTable())
+	for _, value := range []string{"green", "green:", "green:anything"} {
+		if got, forced := picked(r, keys{"X-Cutover-Pool": value}); got != "blue" || forced {
+			t.Errorf("%q: got %s (forced %v), want blue by weight", value, got, forced)
+		}
+	}
+}
+
+// The admin port's /config never shows the key.
+func TestConfigShownWithoutTheKey(t *testing.T) {
+	cfg := testRouter(100, 0).cfg
+	shown := cfg.withoutKey()
+	if shown.ForceKey != "" || shown.ForceHeader != "X-Cutover-Pool" {
+		t.Fatalf("shown config: %+v", shown)
+	}
+	if cfg.ForceKey != testForceKey {
+		t.Fatal("withoutKey changed the config in force")
 	}
 }
 
 func TestNoWeightMeansNoPool(t *testing.T) {
 	r := testRouter(0, 0)
-	if p := r.pick(keys{}); p != nil {
+	if p, _ := r.pick(keys{}); p != nil {
 		t.Fatalf("expected no pool, got %s", p.name)
 	}
 }
@@ -86,7 +145,7 @@ func TestWeightedRandomFollowsWeights(t *testing.T) {
 	r := testRouter(80, 20)
 	green := 0
 	for i := 0; i < 20000; i++ {
-		if r.pick(keys{}).name == "green" {
+		if got, _ := picked(r, keys{}); got == "green" {
 			green++
 		}
 	}

@@ -14,7 +14,7 @@ import (
 )
 
 // Upgrade requests (WebSocket above all) are tunnelled. The endpoint is
-// picked as for any request (weights, stickiness, the force header, the
+// picked as for any request (weights, stickiness, the keyed force header, the
 // next endpoint after a refused connection); it gets the request with its
 // Upgrade and Connection headers. When it switches protocols (101) the
 // client's and the endpoint's connections are spliced until either side
@@ -32,7 +32,7 @@ func isUpgrade(req *fasthttp.Request) bool {
 	return req.Header.ConnectionUpgrade() && len(req.Header.Peek("Upgrade")) > 0
 }
 
-func (p *proxy) tunnel(r *router, chosen *upstreamPool, ctx *fasthttp.RequestCtx, start time.Time) {
+func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fasthttp.RequestCtx, start time.Time) {
 	var upstream net.Conn
 	pool := chosen
 	r.attempts(chosen, time.Now().UnixNano(), func(candidate *upstreamPool, i int) bool {
@@ -41,7 +41,7 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, ctx *fasthttp.RequestCtx
 			if candidate.states[i].failed(err) {
 				candidate.metrics.ejections.Add(1)
 			}
-			candidate.metrics.retries.Add(1)
+			candidate.metrics.of(forced).retries.Add(1)
 			return true
 		}
 		candidate.states[i].succeeded()
@@ -49,21 +49,21 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, ctx *fasthttp.RequestCtx
 		return false
 	})
 	if upstream == nil {
-		p.badGateway(chosen, ctx, start)
+		p.badGateway(chosen.metrics.of(forced), ctx, start)
 		return
 	}
 	upstream.SetDeadline(time.Now().Add(handshakeTimeout))
 	bw := bufio.NewWriter(upstream)
 	if err := ctx.Request.Write(bw); err != nil || bw.Flush() != nil {
 		upstream.Close()
-		p.badGateway(pool, ctx, start)
+		p.badGateway(pool.metrics.of(forced), ctx, start)
 		return
 	}
 	br := bufio.NewReader(upstream)
 	head, status, err := readResponseHead(br)
 	if err != nil {
 		upstream.Close()
-		p.badGateway(pool, ctx, start)
+		p.badGateway(pool.metrics.of(forced), ctx, start)
 		return
 	}
 	if status != fasthttp.StatusSwitchingProtocols {
@@ -71,13 +71,13 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, ctx *fasthttp.RequestCtx
 		err := ctx.Response.Read(bufio.NewReader(io.MultiReader(bytes.NewReader(head), br)))
 		upstream.Close()
 		if err != nil {
-			p.badGateway(pool, ctx, start)
+			p.badGateway(pool.metrics.of(forced), ctx, start)
 			return
 		}
-		pool.metrics.observe(ctx.Response.StatusCode(), time.Since(start))
+		pool.metrics.of(forced).observe(ctx.Response.StatusCode(), time.Since(start))
 		return
 	}
-	pool.metrics.observe(status, time.Since(start))
+	pool.metrics.of(forced).observe(status, time.Since(start))
 	upstream.SetDeadline(time.Time{})
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(client net.Conn) {
@@ -90,11 +90,11 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, ctx *fasthttp.RequestCtx
 	})
 }
 
-func (p *proxy) badGateway(pool *upstreamPool, ctx *fasthttp.RequestCtx, start time.Time) {
-	pool.metrics.failures.Add(1)
+func (p *proxy) badGateway(counted *requestCounters, ctx *fasthttp.RequestCtx, start time.Time) {
+	counted.failures.Add(1)
 	ctx.Response.Reset()
 	ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
-	pool.metrics.observe(fasthttp.StatusBadGateway, time.Since(start))
+	counted.observe(fasthttp.StatusBadGateway, time.Since(start))
 }
 
 // readResponseHead reads the status line and headers, up to the blank line, as they came.

@@ -87,6 +87,7 @@ func TestUpgradeIsTunnelledBothWays(t *testing.T) {
 func TestUpgradeFollowsRoutingAndSkipsARefusingEndpoint(t *testing.T) {
 	cfg := &Config{
 		ForceHeader: "X-Cutover-Color",
+		ForceKey:    testForceKey,
 		Pools: map[string]Pool{
 			"blue":  {Weight: 100, Endpoints: []string{upgradeUpstream(t, "blue")}},
 			"green": {Weight: 0, Endpoints: []string{deadAddr(t), upgradeUpstream(t, "green")}},
@@ -94,13 +95,18 @@ func TestUpgradeFollowsRoutingAndSkipsARefusingEndpoint(t *testing.T) {
 	}
 	addr := startProxy(t, cfg)
 	for i := 0; i < 5; i++ {
-		_, br, head := dialUpgrade(t, addr, "X-Cutover-Color: green\r\n")
+		_, br, head := dialUpgrade(t, addr, "X-Cutover-Color: green:"+testForceKey+"\r\n")
 		if !strings.HasPrefix(head, "HTTP/1.1 101") {
 			t.Fatalf("handshake: %q", head)
 		}
 		if line, _ := br.ReadString('\n'); line != "green ready\n" {
 			t.Fatalf("forced to green, got %q", line)
 		}
+	}
+	// Without the key the upgrade is routed by weight.
+	_, br, _ := dialUpgrade(t, addr, "X-Cutover-Color: green\r\n")
+	if line, _ := br.ReadString('\n'); line != "blue ready\n" {
+		t.Fatalf("a bare color forces nothing, got %q", line)
 	}
 }
 

@@ -125,7 +125,7 @@ func adminMux(px *proxy, metrics *metricsRegistry) *http.ServeMux {
 	mux.Handle("GET /metrics", metrics.handler(px.current.Load))
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(px.current.Load().cfg)
+		json.NewEncoder(w).Encode(px.current.Load().cfg.withoutKey())
 	})
 	mux.HandleFunc("GET /endpoints", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -1,8 +1,10 @@
-// Keeps webhooks away from the inside of the network (SSRF): no loopback,
-// private, link-local, unique-local, carrier-grade NAT, multicast or
-// unspecified address, IPv4 or IPv6 (IPv4-mapped included), unless the
-// operator allowlists it. Checked when a webhook is created, and again on
-// the address each delivery actually connects to, so DNS cannot swap it.
+// The one guard for every address Cutover calls on a caller's word
+// (webhooks, gates, metric providers, chat response URLs): no loopback,
+// private, link-local, unique-local, carrier-grade NAT, multicast, NAT64,
+// 6to4, Teredo or unspecified address, IPv4 or IPv6 (IPv4-mapped
+// included), unless the operator allowlists it (CUTOVER_OUTBOUND_ALLOW).
+// Checked when the URL is given, and again on the address each request
+// actually connects to, so DNS cannot swap it.
 import { BlockList, isIP } from "node:net";
 
 const BLOCKED_V4: [string, number][] = [
@@ -24,10 +26,16 @@ const BLOCKED_V6: [string, number][] = [
   ["fc00::", 7],
   ["fe80::", 10],
   ["ff00::", 8],
+  ["::", 96],
   ["64:ff9b::", 96],
+  ["64:ff9b:1::", 48],
+  ["100::", 64],
+  ["2001::", 32],
+  ["2001:db8::", 32],
+  ["2002::", 16],
 ];
 
-export class TargetGuard {
+export class OutboundGuard {
   private readonly blocked = new BlockList();
   private readonly allowed = new BlockList();
   private readonly allowedHosts = new Set<string>();
@@ -45,8 +53,18 @@ export class TargetGuard {
     }
   }
 
+  /** A guard that allows every address: for what the operator configured (metric providers), never for a caller's URL. */
+  static trusting(): OutboundGuard {
+    const guard = new OutboundGuard();
+    guard.trustAll = true;
+    return guard;
+  }
+
+  private trustAll = false;
+
   /** Whether a resolved address may be connected to. */
   addressAllowed(address: string): boolean {
+    if (this.trustAll) return isIP(address) !== 0;
     let family = isIP(address);
     if (family === 0) return false;
     const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
@@ -59,7 +77,7 @@ export class TargetGuard {
     return !this.blocked.check(address, type);
   }
 
-  /** Why a URL may not be a webhook target, or undefined when it may (a host name is checked again once resolved). */
+  /** Why a URL may not be called, or undefined when it may (a host name is checked again once resolved). */
   urlProblem(url: string): string | undefined {
     let u: URL;
     try {
@@ -70,13 +88,13 @@ export class TargetGuard {
     if (u.protocol !== "https:" && u.protocol !== "http:") return "only http and https URLs";
     if (u.username || u.password) return "credentials in the URL are not allowed";
     const host = u.hostname.replace(/^\[|\]$/g, "");
-    if (this.allowedHosts.has(host.toLowerCase())) return undefined;
+    if (this.trustAll || this.allowedHosts.has(host.toLowerCase())) return undefined;
     if (isIP(host) !== 0) return this.addressAllowed(host) ? undefined : `${host} is a private, loopback or link-local address`;
     if (host === "localhost" || host.endsWith(".localhost")) return "localhost is not allowed";
     return undefined;
   }
 
   hostAllowlisted(host: string): boolean {
-    return this.allowedHosts.has(host.toLowerCase());
+    return this.trustAll || this.allowedHosts.has(host.toLowerCase());
   }
 }

@@ -1,0 +1,167 @@
+// A scope is a sandbox on the local target: what a scoped admin makes a
+// local environment run (a fleet's artifact, a pre-deploy job) runs as the
+// run-as user, and cannot read the server's environment, the admin token,
+// the state passphrase or the journal, nor write into the data dir. Tried
+// the way an attacker would, through the public API with a scoped admin
+// token. Cutover must run as root for this (it is what switches users).
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { resolveRunAs, type RunAs } from "../../infra/local/provider/run-as";
+import { request } from "../helpers/http";
+import { processesWith } from "../helpers/processes";
+import { sharedTempDir } from "../helpers/runnable";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { uniqueMark } from "../helpers/environments";
+
+const asRoot = process.geteuid?.() === 0;
+const describeAsRoot = asRoot ? describe : describe.skip;
+
+// Every attempt answers "allowed" or the error code that stopped it.
+const PROBE = `
+const fs = require("node:fs");
+const http = require("node:http");
+const attempt = (f) => { try { f(); return "allowed"; } catch (e) { return e.code || String(e); } };
+const data = process.env.TARGET_DATA_DIR;
+const server = Number(process.env.TARGET_SERVER_PID);
+const probe = () => ({
+  uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), home: process.env.HOME, user: process.env.USER,
+  attempts: {
+    serverEnviron: attempt(() => fs.readFileSync("/proc/" + server + "/environ")),
+    signalServer: attempt(() => process.kill(server, 0)),
+    adminToken: attempt(() => fs.readFileSync(data + "/admin-token")),
+    passphrase: attempt(() => fs.readFileSync(data + "/pulumi-passphrase")),
+    journal: attempt(() => fs.readFileSync(data + "/cutover.db")),
+    listDataDir: attempt(() => fs.readdirSync(data)),
+    writeDataDir: attempt(() => fs.writeFileSync(data + "/planted", "x")),
+    fleetSpecs: attempt(() => fs.readdirSync(data + "/runtime/fleets")),
+  },
+});
+if (process.env.PORT) {
+  http.createServer((req, res) => res.end(req.url === "/healthz" ? "ok" : JSON.stringify(probe()))).listen(Number(process.env.PORT), "127.0.0.1");
+} else {
+  const report = probe();
+  console.log("PROBE " + JSON.stringify(report));
+  process.exit(Object.values(report.attempts).includes("allowed") ? 1 : 0);
+}
+`;
+
+describeAsRoot("a scoped admin's local environment, as root", () => {
+  let server: RunningServer;
+  let runAs: RunAs;
+  let adminToken: string;
+  let scoped: Record<string, string>;
+  let probe: string;
+  const env = () => ({ TARGET_DATA_DIR: server.dataDir, TARGET_SERVER_PID: String(server.process.pid) });
+
+  beforeAll(async () => {
+    runAs = resolveRunAs(undefined)!;
+    server = await startServer({ tokenFile: true });
+    adminToken = readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim();
+    const token = (await server.api("POST", "/v1/tokens", { name: "sbx-admin", role: "admin", environments: ["sbx-*"] })).json.token;
+    scoped = { authorization: `Bearer ${token}` };
+    probe = path.join(sharedTempDir("probe"), "probe.js");
+    writeFileSync(probe, PROBE, { mode: 0o644 });
+  });
+
+  afterAll(() => server?.stop());
+
+  const expectSandboxed = (report: { uid: number; gid: number; groups: number[]; home: string; user: string; attempts: Record<string, string> }) => {
+    expect(report).toMatchObject({ uid: runAs.uid, gid: runAs.gid, home: runAs.home, user: runAs.user });
+    expect(report.groups.filter((g) => g !== runAs.gid)).toEqual([]);
+    expect(report.attempts).toEqual({
+      serverEnviron: "EACCES",
+      signalServer: "EPERM",
+      adminToken: "EACCES",
+      passphrase: "EACCES",
+      journal: "EACCES",
+      listDataDir: "EACCES",
+      writeDataDir: "EACCES",
+      fleetSpecs: "EACCES",
+    });
+  };
+
+  it("runs its fleet as the run-as user, which reaches none of the server's secrets", async () => {
+    const mark = uniqueMark();
+    const created = await server.api(
+      "POST",
+      "/v1/environments",
+      {
+        name: "sbx-fleet",
+        target: "local",
+        fleet: {
+          replicas: 1,
+          artifact: { command: ["node", probe], env: { ...env(), CUTOVER_TEST_MARK: mark } },
+          healthCheck: { path: "/healthz", interval: "100ms", timeout: "1s", healthyThreshold: 1, startTimeout: "8s" },
+          drainTimeout: "1s",
+        },
+        local: { listenPort: 0 },
+      },
+      scoped,
+    );
+    expect(created.status).toBe(201);
+    await waitForEnvironment(server, "sbx-fleet", "ready");
+    const id = (await server.api("POST", "/v1/environments/sbx-fleet/deployments", { version: "v1" }, scoped)).json.id;
+    await waitForDeployment(server, id, "succeeded");
+    const view = (await server.api("GET", "/v1/environments/sbx-fleet", undefined, scoped)).json;
+    expectSandboxed(JSON.parse((await request(view.traffic.url)).body));
+    // Seen from outside too: the instance's credentials, and no supplementary group.
+    const [pid] = processesWith(mark);
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    expect(status).toMatch(new RegExp(`^Uid:\\s+${runAs.uid}\\s+${runAs.uid}\\s+${runAs.uid}\\s+${runAs.uid}$`, "m"));
+    expect(status).toMatch(new RegExp(`^Gid:\\s+${runAs.gid}\\s+${runAs.gid}\\s+${runAs.gid}\\s+${runAs.gid}$`, "m"));
+    expect(status).toMatch(/^Groups:\s*$/m);
+  });
+
+  it("runs its pre-deploy job as the run-as user, whose output holds no secret of the server", async () => {
+    const id = (
+      await server.api("POST", "/v1/environments/sbx-fleet/deployments", { version: "v2", preDeploy: { command: ["node", probe], env: env(), timeout: "30s" } }, scoped)
+    ).json.id;
+    const d = await waitForDeployment(server, id, "terminal");
+    const log = readFileSync(path.join(server.dataDir, "runtime", "jobs", `${id}.log`), "utf8");
+    expect({ state: d.state, log }).toMatchObject({ state: "succeeded" });
+    expectSandboxed(JSON.parse(/^PROBE (.*)$/m.exec(log)![1]));
+    expect(log).not.toContain(adminToken);
+    expect(JSON.stringify((await server.api("GET", `/v1/deployments/${id}/events`, undefined, { accept: "application/json" })).json)).not.toContain(adminToken);
+  });
+
+  it("fails a fleet the run-as user cannot reach at once, naming the user and the path", async () => {
+    const hidden = mkdtempSync(path.join(os.tmpdir(), "cutover-hidden-"));
+    chmodSync(hidden, 0o700);
+    const created = await server.api(
+      "POST",
+      "/v1/environments",
+      {
+        name: "sbx-hidden",
+        target: "local",
+        fleet: { replicas: 1, artifact: { command: ["node", "app.js"], cwd: hidden }, healthCheck: { path: "/healthz", startTimeout: "60s" } },
+        local: { listenPort: 0 },
+      },
+      scoped,
+    );
+    expect(created.status).toBe(201);
+    await waitForEnvironment(server, "sbx-hidden", "ready");
+    const started = Date.now();
+    const id = (await server.api("POST", "/v1/environments/sbx-hidden/deployments", { version: "v1" }, scoped)).json.id;
+    const d = await waitForDeployment(server, id, "terminal");
+    expect(d.state).not.toBe("succeeded");
+    expect(Date.now() - started).toBeLessThan(30_000);
+    expect(d.error.message).toContain(
+      `fleet sbx-hidden-blue cannot start: the user ${runAs.user} (uid ${runAs.uid}, gid ${runAs.gid}) cannot reach the working directory ${hidden}: ${hidden} is mode 0700`,
+    );
+
+    const job = (await server.api("POST", "/v1/environments/sbx-fleet/deployments", { version: "v3", preDeploy: { command: ["node", "migrate.js"], cwd: hidden } }, scoped)).json.id;
+    const failed = await waitForDeployment(server, job, "rolled_back");
+    expect(failed.error.code).toBe("predeploy_failed");
+    expect(failed.error.message).toContain(`the user ${runAs.user} (uid ${runAs.uid}, gid ${runAs.gid}) cannot reach the working directory ${hidden}`);
+  });
+});
+
+describeAsRoot("a run-as user that cannot be used", () => {
+  it("stops the server's start with a clear message", async () => {
+    const server = await startServer({ env: { CUTOVER_LOCAL_RUN_AS: "no-such-user-4711" }, waitReady: false });
+    await server.exited;
+    expect(server.process.exitCode).toBe(1);
+    expect(server.log.join("\n")).toContain("cutover: invalid configuration: CUTOVER_LOCAL_RUN_AS=no-such-user-4711: there is no such user");
+  });
+});
