@@ -64,8 +64,15 @@ if [ ! -x "$proxy_bin" ]; then
   mv "$proxy_bin.partial" "$proxy_bin"
 fi
 
-# 4. TypeScript, and where the binaries are for the runtime to find.
-npx --no-install tsc -p tsconfig.json
+# 4. TypeScript, compiled only when a source, the compiler's settings or the
+#    dependencies changed (a restart answers in about a second), and where
+#    the binaries are for the runtime to find.
+ts_files=$(find infra server test -name '*.ts' -type f | LC_ALL=C sort)
+sources_hash=$( { cat tsconfig.json package-lock.json; printf '%s\n' "$ts_files"; printf '%s\n' "$ts_files" | tr '\n' '\0' | xargs -0 cat; } | sha256sum | cut -c1-32)
+if [ "$(cat dist/.sources-hash 2>/dev/null)" != "$sources_hash" ] || [ ! -f dist/server/main.js ]; then
+  npx --no-install tsc -p tsconfig.json
+  printf '%s\n' "$sources_hash" > dist/.sources-hash
+fi
 chmod +x dist/server/cli/main.js
 node -e 'require("fs").writeFileSync("dist/toolchain.json", JSON.stringify({pulumi: process.argv[1], pulumiVersion: process.argv[2], proxy: process.argv[3]}, null, 2) + "\n")' \
   "$pulumi_bin" "$version" "$proxy_bin"

@@ -16,6 +16,8 @@ import { EnvironmentWorkers } from "./deployments/environment-workers";
 import { EnvironmentReconciler } from "./deployments/recovery";
 import { TrafficOperator } from "./deployments/traffic-operator";
 import { PulumiEngine } from "./engine/pulumi-engine";
+import { BoundedEngine } from "./engine/bounded-engine";
+import { EngineSlots } from "./engine/engine-slots";
 import { projectRoot, resolveToolchain, type Toolchain } from "./engine/toolchain";
 import { EnvironmentService } from "./environments/environment-service";
 import { apiRoutes } from "./http/api-routes";
@@ -104,9 +106,11 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const audit = new AuditStore(journalDb.db);
 
   const passphrase = statePassphrase(config);
-  const engine: StackEngine =
-    injectedEngine ??
-    new PulumiEngine({ dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain(), backendUrl: config.stateBackend });
+  // Every operation that starts Pulumi's processes takes one of the replica's engine slots first.
+  const engine: StackEngine = new BoundedEngine(
+    injectedEngine ?? new PulumiEngine({ dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain(), backendUrl: config.stateBackend }),
+    new EngineSlots(config.engineConcurrency),
+  );
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
   const targets = new TargetRegistry([new LocalTarget(config.runtimeDir, { reap: journalDb.dialect === "sqlite", runAs: localSandbox.runAs }), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
@@ -205,7 +209,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     adminTokenFile = boot.file;
   }
   const tokens = new TokenService(tokenStore, adminToken);
-  const authorization = new Authorization(tokens);
+  const authorization = new Authorization(tokens, localSandbox.runAs !== undefined);
   const metrics = createMetrics(bus, environmentStore, deploymentStore, poolStatsOf);
 
   const flags = new FlagService({
@@ -307,7 +311,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     principalOf,
   });
   const routes = [
-    ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, authorization, metricProviders, urlProblem: (url) => outboundGuard.urlProblem(url), localSandbox, bus, audit, gateSigningSecret: gateSecret }),
+    ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, authorization, metricProviders, urlProblem: (url) => outboundGuard.urlProblem(url), bus, audit, gateSigningSecret: gateSecret }),
     ...chatIdentityRoutes(chatIdentities),
     ...webhookRoutes(webhooks),
     ...scheduleRoutes(schedules, refresh, tokens, authorization, metricProviders),

@@ -38,6 +38,7 @@ const schema = z.object({
   CUTOVER_WEBHOOK_ALLOW: z.string().optional(),
   CUTOVER_METRIC_PROVIDERS: z.string().min(1).optional(),
   CUTOVER_SCHEDULER_INTERVAL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_SCHEDULER_INTERVAL must be a duration like 500ms").default("500ms"),
+  CUTOVER_ENGINE_CONCURRENCY: z.coerce.number().int().min(1).max(256).optional(),
   CUTOVER_FLAGS_RATE_LIMIT: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
   CUTOVER_TRAFFIC_MODE: z.enum(["direct", "stack"], { error: "CUTOVER_TRAFFIC_MODE must be direct or stack" }).default("direct"),
   CUTOVER_WEBHOOK_RETRY_SCHEDULE: z
@@ -80,6 +81,8 @@ export interface Config {
   schedulerInterval: string;
   /** Waits before each webhook retry. */
   webhookRetrySchedule?: string[];
+  /** Engine operations (up, destroy, refresh) this replica runs at once; more wait, rollbacks and traffic first. */
+  engineConcurrency: number;
   /** Flag evaluations a second per token over OFREP; more get 429 with Retry-After. */
   flagsRateLimit: number;
   /**
@@ -133,6 +136,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookRetrySchedule: c.CUTOVER_WEBHOOK_RETRY_SCHEDULE?.split(","),
     schedulerInterval: c.CUTOVER_SCHEDULER_INTERVAL,
     flagsRateLimit: c.CUTOVER_FLAGS_RATE_LIMIT,
+    // Each operation keeps about one core busy (the CLI and a provider): one per core, at least two.
+    engineConcurrency: c.CUTOVER_ENGINE_CONCURRENCY ?? Math.max(2, os.availableParallelism()),
     trafficMode: c.CUTOVER_TRAFFIC_MODE,
   };
 }

@@ -7,4 +7,4 @@ export { reapUnowned } from "./provider/runtime-reaper";
 export { identify, isAlive, type ProcessIdentity } from "./provider/process-identity";
 export { runLocalJob, stopLocalJob, type LocalJob, type LocalJobResult } from "./provider/job-runner";
 export { applyBalancerRouting, type BalancerInputs } from "./provider/balancer-controller";
-export { resolveRunAs, switchError, describeRunAs, RunAsError, type RunAs } from "./provider/run-as";
+export { resolveRunAs, environmentRunAs, switchError, describeRunAs, RunAsError, type RunAs } from "./provider/run-as";

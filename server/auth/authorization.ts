@@ -26,10 +26,13 @@ export type Action =
   | "schedule.destroy"
   | "flag.read"
   | "flag.write"
-  | "audit.read";
+  | "audit.read"
+  /** Choosing what a local environment runs (artifact, pre-deploy job) while local processes cannot be sandboxed: they run with Cutover's own rights. */
+  | "local.unsandboxed-run";
 
 /** The least role each action needs; every path to the action asks for the same. */
 export const POLICY: Record<Action, Role> = {
+  "local.unsandboxed-run": "admin",
   "environment.read": "viewer",
   "environment.create": "admin",
   "environment.delete": "admin",
@@ -51,7 +54,15 @@ export const POLICY: Record<Action, Role> = {
   "audit.read": "admin",
 };
 
+/** Actions that need a principal without an environment scope: they reach past any scope. */
+const UNSCOPED: ReadonlySet<Action> = new Set(["local.unsandboxed-run"]);
+
 const REFUSAL: Partial<Record<Action, { code: string; message: string }>> = {
+  "local.unsandboxed-run": {
+    code: "local_sandbox_unavailable",
+    message:
+      "Cutover cannot switch users here (it does not run as root), so local fleets and pre-deploy jobs run with Cutover's own rights: only an unscoped admin may set an artifact or a pre-deploy job on a local environment",
+  },
   "deployment.artifact": {
     code: "artifact_override_forbidden",
     message: "only an admin may override the artifact or the pre-deploy job (they choose what runs)",
@@ -60,11 +71,18 @@ const REFUSAL: Partial<Record<Action, { code: string; message: string }>> = {
 };
 
 export class Authorization {
-  constructor(private readonly tokens: TokenService) {}
+  /** `localSandboxed`: whether local fleets and jobs run as a user of their own (decided at start). */
+  constructor(
+    private readonly tokens: TokenService,
+    private readonly localSandboxed: boolean,
+  ) {}
 
   /** Throws unless the principal may take the action on the environment. */
   authorize(principal: Principal, action: Action, environment: string): void {
     const refusal = REFUSAL[action];
+    if (UNSCOPED.has(action) && principal.environments) {
+      throw new ForbiddenError(refusal?.code ?? "insufficient_scope", refusal?.message ?? `${action} needs an unscoped principal`, { required: "unscoped" });
+    }
     try {
       this.tokens.authorize(principal, POLICY[action], environment);
     } catch (err) {
@@ -73,13 +91,25 @@ export class Authorization {
     }
   }
 
-  /** Every action a deployment request takes: the deployment, and what it overrides. */
-  deploymentActions(request: { artifact?: unknown; preDeploy?: unknown; gates?: unknown }): Action[] {
+  /** Every action a deployment request takes: the deployment, and what it overrides (on `target`). */
+  deploymentActions(request: { artifact?: unknown; preDeploy?: unknown; gates?: unknown }, target?: string): Action[] {
+    const choosesWhatRuns = !!(request.artifact || request.preDeploy);
     return [
       "deployment.create",
-      ...(request.artifact || request.preDeploy ? (["deployment.artifact"] as const) : []),
+      ...(choosesWhatRuns ? (["deployment.artifact"] as const) : []),
       ...(request.gates ? (["deployment.gates"] as const) : []),
+      ...this.whatRunsActions(target, choosesWhatRuns),
     ];
+  }
+
+  /** Creating an environment: it always chooses what its fleets run. */
+  environmentActions(target: string): Action[] {
+    return ["environment.create", ...this.whatRunsActions(target, true)];
+  }
+
+  /** An unknown target counts as local: the stricter rule. */
+  private whatRunsActions(target: string | undefined, choosesWhatRuns: boolean): Action[] {
+    return choosesWhatRuns && (target ?? "local") === "local" && !this.localSandboxed ? ["local.unsandboxed-run"] : [];
   }
 
   authorizeAll(principal: Principal, actions: Action[], environment: string): void {

@@ -3,7 +3,7 @@
 // Each stack gets its own workspace directory under the data directory, so
 // no stack settings are ever written into the process's working directory
 // and no temporary directory is left behind per operation.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { EngineEvent, OutputMap, PulumiCommand, PulumiFn, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
 import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
@@ -25,6 +25,8 @@ export const PROJECT_NAME = "cutover";
 const POSTGRES_BACKEND_ENV = { PULUMI_DIY_BACKEND_PARALLEL: "2", GOMAXPROCS: "4" };
 
 const UP_ATTEMPTS = 3;
+/** How much lower than the API the CLI and its providers run (nice), so a busy engine leaves the API the CPU. */
+const ENGINE_NICENESS = 10;
 
 /** An inline program's RPC to the engine failed as unavailable (gRPC code 14) or found it shutting down. */
 export function isLostEngineConnection(err: unknown): boolean {
@@ -73,8 +75,30 @@ export class PulumiEngine implements StackEngine {
   }
 
   private pulumi(): Promise<PulumiCommand> {
-    this.command ??= automation().PulumiCommand.get({ root: path.dirname(path.dirname(this.settings.toolchain.pulumiBin)) });
+    this.command ??= automation().PulumiCommand.get({ root: this.cliRoot() });
     return this.command;
+  }
+
+  /**
+   * Where the CLI the Automation API runs lives: a wrapper that starts the
+   * pinned CLI at a lower CPU priority (nice 10), so the CLI and the
+   * providers it starts yield the CPU to the API on a busy machine; the
+   * pinned CLI itself where `nice` is missing.
+   */
+  private cliRoot(): string {
+    const real = this.settings.toolchain.pulumiBin;
+    const nice = ["/usr/bin/nice", "/bin/nice"].find((p) => existsSync(p));
+    if (!nice) return path.dirname(path.dirname(real));
+    const root = path.join(this.settings.dataDir, "engine-cli");
+    mkdirSync(path.join(root, "bin"), { recursive: true, mode: 0o700 });
+    const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+    const script = `#!/bin/sh\n# The pinned Pulumi CLI at a lower CPU priority than the API.\nexec ${nice} -n ${ENGINE_NICENESS} ${quote(real)} "$@"\n`;
+    const wrapper = path.join(root, "bin", "pulumi");
+    if (!existsSync(wrapper) || readFileSync(wrapper, "utf8") !== script) {
+      writeFileSync(`${wrapper}.partial`, script, { mode: 0o700 });
+      renameSync(`${wrapper}.partial`, wrapper);
+    }
+    return root;
   }
 
   /** The directory the engine runs a stack's operations in. */

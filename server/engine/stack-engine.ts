@@ -5,7 +5,7 @@ import type { PulumiFn } from "@pulumi/pulumi/automation";
 
 /** What a deployment's journal keeps of an engine's progress: resource steps and error diagnostics. */
 export interface EngineProgress {
-  type: "engine:step_started" | "engine:step_done" | "engine:step_failed" | "engine:diagnostic";
+  type: "engine:step_started" | "engine:step_done" | "engine:step_failed" | "engine:diagnostic" | "engine:waiting" | "engine:slot_granted";
   data: Record<string, unknown>;
 }
 

@@ -9,7 +9,6 @@ import type { DomainEventBus } from "../deployments/deployment-events";
 import type { EnvironmentService } from "../environments/environment-service";
 import type { DeploymentRepository } from "../deployments/ports";
 import type { EnvironmentSpec } from "../deployments/model";
-import { authorizeWhatRuns, type LocalSandbox } from "../targets/local-sandbox";
 import { principalOf } from "./authentication";
 import { streamEvents } from "./event-stream";
 import { route, type Route } from "./route-table";
@@ -38,8 +37,6 @@ export interface ApiDeps {
   metricProviders: MetricProviders;
   /** The outbound guard's reason a URL may not be called (gates are checked when they come in, and again on each call). */
   urlProblem(url: string): string | undefined;
-  /** Whether local fleets and jobs run as a user of their own; without one only an unscoped admin chooses what they run. */
-  localSandbox: LocalSandbox;
   bus: DomainEventBus;
   audit: AuditRepository;
   /** The secret gates without their own are signed with. */
@@ -71,8 +68,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       errors: ["validation_failed", "environment_exists", "listen_port_taken", "local_sandbox_unavailable"],
       audit: "environment.create",
       handle: async ({ body, res }) => {
-        deps.authorization.authorize(principalOf(res), "environment.create", body.name);
-        authorizeWhatRuns(deps.localSandbox, principalOf(res), body.target, true);
+        deps.authorization.authorizeAll(principalOf(res), deps.authorization.environmentActions(body.target), body.name);
         deps.metricProviders.check(body.name, analysesOf(body.strategy));
         checkGateTargets(deps, body.gates);
         // The force key (when the environment opted in to forcing) is in this answer only.
@@ -143,8 +139,9 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       audit: "deployment.create",
       handle: async ({ params, body, res }) => {
         const p = principalOf(res);
-        deps.authorization.authorizeAll(p, deps.authorization.deploymentActions(body), params.name);
-        if (body.artifact || body.preDeploy) authorizeWhatRuns(deps.localSandbox, p, (await environments.record(params.name)).spec.target, true);
+        deps.authorization.authorize(p, "deployment.create", params.name);
+        const { target } = (await environments.record(params.name)).spec;
+        deps.authorization.authorizeAll(p, deps.authorization.deploymentActions(body, target), params.name);
         deps.metricProviders.check(params.name, analysesOf(body.strategy));
         checkGateTargets(deps, body.gates);
         return accepted(await deployments.create(params.name, body, "deploy", tokenActor(p)));

@@ -1,11 +1,9 @@
 // Whether the local target's fleets and pre-deploy jobs run sandboxed (as
-// an unprivileged user of their own), decided once at start, and the rule
-// that follows when they cannot be: what an environment runs is then run
-// with Cutover's own rights, so only an unscoped admin, who holds those
-// rights already, may choose it.
+// an unprivileged user of their own), decided once at start. When they
+// cannot be, what an environment runs is run with Cutover's own rights, so
+// the action policy (server/auth/authorization.ts) lets only an unscoped
+// admin choose it.
 import { describeRunAs, resolveRunAs, RunAsError, switchError, type RunAs } from "../../infra/local/runtime";
-import type { Principal } from "../auth/token-service";
-import { ForbiddenError } from "../errors";
 
 export interface LocalSandbox {
   /** The user fleets and jobs run as; absent when Cutover cannot switch users (they run as Cutover's own). */
@@ -44,20 +42,10 @@ export function decideLocalSandbox(setting: string | undefined, facts: SandboxFa
   if (cannot) {
     throw new Error(`invalid configuration: cannot start processes as ${describeRunAs(runAs)} (${cannot}); switching users needs root (CAP_SETUID and CAP_SETGID)${setting ? "" : ", or set CUTOVER_LOCAL_RUN_AS"}`);
   }
-  return { runAs, summary: `local fleets and pre-deploy jobs run as ${describeRunAs(runAs)}` };
-}
-
-/**
- * Choosing what a local environment runs (a fleet's artifact, a pre-deploy
- * job): allowed to whoever the role rules allow while fleets and jobs are
- * sandboxed; without a sandbox only to an unscoped admin.
- */
-export function authorizeWhatRuns(sandbox: LocalSandbox, principal: Principal, target: string, choosesWhatRuns: boolean): void {
-  if (!choosesWhatRuns || target !== "local" || sandbox.runAs) return;
-  if (principal.role === "admin" && principal.environments === undefined) return;
-  throw new ForbiddenError(
-    "local_sandbox_unavailable",
-    "Cutover cannot switch users here (it does not run as root), so local fleets and pre-deploy jobs run with Cutover's own rights: only an unscoped admin may set an artifact or a pre-deploy job on a local environment",
-    { target },
-  );
+  return {
+    runAs,
+    summary: runAs.perEnvironment
+      ? `local fleets and pre-deploy jobs run as a uid and gid of their environment's own (from 1073741824, derived from its name), with ${runAs.user}'s home`
+      : `local fleets and pre-deploy jobs run as ${describeRunAs(runAs)}`,
+  };
 }

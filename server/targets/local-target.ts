@@ -4,7 +4,18 @@ import path from "node:path";
 import http from "node:http";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import type { FleetArgs, LoadBalancerArgs } from "../../infra/local/resources";
-import { applyBalancerRouting, inspectFleet, probe, reapUnowned, runLocalJob, stopLocalJob, type BalancerInputs, type ProcessIdentity, type RunAs } from "../../infra/local/runtime";
+import {
+  applyBalancerRouting,
+  environmentRunAs,
+  inspectFleet,
+  probe,
+  reapUnowned,
+  runLocalJob,
+  stopLocalJob,
+  type BalancerInputs,
+  type ProcessIdentity,
+  type RunAs,
+} from "../../infra/local/runtime";
 import { InputError } from "../errors";
 import { parseDuration } from "../deployments/duration";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
@@ -141,12 +152,12 @@ export class LocalTarget implements DeploymentTarget {
 
   /** The job is a process of its own group, run as `runAs`; its output is kept in `jobs/<deployment>.log` under the runtime directory. */
   async runJob(
-    _spec: EnvironmentSpec,
+    spec: EnvironmentSpec,
     job: RunnableJob,
     opts: { deploymentId: string; signal: AbortSignal; onStart(handle: Record<string, unknown>): Promise<void> },
   ): Promise<JobResult> {
     const logFile = path.join(this.runtimeDir, "jobs", `${opts.deploymentId}.log`);
-    const r = await runLocalJob({ ...job, logFile, runAs: this.options.runAs }, { signal: opts.signal, onStart: (id) => opts.onStart({ ...id, logFile }) });
+    const r = await runLocalJob({ ...job, logFile, runAs: environmentRunAs(this.options.runAs, spec.name) }, { signal: opts.signal, onStart: (id) => opts.onStart({ ...id, logFile }) });
     return { exitCode: r.exitCode, timedOut: r.timedOut, output: r.output };
   }
 

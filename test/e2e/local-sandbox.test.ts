@@ -1,13 +1,14 @@
 // A scope is a sandbox on the local target: what a scoped admin makes a
 // local environment run (a fleet's artifact, a pre-deploy job) runs as the
-// run-as user, and cannot read the server's environment, the admin token,
-// the state passphrase or the journal, nor write into the data dir. Tried
+// environment's own unprivileged uid, and cannot read the server's
+// environment, the admin token, the state passphrase or the journal, nor
+// write into the data dir, nor read another environment's processes. Tried
 // the way an attacker would, through the public API with a scoped admin
 // token. Cutover must run as root for this (it is what switches users).
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { resolveRunAs, type RunAs } from "../../infra/local/provider/run-as";
+import { environmentRunAs, resolveRunAs, type RunAs } from "../../infra/local/provider/run-as";
 import { request } from "../helpers/http";
 import { processesWith } from "../helpers/processes";
 import { sharedTempDir } from "../helpers/runnable";
@@ -24,6 +25,7 @@ const http = require("node:http");
 const attempt = (f) => { try { f(); return "allowed"; } catch (e) { return e.code || String(e); } };
 const data = process.env.TARGET_DATA_DIR;
 const server = Number(process.env.TARGET_SERVER_PID);
+const peer = process.env.TARGET_PEER_PID;
 const probe = () => ({
   uid: process.getuid(), gid: process.getgid(), groups: process.getgroups(), home: process.env.HOME, user: process.env.USER,
   attempts: {
@@ -35,6 +37,7 @@ const probe = () => ({
     listDataDir: attempt(() => fs.readdirSync(data)),
     writeDataDir: attempt(() => fs.writeFileSync(data + "/planted", "x")),
     fleetSpecs: attempt(() => fs.readdirSync(data + "/runtime/fleets")),
+    ...(peer ? { peerEnviron: attempt(() => fs.readFileSync("/proc/" + peer + "/environ")), signalPeer: attempt(() => process.kill(Number(peer), 0)) } : {}),
   },
 });
 if (process.env.PORT) {
@@ -55,7 +58,7 @@ describeAsRoot("a scoped admin's local environment, as root", () => {
   const env = () => ({ TARGET_DATA_DIR: server.dataDir, TARGET_SERVER_PID: String(server.process.pid) });
 
   beforeAll(async () => {
-    runAs = resolveRunAs(undefined)!;
+    runAs = environmentRunAs(resolveRunAs(undefined), "sbx-fleet")!;
     server = await startServer({ tokenFile: true });
     adminToken = readFileSync(path.join(server.dataDir, "admin-token"), "utf8").trim();
     const token = (await server.api("POST", "/v1/tokens", { name: "sbx-admin", role: "admin", environments: ["sbx-*"] })).json.token;
@@ -81,8 +84,11 @@ describeAsRoot("a scoped admin's local environment, as root", () => {
     });
   };
 
-  it("runs its fleet as the run-as user, which reaches none of the server's secrets", async () => {
+  let peerMark = "";
+
+  it("runs its fleet as the environment's own user, which reaches none of the server's secrets", async () => {
     const mark = uniqueMark();
+    peerMark = mark;
     const created = await server.api(
       "POST",
       "/v1/environments",
@@ -146,14 +152,38 @@ describeAsRoot("a scoped admin's local environment, as root", () => {
     const d = await waitForDeployment(server, id, "terminal");
     expect(d.state).not.toBe("succeeded");
     expect(Date.now() - started).toBeLessThan(30_000);
+    const hiddenAs = environmentRunAs(resolveRunAs(undefined), "sbx-hidden")!;
     expect(d.error.message).toContain(
-      `fleet sbx-hidden-blue cannot start: the user ${runAs.user} (uid ${runAs.uid}, gid ${runAs.gid}) cannot reach the working directory ${hidden}: ${hidden} is mode 0700`,
+      `fleet sbx-hidden-blue cannot start: the user ${hiddenAs.user} (uid ${hiddenAs.uid}, gid ${hiddenAs.gid}) cannot reach the working directory ${hidden}: ${hidden} is mode 0700`,
     );
 
     const job = (await server.api("POST", "/v1/environments/sbx-fleet/deployments", { version: "v3", preDeploy: { command: ["node", "migrate.js"], cwd: hidden } }, scoped)).json.id;
     const failed = await waitForDeployment(server, job, "rolled_back");
     expect(failed.error.code).toBe("predeploy_failed");
     expect(failed.error.message).toContain(`the user ${runAs.user} (uid ${runAs.uid}, gid ${runAs.gid}) cannot reach the working directory ${hidden}`);
+  });
+
+  it("keeps environments apart: one environment's job cannot read or signal another's fleet", async () => {
+    const [peer] = processesWith(peerMark);
+    expect(peer).toBeDefined();
+    const other = environmentRunAs(resolveRunAs(undefined), "sbx-other")!;
+    expect(other.uid).not.toBe(runAs.uid);
+    const created = await server.api("POST", "/v1/environments", { name: "sbx-other", target: "local", fleet: { replicas: 1, artifact: { command: ["node", probe] } }, local: { listenPort: 0 } }, scoped);
+    expect(created.status).toBe(201);
+    await waitForEnvironment(server, "sbx-other", "ready");
+    const id = (
+      await server.api(
+        "POST",
+        "/v1/environments/sbx-other/deployments",
+        { version: "v1", preDeploy: { command: ["node", probe], env: { ...env(), TARGET_PEER_PID: String(peer) }, timeout: "30s" } },
+        scoped,
+      )
+    ).json.id;
+    await waitForDeployment(server, id, "terminal");
+    const log = readFileSync(path.join(server.dataDir, "runtime", "jobs", `${id}.log`), "utf8");
+    const report = JSON.parse(/^PROBE (.*)$/m.exec(log)![1]);
+    expect(report).toMatchObject({ uid: other.uid, gid: other.gid });
+    expect(report.attempts).toMatchObject({ peerEnviron: "EACCES", signalPeer: "EPERM" });
   });
 });
 

@@ -4,11 +4,13 @@
 import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { resolveRunAs, type PasswdEntry, type RunAs } from "../../infra/local/provider/run-as";
+import { ENVIRONMENT_ID_BASE, environmentRunAs, resolveRunAs, type PasswdEntry, type RunAs } from "../../infra/local/provider/run-as";
 import { unreachableFor } from "../../infra/local/provider/run-as-access";
 import type { Principal } from "../../server/auth/token-service";
 import { ForbiddenError } from "../../server/errors";
-import { authorizeWhatRuns, decideLocalSandbox, type SandboxFacts } from "../../server/targets/local-sandbox";
+import { decideLocalSandbox, type SandboxFacts } from "../../server/targets/local-sandbox";
+import { Authorization } from "../../server/auth/authorization";
+import { TokenService } from "../../server/auth/token-service";
 
 const PASSWD: PasswdEntry[] = [
   { user: "root", uid: 0, gid: 0, home: "/root" },
@@ -56,31 +58,41 @@ describe("the local sandbox, decided at start", () => {
   });
 });
 
-describe("who may choose what a local environment runs", () => {
-  const sandboxed = { runAs: { user: "cutover-run", uid: 999, gid: 995, home: "/tmp" }, summary: "sandboxed" };
-  const unsandboxed = { summary: "not sandboxed" };
+describe("who may choose what a local environment runs (the action policy)", () => {
+  const tokens = new TokenService({ insert: async () => undefined, byHash: async () => undefined, list: async () => [], revoke: async () => false }, undefined);
   const unscopedAdmin: Principal = { id: "admin", name: "admin", role: "admin" };
   const scopedAdmin: Principal = { id: "t1", name: "shop-admin", role: "admin", environments: ["shop-*"] };
   const emptyScope: Principal = { id: "t2", name: "odd", role: "admin", environments: [] };
   const cases = [
-    { sandbox: sandboxed, who: scopedAdmin, target: "local", chooses: true, allowed: true },
-    { sandbox: sandboxed, who: unscopedAdmin, target: "local", chooses: true, allowed: true },
-    { sandbox: unsandboxed, who: unscopedAdmin, target: "local", chooses: true, allowed: true },
-    { sandbox: unsandboxed, who: scopedAdmin, target: "local", chooses: true, allowed: false },
-    { sandbox: unsandboxed, who: emptyScope, target: "local", chooses: true, allowed: false },
-    { sandbox: unsandboxed, who: scopedAdmin, target: "local", chooses: false, allowed: true },
-    { sandbox: unsandboxed, who: scopedAdmin, target: "kubernetes", chooses: true, allowed: true },
+    { sandboxed: true, who: scopedAdmin, target: "local", chooses: true, refused: undefined },
+    { sandboxed: true, who: unscopedAdmin, target: "local", chooses: true, refused: undefined },
+    { sandboxed: false, who: unscopedAdmin, target: "local", chooses: true, refused: undefined },
+    { sandboxed: false, who: scopedAdmin, target: "local", chooses: true, refused: "local_sandbox_unavailable" },
+    { sandboxed: false, who: emptyScope, target: "local", chooses: true, refused: "environment_out_of_scope" },
+    { sandboxed: false, who: scopedAdmin, target: "local", chooses: false, refused: undefined },
+    { sandboxed: false, who: scopedAdmin, target: "kubernetes", chooses: true, refused: undefined },
   ];
-  it.each(cases)("$sandbox.summary, $who.name on $target, choosing what runs: $chooses → allowed: $allowed", (c) => {
-    const act = () => authorizeWhatRuns(c.sandbox, c.who, c.target, c.chooses);
-    if (c.allowed) return expect(act).not.toThrow();
+  it.each(cases)("sandboxed: $sandboxed, $who.name on $target, choosing what runs: $chooses → refused: $refused", (c) => {
+    const authorization = new Authorization(tokens, c.sandboxed);
+    const request = c.chooses ? { version: "v1", artifact: { command: ["./app"] } } : { version: "v1" };
+    const act = () => authorization.authorizeAll(c.who, authorization.deploymentActions(request, c.target), "shop-a");
+    if (!c.refused) return expect(act).not.toThrow();
     expect(act).toThrow(ForbiddenError);
     try {
       act();
     } catch (err) {
-      expect((err as ForbiddenError).code).toBe("local_sandbox_unavailable");
-      expect((err as Error).message).toMatch(/only an unscoped admin/);
+      expect((err as ForbiddenError).code).toBe(c.refused);
     }
+  });
+
+  it("applies to creating a local environment, which always chooses what runs", () => {
+    const act = (sandboxed: boolean, who: Principal) => () => {
+      const authorization = new Authorization(tokens, sandboxed);
+      authorization.authorizeAll(who, authorization.environmentActions("local"), "shop-b");
+    };
+    expect(act(false, scopedAdmin)).toThrow(/only an unscoped admin/);
+    expect(act(false, unscopedAdmin)).not.toThrow();
+    expect(act(true, scopedAdmin)).not.toThrow();
   });
 });
 
@@ -130,5 +142,24 @@ describe("what a run-as user can reach", () => {
 
   it("leaves a command that does not exist to the start, which fails as it would for anyone", () => {
     expect(unreachableFor(runAs, { command: ["no-such-command"], cwd: open, searchPath: path.join(open, "bin") })).toBeUndefined();
+  });
+});
+
+describe("each environment's own uid", () => {
+  const chosen = resolveRunAs(undefined, 0, lookupIn(PASSWD))!;
+  const configured = resolveRunAs("svc", 0, lookupIn(PASSWD))!;
+
+  it("is derived from the environment's name: stable, distinct, above every account, never root's", () => {
+    const a = environmentRunAs(chosen, "shop")!;
+    expect(environmentRunAs(chosen, "shop")).toEqual(a);
+    const ids = new Set(["shop", "shop-b", "billing", "search", "a", "b"].map((e) => environmentRunAs(chosen, e)!.uid));
+    expect(ids.size).toBe(6);
+    for (const id of ids) expect(id >= ENVIRONMENT_ID_BASE && id < 2 ** 31 - 1).toBe(true);
+    expect(a).toMatchObject({ gid: a.uid, home: chosen.home, user: "cutover-run-shop" });
+  });
+
+  it("is the configured user, for every environment, when the operator names one", () => {
+    expect(environmentRunAs(configured, "shop")).toEqual(configured);
+    expect(environmentRunAs(undefined, "shop")).toBeUndefined();
   });
 });

@@ -29,7 +29,7 @@ import { HealthCheckError, type HealthCheckSpec, waitUntilHealthy } from "./heal
 import { tail } from "./log-tail";
 import { allocatePorts } from "./port-allocation";
 import { isAlive, terminate, type ProcessIdentity } from "./process-identity";
-import { resolveRunAs } from "./run-as";
+import { environmentOfFleet, environmentRunAs, resolveRunAs } from "./run-as";
 import { unreachableFor } from "./run-as-access";
 
 export interface FleetInputs {
@@ -59,7 +59,7 @@ const CRASH_LOOP_RESTARTS = 3;
 const SUPERVISOR_ANSWER_MS = 10_000;
 
 export async function startFleet(inputs: FleetInputs, options: StartOptions = {}): Promise<FleetOutputs> {
-  const runAs = resolveRunAs(process.env.CUTOVER_LOCAL_RUN_AS);
+  const runAs = environmentRunAs(resolveRunAs(process.env.CUTOVER_LOCAL_RUN_AS), environmentOfFleet(inputs.name));
   if (runAs) {
     const env = { ...cleanEnv(runAs), ...inputs.artifact.env };
     const unreachable = unreachableFor(runAs, { command: inputs.artifact.command, cwd: inputs.artifact.cwd ?? runAs.home, searchPath: env.PATH });

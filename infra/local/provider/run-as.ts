@@ -6,6 +6,7 @@
 // user set-up makes, else `nobody`. Node's spawn sets the uid and gid, and
 // libuv drops every supplementary group when root changes uid.
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 
 export interface RunAs {
@@ -14,7 +15,32 @@ export interface RunAs {
   gid: number;
   /** The user's home when it exists, else /tmp: somewhere the user may use, never Cutover's own. */
   home: string;
+  /**
+   * Set when Cutover chose the user itself (CUTOVER_LOCAL_RUN_AS unset):
+   * each environment's processes then run as a uid of their own, so one
+   * environment's fleet cannot read another's memory or environment.
+   */
+  perEnvironment?: boolean;
 }
+
+/** Environments' own uids and gids lie in [2^30, 2^31 - 2^16): above any account a distribution hands out. */
+export const ENVIRONMENT_ID_BASE = 0x4000_0000;
+const ENVIRONMENT_ID_SPAN = 0x3fff_0000;
+
+/**
+ * Who an environment's processes run as: with a per-environment setting,
+ * a uid and gid derived from the environment's name (the same on every
+ * replica and after every restart), no supplementary group, the base
+ * user's home; otherwise the one configured user.
+ */
+export function environmentRunAs(runAs: RunAs | undefined, environment: string): RunAs | undefined {
+  if (!runAs?.perEnvironment) return runAs;
+  const id = ENVIRONMENT_ID_BASE + (createHash("sha256").update(environment).digest().readUInt32BE(0) % ENVIRONMENT_ID_SPAN);
+  return { user: `${runAs.user}-${environment}`, uid: id, gid: id, home: runAs.home };
+}
+
+/** The environment a local fleet belongs to, from its name (`<environment>-<color>`). */
+export const environmentOfFleet = (fleetName: string): string => fleetName.replace(/-(blue|green)$/, "");
 
 /** Tried in order when CUTOVER_LOCAL_RUN_AS is unset and Cutover runs as root. */
 export const DEFAULT_RUN_AS_USERS = ["cutover-run", "nobody"];
@@ -53,7 +79,7 @@ export function resolveRunAs(setting: string | undefined, euid = process.geteuid
         `Cutover runs as root and none of the users it runs local fleets as by default exists (${DEFAULT_RUN_AS_USERS.join(", ")}): run scripts/setup.sh as root, or set CUTOVER_LOCAL_RUN_AS`,
       );
     }
-    return checked(runAsOf(entry), euid, "the default user");
+    return { ...checked(runAsOf(entry), euid, "the default user"), perEnvironment: true };
   }
   const numeric = /^(\d+)(?::(\d+))?$/.exec(setting);
   const entry = lookup(numeric ? numeric[1] : setting);
