@@ -38,7 +38,7 @@ export function openApiDocument(routes: Route[], version: string) {
     paths[path] ??= {};
     paths[path][r.method] = {
       summary: r.summary,
-      description: `Requires the ${r.role} role.`,
+      description: r.action ? `Action ${r.action}: requires the ${r.role} role in the environment's scope.` : `Requires the ${r.role} role.`,
       security: [{ bearer: [] }],
       parameters: parameters(r),
       ...(r.body
