@@ -2,6 +2,7 @@
 // that a crash at that exact moment costs nothing. Inert unless
 // CUTOVER_FAULT_KILL_AT names the point (optionally `point#n` for its n-th
 // passage); documented in the README's reliability section.
+import { readdirSync, readFileSync } from "node:fs";
 import type { OperationOptions } from "./engine/stack-engine";
 
 const wanted = parse(process.env.CUTOVER_FAULT_KILL_AT);
@@ -16,14 +17,54 @@ function parse(spec: string | undefined): Map<string, number> {
   return points;
 }
 
-export function crashPoint(name: string): void {
+/** `withEngine`: the engine's processes (this process's descendants in its session) die in the same instant, as in a machine's crash. */
+export function crashPoint(name: string, opts: { withEngine?: boolean } = {}): void {
   const nth = wanted.get(name);
   if (nth === undefined) return;
   const seen = (passages.get(name) ?? 0) + 1;
   passages.set(name, seen);
   if (seen === nth) {
     process.stderr.write(`${JSON.stringify({ level: 60, msg: "fault injection: killing the server", point: name })}\n`);
+    if (opts.withEngine) for (const pid of engineProcesses()) signal(pid);
     process.kill(process.pid, "SIGKILL");
+  }
+}
+
+/**
+ * This process's descendants in its own session: the Pulumi CLI and the
+ * plugins it started. Fleet supervisors and balancers start sessions of
+ * their own (they outlive a crash by design) and are left alone.
+ */
+function engineProcesses(): number[] {
+  const stats = new Map<number, { ppid: number; sid: number }>();
+  for (const entry of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      stats.set(Number(entry), { ppid: Number(fields[1]), sid: Number(fields[3]) });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const own = stats.get(process.pid)?.sid;
+  const found: number[] = [];
+  const visit = (parent: number) => {
+    for (const [pid, s] of stats) {
+      if (s.ppid === parent && s.sid === own) {
+        found.push(pid);
+        visit(pid);
+      }
+    }
+  };
+  visit(process.pid);
+  return found;
+}
+
+function signal(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // already gone
   }
 }
 
@@ -36,7 +77,7 @@ export function crashPointAtFirstStep(ops: OperationOptions, point: string): Ope
       ops.onEvent?.(e);
       if (!fired && e.type === "engine:step_started") {
         fired = true;
-        crashPoint(point);
+        crashPoint(point, { withEngine: true });
       }
     },
   };

@@ -17,7 +17,7 @@ export interface ControlPlaneRun {
   rollback: { trafficMs: number; endMs: number };
   parallel: { environments: number; serialSeconds: number; parallelSeconds: number };
   rss: { deployments: number; beforeMb: number; afterMb: number };
-  polls: { perSecond: number; count: number; p50Ms: number; p99Ms: number; failed: number };
+  polls: { perSecond: number; count: number; p50Ms: number; p99Ms: number; p999Ms: number; failed: number; healthz: { count: number; p99Ms: number; p999Ms: number; failed: number } };
 }
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
@@ -61,7 +61,9 @@ export async function controlPlane(environments: number, deployments: number): P
 
     // All at once, with status polls going on.
     const latencies: number[] = [];
+    const health: number[] = [];
     let failed = 0;
+    let healthFailed = 0;
     const perSecond = 200;
     let polling = true;
     const poller = (async () => {
@@ -73,6 +75,18 @@ export async function controlPlane(environments: number, deployments: number): P
         for (; sent < due; sent++) {
           const name = names[sent % names.length];
           const s = performance.now();
+          // Every fourth poll is /healthz, as a load balancer's check would be.
+          if (sent % 4 === 3) {
+            inflight.push(
+              request(`${server.url}/healthz`)
+                .then((r) => {
+                  if (r.status !== 200) healthFailed++;
+                  health.push(performance.now() - s);
+                })
+                .catch(() => void healthFailed++),
+            );
+            continue;
+          }
           inflight.push(
             request(`${server.url}/v1/environments/${name}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
               .then((r) => {
@@ -92,7 +106,9 @@ export async function controlPlane(environments: number, deployments: number): P
     polling = false;
     await poller;
     latencies.sort((a, b) => a - b);
-    const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((latencies.length * p) / 100))] ?? NaN;
+    health.sort((a, b) => a - b);
+    const pctOf = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+    const pct = (p: number) => pctOf(latencies, p);
 
     // RSS over many more deployments, all environments at once, round after round.
     const beforeMb = rssMb(server.process.pid!);
@@ -132,7 +148,15 @@ export async function controlPlane(environments: number, deployments: number): P
       rollback: { trafficMs, endMs },
       parallel: { environments, serialSeconds, parallelSeconds },
       rss: { deployments, beforeMb, afterMb },
-      polls: { perSecond, count: latencies.length, p50Ms: pct(50), p99Ms: pct(99), failed },
+      polls: {
+        perSecond,
+        count: latencies.length,
+        p50Ms: pct(50),
+        p99Ms: pct(99),
+        p999Ms: pct(99.9),
+        failed,
+        healthz: { count: health.length, p99Ms: pctOf(health, 99), p999Ms: pctOf(health, 99.9), failed: healthFailed },
+      },
     };
   } finally {
     await server.stop();
