@@ -3,6 +3,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import os from "node:os";
+import { describeError } from "./errors";
 import { TokenService } from "./auth/token-service";
 import { Authorization } from "./auth/authorization";
 import { createApp } from "./app";
@@ -15,7 +17,7 @@ import { parseDuration } from "./deployments/duration";
 import { EnvironmentWorkers } from "./deployments/environment-workers";
 import { EnvironmentReconciler } from "./deployments/recovery";
 import { TrafficOperator } from "./deployments/traffic-operator";
-import { PulumiEngine } from "./engine/pulumi-engine";
+import { WorkerEngine } from "./engine/worker-engine";
 import { BoundedEngine } from "./engine/bounded-engine";
 import { EngineSlots } from "./engine/engine-slots";
 import { projectRoot, resolveToolchain, type Toolchain } from "./engine/toolchain";
@@ -83,6 +85,15 @@ export interface ServiceOptions {
   localSandbox?: LocalSandbox;
 }
 
+/** This process's CPU priority (nice): the local target's fleets and balancers run at it, not at the engine's. */
+function ownNiceness(): number {
+  try {
+    return os.getPriority();
+  } catch {
+    return 0;
+  }
+}
+
 /** The state passphrase: the operator's, or one generated on first start and kept 0600. */
 function statePassphrase(config: Config): string {
   if (config.pulumiPassphrase) return config.pulumiPassphrase;
@@ -107,10 +118,19 @@ export async function createServices({ config, logger, toolchain, engine: inject
 
   const passphrase = statePassphrase(config);
   // Every operation that starts Pulumi's processes takes one of the replica's engine slots first.
-  const engine: StackEngine = new BoundedEngine(
-    injectedEngine ?? new PulumiEngine({ dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain(), backendUrl: config.stateBackend }),
-    new EngineSlots(config.engineConcurrency),
-  );
+  // Engine work runs in engine workers, never in this process; reconciler is set below, before any operation runs.
+  let reconciler: EnvironmentReconciler | undefined;
+  const workerEngine = injectedEngine
+    ? undefined
+    : new WorkerEngine({
+        settings: { dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain(), backendUrl: config.stateBackend, dataPlaneNiceness: ownNiceness() },
+        // Operations beyond the slots are reads (outputs, state) and repairs: they get workers of their own.
+        maxWorkers: config.engineConcurrency + 2,
+        niceness: config.engineNiceness,
+        log: (level, data, message) => logger[level](data, message),
+        interrupted: (stack) => reconciler!.reapInterrupted(stack).catch((err) => logger.error({ stack, err: describeError(err) }, "could not remove what an interrupted operation left")),
+      });
+  const engine: StackEngine = new BoundedEngine(injectedEngine ?? workerEngine!, new EngineSlots(config.engineConcurrency));
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
   const targets = new TargetRegistry([new LocalTarget(config.runtimeDir, { reap: journalDb.dialect === "sqlite", runAs: localSandbox.runAs }), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
@@ -163,7 +183,6 @@ export async function createServices({ config, logger, toolchain, engine: inject
   };
   const runner = new DeploymentRunner(core);
   // The workers ask the reconciler for each environment's next piece of work; both are built before either runs.
-  let reconciler: EnvironmentReconciler | undefined;
   const leaseStore = new LeaseStore(journalDb.db, journalDb.dialect);
   const leaseTtlMs = parseDuration(config.leaseTtl);
   const workers = new EnvironmentWorkers(
@@ -402,6 +421,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
       await scheduler.stop();
       await flagRamps.stop();
       metrics.stop();
+      await workerEngine?.close();
       await journalDb.close();
     },
   };

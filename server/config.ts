@@ -39,6 +39,7 @@ const schema = z.object({
   CUTOVER_METRIC_PROVIDERS: z.string().min(1).optional(),
   CUTOVER_SCHEDULER_INTERVAL: z.string().regex(/^\d+(ms|s|m)$/, "CUTOVER_SCHEDULER_INTERVAL must be a duration like 500ms").default("500ms"),
   CUTOVER_ENGINE_CONCURRENCY: z.coerce.number().int().min(1).max(256).optional(),
+  CUTOVER_ENGINE_NICENESS: z.coerce.number().int().min(0).max(19).default(10),
   CUTOVER_FLAGS_RATE_LIMIT: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
   CUTOVER_TRAFFIC_MODE: z.enum(["direct", "stack"], { error: "CUTOVER_TRAFFIC_MODE must be direct or stack" }).default("direct"),
   CUTOVER_WEBHOOK_RETRY_SCHEDULE: z
@@ -83,6 +84,8 @@ export interface Config {
   webhookRetrySchedule?: string[];
   /** Engine operations (up, destroy, refresh) this replica runs at once; more wait, rollbacks and traffic first. */
   engineConcurrency: number;
+  /** How much lower than the API the engine workers (and the CLI and providers they start) run; 0 for the same. */
+  engineNiceness: number;
   /** Flag evaluations a second per token over OFREP; more get 429 with Retry-After. */
   flagsRateLimit: number;
   /**
@@ -138,6 +141,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     flagsRateLimit: c.CUTOVER_FLAGS_RATE_LIMIT,
     // Two per core: measured on 2 cores, 4 kept status polls under 20 ms at p99 while ten deployments ran, and finished them sooner than 2.
     engineConcurrency: c.CUTOVER_ENGINE_CONCURRENCY ?? 2 * os.availableParallelism(),
+    engineNiceness: c.CUTOVER_ENGINE_NICENESS,
     trafficMode: c.CUTOVER_TRAFFIC_MODE,
   };
 }

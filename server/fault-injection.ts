@@ -7,6 +7,8 @@ import type { OperationOptions } from "./engine/stack-engine";
 
 const wanted = parse(process.env.CUTOVER_FAULT_KILL_AT);
 const passages = new Map<string, number>();
+/** The process groups of this server's engine workers (each worker leads one; the CLI and plugins it starts are in it). */
+export const engineGroups = new Set<number>();
 
 function parse(spec: string | undefined): Map<string, number> {
   const points = new Map<string, number>();
@@ -19,15 +21,27 @@ function parse(spec: string | undefined): Map<string, number> {
 
 /** `withEngine`: the engine's processes (this process's descendants in its session) die in the same instant, as in a machine's crash. */
 export function crashPoint(name: string, opts: { withEngine?: boolean } = {}): void {
+  if (!faultFires(name)) return;
+  process.stderr.write(`${JSON.stringify({ level: 60, msg: "fault injection: killing the server", point: name })}\n`);
+  if (opts.withEngine) {
+    for (const pgid of engineGroups) signal(-pgid);
+    for (const pid of engineProcesses()) signal(pid);
+  }
+  process.kill(process.pid, "SIGKILL");
+}
+
+/**
+ * Whether a named fault is to happen at this passage of its point (the
+ * n-th, as CUTOVER_FAULT_KILL_AT asks). `worker:<point>` names the death
+ * of the engine worker running an operation, rather than of the server.
+ */
+export function faultFires(name: string): boolean {
   const nth = wanted.get(name);
-  if (nth === undefined) return;
+  if (nth === undefined) return false;
   const seen = (passages.get(name) ?? 0) + 1;
   passages.set(name, seen);
-  if (seen === nth) {
-    process.stderr.write(`${JSON.stringify({ level: 60, msg: "fault injection: killing the server", point: name })}\n`);
-    if (opts.withEngine) for (const pid of engineProcesses()) signal(pid);
-    process.kill(process.pid, "SIGKILL");
-  }
+  if (seen === nth && name.startsWith("worker:")) process.stderr.write(`${JSON.stringify({ level: 50, msg: "fault injection: killing an engine worker", point: name })}\n`);
+  return seen === nth;
 }
 
 /**
@@ -73,6 +87,7 @@ export function crashPointAtFirstStep(ops: OperationOptions, point: string): Ope
   let fired = false;
   return {
     ...ops,
+    faultPoint: point,
     onEvent: (e) => {
       ops.onEvent?.(e);
       if (!fired && e.type === "engine:step_started") {

@@ -178,6 +178,27 @@ export class EnvironmentReconciler {
     void this.reap().catch((err) => this.deps.logger.error({ err: describeError(err) }, "removing runtime leftovers failed"));
   }
 
+  /**
+   * After an engine worker died mid-operation on one of the environment's
+   * stacks (and the stack was repaired): removes what that operation had
+   * started but never recorded. The environment's work runs one piece at a
+   * time, so nothing else of it can be half-made at that moment.
+   */
+  async reapInterrupted(stack: string): Promise<void> {
+    const { engine, environments, targets, logger } = this.deps;
+    const name = stack.slice(0, stack.lastIndexOf("."));
+    const env = await environments.get(name);
+    const target = env ? targets.get(env.spec.target) : undefined;
+    if (!env || !target?.reapUnowned) return;
+    const fleets: Record<string, unknown>[] = [];
+    for (const color of ["blue", "green"] as Color[]) {
+      if (await engine.exists(stackNames(name)[color])) fleets.push(await engine.outputs(stackNames(name)[color]));
+    }
+    const owners = (await engine.exists(stackNames(name).traffic)) ? [name] : [];
+    const reaped = await target.reapUnowned({ fleets, environments: owners }, new Date(), name);
+    if (reaped.length) logger.warn({ environment: name, reaped }, "removed what an interrupted engine operation left half-made");
+  }
+
   /** Removes fleets and balancers of the local target that no stack owns (what a crash left half-made). */
   private async reap(): Promise<void> {
     const { engine, environments, targets, logger } = this.deps;
@@ -189,7 +210,7 @@ export class EnvironmentReconciler {
       for (const env of (await environments.list()).filter((e) => e.spec.target === name)) {
         for (const color of ["blue", "green"] as Color[]) {
           const stack = stackNames(env.name)[color];
-          if (await engine.exists(stack)) fleets.push(await engine.outputs(stack, async () => undefined));
+          if (await engine.exists(stack)) fleets.push(await engine.outputs(stack));
         }
         if (await engine.exists(stackNames(env.name).traffic)) owners.push(env.name);
       }

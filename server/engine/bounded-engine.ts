@@ -5,7 +5,7 @@
 // go before new fleets; the rest is served round-robin across environments.
 // A wait shows in the operation's events (`engine:waiting`, then
 // `engine:slot_granted`), so a deployment says why it is not moving.
-import type { PulumiFn } from "@pulumi/pulumi/automation";
+import type { StackProgram } from "../../infra/programs";
 import type { EngineSlots, SlotPriority } from "./engine-slots";
 import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
 
@@ -21,11 +21,11 @@ export class BoundedEngine implements StackEngine {
     readonly slots: EngineSlots,
   ) {}
 
-  up(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<StackOutputs> {
+  up(stackName: string, program: StackProgram, opts: OperationOptions = {}): Promise<StackOutputs> {
     return this.bounded(stackName, stackParts(stackName).traffic ? "urgent" : "normal", opts, () => this.inner.up(stackName, program, opts));
   }
 
-  destroy(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<void> {
+  destroy(stackName: string, program: StackProgram, opts: OperationOptions = {}): Promise<void> {
     return this.bounded(stackName, "urgent", opts, () => this.inner.destroy(stackName, program, opts));
   }
 
@@ -38,8 +38,8 @@ export class BoundedEngine implements StackEngine {
     return this.bounded(stackName, "urgent", {}, () => this.inner.resources(stackName, opts));
   }
 
-  outputs(stackName: string, program: PulumiFn): Promise<StackOutputs> {
-    return this.inner.outputs(stackName, program);
+  outputs(stackName: string): Promise<StackOutputs> {
+    return this.inner.outputs(stackName);
   }
 
   exists(stackName: string): Promise<boolean> {

@@ -4,8 +4,10 @@
 // no stack settings are ever written into the process's working directory
 // and no temporary directory is left behind per operation.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { getPriority } from "node:os";
 import path from "node:path";
 import type { EngineEvent, OutputMap, PulumiCommand, PulumiFn, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
+import { pulumiProgram, type StackProgram } from "../../infra/programs";
 import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
 import { engineEventSummary } from "./engine-event-summary";
 import type { Toolchain } from "./toolchain";
@@ -40,7 +42,23 @@ export interface EngineSettings {
   toolchain: Toolchain;
   /** Any Pulumi backend URL; a file backend under the data dir when absent. */
   backendUrl?: string;
+  /**
+   * How much lower than the API the CLI and its providers run (nice); 10
+   * by default, 0 where the process running the engine is itself lowered
+   * (an engine worker).
+   */
+  cliNiceness?: number;
+  /**
+   * The CPU priority (nice) the local target's fleets and balancers are
+   * given back once started, so the data plane never runs at the engine's
+   * lowered priority; the API's own by default.
+   */
+  dataPlaneNiceness?: number;
 }
+
+/** A program as data, or an inline one where it runs in this process. */
+export type ProgramLike = StackProgram | PulumiFn;
+const inline = (program: ProgramLike): PulumiFn => (typeof program === "function" ? program : pulumiProgram(program));
 
 export class PulumiEngine implements StackEngine {
   private command?: Promise<PulumiCommand>;
@@ -69,6 +87,7 @@ export class PulumiEngine implements StackEngine {
       PULUMI_BACKEND_URL: this.backendUrl,
       PULUMI_HOME: this.pulumiHome,
       CUTOVER_PROXY_BIN: toolchain.proxyBin,
+      CUTOVER_DATA_PLANE_NICENESS: String(this.settings.dataPlaneNiceness ?? osPriority()),
       ...(/^postgres(ql)?:/.test(this.backendUrl) ? POSTGRES_BACKEND_ENV : {}),
       PATH: `${toolchain.pluginDir}:${path.dirname(toolchain.pulumiBin)}:${process.env.PATH ?? ""}`,
     };
@@ -87,12 +106,13 @@ export class PulumiEngine implements StackEngine {
    */
   private cliRoot(): string {
     const real = this.settings.toolchain.pulumiBin;
+    const niceness = this.settings.cliNiceness ?? ENGINE_NICENESS;
     const nice = ["/usr/bin/nice", "/bin/nice"].find((p) => existsSync(p));
-    if (!nice) return path.dirname(path.dirname(real));
+    if (!nice || niceness <= 0) return path.dirname(path.dirname(real));
     const root = path.join(this.settings.dataDir, "engine-cli");
     mkdirSync(path.join(root, "bin"), { recursive: true, mode: 0o700 });
     const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const script = `#!/bin/sh\n# The pinned Pulumi CLI at a lower CPU priority than the API.\nexec ${nice} -n ${ENGINE_NICENESS} ${quote(real)} "$@"\n`;
+    const script = `#!/bin/sh\n# The pinned Pulumi CLI at a lower CPU priority than the API.\nexec ${nice} -n ${niceness} ${quote(real)} "$@"\n`;
     const wrapper = path.join(root, "bin", "pulumi");
     if (!existsSync(wrapper) || readFileSync(wrapper, "utf8") !== script) {
       writeFileSync(`${wrapper}.partial`, script, { mode: 0o700 });
@@ -114,14 +134,14 @@ export class PulumiEngine implements StackEngine {
    * check, an existing stack is not selected first (a CLI run that changes
    * nothing) and a new one is created without trying to select it.
    */
-  async stack(stackName: string, program: PulumiFn): Promise<Stack> {
+  async stack(stackName: string, program: ProgramLike = async () => undefined): Promise<Stack> {
     const { LocalWorkspace, Stack } = automation();
     const workspace = await LocalWorkspace.create({
       workDir: this.workDir(stackName),
       pulumiCommand: await this.pulumi(),
       pulumiHome: this.pulumiHome,
       envVars: this.environment(),
-      program,
+      program: inline(program),
       projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
     });
     if (!this.ownFileBackend) return Stack.createOrSelect(stackName, workspace);
@@ -141,10 +161,10 @@ export class PulumiEngine implements StackEngine {
    * late RPC failure can fail another's update. An update is declarative,
    * so running it again converges on the same state.
    */
-  async up(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<StackOutputs> {
+  async up(stackName: string, program: ProgramLike, opts: OperationOptions = {}): Promise<StackOutputs> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const captured = capturingOutputs(program);
+        const captured = capturingOutputs(inline(program));
         const stack = await this.stack(stackName, captured.program);
         withoutReadBack(stack, captured.outputs);
         const result = await stack.up({ onEvent: progress(opts), signal: opts.signal, refresh: opts.refresh, onOutput: () => undefined });
@@ -163,7 +183,7 @@ export class PulumiEngine implements StackEngine {
   /** The custom resources recorded in a stack's state, refreshed from reality first when asked. */
   async resources(stackName: string, opts: { refresh?: boolean } = {}): Promise<ResourceState[]> {
     if (!(await this.exists(stackName))) return [];
-    const stack = await this.stack(stackName, async () => undefined);
+    const stack = await this.stack(stackName);
     if (opts.refresh) await refreshed(stack);
     const state = await stack.exportStack();
     const resources = (state.deployment?.resources ?? []) as { urn: string; type: string; custom?: boolean; outputs?: Record<string, unknown> }[];
@@ -173,11 +193,11 @@ export class PulumiEngine implements StackEngine {
   /** `pulumi refresh`: the target's reality written into the stack's state, and what that changed. */
   async refresh(stackName: string, opts: OperationOptions = {}): Promise<RefreshChanges> {
     if (!(await this.exists(stackName))) return {};
-    return refreshed(await this.stack(stackName, async () => undefined), opts);
+    return refreshed(await this.stack(stackName), opts);
   }
 
   /** Destroys every resource of the stack, then removes the stack itself. */
-  async destroy(stackName: string, program: PulumiFn, opts: OperationOptions = {}): Promise<void> {
+  async destroy(stackName: string, program: ProgramLike, opts: OperationOptions = {}): Promise<void> {
     if (!(await this.exists(stackName))) return;
     const stack = withoutReadBack(await this.stack(stackName, program));
     await stack.destroy({ onEvent: progress(opts), signal: opts.signal, onOutput: () => undefined });
@@ -185,8 +205,8 @@ export class PulumiEngine implements StackEngine {
     rmSync(this.workDir(stackName), { recursive: true, force: true });
   }
 
-  async outputs(stackName: string, program: PulumiFn): Promise<StackOutputs> {
-    const stack = await this.stack(stackName, program);
+  async outputs(stackName: string): Promise<StackOutputs> {
+    const stack = await this.stack(stackName);
     return unwrap(await stack.outputs());
   }
 
@@ -196,7 +216,7 @@ export class PulumiEngine implements StackEngine {
    */
   async repair(stackName: string): Promise<{ cancelled: boolean; pendingCleared: number }> {
     if (!(await this.exists(stackName))) return { cancelled: false, pendingCleared: 0 };
-    const stack = await this.stack(stackName, async () => undefined);
+    const stack = await this.stack(stackName);
     let cancelled = false;
     try {
       await stack.cancel();
@@ -322,6 +342,15 @@ export class PulumiEngine implements StackEngine {
     }
     const stacks = await (await this.listing).listStacks();
     return stacks.some((s) => s.name === stackName || s.name.endsWith(`/${stackName}`));
+  }
+}
+
+/** This process's CPU priority (nice), 0 where it cannot be read. */
+function osPriority(): number {
+  try {
+    return getPriority();
+  } catch {
+    return 0;
   }
 }
 

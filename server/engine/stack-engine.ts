@@ -1,7 +1,8 @@
-// What the orchestrator needs from a Pulumi engine. PulumiEngine is the
-// real one; tests of cloud targets run programs under Pulumi's mocks
-// through another implementation.
-import type { PulumiFn } from "@pulumi/pulumi/automation";
+// What the orchestrator needs from a Pulumi engine. Programs are given as
+// data (which program, its inputs), so the engine may run them in another
+// process: WorkerEngine runs them in engine workers, PulumiEngine in its
+// own process; tests of cloud targets run them under Pulumi's mocks.
+import type { StackProgram } from "../../infra/programs";
 
 /** What a deployment's journal keeps of an engine's progress: resource steps and error diagnostics. */
 export interface EngineProgress {
@@ -15,6 +16,8 @@ export interface OperationOptions {
   signal?: AbortSignal;
   /** Read every resource back from reality before computing the change (`up --refresh`). */
   refresh?: boolean;
+  /** A fault-injection point the engine worker running the operation dies at, once at work on its first resource. */
+  faultPoint?: string;
 }
 
 /** One custom resource as a stack's state records it. */
@@ -30,10 +33,10 @@ export type StackOutputs = Record<string, unknown>;
 export type RefreshChanges = Record<string, number>;
 
 export interface StackEngine {
-  up(stackName: string, program: PulumiFn, opts?: OperationOptions): Promise<StackOutputs>;
+  up(stackName: string, program: StackProgram, opts?: OperationOptions): Promise<StackOutputs>;
   /** Destroys every resource of the stack, then removes the stack. A missing stack is fine. */
-  destroy(stackName: string, program: PulumiFn, opts?: OperationOptions): Promise<void>;
-  outputs(stackName: string, program: PulumiFn): Promise<StackOutputs>;
+  destroy(stackName: string, program: StackProgram, opts?: OperationOptions): Promise<void>;
+  outputs(stackName: string): Promise<StackOutputs>;
   /** The stack's custom resources as its state records them; with `refresh`, read back from the target first. */
   resources(stackName: string, opts?: { refresh?: boolean }): Promise<ResourceState[]>;
   /** Reads every resource back from the target into the stack's state; returns what that changed. A missing stack changes nothing. */

@@ -22,13 +22,12 @@ export class AwsTarget implements DeploymentTarget {
 
   fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>, replicas?: number) {
     const inputs = fleetInputs(spec, color, version, artifact, traffic, replicas);
-    // The provider SDK is large: it is loaded when a program first runs, not when Cutover starts.
-    return async () => (await import("../../infra/aws/fleet-program")).awsFleetProgram(inputs, spec.aws!)();
+    return { kind: "aws/fleet", inputs, settings: spec.aws! } as const;
   }
 
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets?: TrafficSecrets) {
     const inputs = trafficInputs(spec, traffic, secrets);
-    return async () => (await import("../../infra/aws/traffic-program")).awsTrafficProgram(inputs, spec.aws!)();
+    return { kind: "aws/traffic", inputs, settings: spec.aws! } as const;
   }
 
   /** The listener's forward action after a refresh of the traffic stack. */

@@ -1,7 +1,7 @@
 // The one interface every target implements. The orchestrator only ever
 // talks to a target through it: a fleet program per color and version, a
 // traffic program over the two colors, and a health verdict on a new fleet.
-import type { PulumiFn } from "@pulumi/pulumi/automation";
+import type { StackProgram } from "../../infra/programs";
 import type { ResourceState } from "../engine/stack-engine";
 import type { RunnableArtifact, Color, EnvironmentSpec, Strategy, TargetName } from "../deployments/model";
 
@@ -81,9 +81,9 @@ export interface DeploymentTarget {
    * security groups); `replicas` the fleet's capacity when it is not the
    * spec's (a rolling deployment's fleets grow and shrink wave by wave).
    */
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>, replicas?: number): PulumiFn;
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>, replicas?: number): StackProgram;
   /** `secrets` hold what the spec keeps sealed (the force key), opened for this program; without them nothing is forced. */
-  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets?: TrafficSecrets): PulumiFn;
+  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets?: TrafficSecrets): StackProgram;
   /** Resolves when the fleet described by these stack outputs is healthy, at `replicas` instances (the spec's by default). */
   verify(spec: EnvironmentSpec, fleet: Record<string, unknown>, replicas?: number): Promise<void>;
   /**
@@ -119,12 +119,13 @@ export interface DeploymentTarget {
   ): Promise<JobResult>;
   stopJob?(handle: Record<string, unknown>): Promise<void>;
   /** The pre-deploy job as a one-off stack (a Kubernetes Job); its outputs hold `exitCode`. */
-  jobProgram?(spec: EnvironmentSpec, job: RunnableJob, version: string, deploymentId: string): PulumiFn;
+  jobProgram?(spec: EnvironmentSpec, job: RunnableJob, version: string, deploymentId: string): StackProgram;
   /**
    * Removes runtime leftovers no stack owns (what a crash interrupted).
-   * `owned` holds the outputs of every existing fleet and traffic stack.
+   * `owned` holds the outputs of every existing fleet and traffic stack
+   * (of `environment` alone, when given: then only its leftovers go).
    */
-  reapUnowned?(owned: { fleets: Record<string, unknown>[]; environments: string[] }, before: Date): Promise<string[]>;
+  reapUnowned?(owned: { fleets: Record<string, unknown>[]; environments: string[] }, before: Date, environment?: string): Promise<string[]>;
 }
 
 export const stackNames = (environment: string) => ({

@@ -28,19 +28,18 @@ export class KubernetesTarget implements DeploymentTarget {
 
   fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, traffic?: Record<string, unknown>, replicas?: number) {
     const inputs = fleetInputs(spec, color, version, artifact, traffic, replicas);
-    // The provider SDK is large: it is loaded when a program first runs, not when Cutover starts.
-    return async () => (await import("../../infra/kubernetes/fleet-program")).kubernetesFleetProgram(inputs, spec.kubernetes!)();
+    return { kind: "kubernetes/fleet", inputs, settings: spec.kubernetes! } as const;
   }
 
   trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets?: TrafficSecrets) {
     const inputs = trafficInputs(spec, traffic, secrets);
-    return async () => (await import("../../infra/kubernetes/traffic-program")).kubernetesTrafficProgram(inputs, spec.kubernetes!)();
+    return { kind: "kubernetes/traffic", inputs, settings: spec.kubernetes! } as const;
   }
 
   /** The pre-deploy job is a Kubernetes Job from the environment's image at the deployed version. */
   jobProgram(spec: EnvironmentSpec, job: RunnableJob, version: string, deploymentId: string) {
     const inputs = { environment: spec.name, version, deploymentId, ...job };
-    return async () => (await import("../../infra/kubernetes/job-program")).kubernetesJobProgram(inputs, spec.kubernetes!)();
+    return { kind: "kubernetes/job", inputs, settings: spec.kubernetes! } as const;
   }
 
   /** The HTTPRoute's weights (or the Service's selector) after a refresh of the traffic stack. */

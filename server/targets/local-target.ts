@@ -2,8 +2,7 @@
 // is a cutover-proxy process; both are resources of the `cutover` provider.
 import path from "node:path";
 import http from "node:http";
-import type { PulumiFn } from "@pulumi/pulumi/automation";
-import type { FleetArgs, LoadBalancerArgs } from "../../infra/local/resources";
+import type { StackProgram } from "../../infra/programs";
 import {
   applyBalancerRouting,
   environmentRunAs,
@@ -44,9 +43,9 @@ export class LocalTarget implements DeploymentTarget {
     return { ...spec, local: { ...spec.local, adminPort } };
   }
 
-  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, _traffic?: Record<string, unknown>, replicas?: number) {
+  fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, _traffic?: Record<string, unknown>, replicas?: number): StackProgram {
     const hc = spec.fleet.healthCheck;
-    return lazyProgram("fleet", {
+    return { kind: "local/fleet", args: {
       name: `${spec.name}-${color}`,
       version,
       replicas: replicas ?? spec.fleet.replicas,
@@ -60,11 +59,11 @@ export class LocalTarget implements DeploymentTarget {
       },
       drainTimeoutMs: parseDuration(spec.fleet.drainTimeout),
       runtimeDir: this.runtimeDir,
-    });
+    } };
   }
 
-  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets: TrafficSecrets = {}) {
-    return lazyProgram("traffic", this.balancerInputs(spec, traffic, secrets));
+  trafficProgram(spec: EnvironmentSpec, traffic: TrafficState, secrets: TrafficSecrets = {}): StackProgram {
+    return { kind: "local/traffic", args: this.balancerInputs(spec, traffic, secrets) };
   }
 
   /**
@@ -165,12 +164,13 @@ export class LocalTarget implements DeploymentTarget {
     if (typeof handle.pid === "number" && typeof handle.startTime === "string") await stopLocalJob(handle as unknown as ProcessIdentity);
   }
 
-  async reapUnowned(owned: { fleets: Record<string, unknown>[]; environments: string[] }, before: Date): Promise<string[]> {
+  async reapUnowned(owned: { fleets: Record<string, unknown>[]; environments: string[] }, before: Date, environment?: string): Promise<string[]> {
     if (!this.options.reap) return [];
     return reapUnowned(
       this.runtimeDir,
       { fleetIds: new Set(owned.fleets.map((f) => f.fleetId as string)), balancers: new Set(owned.environments) },
       before,
+      environment,
     );
   }
 
@@ -226,12 +226,3 @@ function fetchText(url: string, retried = false): Promise<string> {
   });
 }
 
-/** A local program whose module (and @pulumi/pulumi with it) is loaded when it first runs, not when Cutover starts. */
-function lazyProgram(kind: "fleet", args: FleetArgs): PulumiFn;
-function lazyProgram(kind: "traffic", args: BalancerInputs): PulumiFn;
-function lazyProgram(kind: "fleet" | "traffic", args: FleetArgs | BalancerInputs): PulumiFn {
-  return async () =>
-    kind === "fleet"
-      ? (await import("../../infra/local/fleet-program")).localFleetProgram(args as FleetArgs)()
-      : (await import("../../infra/local/traffic-program")).localTrafficProgram(args as LoadBalancerArgs)();
-}

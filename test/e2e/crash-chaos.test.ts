@@ -140,6 +140,27 @@ describe("crash-proof cutover", () => {
     expect(load.result.failed).toBe(0);
   });
 
+  // The engine worker running an operation dies (with the CLI and plugins it started) while the server lives on:
+  // the stack is repaired, what the operation half-made removed, and the operation runs again.
+  it.each([
+    { point: "provisioning:engine" },
+    { point: "retiring:engine" },
+    { point: "resizing:engine", strategy: rolling },
+    { point: "recording-traffic:engine" },
+  ])("SIGKILL of the engine worker at $point", async (c: KillCase) => {
+    await server.terminate();
+    server = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: `worker:${c.point}` } });
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, ...(c.strategy ? { strategy: c.strategy } : {}) })).json;
+    const ended = await waitForDeployment(server, d.id, "terminal");
+    expect(ended.state).toBe("succeeded");
+    await waitFor("the engine worker to be killed", () => server.log.some((l) => l.includes("fault injection: killing an engine worker")), 60_000);
+    await waitFor("the stack to be repaired", () => server.log.some((l) => l.includes("an engine worker died mid-operation")), 60_000);
+    expect(server.process.exitCode).toBeNull();
+    await expectConsistent(ended.version);
+    expect(load.result.errors).toEqual([]);
+    expect(load.result.failed).toBe(0);
+  });
+
   it("SIGKILL during shifting and again during the recovery", async () => {
     const before = (await server.api("GET", `/v1/environments/${ENV}`)).json;
     const d = await deployThroughCrash({ point: "shifting:after-traffic" }, "recovery");

@@ -2,6 +2,7 @@
 // cloud is out of reach here) and records the resource graph they declare.
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
+import { pulumiProgram, type StackProgram } from "../../infra/programs";
 import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../../server/engine/stack-engine";
 
 export interface RecordedResource {
@@ -40,7 +41,7 @@ const settle = async () => {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
 };
 
-export async function runUnderMocks(program: PulumiFn, stack: string, fail?: FailureRule): Promise<{ resources: RecordedResource[]; outputs: StackOutputs }> {
+export async function runUnderMocks(program: PulumiFn | StackProgram, stack: string, fail?: FailureRule): Promise<{ resources: RecordedResource[]; outputs: StackOutputs }> {
   const resources: RecordedResource[] = [];
   let failure: string | undefined;
   let rejectRun: (err: Error) => void = () => undefined;
@@ -70,7 +71,7 @@ export async function runUnderMocks(program: PulumiFn, stack: string, fail?: Fai
     stack,
     false,
   );
-  const declared = (await Promise.race([program(), failed])) ?? {};
+  const declared = (await Promise.race([(typeof program === "function" ? program : pulumiProgram(program))(), failed])) ?? {};
   const outputs = await Promise.race([
     new Promise<StackOutputs>((resolve) => pulumi.output(declared).apply((v) => resolve(v as StackOutputs))),
     failed,
@@ -97,7 +98,7 @@ export class MockedProgramEngine implements StackEngine {
     return next;
   }
 
-  up(stack: string, program: PulumiFn, _opts?: OperationOptions): Promise<StackOutputs> {
+  up(stack: string, program: PulumiFn | StackProgram, _opts?: OperationOptions): Promise<StackOutputs> {
     return this.serial(async () => {
       const result = await runUnderMocks(program, stack, this.fail);
       this.stacks.set(stack, result);

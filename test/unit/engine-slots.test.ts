@@ -1,7 +1,7 @@
 // The replica's engine slots: a bound on operations at once, rollbacks and
 // traffic changes before new fleets, round-robin across environments, and
 // waits that say where they stand.
-import type { PulumiFn } from "@pulumi/pulumi/automation";
+import { EMPTY_PROGRAM } from "../../infra/programs";
 import { BoundedEngine } from "../../server/engine/bounded-engine";
 import { EngineSlots } from "../../server/engine/engine-slots";
 import type { EngineProgress, StackEngine } from "../../server/engine/stack-engine";
@@ -28,7 +28,7 @@ function controllable() {
   return { engine, started, done: (label: string) => finish.get(label)!() };
 }
 
-const program: PulumiFn = async () => ({});
+const program = EMPTY_PROGRAM;
 const tick = () => new Promise((r) => setImmediate(r));
 
 describe("engine slots", () => {

@@ -5,6 +5,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
 import http from "node:http";
 import path from "node:path";
 import { cleanEnv } from "./clean-env";
+import { atDataPlanePriority } from "./data-plane-priority";
 import { readJson, writeJsonAtomic } from "./fleet-spec";
 import { tail } from "./log-tail";
 import { identify, isAlive, signal, terminate, type ProcessIdentity } from "./process-identity";
@@ -106,7 +107,8 @@ export async function startBalancer(inputs: BalancerInputs, prefer?: { listenPor
   writeJsonAtomic(configPath(dir), config);
   const logFile = path.join(dir, "proxy.log");
   const log = openSync(logFile, "a");
-  const child = spawn(proxyBinary(), ["-config", configPath(dir), "-status", statusPath(dir)], {
+  const proxy = atDataPlanePriority(proxyBinary(), ["-config", configPath(dir), "-status", statusPath(dir)]);
+  const child = spawn(proxy.command, proxy.args, {
     detached: true,
     stdio: ["ignore", log, log],
     env: cleanEnv(),

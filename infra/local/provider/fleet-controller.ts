@@ -13,6 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, openSync, closeSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { cleanEnv } from "./clean-env";
+import { atDataPlanePriority } from "./data-plane-priority";
 import {
   type ArtifactSpec,
   type FleetSpec,
@@ -80,7 +81,8 @@ export async function startFleet(inputs: FleetInputs, options: StartOptions = {}
   };
   writeJsonAtomic(specPath(dir), spec);
   const log = openSync(path.join(dir, "supervisor.log"), "a");
-  const child = spawn(process.execPath, [path.join(__dirname, "supervisor-main.js"), dir], {
+  const supervisor = atDataPlanePriority(process.execPath, [path.join(__dirname, "supervisor-main.js"), dir]);
+  const child = spawn(supervisor.command, supervisor.args, {
     detached: true,
     stdio: ["ignore", log, log],
     env: cleanEnv(),

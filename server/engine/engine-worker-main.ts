@@ -1,0 +1,98 @@
+// An engine worker: a process of its own that runs the Pulumi operations
+// (inline programs, the CLI and the providers it starts) its API process
+// hands it, so the process that serves HTTP, holds leases and writes the
+// journal never shares its CPU time or event loop with them. It runs at a
+// lower CPU priority than the API, and so does everything it starts.
+//
+// It leads a process group of its own: the CLI and plugins it starts are
+// in it (fleets and balancers start sessions of their own), so the API can
+// stop a dead worker's processes together. When its API process goes away
+// (the IPC channel closes), it stops them and itself: no engine work
+// outlives the process that asked for it.
+import { setPriority } from "node:os";
+import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
+import { PulumiEngine } from "./pulumi-engine";
+import type { OperationOptions } from "./stack-engine";
+
+let engine: PulumiEngine | undefined;
+const running = new Map<number, AbortController>();
+
+function send(message: FromWorker): void {
+  if (process.connected) process.send!(message);
+}
+
+/** The worker and everything in its process group. */
+function stopGroup(): never {
+  try {
+    process.kill(-process.pid, "SIGKILL");
+  } catch {
+    // not a group leader (started by hand): only this process
+  }
+  process.exit(1);
+}
+
+async function perform(engine: PulumiEngine, operation: EngineOperation, opts: OperationOptions): Promise<unknown> {
+  switch (operation.op) {
+    case "up":
+      return engine.up(operation.stack, operation.program, { ...opts, refresh: operation.refresh });
+    case "destroy":
+      return engine.destroy(operation.stack, operation.program, opts);
+    case "refresh":
+      return engine.refresh(operation.stack, opts);
+    case "resources":
+      return engine.resources(operation.stack, { refresh: operation.refresh });
+    case "outputs":
+      return engine.outputs(operation.stack);
+    case "exists":
+      return engine.exists(operation.stack);
+    case "repair":
+      return engine.repair(operation.stack);
+  }
+}
+
+function run(id: number, operation: EngineOperation): void {
+  if (!engine) {
+    send({ type: "failed", id, error: { message: "the engine worker was not initialised" } });
+    return;
+  }
+  const abort = new AbortController();
+  running.set(id, abort);
+  perform(engine, operation, { signal: abort.signal, onEvent: (event) => send({ type: "event", id, event }) }).then(
+    (value) => {
+      running.delete(id);
+      send({ type: "done", id, value: value ?? null });
+    },
+    (err: unknown) => {
+      running.delete(id);
+      const error = err instanceof Error ? { message: err.message, name: err.name } : { message: String(err) };
+      send({ type: "failed", id, error });
+    },
+  );
+}
+
+process.on("message", (message: ToWorker) => {
+  switch (message.type) {
+    case "init":
+      try {
+        setPriority(message.niceness);
+      } catch {
+        // lowering one's own priority needs no privilege; a refusal leaves it as it is
+      }
+      // The CLI inherits this process's priority: it is not lowered a second time.
+      engine = new PulumiEngine({ ...message.settings, cliNiceness: 0 });
+      send({ type: "ready", pid: process.pid });
+      return;
+    case "run":
+      run(message.id, message.operation);
+      return;
+    case "cancel":
+      running.get(message.id)?.abort(new Error("the operation was cancelled"));
+      return;
+  }
+});
+
+process.on("disconnect", stopGroup);
+// A late RPC failure of a finished program is no reason to stop a worker; the operation it belonged to has reported.
+process.on("unhandledRejection", (reason) => {
+  process.stderr.write(`${JSON.stringify({ level: 40, msg: "engine worker: unhandled rejection", reason: String(reason).slice(0, 500) })}\n`);
+});

@@ -1,0 +1,155 @@
+// Engine work runs in engine workers, not in the process that asks for it:
+// real workers, the real Pulumi engine, real fleets of processes. A worker
+// runs at a lower CPU priority and so does the CLI it starts, while the
+// fleets it starts run at the caller's. A worker killed while at work on a
+// resource costs the operation nothing: its processes go with it, the stack
+// is repaired, what it half-made is removed, and the operation runs again.
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import type { FleetArgs } from "../../infra/local/resources";
+import { reapUnowned } from "../../infra/local/runtime";
+import type { StackProgram } from "../../infra/programs";
+import { resolveToolchain } from "../../server/engine/toolchain";
+import { WorkerEngine } from "../../server/engine/worker-engine";
+import type { EngineProgress } from "../../server/engine/stack-engine";
+import { request } from "../helpers/http";
+import { processesWith } from "../helpers/processes";
+import { fixtureApp, tempDir } from "../helpers/temp-dir";
+import { waitFor } from "../helpers/wait-for";
+
+const dataDir = tempDir("engine-workers");
+const runtimeDir = path.join(dataDir, "runtime");
+const interrupted: string[] = [];
+const engine = new WorkerEngine({
+  settings: { dataDir, passphrase: "test-passphrase", toolchain: resolveToolchain(), dataPlaneNiceness: niceness(process.pid) },
+  maxWorkers: 3,
+  niceness: 10,
+  idleMs: 1000,
+  // What the server does: remove the environment's fleets no stack owns once the stack is repaired.
+  interrupted: async (stack) => {
+    interrupted.push(stack);
+    const owned = await engine.outputs(stack).catch(() => ({}) as Record<string, unknown>);
+    const environment = stack.slice(0, stack.lastIndexOf("."));
+    await reapUnowned(runtimeDir, { fleetIds: new Set(typeof owned.fleetId === "string" ? [owned.fleetId] : []), balancers: new Set() }, new Date(), environment);
+  },
+});
+
+const made: [string, StackProgram][] = [];
+afterAll(async () => {
+  for (const [stack, program] of made) await engine.destroy(stack, program).catch(() => undefined);
+  await engine.close();
+});
+
+function niceness(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+}
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+/** Pids of pulumi processes (the CLI, its plugins) running under this data directory's PULUMI_HOME. */
+function engineProcesses(): number[] {
+  const marker = `PULUMI_HOME=${path.join(dataDir, "pulumi-home")}\0`;
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, "latin1").includes(marker) && /\(pulumi/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+      } catch {
+        return false;
+      }
+    });
+}
+
+function fleet(environment: string, mark: string): StackProgram {
+  const args: FleetArgs = {
+    name: `${environment}-green`,
+    version: "v1",
+    replicas: 2,
+    artifact: { command: ["node", fixtureApp], env: { CUTOVER_TEST_MARK: mark } },
+    healthCheck: { path: "/healthz", intervalMs: 100, timeoutMs: 1000, healthyThreshold: 2, startTimeoutMs: 10_000 },
+    drainTimeoutMs: 1000,
+    runtimeDir,
+  };
+  const program: StackProgram = { kind: "local/fleet", args };
+  made.push([`${environment}.green`, program]);
+  return program;
+}
+
+const unique = () => randomBytes(4).toString("hex");
+
+describe("engine workers", () => {
+  it("run the program and the CLI in a lowered worker, and start the fleet at the caller's priority", async () => {
+    const env = `w${unique()}`;
+    const mark = `m${unique()}`;
+    const seen: { cli: number[]; parents: number[] } = { cli: [], parents: [] };
+    const outputs = await engine.up(`${env}.green`, fleet(env, mark), {
+      onEvent: (e) => {
+        if (e.type !== "engine:step_started" || seen.cli.length) return;
+        for (const pid of engineProcesses()) {
+          seen.cli.push(niceness(pid));
+          seen.parents.push(parentOf(pid));
+        }
+      },
+    });
+    expect(outputs.endpoints).toHaveLength(2);
+    expect(JSON.parse((await request(`http://${(outputs.endpoints as string[])[0]}/`)).body).version).toBe("v1");
+    // The CLI ran lowered, as a child of a worker, never of this process.
+    expect(seen.cli.length).toBeGreaterThan(0);
+    expect(new Set(seen.cli)).toEqual(new Set([10]));
+    expect(seen.parents).not.toContain(process.pid);
+    expect(engine.workerPids.length).toBeGreaterThan(0);
+    for (const pid of engine.workerPids) expect(niceness(pid)).toBe(10);
+    // The fleet's instances are the data plane: as root they run at this process's priority, not the engine's.
+    const instances = processesWith(mark);
+    expect(instances.length).toBeGreaterThanOrEqual(2);
+    const expected = process.getuid?.() === 0 ? niceness(process.pid) : 10;
+    for (const pid of instances) expect(niceness(pid)).toBe(expected);
+  });
+
+  it("runs an operation again in a new worker when its worker dies at work on a resource, and leaves nothing half-made", async () => {
+    const env = `w${unique()}`;
+    const mark = `m${unique()}`;
+    const events: EngineProgress[] = [];
+    let killed: number[] = [];
+    const outputs = await engine.up(`${env}.green`, fleet(env, mark), {
+      onEvent: (e) => {
+        events.push(e);
+        // The fleet's create is under way (its supervisor starting): the worker and its group die now.
+        if (e.type === "engine:step_started" && killed.length === 0) {
+          killed = engine.workerPids;
+          for (const pid of killed) process.kill(-pid, "SIGKILL");
+        }
+      },
+    });
+    expect(killed.length).toBeGreaterThan(0);
+    expect(events.some((e) => e.type === "engine:diagnostic" && /engine worker running up of .* died \(SIGKILL\)/.test(String(e.data.message)))).toBe(true);
+    expect(interrupted).toContain(`${env}.green`);
+    // The operation converged: a healthy fleet, the stack unlocked, and only the recorded fleet's files and processes left.
+    expect(outputs.endpoints).toHaveLength(2);
+    expect(await engine.isLocked(`${env}.green`)).toBe(false);
+    const fleets = readdirSync(path.join(runtimeDir, "fleets")).filter((id) => id.startsWith(`${env}-green-`));
+    expect(fleets).toEqual([outputs.fleetId]);
+    await waitFor("the half-made fleet's instances to be gone", () => processesWith(mark).length === 2, 20_000);
+    // No process of the dead worker's group is left.
+    for (const pid of killed) expect(() => process.kill(-pid, 0)).toThrow();
+  });
+
+  it("cancels an operation in its worker when the caller aborts", async () => {
+    const env = `w${unique()}`;
+    const abort = new AbortController();
+    const up = engine.up(`${env}.green`, fleet(env, `m${unique()}`), {
+      signal: abort.signal,
+      onEvent: (e) => {
+        if (e.type === "engine:step_started") abort.abort(new Error("stop"));
+      },
+    });
+    await expect(up).rejects.toThrow();
+    await waitFor("the stack's lock to be released", async () => (await engine.isLocked(`${env}.green`)) === false, 30_000);
+  });
+});
