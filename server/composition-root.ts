@@ -130,7 +130,8 @@ export async function createServices({ config, logger, toolchain, engine: inject
         log: (level, data, message) => logger[level](data, message),
         interrupted: (stack) => reconciler!.reapInterrupted(stack).catch((err) => logger.error({ stack, err: describeError(err) }, "could not remove what an interrupted operation left")),
       });
-  const engine: StackEngine = new BoundedEngine(injectedEngine ?? workerEngine!, new EngineSlots(config.engineConcurrency));
+  const slots = new EngineSlots(config.engineConcurrency);
+  const engine: StackEngine = new BoundedEngine(injectedEngine ?? workerEngine!, slots);
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
   const targets = new TargetRegistry([new LocalTarget(config.runtimeDir, { reap: journalDb.dialect === "sqlite", runAs: localSandbox.runAs }), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
 
@@ -197,11 +198,15 @@ export async function createServices({ config, logger, toolchain, engine: inject
       acquired: (name) => reconciler!.claimed(name),
       heldElsewhere: (name) => reconciler!.heldElsewhere(name),
       lost: (name) => runner.suspendEnvironment(name),
+      // With replicas on a shared journal, one whose engine queue holds a full round of work takes no new environment.
+      ...(journalDb.dialect === "sqlite" ? {} : { hasRoom: () => slots.load.waiting < slots.limit }),
     },
     logger.child({ replica: config.replicaId }),
   );
   const poke = (name: string) => workers.poke(name);
-  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, poke, targets, core.secrets, core.requests);
+  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, poke, targets, core.secrets, core.requests, (name) =>
+    slots.waitOf(name),
+  );
   const environmentService = new EnvironmentService({ ...core, runner, bus, poke, busy: (name) => workers.busy(name) });
   const operations = new OperationStore(journalDb.db);
   const refresh = new EnvironmentRefresh({ ...core, operations, bus, poke });

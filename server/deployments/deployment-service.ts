@@ -25,7 +25,7 @@ import {
   type TargetName,
 } from "./model";
 import type { DeploymentTarget } from "../targets/deployment-target";
-import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer } from "./ports";
+import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer, EngineQueue } from "./ports";
 import { checkSecretsSupported } from "./secret-support";
 
 export interface DeploymentRequest {
@@ -53,6 +53,8 @@ const PROMOTE_RULE = "a deployment can be promoted while it waits at a canary st
 
 export interface DeploymentView extends Deployment {
   queuePosition?: number;
+  /** Running, but its next engine operation waits for one of the replica's engine slots: where it stands, and since when. */
+  engineWait?: { reason: "engine_busy"; position: number; running: number; limit: number; priority: "urgent" | "normal"; waitingSince: string };
 }
 
 export class DeploymentService {
@@ -65,6 +67,7 @@ export class DeploymentService {
     private readonly targets: TargetRegistry,
     private readonly secrets: SecretSealer,
     private readonly requests: DeploymentRequestRepository,
+    private readonly engineQueue: EngineQueue = () => undefined,
   ) {}
 
   /** Queues a deployment; `beforeStart` runs once it is journaled and before any worker can take it (to follow it from the start). */
@@ -120,7 +123,12 @@ export class DeploymentService {
   async get(id: string): Promise<DeploymentView> {
     const d = await this.deployments.get(id);
     if (!d) throw new NotFoundError("deployment_not_found", `no deployment with id ${id}`, { deployment: id });
-    if (d.state !== "queued") return d;
+    if (d.state !== "queued") {
+      const wait = isTerminal(d.state) ? undefined : this.engineQueue(d.environment);
+      if (!wait) return d;
+      const { since, ...where } = wait;
+      return { ...d, engineWait: { reason: "engine_busy", ...where, waitingSince: new Date(since).toISOString() } };
+    }
     const ahead = (await this.deployments.unfinished(d.environment)).findIndex((u) => u.id === id);
     return { ...d, queuePosition: Math.max(0, ahead) };
   }

@@ -29,6 +29,13 @@ export interface WorkerHooks {
   heldElsewhere(environment: string): void;
   /** The lease was lost mid-work: stop the environment's work (its writes are refused anyway). */
   lost(environment: string): void;
+  /**
+   * Whether this replica can serve one more environment now. Where other
+   * replicas share the journal, a replica whose engine is saturated takes
+   * no new lease: the environment's work is left to a replica with room
+   * (it finds it at its next poll), rather than queued behind this one's.
+   */
+  hasRoom?(): boolean;
 }
 
 export class EnvironmentWorkers {
@@ -70,6 +77,11 @@ export class EnvironmentWorkers {
   }
 
   private async loop(environment: string): Promise<void> {
+    if (this.hooks.hasRoom && !this.hooks.hasRoom()) {
+      this.logger.debug({ environment }, "the engine is saturated: the environment's work is left to a replica with room");
+      this.hooks.heldElsewhere(environment);
+      return;
+    }
     const lease = await this.leases.acquire(environment).catch((err) => {
       this.logger.warn({ environment, err: String(err) }, "could not take the environment's lease");
       return undefined;

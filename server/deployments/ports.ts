@@ -67,3 +67,17 @@ export interface DeploymentRequestRepository {
   /** Removes and returns the deployment's requests, oldest first. */
   take(deploymentId: string): Promise<DeploymentRequest[]>;
 }
+
+/** Where an environment's next engine operation waits for one of the replica's engine slots. */
+export interface EngineWait {
+  /** Operations ahead of it. */
+  position: number;
+  running: number;
+  limit: number;
+  /** `urgent`: a rollback, retirement or traffic change, served before new fleets. */
+  priority: "urgent" | "normal";
+  since: number;
+}
+
+/** The replica's engine queue, as the domain asks it. */
+export type EngineQueue = (environment: string) => EngineWait | undefined;

@@ -19,7 +19,15 @@ interface Waiter {
   environment: string;
   priority: SlotPriority;
   seq: number;
+  since: number;
   grant: () => void;
+}
+
+/** Where an environment's next engine operation stands in the queue. */
+export interface EnvironmentWait extends SlotWait {
+  priority: SlotPriority;
+  /** Since when it waits (epoch ms). */
+  since: number;
 }
 
 export class EngineSlots {
@@ -50,6 +58,7 @@ export class EngineSlots {
         environment,
         priority,
         seq: this.seq++,
+        since: Date.now(),
         grant: () => {
           opts.signal?.removeEventListener("abort", onAbort);
           resolve(this.releaser());
@@ -64,6 +73,15 @@ export class EngineSlots {
       this.waiting.push(waiter);
       opts.onWait?.({ position: this.order().indexOf(waiter), running: this.running, limit: this.limit });
     });
+  }
+
+  /** The environment's first waiting operation and its place in the queue; undefined when none waits. */
+  waitOf(environment: string): EnvironmentWait | undefined {
+    const order = this.order();
+    const position = order.findIndex((w) => w.environment === environment);
+    if (position < 0) return undefined;
+    const w = order[position];
+    return { position, running: this.running, limit: this.limit, priority: w.priority, since: w.since };
   }
 
   /** Operations running and waiting now. */

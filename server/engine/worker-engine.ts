@@ -98,13 +98,14 @@ class EngineWorker {
         resolve(signal ?? `exit code ${code}`);
       }),
     );
-    // A worker that could not be started at all ends like one that died.
-    this.child.once("error", () => this.child.kill("SIGKILL"));
+    // A worker that could not be started, or whose channel broke, ends like one that died.
+    this.child.on("error", () => this.child.kill("SIGKILL"));
     this.send({ type: "init", settings, niceness });
   }
 
   send(message: ToWorker): void {
-    if (this.child.connected) this.child.send(message);
+    // A message to a worker dying at that moment is lost with it: its exit ends what was asked of it.
+    if (this.child.connected) this.child.send(message, (err) => err && this.child.kill("SIGKILL"));
   }
 
   /** Stops the worker and every process of its group (the CLI and plugins it started); resolves once the worker is gone. */

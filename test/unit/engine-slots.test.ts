@@ -103,6 +103,25 @@ describe("engine slots", () => {
     await second;
   });
 
+  it("tells where each environment's next operation stands, a rollback's ahead of new fleets", async () => {
+    const { engine, done } = controllable();
+    const slots = new EngineSlots(1);
+    const bounded = new BoundedEngine(engine, slots);
+    const ops = [bounded.up("a.blue", program), bounded.up("b.green", program), bounded.destroy("c.green", program)];
+    await tick();
+    expect(slots.waitOf("a")).toBeUndefined();
+    expect(slots.waitOf("c")).toMatchObject({ position: 0, priority: "urgent", running: 1, limit: 1 });
+    expect(slots.waitOf("b")).toMatchObject({ position: 1, priority: "normal" });
+    expect(Date.now() - slots.waitOf("b")!.since).toBeLessThan(60_000);
+    for (const label of ["up a.blue", "destroy c.green", "up b.green"]) {
+      done(label);
+      await tick();
+      await tick();
+    }
+    await Promise.all(ops);
+    expect(slots.waitOf("b")).toBeUndefined();
+  });
+
   it("leaves the queue when its operation is aborted while waiting", async () => {
     const { engine, started, done } = controllable();
     const bounded = new BoundedEngine(engine, new EngineSlots(1));
