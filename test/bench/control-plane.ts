@@ -3,7 +3,8 @@
 // balancer, and as an update of the traffic stack), a warm rollback end to
 // end, environments deploying at once against one at a time, the server's
 // RSS over many deployments, and status polls while deployments run.
-import { readFileSync } from "node:fs";
+import { createHmac } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { request } from "../helpers/http";
 import { ADMIN_TOKEN, startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
@@ -15,12 +16,76 @@ export interface ControlPlaneRun {
   weightChangeMs: { direct: number[]; stack: number[] };
   /** Abort of a paused canary to the old version serving all traffic at the balancer, and to the deployment's end, ms. */
   rollback: { trafficMs: number; endMs: number };
-  parallel: { environments: number; serialSeconds: number; parallelSeconds: number };
-  rss: { deployments: number; beforeMb: number; afterMb: number };
-  polls: { perSecond: number; count: number; p50Ms: number; p99Ms: number; p999Ms: number; failed: number; healthz: { count: number; p99Ms: number; p999Ms: number; failed: number } };
+  parallel: { environments: number; serialSeconds: number; parallelSeconds: number; cpuSecondsPerDeployment: number };
+  /** Server and engine workers together (and the server alone), after the first deployments and after `deployments` more. */
+  rss: { deployments: number; beforeMb: number; afterMb: number; serverBeforeMb: number; serverAfterMb: number; workers: number };
+  /** Signed Slack `status` commands during the deployments at once, 4 a second. */
+  slack: { count: number; p50Ms: number; p99Ms: number; failed: number };
+  polls: { environments: number; perSecond: number; count: number; p50Ms: number; p99Ms: number; p999Ms: number; failed: number; healthz: { count: number; p99Ms: number; p999Ms: number; failed: number } };
+}
+
+const SIGNING_SECRET = "bench-slack-signing-secret";
+
+/** A `/cutover <text>` slash command signed as Slack signs it. */
+function slashCommand(server: RunningServer, text: string, n: number) {
+  const body = new URLSearchParams({
+    team_id: "T0BENCH",
+    channel_id: "C0BENCH",
+    user_id: "U0BENCH",
+    user_name: "bench",
+    command: "/cutover",
+    text,
+    response_url: "https://hooks.slack.invalid/commands/bench",
+    trigger_id: `bench.${n}.${Date.now()}`,
+  }).toString();
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const signature = `v0=${createHmac("sha256", SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest("hex")}`;
+  return request(`${server.url}/v1/chatops/slack/commands`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp, "x-slack-signature": signature },
+    body,
+  });
 }
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
+
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
+/** The server's engine workers: its children running engine-worker-main. */
+function workersOf(server: number): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return Number(statFields(pid)[1]) === server && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("engine-worker-main");
+      } catch {
+        return false;
+      }
+    });
+}
+
+/**
+ * CPU-seconds the server and its engine spent: the server's own, its
+ * workers' (live ones, and through cutime/cstime those that exited), and
+ * the Pulumi CLI and providers the workers started and waited for.
+ */
+function engineCpuSeconds(server: number): number {
+  const ticks = (pid: number) => {
+    try {
+      const f = statFields(pid);
+      return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      return 0;
+    }
+  };
+  return [server, ...workersOf(server)].reduce((sum, pid) => sum + ticks(pid), 0) / 100;
+}
+
+const totalRssMb = (server: number) => [server, ...workersOf(server)].reduce((sum, pid) => sum + rssMb(pid), 0);
 
 async function events(server: RunningServer, id: string) {
   return (await server.api("GET", `/v1/deployments/${id}/events`, undefined, { accept: "application/json" })).json.events as { type: string; at: string }[];
@@ -37,29 +102,51 @@ async function stepTimes(server: RunningServer, env: string, version: string, st
   return intents.map((t, i) => done[i] - t).filter((x) => Number.isFinite(x));
 }
 
+/** Every environment idle: its traffic changes recorded in the traffic stack. */
+async function idle(server: RunningServer, names: string[]): Promise<void> {
+  await Promise.all(names.map((n) => waitFor(`${n} to be idle`, async () => (await server.api("GET", `/v1/environments/${n}`)).json.trafficUnrecorded === undefined, 120_000, 250)));
+}
+
 async function deployAll(server: RunningServer, names: string[], version: string): Promise<void> {
   const ids = await Promise.all(names.map(async (n) => (await server.api("POST", `/v1/environments/${n}/deployments`, { version })).json.id as string));
   await Promise.all(ids.map((id) => waitForDeployment(server, id, "succeeded", 30 * 60_000)));
 }
 
-export async function controlPlane(environments: number, deployments: number): Promise<ControlPlaneRun> {
+/**
+ * `environments` deploy one at a time and then at once (the ratio);
+ * `pollEnvironments` deploy at once while status polls run.
+ */
+export async function controlPlane(environments: number, pollEnvironments: number, deployments: number): Promise<ControlPlaneRun> {
   const mark = uniqueMark();
   const dataDir = tempDir("bench-control");
-  let server = await startServer({ dataDir });
+  const settings = { CUTOVER_SLACK_SIGNING_SECRET: SIGNING_SECRET };
+  let server = await startServer({ dataDir, env: settings });
   try {
-    const names = Array.from({ length: environments }, (_, i) => `cp-${i}`);
-    for (const n of names) await server.api("POST", "/v1/environments", await environmentSpec(n, mark));
-    await Promise.all(names.map((n) => waitForEnvironment(server, n, "ready")));
+    await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: "T0BENCH", user: "U0BENCH", role: "viewer", environments: ["cp-*"] });
+    const all = Array.from({ length: Math.max(environments, pollEnvironments) }, (_, i) => `cp-${i}`);
+    const names = all.slice(0, environments);
+    for (const n of all) await server.api("POST", "/v1/environments", await environmentSpec(n, mark));
+    await Promise.all(all.map((n) => waitForEnvironment(server, n, "ready")));
     let v = 0;
-    await deployAll(server, names, `v${++v}`);
+    await deployAll(server, all, `v${++v}`);
+    await idle(server, all);
 
-    // Serial, then all at once.
+    // Serial, then all at once; the engine's CPU over the serial run, with the record of each traffic change.
     let t = Date.now();
+    const cpuBefore = engineCpuSeconds(server.process.pid!);
     for (const n of names) await deployAll(server, [n], `v${v + 1}`);
     v++;
     const serialSeconds = (Date.now() - t) / 1000;
+    await idle(server, names);
+    const cpuSecondsPerDeployment = (engineCpuSeconds(server.process.pid!) - cpuBefore) / names.length;
+    t = Date.now();
+    await deployAll(server, names, `v${++v}`);
+    const parallelSeconds = (Date.now() - t) / 1000;
+    await idle(server, names);
 
-    // All at once, with status polls going on.
+    // All at once, with status polls and signed Slack commands going on.
+    const slackTimes: number[] = [];
+    let slackFailed = 0;
     const latencies: number[] = [];
     const health: number[] = [];
     let failed = 0;
@@ -73,8 +160,20 @@ export async function controlPlane(environments: number, deployments: number): P
       while (polling) {
         const due = Math.floor(((Date.now() - started) * perSecond) / 1000);
         for (; sent < due; sent++) {
-          const name = names[sent % names.length];
+          const name = all[sent % all.length];
           const s = performance.now();
+          // Every fiftieth is a chat command (4/s at 200/s), as a person in a channel would send.
+          if (sent % 50 === 49) {
+            inflight.push(
+              slashCommand(server, `status ${name}`, sent)
+                .then((r) => {
+                  if (r.status !== 200 || !/cp-/.test(r.body)) slackFailed++;
+                  slackTimes.push(performance.now() - s);
+                })
+                .catch(() => void slackFailed++),
+            );
+            continue;
+          }
           // Every fourth poll is /healthz, as a load balancer's check would be.
           if (sent % 4 === 3) {
             inflight.push(
@@ -100,35 +199,37 @@ export async function controlPlane(environments: number, deployments: number): P
       }
       await Promise.all(inflight);
     })();
-    t = Date.now();
-    await deployAll(server, names, `v${++v}`);
-    const parallelSeconds = (Date.now() - t) / 1000;
+    await deployAll(server, all, `v${++v}`);
     polling = false;
     await poller;
     latencies.sort((a, b) => a - b);
     health.sort((a, b) => a - b);
+    slackTimes.sort((a, b) => a - b);
     const pctOf = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
     const pct = (p: number) => pctOf(latencies, p);
 
     // RSS over many more deployments, all environments at once, round after round.
-    const beforeMb = rssMb(server.process.pid!);
+    await idle(server, all);
+    const serverBeforeMb = rssMb(server.process.pid!);
+    const beforeMb = totalRssMb(server.process.pid!);
     let done = 0;
     while (done < deployments) {
       const batch = names.slice(0, Math.min(names.length, deployments - done));
       await deployAll(server, batch, `v${++v}`);
       done += batch.length;
     }
-    await Promise.all(names.map((n) => waitFor(`${n} to be idle`, async () => (await server.api("GET", `/v1/environments/${n}`)).json.trafficUnrecorded === undefined, 120_000, 250)));
-    (global as { gc?: () => void }).gc?.();
-    const afterMb = rssMb(server.process.pid!);
+    await idle(server, all);
+    const serverAfterMb = rssMb(server.process.pid!);
+    const afterMb = totalRssMb(server.process.pid!);
+    const workers = workersOf(server.process.pid!).length;
 
     // Weight changes: direct on the balancer, then with the traffic stack's update.
     const direct = await stepTimes(server, names[0], `v${++v}`, 4);
     await server.terminate();
-    server = await startServer({ dataDir, env: { CUTOVER_TRAFFIC_MODE: "stack" } });
+    server = await startServer({ dataDir, env: { ...settings, CUTOVER_TRAFFIC_MODE: "stack" } });
     const stack = await stepTimes(server, names[0], `v${++v}`, 4);
     await server.terminate();
-    server = await startServer({ dataDir });
+    server = await startServer({ dataDir, env: settings });
 
     // Warm rollback: a canary paused at 50%, aborted.
     const env = (await server.api("GET", `/v1/environments/${names[1]}`)).json;
@@ -146,9 +247,11 @@ export async function controlPlane(environments: number, deployments: number): P
     return {
       weightChangeMs: { direct, stack },
       rollback: { trafficMs, endMs },
-      parallel: { environments, serialSeconds, parallelSeconds },
-      rss: { deployments, beforeMb, afterMb },
+      parallel: { environments, serialSeconds, parallelSeconds, cpuSecondsPerDeployment },
+      rss: { deployments, beforeMb, afterMb, serverBeforeMb, serverAfterMb, workers },
+      slack: { count: slackTimes.length, p50Ms: pctOf(slackTimes, 50), p99Ms: pctOf(slackTimes, 99), failed: slackFailed },
       polls: {
+        environments: all.length,
         perSecond,
         count: latencies.length,
         p50Ms: pct(50),

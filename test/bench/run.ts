@@ -122,16 +122,23 @@ async function main(): Promise<void> {
 
   if (only("control")) {
     const cpEnvs = Number(process.env.BENCH_PARALLEL_ENVIRONMENTS ?? 10);
+    const pollEnvs = Number(process.env.BENCH_POLL_ENVIRONMENTS ?? 20);
     const cpDeployments = Number(process.env.BENCH_DEPLOYMENTS ?? 100);
-    console.log(`\nControl plane on the local target (SQLite journal, file backend): ${cpEnvs} environments, ${cpDeployments} deployments for the RSS`);
-    const cp = await controlPlane(cpEnvs, cpDeployments);
+    console.log(`\nControl plane on the local target (SQLite journal, file backend): ${cpEnvs} environments one at a time and at once, ${pollEnvs} at once under status polls, ${cpDeployments} deployments for the RSS`);
+    const cp = await controlPlane(cpEnvs, pollEnvs, cpDeployments);
     const ms = (xs: number[]) => `${fmt(median(xs))} ms median (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}, ${xs.length} steps)`;
     console.log(`weight change, decision to balancer serving it   direct: ${ms(cp.weightChangeMs.direct)}; traffic stack update: ${ms(cp.weightChangeMs.stack)}; ${fmt(median(cp.weightChangeMs.stack) / median(cp.weightChangeMs.direct), 1)}× faster (aim ≤ 300 ms: ${median(cp.weightChangeMs.direct) <= 300 ? "met" : "not met"})`);
     console.log(`warm rollback (abort of a paused canary)        old version at 100%: ${fmt(cp.rollback.trafficMs)} ms (aim ≤ 1,000 ms: ${cp.rollback.trafficMs <= 1000 ? "met" : "not met"}); new fleet removed and deployment ended: ${fmt(cp.rollback.endMs)} ms`);
     console.log(`${cp.parallel.environments} deployments, one at a time: ${fmt(cp.parallel.serialSeconds, 1)} s; all at once: ${fmt(cp.parallel.parallelSeconds, 1)} s; ratio ${fmt(cp.parallel.parallelSeconds / cp.parallel.serialSeconds, 2)} (aim ≤ 0.50)`);
-    console.log(`server RSS before ${cp.rss.deployments} more deployments: ${fmt(cp.rss.beforeMb, 1)} MB; after: ${fmt(cp.rss.afterMb, 1)} MB; ratio ${fmt(cp.rss.afterMb / cp.rss.beforeMb, 2)} (aim 0.90–1.10)`);
+    console.log(`engine CPU per deployment (server, workers, Pulumi CLI and providers; one at a time, with the record of its traffic change): ${fmt(cp.parallel.cpuSecondsPerDeployment, 2)} CPU-s (aim ≤ 1.0)`);
     console.log(
-      `status polls during the deployments at once: ${cp.polls.perSecond}/s, ${cp.polls.count} polls, p50 ${fmt(cp.polls.p50Ms, 2)} ms, p99 ${fmt(cp.polls.p99Ms, 2)} ms (aim < 50 ms), p999 ${fmt(cp.polls.p999Ms, 2)} ms (aim < 200 ms), ${cp.polls.failed} failed (aim 0)`,
+      `RSS of the server and its engine workers before ${cp.rss.deployments} more deployments: ${fmt(cp.rss.beforeMb, 1)} MB; after: ${fmt(cp.rss.afterMb, 1)} MB (${cp.rss.workers} worker${cp.rss.workers === 1 ? "" : "s"}); ratio ${fmt(cp.rss.afterMb / cp.rss.beforeMb, 2)} (aim 0.90–1.10); the server alone ${fmt(cp.rss.serverBeforeMb, 1)} → ${fmt(cp.rss.serverAfterMb, 1)} MB`,
+    );
+    console.log(
+      `status polls during ${cp.polls.environments} deployments at once: ${cp.polls.perSecond}/s, ${cp.polls.count} polls, p50 ${fmt(cp.polls.p50Ms, 2)} ms, p99 ${fmt(cp.polls.p99Ms, 2)} ms (aim < 50 ms), p999 ${fmt(cp.polls.p999Ms, 2)} ms (aim < 200 ms), ${cp.polls.failed} failed (aim 0)`,
+    );
+    console.log(
+      `signed Slack commands among them (status, 4/s): ${cp.slack.count}, p50 ${fmt(cp.slack.p50Ms, 2)} ms, p99 ${fmt(cp.slack.p99Ms, 2)} ms (aim < 1,000 ms), ${cp.slack.failed} failed (aim 0)`,
     );
     console.log(
       `/healthz among them: ${cp.polls.healthz.count} checks, p99 ${fmt(cp.polls.healthz.p99Ms, 2)} ms (aim < 50 ms), p999 ${fmt(cp.polls.healthz.p999Ms, 2)} ms (aim < 200 ms), ${cp.polls.healthz.failed} failed (aim 0)`,
