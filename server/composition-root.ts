@@ -12,6 +12,7 @@ import type { Config } from "./config";
 import { DomainEventBus } from "./deployments/deployment-events";
 import { DeploymentJournal } from "./deployments/deployment-journal";
 import { DeploymentRunner } from "./deployments/deployment-runner";
+import { currentFence } from "./deployments/fencing";
 import { DeploymentService } from "./deployments/deployment-service";
 import { parseDuration } from "./deployments/duration";
 import { EnvironmentWorkers } from "./deployments/environment-workers";
@@ -117,6 +118,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const audit = new AuditStore(journalDb.db);
 
   const passphrase = statePassphrase(config);
+  const leaseStore = new LeaseStore(journalDb.db, journalDb.dialect);
   // Every operation that starts Pulumi's processes takes one of the replica's engine slots first.
   // Engine work runs in engine workers, never in this process; reconciler is set below, before any operation runs.
   let reconciler: EnvironmentReconciler | undefined;
@@ -127,7 +129,16 @@ export async function createServices({ config, logger, toolchain, engine: inject
         // Operations beyond the slots are reads (outputs, state) and repairs: they get workers of their own.
         maxWorkers: config.engineConcurrency + 2,
         niceness: config.engineNiceness,
+        // A frozen server's engine work stops well before its leases can pass to another replica.
+        watchdogMs: Math.max(1000, Math.floor(parseDuration(config.leaseTtl) / 2)),
         log: (level, data, message) => logger[level](data, message),
+        // Work on an environment is fenced by its lease: a dead worker's stack is repaired only while the lease is still this replica's.
+        stillHolds: async () => {
+          const fence = currentFence();
+          if (!fence) return true;
+          const lease = await leaseStore.current(fence.environment);
+          return lease !== undefined && lease.holder === config.replicaId && Number(lease.token) === fence.token;
+        },
         interrupted: (stack) => reconciler!.reapInterrupted(stack).catch((err) => logger.error({ stack, err: describeError(err) }, "could not remove what an interrupted operation left")),
       });
   const slots = new EngineSlots(config.engineConcurrency);
@@ -184,7 +195,6 @@ export async function createServices({ config, logger, toolchain, engine: inject
   };
   const runner = new DeploymentRunner(core);
   // The workers ask the reconciler for each environment's next piece of work; both are built before either runs.
-  const leaseStore = new LeaseStore(journalDb.db, journalDb.dialect);
   const leaseTtlMs = parseDuration(config.leaseTtl);
   const workers = new EnvironmentWorkers(
     (name) => reconciler!.next(name),

@@ -1,7 +1,9 @@
 // Named points where a test can make the server die with SIGKILL, to prove
 // that a crash at that exact moment costs nothing. Inert unless
 // CUTOVER_FAULT_KILL_AT names the point (optionally `point#n` for its n-th
-// passage); documented in the README's reliability section.
+// passage; `stop:point` freezes the server with SIGSTOP instead, and
+// `worker:point` kills the engine worker at an engine point); documented in
+// the README's reliability section.
 import { readdirSync, readFileSync } from "node:fs";
 import type { OperationOptions } from "./engine/stack-engine";
 
@@ -21,6 +23,12 @@ function parse(spec: string | undefined): Map<string, number> {
 
 /** `withEngine`: the engine's processes (this process's descendants in its session) die in the same instant, as in a machine's crash. */
 export function crashPoint(name: string, opts: { withEngine?: boolean } = {}): void {
+  if (faultFires(`stop:${name}`)) {
+    // Frozen, not dead: as a replica paused by its host; the test wakes it with SIGCONT.
+    process.stderr.write(`${JSON.stringify({ level: 50, msg: "fault injection: stopping the server", point: name })}\n`);
+    process.kill(process.pid, "SIGSTOP");
+    return;
+  }
   if (!faultFires(name)) return;
   process.stderr.write(`${JSON.stringify({ level: 60, msg: "fault injection: killing the server", point: name })}\n`);
   if (opts.withEngine) {

@@ -138,13 +138,19 @@ export class EnvironmentReconciler {
     for (const d of interrupted.filter((i) => !i.suspended)) {
       await this.deps.journal.record(d, "deployment:recovering", { state: d.state, phase: d.phase });
     }
+    let cleared = false;
     for (const stack of Object.values(stackNames(env.name))) {
       const repaired = await engine.repair(stack).catch((err) => {
         log.error({ stack, error: describeError(err) }, "could not repair stack");
         return undefined;
       });
-      if (repaired?.cancelled || repaired?.pendingCleared) log.warn({ stack, ...repaired }, "cleared an interrupted operation");
+      if (repaired?.cancelled || repaired?.pendingCleared) {
+        cleared = true;
+        log.warn({ stack, ...repaired }, "cleared an interrupted operation");
+      }
     }
+    // An operation was cut off (here, or on a replica whose lease this one took): what it half-made goes now.
+    if (cleared) await this.reapEnvironment(env.name).catch((err) => log.error({ err: describeError(err) }, "could not remove what an interrupted operation left"));
     // A deployment a graceful shutdown suspended resumes as ordinary work afterwards; it may wait for a person.
     for (const d of interrupted.filter((i) => !i.suspended)) {
       log.warn({ deploymentId: d.id, phase: d.phase }, "bringing an interrupted deployment to an end");
@@ -185,8 +191,16 @@ export class EnvironmentReconciler {
    * time, so nothing else of it can be half-made at that moment.
    */
   async reapInterrupted(stack: string): Promise<void> {
+    await this.reapEnvironment(stack.slice(0, stack.lastIndexOf(".")));
+  }
+
+  /**
+   * Removes what the environment's interrupted operations started but
+   * never recorded. Only the environment's worker (the lease holder) calls
+   * it, so no operation of the environment can be under way elsewhere.
+   */
+  private async reapEnvironment(name: string): Promise<void> {
     const { engine, environments, targets, logger } = this.deps;
-    const name = stack.slice(0, stack.lastIndexOf("."));
     const env = await environments.get(name);
     const target = env ? targets.get(env.spec.target) : undefined;
     if (!env || !target?.reapUnowned) return;

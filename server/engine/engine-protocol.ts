@@ -18,7 +18,9 @@ export type EngineOperation =
 
 export type ToWorker =
   /** The first message: how the worker's engine runs (the state passphrase among it). */
-  | { type: "init"; settings: EngineSettings; niceness: number }
+  | { type: "init"; settings: EngineSettings; niceness: number; watchdogMs: number }
+  /** The API process is alive and answering (sent every third of the watchdog). */
+  | { type: "ping" }
   | { type: "run"; id: number; operation: EngineOperation }
   | { type: "cancel"; id: number };
 

@@ -8,7 +8,11 @@
 // in it (fleets and balancers start sessions of their own), so the API can
 // stop a dead worker's processes together. When its API process goes away
 // (the IPC channel closes), it stops them and itself: no engine work
-// outlives the process that asked for it.
+// outlives the process that asked for it. Nor does it go on for a process
+// that stopped answering (frozen, SIGSTOPped, starved): past the watchdog,
+// shorter than the leases that process holds, the worker stops, so its
+// operation cannot still be at work on a stack when another replica takes
+// the environment over.
 import { setPriority } from "node:os";
 import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
 import { PulumiEngine } from "./pulumi-engine";
@@ -16,6 +20,7 @@ import type { OperationOptions } from "./stack-engine";
 
 let engine: PulumiEngine | undefined;
 const running = new Map<number, AbortController>();
+let heardAt = Date.now();
 
 function send(message: FromWorker): void {
   if (process.connected) process.send!(message);
@@ -71,8 +76,12 @@ function run(id: number, operation: EngineOperation): void {
 }
 
 process.on("message", (message: ToWorker) => {
+  heardAt = Date.now();
   switch (message.type) {
+    case "ping":
+      return;
     case "init":
+      startWatchdog(message.watchdogMs);
       try {
         setPriority(message.niceness);
       } catch {
@@ -90,6 +99,15 @@ process.on("message", (message: ToWorker) => {
       return;
   }
 });
+
+function startWatchdog(watchdogMs: number): void {
+  const timer = setInterval(() => {
+    if (Date.now() - heardAt <= watchdogMs) return;
+    process.stderr.write(`${JSON.stringify({ level: 50, msg: "engine worker: its server stopped answering; stopping its operation", silentMs: Date.now() - heardAt })}\n`);
+    stopGroup();
+  }, Math.max(50, Math.floor(watchdogMs / 4)));
+  timer.unref();
+}
 
 process.on("disconnect", stopGroup);
 // A late RPC failure of a finished program is no reason to stop a worker; the operation it belonged to has reported.

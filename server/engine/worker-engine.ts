@@ -30,11 +30,24 @@ export interface WorkerEngineOptions {
   niceness: number;
   /** A worker idle this long exits (one is kept). */
   idleMs?: number;
-  /** A worker that ran this many operations is replaced, so no worker's memory grows without end. */
+  /** A worker is replaced after this many operations, so no worker's memory grows without end. */
   recycleAfter?: number;
+  /**
+   * A worker that has not heard from this process for this long stops,
+   * with all it started (this process is frozen or starved). Keep it
+   * shorter than the leases this process holds. 5 s by default.
+   */
+  watchdogMs?: number;
   log?: (level: "info" | "warn", data: Record<string, unknown>, message: string) => void;
   /** Removes what an operation a worker died in had half-made on the stack's target; awaited before the operation runs again. */
   interrupted?: (stack: string) => Promise<void>;
+  /**
+   * Whether the caller may still act on the stack (asked in the caller's
+   * async context before a dead worker's stack is repaired): a replica that
+   * was frozen while another took its environment over must not touch the
+   * stack the other now works on.
+   */
+  stillHolds?: () => Promise<boolean>;
 }
 
 /** The worker running an operation died before it ended. */
@@ -84,7 +97,7 @@ class EngineWorker {
   stopping = false;
   readonly gone: Promise<string>;
 
-  constructor(settings: EngineSettings, niceness: number, pulumiHome: string) {
+  constructor(settings: EngineSettings, niceness: number, pulumiHome: string, watchdogMs: number) {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CUTOVER_") || PASSED_SETTINGS.includes(k)) env[k] = v;
     // The marker a restarted server finds a dead server's engine processes by.
@@ -100,7 +113,7 @@ class EngineWorker {
     );
     // A worker that could not be started, or whose channel broke, ends like one that died.
     this.child.on("error", () => this.child.kill("SIGKILL"));
-    this.send({ type: "init", settings, niceness });
+    this.send({ type: "init", settings, niceness, watchdogMs });
   }
 
   send(message: ToWorker): void {
@@ -128,12 +141,19 @@ export class WorkerEngine implements StackEngine {
   private readonly queue: (() => void)[] = [];
   private nextId = 1;
   private readonly idleTimer: NodeJS.Timeout;
+  private readonly pingTimer: NodeJS.Timeout;
   private closed = false;
 
   constructor(private readonly opts: WorkerEngineOptions) {
     this.local = new PulumiEngine(opts.settings);
     this.idleTimer = setInterval(() => this.retireIdle(), Math.min(opts.idleMs ?? 30_000, 10_000));
     this.idleTimer.unref();
+    this.pingTimer = setInterval(() => this.workers.forEach((w) => w.send({ type: "ping" })), Math.max(50, Math.floor(this.watchdogMs / 3)));
+    this.pingTimer.unref();
+  }
+
+  private get watchdogMs(): number {
+    return this.opts.watchdogMs ?? 5000;
   }
 
   /** The workers' pids, for tests and metrics. */
@@ -190,6 +210,7 @@ export class WorkerEngine implements StackEngine {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.idleTimer);
+    clearInterval(this.pingTimer);
     for (const w of this.workers) w.stopping = true;
     await Promise.all([...this.workers].map((w) => w.stop()));
   }
@@ -200,6 +221,7 @@ export class WorkerEngine implements StackEngine {
       return await this.once(operation, opts);
     } catch (err) {
       if (!(err instanceof EngineWorkerDied) || opts.signal?.aborted || this.closed) throw err;
+      if (this.opts.stillHolds && !(await this.opts.stillHolds())) throw err;
       await this.afterDeath(operation.stack, err);
       opts.onEvent?.({
         type: "engine:diagnostic",
@@ -291,7 +313,7 @@ export class WorkerEngine implements StackEngine {
   }
 
   private spawn(): EngineWorker {
-    const worker = new EngineWorker(this.opts.settings, this.opts.niceness, this.local.pulumiHome);
+    const worker = new EngineWorker(this.opts.settings, this.opts.niceness, this.local.pulumiHome, this.watchdogMs);
     this.workers.add(worker);
     worker.child.on("message", (message: FromWorker) => {
       const current = worker.current;

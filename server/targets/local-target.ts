@@ -24,8 +24,10 @@ export class LocalTarget implements DeploymentTarget {
   readonly name = "local" as const;
 
   /**
-   * `reap` removes runtime leftovers no stack owns; only a replica that is
-   * alone on its runtime directory can tell another's half-made work from a leftover.
+   * `reap` removes every runtime leftover no stack owns; only a replica
+   * alone on its runtime directory can tell another's half-made work from a
+   * leftover (one environment's leftovers are removed in any case, by the
+   * holder of its lease).
    * `runAs` is the user pre-deploy jobs run as (fleets' is the provider's, resolved the same way).
    */
   constructor(
@@ -165,7 +167,8 @@ export class LocalTarget implements DeploymentTarget {
   }
 
   async reapUnowned(owned: { fleets: Record<string, unknown>[]; environments: string[] }, before: Date, environment?: string): Promise<string[]> {
-    if (!this.options.reap) return [];
+    // One environment's leftovers are known to be leftovers by whoever holds its lease; all of them only by a replica alone on the runtime.
+    if (!this.options.reap && environment === undefined) return [];
     return reapUnowned(
       this.runtimeDir,
       { fleetIds: new Set(owned.fleets.map((f) => f.fleetId as string)), balancers: new Set(owned.environments) },
