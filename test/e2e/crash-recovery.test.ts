@@ -3,7 +3,7 @@
 import path from "node:path";
 import { request } from "../helpers/http";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
-import { processesWith } from "../helpers/processes";
+import { parentOf, processesWith } from "../helpers/processes";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { fixtureApp, tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
@@ -71,10 +71,13 @@ describe("crash recovery", () => {
     const v5 = (await server.api("POST", "/v1/environments/crash/deployments", { version: "v5" })).json;
     await waitForDeployment(server, v5.id, "succeeded");
 
-    // Nothing of the killed servers' pulumi processes is left, once the live server's own
-    // work is done (it records the direct traffic changes in the traffic stack when idle).
+    // Nothing of the killed servers' engine processes is left, once the live server's own
+    // work is done (it records the direct traffic changes in the traffic stack when idle):
+    // the only ones are the live server's idle engine workers.
     await waitFor("the traffic to be recorded", async () => (await server!.api("GET", "/v1/environments/crash")).json.trafficUnrecorded === undefined, 60_000, 100);
-    expect(processesWith(`PULUMI_HOME=${path.join(dataDir, "pulumi-home")}`)).toEqual([]);
+    await waitFor("no engine process but the live server's idle workers", () =>
+      processesWith(`PULUMI_HOME=${path.join(dataDir, "pulumi-home")}`).every((pid) => parentOf(pid) === server!.process.pid),
+    );
 
     expect((await server.api("DELETE", "/v1/environments/crash")).status).toBe(202);
     await waitFor("the environment to be gone", async () => (await server!.api("GET", "/v1/environments/crash")).status === 404, 60_000);

@@ -18,3 +18,13 @@ export function processesWith(...markers: string[]): number[] {
   }
   return pids;
 }
+
+/** The parent of a process, undefined once it is gone. */
+export function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  } catch {
+    return undefined;
+  }
+}
