@@ -1,6 +1,7 @@
 // The domain model: environments, deployments and their states. Plain
 // types; nothing here knows about HTTP, SQLite or Pulumi.
 export * from "../../infra/vocabulary";
+import { parseDuration } from "./duration";
 import { planWaves, waveWeight, type Wave } from "./rolling-waves";
 import type { Artifact, CanaryStep, Color, EnvValue, ArtifactInput, RunnableArtifact, Strategy, EnvironmentSpec, Gate, PreDeployJob, GateKind, EnvInput } from "../../infra/vocabulary";
 
@@ -17,6 +18,10 @@ export interface FleetRecord {
 
 /** How many instances a color's fleet has: its own record, else the spec's size. */
 export const capacityOf = (env: Pick<Environment, "fleets" | "spec">, color: Color): number => env.fleets[color]?.replicas ?? env.spec.fleet.replicas;
+
+/** When an environment with a `ttl` is due for deletion (ISO-8601): its `ttl` after it was created; undefined without one. */
+export const expiryOf = (env: Pick<Environment, "spec" | "createdAt">): string | undefined =>
+  env.spec.ttl ? new Date(new Date(env.createdAt).getTime() + parseDuration(env.spec.ttl)).toISOString() : undefined;
 
 export interface Environment {
   name: string;

@@ -6,6 +6,10 @@ import type { Actor, Deployment, DeploymentEvent, DeploymentState, Environment }
 export interface EnvironmentRepository {
   get(name: string): Promise<Environment | undefined>;
   list(): Promise<Environment[]>;
+  /** Environments ready or failed whose `ttl` has run out by `now`. */
+  expired(now: Date): Promise<Environment[]>;
+  /** Which of the names are environments (none asked, none read). */
+  existing(names: string[]): Promise<Set<string>>;
   /** Inserts a new environment; false when the name is taken. */
   insert(env: Environment): Promise<boolean>;
   /** Applies a change to the stored environment atomically and returns the result. */

@@ -9,9 +9,8 @@ import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentRunner, RunnerDeps } from "../deployments/deployment-runner";
 import { retireFleet } from "../deployments/fleet-retirement";
 import { checkPreDeploySupported } from "../deployments/deployment-service";
-import { hasSecrets, sealArtifact, sealGates, sealJob, type GateInput, type PreDeployJobInput, type ArtifactInput, type Color, type Deployment, type Environment, type EnvironmentSpec } from "../deployments/model";
+import { expiryOf, hasSecrets, sealArtifact, sealGates, sealJob, type GateInput, type PreDeployJobInput, type ArtifactInput, type Color, type Deployment, type Environment, type EnvironmentSpec } from "../deployments/model";
 import { checkSecretsSupported } from "../deployments/secret-support";
-import { parseDuration } from "../deployments/duration";
 import { observeEnvironment, type EnvironmentObservation } from "./environment-observation";
 
 export interface EnvironmentView extends Omit<Environment, "status"> {
@@ -116,7 +115,7 @@ export class EnvironmentService {
       status: drifted ? "drifted" : env.status,
       weights: observed.weights ?? env.weights,
       recordedWeights: env.weights,
-      ...(env.spec.ttl ? { expiresAt: new Date(new Date(env.createdAt).getTime() + parseDuration(env.spec.ttl)).toISOString() } : {}),
+      ...(env.spec.ttl ? { expiresAt: expiryOf(env) } : {}),
       observed,
       recentDeployments: await this.deps.deployments.forEnvironment(name, 10),
     };

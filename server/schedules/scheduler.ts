@@ -3,7 +3,8 @@
 // schedule and time), so a firing happens once across restarts and
 // replicas. A run's outcome follows the deployment or refresh it started,
 // from the domain's events and, in case those were missed (a crash, another
-// replica), from the journal on each tick.
+// replica), from the journal on each tick. A tick reads only what is due,
+// through the journal's indexes, never every environment or schedule.
 import { randomBytes } from "node:crypto";
 import type { AuditRepository } from "../audit/audit-log";
 import { scheduleAction, type Authorization } from "../auth/authorization";
@@ -12,7 +13,7 @@ import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentService } from "../deployments/deployment-service";
 import { isTerminal } from "../deployments/deployment-states";
 import { parseDuration } from "../deployments/duration";
-import type { Actor, Environment } from "../deployments/model";
+import type { Actor } from "../deployments/model";
 import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
 import type { EnvironmentRefresh } from "../environments/environment-refresh";
 import type { EnvironmentService } from "../environments/environment-service";
@@ -79,15 +80,14 @@ export class Scheduler {
     // Read before the environments: work asked for an environment missing afterwards outlived it.
     const due = await schedules.due(now);
     const pending = await operations.pendingEnvironments();
-    const envs = await environments.list();
-    const names = new Set(envs.map((e) => e.name));
+    const names = await environments.existing([...due.map((s) => s.environment), ...pending]);
     for (const s of due) {
       if (!names.has(s.environment)) await schedules.removeForEnvironment(s.environment);
       else await this.fire(s, now).catch((err) => this.deps.logger.error({ err: String(err), scheduleId: s.id }, "a schedule could not fire"));
     }
     for (const name of pending.filter((n) => !names.has(n))) await this.abandon(name);
     await this.reconcile();
-    await this.expire(envs, now);
+    await this.expire(now);
   }
 
   /** Fails the operations of an environment that was deleted before they ran (here or on another replica). */
@@ -204,10 +204,8 @@ export class Scheduler {
   }
 
   /** Deletes environments whose `ttl` has run out. */
-  private async expire(envs: Environment[], now: Date): Promise<void> {
-    for (const env of envs) {
-      if (!env.spec.ttl || (env.status !== "ready" && env.status !== "failed")) continue;
-      if (new Date(env.createdAt).getTime() + parseDuration(env.spec.ttl) > now.getTime()) continue;
+  private async expire(now: Date): Promise<void> {
+    for (const env of await this.deps.environments.expired(now)) {
       await this.deps.environmentService.delete(env.name);
       await this.deps.audit.append({ actor: { kind: "system", id: "ttl", name: "ttl" }, action: "environment.expire", environment: env.name, data: { ttl: env.spec.ttl } });
       this.deps.logger.info({ environment: env.name, ttl: env.spec.ttl }, "environment expired");

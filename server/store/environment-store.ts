@@ -1,7 +1,8 @@
 // Environments in the journal, through Kysely: one implementation for
-// SQLite and PostgreSQL.
+// SQLite and PostgreSQL. Each row keeps when its ttl runs out beside the
+// spec, so the expired ones are found through an index.
 import type { Selectable } from "kysely";
-import type { Environment } from "../deployments/model";
+import { expiryOf, type Environment } from "../deployments/model";
 import type { EnvironmentRepository } from "../deployments/ports";
 import type { JournalDb } from "./database";
 import { FLAGS_CHANNEL } from "./flag-store";
@@ -53,6 +54,7 @@ function toRow(env: Environment): Row {
     traffic_unrecorded: json(env.trafficUnrecorded),
     error: json(env.error),
     drift: json(env.drift),
+    expires_at: expiryOf(env) ?? null,
     created_at: env.createdAt,
     updated_at: env.updatedAt,
   };
@@ -71,6 +73,26 @@ export class EnvironmentStore implements EnvironmentRepository {
 
   async list(): Promise<Environment[]> {
     return (await this.db.selectFrom("environments").selectAll().orderBy("name").execute()).map(fromRow);
+  }
+
+  /** Environments ready or failed whose ttl has run out by `now`. */
+  async expired(now: Date): Promise<Environment[]> {
+    const rows = await this.db
+      .selectFrom("environments")
+      .selectAll()
+      .where("expires_at", "<=", now.toISOString())
+      .where("status", "in", ["ready", "failed"])
+      .orderBy("expires_at")
+      .execute();
+    return rows.map(fromRow);
+  }
+
+  /** Which of the names are environments, in one query. */
+  async existing(names: string[]): Promise<Set<string>> {
+    const unique = [...new Set(names)];
+    if (unique.length === 0) return new Set();
+    const rows = await this.db.selectFrom("environments").select("name").where("name", "in", unique).execute();
+    return new Set(rows.map((r) => r.name));
   }
 
   async insert(env: Environment): Promise<boolean> {

@@ -4,7 +4,8 @@
 // The first migration creates only what is missing: journals made before
 // migrations were versioned this way already hold these tables.
 import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from "kysely";
-import type { Dialect } from "./schema";
+import { expiryOf, type EnvironmentSpec } from "../deployments/model";
+import type { Dialect, JournalSchema } from "./schema";
 
 function migrations(dialect: Dialect): Record<string, Migration> {
   const serial = dialect === "postgres" ? "bigserial" : "integer";
@@ -285,6 +286,21 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn("key", "text", (c) => c.primaryKey())
           .addColumn("seen_at", "text", (c) => c.notNull())
           .execute();
+      },
+    },
+    // The scheduler's reads on each tick find what is due through an index: environments whose ttl ran out,
+    // runs still going, operations waiting. An environment's expiry is kept beside it, filled here for those made before.
+    "0009_due_queries": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("environments").addColumn("expires_at", "text").execute();
+        await db.schema.createIndex("environments_expiry").on("environments").column("expires_at").execute();
+        await db.schema.createIndex("schedule_runs_by_state").on("schedule_runs").columns(["state", "schedule_id"]).execute();
+        await db.schema.createIndex("operations_by_state").on("operations").columns(["state", "environment"]).execute();
+        const journal = db as Kysely<Pick<JournalSchema, "environments">>;
+        for (const row of await journal.selectFrom("environments").select(["name", "spec", "created_at"]).execute()) {
+          const expiresAt = expiryOf({ spec: JSON.parse(row.spec) as EnvironmentSpec, createdAt: row.created_at });
+          if (expiresAt) await journal.updateTable("environments").set({ expires_at: expiresAt }).where("name", "=", row.name).execute();
+        }
       },
     },
   };

@@ -98,6 +98,37 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect(await store.get("shop")).toBeUndefined();
   });
 
+  it("finds the environments whose ttl has run out once they are ready or failed", async () => {
+    const store = new EnvironmentStore(journal.db, journal.dialect);
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    const made = (name: string, ttl?: string): Environment => {
+      const env = environment(name);
+      return { ...env, spec: { ...env.spec, ...(ttl ? { ttl } : {}) }, createdAt: hourAgo };
+    };
+    for (const env of [made("past", "30m"), made("future", "2h"), made("forever"), made("broken", "1m")]) await store.insert(env);
+    const now = new Date();
+    // Still being created, none expires.
+    expect(await store.expired(now)).toEqual([]);
+    for (const name of ["past", "future", "forever"]) await store.update(name, (e) => (e.status = "ready"));
+    await store.update("broken", (e) => (e.status = "failed"));
+    expect((await store.expired(now)).map((e) => e.name)).toEqual(["broken", "past"]);
+    expect((await store.expired(now))[1]).toMatchObject({ status: "ready", spec: { ttl: "30m" } });
+    expect((await store.expired(new Date(now.getTime() + 3 * 3_600_000))).map((e) => e.name)).toEqual(["broken", "past", "future"]);
+    // Being deleted, it is no longer due.
+    await store.update("past", (e) => (e.status = "deleting"));
+    expect((await store.expired(now)).map((e) => e.name)).toEqual(["broken"]);
+  });
+
+  it("tells which names are environments", async () => {
+    const store = new EnvironmentStore(journal.db, journal.dialect);
+    await store.insert(environment("shop"));
+    await store.insert(environment("api"));
+    expect(await store.existing([])).toEqual(new Set());
+    expect(await store.existing(["shop", "gone", "api", "shop"])).toEqual(new Set(["shop", "api"]));
+    await store.remove("shop");
+    expect(await store.existing(["shop", "api"])).toEqual(new Set(["api"]));
+  });
+
   it("keeps deployments in order, finds the unfinished ones, filters lists", async () => {
     const store = new DeploymentStore(journal.db, journal.dialect);
     const a = deployment("shop", "v1");
