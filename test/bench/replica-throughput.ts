@@ -1,6 +1,7 @@
 // Deployments of many environments at once through 1 replica and through
 // 3 replicas on the same machine, on one PostgreSQL (journal and Pulumi
-// state), timed from the first request until every deployment succeeded.
+// state), timed from the first request until every deployment succeeded,
+// with the leases any replica lost meanwhile (its heartbeat starved).
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { startPostgres } from "../helpers/postgres";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
@@ -10,6 +11,8 @@ export interface ReplicaRun {
   replicas: number;
   environments: number;
   seconds: number;
+  /** Leases a replica lost while it worked (each a failover the load caused). */
+  lostLeases: number;
 }
 
 export async function deploymentsThroughReplicas(replicaCount: number, environments: number): Promise<ReplicaRun> {
@@ -32,7 +35,9 @@ export async function deploymentsThroughReplicas(replicaCount: number, environme
     const started = Date.now();
     const ids = await Promise.all(names.map(async (name, i) => (await via(i).api("POST", `/v1/environments/${name}/deployments`, { version: "v1" })).json.id as string));
     await Promise.all(ids.map((id, i) => waitForDeployment(via(i), id, "succeeded", 30 * 60_000)));
-    return { replicas: replicaCount, environments, seconds: (Date.now() - started) / 1000 };
+    const seconds = (Date.now() - started) / 1000;
+    const lostLeases = replicas.reduce((n, r) => n + r.log.filter((l) => l.includes("lost the environment's lease")).length, 0);
+    return { replicas: replicaCount, environments, seconds, lostLeases };
   } finally {
     const [first, ...rest] = replicas;
     for (const r of rest) await r.terminate();
