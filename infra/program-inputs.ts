@@ -27,10 +27,3 @@ export interface TrafficProgramInputs {
 }
 
 export type { AwsSettings, KubernetesSettings };
-
-/** Whole seconds from a duration, within [min, max]. */
-export function seconds(duration: string, min: number, max: number): number {
-  const match = /^(\d+)(ms|s|m|h)$/.exec(duration);
-  const ms = match ? Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[match[2] as "ms" | "s" | "m" | "h"] : 0;
-  return Math.min(max, Math.max(min, Math.ceil(ms / 1000)));
-}

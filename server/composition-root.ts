@@ -14,7 +14,6 @@ import { DeploymentJournal } from "./deployments/deployment-journal";
 import { DeploymentRunner } from "./deployments/deployment-runner";
 import { currentFence } from "./deployments/fencing";
 import { DeploymentService } from "./deployments/deployment-service";
-import { parseDuration } from "./deployments/duration";
 import { EnvironmentWorkers } from "./deployments/environment-workers";
 import { EnvironmentReconciler } from "./deployments/recovery";
 import { TrafficOperator } from "./deployments/traffic-operator";
@@ -56,7 +55,7 @@ import { Scheduler } from "./schedules/scheduler";
 import { OperationStore } from "./store/operation-store";
 import { RunStore, ScheduleStore } from "./store/schedule-store";
 import { DeliveryStore, WebhookStore } from "./store/webhook-store";
-import { DEFAULT_RETRY_SCHEDULE } from "./webhooks/standard-webhooks";
+import { DEFAULT_RETRY_SCHEDULE_MS } from "./webhooks/standard-webhooks";
 import { OutboundGuard } from "./outbound/outbound-guard";
 import { HttpGateCaller, gateSigningSecret } from "./webhooks/gate-caller";
 import { WebhookDispatcher } from "./webhooks/webhook-dispatcher";
@@ -130,7 +129,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
         maxWorkers: config.engineConcurrency + 2,
         niceness: config.engineNiceness,
         // A frozen server's engine work stops well before its leases can pass to another replica.
-        watchdogMs: Math.max(1000, Math.floor(parseDuration(config.leaseTtl) / 2)),
+        watchdogMs: Math.max(1000, Math.floor(config.leaseTtlMs / 2)),
         log: (level, data, message) => logger[level](data, message),
         // Work on an environment is fenced by its lease: a dead worker's stack is repaired only while the lease is still this replica's.
         stillHolds: async () => {
@@ -175,7 +174,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     secrets,
     gates: new HttpGateCaller(outboundGuard, secrets, gateSecret),
     requests: new DeploymentRequestStore(journalDb.db),
-    operationTimeoutMs: parseDuration(config.operationTimeout),
+    operationTimeoutMs: config.operationTimeoutMs,
     // Metric analysis measures the new pool through its target, or asks Prometheus or a JSON endpoint.
     // Before promotion the new pool has no weight: its traffic is the forced (keyed) requests, counted apart.
     measureFor: async (d: Deployment, env: Environment, stage?: "pre-promotion") =>
@@ -195,7 +194,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
   };
   const runner = new DeploymentRunner(core);
   // The workers ask the reconciler for each environment's next piece of work; both are built before either runs.
-  const leaseTtlMs = parseDuration(config.leaseTtl);
+  const leaseTtlMs = config.leaseTtlMs;
   const workers = new EnvironmentWorkers(
     (name) => reconciler!.next(name),
     {
@@ -276,7 +275,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     ramps: new FlagRampStore(journalDb.db),
     flags,
     replicaId: config.replicaId,
-    intervalMs: parseDuration(config.schedulerInterval),
+    intervalMs: config.schedulerIntervalMs,
     logger: logger.child({ component: "flag-ramps" }),
     measureFor: async (ramp) => {
       const env = await environmentStore.get(ramp.environment);
@@ -320,7 +319,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     deliveryStore,
     core.secrets,
     outboundGuard,
-    { retryScheduleMs: (config.webhookRetrySchedule ?? DEFAULT_RETRY_SCHEDULE).map(parseDuration), claimer: config.replicaId },
+    { retryScheduleMs: config.webhookRetryScheduleMs ?? DEFAULT_RETRY_SCHEDULE_MS, claimer: config.replicaId },
     logger.child({ component: "webhooks" }),
   );
   const webhooks = new WebhookService(webhookStore, deliveryStore, tokens, core.secrets, outboundGuard, logger.child({ component: "webhooks" }), () => dispatcher.kick());
@@ -340,7 +339,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     audit,
     bus,
     logger: logger.child({ component: "scheduler" }),
-    intervalMs: parseDuration(config.schedulerInterval),
+    intervalMs: config.schedulerIntervalMs,
     authorization,
     principalOf,
   });
@@ -396,7 +395,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
       (names) => names.forEach((name) => workers.poke(name)),
       (err) => logger.warn({ err: String(err) }, "looking for pending work failed"),
     );
-  }, parseDuration(config.workPollInterval));
+  }, config.workPollIntervalMs);
   pollTimer.unref();
   pruneTimer.unref();
 

@@ -5,7 +5,8 @@
 // refresh would not wait.
 import * as aws from "@pulumi/aws";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import { seconds, type AwsSettings, type FleetProgramInputs } from "../program-inputs";
+import { durationSeconds as seconds } from "../duration";
+import type { AwsSettings, FleetProgramInputs } from "../program-inputs";
 import { userData } from "./user-data";
 
 export function awsFleetProgram(input: FleetProgramInputs, settings: AwsSettings): PulumiFn {

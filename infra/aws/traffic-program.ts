@@ -8,7 +8,8 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import type { Color } from "../vocabulary";
-import { seconds, type AwsSettings, type TrafficProgramInputs } from "../program-inputs";
+import { durationSeconds as seconds } from "../duration";
+import type { AwsSettings, TrafficProgramInputs } from "../program-inputs";
 
 export function awsTrafficProgram(input: TrafficProgramInputs, settings: AwsSettings): PulumiFn {
   return async () => {

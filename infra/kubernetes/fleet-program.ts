@@ -4,7 +4,8 @@
 // Deployment is the health gate, bounded by the health check's start timeout.
 import * as k8s from "@pulumi/kubernetes";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
-import { seconds, type FleetProgramInputs, type KubernetesSettings } from "../program-inputs";
+import { durationSeconds as seconds } from "../duration";
+import type { FleetProgramInputs, KubernetesSettings } from "../program-inputs";
 import { colorServiceName, kubernetesProvider } from "./provider";
 
 export function kubernetesFleetProgram(input: FleetProgramInputs, settings: KubernetesSettings): PulumiFn {

@@ -8,3 +8,4 @@ export { identify, isAlive, type ProcessIdentity } from "./provider/process-iden
 export { runLocalJob, stopLocalJob, type LocalJob, type LocalJobResult } from "./provider/job-runner";
 export { applyBalancerRouting, type BalancerInputs } from "./provider/balancer-controller";
 export { resolveRunAs, environmentRunAs, switchError, describeRunAs, RunAsError, type RunAs } from "./provider/run-as";
+export { adminUrlOf, readAdmin, readAdminConfig } from "./provider/balancer-admin";

@@ -8,6 +8,7 @@
 //   help
 // Parsing only; what a command may do is decided by the command service.
 import { parseRampSteps, type RampStep } from "../flags/flag-ramp";
+import { DURATION_PATTERN } from "../../infra/duration";
 
 export type ChatCommand =
   | { verb: "help" }
@@ -21,7 +22,6 @@ export type ChatCommand =
 export type ParsedCommand = { ok: true; command: ChatCommand } | { ok: false; problem: string };
 
 const ENV_VERBS = ["status", "history", "promote", "pause", "resume", "abort", "rollback"] as const;
-const DURATION = /^\d+(ms|s|m|h)$/;
 
 export const CHAT_HELP = [
   "deploy <env> <version> [--canary 10,50,100] [--step-pause 5m] [--bake 5m]",
@@ -69,7 +69,7 @@ export function parseChatCommand(text: string): ParsedCommand {
       if (weights.some((w) => !Number.isInteger(w) || w < 1 || w > 100)) return { ok: false, problem: "`--canary` takes weights from 1 to 100, such as 10,50,100" };
       command.canary = weights;
     } else if (flag === "--bake" || flag === "--step-pause") {
-      if (!DURATION.test(value)) return { ok: false, problem: `\`${flag}\` takes a duration such as 30s or 5m` };
+      if (!DURATION_PATTERN.test(value)) return { ok: false, problem: `\`${flag}\` takes a duration such as 30s or 5m` };
       if (flag === "--bake") command.bake = value;
       else command.stepPause = value;
     } else {

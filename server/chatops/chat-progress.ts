@@ -3,24 +3,24 @@
 // It listens to the journal's events on the replica that writes them, so
 // progress is reported wherever the deployment runs.
 import type { DomainEventBus } from "../deployments/deployment-events";
+import { END_EVENTS, type JournalEventType } from "../deployments/journal-events";
 import type { DeploymentEvent } from "../deployments/model";
 import type { DeploymentRepository } from "../deployments/ports";
 import type { Logger } from "../logger";
 import { progressMessage } from "./chat-messages";
 import type { ChatPoster, ChatThreadRepository } from "./ports";
 
-const REPORTED = new Set([
-  "deployment:started",
-  "deployment:phase",
-  "deployment:step",
-  "deployment:paused",
-  "deployment:succeeded",
-  "deployment:rolled_back",
-  "deployment:failed",
-  "deployment:cancelled",
-  "gate:waiting",
-  "gate:approved",
-  "gate:rejected",
+const REPORTED: ReadonlySet<string> = new Set<string>([
+  ...([
+    "deployment:started",
+    "deployment:phase",
+    "deployment:step",
+    "deployment:paused",
+    "gate:waiting",
+    "gate:approved",
+    "gate:rejected",
+  ] satisfies JournalEventType[]),
+  ...END_EVENTS,
 ]);
 
 export class ChatProgress {

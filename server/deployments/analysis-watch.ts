@@ -5,7 +5,7 @@
 import { AnalysisRun, type Measure } from "../analysis/analysis-run";
 import type { DeploymentControl } from "./deployment-control";
 import { UnprocessableError } from "../errors";
-import { parseDuration } from "./duration";
+import { parseDuration } from "../../infra/duration";
 import type { DeploymentJournal } from "./deployment-journal";
 import { isMetricAnalysis, type Deployment, type Environment } from "./model";
 

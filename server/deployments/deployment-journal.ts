@@ -4,16 +4,11 @@
 import type { DeploymentRepository } from "./ports";
 import type { DomainEventBus } from "./deployment-events";
 import { checkTransition, isTerminal } from "./deployment-states";
+import { outcomeEvent, type JournalEventType } from "./journal-events";
 import type { Deployment, DeploymentState, Phase } from "./model";
 
 export type Outcome = Extract<DeploymentState, "succeeded" | "rolled_back" | "failed" | "cancelled">;
 
-const OUTCOME_EVENT: Record<Outcome, string> = {
-  succeeded: "deployment:succeeded",
-  rolled_back: "deployment:rolled_back",
-  failed: "deployment:failed",
-  cancelled: "deployment:cancelled",
-};
 
 export class DeploymentJournal {
   private readonly phaseStarted = new Map<string, number>();
@@ -25,7 +20,7 @@ export class DeploymentJournal {
     private readonly bus: DomainEventBus,
   ) {}
 
-  record(d: Deployment, type: string, data: Record<string, unknown> = {}): Promise<void> {
+  record(d: Deployment, type: JournalEventType, data: Record<string, unknown> = {}): Promise<void> {
     return this.serial(d.id, () => this.append(d, type, data));
   }
 
@@ -53,12 +48,12 @@ export class DeploymentJournal {
       d.waitUntil = undefined;
       d.suspended = undefined;
       await this.apply(d, { state: outcome, phase: "done" }, {});
-      await this.append(d, OUTCOME_EVENT[outcome], { ...data, ...(d.error ? { error: d.error } : {}) });
+      await this.append(d, outcomeEvent(outcome), { ...data, ...(d.error ? { error: d.error } : {}) });
       this.bus.emit("deployment:finished", d);
     });
   }
 
-  private async append(d: Deployment, type: string, data: Record<string, unknown>): Promise<void> {
+  private async append(d: Deployment, type: JournalEventType, data: Record<string, unknown>): Promise<void> {
     const event = await this.store.appendEvent({ deploymentId: d.id, environment: d.environment, type, at: new Date().toISOString(), data });
     this.bus.emit("deployment:event", event);
   }

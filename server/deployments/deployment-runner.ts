@@ -20,7 +20,7 @@ import { analyse, prePromotionAnalysis, startAnalysis, type MeasureFor } from ".
 import type { DeploymentJournal } from "./deployment-journal";
 import { rollBack } from "./deployment-rollback";
 import { isTerminal } from "./deployment-states";
-import { parseDuration } from "./duration";
+import { parseDuration } from "../../infra/duration";
 import { retireFleet } from "./fleet-retirement";
 import { capacityOf, otherColor, runnableArtifact, type Color, type Deployment } from "./model";
 import { resizeFleet } from "./fleet-capacity";

@@ -6,7 +6,7 @@
 import { UnprocessableError } from "../errors";
 import type { DeploymentControl } from "./deployment-control";
 import type { DeploymentJournal } from "./deployment-journal";
-import { parseDuration } from "./duration";
+import { parseDuration } from "../../infra/duration";
 import type { Actor, Deployment, Gate, GateKind, GateRecord } from "./model";
 
 /** The body Cutover POSTs to a gate's URL. */

@@ -1,7 +1,7 @@
 // The domain model: environments, deployments and their states. Plain
 // types; nothing here knows about HTTP, SQLite or Pulumi.
 export * from "../../infra/vocabulary";
-import { parseDuration } from "./duration";
+import { parseDuration } from "../../infra/duration";
 import { planWaves, waveWeight, type Wave } from "./rolling-waves";
 import type { Artifact, CanaryStep, Color, EnvValue, ArtifactInput, RunnableArtifact, Strategy, EnvironmentSpec, Gate, PreDeployJob, GateKind, EnvInput } from "../../infra/vocabulary";
 

@@ -11,7 +11,7 @@ import { stackNames, type JobResult, type RunnableJob } from "../targets/deploym
 import type { TargetRegistry } from "../targets/target-registry";
 import type { DeploymentControl } from "./deployment-control";
 import type { DeploymentJournal } from "./deployment-journal";
-import { parseDuration } from "./duration";
+import { parseDuration } from "../../infra/duration";
 import { artifactFor, runnableArtifact, type Deployment, type Environment } from "./model";
 import type { SecretSealer } from "./ports";
 

@@ -10,6 +10,7 @@ import type { EnvironmentService } from "../environments/environment-service";
 import { stackNames } from "../targets/deployment-target";
 import type { DeploymentRunner, RunnerDeps } from "./deployment-runner";
 import type { Color, Environment } from "./model";
+import { pollUntilGone } from "../../infra/poll";
 
 /** Environment operations other than deployments (refresh), queued in the same lane. */
 export interface LaneOperations {
@@ -236,7 +237,6 @@ export class EnvironmentReconciler {
 
 /** Waits until none of the pids is a live process (or the time is up). */
 async function gone(pids: number[], withinMs: number): Promise<void> {
-  const deadline = Date.now() + withinMs;
   const alive = (pid: number) => {
     try {
       process.kill(pid, 0);
@@ -245,5 +245,5 @@ async function gone(pids: number[], withinMs: number): Promise<void> {
       return false;
     }
   };
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  await pollUntilGone(() => pids.some(alive), withinMs);
 }

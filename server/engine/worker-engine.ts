@@ -21,6 +21,7 @@ import { projectRoot } from "./toolchain";
 import type { StackProgram } from "../../infra/programs";
 import type { EngineProgress, OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
 import { engineGroups, faultFires } from "../fault-injection";
+import { pollUntilGone } from "../../infra/poll";
 
 export interface WorkerEngineOptions {
   settings: EngineSettings;
@@ -349,14 +350,12 @@ export class WorkerEngine implements StackEngine {
 
 /** Waits until no process of the group is left (or the time is up). */
 async function groupGone(pgid: number, withinMs: number): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  const alive = () => {
+  await pollUntilGone(() => {
     try {
       process.kill(-pgid, 0);
       return true;
     } catch {
       return false;
     }
-  };
-  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }, withinMs);
 }

@@ -32,8 +32,33 @@ export interface EnvironmentServiceDeps extends RunnerDeps {
 
 const COLORS: Color[] = ["blue", "green"];
 
+/**
+ * How long one observation of an environment answers the views asked for
+ * it (its `at` says when it was made). Polls from many callers share one
+ * look at the balancer instead of queuing one each; any change Cutover
+ * records starts a new one at once.
+ */
+const OBSERVATION_SHARED_MS = 250;
+
 export class EnvironmentService {
+  private readonly observations = new Map<string, { key: string; since: number; observation: Promise<EnvironmentObservation> }>();
+
   constructor(private readonly deps: EnvironmentServiceDeps) {}
+
+  /** The environment observed now, or by an observation begun within the last moment for the same record. */
+  private observe(env: Environment, busy: boolean): Promise<EnvironmentObservation> {
+    const key = `${env.updatedAt}|${env.status}|${busy}`;
+    const shared = this.observations.get(env.name);
+    if (shared && shared.key === key && Date.now() - shared.since < OBSERVATION_SHARED_MS) return shared.observation;
+    const observation = observeEnvironment(this.deps, env, busy);
+    const entry = { key, since: Date.now(), observation };
+    this.observations.set(env.name, entry);
+    const forget = () => {
+      if (this.observations.get(env.name) === entry) this.observations.delete(env.name);
+    };
+    observation.then(() => setTimeout(forget, OBSERVATION_SHARED_MS).unref(), forget);
+    return observation;
+  }
 
   /**
    * Records a new environment; its traffic stack comes up in its worker.
@@ -108,7 +133,7 @@ export class EnvironmentService {
   /** The environment as it stands: its record, checked against what the target reports. */
   async get(name: string): Promise<EnvironmentView> {
     const env = await this.record(name);
-    const observed = await observeEnvironment(this.deps, env, this.deps.busy(name));
+    const observed = await this.observe(env, this.deps.busy(name));
     const drifted = env.status === "ready" && observed.drift.length > 0;
     return {
       ...shown(env),

@@ -6,6 +6,7 @@
 import type { MetricAnalysis } from "../../infra/vocabulary";
 import type { Outcome } from "../analysis/analysis-run";
 import type { Actor } from "../deployments/model";
+import { DURATION_SOURCE } from "../../infra/duration";
 
 export type RampState = "running" | "paused" | "succeeded" | "failed" | "aborted";
 export const RAMP_TERMINAL: ReadonlySet<RampState> = new Set(["succeeded", "failed", "aborted"]);
@@ -46,11 +47,13 @@ export interface FlagRamp {
   finishedAt?: string;
 }
 
+const RAMP_STEP = new RegExp(`^(\\d{1,3}(?:\\.\\d{1,2})?)(?::(${DURATION_SOURCE}))?$`);
+
 /** `10:5m,50:10m,100`: percentages with an optional pause each; undefined when malformed. */
 export function parseRampSteps(spec: string): RampStep[] | undefined {
   const steps: RampStep[] = [];
   for (const part of spec.split(",")) {
-    const m = /^(\d{1,3}(?:\.\d{1,2})?)(?::(\d+(?:ms|s|m|h)))?$/.exec(part.trim());
+    const m = RAMP_STEP.exec(part.trim());
     if (!m || Number(m[1]) > 100) return undefined;
     steps.push({ percentage: Number(m[1]), ...(m[2] ? { pause: m[2] } : {}) });
   }

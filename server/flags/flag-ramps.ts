@@ -7,12 +7,13 @@ import { randomBytes } from "node:crypto";
 import type { MetricAnalysis } from "../../infra/vocabulary";
 import { failureReason, judge, type Measure } from "../analysis/analysis-run";
 import type { Actor } from "../deployments/model";
-import { parseDuration } from "../deployments/duration";
+import { parseDuration } from "../../infra/duration";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors";
 import type { Logger } from "../logger";
 import { RAMP_TERMINAL, type FlagRamp, type RampEvent, type RampStep } from "./flag-ramp";
 import type { FlagRampRepository } from "./flag-ramp-ports";
 import type { FlagService } from "./flag-service";
+import { Ticker } from "../ticker";
 
 const CLAIM_MS = 30_000;
 const MAX_EVENTS = 500;
@@ -30,12 +31,16 @@ export interface FlagRampDeps {
 }
 
 export class FlagRamps {
-  private timer?: NodeJS.Timeout;
-  private ticking?: Promise<void>;
+  private readonly ticker: Ticker;
   /** Each step's metric source, built when the step begins so builtin metrics count from there. */
   private readonly sources = new Map<string, Measure>();
 
-  constructor(private readonly deps: FlagRampDeps) {}
+  constructor(private readonly deps: FlagRampDeps) {
+    this.ticker = new Ticker(() => this.tick(), {
+      intervalMs: deps.intervalMs,
+      onError: (err) => deps.logger.warn({ err: String(err) }, "advancing flag ramps failed"),
+    });
+  }
 
   async create(environment: string, key: string, input: { steps: RampStep[]; analysis?: MetricAnalysis }, actor: Actor): Promise<FlagRamp> {
     const flag = await this.deps.flags.get(environment, key);
@@ -107,22 +112,16 @@ export class FlagRamps {
   }
 
   start(): void {
-    this.timer = setInterval(() => this.kick(), this.deps.intervalMs);
-    this.timer.unref();
+    this.ticker.start();
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.ticking;
+  stop(): Promise<void> {
+    return this.ticker.stop();
   }
 
   /** Looks for due steps now (after a change, rather than at the next interval). */
   kick(): void {
-    if (this.ticking) return;
-    this.ticking = this.tick()
-      .catch((err) => this.deps.logger.warn({ err: String(err) }, "advancing flag ramps failed"))
-      .finally(() => (this.ticking = undefined));
+    this.ticker.kick();
   }
 
   private async tick(): Promise<void> {

@@ -5,8 +5,8 @@ import type { DomainEventBus } from "../deployments/deployment-events";
 import { isTerminal } from "../deployments/deployment-states";
 import type { DeploymentEvent } from "../deployments/model";
 import type { DeploymentRepository } from "../deployments/ports";
+import { END_EVENTS } from "../deployments/journal-events";
 
-const END_EVENTS = new Set(["deployment:succeeded", "deployment:rolled_back", "deployment:failed", "deployment:cancelled"]);
 
 export async function streamEvents(req: Request, res: Response, deploymentId: string, after: number, store: DeploymentRepository, bus: DomainEventBus) {
   res.status(200);

@@ -1,7 +1,7 @@
 // Every input the API accepts, parsed once at the edge. The same schemas
 // generate /openapi.json.
 import { z } from "zod";
-import { DURATION_PATTERN } from "../deployments/duration";
+import { DURATION_PATTERN } from "../../infra/duration";
 import { ConditionError, parseCondition } from "../analysis/condition";
 
 const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "500ms", "30s", "5m" or "1h"');

@@ -12,7 +12,7 @@ import type { Principal } from "../auth/token-service";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentService } from "../deployments/deployment-service";
 import { isTerminal } from "../deployments/deployment-states";
-import { parseDuration } from "../deployments/duration";
+import { parseDuration } from "../../infra/duration";
 import type { Actor } from "../deployments/model";
 import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
 import type { EnvironmentRefresh } from "../environments/environment-refresh";
@@ -23,6 +23,7 @@ import type { Logger } from "../logger";
 import { nextRun } from "./cron";
 import { decideFiring } from "./firing";
 import type { OperationRepository, RunRepository, RunState, Schedule, ScheduleRepository, ScheduleRun } from "./ports";
+import { Ticker } from "../ticker";
 
 export interface SchedulerDeps {
   schedules: ScheduleRepository;
@@ -43,11 +44,15 @@ export interface SchedulerDeps {
 }
 
 export class Scheduler {
-  private timer?: NodeJS.Timeout;
-  private ticking?: Promise<void>;
+  private readonly ticker: Ticker;
   private readonly offs: (() => void)[] = [];
 
-  constructor(private readonly deps: SchedulerDeps) {}
+  constructor(private readonly deps: SchedulerDeps) {
+    this.ticker = new Ticker(() => this.pass(), {
+      intervalMs: deps.intervalMs,
+      onError: (err) => deps.logger.warn({ err: String(err) }, "a scheduler pass failed"),
+    });
+  }
 
   start(): void {
     const { bus } = this.deps;
@@ -56,22 +61,13 @@ export class Scheduler {
       bus.on("operation:finished", (op) => void this.settle(op.id).catch(() => undefined)),
       bus.on("environment:removed", (env) => void this.deps.schedules.removeForEnvironment(env.name).catch(() => undefined)),
     );
-    this.timer = setInterval(() => this.tick(), this.deps.intervalMs);
-    this.timer.unref();
-    this.tick();
+    this.ticker.start();
+    this.ticker.kick();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
     this.offs.splice(0).forEach((off) => off());
-    await this.ticking;
-  }
-
-  private tick(): void {
-    if (this.ticking) return;
-    this.ticking = this.pass()
-      .catch((err) => this.deps.logger.warn({ err: String(err) }, "a scheduler pass failed"))
-      .finally(() => (this.ticking = undefined));
+    await this.ticker.stop();
   }
 
   private async pass(): Promise<void> {

@@ -1,13 +1,15 @@
 // The local target: fleets are supervised OS processes, the load balancer
 // is a cutover-proxy process; both are resources of the `cutover` provider.
 import path from "node:path";
-import http from "node:http";
 import type { StackProgram } from "../../infra/programs";
 import {
+  adminUrlOf,
   applyBalancerRouting,
   environmentRunAs,
   inspectFleet,
   probe,
+  readAdmin,
+  readAdminConfig,
   reapUnowned,
   runLocalJob,
   stopLocalJob,
@@ -16,7 +18,7 @@ import {
   type RunAs,
 } from "../../infra/local/runtime";
 import { InputError } from "../errors";
-import { parseDuration } from "../deployments/duration";
+import { parseDuration } from "../../infra/duration";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
 import type { DeploymentTarget, FleetCondition, JobResult, PoolStats, RunnableJob, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "./deployment-target";
 
@@ -125,11 +127,9 @@ export class LocalTarget implements DeploymentTarget {
 
   /** Asks the running balancer which weights it routes by. */
   async observeTraffic(_spec: EnvironmentSpec, view: TrafficView): Promise<TrafficObservation | undefined> {
-    const url = adminUrl(view.traffic, "/config");
+    const url = adminUrlOf(view.traffic, "/config");
     if (!url) return undefined;
-    const config = await fetchText(url)
-      .then((text) => JSON.parse(text) as { pools?: Record<string, { weight?: number; endpoints?: string[] }> })
-      .catch(() => undefined);
+    const config = await readAdminConfig(url, { keepAlive: true }).catch(() => undefined);
     if (!config) return undefined;
     const weightOf = (c: Color) => {
       const pool = config.pools?.[c];
@@ -178,9 +178,9 @@ export class LocalTarget implements DeploymentTarget {
   }
 
   async poolStats(_spec: EnvironmentSpec, traffic: Record<string, unknown>): Promise<Record<Color, PoolStats> | undefined> {
-    const url = adminUrl(traffic, "/metrics");
+    const url = adminUrlOf(traffic, "/metrics");
     if (!url) return undefined;
-    const text = await fetchText(url);
+    const text = await readAdmin(url, { keepAlive: true });
     // The pool's series of the version it serves now (the proxy keeps one per pool).
     // Values are Prometheus floats: a large count may come as 1.234567e+06.
     // Forced requests have series of their own (cutover_proxy_forced_*), never part of the routed ones.
@@ -201,31 +201,4 @@ export class LocalTarget implements DeploymentTarget {
   }
 }
 
-/** An admin URL of the balancer, from the traffic stack's outputs. */
-function adminUrl(traffic: Record<string, unknown> | undefined, p: string): string | undefined {
-  const metrics = traffic?.metricsUrl;
-  return typeof metrics === "string" ? metrics.replace(/\/metrics$/, p) : undefined;
-}
-
 export const localRuntimeDir = (dataDir: string) => path.join(dataDir, "runtime");
-
-/** Connections to the balancers' admin endpoints are kept open between requests: status polls ask on every call. */
-const adminAgent = new http.Agent({ keepAlive: true, maxSockets: 8, timeout: 10_000 });
-
-function fetchText(url: string, retried = false): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: 2000, agent: adminAgent }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve(body));
-    });
-    req.on("timeout", () => req.destroy(new Error("metrics request timed out")));
-    req.on("error", (err: NodeJS.ErrnoException) => {
-      // A kept connection the balancer closed meanwhile (a restart): asked again once on a new one.
-      if (req.reusedSocket && !retried && (err.code === "ECONNRESET" || err.code === "EPIPE")) resolve(fetchText(url, true));
-      else reject(err);
-    });
-  });
-}
-

@@ -3,6 +3,7 @@
 // base64 part of a `whsec_` secret. Receivers verify with any of the
 // standard's libraries.
 import { createHmac, randomBytes } from "node:crypto";
+import { parseDuration } from "../../infra/duration";
 
 export const newWebhookSecret = (): string => `whsec_${randomBytes(24).toString("base64")}`;
 
@@ -21,4 +22,4 @@ export function webhookHeaders(secret: string, id: string, body: string, now = n
 }
 
 /** The standard's recommended retry schedule: after the first attempt, 5s, 5m, 30m, 2h, 5h, 10h, 10h. */
-export const DEFAULT_RETRY_SCHEDULE = ["5s", "5m", "30m", "2h", "5h", "10h", "10h"];
+export const DEFAULT_RETRY_SCHEDULE_MS = ["5s", "5m", "30m", "2h", "5h", "10h", "10h"].map(parseDuration);

@@ -10,6 +10,7 @@ import { guardedPost } from "../outbound/guarded-request";
 import { webhookHeaders } from "./standard-webhooks";
 import type { OutboundGuard } from "../outbound/outbound-guard";
 import type { Delivery, DeliveryRepository, WebhookRepository } from "./ports";
+import { Ticker } from "../ticker";
 
 export interface DispatcherOptions {
   /** Waits before each retry, in milliseconds; its length is the number of retries. */
@@ -21,10 +22,7 @@ export interface DispatcherOptions {
 }
 
 export class WebhookDispatcher {
-  private timer?: NodeJS.Timeout;
-  private running?: Promise<void>;
-  private again = false;
-  private stopped = false;
+  private readonly ticker: Ticker;
 
   constructor(
     private readonly webhooks: WebhookRepository,
@@ -33,11 +31,12 @@ export class WebhookDispatcher {
     private readonly guard: OutboundGuard,
     private readonly options: DispatcherOptions,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.ticker = new Ticker(() => this.pass(), { intervalMs: options.intervalMs ?? 500, onError: (err) => logger.warn({ err: String(err) }, "webhook dispatch failed") });
+  }
 
   start(): void {
-    this.timer = setInterval(() => this.kick(), this.options.intervalMs ?? 500);
-    this.timer.unref();
+    this.ticker.start();
     // Claims this replica held before a restart belong to sends that died with it.
     const claimer = this.options.claimer;
     const released = claimer ? this.deliveries.releaseClaims(claimer, new Date()) : Promise.resolve(0);
@@ -49,26 +48,11 @@ export class WebhookDispatcher {
 
   /** Looks for due deliveries now (one pass at a time). */
   kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = this.pass()
-      .catch((err) => this.logger.warn({ err: String(err) }, "webhook dispatch failed"))
-      .finally(() => {
-        this.running = undefined;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    this.ticker.kick();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearInterval(this.timer);
-    await this.running;
+  stop(): Promise<void> {
+    return this.ticker.stop();
   }
 
   private async pass(): Promise<void> {

@@ -1,10 +1,11 @@
 // Which domain events become which webhook events, and what they carry.
 import type { DomainEventBus } from "../deployments/deployment-events";
+import type { JournalEventType } from "../deployments/journal-events";
 import type { DeploymentEvent } from "../deployments/model";
 import type { DeploymentRepository } from "../deployments/ports";
 import type { WebhookEvent } from "./ports";
 
-const FROM_JOURNAL: Record<string, WebhookEvent> = {
+const FROM_JOURNAL: Partial<Record<JournalEventType, WebhookEvent>> = {
   "deployment:started": "deployment.started",
   "deployment:paused": "deployment.paused",
   "deployment:succeeded": "deployment.succeeded",
@@ -21,7 +22,7 @@ export interface WebhookMessage {
 /** Calls `publish` for every domain event a webhook may subscribe to; returns the unsubscribe function. */
 export function onWebhookEvents(bus: DomainEventBus, deployments: DeploymentRepository, publish: (m: WebhookMessage) => void): () => void {
   const fromJournal = async (e: DeploymentEvent) => {
-    const type = FROM_JOURNAL[e.type];
+    const type = FROM_JOURNAL[e.type as JournalEventType];
     if (!type) return;
     const d = await deployments.get(e.deploymentId);
     publish({

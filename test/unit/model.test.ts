@@ -1,4 +1,4 @@
-import { parseDuration } from "../../server/deployments/duration";
+import { parseDuration } from "../../infra/duration";
 import { artifactFor, stepsOf } from "../../server/deployments/model";
 import { cleanEngineMessage, describeError, ConflictError } from "../../server/errors";
 

@@ -2,13 +2,14 @@
 // Weight changes rewrite its config and send SIGHUP: the listener stays up.
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { cleanEnv } from "./clean-env";
 import { atDataPlanePriority } from "./data-plane-priority";
 import { readJson, writeJsonAtomic } from "./fleet-spec";
 import { tail } from "./log-tail";
 import { identify, isAlive, signal, terminate, type ProcessIdentity } from "./process-identity";
+import { pollUntil } from "../../poll";
+import { adminUrl, readAdminConfig } from "./balancer-admin";
 
 export interface PoolInputs {
   weight: number;
@@ -142,14 +143,17 @@ function describe(inputs: BalancerInputs, dir: string, process: ProcessIdentity,
 }
 
 async function waitForStatus(dir: string, timeoutMs: number, alive: () => boolean): Promise<BalancerStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = readJson<BalancerStatus>(statusPath(dir));
-    if (status) return status;
-    if (!alive()) throw new Error("the proxy process exited");
-    if (Date.now() > deadline) throw new Error("the proxy did not report its addresses in time");
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  const status = await pollUntil(
+    () => {
+      const found = readJson<BalancerStatus>(statusPath(dir));
+      if (found) return found;
+      if (!alive()) throw new Error("the proxy process exited");
+      return undefined;
+    },
+    { timeoutMs, intervalMs: 25 },
+  );
+  if (!status) throw new Error("the proxy did not report its addresses in time");
+  return status;
 }
 
 /**
@@ -214,7 +218,7 @@ export async function applyBalancerRouting(
 
 /** The routing the running proxy reports (its pools and weights), or undefined if it does not answer. */
 export async function readBalancerRouting(outputs: BalancerOutputs): Promise<{ pools: Record<string, PoolInputs> } | undefined> {
-  return getJson<ProxyConfig>(outputs.boundAdminPort ?? outputs.adminPort, "/config").catch(() => undefined);
+  return readAdminConfig<ProxyConfig>(adminUrl(outputs.boundAdminPort ?? outputs.adminPort, "/config"), { timeoutMs: 1000 }).catch(() => undefined);
 }
 
 
@@ -230,38 +234,21 @@ export async function stopBalancerDir(dir: string): Promise<void> {
 
 /** Polls the admin port until the proxy reports the expected routing. */
 async function waitForConfig(adminPort: number, want: ProxyConfig, timeoutMs: number, alive: () => boolean, pollMs = 25) {
-  const deadline = Date.now() + timeoutMs;
   const wantPools = JSON.stringify(normalise(want.pools));
-  for (;;) {
-    const got = await getJson<ProxyConfig>(adminPort, "/config").catch(() => undefined);
-    if (got && JSON.stringify(normalise(got.pools)) === wantPools) return;
-    if (!alive()) throw new Error("the proxy process exited");
-    if (Date.now() > deadline) throw new Error("the proxy did not apply its configuration in time");
-    await new Promise((r) => setTimeout(r, pollMs));
-  }
+  const applied = await pollUntil(
+    async () => {
+      const got = await readAdminConfig<ProxyConfig>(adminUrl(adminPort, "/config"), { timeoutMs: 1000 }).catch(() => undefined);
+      if (got && JSON.stringify(normalise(got.pools)) === wantPools) return true;
+      if (!alive()) throw new Error("the proxy process exited");
+      return undefined;
+    },
+    { timeoutMs, intervalMs: pollMs },
+  );
+  if (!applied) throw new Error("the proxy did not apply its configuration in time");
 }
 
 function normalise(pools: Record<string, PoolInputs>) {
   return Object.keys(pools)
     .sort()
     .map((k) => [k, pools[k].weight, [...(pools[k].endpoints ?? [])]]);
-}
-
-function getJson<T>(port: number, p: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const req = http.get({ host: "127.0.0.1", port, path: p, timeout: 1000, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => (body += c));
-      res.on("end", () => {
-        try {
-          resolve(JSON.parse(body) as T);
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", reject);
-  });
 }

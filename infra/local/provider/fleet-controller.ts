@@ -32,6 +32,7 @@ import { allocatePorts } from "./port-allocation";
 import { isAlive, terminate, type ProcessIdentity } from "./process-identity";
 import { environmentOfFleet, environmentRunAs, resolveRunAs } from "./run-as";
 import { unreachableFor } from "./run-as-access";
+import { pollUntil } from "../../poll";
 
 export interface FleetInputs {
   name: string;
@@ -115,13 +116,9 @@ export async function startFleet(inputs: FleetInputs, options: StartOptions = {}
 }
 
 async function waitForStatus(dir: string, timeoutMs: number): Promise<FleetStatus> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = readJson<FleetStatus>(statusPath(dir));
-    if (status) return status;
-    if (Date.now() > deadline) throw new Error(`fleet supervisor did not start: ${tail(path.join(dir, "supervisor.log"))}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  const status = await pollUntil(() => readJson<FleetStatus>(statusPath(dir)), { timeoutMs, intervalMs: 25 });
+  if (!status) throw new Error(`fleet supervisor did not start: ${tail(path.join(dir, "supervisor.log"))}`);
+  return status;
 }
 
 /**
@@ -183,29 +180,34 @@ export async function scaleFleet(outs: FleetOutputs, replicas: number): Promise<
 }
 
 async function waitForInstances(dir: string, replicas: number, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = readJson<FleetStatus>(statusPath(dir));
-    if (status?.instances.length === replicas) return;
-    if (!isAlive(status?.supervisor) || Date.now() > deadline) {
-      throw new Error(`the fleet supervisor did not scale to ${replicas} instances: ${tail(path.join(dir, "supervisor.log"))}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  const failed = () => new Error(`the fleet supervisor did not scale to ${replicas} instances: ${tail(path.join(dir, "supervisor.log"))}`);
+  const scaled = await pollUntil(
+    () => {
+      const status = readJson<FleetStatus>(statusPath(dir));
+      if (status?.instances.length === replicas) return true;
+      if (!isAlive(status?.supervisor)) throw failed();
+      return undefined;
+    },
+    { timeoutMs, intervalMs: 25 },
+  );
+  if (!scaled) throw failed();
 }
 
 /** Tells the supervisor to hold the first `count` ports still and returns every port once it has acknowledged. */
 async function settle(dir: string, count: number, timeoutMs: number): Promise<number[]> {
   writeFileSync(settledPath(dir), String(count), { mode: 0o600 });
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = readJson<FleetStatus>(statusPath(dir));
-    if (status && (status.settledCount ?? 0) >= count && status.instances.length === count) return status.instances.map((i) => i.port);
-    if (!isAlive(status?.supervisor) || Date.now() > deadline) {
-      throw new Error(`the fleet supervisor did not acknowledge the settled fleet: ${tail(path.join(dir, "supervisor.log"))}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  const failed = () => new Error(`the fleet supervisor did not acknowledge the settled fleet: ${tail(path.join(dir, "supervisor.log"))}`);
+  const ports = await pollUntil(
+    () => {
+      const status = readJson<FleetStatus>(statusPath(dir));
+      if (status && (status.settledCount ?? 0) >= count && status.instances.length === count) return status.instances.map((i) => i.port);
+      if (!isAlive(status?.supervisor)) throw failed();
+      return undefined;
+    },
+    { timeoutMs, intervalMs: 25 },
+  );
+  if (!ports) throw failed();
+  return ports;
 }
 
 function publishedPorts(dir: string): number[] {

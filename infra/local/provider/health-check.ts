@@ -1,6 +1,7 @@
 // HTTP health checks of fleet instances: a check passes on a 2xx answer
 // within its timeout; an instance is healthy after N passes in a row.
 import http from "node:http";
+import { pollUntil } from "../../poll";
 
 export interface HealthCheckSpec {
   path: string;
@@ -34,23 +35,23 @@ export async function waitUntilHealthy(
   abort: () => string | undefined,
 ): Promise<void> {
   const streak = new Map(ports.map((p) => [p, 0]));
-  const deadline = Date.now() + deadlineMs;
-  for (;;) {
-    await Promise.all(
-      ports.map(async (p) => {
-        if (streak.get(p)! >= spec.healthyThreshold) return;
-        streak.set(p, (await probe(p, spec)) ? streak.get(p)! + 1 : 0);
-      }),
-    );
-    const failing = ports.filter((p) => streak.get(p)! < spec.healthyThreshold);
-    if (failing.length === 0) return;
-    const reason = abort();
-    if (reason) throw new HealthCheckError(reason, failing);
-    if (Date.now() >= deadline) {
-      throw new HealthCheckError(`health check ${spec.path} did not pass within ${deadlineMs}ms`, failing);
-    }
-    await new Promise((r) => setTimeout(r, spec.intervalMs));
-  }
+  const failing = () => ports.filter((p) => streak.get(p)! < spec.healthyThreshold);
+  const passed = await pollUntil(
+    async () => {
+      await Promise.all(
+        ports.map(async (p) => {
+          if (streak.get(p)! >= spec.healthyThreshold) return;
+          streak.set(p, (await probe(p, spec)) ? streak.get(p)! + 1 : 0);
+        }),
+      );
+      if (failing().length === 0) return true;
+      const reason = abort();
+      if (reason) throw new HealthCheckError(reason, failing());
+      return undefined;
+    },
+    { timeoutMs: deadlineMs, intervalMs: spec.intervalMs },
+  );
+  if (!passed) throw new HealthCheckError(`health check ${spec.path} did not pass within ${deadlineMs}ms`, failing());
 }
 
 export class HealthCheckError extends Error {

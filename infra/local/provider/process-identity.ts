@@ -1,6 +1,7 @@
 // Processes outlive the operation that started them, so they are named by
 // pid plus kernel start time: a recycled pid never matches an old identity.
 import { readFileSync } from "node:fs";
+import { pollUntilGone } from "../../poll";
 
 export interface ProcessIdentity {
   pid: number;
@@ -50,12 +51,7 @@ export function signal(id: ProcessIdentity, sig: NodeJS.Signals): void {
 }
 
 export async function waitForExit(ids: ProcessIdentity[], timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!ids.some(isAlive)) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return !ids.some(isAlive);
+  return pollUntilGone(() => ids.some(isAlive), timeoutMs, 50);
 }
 
 /** SIGTERM, a grace period, then SIGKILL: the drain every stop goes through. */
