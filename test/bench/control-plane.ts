@@ -3,13 +3,15 @@
 // balancer, and as an update of the traffic stack), a warm rollback end to
 // end, environments deploying at once against one at a time, the server's
 // RSS over many deployments, and status polls while deployments run.
-import { createHmac } from "node:crypto";
+import { fork } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { request } from "../helpers/http";
 import { ADMIN_TOKEN, startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
+import type { PollerResult, PollerSettings } from "./status-poller";
 
 export interface ControlPlaneRun {
   /** Decision (the intent journaled) to the step read back from the balancer, per step, ms. */
@@ -21,31 +23,10 @@ export interface ControlPlaneRun {
   rss: { deployments: number; beforeMb: number; afterMb: number; serverBeforeMb: number; serverAfterMb: number; workers: number };
   /** Signed Slack `status` commands during the deployments at once, 4 a second. */
   slack: { count: number; p50Ms: number; p99Ms: number; failed: number };
-  polls: { environments: number; perSecond: number; count: number; p50Ms: number; p99Ms: number; p999Ms: number; failed: number; healthz: { count: number; p99Ms: number; p999Ms: number; failed: number } };
+  polls: { environments: number; perSecond: number; count: number; p50Ms: number; p99Ms: number; p999Ms: number; failed: number; healthz: { count: number; p99Ms: number; p999Ms: number; failed: number }; eventLoop: { p99Ms: number; maxMs: number } };
 }
 
 const SIGNING_SECRET = "bench-slack-signing-secret";
-
-/** A `/cutover <text>` slash command signed as Slack signs it. */
-function slashCommand(server: RunningServer, text: string, n: number) {
-  const body = new URLSearchParams({
-    team_id: "T0BENCH",
-    channel_id: "C0BENCH",
-    user_id: "U0BENCH",
-    user_name: "bench",
-    command: "/cutover",
-    text,
-    response_url: "https://hooks.slack.invalid/commands/bench",
-    trigger_id: `bench.${n}.${Date.now()}`,
-  }).toString();
-  const timestamp = String(Math.floor(Date.now() / 1000));
-  const signature = `v0=${createHmac("sha256", SIGNING_SECRET).update(`v0:${timestamp}:${body}`).digest("hex")}`;
-  return request(`${server.url}/v1/chatops/slack/commands`, {
-    method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": timestamp, "x-slack-signature": signature },
-    body,
-  });
-}
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024;
 
@@ -107,9 +88,29 @@ async function idle(server: RunningServer, names: string[]): Promise<void> {
   await Promise.all(names.map((n) => waitFor(`${n} to be idle`, async () => (await server.api("GET", `/v1/environments/${n}`)).json.trafficUnrecorded === undefined, 120_000, 250)));
 }
 
+/** Deploys `version` to each environment at once and waits for every deployment to succeed, asking once a second (the bench's own polls stay few). */
 async function deployAll(server: RunningServer, names: string[], version: string): Promise<void> {
   const ids = await Promise.all(names.map(async (n) => (await server.api("POST", `/v1/environments/${n}/deployments`, { version })).json.id as string));
-  await Promise.all(ids.map((id) => waitForDeployment(server, id, "succeeded", 30 * 60_000)));
+  await Promise.all(
+    ids.map(async (id) => {
+      const d = await waitFor(`deployment ${id} to end`, async () => {
+        const got = (await server.api("GET", `/v1/deployments/${id}`)).json;
+        return ["succeeded", "rolled_back", "failed", "cancelled"].includes(got.state) ? got : undefined;
+      }, 30 * 60_000, 1000);
+      if (d.state !== "succeeded") throw new Error(`deployment ${id} ended ${d.state}: ${JSON.stringify(d.error)}`);
+    }),
+  );
+}
+
+/**
+ * The server's event-loop delay since the last call (its own measure, in
+ * /metrics: each scrape starts a new window), ms: how long work waited in
+ * the API's process whatever the clients saw.
+ */
+async function eventLoopDelay(server: RunningServer): Promise<{ p99Ms: number; maxMs: number }> {
+  const text = (await server.api("GET", "/metrics")).body;
+  const value = (name: string) => Number(new RegExp(`^cutover_process_nodejs_eventloop_lag_${name}_seconds (\\S+)`, "m").exec(text)?.[1] ?? NaN) * 1000;
+  return { p99Ms: value("p99"), maxMs: value("max") };
 }
 
 /**
@@ -144,64 +145,19 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
     const parallelSeconds = (Date.now() - t) / 1000;
     await idle(server, names);
 
-    // All at once, with status polls and signed Slack commands going on.
-    const slackTimes: number[] = [];
-    let slackFailed = 0;
-    const latencies: number[] = [];
-    const health: number[] = [];
-    let failed = 0;
-    let healthFailed = 0;
+    // All at once, with status polls and signed Slack commands going on (from a process of their own).
     const perSecond = 200;
-    let polling = true;
-    const poller = (async () => {
-      const started = Date.now();
-      let sent = 0;
-      const inflight: Promise<void>[] = [];
-      while (polling) {
-        const due = Math.floor(((Date.now() - started) * perSecond) / 1000);
-        for (; sent < due; sent++) {
-          const name = all[sent % all.length];
-          const s = performance.now();
-          // Every fiftieth is a chat command (4/s at 200/s), as a person in a channel would send.
-          if (sent % 50 === 49) {
-            inflight.push(
-              slashCommand(server, `status ${name}`, sent)
-                .then((r) => {
-                  if (r.status !== 200 || !/cp-/.test(r.body)) slackFailed++;
-                  slackTimes.push(performance.now() - s);
-                })
-                .catch(() => void slackFailed++),
-            );
-            continue;
-          }
-          // Every fourth poll is /healthz, as a load balancer's check would be.
-          if (sent % 4 === 3) {
-            inflight.push(
-              request(`${server.url}/healthz`)
-                .then((r) => {
-                  if (r.status !== 200) healthFailed++;
-                  health.push(performance.now() - s);
-                })
-                .catch(() => void healthFailed++),
-            );
-            continue;
-          }
-          inflight.push(
-            request(`${server.url}/v1/environments/${name}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
-              .then((r) => {
-                if (r.status !== 200) failed++;
-                latencies.push(performance.now() - s);
-              })
-              .catch(() => void failed++),
-          );
-        }
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      await Promise.all(inflight);
-    })();
+    const settingsOfPoller: PollerSettings = { url: server.url, token: ADMIN_TOKEN, names: all, perSecond, slackSecret: SIGNING_SECRET };
+    const poller = fork(path.join(__dirname, "status-poller.js"), [JSON.stringify(settingsOfPoller)]);
+    const polled = new Promise<PollerResult>((resolve, reject) => {
+      poller.once("message", (m) => resolve(m as PollerResult));
+      poller.once("exit", (code) => reject(new Error(`the status poller exited (${code}) before it reported`)));
+    });
+    await eventLoopDelay(server);
     await deployAll(server, all, `v${++v}`);
-    polling = false;
-    await poller;
+    const eventLoop = await eventLoopDelay(server);
+    poller.send("stop");
+    const { polls: latencies, pollsFailed: failed, health, healthFailed, slack: slackTimes, slackFailed } = await polled;
     latencies.sort((a, b) => a - b);
     health.sort((a, b) => a - b);
     slackTimes.sort((a, b) => a - b);
@@ -259,6 +215,7 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
         p999Ms: pct(99.9),
         failed,
         healthz: { count: health.length, p99Ms: pctOf(health, 99), p999Ms: pctOf(health, 99.9), failed: healthFailed },
+        eventLoop,
       },
     };
   } finally {

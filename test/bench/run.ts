@@ -143,6 +143,9 @@ async function main(): Promise<void> {
     console.log(
       `/healthz among them: ${cp.polls.healthz.count} checks, p99 ${fmt(cp.polls.healthz.p99Ms, 2)} ms (aim < 50 ms), p999 ${fmt(cp.polls.healthz.p999Ms, 2)} ms (aim < 200 ms), ${cp.polls.healthz.failed} failed (aim 0)`,
     );
+    console.log(
+      `the API's event-loop delay meanwhile, as the server measures it: p99 ${fmt(cp.polls.eventLoop.p99Ms, 2)} ms, max ${fmt(cp.polls.eventLoop.maxMs, 2)} ms`,
+    );
 
   
   }
