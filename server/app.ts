@@ -7,7 +7,7 @@ import type { TokenService } from "./auth/token-service";
 import { InputError } from "./errors";
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics/metrics";
-import type { IdempotencyStore } from "./store/idempotency-store";
+import type { IdempotencyRepository } from "./http/idempotency";
 import { authenticate, principalOf } from "./http/authentication";
 import { errorHandler, notFoundHandler } from "./http/error-handler";
 import { idempotency } from "./http/idempotency";
@@ -19,7 +19,7 @@ import { parseInput } from "./http/validation";
 export interface AppDeps {
   routes: Route[];
   tokens: TokenService;
-  idempotencyStore: IdempotencyStore;
+  idempotencyStore: IdempotencyRepository;
   audit: AuditRepository;
   metrics: Metrics;
   logger: Logger;

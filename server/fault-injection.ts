@@ -5,7 +5,6 @@
 // `worker:point` kills the engine worker at an engine point); documented in
 // the README's reliability section.
 import { readdirSync, readFileSync } from "node:fs";
-import type { OperationOptions } from "./engine/stack-engine";
 
 const wanted = parse(process.env.CUTOVER_FAULT_KILL_AT);
 const passages = new Map<string, number>();
@@ -88,20 +87,4 @@ function signal(pid: number): void {
   } catch {
     // already gone
   }
-}
-
-/** The operation's options with `point` fired once the engine is at work on its first resource. */
-export function crashPointAtFirstStep(ops: OperationOptions, point: string): OperationOptions {
-  let fired = false;
-  return {
-    ...ops,
-    faultPoint: point,
-    onEvent: (e) => {
-      ops.onEvent?.(e);
-      if (!fired && e.type === "engine:step_started") {
-        fired = true;
-        crashPoint(point, { withEngine: true });
-      }
-    },
-  };
 }

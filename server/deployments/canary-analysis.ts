@@ -1,7 +1,7 @@
 // The canary's verdict during a pause: compares the new pool's 5xx share
 // since the pause began with the strategy's limit.
 import { UnprocessableError } from "../errors";
-import type { PoolStats } from "../targets/deployment-target";
+import type { PoolStats } from "./deployment-target";
 import type { Analysis, Color } from "./model";
 
 export class CanaryAnalysisError extends UnprocessableError {

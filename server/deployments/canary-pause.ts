@@ -6,7 +6,7 @@ import { CanaryAnalysisError, judgeCanary } from "./canary-analysis";
 import { analyse, startAnalysis, type MeasureFor } from "./analysis-watch";
 import type { DeploymentControl } from "./deployment-control";
 import type { DeploymentJournal } from "./deployment-journal";
-import type { TargetRegistry } from "../targets/target-registry";
+import type { TargetRegistry } from "./target-registry";
 
 export interface PauseDeps {
   journal: DeploymentJournal;

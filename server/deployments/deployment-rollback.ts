@@ -7,9 +7,9 @@
 import { describeError } from "../errors";
 import { crashPoint } from "../fault-injection";
 import type { Logger } from "../logger";
-import type { OperationOptions } from "../engine/stack-engine";
-import { stackNames } from "../targets/deployment-target";
-import type { RunnerDeps } from "./deployment-runner";
+import type { OperationOptions } from "./stack-engine";
+import { stackNames } from "./deployment-target";
+import type { RunnerDeps } from "./runner-deps";
 import { retireFleet } from "./fleet-retirement";
 import { capacityOf, type Color, type Deployment, type Environment } from "./model";
 import { resizeFleet } from "./fleet-capacity";

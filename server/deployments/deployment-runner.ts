@@ -9,15 +9,13 @@
 // what exists and what the target routes, and takes the next step from
 // there. That is how recovery and normal progress share one code path.
 import { describeError, UnprocessableError } from "../errors";
-import { crashPoint, crashPointAtFirstStep } from "../fault-injection";
+import { crashPoint } from "../fault-injection";
 import type { Logger } from "../logger";
-import type { OperationOptions, StackEngine } from "../engine/stack-engine";
-import { stackNames } from "../targets/deployment-target";
-import type { TargetRegistry } from "../targets/target-registry";
+import { crashPointAtFirstStep, type OperationOptions } from "./stack-engine";
+import { stackNames } from "./deployment-target";
 import { AbortedError, DeploymentControl, SuspendedSignal } from "./deployment-control";
 import { CanaryAnalysisError } from "./canary-analysis";
-import { analyse, prePromotionAnalysis, startAnalysis, type MeasureFor } from "./analysis-watch";
-import type { DeploymentJournal } from "./deployment-journal";
+import { analyse, prePromotionAnalysis, startAnalysis } from "./analysis-watch";
 import { rollBack } from "./deployment-rollback";
 import { isTerminal } from "./deployment-states";
 import { parseDuration } from "../../infra/duration";
@@ -26,28 +24,10 @@ import { capacityOf, otherColor, runnableArtifact, type Color, type Deployment }
 import { resizeFleet } from "./fleet-capacity";
 import { waveWeight } from "./rolling-waves";
 import { pauseAtStep } from "./canary-pause";
-import { notifyGates, passGates, type GateCaller } from "./gates";
+import { notifyGates, passGates } from "./gates";
 import { runPreDeploy, stopLeftoverJob } from "./pre-deploy";
-import type { DeploymentRepository, DeploymentRequest, DeploymentRequestRepository, EnvironmentRepository, SecretSealer } from "./ports";
-import type { TrafficOperator } from "./traffic-operator";
-
-export interface RunnerDeps {
-  environments: EnvironmentRepository;
-  deployments: DeploymentRepository;
-  journal: DeploymentJournal;
-  engine: StackEngine;
-  targets: TargetRegistry;
-  traffic: TrafficOperator;
-  logger: Logger;
-  secrets: SecretSealer;
-  requests: DeploymentRequestRepository;
-  /** The default deadline of a deployment's own work, when its environment sets none. */
-  operationTimeoutMs: number;
-  /** How a deployment's metric analysis measures (absent: strategies' `analysis.metrics` are not run). */
-  measureFor?: MeasureFor;
-  /** Asks gates with a URL (absent: such gates fail). */
-  gates?: GateCaller;
-}
+import type { DeploymentRequest } from "./ports";
+import type { RunnerDeps } from "./runner-deps";
 
 export class InterruptedError extends UnprocessableError {
   constructor() {

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { ConflictError, ForbiddenError, InputError, NotFoundError } from "../errors";
 import type { DeploymentJournal } from "./deployment-journal";
 import type { DeploymentRunner } from "./deployment-runner";
-import type { TargetRegistry } from "../targets/target-registry";
+import type { TargetRegistry } from "./target-registry";
 import { isTerminal } from "./deployment-states";
 import { isManual, waitingEntry } from "./gates";
 import {
@@ -24,7 +24,7 @@ import {
   type Strategy,
   type TargetName,
 } from "./model";
-import type { DeploymentTarget } from "../targets/deployment-target";
+import type { DeploymentTarget } from "./deployment-target";
 import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer, EngineQueue } from "./ports";
 import { checkSecretsSupported } from "./secret-support";
 

@@ -1,6 +1,6 @@
 // The program of a fleet an environment already has, for destroying it.
 // Destroying does not run the program, so sealed values stay sealed.
-import type { TargetRegistry } from "../targets/target-registry";
+import type { TargetRegistry } from "./target-registry";
 import { runnableArtifact, type Color, type Environment } from "./model";
 
 export function existingFleetProgram(targets: TargetRegistry, env: Environment, color: Color) {

@@ -3,10 +3,10 @@
 // added or drained whole; none that stays is touched. A shrink first takes
 // the instances that go out of the balancer's pool (their endpoints are the
 // last ones), so none is drained while it still gets requests.
-import type { OperationOptions } from "../engine/stack-engine";
+import type { OperationOptions } from "./stack-engine";
 import { crashPoint } from "../fault-injection";
-import { stackNames } from "../targets/deployment-target";
-import type { RunnerDeps } from "./deployment-runner";
+import { stackNames } from "./deployment-target";
+import type { RunnerDeps } from "./runner-deps";
 import { capacityOf, runnableArtifact, type Color, type Deployment, type Environment } from "./model";
 
 /** Engine options for a part of the change; `label` names its fault-injection point (`resizing:engine`). */

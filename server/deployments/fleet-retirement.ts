@@ -2,9 +2,9 @@
 // a fleet goes only after the target itself has reported that it receives
 // no traffic. The journal's weights are never enough; they may be a crash
 // behind reality.
-import type { OperationOptions, StackEngine } from "../engine/stack-engine";
-import { stackNames } from "../targets/deployment-target";
-import type { TargetRegistry } from "../targets/target-registry";
+import type { OperationOptions, StackEngine } from "./stack-engine";
+import { stackNames } from "./deployment-target";
+import type { TargetRegistry } from "./target-registry";
 import { existingFleetProgram } from "./existing-fleet";
 import type { Color, Environment } from "./model";
 import type { EnvironmentRepository } from "./ports";

@@ -2,7 +2,7 @@
 // reader (streams, chat, webhooks, metrics) spells them from here.
 import { TERMINAL_STATES } from "./deployment-states";
 import type { DeploymentState } from "./model";
-import type { EngineProgress } from "../engine/stack-engine";
+import type { EngineProgress } from "./stack-engine";
 
 export const DEPLOYMENT_EVENTS = [
   "deployment:queued",

@@ -6,9 +6,9 @@
 // resumed deployment never runs it twice; a running job is named there
 // too, so a restarted server stops a job whose deployment a crash ended.
 import { UnprocessableError } from "../errors";
-import type { StackEngine, OperationOptions } from "../engine/stack-engine";
-import { stackNames, type JobResult, type RunnableJob } from "../targets/deployment-target";
-import type { TargetRegistry } from "../targets/target-registry";
+import type { StackEngine, OperationOptions } from "./stack-engine";
+import { stackNames, type JobResult, type RunnableJob } from "./deployment-target";
+import type { TargetRegistry } from "./target-registry";
 import type { DeploymentControl } from "./deployment-control";
 import type { DeploymentJournal } from "./deployment-journal";
 import { parseDuration } from "../../infra/duration";

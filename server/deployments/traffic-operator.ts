@@ -6,10 +6,10 @@
 // otherwise it is an update of the traffic stack, refreshed from the target
 // first, so a balancer that holds other weights than the state believes is
 // still moved.
-import type { OperationOptions, StackEngine } from "../engine/stack-engine";
-import { crashPoint, crashPointAtFirstStep } from "../fault-injection";
-import { stackNames, type TrafficObservation, type TrafficSecrets, type TrafficState } from "../targets/deployment-target";
-import type { TargetRegistry } from "../targets/target-registry";
+import { crashPointAtFirstStep, type OperationOptions, type StackEngine } from "./stack-engine";
+import { crashPoint } from "../fault-injection";
+import { stackNames, type TrafficObservation, type TrafficSecrets, type TrafficState } from "./deployment-target";
+import type { TargetRegistry } from "./target-registry";
 import type { DomainEventBus } from "./deployment-events";
 import type { Color, Environment } from "./model";
 import type { EnvironmentRepository, SecretSealer } from "./ports";

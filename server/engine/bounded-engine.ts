@@ -7,7 +7,7 @@
 // `engine:slot_granted`), so a deployment says why it is not moving.
 import type { StackProgram } from "../../infra/programs";
 import type { EngineSlots, SlotPriority } from "./engine-slots";
-import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
+import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../deployments/stack-engine";
 
 /** `<environment>.<blue|green|traffic|job>` → the environment and whether its traffic is at stake. */
 function stackParts(stackName: string): { environment: string; traffic: boolean } {

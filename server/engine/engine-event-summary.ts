@@ -1,7 +1,7 @@
 // Reduces Pulumi engine events to the few a deployment's journal keeps:
 // resource steps starting, finishing and failing, and error diagnostics.
 import type { EngineEvent } from "@pulumi/pulumi/automation";
-import type { EngineProgress } from "./stack-engine";
+import type { EngineProgress } from "../deployments/stack-engine";
 
 const nameOf = (urn: string) => urn.split("::").pop() ?? urn;
 

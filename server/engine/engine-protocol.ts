@@ -5,7 +5,7 @@
 // or logs: the settings carry the state passphrase).
 import type { StackProgram } from "../../infra/programs";
 import type { EngineSettings } from "./pulumi-engine";
-import type { EngineProgress } from "./stack-engine";
+import type { EngineProgress } from "../deployments/stack-engine";
 
 export type EngineOperation =
   | { op: "up"; stack: string; program: StackProgram; refresh?: boolean }

@@ -16,7 +16,7 @@
 import { setPriority } from "node:os";
 import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
 import { PulumiEngine } from "./pulumi-engine";
-import type { OperationOptions } from "./stack-engine";
+import type { OperationOptions } from "../deployments/stack-engine";
 
 let engine: PulumiEngine | undefined;
 const running = new Map<number, AbortController>();

@@ -8,7 +8,7 @@ import { getPriority } from "node:os";
 import path from "node:path";
 import type { EngineEvent, OutputMap, PulumiCommand, PulumiFn, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
 import { pulumiProgram, type StackProgram } from "../../infra/programs";
-import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
+import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../deployments/stack-engine";
 import { engineEventSummary } from "./engine-event-summary";
 import type { Toolchain } from "./toolchain";
 

@@ -19,7 +19,7 @@ import type { EngineOperation, FromWorker, ToWorker, WorkerError } from "./engin
 import { PulumiEngine, type EngineSettings } from "./pulumi-engine";
 import { projectRoot } from "./toolchain";
 import type { StackProgram } from "../../infra/programs";
-import type { EngineProgress, OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "./stack-engine";
+import type { EngineProgress, OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../deployments/stack-engine";
 import { engineGroups, faultFires } from "../fault-injection";
 import { pollUntilGone } from "../../infra/poll";
 

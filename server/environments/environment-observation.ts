@@ -1,8 +1,8 @@
 // What the target says about an environment right now, set against what
 // Cutover recorded: the weights in force, and every difference (drift)
 // between the two. Drift is reported, never silently taken for `ready`.
-import { stackNames } from "../targets/deployment-target";
-import type { RunnerDeps } from "../deployments/deployment-runner";
+import { stackNames } from "../deployments/deployment-target";
+import type { RunnerDeps } from "../deployments/runner-deps";
 import type { Color, Environment } from "../deployments/model";
 
 export type DriftKind = "weights" | "balancer_unreachable" | "fleet" | "stack_locked" | "traffic_unsettled" | "stack_changed";

@@ -10,12 +10,12 @@
 import { randomBytes } from "node:crypto";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentService } from "../deployments/deployment-service";
-import type { RunnerDeps } from "../deployments/deployment-runner";
+import type { RunnerDeps } from "../deployments/runner-deps";
 import type { Actor } from "../deployments/model";
-import type { RefreshChanges } from "../engine/stack-engine";
+import type { RefreshChanges } from "../deployments/stack-engine";
 import { ConflictError, describeError, NotFoundError } from "../errors";
-import type { Operation, OperationRepository } from "../schedules/ports";
-import { stackNames } from "../targets/deployment-target";
+import type { Operation, OperationRepository } from "./ports";
+import { stackNames } from "../deployments/deployment-target";
 import { observeEnvironment, type Drift } from "./environment-observation";
 
 export interface RefreshDeps extends RunnerDeps {

@@ -4,9 +4,10 @@
 // any drift between the target and Cutover's records.
 import { randomBytes } from "node:crypto";
 import { ConflictError, describeError, NotFoundError } from "../errors";
-import { stackNames } from "../targets/deployment-target";
+import { stackNames } from "../deployments/deployment-target";
 import type { DomainEventBus } from "../deployments/deployment-events";
-import type { DeploymentRunner, RunnerDeps } from "../deployments/deployment-runner";
+import type { DeploymentRunner } from "../deployments/deployment-runner";
+import type { RunnerDeps } from "../deployments/runner-deps";
 import { retireFleet } from "../deployments/fleet-retirement";
 import { checkPreDeploySupported } from "../deployments/deployment-service";
 import { expiryOf, hasSecrets, sealArtifact, sealGates, sealJob, type GateInput, type PreDeployJobInput, type ArtifactInput, type Color, type Deployment, type Environment, type EnvironmentSpec } from "../deployments/model";

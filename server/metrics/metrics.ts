@@ -6,7 +6,7 @@ import type { DeploymentRepository, EnvironmentRepository } from "../deployments
 import { STATES } from "../deployments/deployment-states";
 import { quantile } from "../analysis/metric-sources";
 import type { Color, Environment } from "../deployments/model";
-import type { PoolStats } from "../targets/deployment-target";
+import type { PoolStats } from "../deployments/deployment-target";
 
 /** Reads a live pool's counters from its balancer, where the target can (the local balancer's admin port). */
 export type LiveStats = (env: Environment) => Promise<Partial<Record<Color, PoolStats>> | undefined>;

@@ -1,6 +1,6 @@
-// Schedules and their runs, and environment operations (refresh), as the
-// domain sees them, with the storage they need.
-import type { Actor, RecordedDrift, Strategy } from "../deployments/model";
+// Schedules and their runs as the domain sees them, with the storage they
+// need.
+import type { Actor, Strategy } from "../deployments/model";
 
 /** A deploy schedule's deployment: a version, and optionally a strategy. */
 export interface DeploymentRequestBody {
@@ -67,35 +67,4 @@ export interface RunRepository {
   running(scheduleId?: string): Promise<ScheduleRun[]>;
   byOperation(operationId: string): Promise<ScheduleRun[]>;
   setOperation(id: string, operationId: string): Promise<void>;
-}
-
-export type OperationState = "queued" | "running" | "succeeded" | "failed";
-
-/** Environment work other than a deployment, queued in the environment's lane. */
-export interface Operation {
-  id: string;
-  environment: string;
-  kind: "refresh";
-  state: OperationState;
-  onDrift: "report" | "repave";
-  requestedBy?: Actor;
-  /** What the refresh found. */
-  drift?: RecordedDrift["items"];
-  /** A repave the drift led to. */
-  repaveDeploymentId?: string;
-  error?: { code: string; message: string };
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface OperationRepository {
-  insert(op: Operation): Promise<void>;
-  get(id: string): Promise<Operation | undefined>;
-  save(op: Operation): Promise<void>;
-  /** The environment's oldest operation not yet ended. */
-  next(environment: string): Promise<Operation | undefined>;
-  /** Environments with operations not yet ended. */
-  pendingEnvironments(): Promise<string[]>;
-  /** Fails the environment's operations not yet ended (it is gone); returns them. */
-  failPending(environment: string, error: { code: string; message: string }): Promise<Operation[]>;
 }

@@ -22,7 +22,8 @@ import { ForbiddenError, describeError } from "../errors";
 import type { Logger } from "../logger";
 import { nextRun } from "./cron";
 import { decideFiring } from "./firing";
-import type { OperationRepository, RunRepository, RunState, Schedule, ScheduleRepository, ScheduleRun } from "./ports";
+import type { OperationRepository } from "../environments/ports";
+import type { RunRepository, RunState, Schedule, ScheduleRepository, ScheduleRun } from "./ports";
 import { Ticker } from "../ticker";
 
 export interface SchedulerDeps {

@@ -1,5 +1,5 @@
 // Environment operations (refresh) in the environment's lane, in the order they were asked for.
-import type { Operation, OperationRepository } from "../schedules/ports";
+import type { Operation, OperationRepository } from "../environments/ports";
 import type { JournalDb } from "./database";
 
 export class OperationStore implements OperationRepository {

@@ -2,7 +2,7 @@
 // with weighted target groups.
 import { InputError } from "../errors";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
-import type { DeploymentTarget, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "./deployment-target";
+import type { DeploymentTarget, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "../deployments/deployment-target";
 import { awsListenerWeights } from "./traffic-observation";
 import { fleetInputs, requirePlugin, trafficInputs, type CloudTargetOptions } from "./cloud-target-support";
 

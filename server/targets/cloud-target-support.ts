@@ -4,7 +4,7 @@ import type { FleetProgramInputs, TrafficProgramInputs } from "../../infra/progr
 import { InputError } from "../errors";
 import { pinnedPluginVersion, pluginInstalled } from "../engine/plugins";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
-import type { TrafficSecrets, TrafficState } from "./deployment-target";
+import type { TrafficSecrets, TrafficState } from "../deployments/deployment-target";
 
 export interface CloudTargetOptions {
   pulumiHome: string;

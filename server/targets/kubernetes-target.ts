@@ -2,7 +2,7 @@
 // for weighted canaries, a Gateway API HTTPRoute.
 import { InputError } from "../errors";
 import type { RunnableArtifact, Color, EnvironmentSpec, Strategy } from "../deployments/model";
-import type { DeploymentTarget, RunnableJob, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "./deployment-target";
+import type { DeploymentTarget, RunnableJob, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "../deployments/deployment-target";
 import { kubernetesRouteWeights } from "./traffic-observation";
 import { fleetInputs, requirePlugin, trafficInputs, type CloudTargetOptions } from "./cloud-target-support";
 

@@ -20,7 +20,7 @@ import {
 import { InputError } from "../errors";
 import { parseDuration } from "../../infra/duration";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
-import type { DeploymentTarget, FleetCondition, JobResult, PoolStats, RunnableJob, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "./deployment-target";
+import type { DeploymentTarget, FleetCondition, JobResult, PoolStats, RunnableJob, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "../deployments/deployment-target";
 
 export class LocalTarget implements DeploymentTarget {
   readonly name = "local" as const;

@@ -1,9 +1,9 @@
 // Reads the weights in force out of a cloud traffic stack's refreshed
 // state: the ALB listener's forward action on AWS, the HTTPRoute's backend
 // refs (or the Service's selector) on Kubernetes.
-import type { ResourceState } from "../engine/stack-engine";
+import type { ResourceState } from "../deployments/stack-engine";
 import type { Color } from "../deployments/model";
-import type { TrafficObservation } from "./deployment-target";
+import type { TrafficObservation } from "../deployments/deployment-target";
 
 const COLORS: Color[] = ["blue", "green"];
 

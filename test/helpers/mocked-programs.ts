@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import { pulumiProgram, type StackProgram } from "../../infra/programs";
-import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../../server/engine/stack-engine";
+import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../../server/deployments/stack-engine";
 
 export interface RecordedResource {
   type: string;

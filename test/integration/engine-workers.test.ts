@@ -12,7 +12,7 @@ import { reapUnowned } from "../../infra/local/runtime";
 import type { StackProgram } from "../../infra/programs";
 import { resolveToolchain } from "../../server/engine/toolchain";
 import { WorkerEngine } from "../../server/engine/worker-engine";
-import type { EngineProgress } from "../../server/engine/stack-engine";
+import type { EngineProgress } from "../../server/deployments/stack-engine";
 import { request } from "../helpers/http";
 import { processesWith } from "../helpers/processes";
 import { fixtureApp, tempDir } from "../helpers/temp-dir";

@@ -4,7 +4,7 @@
 import { EMPTY_PROGRAM } from "../../infra/programs";
 import { BoundedEngine } from "../../server/engine/bounded-engine";
 import { EngineSlots } from "../../server/engine/engine-slots";
-import type { EngineProgress, StackEngine } from "../../server/engine/stack-engine";
+import type { EngineProgress, StackEngine } from "../../server/deployments/stack-engine";
 
 /** An engine whose operations finish when the test says so; it records the order they started in. */
 function controllable() {

@@ -1,7 +1,7 @@
 // An environment's worker takes its lease before it works. Where replicas
 // share the journal, a replica whose engine is saturated takes no new
 // lease: the work is left to a replica with room.
-import { EnvironmentWorkers } from "../../server/deployments/environment-workers";
+import { EnvironmentWorkers } from "../../server/lane/environment-workers";
 import type { Lease } from "../../server/deployments/ports";
 import { createLogger } from "../../server/logger";
 

@@ -2,7 +2,7 @@
 // reports 0% for it. The journal's own weights never decide.
 import { FleetStillServingError, retireFleet, type RetirementDeps } from "../../server/deployments/fleet-retirement";
 import type { Environment } from "../../server/deployments/model";
-import type { TrafficObservation } from "../../server/targets/deployment-target";
+import type { TrafficObservation } from "../../server/deployments/deployment-target";
 
 function setup(observed: TrafficObservation | undefined) {
   const destroyed: string[] = [];

@@ -7,9 +7,10 @@
 // environment is recovered.
 import { describeError } from "../errors";
 import type { EnvironmentService } from "../environments/environment-service";
-import { stackNames } from "../targets/deployment-target";
-import type { DeploymentRunner, RunnerDeps } from "./deployment-runner";
-import type { Color, Environment } from "./model";
+import { stackNames } from "../deployments/deployment-target";
+import type { DeploymentRunner } from "../deployments/deployment-runner";
+import type { RunnerDeps } from "../deployments/runner-deps";
+import type { Color, Environment } from "../deployments/model";
 import { pollUntilGone } from "../../infra/poll";
 
 /** Environment operations other than deployments (refresh), queued in the same lane. */

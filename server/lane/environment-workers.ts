@@ -9,8 +9,8 @@
 // It renews the lease while it works and releases it when idle; its writes
 // carry the lease's fencing token.
 import type { Logger } from "../logger";
-import { runFenced } from "./fencing";
-import type { Lease } from "./ports";
+import { runFenced } from "../deployments/fencing";
+import type { Lease } from "../deployments/ports";
 
 /** Does the next piece of an environment's work; false when there is none. */
 export type NextWork = (environment: string) => Promise<boolean>;

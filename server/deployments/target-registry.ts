@@ -1,6 +1,6 @@
 // The targets this Cutover serves, by name.
 import { InputError } from "../errors";
-import type { TargetName } from "../deployments/model";
+import type { TargetName } from "./model";
 import type { DeploymentTarget } from "./deployment-target";
 
 export class TargetRegistry {

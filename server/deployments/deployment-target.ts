@@ -2,8 +2,8 @@
 // talks to a target through it: a fleet program per color and version, a
 // traffic program over the two colors, and a health verdict on a new fleet.
 import type { StackProgram } from "../../infra/programs";
-import type { ResourceState } from "../engine/stack-engine";
-import type { RunnableArtifact, Color, EnvironmentSpec, Strategy, TargetName } from "../deployments/model";
+import type { ResourceState } from "./stack-engine";
+import type { RunnableArtifact, Color, EnvironmentSpec, Strategy, TargetName } from "./model";
 
 export interface PoolState {
   weight: number;

@@ -3,6 +3,7 @@
 // process: WorkerEngine runs them in engine workers, PulumiEngine in its
 // own process; tests of cloud targets run them under Pulumi's mocks.
 import type { StackProgram } from "../../infra/programs";
+import { crashPoint } from "../fault-injection";
 
 /** What a deployment's journal keeps of an engine's progress: resource steps and error diagnostics. */
 export interface EngineProgress {
@@ -54,4 +55,20 @@ export interface StackEngine {
    * backend keeps them on this machine; returns what it mended.
    */
   mendInterruptedWrites?(): string[];
+}
+
+/** The operation's options with `point` fired once the engine is at work on its first resource. */
+export function crashPointAtFirstStep(ops: OperationOptions, point: string): OperationOptions {
+  let fired = false;
+  return {
+    ...ops,
+    faultPoint: point,
+    onEvent: (e) => {
+      ops.onEvent?.(e);
+      if (!fired && e.type === "engine:step_started") {
+        fired = true;
+        crashPoint(point, { withEngine: true });
+      }
+    },
+  };
 }
