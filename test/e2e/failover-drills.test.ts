@@ -101,7 +101,8 @@ describe("failover drills: the lease holder killed or frozen at each point of a 
       CUTOVER_STATE_BACKEND: await postgres.createDatabase("state"),
       CUTOVER_PULUMI_PASSPHRASE: "one passphrase for every replica",
       CUTOVER_RUNTIME_DIR: tempDir("drill-runtime"),
-      CUTOVER_LEASE_TTL: "4s",
+      // Long enough that a replica busy on two cores under load keeps its lease between heartbeats.
+      CUTOVER_LEASE_TTL: "6s",
       CUTOVER_WORK_POLL_INTERVAL: "500ms",
     };
     replicas = await Promise.all([0, 1, 2].map((i) => startServer({ env: { ...common, CUTOVER_REPLICA_ID: `r${i}` } })));
@@ -151,7 +152,13 @@ describe("failover drills: the lease holder killed or frozen at each point of a 
       const live = (await replicas[0].api("GET", `/v1/environments/${ENV}`)).json.liveVersion as string;
       const d = await deployOnArmed();
       const frozen = replicas[0];
-      await waitFor("the armed replica to freeze at the point", () => frozen.log.some((l) => l.includes("fault injection: stopping the server")) && stateOf(frozen.process.pid!) === "T", 120_000);
+      await waitFor("the armed replica to freeze at the point", () => frozen.log.some((l) => l.includes("fault injection: stopping the server")) && stateOf(frozen.process.pid!) === "T", 120_000).catch(
+        async (err) => {
+          // What the armed replica was doing instead, so a miss says why.
+          const now = (await running()[0]?.api("GET", `/v1/deployments/${d.id}`))?.json;
+          throw new Error(`${String(err)}; deployment ${now?.state}/${now?.phase} (${JSON.stringify(now?.error ?? null)}), lease held by ${(await holder())?.holder}; the armed replica's last lines:\n${frozen.log.slice(-15).join("\n")}`);
+        },
+      );
       // Its engine workers stop on their own, before its lease (4 s) can pass to another replica.
       await waitFor("the frozen replica's engine workers to stop", () => workersOf(frozen.process.pid!).every((w) => stateOf(w) === "gone" || stateOf(w) === "Z"), 4000, 50);
       const ended = await waitForDeployment(running()[0], d.id, "terminal", 120_000);
