@@ -13,15 +13,13 @@
 // Every operation is declarative or idempotent, so running it again
 // converges on the same state.
 import { AsyncResource } from "node:async_hooks";
-import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import type { EngineOperation, FromWorker, ToWorker, WorkerError } from "./engine-protocol";
+import type { EngineOperation, FromWorker } from "./engine-protocol";
+import { EngineWorker, EngineWorkerDied, WorkerFailure } from "./engine-worker";
 import { PulumiEngine, type EngineSettings } from "./pulumi-engine";
-import { projectRoot } from "./toolchain";
 import type { StackProgram } from "../../infra/programs";
 import type { EngineProgress, OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../deployments/stack-engine";
-import { engineGroups, faultFires } from "../fault-injection";
-import { pollUntilGone } from "../../infra/poll";
+import { faultFires } from "../fault-injection";
 
 export interface WorkerEngineOptions {
   settings: EngineSettings;
@@ -31,6 +29,8 @@ export interface WorkerEngineOptions {
   niceness: number;
   /** A worker idle this long exits (one is kept). */
   idleMs?: number;
+  /** How long an aborted operation has to end by Pulumi's own cancel before its worker is stopped (default 1 s). */
+  abortGraceMs?: number;
   /** A worker is replaced after this many operations, so no worker's memory grows without end. */
   recycleAfter?: number;
   /**
@@ -49,90 +49,6 @@ export interface WorkerEngineOptions {
    * stack the other now works on.
    */
   stillHolds?: () => Promise<boolean>;
-}
-
-/** The worker running an operation died before it ended. */
-export class EngineWorkerDied extends Error {
-  constructor(
-    readonly operation: EngineOperation["op"],
-    readonly stack: string,
-    readonly exit: string,
-  ) {
-    super(`the engine worker running ${operation} of ${stack} died (${exit})`);
-    this.name = "EngineWorkerDied";
-  }
-}
-
-class WorkerFailure extends Error {
-  constructor(error: WorkerError) {
-    super(error.message);
-    if (error.name) this.name = error.name;
-  }
-}
-
-interface Pending {
-  operation: EngineOperation;
-  resolve(value: unknown): void;
-  reject(err: Error): void;
-  onEvent?(event: EngineProgress): void;
-}
-
-/** The entry point of a worker, compiled; under ts-jest this file is a .ts and the worker is taken from the build. */
-const WORKER_SCRIPT = __filename.endsWith(".ts")
-  ? path.join(projectRoot, "dist", "server", "engine", "engine-worker-main.js")
-  : path.join(__dirname, "engine-worker-main.js");
-
-/** Cutover's own settings a worker needs (the rest of the API's CUTOVER_* settings, its secrets among them, stay out). */
-const PASSED_SETTINGS = ["CUTOVER_LOCAL_RUN_AS", "CUTOVER_PROXY_BIN", "CUTOVER_PULUMI_BIN"];
-
-class EngineWorker {
-  readonly child: ChildProcess;
-  readonly pid: number;
-  /** Taken for an operation (from the moment it is handed out until the operation ends). */
-  busy = false;
-  current?: { id: number; pending: Pending };
-  operations = 0;
-  idleSince = Date.now();
-  exited = false;
-  /** Stopped on purpose (idle, recycled, shut down): its exit is no failure. */
-  stopping = false;
-  readonly gone: Promise<string>;
-
-  constructor(settings: EngineSettings, niceness: number, pulumiHome: string, watchdogMs: number) {
-    const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CUTOVER_") || PASSED_SETTINGS.includes(k)) env[k] = v;
-    // The marker a restarted server finds a dead server's engine processes by.
-    env.PULUMI_HOME = pulumiHome;
-    this.child = fork(WORKER_SCRIPT, [], { detached: true, stdio: ["ignore", "inherit", "inherit", "ipc"], env, execArgv: [], serialization: "advanced" });
-    this.pid = this.child.pid!;
-    engineGroups.add(this.pid);
-    this.gone = new Promise((resolve) =>
-      this.child.once("exit", (code, signal) => {
-        this.exited = true;
-        resolve(signal ?? `exit code ${code}`);
-      }),
-    );
-    // A worker that could not be started, or whose channel broke, ends like one that died.
-    this.child.on("error", () => this.child.kill("SIGKILL"));
-    this.send({ type: "init", settings, niceness, watchdogMs });
-  }
-
-  send(message: ToWorker): void {
-    // A message to a worker dying at that moment is lost with it: its exit ends what was asked of it.
-    if (this.child.connected) this.child.send(message, (err) => err && this.child.kill("SIGKILL"));
-  }
-
-  /** Stops the worker and every process of its group (the CLI and plugins it started); resolves once the worker is gone. */
-  async stop(): Promise<void> {
-    try {
-      process.kill(-this.pid, "SIGKILL");
-    } catch {
-      // the group is gone already
-    }
-    await this.gone;
-    await groupGone(this.pid, 2000);
-    engineGroups.delete(this.pid);
-  }
 }
 
 export class WorkerEngine implements StackEngine {
@@ -221,8 +137,13 @@ export class WorkerEngine implements StackEngine {
     try {
       return await this.once(operation, opts);
     } catch (err) {
-      if (!(err instanceof EngineWorkerDied) || opts.signal?.aborted || this.closed) throw err;
+      if (!(err instanceof EngineWorkerDied) || this.closed) throw err;
       if (this.opts.stillHolds && !(await this.opts.stillHolds())) throw err;
+      if (opts.signal?.aborted) {
+        // Stopped on the caller's word (its deadline, an abort): what the operation half-made goes before the caller goes on.
+        await this.afterDeath(operation.stack, err);
+        throw opts.signal.reason;
+      }
       await this.afterDeath(operation.stack, err);
       opts.onEvent?.({
         type: "engine:diagnostic",
@@ -246,7 +167,14 @@ export class WorkerEngine implements StackEngine {
     const worker = await this.take(opts.signal);
     const id = this.nextId++;
     let faultArmed = opts.faultPoint !== undefined;
-    const onAbort = () => worker.send({ type: "cancel", id });
+    let hardStop: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      worker.send({ type: "cancel", id });
+      // Pulumi's cancel waits for the resource at work (a fleet waiting out its health check's start timeout):
+      // past a moment's grace the worker and all it started stop, as in a crash, and the stack is repaired.
+      hardStop = setTimeout(() => void worker.stop(), this.opts.abortGraceMs ?? 1000);
+      hardStop.unref();
+    };
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     try {
       return await new Promise((resolve, reject) => {
@@ -270,6 +198,7 @@ export class WorkerEngine implements StackEngine {
         worker.send({ type: "run", id, operation });
       });
     } finally {
+      clearTimeout(hardStop);
       opts.signal?.removeEventListener("abort", onAbort);
       worker.current = undefined;
       worker.busy = false;
@@ -346,16 +275,4 @@ export class WorkerEngine implements StackEngine {
       void worker.stop();
     }
   }
-}
-
-/** Waits until no process of the group is left (or the time is up). */
-async function groupGone(pgid: number, withinMs: number): Promise<void> {
-  await pollUntilGone(() => {
-    try {
-      process.kill(-pgid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }, withinMs);
 }

@@ -109,6 +109,35 @@ describe("blue/green", () => {
     await deleteEnvironment("bg-bad");
   });
 
+  it("ends a deployment at its deadline within seconds, even while the new fleet waits out its health check's start timeout", async () => {
+    const mark = uniqueMark();
+    const spec = await environmentSpec("bg-deadline", mark);
+    const env = await createEnvironment("bg-deadline", mark, {
+      operationTimeout: "3s",
+      fleet: { ...spec.fleet, healthCheck: { ...spec.fleet.healthCheck, startTimeout: "60s" } },
+    });
+    await waitForDeployment(server, (await deploy("bg-deadline", { version: "v1" })).id, "succeeded");
+
+    const started = Date.now();
+    const stuck = await deploy("bg-deadline", {
+      version: "v2",
+      artifact: { command: ["node", fixtureApp], env: { CUTOVER_TEST_MARK: mark, FAIL_HEALTH: "1" } },
+    });
+    const d = await waitForDeployment(server, stuck.id, "rolled_back", 60_000);
+    const events = (await server.api("GET", `/v1/deployments/${stuck.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string; at: string; data: Record<string, unknown> }[];
+    const rollingBack = events.find((e) => e.type === "deployment:phase" && e.data.phase === "rolling_back")!;
+    const startedAt = Date.parse(events.find((e) => e.type === "deployment:started")!.at);
+    expect(d.error.code).toBe("timed_out");
+    // The deadline (3 s of work) ends the wait for the health check, which would otherwise last 60 s.
+    expect(Date.parse(rollingBack.at) - startedAt).toBeLessThan(15_000);
+    expect(Date.now() - started).toBeLessThan(45_000);
+    expect(versionOf((await request(`${env.traffic.url}/`)).body)).toBe("v1");
+    await waitFor("the stopped fleet's instances to be gone", () => processesWith(mark, "APP_VERSION=v2").length === 0, 15_000);
+    expect((await server.api("GET", "/v1/environments/bg-deadline")).json).toMatchObject({ status: "ready", liveVersion: "v1", weights: { blue: 100, green: 0 } });
+    await deleteEnvironment("bg-deadline");
+    expect(processesWith(mark)).toEqual([]);
+  });
+
   it("rolls back to the previous version on request, rebuilding it", async () => {
     const mark = uniqueMark();
     const env = await createEnvironment("bg-rb", mark);
