@@ -13,6 +13,7 @@ import type { RunnerDeps } from "./runner-deps";
 import { retireFleet } from "./fleet-retirement";
 import { capacityOf, type Color, type Deployment, type Environment } from "./model";
 import { resizeFleet } from "./fleet-capacity";
+import { dropFleet, keepNewVersion, needAttention, restoreLive } from "./environment-changes";
 
 export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOptions, log: Logger): Promise<void> {
   crashPoint("rolling_back");
@@ -43,16 +44,8 @@ export async function rollBack(deps: RunnerDeps, d: Deployment, ops: OperationOp
     const settled = observed && observed.weights.blue === weights.blue && observed.weights.green === weights.green && !env.trafficIntent;
     if (!settled) env = await traffic.apply(env, weights, { ...ops, without: [to], deploymentId: d.id, label: "rolling_back" });
     if (await engine.exists(stackNames(d.environment)[to])) await retireFleet(deps, env, to, ops);
-    else await environments.update(d.environment, (e) => delete e.fleets[to]);
-    await environments.update(d.environment, (e) => {
-      e.activeColor = from;
-      e.liveVersion = from ? d.fromVersion : undefined;
-      e.liveArtifact = from ? e.fleets[from]?.artifact : undefined;
-      if (d.restore) {
-        e.previousVersion = d.restore.previousVersion;
-        e.previousArtifact = d.restore.previousArtifact;
-      }
-    });
+    else await environments.update(d.environment, dropFleet(to));
+    await environments.update(d.environment, restoreLive(d));
     await journal.finish(d, "rolled_back");
     log.info("rolled back");
   } catch (err) {
@@ -69,18 +62,14 @@ async function keepNewFleet(deps: RunnerDeps, d: Deployment, env: Environment, o
     return;
   }
   await deps.traffic.apply(env, { [to]: 100, [from]: 0 } as Record<Color, number>, { ...ops, deploymentId: d.id, label: "rolling_back" });
-  await deps.environments.update(d.environment, (e) => {
-    e.activeColor = to;
-    e.liveVersion = d.version;
-    e.liveArtifact = d.artifact;
-  });
+  await deps.environments.update(d.environment, keepNewVersion(d));
   await fail(deps, d, `the old ${from} fleet is gone or unhealthy, so version ${d.version} keeps serving`, log);
 }
 
 async function fail(deps: RunnerDeps, d: Deployment, reason: string, log: Logger): Promise<void> {
   const first = d.error?.message ? `${d.error.message}; then the rollback failed: ` : "the rollback failed: ";
   d.error = { code: "rollback_failed", message: `${first}${reason}` };
-  await deps.environments.update(d.environment, (e) => (e.error = { code: "rollback_failed", message: d.error!.message }));
+  await deps.environments.update(d.environment, needAttention({ code: "rollback_failed", message: d.error.message }));
   log.error({ error: d.error }, "rollback failed");
   await deps.journal.finish(d, "failed");
 }

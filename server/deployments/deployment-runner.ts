@@ -18,6 +18,7 @@ import { CanaryAnalysisError } from "./canary-analysis";
 import { analyse, prePromotionAnalysis, startAnalysis } from "./analysis-watch";
 import { rollBack } from "./deployment-rollback";
 import { isTerminal } from "./deployment-states";
+import { decide, type Decision, type Observation } from "./deployment-decision";
 import { parseDuration } from "../../infra/duration";
 import { retireFleet } from "./fleet-retirement";
 import { capacityOf, otherColor, runnableArtifact, type Color, type Deployment } from "./model";
@@ -28,6 +29,7 @@ import { notifyGates, passGates } from "./gates";
 import { runPreDeploy, stopLeftoverJob } from "./pre-deploy";
 import type { DeploymentRequest } from "./ports";
 import type { RunnerDeps } from "./runner-deps";
+import { buildFleet, dropFleet, markLive, needAttention } from "./environment-changes";
 
 export class InterruptedError extends UnprocessableError {
   constructor() {
@@ -56,8 +58,11 @@ export class DeploymentRunner {
   }
 
   /**
-   * Drives a deployment to its end, or to a safe point when suspended.
-   * Never throws: every outcome is journaled.
+   * Drives a deployment to its end, or to a safe point when suspended:
+   * observe, decide (deployment-decision.ts), act, and ask again. A queued
+   * deployment starts; one a crash cut off (found mid-work, held by no
+   * runner) rolls back, or goes on retiring or rolling back; one a graceful
+   * shutdown suspended resumes. Never throws: every outcome is journaled.
    */
   async run(id: string): Promise<void> {
     const d = await this.deps.deployments.get(id);
@@ -76,23 +81,36 @@ export class DeploymentRunner {
     const requestPoll = setInterval(() => void takeRequests(), 500);
     requestPoll.unref();
     try {
-      if (d.suspended) {
-        d.suspended = undefined;
-        await this.deps.journal.save(d);
-        await this.deps.journal.record(d, "deployment:resumed_after_restart", { phase: d.phase, step: d.step ?? null });
+      if (d.state !== "queued") {
+        // Picked up mid-way, after a crash or a shutdown: a job the last server started does not outlive it.
+        crashPoint("recovery");
+        await stopLeftoverJob(this.deps, d, await this.deps.environments.get(d.environment));
       }
-      await this.drive(d, control, log);
-      // Told once the deployment has ended; the environment's next deployment does not wait for the receiver.
-      void notifyGates(this.deps, d, "post-rollout").catch(() => undefined);
+      let seen: Observation = { firstLook: true, suspendRequested: control.suspendRequested };
+      for (;;) {
+        const decision = decide(d, seen);
+        const failure = seen.failure;
+        seen = { firstLook: false, suspendRequested: control.suspendRequested };
+        if (decision.do === "end") {
+          // Told once the deployment has ended; the environment's next deployment does not wait for the receiver.
+          void notifyGates(this.deps, d, "post-rollout").catch(() => undefined);
+          return;
+        }
+        if (decision.do === "give_up") {
+          log.error({ err: describeError(failure?.error) }, "deployment runner failed");
+          return;
+        }
+        if (decision.do === "suspend") {
+          d.suspended = true;
+          await this.deps.journal.save(d);
+          await this.deps.journal.record(d, "deployment:suspended", { phase: d.phase, step: d.step ?? null });
+          log.info({ phase: d.phase }, "deployment suspended at a safe point; the next start resumes it");
+          return;
+        }
+        seen = { ...seen, ...(await this.act(d, decision, failure, control, log)), suspendRequested: control.suspendRequested };
+      }
     } catch (err) {
-      if (err instanceof SuspendedSignal) {
-        d.suspended = true;
-        await this.deps.journal.save(d);
-        await this.deps.journal.record(d, "deployment:suspended", { phase: d.phase, step: d.step ?? null });
-        log.info({ phase: d.phase }, "deployment suspended at a safe point; the next start resumes it");
-      } else {
-        log.error({ err: describeError(err) }, "deployment runner failed");
-      }
+      log.error({ err: describeError(err) }, "deployment runner failed");
     } finally {
       clearInterval(requestPoll);
       control.clearDeadline();
@@ -101,34 +119,34 @@ export class DeploymentRunner {
     }
   }
 
-  /**
-   * Brings a deployment that a crash interrupted to an end: one that was
-   * retiring the old fleet or rolling back goes on doing so; one that was
-   * suspended at a safe point resumes; any other rolls back.
-   */
-  async recover(id: string): Promise<void> {
-    const d = await this.deps.deployments.get(id);
-    if (!d || isTerminal(d.state) || d.state === "queued") return;
-    crashPoint("recovery");
-    await stopLeftoverJob(this.deps, d, await this.deps.environments.get(d.environment));
-    if (!d.suspended && d.phase !== "retiring" && d.phase !== "rolling_back") {
-      await this.startRollback(d, new InterruptedError());
-    }
-    await this.run(id);
-  }
-
-  private async drive(d: Deployment, control: DeploymentControl, log: Logger): Promise<void> {
-    if (d.state === "queued") await this.start(d, control, log);
-    else if (d.phase !== "retiring" && d.phase !== "rolling_back") control.startDeadline(await this.deadlineMs(d));
-    while (!isTerminal(d.state)) {
-      try {
-        if (control.suspendRequested && d.phase !== "rolling_back" && d.phase !== "retiring") throw new SuspendedSignal();
-        await this.step(d, control, log);
-      } catch (err) {
-        if (err instanceof SuspendedSignal) throw err;
-        if (d.phase === "rolling_back" || d.phase === "retiring" || isTerminal(d.state)) throw err;
-        await this.startRollback(d, this.causeOf(err, control));
-      }
+  /** Performs one decision; what came of it (a failure, a stop at a safe point) is the next observation. */
+  private async act(
+    d: Deployment,
+    decision: Exclude<Decision, { do: "end" | "give_up" | "suspend" }>,
+    failure: Observation["failure"],
+    control: DeploymentControl,
+    log: Logger,
+  ): Promise<Partial<Observation>> {
+    switch (decision.do) {
+      case "start":
+        await this.start(d, control, log);
+        return {};
+      case "resume":
+        d.suspended = undefined;
+        await this.deps.journal.save(d);
+        await this.deps.journal.record(d, "deployment:resumed_after_restart", { phase: d.phase, step: d.step ?? null });
+        if (d.phase !== "retiring" && d.phase !== "rolling_back") control.startDeadline(await this.deadlineMs(d));
+        return {};
+      case "roll_back":
+        await this.startRollback(d, decision.because === "interrupted" ? new InterruptedError() : this.causeOf(failure?.error, control));
+        return {};
+      case "work":
+        try {
+          await this.step(d, control, log);
+          return {};
+        } catch (err) {
+          return err instanceof SuspendedSignal ? { stoppedAtSafePoint: true } : { failure: { error: err } };
+        }
     }
   }
 
@@ -205,9 +223,7 @@ export class DeploymentRunner {
         .fleetProgram(env.spec, to, d.version, runnableArtifact(d.artifact, (s) => this.deps.secrets.open(s)), env.traffic, size),
       this.ops(d, control, "provisioning"),
     );
-    await environments.update(d.environment, (e) => {
-      e.fleets[to] = { version: d.version, artifact: d.artifact, deploymentId: d.id, outputs: fleet, ...(wave ? { replicas: size } : {}) };
-    });
+    await environments.update(d.environment, buildFleet(to, { version: d.version, artifact: d.artifact, deploymentId: d.id, outputs: fleet, ...(wave ? { replicas: size } : {}) }));
     control.throwIfAborted();
     await this.deps.journal.move(d, { phase: "verifying" });
   }
@@ -310,17 +326,7 @@ export class DeploymentRunner {
 
   /** The new version is live: the environment's record says so. */
   private async markLive(d: Deployment): Promise<void> {
-    const from = d.fromColor;
-    await this.deps.environments.update(d.environment, (e) => {
-      e.activeColor = d.toColor;
-      e.liveVersion = d.version;
-      e.liveArtifact = d.artifact;
-      if (from && e.fleets[from]) {
-        e.previousVersion = d.fromVersion;
-        e.previousArtifact = e.fleets[from]?.artifact;
-      }
-      delete e.error;
-    });
+    await this.deps.environments.update(d.environment, markLive(d));
   }
 
   /** Keeps the old fleet warm for the bake: a rollback now is a weight flip. */
@@ -377,14 +383,14 @@ export class DeploymentRunner {
       if (await this.deps.engine.exists(stackNames(d.environment)[from])) {
         await retireFleet(this.deps, env, from, this.ops(d, undefined, "retiring"));
       } else {
-        await this.deps.environments.update(d.environment, (e) => delete e.fleets[from]);
+        await this.deps.environments.update(d.environment, dropFleet(from));
       }
     } catch (err) {
       d.error = {
         code: "retire_failed",
         message: `the new version serves all traffic, but the old fleet could not be removed: ${describeError(err).message}`,
       };
-      await this.deps.environments.update(d.environment, (e) => (e.error = d.error));
+      await this.deps.environments.update(d.environment, needAttention(d.error));
       log.error({ error: d.error }, "retiring the old fleet failed");
       await this.deps.journal.finish(d, "failed");
       return;

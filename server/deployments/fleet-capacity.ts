@@ -8,6 +8,7 @@ import { crashPoint } from "../fault-injection";
 import { stackNames } from "./deployment-target";
 import type { RunnerDeps } from "./runner-deps";
 import { capacityOf, runnableArtifact, type Color, type Deployment, type Environment } from "./model";
+import { resizeFleetRecord } from "./environment-changes";
 
 /** Engine options for a part of the change; `label` names its fault-injection point (`resizing:engine`). */
 export type OpsFor = (label?: string) => OperationOptions;
@@ -46,9 +47,7 @@ export async function resizeFleet(
     target.fleetProgram(env.spec, color, fleet.version, runnableArtifact(fleet.artifact, (s) => deps.secrets.open(s)), env.traffic, size),
     { ...opsFor("resizing"), refresh: opts.refresh },
   );
-  env = await deps.environments.update(d.environment, (e) => {
-    if (e.fleets[color]) Object.assign(e.fleets[color]!, { outputs, replicas: size });
-  });
+  env = await deps.environments.update(d.environment, resizeFleetRecord(color, outputs, size));
   if (size > current || opts.refresh) await target.verify(env.spec, outputs, size);
   await deps.journal.record(d, "deployment:resized", { color, replicas: size });
   return env;

@@ -9,6 +9,7 @@ import { existingFleetProgram } from "./existing-fleet";
 import type { Color, Environment } from "./model";
 import type { EnvironmentRepository } from "./ports";
 import type { TrafficOperator } from "./traffic-operator";
+import { dropFleet } from "./environment-changes";
 
 export class FleetStillServingError extends Error {
   constructor(
@@ -37,5 +38,5 @@ export async function retireFleet(deps: RetirementDeps, env: Environment, color:
   const weight = observed?.weights[color];
   if (weight !== 0) throw new FleetStillServingError(color, weight);
   await deps.engine.destroy(stackNames(env.name)[color], existingFleetProgram(deps.targets, env, color), ops);
-  return deps.environments.update(env.name, (e) => delete e.fleets[color]);
+  return deps.environments.update(env.name, dropFleet(color));
 }

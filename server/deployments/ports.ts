@@ -2,6 +2,7 @@
 // The journal's adapters (SQLite, PostgreSQL) implement these; nothing in
 // the domain names them.
 import type { Actor, Deployment, DeploymentEvent, DeploymentState, Environment } from "./model";
+import type { EnvironmentChange } from "./environment-changes";
 
 export interface EnvironmentRepository {
   get(name: string): Promise<Environment | undefined>;
@@ -12,8 +13,8 @@ export interface EnvironmentRepository {
   existing(names: string[]): Promise<Set<string>>;
   /** Inserts a new environment; false when the name is taken. */
   insert(env: Environment): Promise<boolean>;
-  /** Applies a change to the stored environment atomically and returns the result. */
-  update(name: string, change: (env: Environment) => void): Promise<Environment>;
+  /** Applies one named transition to the stored environment atomically and returns the result. */
+  update(name: string, change: EnvironmentChange): Promise<Environment>;
   remove(name: string): Promise<void>;
 }
 

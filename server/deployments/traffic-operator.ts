@@ -13,6 +13,7 @@ import type { TargetRegistry } from "./target-registry";
 import type { DomainEventBus } from "./deployment-events";
 import type { Color, Environment } from "./model";
 import type { EnvironmentRepository, SecretSealer } from "./ports";
+import { intendTraffic, recordTraffic, settleTraffic } from "./environment-changes";
 
 export class TrafficMismatchError extends Error {
   constructor(
@@ -100,7 +101,7 @@ export class TrafficOperator {
     const { without = [], keep = {}, deploymentId, label = "traffic", ...ops } = opts;
     const state = this.state(env, weights, without, keep);
     const wanted = { blue: state.blue.weight, green: state.green.weight };
-    env = await this.environments.update(env.name, (e) => (e.trafficIntent = { weights: wanted, deploymentId, at: new Date().toISOString() }));
+    env = await this.environments.update(env.name, intendTraffic(wanted, deploymentId, new Date().toISOString()));
     crashPoint(`${label}:before-traffic`);
     const direct = await this.applyDirectly(env, state, label);
     let outputs = env.traffic;
@@ -113,14 +114,8 @@ export class TrafficOperator {
       throw new TrafficMismatchError(wanted, observed?.weights);
     }
     const at = new Date().toISOString();
-    const updated = await this.environments.update(env.name, (e) => {
-      e.weights = observed.weights;
-      e.traffic = outputs;
-      delete e.trafficIntent;
-      // An update records what it did; a direct change waits for the refresh that records it.
-      if (direct) e.trafficUnrecorded = { weights: observed.weights, at };
-      else delete e.trafficUnrecorded;
-    });
+    // An update records what it did; a direct change waits for the refresh that records it.
+    const updated = await this.environments.update(env.name, settleTraffic(observed.weights, outputs, direct, at));
     this.bus.emit("environment:weights", { environment: env.name, weights: updated.weights });
     return updated;
   }
@@ -143,8 +138,6 @@ export class TrafficOperator {
     if (!pending) return env;
     crashPoint("recording-traffic");
     await this.engine.refresh(stackNames(env.name).traffic, crashPointAtFirstStep(ops, "recording-traffic:engine"));
-    return this.environments.update(env.name, (e) => {
-      if (e.trafficUnrecorded?.at === pending.at) delete e.trafficUnrecorded;
-    });
+    return this.environments.update(env.name, recordTraffic(pending.at));
   }
 }

@@ -17,6 +17,7 @@ import { ConflictError, describeError, NotFoundError } from "../errors";
 import type { Operation, OperationRepository } from "./ports";
 import { stackNames } from "../deployments/deployment-target";
 import { observeEnvironment, type Drift } from "./environment-observation";
+import { recordDrift } from "../deployments/environment-changes";
 
 export interface RefreshDeps extends RunnerDeps {
   operations: OperationRepository;
@@ -75,10 +76,7 @@ export class EnvironmentRefresh {
         ...(changed ? [{ kind: "stack_changed" as const, stack: trafficStack, message: `a Pulumi refresh of ${trafficStack} found ${changed} outside Cutover` }] : []),
         ...observed.drift,
       ];
-      await environments.update(env.name, (e) => {
-        if (items.length) e.drift = { at, operationId: op.id, items };
-        else delete e.drift;
-      });
+      await environments.update(env.name, recordDrift(items.length ? { at, operationId: op.id, items } : undefined));
       op.drift = items;
       if (items.length) {
         logger.warn({ environment: env.name, drift: items }, "refresh found drift");

@@ -13,6 +13,7 @@ import { checkPreDeploySupported } from "../deployments/deployment-service";
 import { expiryOf, hasSecrets, sealArtifact, sealGates, sealJob, type GateInput, type PreDeployJobInput, type ArtifactInput, type Color, type Deployment, type Environment, type EnvironmentSpec } from "../deployments/model";
 import { checkSecretsSupported } from "../deployments/secret-support";
 import { observeEnvironment, type EnvironmentObservation } from "./environment-observation";
+import { failCreation, failDeletion, markDeleting, markReady } from "../deployments/environment-changes";
 
 export interface EnvironmentView extends Omit<Environment, "status"> {
   status: Environment["status"] | "drifted";
@@ -111,23 +112,13 @@ export class EnvironmentService {
     if (!env || env.status !== "creating") return;
     try {
       await traffic.apply(env, { blue: 0, green: 0 }, { label: "creating" });
-      await environments.update(name, (e) => {
-        if (e.status !== "creating") return;
-        e.status = "ready";
-        delete e.error;
-      });
+      await environments.update(name, markReady());
       logger.info({ environment: name }, "environment ready");
     } catch (err) {
       const error = describeError(err);
       logger.warn({ environment: name, error }, "environment could not be created");
       await engine.destroy(stackNames(name).traffic, traffic.program(env, env.weights)).catch(() => undefined);
-      await environments.update(name, (e) => {
-        delete e.traffic;
-        delete e.trafficIntent;
-        if (e.status !== "creating") return;
-        e.status = "failed";
-        e.error = { code: "environment_create_failed", message: error.message };
-      });
+      await environments.update(name, failCreation({ code: "environment_create_failed", message: error.message }));
     }
   }
 
@@ -161,7 +152,7 @@ export class EnvironmentService {
   async delete(name: string): Promise<Environment> {
     const { environments, deployments, journal, runner } = this.deps;
     await this.record(name);
-    const env = await environments.update(name, (e) => (e.status = "deleting"));
+    const env = await environments.update(name, markDeleting());
     for (const d of await deployments.unfinished(name)) {
       if (d.state === "queued") {
         d.error = { code: "cancelled", message: "the environment is being deleted" };
@@ -193,10 +184,7 @@ export class EnvironmentService {
     } catch (err) {
       const error = describeError(err);
       logger.error({ environment: name, error }, "environment could not be deleted");
-      await environments.update(name, (e) => {
-        e.status = "failed";
-        e.error = { code: "environment_delete_failed", message: error.message };
-      });
+      await environments.update(name, failDeletion({ code: "environment_delete_failed", message: error.message }));
     }
   }
 

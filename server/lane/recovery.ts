@@ -125,7 +125,7 @@ export class EnvironmentReconciler {
       await journal.finish(next, "cancelled", { reason: next.error.message });
       return true;
     }
-    await (next.state === "queued" ? runner.run(next.id) : runner.recover(next.id));
+    await runner.run(next.id);
     // A deployment the runner could not move on (a fault it logged) is left for the next start, not retried in a loop.
     const after = await deployments.get(next.id);
     return !after || after.suspended === true || after.state !== next.state || after.phase !== next.phase || after.updatedAt !== next.updatedAt;
@@ -156,7 +156,7 @@ export class EnvironmentReconciler {
     // A deployment a graceful shutdown suspended resumes as ordinary work afterwards; it may wait for a person.
     for (const d of interrupted.filter((i) => !i.suspended)) {
       log.warn({ deploymentId: d.id, phase: d.phase }, "bringing an interrupted deployment to an end");
-      await runner.recover(d.id);
+      await runner.run(d.id);
     }
   }
 

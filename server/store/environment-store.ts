@@ -9,6 +9,7 @@ import { FLAGS_CHANNEL } from "./flag-store";
 import { fencedWrite } from "./lease-store";
 import { sql } from "./migrations";
 import type { Dialect, EnvironmentsTable } from "./schema";
+import type { EnvironmentChange } from "../deployments/environment-changes";
 
 type Row = Selectable<EnvironmentsTable>;
 
@@ -105,7 +106,7 @@ export class EnvironmentStore implements EnvironmentRepository {
   }
 
   /** Reads, changes and writes the environment in one transaction (the row locked on Postgres). */
-  async update(name: string, change: (env: Environment) => void): Promise<Environment> {
+  async update(name: string, change: EnvironmentChange): Promise<Environment> {
     return fencedWrite(this.db, this.dialect, name, async (trx) => {
       const row = await trx
         .selectFrom("environments")
@@ -115,7 +116,7 @@ export class EnvironmentStore implements EnvironmentRepository {
         .executeTakeFirst();
       if (!row) throw new Error(`environment ${name} vanished from the journal`);
       const env = fromRow(row);
-      change(env);
+      change.apply(env);
       env.updatedAt = new Date().toISOString();
       const { name: _key, created_at: _created, ...fields } = toRow(env);
       await trx.updateTable("environments").set(fields).where("name", "=", name).execute();

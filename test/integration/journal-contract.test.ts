@@ -2,6 +2,7 @@
 // PostgreSQL server. Both must behave the same to the domain.
 import { randomBytes } from "node:crypto";
 import type { Deployment, Environment } from "../../server/deployments/model";
+import { failCreation, intendTraffic, markDeleting, markReady, settleTraffic } from "../../server/deployments/environment-changes";
 import { openJournal, type Journal } from "../../server/store/database";
 import { DeploymentStore } from "../../server/store/deployment-store";
 import { EnvironmentStore } from "../../server/store/environment-store";
@@ -78,23 +79,23 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect(await store.insert(environment("shop"))).toBe(false);
     await store.insert(environment("api"));
     expect((await store.list()).map((e) => e.name)).toEqual(["api", "shop"]);
-    const updated = await store.update("shop", (e) => {
-      e.status = "ready";
-      e.weights = { blue: 100, green: 0 };
-      e.trafficIntent = { weights: { blue: 0, green: 100 }, at: "now" };
-    });
+    await store.update("shop", markReady());
+    await store.update("shop", settleTraffic({ blue: 100, green: 0 }, undefined, false, "now"));
+    const updated = await store.update("shop", intendTraffic({ blue: 0, green: 100 }, undefined, "now"));
     expect(updated).toMatchObject({ status: "ready" });
     expect(await store.get("shop")).toMatchObject({ status: "ready", weights: { blue: 100, green: 0 }, trafficIntent: { weights: { blue: 0, green: 100 } } });
     // Concurrent read-modify-write transactions lose no update.
     await Promise.all(
       Array.from({ length: 20 }, () =>
-        store.update("shop", (e) => {
-          e.weights = { blue: e.weights.blue - 1, green: e.weights.green + 1 };
+        // A change relative to what is stored (no transition of the domain is), so a lost update would show.
+        store.update("shop", {
+          transition: "traffic_settled",
+          apply: (e) => (e.weights = { blue: e.weights.blue - 1, green: e.weights.green + 1 }),
         }),
       ),
     );
     expect((await store.get("shop"))?.weights).toEqual({ blue: 80, green: 20 });
-    await expect(store.update("nope", () => undefined)).rejects.toThrow(/vanished/);
+    await expect(store.update("nope", markReady())).rejects.toThrow(/vanished/);
     await store.remove("shop");
     expect(await store.get("shop")).toBeUndefined();
   });
@@ -110,13 +111,13 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     const now = new Date();
     // Still being created, none expires.
     expect(await store.expired(now)).toEqual([]);
-    for (const name of ["past", "future", "forever"]) await store.update(name, (e) => (e.status = "ready"));
-    await store.update("broken", (e) => (e.status = "failed"));
+    for (const name of ["past", "future", "forever"]) await store.update(name, markReady());
+    await store.update("broken", failCreation({ code: "environment_create_failed", message: "broken" }));
     expect((await store.expired(now)).map((e) => e.name)).toEqual(["broken", "past"]);
     expect((await store.expired(now))[1]).toMatchObject({ status: "ready", spec: { ttl: "30m" } });
     expect((await store.expired(new Date(now.getTime() + 3 * 3_600_000))).map((e) => e.name)).toEqual(["broken", "past", "future"]);
     // Being deleted, it is no longer due.
-    await store.update("past", (e) => (e.status = "deleting"));
+    await store.update("past", markDeleting());
     expect((await store.expired(now)).map((e) => e.name)).toEqual(["broken"]);
   });
 
@@ -231,11 +232,11 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     await deployments.insert(d);
     const old = (await leases.acquire("shop", "old", 60_000))!;
     const asOld = <T>(work: () => Promise<T>) => runFenced({ environment: "shop", token: old.token }, work);
-    await asOld(() => environments.update("shop", (e) => (e.status = "ready")));
+    await asOld(() => environments.update("shop", markReady()));
     await leases.release(old);
     const current = (await leases.acquire("shop", "new", 60_000))!;
     const event = { deploymentId: d.id, environment: "shop", type: "deployment:phase", at: new Date().toISOString(), data: {} };
-    await expect(asOld(() => environments.update("shop", (e) => (e.status = "failed")))).rejects.toThrow(FencedOffError);
+    await expect(asOld(() => environments.update("shop", markDeleting()))).rejects.toThrow(FencedOffError);
     await expect(asOld(() => deployments.save({ ...d, state: "running" }))).rejects.toThrow(FencedOffError);
     await expect(asOld(() => deployments.appendEvent(event))).rejects.toThrow(FencedOffError);
     await expect(asOld(() => environments.remove("shop"))).rejects.toThrow(FencedOffError);

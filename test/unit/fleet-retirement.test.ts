@@ -1,6 +1,7 @@
 // The retirement rule: a fleet stack is destroyed only once the target
 // reports 0% for it. The journal's own weights never decide.
 import { FleetStillServingError, retireFleet, type RetirementDeps } from "../../server/deployments/fleet-retirement";
+import type { EnvironmentChange } from "../../server/deployments/environment-changes";
 import type { Environment } from "../../server/deployments/model";
 import type { TrafficObservation } from "../../server/deployments/deployment-target";
 
@@ -18,7 +19,7 @@ function setup(observed: TrafficObservation | undefined) {
   };
   const deps = {
     engine: { destroy: async (stack: string) => void destroyed.push(stack) },
-    environments: { update: async (_name: string, change: (e: Environment) => void) => (change(env), env) },
+    environments: { update: async (_name: string, change: EnvironmentChange) => (change.apply(env), env) },
     targets: { get: () => ({ fleetProgram: () => async () => undefined }) },
     traffic: { observe: async () => observed },
   } as unknown as RetirementDeps;
