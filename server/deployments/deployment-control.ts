@@ -1,4 +1,5 @@
 import type { Actor } from "./model";
+import type { DeploymentRequest } from "./ports";
 
 /** A person's answer at a manual gate. */
 export interface GateDecision {
@@ -158,6 +159,28 @@ export class DeploymentControl {
       }
     } finally {
       this.releaseDeadline();
+    }
+  }
+
+  /** Takes a request made through the API (on this replica or another). */
+  apply(r: DeploymentRequest): void {
+    switch (r.action) {
+      case "promote":
+        if (this.pauseRequested) this.resume();
+        else this.promote();
+        return;
+      case "pause":
+        this.pauseRequested = true;
+        return;
+      case "resume":
+        this.resume();
+        return;
+      case "abort":
+        this.abort(r.reason ?? "aborted by request");
+        return;
+      case "approve":
+      case "reject":
+        if (r.gate) this.decide(r.gate, { approved: r.action === "approve", by: r.by, reason: r.reason });
     }
   }
 }

@@ -27,7 +27,6 @@ import { waveWeight } from "./rolling-waves";
 import { pauseAtStep } from "./canary-pause";
 import { notifyGates, passGates } from "./gates";
 import { runPreDeploy, stopLeftoverJob } from "./pre-deploy";
-import type { DeploymentRequest } from "./ports";
 import type { RunnerDeps } from "./runner-deps";
 import { buildFleet, dropFleet, markLive, needAttention } from "./environment-changes";
 
@@ -74,7 +73,7 @@ export class DeploymentRunner {
     // Requests made on other replicas (or before this one took the deployment over).
     const takeRequests = () =>
       this.deps.requests.take(id).then(
-        (requests) => requests.forEach((r) => applyRequest(control, r)),
+        (requests) => requests.forEach((r) => control.apply(r)),
         (err) => log.warn({ err: String(err) }, "reading requests to the deployment failed"),
       );
     await takeRequests();
@@ -442,26 +441,5 @@ export class DeploymentRunner {
       onEvent: (e) => void this.deps.journal.record(d, e.type, e.data).catch(() => undefined),
     };
     return label ? crashPointAtFirstStep(ops, `${label}:engine`) : ops;
-  }
-}
-
-function applyRequest(control: DeploymentControl, r: DeploymentRequest): void {
-  switch (r.action) {
-    case "promote":
-      if (control.pauseRequested) control.resume();
-      else control.promote();
-      return;
-    case "pause":
-      control.pauseRequested = true;
-      return;
-    case "resume":
-      control.resume();
-      return;
-    case "abort":
-      control.abort(r.reason ?? "aborted by request");
-      return;
-    case "approve":
-    case "reject":
-      if (r.gate) control.decide(r.gate, { approved: r.action === "approve", by: r.by, reason: r.reason });
   }
 }
