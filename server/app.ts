@@ -38,6 +38,16 @@ export function createApp(deps: AppDeps): express.Express {
   app.set("etag", false);
   app.set("query parser", "simple");
 
+  // Every request's time in the server, by the pattern of the route that took it (one series per route, not per URL).
+  app.use((req, res, next) => {
+    const arrived = process.hrtime.bigint();
+    res.once("finish", () => {
+      const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : "unmatched";
+      deps.metrics.observeRequest(req.method, route, Number(process.hrtime.bigint() - arrived) / 1e9);
+    });
+    next();
+  });
+
   app.get("/healthz", (_req, res) => {
     const ready = deps.ready();
     res.status(ready ? 200 : 503).json({ status: ready ? "ok" : "recovering" });

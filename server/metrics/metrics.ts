@@ -13,6 +13,8 @@ export type LiveStats = (env: Environment) => Promise<Partial<Record<Color, Pool
 
 export interface Metrics {
   registry: Registry;
+  /** One request served: its method, its route's pattern, and the seconds from its arrival to its response's end. */
+  observeRequest(method: string, route: string, seconds: number): void;
   stop(): void;
 }
 
@@ -24,6 +26,13 @@ export function createMetrics(bus: DomainEventBus, environments: EnvironmentRepo
     name: "cutover_deployments_total",
     help: "Deployments this replica brought to an end, by environment, strategy and result (succeeded, rolled_back, failed, cancelled).",
     labelNames: ["environment", "strategy", "result"] as const,
+    registers: [registry],
+  });
+  const requestSeconds = new Histogram({
+    name: "cutover_http_request_duration_seconds",
+    help: "Time from a request's arrival to the end of its response, as the server measures it, by method and route pattern.",
+    labelNames: ["method", "route"] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
   const deploymentSeconds = new Histogram({
@@ -151,5 +160,9 @@ export function createMetrics(bus: DomainEventBus, environments: EnvironmentRepo
       weights.remove({ environment: env.name, color: "green" });
     }),
   ];
-  return { registry, stop: () => off.forEach((f) => f()) };
+  return {
+    registry,
+    observeRequest: (method, route, seconds) => requestSeconds.observe({ method, route }, seconds),
+    stop: () => off.forEach((f) => f()),
+  };
 }

@@ -83,6 +83,9 @@ describe("blue/green", () => {
     expect(Number(/cutover_live_version_latency_p95_seconds\{environment="bg-load",version="v2"\} (\S+)/.exec(metrics)?.[1])).toBeGreaterThan(0);
     expect(metrics).toContain('cutover_environment_traffic_weight{environment="bg-load",color="green"} 100');
     expect(metrics).toMatch(/cutover_deployment_phase_duration_seconds_count\{phase="provisioning"\} [1-9]/);
+    // Each request's time in the server, by route pattern: the polls above are counted under the environment's route.
+    expect(metrics).toMatch(/cutover_http_request_duration_seconds_count\{method="GET",route="\/v1\/environments\/:name"\} [1-9]/);
+    expect(metrics).toMatch(/cutover_http_request_duration_seconds_bucket\{le="0\.05",method="GET",route="\/healthz"\} [1-9]|cutover_http_request_duration_seconds_bucket\{method="GET",route="\/healthz",le="0\.05"\} [1-9]/);
 
     await deleteEnvironment("bg-load");
     expect(processesWith(mark)).toEqual([]);
