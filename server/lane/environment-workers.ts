@@ -57,7 +57,12 @@ export class EnvironmentWorkers {
       this.again.add(environment);
       return;
     }
-    const loop = this.loop(environment).finally(() => this.loops.delete(environment));
+    this.again.delete(environment);
+    const loop = this.loop(environment).finally(() => {
+      this.loops.delete(environment);
+      // A poke that came while the worker was letting go (releasing its lease) is not lost.
+      if (this.again.has(environment)) this.poke(environment);
+    });
     this.loops.set(environment, loop);
   }
 

@@ -5,7 +5,7 @@ import { EnvironmentWorkers } from "../../server/lane/environment-workers";
 import type { Lease } from "../../server/deployments/ports";
 import { createLogger } from "../../server/logger";
 
-function setup(hasRoom?: () => boolean) {
+function setup(hasRoom?: () => boolean, release: () => Promise<void> = async () => undefined) {
   const acquired: string[] = [];
   const worked: string[] = [];
   const elsewhere: string[] = [];
@@ -23,7 +23,7 @@ function setup(hasRoom?: () => boolean) {
         return lease;
       },
       renew: async () => true,
-      release: async () => undefined,
+      release,
     },
     { acquired: () => undefined, heldElsewhere: (e) => elsewhere.push(e), lost: () => undefined, ...(hasRoom ? { hasRoom } : {}) },
     createLogger("silent"),
@@ -60,5 +60,26 @@ describe("environment workers", () => {
     workers.poke("shop");
     await workers.idle("shop");
     expect(worked).toEqual(["shop"]);
+  });
+
+  it("do not lose a poke that comes while the worker lets its lease go", async () => {
+    let released!: () => void;
+    let releasing!: () => void;
+    const inRelease = new Promise<void>((r) => (releasing = r));
+    let releases = 0;
+    const { workers, worked } = setup(undefined, () => {
+      if (++releases > 1) return Promise.resolve();
+      releasing();
+      return new Promise<void>((r) => (released = r));
+    });
+    workers.poke("shop");
+    await inRelease;
+    // The worker found nothing and is releasing its lease when new work is recorded.
+    workers.poke("shop");
+    released();
+    await workers.idle("shop");
+    await new Promise((r) => setImmediate(r));
+    await workers.idle("shop");
+    expect(worked).toEqual(["shop", "shop"]);
   });
 });
