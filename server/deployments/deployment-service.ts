@@ -5,7 +5,7 @@ import type { DeploymentJournal } from "./deployment-journal";
 import type { DeploymentRunner } from "./deployment-runner";
 import type { TargetRegistry } from "./target-registry";
 import { isTerminal } from "./deployment-states";
-import { isManual, waitingEntry } from "./gates";
+import { isManual, waitingEntry } from "./gate-rules";
 import {
   artifactFor,
   hasSecrets,

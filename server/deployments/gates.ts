@@ -7,6 +7,8 @@ import { UnprocessableError } from "../errors";
 import type { DeploymentControl } from "./deployment-control";
 import type { DeploymentJournal } from "./deployment-journal";
 import { parseDuration } from "../../infra/duration";
+import type { GatePlace } from "./deployment-decision";
+import { gateKey, isManual, isPassed } from "./gate-rules";
 import type { Actor, Deployment, Gate, GateKind, GateRecord } from "./model";
 
 /** The body Cutover POSTs to a gate's URL. */
@@ -49,41 +51,18 @@ export class GateFailedError extends UnprocessableError {
   }
 }
 
-/** The kinds a deployment stops at; `approval` is a manual confirm-promotion. */
-export type HoldingKind = "confirm-rollout" | "pre-rollout" | "confirm-traffic-increase" | "confirm-promotion";
-
-const kindOf = (g: Gate): GateKind => (g.kind === "approval" ? "confirm-promotion" : g.kind);
-export const isManual = (g: Gate): boolean => g.kind === "approval" || g.manual === true;
-
 const DEFAULT_URL_TIMEOUT_MS = 60_000;
-const passedStates: GateRecord["state"][] = ["passed", "approved"];
-
-/** The log key of a gate where it is asked: traffic-increase gates are asked at every step. */
-export const gateKey = (g: Gate, step?: number): string => (kindOf(g) === "confirm-traffic-increase" && step !== undefined ? `${g.name}@${step}` : g.name);
-
-/** The gate log entry a person may decide now, if any. */
-export function waitingEntry(d: Deployment, gate: string): string | undefined {
-  return Object.entries(d.gateLog ?? {}).find(([key, r]) => (key === gate || key.startsWith(`${gate}@`)) && r.state === "waiting")?.[0];
-}
 
 /**
- * Passes every gate of a kind, in order: returns when each has let the
- * deployment go on, throws GateFailedError when one stops it (which rolls
+ * Asks one gate where the deployment is (`at`): returns when it lets the
+ * deployment go on, throws GateFailedError when it stops it (which rolls
  * the deployment back). Abort and suspend end the wait as they end others.
  */
-export async function passGates(
-  deps: GateDeps,
-  d: Deployment,
-  control: DeploymentControl,
-  kind: HoldingKind,
-  at: { step?: number; weight?: number } = {},
-): Promise<void> {
-  for (const gate of (d.gates ?? []).filter((g) => kindOf(g) === kind)) {
-    const key = gateKey(gate, at.step);
-    if (passedStates.includes(d.gateLog?.[key]?.state as GateRecord["state"])) continue;
-    if (isManual(gate)) await holdForPerson(deps, d, control, gate, key, at);
-    else await askUrl(deps, d, control, gate, key, at);
-  }
+export async function passGate(deps: GateDeps, d: Deployment, control: DeploymentControl, gate: Gate, at: GatePlace): Promise<void> {
+  const key = gateKey(gate, at.step);
+  if (isPassed(d, key)) return;
+  if (isManual(gate)) await holdForPerson(deps, d, control, gate, key, at);
+  else await askUrl(deps, d, control, gate, key, at);
 }
 
 /** Tells the gates of a notifying kind (post-rollout, rollback); never stops or fails the deployment. */
@@ -95,7 +74,7 @@ export async function notifyGates(deps: GateDeps, d: Deployment, kind: "post-rol
   }
 }
 
-async function askUrl(deps: GateDeps, d: Deployment, control: DeploymentControl, gate: Gate, key: string, at: { step?: number; weight?: number }): Promise<void> {
+async function askUrl(deps: GateDeps, d: Deployment, control: DeploymentControl, gate: Gate, key: string, at: GatePlace): Promise<void> {
   if (!deps.gates) throw new GateFailedError("gate_failed", `gate ${gate.name} has a URL but this server cannot call gates`, gate.name);
   const timeoutMs = gate.timeout ? parseDuration(gate.timeout) : DEFAULT_URL_TIMEOUT_MS;
   // confirm-* gates ask again every tenth of their timeout (1-10 s) until a 2xx.
@@ -135,7 +114,7 @@ async function holdForPerson(
   control: DeploymentControl,
   gate: Gate,
   key: string,
-  at: { step?: number; weight?: number },
+  at: GatePlace,
 ): Promise<void> {
   const where = { gate: gate.name, kind: gate.kind, ...(at.step !== undefined ? { step: at.step } : {}) };
   const since = d.gateLog?.[key]?.state === "waiting" ? Date.parse(d.gateLog[key].at) : Date.now();
@@ -177,7 +156,7 @@ async function record(deps: GateDeps, d: Deployment, key: string, r: GateRecord)
   await deps.journal.save(d);
 }
 
-function payloadOf(d: Deployment, gate: Gate, at: { step?: number; weight?: number }, attempt: number): GatePayload {
+function payloadOf(d: Deployment, gate: Gate, at: GatePlace, attempt: number): GatePayload {
   return {
     type: "deployment.gate",
     gate: { name: gate.name, kind: gate.kind },
