@@ -6,6 +6,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ApiClient, ApiError } from "./api-client";
 import { FLAGS_USAGE, FlagUsageError, runFlags } from "./flag-commands";
+import { describe, describeProgress, follow, print, type Deployment, type JournalEvent } from "./output";
 
 const USAGE = `usage: cutover <command> [options]
 
@@ -57,80 +58,6 @@ function parseCanary(steps: string) {
     if (!/^\d+$/.test(weight)) throw new UsageError(`bad canary step "${s}": expected WEIGHT or WEIGHT:PAUSE`);
     return pause ? { weight: Number(weight), pause } : { weight: Number(weight) };
   });
-}
-
-interface Deployment {
-  id: string;
-  environment: string;
-  version: string;
-  state: string;
-  phase: string;
-  step?: number;
-  error?: { code: string; message: string };
-  queuePosition?: number;
-  pausedBy?: string;
-  gateLog?: Record<string, { state: string; at: string; by?: { name: string }; reason?: string }>;
-}
-
-interface JournalEvent {
-  type: string;
-  at: string;
-  data: Record<string, unknown>;
-}
-
-const print = (json: boolean, value: unknown, human: () => string) => console.log(json ? JSON.stringify(value, null, 2) : human());
-const describe = (d: Deployment) =>
-  `${d.id}  ${d.environment}@${d.version}  ${d.state}/${d.phase}${d.queuePosition ? `  (queue position ${d.queuePosition})` : ""}${d.error ? `\n  error ${d.error.code}: ${d.error.message}` : ""}`;
-
-/** The gates' standing and the latest measurement of each analysed metric, for `status`. */
-function describeProgress(d: Deployment, events: JournalEvent[]): string[] {
-  const lines: string[] = [];
-  for (const [gate, r] of Object.entries(d.gateLog ?? {})) {
-    lines.push(`  gate ${gate}: ${r.state}${r.by ? ` by ${r.by.name}` : ""}${r.reason ? ` (${r.reason})` : ""} at ${r.at.slice(11, 19)}`);
-  }
-  const measured = events.filter((e) => e.type === "deployment:measurement");
-  const latest = new Map<string, JournalEvent>();
-  const counts = new Map<string, Record<string, number>>();
-  for (const e of measured) {
-    const metric = String(e.data.metric);
-    latest.set(metric, e);
-    const c = counts.get(metric) ?? {};
-    c[String(e.data.outcome)] = (c[String(e.data.outcome)] ?? 0) + 1;
-    counts.set(metric, c);
-  }
-  for (const [metric, e] of latest) {
-    const value = Array.isArray(e.data.value) ? (e.data.value as number[]).map((v) => Number(v.toPrecision(4))).join(",") : "no data";
-    const tally = Object.entries(counts.get(metric)!).map(([k, v]) => `${v} ${k}`).join(", ");
-    lines.push(`  analysis ${metric}: ${value} (${e.data.outcome}); ${tally}`);
-  }
-  return lines;
-}
-
-async function follow(client: ApiClient, id: string, json: boolean): Promise<number> {
-  for await (const e of client.events(id)) {
-    if (json) {
-      console.log(e.data);
-      continue;
-    }
-    const event = JSON.parse(e.data) as { type: string; at: string; data: Record<string, unknown> };
-    const d = event.data;
-    const line =
-      event.type === "deployment:measurement"
-        ? `measured ${d.metric} = ${Array.isArray(d.value) ? (d.value as number[]).join(",") : "no data"} (${d.outcome})`
-        : event.type.startsWith("gate:")
-          ? `gate ${d.gate} ${event.type.slice(5)}${d.by ? ` by ${(d.by as { name: string }).name}` : ""}${d.reason ? `: ${d.reason}` : ""}`
-          : event.type === "deployment:phase"
-        ? `phase ${d.phase}${d.error ? ` (${(d.error as { message: string }).message})` : ""}`
-        : event.type === "deployment:step"
-          ? `traffic ${JSON.stringify(d.weights)}${d.replicas ? ` instances ${JSON.stringify(d.replicas)}` : ""}`
-          : event.type.startsWith("engine:")
-            ? `  ${event.type.slice(7)} ${d.op ?? ""} ${d.type ?? ""} ${d.name ?? d.message ?? ""}`
-            : event.type.replace("deployment:", "");
-    console.log(`${event.at.slice(11, 19)}  ${line}`);
-  }
-  const d = await client.request<Deployment>("GET", `/v1/deployments/${id}`);
-  if (!json) console.log(describe(d));
-  return d.state === "succeeded" ? 0 : 1;
 }
 
 async function waitForEnvironmentGone(client: ApiClient, name: string): Promise<void> {

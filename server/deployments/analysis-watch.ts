@@ -45,16 +45,14 @@ export async function prePromotionAnalysis(deps: AnalysisDeps, d: Deployment, en
   for (let round = 0; round < rounds; round++) {
     await control.wait(Date.now() + parseDuration(spec.interval));
     if ((await analyse(deps, d, run, true, "pre-promotion")) === "hold") {
-      d.pausedBy = "analysis";
-      await deps.journal.move(d, { state: "paused" });
+      await deps.journal.hold(d, "analysis");
       control.beginPromotable();
       try {
         while ((await control.wait(undefined)) !== "promoted");
       } finally {
         control.endPromotable();
       }
-      d.pausedBy = undefined;
-      await deps.journal.move(d, { state: "running" });
+      await deps.journal.release(d);
       await deps.journal.record(d, "deployment:promoted", { stage: "pre-promotion" });
       break;
     }

@@ -56,8 +56,7 @@ export async function pauseAtStep(deps: PauseDeps, d: Deployment, step: CanarySt
   }
   d.waitUntil = undefined;
   if (manual) {
-    d.pausedBy = undefined;
-    await deps.journal.move(d, { state: "running" });
+    await deps.journal.release(d);
     await deps.journal.record(d, "deployment:promoted", { step: d.step });
   } else {
     await deps.journal.save(d);
@@ -66,9 +65,7 @@ export async function pauseAtStep(deps: PauseDeps, d: Deployment, step: CanarySt
 
 /** An inconclusive analysis turns the pause into a wait for a person: promote goes on, abort rolls back. */
 async function holdForPerson(deps: PauseDeps, d: Deployment): Promise<{ manual: true; deadline: number }> {
-  d.pausedBy = "analysis";
   d.waitUntil = undefined;
-  if (d.state !== "paused") await deps.journal.move(d, { state: "paused" });
-  else await deps.journal.save(d);
+  await deps.journal.hold(d, "analysis");
   return { manual: true, deadline: Infinity };
 }

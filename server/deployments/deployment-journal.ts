@@ -32,6 +32,24 @@ export class DeploymentJournal {
     });
   }
 
+  /**
+   * Holds the deployment for someone (a person's pause, a manual step, a
+   * gate, an inconclusive analysis): it is paused, and says by what. A
+   * hold's reason lives only while the deployment is paused: any move to
+   * another state ends it.
+   */
+  hold(d: Deployment, by: NonNullable<Deployment["pausedBy"]>): Promise<void> {
+    d.pausedBy = by;
+    return d.state === "paused" ? this.save(d).then(() => undefined) : this.move(d, { state: "paused" });
+  }
+
+  /** Ends a hold: the deployment runs again. */
+  release(d: Deployment): Promise<void> {
+    if (d.state === "paused") return this.move(d, { state: "running" });
+    d.pausedBy = undefined;
+    return this.save(d).then(() => undefined);
+  }
+
   /** Moves a deployment to a new state and/or phase, as the state table allows, and records it. */
   move(d: Deployment, to: { state?: DeploymentState; phase?: Phase }, data: Record<string, unknown> = {}): Promise<void> {
     // Checked at once, so an illegal move throws where it was asked for.
@@ -44,7 +62,6 @@ export class DeploymentJournal {
     return this.serial(d.id, async () => {
       if (isTerminal(d.state)) return;
       d.finishedAt = new Date().toISOString();
-      d.pausedBy = undefined;
       d.waitUntil = undefined;
       d.suspended = undefined;
       await this.apply(d, { state: outcome, phase: "done" }, {});
@@ -64,6 +81,7 @@ export class DeploymentJournal {
     const previous = d.phase;
     d.state = next.state;
     d.phase = next.phase;
+    if (d.state !== "paused") d.pausedBy = undefined;
     await this.store.save(d);
     if (next.phase === previous) return;
     const now = Date.now();

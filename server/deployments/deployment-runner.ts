@@ -216,7 +216,6 @@ export class DeploymentRunner {
         : cause instanceof CanaryAnalysisError || cause instanceof InterruptedError
           ? { code: cause.code, message: cause.message }
           : describeError(cause);
-    d.pausedBy = undefined;
     d.waitUntil = undefined;
     await this.deps.journal.move(d, { state: "rolling_back", phase: "rolling_back" }, { error: d.error });
     // Told, not asked: a slow receiver never delays the rollback.

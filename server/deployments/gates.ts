@@ -118,10 +118,8 @@ async function holdForPerson(
 ): Promise<void> {
   const where = { gate: gate.name, kind: gate.kind, ...(at.step !== undefined ? { step: at.step } : {}) };
   const since = d.gateLog?.[key]?.state === "waiting" ? Date.parse(d.gateLog[key].at) : Date.now();
-  d.pausedBy = "gate";
   (d.gateLog ??= {})[key] = { state: "waiting", at: new Date(since).toISOString() };
-  if (d.state !== "paused") await deps.journal.move(d, { state: "paused" });
-  else await deps.journal.save(d);
+  await deps.journal.hold(d, "gate");
   await deps.journal.record(d, "gate:waiting", { ...where, requireDistinctApprover: gate.requireDistinctApprover === true });
   const deadline = gate.timeout ? since + parseDuration(gate.timeout) : undefined;
   for (;;) {
@@ -144,8 +142,7 @@ async function holdForPerson(
       throw new GateFailedError("gate_rejected", `gate ${gate.name} was rejected${who}${decision.reason ? `: ${decision.reason}` : ""}`, gate.name);
     }
     d.gateLog![key] = { state: "approved", at: now, ...by, ...reason };
-    d.pausedBy = undefined;
-    await deps.journal.move(d, { state: "running" });
+    await deps.journal.release(d);
     await deps.journal.record(d, "gate:approved", { ...where, ...by, ...reason });
     return;
   }

@@ -71,8 +71,7 @@ export async function bake(deps: RunnerDeps, d: Deployment, control: DeploymentC
     let deadline = d.waitUntil ? Date.parse(d.waitUntil) : Date.now();
     const hold = async () => {
       deadline = Infinity;
-      d.pausedBy = "analysis";
-      await deps.journal.save(d);
+      await deps.journal.hold(d, "analysis");
     };
     if (!metrics) await control.wait(deadline);
     else
@@ -89,7 +88,7 @@ export async function bake(deps: RunnerDeps, d: Deployment, control: DeploymentC
   }
   control.throwIfAborted();
   d.waitUntil = undefined;
-  d.pausedBy = undefined;
+  await deps.journal.release(d);
   await deps.journal.move(d, { phase: "retiring" }, { color: d.fromColor, stack: stackNames(d.environment)[d.fromColor!] });
 }
 

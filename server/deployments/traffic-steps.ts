@@ -19,13 +19,11 @@ import { engineOptions } from "./phase-work";
 /** Holds the deployment for the person who paused it, until they resume (or abort). */
 export async function holdForUser(deps: RunnerDeps, d: Deployment, control: DeploymentControl): Promise<void> {
   if (d.pausedBy !== "user") {
-    d.pausedBy = "user";
-    await deps.journal.move(d, { state: "paused" });
+    await deps.journal.hold(d, "user");
     await deps.journal.record(d, "deployment:paused", { by: "user" });
   }
   await control.wait(undefined, () => !control.pauseRequested);
-  d.pausedBy = undefined;
-  await deps.journal.move(d, { state: "running" });
+  await deps.journal.release(d);
   await deps.journal.record(d, "deployment:resumed", {});
 }
 
@@ -58,11 +56,8 @@ export async function applyStep(deps: RunnerDeps, d: Deployment, control: Deploy
   }
   const pauseInProgress = resuming && (d.waitUntil !== undefined || d.pausedBy === "manual-step");
   d.step = index;
-  if (step.pause && !pauseInProgress) {
-    if (step.pause === "manual") d.pausedBy = "manual-step";
-    else d.waitUntil = new Date(Date.now() + parseDuration(step.pause)).toISOString();
-  }
-  if (step.pause === "manual" && d.state !== "paused") await deps.journal.move(d, { state: "paused" });
+  if (step.pause && step.pause !== "manual" && !pauseInProgress) d.waitUntil = new Date(Date.now() + parseDuration(step.pause)).toISOString();
+  if (step.pause === "manual") await deps.journal.hold(d, d.pausedBy === "analysis" ? "analysis" : "manual-step");
   else await deps.journal.save(d);
   await deps.journal.record(d, "deployment:step", {
     step: index,

@@ -3,13 +3,14 @@
 // Each stack gets its own workspace directory under the data directory, so
 // no stack settings are ever written into the process's working directory
 // and no temporary directory is left behind per operation.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { getPriority } from "node:os";
 import path from "node:path";
-import type { EngineEvent, OutputMap, PulumiCommand, PulumiFn, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
+import type { PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import { pulumiProgram, type StackProgram } from "../../infra/programs";
 import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../deployments/stack-engine";
-import { engineEventSummary } from "./engine-event-summary";
+import { capturingOutputs, progress, refreshed, unwrap, withoutReadBack } from "./stack-operations";
+import { holdsLock, killProcessesWith, mendCheckpoints } from "./file-backend";
 import type { Toolchain } from "./toolchain";
 
 // The Automation API is a large module: it is loaded on first use, so a restarted server begins recovering sooner.
@@ -238,84 +239,19 @@ export class PulumiEngine implements StackEngine {
    * directory left behind: they carry its PULUMI_HOME in their environment.
    */
   killOrphanedProcesses(): number[] {
-    const marker = `PULUMI_HOME=${this.pulumiHome}\0`;
-    const killed: number[] = [];
-    for (const entry of readdirSync("/proc")) {
-      if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-      try {
-        if (!readFileSync(`/proc/${entry}/environ`, "utf8").includes(marker)) continue;
-        process.kill(Number(entry), "SIGKILL");
-        killed.push(Number(entry));
-      } catch {
-        // gone, or not ours to read
-      }
-    }
-    return killed;
+    return killProcessesWith(`PULUMI_HOME=${this.pulumiHome}\0`);
   }
 
-  /**
-   * A pulumi process killed while it saved a checkpoint in the file backend
-   * can leave an empty `.attrs` sidecar (which Pulumi then fails to read:
-   * "failed to load checkpoint: EOF"), a truncated checkpoint, or a `.tmp`
-   * file. The sidecar is optional metadata and is removed; a checkpoint that
-   * does not parse is restored from the `.bak` Pulumi keeps beside it.
-   */
+  /** Mends what a pulumi process killed while it saved a checkpoint left in the own file backend. */
   mendInterruptedWrites(): string[] {
-    if (!this.ownFileBackend) return [];
-    const dir = path.join(this.stateDir, ".pulumi", "stacks", PROJECT_NAME);
-    let files: string[];
-    try {
-      files = readdirSync(dir);
-    } catch {
-      return [];
-    }
-    const mended: string[] = [];
-    const parses = (file: string) => {
-      try {
-        JSON.parse(readFileSync(file, "utf8"));
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    const size = (file: string) => {
-      try {
-        return statSync(file).size;
-      } catch {
-        return undefined;
-      }
-    };
-    for (const name of files) {
-      const file = path.join(dir, name);
-      if (size(file) === undefined) continue; // removed as part of an earlier mend
-      if (name.endsWith(".tmp")) {
-        rmSync(file, { force: true });
-        mended.push(`${name}: removed`);
-      } else if (name.endsWith(".attrs") && (size(file) === 0 || !parses(file))) {
-        rmSync(file, { force: true });
-        mended.push(`${name}: removed (half-written)`);
-      } else if (name.endsWith(".json") && !parses(file)) {
-        const bak = `${file}.bak`;
-        if (files.includes(`${name}.bak`) && parses(bak)) {
-          copyFileSync(bak, file);
-          rmSync(`${file}.attrs`, { force: true });
-          mended.push(`${name}: restored from its backup`);
-        }
-      }
-    }
-    return mended;
+    return this.ownFileBackend ? mendCheckpoints(path.join(this.stateDir, ".pulumi", "stacks", PROJECT_NAME)) : [];
   }
 
   /** Whether a stack holds an update lock (a running operation, or one a crash left). */
   async isLocked(stackName: string): Promise<boolean | undefined> {
     // Only a file backend can be looked at cheaply; other backends keep their locks elsewhere.
     if (!this.ownFileBackend) return undefined;
-    const dir = path.join(this.stateDir, ".pulumi", "locks", "organization", PROJECT_NAME, stackName);
-    try {
-      return readdirSync(dir).some((f) => f.endsWith(".json"));
-    } catch {
-      return false;
-    }
+    return holdsLock(path.join(this.stateDir, ".pulumi", "locks", "organization", PROJECT_NAME, stackName));
   }
 
   async exists(stackName: string): Promise<boolean> {
@@ -352,70 +288,4 @@ function osPriority(): number {
   } catch {
     return 0;
   }
-}
-
-/** Pulumi's engine events, reduced to the progress the caller keeps. */
-function progress(opts: OperationOptions): ((e: EngineEvent) => void) | undefined {
-  const onEvent = opts.onEvent;
-  if (!onEvent) return undefined;
-  return (e) => {
-    const summary = engineEventSummary(e);
-    if (summary) onEvent(summary);
-  };
-}
-
-async function refreshed(stack: Stack, opts: OperationOptions = {}): Promise<RefreshChanges> {
-  // The changes come from the refresh's own summary event, not from a `stack history` run after it.
-  let summary: UpdateSummary["resourceChanges"] | undefined;
-  const report = progress(opts);
-  const original = stack.info.bind(stack);
-  stack.info = async (showSecrets?: boolean) => (summary ? undefined : original(showSecrets));
-  const result = await stack.refresh({
-    onEvent: (e) => {
-      if (e.summaryEvent) summary = e.summaryEvent.resourceChanges;
-      report?.(e);
-    },
-    signal: opts.signal,
-    onOutput: () => undefined,
-  });
-  const changes = summary ?? result.summary?.resourceChanges ?? {};
-  return Object.fromEntries(Object.entries(changes).filter(([op, n]) => op !== "same" && (n ?? 0) > 0)) as RefreshChanges;
-}
-
-/**
- * A program that keeps the values of the outputs it returns, as the
- * update resolves them: the outputs an update reports come from the update
- * itself rather than from two `stack output` runs after it.
- */
-function capturingOutputs(program: PulumiFn): { program: PulumiFn; outputs: () => OutputMap | undefined } {
-  let resolved: OutputMap | undefined;
-  const wrapped: PulumiFn = async () => {
-    const result = await program();
-    const { output, recover } = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
-    // `recover` marks a failed output as handled: the update reports the failure itself.
-    recover(output((result ?? {}) as Record<string, unknown>), () => undefined).apply((values) => {
-      if (values) resolved = Object.fromEntries(Object.entries(values).map(([k, value]) => [k, { value, secret: false }]));
-    });
-    return result;
-  };
-  return { program: wrapped, outputs: () => resolved };
-}
-
-/**
- * After an operation the SDK reads the stack back with CLI runs of its own:
- * `stack history` for a summary (Cutover's callers take what they need from
- * the operation's events), and for an update `stack output` twice (taken
- * from the program when it resolved them). Each is a CLI start that loads
- * the whole state; they are left out, and the outputs are read back only if
- * the program did not resolve them.
- */
-function withoutReadBack(stack: Stack, outputs?: () => OutputMap | undefined): Stack {
-  stack.info = async () => undefined;
-  const readBack = stack.outputs.bind(stack);
-  stack.outputs = async () => outputs?.() ?? readBack();
-  return stack;
-}
-
-function unwrap(outputs: OutputMap): StackOutputs {
-  return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
 }

@@ -40,8 +40,12 @@ export interface WorkerEngineOptions {
    */
   watchdogMs?: number;
   log?: (level: "info" | "warn", data: Record<string, unknown>, message: string) => void;
-  /** Removes what an operation a worker died in had half-made on the stack's target; awaited before the operation runs again. */
-  interrupted?: (stack: string) => Promise<void>;
+  /**
+   * Removes what an operation a worker died in had half-made on the
+   * stack's target, reading stacks through this engine; awaited before the
+   * operation runs again.
+   */
+  interrupted?: (stack: string, engine: StackEngine) => Promise<void>;
   /**
    * Whether the caller may still act on the stack (asked in the caller's
    * async context before a dead worker's stack is repaired): a replica that
@@ -158,7 +162,7 @@ export class WorkerEngine implements StackEngine {
     const mended = this.local.mendInterruptedWrites();
     const repaired = await this.once({ op: "repair", stack }, {});
     this.opts.log?.("warn", { stack, operation: death.operation, exit: death.exit, mended, repaired }, "an engine worker died mid-operation; its stack was repaired");
-    await this.opts.interrupted?.(stack);
+    await this.opts.interrupted?.(stack, this);
   }
 
   private async once(operation: EngineOperation, opts: OperationOptions): Promise<unknown> {

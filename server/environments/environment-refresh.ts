@@ -9,9 +9,8 @@
 // deployment. Refreshes run in the environment's lane, like deployments.
 import { randomBytes } from "node:crypto";
 import type { DomainEventBus } from "../deployments/deployment-events";
-import type { DeploymentService } from "../deployments/deployment-service";
 import type { RunnerDeps } from "../deployments/runner-deps";
-import type { Actor } from "../deployments/model";
+import type { Actor, Environment } from "../deployments/model";
 import type { RefreshChanges } from "../deployments/stack-engine";
 import { ConflictError, describeError, NotFoundError } from "../errors";
 import type { Operation, OperationRepository } from "./ports";
@@ -23,12 +22,11 @@ export interface RefreshDeps extends RunnerDeps {
   operations: OperationRepository;
   bus: DomainEventBus;
   poke(environment: string): void;
+  /** Queues a repave: a blue/green deployment of the live version, asked for by `by`. */
+  repave(environment: string, live: { version: string; artifact: NonNullable<Environment["liveArtifact"]> }, by: Actor): Promise<{ id: string }>;
 }
 
 export class EnvironmentRefresh {
-  /** Set once the deployment service exists (it is built after the environment's services). */
-  deploymentService?: DeploymentService;
-
   constructor(private readonly deps: RefreshDeps) {}
 
   /** Queues a refresh behind the environment's other work. */
@@ -94,9 +92,9 @@ export class EnvironmentRefresh {
 
   private async repave(environment: string, op: Operation): Promise<string | undefined> {
     const env = await this.deps.environments.get(environment);
-    if (!env?.liveVersion || !env.liveArtifact || !this.deploymentService) return undefined;
+    if (!env?.liveVersion || !env.liveArtifact) return undefined;
     const by: Actor = op.requestedBy ?? { kind: "system", id: op.id, name: "refresh" };
-    const d = await this.deploymentService.create(environment, { version: env.liveVersion, artifact: env.liveArtifact, strategy: { type: "blue-green" } }, "repave", by);
+    const d = await this.deps.repave(environment, { version: env.liveVersion, artifact: env.liveArtifact }, by);
     return d.id;
   }
 }

@@ -1,5 +1,6 @@
-// The HTTP API under /v1: environments, deployments and tokens.
-import { ForbiddenError, InputError, NotFoundError } from "../errors";
+// The HTTP API under /v1: environments and deployments (tokens, the audit
+// log and the gate signing secret are in admin-routes.ts).
+import { InputError, NotFoundError } from "../errors";
 import { tokenActor, type AuditRepository } from "../audit/audit-log";
 import type { Principal, TokenService } from "../auth/token-service";
 import type { Action, Authorization } from "../auth/authorization";
@@ -12,12 +13,11 @@ import type { EnvironmentSpec } from "../deployments/model";
 import { principalOf } from "./authentication";
 import { streamEvents } from "./event-stream";
 import { route, type Route } from "./route-table";
+import { adminRoutes } from "./admin-routes";
 import {
   abortSchema,
-  auditQuery,
   createDeploymentSchema,
   createEnvironmentSchema,
-  createTokenSchema,
   emptySchema,
   eventsQuery,
   gateDecisionSchema,
@@ -25,7 +25,6 @@ import {
   idParams,
   listDeploymentsQuery,
   nameParams,
-  tokenIdParams,
 } from "./schemas";
 
 export interface ApiDeps {
@@ -267,68 +266,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         },
       }),
     ),
-    route({
-      method: "get",
-      path: "/v1/gates/signing-secret",
-      summary: "The Standard Webhooks secret that signs requests to gates without a secret of their own (unscoped admin).",
-      role: "admin",
-      success: 200,
-      handle: ({ res }) => {
-        const p = principalOf(res);
-        if (p.environments) throw new ForbiddenError("insufficient_scope", "the gate signing secret is for unscoped admin tokens");
-        return { status: 200, body: { secret: deps.gateSigningSecret ?? null } };
-      },
-    }),
-    route({
-      method: "post",
-      path: "/v1/tokens",
-      summary: "Create an API token; the token is in this response only.",
-      role: "admin",
-      body: createTokenSchema,
-      success: 201,
-      errors: ["validation_failed", "token_role_exceeds_own", "token_scope_exceeds_own"],
-      audit: "token.create",
-      handle: async ({ body, res }) => {
-        const { token, record } = await tokens.create(principalOf(res), body);
-        return { status: 201, body: { ...record, token } };
-      },
-    }),
-    route({
-      method: "get",
-      path: "/v1/tokens",
-      summary: "List API tokens (never the tokens themselves).",
-      role: "admin",
-      success: 200,
-      handle: async ({ res }) => ({ status: 200, body: { tokens: await tokens.list(principalOf(res)) } }),
-    }),
-    route({
-      method: "delete",
-      path: "/v1/tokens/:id",
-      summary: "Revoke an API token.",
-      role: "admin",
-      params: tokenIdParams,
-      success: 204,
-      errors: ["token_not_found"],
-      audit: "token.revoke",
-      handle: async ({ params, res }) => {
-        await tokens.revoke(principalOf(res), params.id);
-        return { status: 204 };
-      },
-    }),
-    route({
-      method: "get",
-      path: "/v1/audit",
-      summary: "The audit log, newest first: who did what, through which caller (token, chat, schedule). A scoped admin sees its environments.",
-      action: "audit.read",
-      query: auditQuery,
-      success: 200,
-      handle: async ({ query, res }) => {
-        const p = principalOf(res);
-        if (query.environment) scoped(p, query.environment, "audit.read");
-        const entries = await deps.audit.list(query);
-        return { status: 200, body: { entries: entries.filter((e) => (e.environment ? tokens.canSee(p, e.environment) : !p.environments)) } };
-      },
-    }),
+    ...adminRoutes(deps),
   ];
 }
 

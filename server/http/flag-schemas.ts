@@ -4,7 +4,7 @@ import semver from "semver";
 import { z } from "zod";
 import { OPERATORS } from "../flags/flag-model";
 import { environmentName, metricAnalysisSchema } from "./schemas";
-import { DURATION_PATTERN } from "../../infra/duration";
+import { duration } from "./duration-schema";
 
 export const flagKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "a flag key: letters, digits, dots, dashes and underscores, at most 128");
 const variantName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "a variant name: letters, digits, dots, dashes and underscores, at most 64");
@@ -66,7 +66,7 @@ export const flagRampSchema = z.strictObject({
     .array(
       z.strictObject({
         percentage,
-        pause: z.string().regex(DURATION_PATTERN, 'a duration such as "30s" or "10m"').optional().describe("how long the step holds, and is analysed, before the next"),
+        pause: duration.optional().describe("how long the step holds, and is analysed, before the next"),
       }),
     )
     .min(1)

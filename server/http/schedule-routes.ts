@@ -12,9 +12,8 @@ import type { ScheduleService } from "../schedules/schedule-service";
 import { principalOf } from "./authentication";
 import { route, type Route } from "./route-table";
 import { nameParams, strategySchema, version } from "./schemas";
-import { DURATION_PATTERN } from "../../infra/duration";
+import { duration } from "./duration-schema";
 
-const duration = z.string().regex(DURATION_PATTERN, 'a duration such as "30s", "10m" or "1h"');
 const common = {
   cron: z.string().min(9).max(120).describe('"0 3 * * *", or six fields with seconds first: "*/10 * * * * *"'),
   timezone: z.string().min(1).max(64).default("UTC").describe("an IANA time zone, e.g. Europe/Berlin"),

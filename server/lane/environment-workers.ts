@@ -11,6 +11,7 @@
 import type { Logger } from "../logger";
 import { runFenced } from "../deployments/fencing";
 import type { Lease } from "../deployments/ports";
+import { LaneActivity } from "./lane-activity";
 
 /** Does the next piece of an environment's work; false when there is none. */
 export type NextWork = (environment: string) => Promise<boolean>;
@@ -48,7 +49,11 @@ export class EnvironmentWorkers {
     private readonly leases: WorkLeases,
     private readonly hooks: WorkerHooks,
     private readonly logger: Logger,
-  ) {}
+    /** Where work is rung in and the lane's activity is shown (a lane of its own when none is given). */
+    readonly activity: LaneActivity = new LaneActivity(),
+  ) {
+    activity.onRecorded((environment) => this.poke(environment));
+  }
 
   /** Tells an environment's worker there may be work; starts it if it is idle. */
   poke(environment: string): void {
@@ -58,16 +63,14 @@ export class EnvironmentWorkers {
       return;
     }
     this.again.delete(environment);
+    this.activity.began(environment);
     const loop = this.loop(environment).finally(() => {
       this.loops.delete(environment);
+      this.activity.ended(environment);
       // A poke that came while the worker was letting go (releasing its lease) is not lost.
       if (this.again.has(environment)) this.poke(environment);
     });
     this.loops.set(environment, loop);
-  }
-
-  busy(environment: string): boolean {
-    return this.loops.has(environment);
   }
 
   /** Resolves once the environment's worker has nothing left to do. */

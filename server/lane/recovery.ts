@@ -10,8 +10,9 @@ import type { EnvironmentService } from "../environments/environment-service";
 import { stackNames } from "../deployments/deployment-target";
 import type { DeploymentRunner } from "../deployments/deployment-runner";
 import type { RunnerDeps } from "../deployments/runner-deps";
-import type { Color, Environment } from "../deployments/model";
+import type { Environment } from "../deployments/model";
 import { pollUntilGone } from "../../infra/poll";
+import type { Reaper } from "./reaper";
 
 /** Environment operations other than deployments (refresh), queued in the same lane. */
 export interface LaneOperations {
@@ -21,6 +22,7 @@ export interface LaneOperations {
 }
 
 export interface RecoveryDeps extends RunnerDeps {
+  reaper: Reaper;
   runner: DeploymentRunner;
   environmentService: EnvironmentService;
   operations?: LaneOperations;
@@ -152,7 +154,7 @@ export class EnvironmentReconciler {
       }
     }
     // An operation was cut off (here, or on a replica whose lease this one took): what it half-made goes now.
-    if (cleared) await this.reapEnvironment(env.name).catch((err) => log.error({ err: describeError(err) }, "could not remove what an interrupted operation left"));
+    if (cleared) await this.deps.reaper.environment(env.name, this.deps.engine).catch((err) => log.error({ err: describeError(err) }, "could not remove what an interrupted operation left"));
     // A deployment a graceful shutdown suspended resumes as ordinary work afterwards; it may wait for a person.
     for (const d of interrupted.filter((i) => !i.suspended)) {
       log.warn({ deploymentId: d.id, phase: d.phase }, "bringing an interrupted deployment to an end");
@@ -183,56 +185,7 @@ export class EnvironmentReconciler {
 
   private settle(): void {
     for (const resolve of this.waiting.splice(0)) resolve();
-    void this.reap().catch((err) => this.deps.logger.error({ err: describeError(err) }, "removing runtime leftovers failed"));
-  }
-
-  /**
-   * After an engine worker died mid-operation on one of the environment's
-   * stacks (and the stack was repaired): removes what that operation had
-   * started but never recorded. The environment's work runs one piece at a
-   * time, so nothing else of it can be half-made at that moment.
-   */
-  async reapInterrupted(stack: string): Promise<void> {
-    await this.reapEnvironment(stack.slice(0, stack.lastIndexOf(".")));
-  }
-
-  /**
-   * Removes what the environment's interrupted operations started but
-   * never recorded. Only the environment's worker (the lease holder) calls
-   * it, so no operation of the environment can be under way elsewhere.
-   */
-  private async reapEnvironment(name: string): Promise<void> {
-    const { engine, environments, targets, logger } = this.deps;
-    const env = await environments.get(name);
-    const target = env ? targets.get(env.spec.target) : undefined;
-    if (!env || !target?.reapUnowned) return;
-    const fleets: Record<string, unknown>[] = [];
-    for (const color of ["blue", "green"] as Color[]) {
-      if (await engine.exists(stackNames(name)[color])) fleets.push(await engine.outputs(stackNames(name)[color]));
-    }
-    const owners = (await engine.exists(stackNames(name).traffic)) ? [name] : [];
-    const reaped = await target.reapUnowned({ fleets, environments: owners }, new Date(), name);
-    if (reaped.length) logger.warn({ environment: name, reaped }, "removed what an interrupted engine operation left half-made");
-  }
-
-  /** Removes fleets and balancers of the local target that no stack owns (what a crash left half-made). */
-  private async reap(): Promise<void> {
-    const { engine, environments, targets, logger } = this.deps;
-    for (const name of targets.names()) {
-      const target = targets.get(name);
-      if (!target.reapUnowned) continue;
-      const fleets: Record<string, unknown>[] = [];
-      const owners: string[] = [];
-      for (const env of (await environments.list()).filter((e) => e.spec.target === name)) {
-        for (const color of ["blue", "green"] as Color[]) {
-          const stack = stackNames(env.name)[color];
-          if (await engine.exists(stack)) fleets.push(await engine.outputs(stack));
-        }
-        if (await engine.exists(stackNames(env.name).traffic)) owners.push(env.name);
-      }
-      const reaped = await target.reapUnowned({ fleets, environments: owners }, this.startedAt);
-      if (reaped.length) logger.warn({ reaped }, "removed runtime leftovers no stack owns");
-    }
+    void this.deps.reaper.all(this.deps.engine, this.startedAt).catch((err) => this.deps.logger.error({ err: describeError(err) }, "removing runtime leftovers failed"));
   }
 }
 

@@ -204,6 +204,29 @@ describe("crash-proof cutover", () => {
     expect(load.result.failed).toBe(0);
   });
 
+  it("a person's pause between steps holds across a graceful restart until they resume", async () => {
+    const steps = { type: "canary", steps: [{ weight: 30, pause: "2s" }, { weight: 100 }] };
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: steps })).json;
+    await waitFor("the first step's pause", async () => (await server.api("GET", `/v1/deployments/${d.id}`)).json.step === 0, 120_000);
+    expect((await server.api("POST", `/v1/deployments/${d.id}/pause`)).status).toBe(202);
+    await waitFor("the hold after the step's pause", async () => (await server.api("GET", `/v1/deployments/${d.id}`)).json.pausedBy === "user", 30_000);
+    await server.terminate();
+    server = await startServer({ dataDir });
+    await waitFor("the deployment to be taken up again", async () => {
+      const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string }[];
+      return events.some((e) => e.type === "deployment:resumed_after_restart");
+    }, 60_000);
+    // Still held, at its step's weights, for as long as no one resumes it.
+    await new Promise((r) => setTimeout(r, 3000));
+    const held = (await server.api("GET", `/v1/deployments/${d.id}`)).json;
+    expect(held).toMatchObject({ state: "paused", pausedBy: "user", phase: "shifting", step: 0 });
+    expect((await server.api("GET", `/v1/environments/${ENV}`)).json.weights[held.toColor]).toBe(30);
+    expect((await server.api("POST", `/v1/deployments/${d.id}/resume`)).status).toBe(202);
+    await waitForDeployment(server, d.id, "succeeded");
+    await expectConsistent(`v${version}`);
+    expect(load.result.failed).toBe(0);
+  });
+
   it("instances of the canary killed mid-canary cost no request", async () => {
     const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: canaryPause })).json;
     await waitForDeployment(server, d.id, "paused");

@@ -82,4 +82,27 @@ describe("the deployment state table", () => {
     expect(d.finishedAt).toBeDefined();
     expect(events.filter((e) => e.type === "deployment:rolled_back")).toHaveLength(1);
   });
+
+  it("keeps a hold's reason only while the deployment is paused", async () => {
+    const { journal, saved } = memoryJournal();
+    const d = queued();
+    await journal.move(d, { state: "running", phase: "provisioning" });
+    await journal.move(d, { phase: "verifying" });
+    await journal.move(d, { phase: "shifting" });
+    await journal.hold(d, "gate");
+    expect(saved.at(-1)).toMatchObject({ state: "paused", pausedBy: "gate" });
+    // Held again for another reason while paused: still paused, the new reason saved.
+    await journal.hold(d, "manual-step");
+    expect(saved.at(-1)).toMatchObject({ state: "paused", pausedBy: "manual-step" });
+    await journal.release(d);
+    expect(d.pausedBy).toBeUndefined();
+    expect(saved.at(-1)).toMatchObject({ state: "running" });
+    // Any move out of paused ends the hold, a rollback included.
+    await journal.hold(d, "user");
+    await journal.move(d, { state: "rolling_back", phase: "rolling_back" });
+    expect(d.pausedBy).toBeUndefined();
+    expect(saved.at(-1)).toMatchObject({ state: "rolling_back" });
+    expect(saved.at(-1)?.pausedBy).toBeUndefined();
+  });
 });
+

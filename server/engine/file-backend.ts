@@ -1,0 +1,81 @@
+// The own file backend and this machine's processes, looked at directly:
+// what a pulumi process killed mid-write left in the state directory, a
+// stack's lock, and the processes a previous server left running.
+import { copyFileSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import path from "node:path";
+
+/** Kills every process whose environment holds `marker` (but this one); returns their pids. */
+export function killProcessesWith(marker: string): number[] {
+  const killed: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/environ`, "utf8").includes(marker)) continue;
+      process.kill(Number(entry), "SIGKILL");
+      killed.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return killed;
+}
+
+/**
+ * A pulumi process killed while it saved a checkpoint in the file backend
+ * can leave an empty `.attrs` sidecar (which Pulumi then fails to read:
+ * "failed to load checkpoint: EOF"), a truncated checkpoint, or a `.tmp`
+ * file. The sidecar is optional metadata and is removed; a checkpoint that
+ * does not parse is restored from the `.bak` Pulumi keeps beside it.
+ */
+export function mendCheckpoints(dir: string): string[] {
+  let files: string[];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const mended: string[] = [];
+  const parses = (file: string) => {
+    try {
+      JSON.parse(readFileSync(file, "utf8"));
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const size = (file: string) => {
+    try {
+      return statSync(file).size;
+    } catch {
+      return undefined;
+    }
+  };
+  for (const name of files) {
+    const file = path.join(dir, name);
+    if (size(file) === undefined) continue; // removed as part of an earlier mend
+    if (name.endsWith(".tmp")) {
+      rmSync(file, { force: true });
+      mended.push(`${name}: removed`);
+    } else if (name.endsWith(".attrs") && (size(file) === 0 || !parses(file))) {
+      rmSync(file, { force: true });
+      mended.push(`${name}: removed (half-written)`);
+    } else if (name.endsWith(".json") && !parses(file)) {
+      const bak = `${file}.bak`;
+      if (files.includes(`${name}.bak`) && parses(bak)) {
+        copyFileSync(bak, file);
+        rmSync(`${file}.attrs`, { force: true });
+        mended.push(`${name}: restored from its backup`);
+      }
+    }
+  }
+  return mended;
+}
+
+/** Whether a stack's lock directory holds a lock. */
+export function holdsLock(dir: string): boolean {
+  try {
+    return readdirSync(dir).some((f) => f.endsWith(".json"));
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,73 @@
+// What the engine does around an Automation API stack operation: its
+// events reduced to progress, a refresh's changes from its own summary, a
+// program's outputs kept as the update resolves them, and no read-back
+// CLI runs after an operation.
+import type { EngineEvent, OutputMap, PulumiFn, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
+import type { OperationOptions, RefreshChanges, StackOutputs } from "../deployments/stack-engine";
+import { engineEventSummary } from "./engine-event-summary";
+
+/** Pulumi's engine events, reduced to the progress the caller keeps. */
+export function progress(opts: OperationOptions): ((e: EngineEvent) => void) | undefined {
+  const onEvent = opts.onEvent;
+  if (!onEvent) return undefined;
+  return (e) => {
+    const summary = engineEventSummary(e);
+    if (summary) onEvent(summary);
+  };
+}
+
+export async function refreshed(stack: Stack, opts: OperationOptions = {}): Promise<RefreshChanges> {
+  // The changes come from the refresh's own summary event, not from a `stack history` run after it.
+  let summary: UpdateSummary["resourceChanges"] | undefined;
+  const report = progress(opts);
+  const original = stack.info.bind(stack);
+  stack.info = async (showSecrets?: boolean) => (summary ? undefined : original(showSecrets));
+  const result = await stack.refresh({
+    onEvent: (e) => {
+      if (e.summaryEvent) summary = e.summaryEvent.resourceChanges;
+      report?.(e);
+    },
+    signal: opts.signal,
+    onOutput: () => undefined,
+  });
+  const changes = summary ?? result.summary?.resourceChanges ?? {};
+  return Object.fromEntries(Object.entries(changes).filter(([op, n]) => op !== "same" && (n ?? 0) > 0)) as RefreshChanges;
+}
+
+/**
+ * A program that keeps the values of the outputs it returns, as the
+ * update resolves them: the outputs an update reports come from the update
+ * itself rather than from two `stack output` runs after it.
+ */
+export function capturingOutputs(program: PulumiFn): { program: PulumiFn; outputs: () => OutputMap | undefined } {
+  let resolved: OutputMap | undefined;
+  const wrapped: PulumiFn = async () => {
+    const result = await program();
+    const { output, recover } = require("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
+    // `recover` marks a failed output as handled: the update reports the failure itself.
+    recover(output((result ?? {}) as Record<string, unknown>), () => undefined).apply((values) => {
+      if (values) resolved = Object.fromEntries(Object.entries(values).map(([k, value]) => [k, { value, secret: false }]));
+    });
+    return result;
+  };
+  return { program: wrapped, outputs: () => resolved };
+}
+
+/**
+ * After an operation the SDK reads the stack back with CLI runs of its own:
+ * `stack history` for a summary (Cutover's callers take what they need from
+ * the operation's events), and for an update `stack output` twice (taken
+ * from the program when it resolved them). Each is a CLI start that loads
+ * the whole state; they are left out, and the outputs are read back only if
+ * the program did not resolve them.
+ */
+export function withoutReadBack(stack: Stack, outputs?: () => OutputMap | undefined): Stack {
+  stack.info = async () => undefined;
+  const readBack = stack.outputs.bind(stack);
+  stack.outputs = async () => outputs?.() ?? readBack();
+  return stack;
+}
+
+export function unwrap(outputs: OutputMap): StackOutputs {
+  return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
+}
