@@ -26,7 +26,7 @@ import {
 } from "./model";
 import type { DeploymentTarget } from "./deployment-target";
 import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer, EngineQueue } from "./ports";
-import { checkSecretsSupported } from "./secret-support";
+import { checkCommandGiven, checkSecretsSupported } from "./secret-support";
 
 export interface DeploymentRequest {
   version: string;
@@ -90,6 +90,7 @@ export class DeploymentService {
     this.targets.get(env.spec.target).checkStrategy?.(env.spec, strategy);
     const artifact = request.artifact ? sealArtifact(request.artifact, (v) => this.secrets.seal(v)) : env.spec.fleet.artifact;
     if (hasSecrets(artifact)) checkSecretsSupported(env.spec.target);
+    checkCommandGiven(env.spec.target, artifact);
     const seal = (v: string) => this.secrets.seal(v);
     const gates = request.gates ? sealGates(request.gates, seal) : env.spec.gates;
     const preDeploy = request.preDeploy ? sealJob(request.preDeploy, seal) : env.spec.preDeploy;

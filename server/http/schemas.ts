@@ -16,7 +16,10 @@ export const version = z
 const envVarName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, "an environment variable name");
 
 export const artifactSchema = z.strictObject({
-  command: z.array(z.string().min(1).max(4096)).min(1).max(64).describe("argv; `{version}` is replaced by the deployed version"),
+  command: z
+    .array(z.string().min(1).max(4096))
+    .max(64)
+    .describe("argv; `{version}` is replaced by the deployed version; empty on kubernetes keeps the image's entrypoint"),
   cwd: z.string().regex(/^\/[^\x00-\x1f\x7f]*$/, "an absolute path without control characters").max(4096).optional(),
   env: z
     .record(

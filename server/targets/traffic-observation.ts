@@ -31,8 +31,8 @@ export function kubernetesRouteWeights(resources: ResourceState[], environment: 
   const route = resources.find(
     (r) => r.type === "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute" && (r.outputs.metadata as { name?: string } | undefined)?.name === environment,
   );
-  const rules = ((route?.outputs.spec as { rules?: { matches?: unknown[]; backendRefs?: { name: string; weight?: number }[] }[] })?.rules ?? []).filter(
-    (rule) => !rule.matches || rule.matches.length === 0,
+  const rules = ((route?.outputs.spec as { rules?: { matches?: RouteMatch[]; backendRefs?: { name: string; weight?: number }[] }[] })?.rules ?? []).filter(
+    (rule) => (rule.matches ?? []).every(matchesEverything),
   );
   if (rules.length > 0) {
     for (const ref of rules.flatMap((r) => r.backendRefs ?? [])) {
@@ -46,6 +46,20 @@ export function kubernetesRouteWeights(resources: ResourceState[], environment: 
   }
   return { weights: normalise(weights), source: "stack-state" };
 }
+
+interface RouteMatch {
+  path?: { type?: string; value?: string };
+  headers?: unknown[];
+  queryParams?: unknown[];
+  method?: string;
+}
+
+/**
+ * A match every request meets: none at all, or the API server's default
+ * for a rule written without matches (a `PathPrefix` of `/`).
+ */
+const matchesEverything = (m: RouteMatch): boolean =>
+  !m.headers?.length && !m.queryParams?.length && !m.method && (!m.path || (m.path.type === "PathPrefix" && m.path.value === "/"));
 
 /** Scales weights to shares of 100 (ALB weights run to 999). */
 export function normalise(weights: Record<Color, number>): Record<Color, number> {
