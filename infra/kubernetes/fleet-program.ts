@@ -6,7 +6,7 @@ import * as k8s from "@pulumi/kubernetes";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import { durationSeconds as seconds } from "../duration";
 import type { FleetProgramInputs, KubernetesSettings } from "../program-inputs";
-import { colorServiceName, kubernetesProvider } from "./provider";
+import { colorServiceName, kubernetesProvider, OWNED } from "./provider";
 
 export function kubernetesFleetProgram(input: FleetProgramInputs, settings: KubernetesSettings): PulumiFn {
   return async () => {
@@ -21,7 +21,7 @@ export function kubernetesFleetProgram(input: FleetProgramInputs, settings: Kube
     const deployment = new k8s.apps.v1.Deployment(
       "deployment",
       {
-        metadata: { name: colorServiceName(input.environment, input.color), namespace: settings.namespace, labels },
+        metadata: { name: colorServiceName(input.environment, input.color), namespace: settings.namespace, labels, annotations: OWNED },
         spec: {
           replicas: input.replicas,
           selector: { matchLabels: selector },
@@ -56,7 +56,7 @@ export function kubernetesFleetProgram(input: FleetProgramInputs, settings: Kube
     const service = new k8s.core.v1.Service(
       "service",
       {
-        metadata: { name: colorServiceName(input.environment, input.color), namespace: settings.namespace, labels: selector },
+        metadata: { name: colorServiceName(input.environment, input.color), namespace: settings.namespace, labels: selector, annotations: OWNED },
         spec: { selector, ports: [{ name: "http", port, targetPort: port }] },
       },
       { provider, dependsOn: [deployment] },

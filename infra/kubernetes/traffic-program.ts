@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { PulumiFn } from "@pulumi/pulumi/automation";
 import type { Color } from "../vocabulary";
 import type { KubernetesSettings, TrafficProgramInputs } from "../program-inputs";
-import { colorServiceName, forceRouteName, kubernetesProvider } from "./provider";
+import { colorServiceName, forceRouteName, kubernetesProvider, OWNED } from "./provider";
 
 export function kubernetesTrafficProgram(input: TrafficProgramInputs, settings: KubernetesSettings): PulumiFn {
   return async () => {
@@ -29,7 +29,7 @@ export function kubernetesTrafficProgram(input: TrafficProgramInputs, settings: 
           namespace: settings.namespace,
           labels: { app: input.environment },
           // With no color live the selector matches no ready pod: do not wait for endpoints that cannot come.
-          annotations: { "pulumi.com/skipAwait": "true" },
+          annotations: { "pulumi.com/skipAwait": "true", ...OWNED },
         },
         spec: {
           selector: { app: input.environment, color: active ?? "none" },
@@ -55,7 +55,7 @@ export function kubernetesTrafficProgram(input: TrafficProgramInputs, settings: 
         {
           apiVersion: "gateway.networking.k8s.io/v1",
           kind: "HTTPRoute",
-          metadata: { name: input.environment, namespace: settings.namespace, labels: { app: input.environment } },
+          metadata: { name: input.environment, namespace: settings.namespace, labels: { app: input.environment }, annotations: OWNED },
           spec: { ...parents, rules: [{ backendRefs: live.map((c) => backend(c, input.pools[c].weight)), ...filters }] },
         },
         { provider },
@@ -70,7 +70,7 @@ export function kubernetesTrafficProgram(input: TrafficProgramInputs, settings: 
           {
             apiVersion: "gateway.networking.k8s.io/v1",
             kind: "HTTPRoute",
-            metadata: { name: forceRouteName(input.environment), namespace: settings.namespace, labels: { app: input.environment } },
+            metadata: { name: forceRouteName(input.environment), namespace: settings.namespace, labels: { app: input.environment }, annotations: OWNED },
             spec: { ...parents, rules: pulumi.secret(rules) },
           },
           { provider },

@@ -28,11 +28,14 @@ export type Action =
   | "flag.write"
   | "audit.read"
   /** Choosing what a local environment runs (artifact, pre-deploy job) while local processes cannot be sandboxed: they run with Cutover's own rights. */
-  | "local.unsandboxed-run";
+  | "local.unsandboxed-run"
+  /** Naming where a target's credentials come from (a kubeconfig or context, an AWS profile): they reach whatever those credentials reach. */
+  | "target.credentials";
 
 /** The least role each action needs; every path to the action asks for the same. */
 export const POLICY: Record<Action, Role> = {
   "local.unsandboxed-run": "admin",
+  "target.credentials": "admin",
   "environment.read": "viewer",
   "environment.create": "admin",
   "environment.delete": "admin",
@@ -55,13 +58,18 @@ export const POLICY: Record<Action, Role> = {
 };
 
 /** Actions that need a principal without an environment scope: they reach past any scope. */
-const UNSCOPED: ReadonlySet<Action> = new Set(["local.unsandboxed-run"]);
+const UNSCOPED: ReadonlySet<Action> = new Set(["local.unsandboxed-run", "target.credentials"]);
 
 const REFUSAL: Partial<Record<Action, { code: string; message: string }>> = {
   "local.unsandboxed-run": {
     code: "local_sandbox_unavailable",
     message:
       "Cutover cannot switch users here (it does not run as root), so local fleets and pre-deploy jobs run with Cutover's own rights: only an unscoped admin may set an artifact or a pre-deploy job on a local environment",
+  },
+  "target.credentials": {
+    code: "target_credentials_forbidden",
+    message:
+      "only an unscoped admin may name where a target's credentials come from (kubernetes.kubeconfig or context, aws.profile): they reach past any environment scope; without them Cutover uses its own (KUBECONFIG, the AWS environment)",
   },
   "deployment.artifact": {
     code: "artifact_override_forbidden",
@@ -102,9 +110,11 @@ export class Authorization {
     ];
   }
 
-  /** Creating an environment: it always chooses what its fleets run. */
-  environmentActions(target: string): Action[] {
-    return ["environment.create", ...this.whatRunsActions(target, true)];
+  /** Creating an environment: it always chooses what its fleets run, and may name where its target's credentials come from. */
+  environmentActions(spec: { target?: string; kubernetes?: { kubeconfig?: string; context?: string }; aws?: { profile?: string } }): Action[] {
+    const target = spec.target ?? "local";
+    const credentials = !!(spec.kubernetes?.kubeconfig || spec.kubernetes?.context || spec.aws?.profile);
+    return ["environment.create", ...this.whatRunsActions(target, true), ...(credentials ? (["target.credentials"] as const) : [])];
   }
 
   /** An unknown target counts as local: the stricter rule. */

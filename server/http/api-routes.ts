@@ -64,10 +64,10 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       action: "environment.create",
       body: createEnvironmentSchema,
       success: 201,
-      errors: ["validation_failed", "environment_exists", "listen_port_taken", "local_sandbox_unavailable"],
+      errors: ["validation_failed", "environment_exists", "listen_port_taken", "local_sandbox_unavailable", "target_credentials_forbidden"],
       audit: "environment.create",
       handle: async ({ body, res }) => {
-        deps.authorization.authorizeAll(principalOf(res), deps.authorization.environmentActions(body.target), body.name);
+        deps.authorization.authorizeAll(principalOf(res), deps.authorization.environmentActions(body), body.name);
         deps.metricProviders.check(body.name, analysesOf(body.strategy));
         checkGateTargets(deps, body.gates);
         // The force key (when the environment opted in to forcing) is in this answer only.

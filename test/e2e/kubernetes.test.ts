@@ -53,7 +53,7 @@ describe("the kubernetes target against a real API server", () => {
       fleet: {
         replicas: 2,
         artifact: { command: [], env: { GREETING: "hi" } },
-        healthCheck: { path: "/healthz", interval: "1s", timeout: "1s", healthyThreshold: 1, startTimeout: "90s" },
+        healthCheck: { path: "/healthz", interval: "1s", timeout: "1s", healthyThreshold: 1, startTimeout: "30s" },
         drainTimeout: "1s",
       },
       kubernetes: { kubeconfig: cp.kubeconfig, namespace: NS, image: "registry.example.com/shop:{version}", containerPort: 8080, gateway: { name: "public" } },
@@ -85,6 +85,90 @@ describe("the kubernetes target against a real API server", () => {
     expect(await routeWeights()).toEqual({ [`${ENV}-green`]: 100 });
     await waitFor("the old Deployment to be gone", async () => (await deploymentsOf()).length === 1, 60_000);
     expect(await deploymentsOf()).toEqual([{ name: `${ENV}-green`, version: "v2", replicas: 2, ready: 2 }]);
+  });
+
+  it("blue/green v3: the route flips whole to blue, and green's Deployment is gone", async () => {
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v3" })).json;
+    expect(await waitForDeployment(server, d.id, "terminal")).toMatchObject({ state: "succeeded", toColor: "blue" });
+    expect(await routeWeights()).toEqual({ [`${ENV}-blue`]: 100 });
+    await waitFor("the old Deployment to be gone", async () => (await deploymentsOf()).length === 1, 60_000);
+    expect(await deploymentsOf()).toEqual([{ name: `${ENV}-blue`, version: "v3", replicas: 2, ready: 2 }]);
+  });
+
+  it("a version whose pods never become Ready rolls back: the route never moved, and nothing of it is left", async () => {
+    // No node takes new pods: the new Deployment's pods stay Pending, never Ready.
+    const taint = { spec: { taints: [{ key: "cutover.test/full", effect: "NoSchedule" }] } };
+    expect((await cp.api("PATCH", "/api/v1/nodes/kwok-node-0", taint, "application/merge-patch+json")).status).toBe(200);
+    try {
+      const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v4" })).json;
+      const ended = await waitForDeployment(server, d.id, "terminal", 300_000);
+      expect(ended.state).toBe("rolled_back");
+      expect(await routeWeights()).toEqual({ [`${ENV}-blue`]: 100 });
+      await waitFor("the failed Deployment to be gone", async () => (await deploymentsOf()).length === 1, 60_000);
+      expect(await deploymentsOf()).toEqual([{ name: `${ENV}-blue`, version: "v3", replicas: 2, ready: 2 }]);
+      expect((await server.api("GET", `/v1/environments/${ENV}`)).json).toMatchObject({ liveVersion: "v3", activeColor: "blue", weights: { blue: 100, green: 0 } });
+    } finally {
+      await cp.api("PATCH", "/api/v1/nodes/kwok-node-0", { spec: { taints: null } }, "application/merge-patch+json");
+    }
+  });
+
+  it("a route edited behind Cutover's back is drift that a refresh finds", async () => {
+    const route = (await cp.api("GET", `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes/${ENV}`)).json;
+    route.spec.rules[0].backendRefs = [{ name: `${ENV}-blue`, port: 8080, weight: 1 }, { name: `${ENV}-green`, port: 8080, weight: 1 }];
+    expect((await cp.api("PUT", `/apis/gateway.networking.k8s.io/v1/namespaces/${NS}/httproutes/${ENV}`, route)).status).toBe(200);
+    const op = (await server.api("POST", `/v1/environments/${ENV}/refresh`, {})).json;
+    const done = await waitFor("the refresh to end", async () => {
+      const now = (await server.api("GET", `/v1/operations/${op.id}`)).json;
+      return now.state === "succeeded" || now.state === "failed" ? now : undefined;
+    }, 120_000);
+    expect(done.state).toBe("succeeded");
+    expect(done.drift.length).toBeGreaterThan(0);
+    expect((await server.api("GET", `/v1/environments/${ENV}`)).json.status).toBe("drifted");
+    // The next deployment puts the route back to what Cutover decides.
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v5" })).json;
+    const ended = await waitForDeployment(server, d.id, "terminal");
+    expect({ state: ended.state, error: ended.error ?? null, toColor: ended.toColor }).toEqual({ state: "succeeded", error: null, toColor: "green" });
+    expect(await routeWeights()).toEqual({ [`${ENV}-green`]: 100 });
+  });
+
+  it("the server killed while the route changes weights: the next start converges from what the API server reports", async () => {
+    await server.terminate();
+    server = await startServer({ dataDir: server.dataDir, env: { CUTOVER_FAULT_KILL_AT: "shifting:during-traffic" } });
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v6" })).json;
+    await waitFor("the server to die at the point", () => server.process.signalCode === "SIGKILL", 180_000);
+    server = await startServer({ dataDir: server.dataDir });
+    const ended = await waitForDeployment(server, d.id, "terminal", 300_000);
+    expect(["succeeded", "rolled_back"]).toContain(ended.state);
+    const live = ended.state === "succeeded" ? { version: "v6", color: "blue" } : { version: "v5", color: "green" };
+    const env = (await server.api("GET", `/v1/environments/${ENV}`)).json;
+    expect(env).toMatchObject({ liveVersion: live.version, activeColor: live.color });
+    expect(await routeWeights()).toEqual({ [`${ENV}-${live.color}`]: 100 });
+    await waitFor("only the live Deployment to be left", async () => (await deploymentsOf()).length === 1, 60_000);
+    expect(await deploymentsOf()).toEqual([{ name: `${ENV}-${live.color}`, version: live.version, replicas: 2, ready: 2 }]);
+  });
+
+  it("a pre-deploy Job runs to completion before the new fleet is built", async () => {
+    const before = (await server.api("GET", `/v1/environments/${ENV}`)).json.activeColor as "blue" | "green";
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v7", preDeploy: { command: ["migrate", "--to", "{version}"], timeout: "2m" } })).json;
+    expect(await waitForDeployment(server, d.id, "terminal")).toMatchObject({ state: "succeeded" });
+    const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string }[];
+    const types = events.map((e) => e.type);
+    expect(types).toContain("job:succeeded");
+    expect(types.indexOf("job:succeeded")).toBeLessThan(types.indexOf("deployment:step"));
+    expect(await routeWeights()).toEqual({ [`${ENV}-${before === "blue" ? "green" : "blue"}`]: 100 });
+  });
+
+  it("a rolling deployment moves the route wave by wave and ends with one Deployment at full size", async () => {
+    const from = (await server.api("GET", `/v1/environments/${ENV}`)).json.activeColor as "blue" | "green";
+    const to = from === "blue" ? "green" : "blue";
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v8", strategy: { type: "rolling", maxSurge: 1, maxUnavailable: 0 } })).json;
+    expect(await waitForDeployment(server, d.id, "terminal")).toMatchObject({ state: "succeeded", toColor: to });
+    const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string; data: { weight?: number } }[];
+    // Two waves of one instance each: half, then all of the traffic.
+    expect(events.filter((e) => e.type === "deployment:step").map((e) => e.data.weight)).toEqual([50, 100]);
+    expect(await routeWeights()).toEqual({ [`${ENV}-${to}`]: 100 });
+    await waitFor("the old Deployment to be gone", async () => (await deploymentsOf()).length === 1, 60_000);
+    expect(await deploymentsOf()).toEqual([{ name: `${ENV}-${to}`, version: "v8", replicas: 2, ready: 2 }]);
   });
 
   it("deleting the environment leaves no object of it in the namespace", async () => {

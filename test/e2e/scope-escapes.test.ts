@@ -192,6 +192,38 @@ describe("metric analysis on a deployer's word", () => {
   });
 });
 
+describe("a target's credentials on a scoped admin's word", () => {
+  const kube = (kubernetes: Record<string, unknown>) => ({
+    name: "alpha-k8s",
+    target: "kubernetes",
+    fleet: { artifact: { command: [] } },
+    kubernetes: { image: "registry.example.com/shop:{version}", ...kubernetes },
+  });
+
+  it("refuses a kubeconfig, a context or an AWS profile named by an admin scoped to some environments", async () => {
+    for (const body of [
+      kube({ kubeconfig: "/root/.kube/config" }),
+      kube({ context: "production" }),
+      { name: "alpha-aws", target: "aws", fleet: { artifact: { command: ["/srv/app"] } }, aws: { region: "eu-west-1", ami: "ami-0123456789abcdef0", instancePort: 8080, profile: "prod" } },
+    ]) {
+      const r = await as("admin")("POST", "/v1/environments", body);
+      expect({ status: r.status, code: r.json.error?.code }).toEqual({ status: 403, code: "target_credentials_forbidden" });
+    }
+    expect((await server.api("GET", "/v1/environments/alpha-k8s")).status).toBe(404);
+  });
+
+  it("lets the scoped admin use Cutover's own credentials, and an unscoped admin name a kubeconfig", async () => {
+    // Both pass authorization; the plugin is what is missing on this server.
+    for (const [who, body] of [
+      [as("admin"), kube({})],
+      [(m: string, p: string, b?: unknown) => server.api(m, p, b), kube({ kubeconfig: "/etc/cutover/kubeconfig" })],
+    ] as const) {
+      const r = await who("POST", "/v1/environments", body);
+      expect({ status: r.status, code: r.json.error?.code }).toEqual({ status: 400, code: "target_unavailable" });
+    }
+  });
+});
+
 describe("schedules act at their creator's role", () => {
   it("needs an admin to schedule a destroy, or to change one", async () => {
     const destroy = { kind: "destroy", cron: "0 20 * * 1-5" };

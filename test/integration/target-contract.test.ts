@@ -99,7 +99,8 @@ describe.each(cases)("the $target target under the orchestrator", (tc) => {
       target: tc.target,
       fleet: {
         replicas: 2,
-        artifact: { command: [], env: { GREETING: "hi" } },
+        // An instance runs a command; a pod may keep its image's entrypoint.
+        artifact: { command: tc.target === "aws" ? ["/opt/shop/bin/server"] : [], env: { GREETING: "hi" } },
         healthCheck: { path: "/healthz", interval: "5s", timeout: "2s", healthyThreshold: 2, startTimeout: "2m" },
         drainTimeout: "10s",
       },

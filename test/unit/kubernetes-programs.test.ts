@@ -82,7 +82,7 @@ describe("kubernetes traffic program", () => {
       "shop.traffic",
     );
     const svc = one(resources, "kubernetes:core/v1:Service");
-    expect(svc.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true" });
+    expect(svc.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true", "pulumi.com/patchForce": "true" });
     expect(svc.spec.selector).toEqual({ app: "shop", color: "none" });
     expect(resources.filter((r) => r.type.includes("HTTPRoute"))).toEqual([]);
   });

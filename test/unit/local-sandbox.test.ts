@@ -88,7 +88,7 @@ describe("who may choose what a local environment runs (the action policy)", () 
   it("applies to creating a local environment, which always chooses what runs", () => {
     const act = (sandboxed: boolean, who: Principal) => () => {
       const authorization = new Authorization(tokens, sandboxed);
-      authorization.authorizeAll(who, authorization.environmentActions("local"), "shop-b");
+      authorization.authorizeAll(who, authorization.environmentActions({ target: "local" }), "shop-b");
     };
     expect(act(false, scopedAdmin)).toThrow(/only an unscoped admin/);
     expect(act(false, unscopedAdmin)).not.toThrow();
