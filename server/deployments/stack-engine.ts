@@ -33,6 +33,13 @@ export type StackOutputs = Record<string, unknown>;
 /** Resources a refresh found changed outside the stack, counted by change ("update", "delete"); unchanged ones are left out. */
 export type RefreshChanges = Record<string, number>;
 
+/** What a repair did: a stale lock removed, pending operations resolved, the IDs of objects a pending create had made, now the stack's. */
+export interface StackRepair {
+  cancelled: boolean;
+  pendingCleared: number;
+  imported?: string[];
+}
+
 export interface StackEngine {
   up(stackName: string, program: StackProgram, opts?: OperationOptions): Promise<StackOutputs>;
   /** Destroys every resource of the stack, then removes the stack. A missing stack is fine. */
@@ -45,8 +52,8 @@ export interface StackEngine {
   exists(stackName: string): Promise<boolean>;
   /** Whether the stack holds an update lock; undefined where the backend cannot tell cheaply. */
   isLocked?(stackName: string): Promise<boolean | undefined>;
-  /** Clears a stack's stale lock and pending operations after a crash. */
-  repair(stackName: string): Promise<{ cancelled: boolean; pendingCleared: number }>;
+  /** Clears a stack's stale lock and pending operations after a crash (a create whose object may exist is imported). */
+  repair(stackName: string): Promise<StackRepair>;
   /** Stops engine processes a previous server left; returns their pids. */
   killOrphanedProcesses(): number[];
   /**

@@ -7,7 +7,7 @@
 // `engine:slot_granted`), so a deployment says why it is not moving.
 import type { StackProgram } from "../../infra/programs";
 import type { EngineSlots, SlotPriority } from "./engine-slots";
-import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../deployments/stack-engine";
+import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
 
 /** `<environment>.<blue|green|traffic|job>` → the environment and whether its traffic is at stake. */
 function stackParts(stackName: string): { environment: string; traffic: boolean } {
@@ -50,7 +50,7 @@ export class BoundedEngine implements StackEngine {
     return this.inner.isLocked ? this.inner.isLocked(stackName) : Promise.resolve(undefined);
   }
 
-  repair(stackName: string): Promise<{ cancelled: boolean; pendingCleared: number }> {
+  repair(stackName: string): Promise<StackRepair> {
     return this.inner.repair(stackName);
   }
 

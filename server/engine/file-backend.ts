@@ -79,3 +79,16 @@ export function holdsLock(dir: string): boolean {
     return false;
   }
 }
+
+/** Removes every lock (and its sidecar) from a stack's lock directory; whether there was one. */
+export function clearLocks(dir: string): boolean {
+  const held = holdsLock(dir);
+  let files: string[] = [];
+  try {
+    files = readdirSync(dir);
+  } catch {
+    return false;
+  }
+  for (const f of files) rmSync(path.join(dir, f), { force: true });
+  return held;
+}

@@ -8,9 +8,9 @@ import { getPriority } from "node:os";
 import path from "node:path";
 import type { PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import { pulumiProgram, type StackProgram } from "../../infra/programs";
-import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../deployments/stack-engine";
-import { capturingOutputs, progress, refreshed, unwrap, withoutReadBack } from "./stack-operations";
-import { holdsLock, killProcessesWith, mendCheckpoints } from "./file-backend";
+import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
+import { capturingOutputs, progress, refreshed, resolvePending, unwrap, withoutReadBack } from "./stack-operations";
+import { clearLocks, holdsLock, killProcessesWith, mendCheckpoints } from "./file-backend";
 import type { Toolchain } from "./toolchain";
 
 // The Automation API is a large module: it is loaded on first use, so a restarted server begins recovering sooner.
@@ -215,23 +215,22 @@ export class PulumiEngine implements StackEngine {
    * Clears what an interrupted operation left on a stack: its lock and any
    * pending operations. Used only when no operation can be running.
    */
-  async repair(stackName: string): Promise<{ cancelled: boolean; pendingCleared: number }> {
-    if (!(await this.exists(stackName))) return { cancelled: false, pendingCleared: 0 };
+  async repair(stackName: string): Promise<StackRepair> {
+    if (!(await this.exists(stackName))) {
+      // `stack init` and `stack rm` lock too: one cut off leaves a lock `pulumi cancel` cannot reach, failing the next `stack init`.
+      return { cancelled: this.ownFileBackend && clearLocks(this.lockDir(stackName)), pendingCleared: 0 };
+    }
     const stack = await this.stack(stackName);
+    const locked = await this.isLocked(stackName);
     let cancelled = false;
     try {
       await stack.cancel();
-      cancelled = true;
+      cancelled = locked ?? true;
     } catch {
       // no update was in progress
     }
-    const state = await stack.exportStack();
-    const pending = (state.deployment?.pending_operations ?? []) as unknown[];
-    if (pending.length > 0) {
-      delete state.deployment.pending_operations;
-      await stack.importStack(state);
-    }
-    return { cancelled, pendingCleared: pending.length };
+    const { pendingCleared, imported } = await resolvePending(stack);
+    return { cancelled, pendingCleared, ...(imported.length ? { imported } : {}) };
   }
 
   /**
@@ -251,7 +250,12 @@ export class PulumiEngine implements StackEngine {
   async isLocked(stackName: string): Promise<boolean | undefined> {
     // Only a file backend can be looked at cheaply; other backends keep their locks elsewhere.
     if (!this.ownFileBackend) return undefined;
-    return holdsLock(path.join(this.stateDir, ".pulumi", "locks", "organization", PROJECT_NAME, stackName));
+    return holdsLock(this.lockDir(stackName));
+  }
+
+  /** Where the own file backend keeps a stack's locks. */
+  private lockDir(stackName: string): string {
+    return path.join(this.stateDir, ".pulumi", "locks", "organization", PROJECT_NAME, stackName);
   }
 
   async exists(stackName: string): Promise<boolean> {

@@ -5,6 +5,7 @@
 import type { EngineEvent, OutputMap, PulumiFn, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
 import type { OperationOptions, RefreshChanges, StackOutputs } from "../deployments/stack-engine";
 import { engineEventSummary } from "./engine-event-summary";
+import { pendingCreateId, type PendingResource } from "../../infra/pending-creates";
 
 /** Pulumi's engine events, reduced to the progress the caller keeps. */
 export function progress(opts: OperationOptions): ((e: EngineEvent) => void) | undefined {
@@ -70,4 +71,39 @@ export function withoutReadBack(stack: Stack, outputs?: () => OutputMap | undefi
 
 export function unwrap(outputs: OutputMap): StackOutputs {
   return Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, v.value]));
+}
+
+/**
+ * Resolves what an interrupted operation left pending on a stack. A create
+ * whose resource's ID follows from its inputs (pending-creates.ts) is
+ * adopted, as Pulumi imports a pending create: the resource is written into
+ * the state under that ID and a refresh reads it from the target, which
+ * drops it if it was never made. The object it made is then the stack's, so
+ * destroying the stack removes it. Every other pending operation is cleared.
+ */
+export async function resolvePending(stack: Stack): Promise<{ pendingCleared: number; imported: string[] }> {
+  const state = await stack.exportStack();
+  const pending = (state.deployment?.pending_operations ?? []) as { type: string; resource: PendingResource & Record<string, unknown> }[];
+  if (pending.length === 0) return { pendingCleared: 0, imported: [] };
+  delete state.deployment.pending_operations;
+  const adopted = pending.flatMap(({ type, resource }) => {
+    const id = type === "creating" ? pendingCreateId(resource) : undefined;
+    return id ? [{ ...resource, id, outputs: resource.inputs ?? {} }] : [];
+  });
+  const resources = (state.deployment.resources ??= []) as { urn: string }[];
+  resources.push(...adopted);
+  await stack.importStack(state);
+  if (adopted.length === 0) return { pendingCleared: pending.length, imported: [] };
+  try {
+    await refreshed(stack);
+  } catch {
+    // The target could not be read: the adopted resources are forgotten, as any other pending operation.
+    const after = await stack.exportStack();
+    const urns = new Set(adopted.map((r) => r.urn));
+    after.deployment.resources = (after.deployment.resources as { urn: string }[]).filter((r) => !urns.has(r.urn));
+    await stack.importStack(after);
+    return { pendingCleared: pending.length, imported: [] };
+  }
+  const known = new Set(((await stack.exportStack()).deployment?.resources as { urn: string }[]).map((r) => r.urn));
+  return { pendingCleared: pending.length, imported: adopted.filter((r) => known.has(r.urn)).map((r) => r.id) };
 }

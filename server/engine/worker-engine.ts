@@ -18,7 +18,7 @@ import type { EngineOperation, FromWorker } from "./engine-protocol";
 import { EngineWorker, EngineWorkerDied, WorkerFailure } from "./engine-worker";
 import { PulumiEngine, type EngineSettings } from "./pulumi-engine";
 import type { StackProgram } from "../../infra/programs";
-import type { EngineProgress, OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs } from "../deployments/stack-engine";
+import type { EngineProgress, OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
 import { faultFires } from "../fault-injection";
 
 export interface WorkerEngineOptions {
@@ -113,8 +113,8 @@ export class WorkerEngine implements StackEngine {
     return this.local.isLocked(stackName);
   }
 
-  repair(stackName: string): Promise<{ cancelled: boolean; pendingCleared: number }> {
-    return this.operate({ op: "repair", stack: stackName }, {}) as Promise<{ cancelled: boolean; pendingCleared: number }>;
+  repair(stackName: string): Promise<StackRepair> {
+    return this.operate({ op: "repair", stack: stackName }, {}) as Promise<StackRepair>;
   }
 
   /** A previous server's engine processes (its workers among them), never this one's own workers. */

@@ -171,6 +171,58 @@ describe("the kubernetes target against a real API server", () => {
     expect(await deploymentsOf()).toEqual([{ name: `${ENV}-${to}`, version: "v8", replicas: 2, ready: 2 }]);
   });
 
+  it("an abort at a canary's pause puts the route back and removes the canary's Deployment", async () => {
+    const from = (await server.api("GET", `/v1/environments/${ENV}`)).json.activeColor as "blue" | "green";
+    const to = from === "blue" ? "green" : "blue";
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v9", strategy: { type: "canary", steps: [{ weight: 20, pause: "manual" }] } })).json;
+    await waitForDeployment(server, d.id, "paused");
+    expect(await routeWeights()).toEqual({ [`${ENV}-${from}`]: 80, [`${ENV}-${to}`]: 20 });
+    expect((await server.api("POST", `/v1/deployments/${d.id}/abort`, { reason: "the canary's errors" })).status).toBe(202);
+    expect(await waitForDeployment(server, d.id, "terminal")).toMatchObject({ state: "rolled_back", error: { code: "aborted" } });
+    expect(await routeWeights()).toEqual({ [`${ENV}-${from}`]: 100 });
+    await waitFor("the canary's Deployment to be gone", async () => (await deploymentsOf()).length === 1, 60_000);
+    expect(await deploymentsOf()).toEqual([{ name: `${ENV}-${from}`, version: "v8", replicas: 2, ready: 2 }]);
+  });
+
+  it("a requested rollback with nothing in flight builds the previous good version again and sends it everything", async () => {
+    const env = (await server.api("GET", `/v1/environments/${ENV}`)).json;
+    expect(env).toMatchObject({ liveVersion: "v8", previousVersion: "v7" });
+    const to = env.activeColor === "blue" ? "green" : "blue";
+    const asked = await server.api("POST", `/v1/environments/${ENV}/rollback`, {});
+    expect(asked.status).toBe(202);
+    expect(await waitForDeployment(server, asked.json.id, "terminal")).toMatchObject({ state: "succeeded", kind: "rollback", version: "v7", toColor: to });
+    expect(await routeWeights()).toEqual({ [`${ENV}-${to}`]: 100 });
+    await waitFor("the rolled-back-from Deployment to be gone", async () => (await deploymentsOf()).length === 1, 60_000);
+    expect(await deploymentsOf()).toEqual([{ name: `${ENV}-${to}`, version: "v7", replicas: 2, ready: 2 }]);
+  });
+
+  it("the server killed while the new fleet's Deployment is being created: recovery leaves only the live Deployment", async () => {
+    const env = (await server.api("GET", `/v1/environments/${ENV}`)).json;
+    const to = env.activeColor === "blue" ? "green" : "blue";
+    // The new pods wait for a node, so the kill lands while Pulumi still awaits the Deployment's rollout.
+    const taint = { spec: { taints: [{ key: "cutover.test/full", effect: "NoSchedule" }] } };
+    expect((await cp.api("PATCH", "/api/v1/nodes/kwok-node-0", taint, "application/merge-patch+json")).status).toBe(200);
+    let d = { id: "" };
+    try {
+      d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v10" })).json;
+      await waitFor("the new Deployment to be in the API server", async () => (await deploymentsOf()).some((x) => x.name === `${ENV}-${to}`), 120_000);
+      await server.kill();
+    } finally {
+      await cp.api("PATCH", "/api/v1/nodes/kwok-node-0", { spec: { taints: null } }, "application/merge-patch+json");
+    }
+    server = await startServer({ dataDir: server.dataDir });
+    const ended = await waitForDeployment(server, d.id, "terminal", 300_000);
+    expect(["succeeded", "rolled_back"]).toContain(ended.state);
+    const live = ended.state === "succeeded" ? { version: "v10", color: to } : { version: env.liveVersion, color: env.activeColor };
+    expect((await server.api("GET", `/v1/environments/${ENV}`)).json).toMatchObject({ liveVersion: live.version, activeColor: live.color });
+    expect(await routeWeights()).toEqual({ [`${ENV}-${live.color}`]: 100 });
+    await waitFor("only the live Deployment to be left", async () => (await deploymentsOf()).length === 1, 60_000);
+    expect(await deploymentsOf()).toEqual([{ name: `${ENV}-${live.color}`, version: live.version, replicas: 2, ready: 2 }]);
+    // The next deployment builds on the same color without tripping over anything left behind.
+    const next = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v11" })).json;
+    expect(await waitForDeployment(server, next.id, "terminal")).toMatchObject({ state: "succeeded", version: "v11" });
+  });
+
   it("deleting the environment leaves no object of it in the namespace", async () => {
     expect((await server.api("DELETE", `/v1/environments/${ENV}`)).status).toBe(202);
     await waitFor("the environment to be gone", async () => (await server.api("GET", `/v1/environments/${ENV}`)).status === 404, 180_000);

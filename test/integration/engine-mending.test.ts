@@ -3,9 +3,10 @@
 // later operation on the stack fails ("failed to load checkpoint: EOF").
 // The engine mends both before recovery reads any stack: the real engine,
 // a real file backend, the damage made by hand as a kill leaves it.
-import { readdirSync, statSync, writeFileSync } from "node:fs";
+import { readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { testEngine } from "../helpers/engine";
+import { waitFor } from "../helpers/wait-for";
 
 const program = (n: number) => async () => ({ n });
 
@@ -36,5 +37,34 @@ describe("mending what an interrupted engine left half-written", () => {
     // Nothing left to mend.
     expect(engine.mendInterruptedWrites()).toEqual([]);
     expect(statSync(path.join(dir, "mend.a.json")).size).toBeGreaterThan(0);
+  });
+
+  // `pulumi stack init` and `pulumi stack rm` hold the stack's lock while they write or remove its checkpoint:
+  // one killed there leaves a lock on a stack that does not exist, and the next `stack init` of that name fails.
+  it("clears a lock that a cut-off stack removal left on a stack that is gone", async () => {
+    const { engine, dataDir } = testEngine("lock-without-stack");
+    // A real lock, as a killed CLI leaves it: an update that never ends, its CLI killed while it holds the lock.
+    // Killed only once the program is under way: the SDK's own calls to the engine are done by then, none is cut off.
+    let entered = false;
+    const hanging = engine
+      .up("gone.a", async () => {
+        entered = true;
+        return new Promise(() => undefined);
+      })
+      .catch((err: Error) => err);
+    await waitFor("the update to hold the stack's lock, its program under way", async () => entered && (await engine.isLocked("gone.a")) === true, 60_000);
+    expect(engine.killOrphanedProcesses().length).toBeGreaterThan(0);
+    expect(await hanging).toBeInstanceOf(Error);
+    // What `stack rm` had removed before it was cut off: the checkpoint and its companions; the lock stays.
+    const dir = path.join(dataDir, "state", ".pulumi", "stacks", "cutover");
+    for (const f of readdirSync(dir).filter((f) => f.startsWith("gone.a."))) rmSync(path.join(dir, f));
+    expect(await engine.exists("gone.a")).toBe(false);
+    expect(await engine.isLocked("gone.a")).toBe(true);
+    await expect(engine.up("gone.a", program(1))).rejects.toThrow(/locked/);
+
+    expect(await engine.repair("gone.a")).toEqual({ cancelled: true, pendingCleared: 0 });
+    expect(await engine.isLocked("gone.a")).toBe(false);
+    expect(await engine.up("gone.a", program(5))).toEqual({ n: 5 });
+    expect(await engine.repair("gone.a")).toEqual({ cancelled: false, pendingCleared: 0 });
   });
 });
