@@ -29,6 +29,7 @@ import { ofrepRouter } from "./http/ofrep-routes";
 import { chatIdentityRoutes, chatopsRouter } from "./http/chatops-routes";
 import { webhookRoutes } from "./http/webhook-routes";
 import { scheduleRoutes } from "./http/schedule-routes";
+import { releaseRoutes } from "./http/release-routes";
 import type { Logger } from "./logger";
 import { createMetrics } from "./metrics/metrics";
 import { openJournal } from "./store/database";
@@ -215,7 +216,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     refresh,
     poolStatsOf,
   });
-  const { flags, flagRamps, chatCommands, chatIdentities, chatPoster, chatProgress, webhooks, dispatcher, schedules, scheduler } = features;
+  const { flags, flagRamps, chatCommands, chatIdentities, chatPoster, chatProgress, webhooks, dispatcher, schedules, scheduler, releases } = features;
   const notifications = config.databaseUrl
     ? new EventNotifications(
         config.databaseUrl,
@@ -249,11 +250,12 @@ export async function createServices({ config, logger, toolchain, engine: inject
 
   // HTTP.
   const routes = [
-    ...apiRoutes({ environments: environmentService, deployments: deploymentService, deploymentStore, tokens, authorization, metricProviders, urlProblem: (url) => outboundGuard.urlProblem(url), bus, audit, gateSigningSecret: gateSecret }),
+    ...apiRoutes({ environments: environmentService, deployments: deploymentService, releases, deploymentStore, tokens, authorization, metricProviders, urlProblem: (url) => outboundGuard.urlProblem(url), bus, audit, gateSigningSecret: gateSecret }),
     ...chatIdentityRoutes(chatIdentities),
     ...webhookRoutes(webhooks),
     ...scheduleRoutes(schedules, refresh, tokens, authorization, metricProviders),
     ...flagRoutes(flags, flagRamps, tokens, authorization, metricProviders),
+    ...releaseRoutes(releases),
   ];
   const app = createApp({
     routes,

@@ -27,6 +27,9 @@ export type Action =
   | "flag.read"
   | "flag.write"
   | "audit.read"
+  /** Recording a release: it chooses what runs wherever it is deployed (within its maker's scope). */
+  | "release.create"
+  | "release.read"
   /** Choosing what a local environment runs (artifact, pre-deploy job) while local processes cannot be sandboxed: they run with Cutover's own rights. */
   | "local.unsandboxed-run"
   /** Naming where a target's credentials come from (a kubeconfig or context, an AWS profile): they reach whatever those credentials reach. */
@@ -55,6 +58,8 @@ export const POLICY: Record<Action, Role> = {
   "flag.read": "viewer",
   "flag.write": "deployer",
   "audit.read": "admin",
+  "release.create": "admin",
+  "release.read": "viewer",
 };
 
 /** Actions that need a principal without an environment scope: they reach past any scope. */
@@ -120,6 +125,25 @@ export class Authorization {
   /** An unknown target counts as local: the stricter rule. */
   private whatRunsActions(target: string | undefined, choosesWhatRuns: boolean): Action[] {
     return choosesWhatRuns && (target ?? "local") === "local" && !this.localSandboxed ? ["local.unsandboxed-run"] : [];
+  }
+
+  /**
+   * A release chose what runs when it was made: deploying it into an
+   * environment (on `target`) needs its maker, at the scope they had then,
+   * to have been allowed to choose what runs there. The caller's own right
+   * to deploy is checked apart (deploymentActions).
+   */
+  authorizeRelease(release: { id: string; createdBy: { id: string; name: string }; scope?: string[] }, target: string, environment: string): void {
+    const maker: Principal = { id: release.createdBy.id, name: release.createdBy.name, role: "admin", ...(release.scope ? { environments: release.scope } : {}) };
+    try {
+      this.authorizeAll(maker, ["deployment.artifact", ...this.whatRunsActions(target, true)], environment);
+    } catch (err) {
+      if (!(err instanceof ForbiddenError) || err.code !== "environment_out_of_scope") throw err;
+      throw new ForbiddenError("release_out_of_scope", `release ${release.id} was made by ${release.createdBy.name}, whose scope does not reach environment ${environment}`, {
+        release: release.id,
+        environment,
+      });
+    }
   }
 
   authorizeAll(principal: Principal, actions: Action[], environment: string): void {

@@ -6,6 +6,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ApiClient, ApiError } from "./api-client";
 import { FLAGS_USAGE, FlagUsageError, runFlags } from "./flag-commands";
+import { RELEASE_USAGE, ReleaseUsageError, runReleases } from "./release-commands";
 import { describe, describeProgress, follow, print, type Deployment, type JournalEvent } from "./output";
 
 const USAGE = `usage: cutover <command> [options]
@@ -14,7 +15,7 @@ const USAGE = `usage: cutover <command> [options]
   env list                                 list environments
   env status <name>                        live version, colors, weights, recent deployments
   env delete <name> [--wait]               destroy an environment and all its stacks
-  deploy <env> <version> [--canary STEPS | --rolling SURGE,UNAVAILABLE [--pause DURATION]] [--bake DURATION] [--wait]
+  deploy <env> <version>|--release ID [--canary STEPS | --rolling SURGE,UNAVAILABLE [--pause DURATION]] [--bake DURATION] [--wait]
                                            STEPS like 10:30s,50:manual,100
   status <deployment-id>                   one deployment
   events <deployment-id>                   stream a deployment's events until it ends
@@ -24,6 +25,7 @@ const USAGE = `usage: cutover <command> [options]
                                            answer the manual gate the deployment waits at
   rollback <env> [--wait]                  back to the previous good version
   token create <name> --role viewer|deployer|approver|admin|flags-reader [--env NAME]... [--person EMAIL]
+${RELEASE_USAGE}
 ${FLAGS_USAGE}
 
 options: --url (CUTOVER_URL, default http://127.0.0.1:8080)
@@ -93,6 +95,10 @@ async function run(argv: string[]): Promise<number> {
       person: { type: "string" },
       percentage: { type: "string" },
       history: { type: "boolean", default: false },
+      release: { type: "string" },
+      commit: { type: "string" },
+      link: { type: "string" },
+      source: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -149,7 +155,7 @@ async function run(argv: string[]): Promise<number> {
       throw new UsageError(`unknown env command ${sub}`);
     }
     case "deploy": {
-      need(2, "an environment and a version");
+      need(values.release ? 1 : 2, "an environment and a version (or --release)");
       const strategy = values.canary
         ? { type: "canary", steps: parseCanary(values.canary), ...(values.bake ? { bake: values.bake } : {}) }
         : values.rolling
@@ -157,7 +163,7 @@ async function run(argv: string[]): Promise<number> {
         : values.bake
           ? { type: "blue-green", bake: values.bake }
           : undefined;
-      const d = await client.request<Deployment>("POST", `/v1/environments/${args[0]}/deployments`, { version: args[1], ...(strategy ? { strategy } : {}) });
+      const d = await client.request<Deployment>("POST", `/v1/environments/${args[0]}/deployments`, { ...(values.release ? { release: values.release } : { version: args[1] }), ...(strategy ? { strategy } : {}) });
       print(json, d, () => describe(d));
       return values.wait ? follow(client, d.id, json) : 0;
     }
@@ -213,6 +219,8 @@ async function run(argv: string[]): Promise<number> {
       print(json, t, () => `${t.id}\n${t.token}`);
       return 0;
     }
+    case "release":
+      return runReleases(client, args, { json, file: values.file, commit: values.commit, link: values.link, source: values.source }, print);
     case "flags":
       return runFlags(client, args, { json, file: values.file, percentage: values.percentage, reason: values.reason, history: values.history, wait: values.wait }, print);
     default:
@@ -223,7 +231,7 @@ async function run(argv: string[]): Promise<number> {
 run(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
-    if (err instanceof UsageError || err instanceof FlagUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    if (err instanceof UsageError || err instanceof FlagUsageError || err instanceof ReleaseUsageError || (err as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       console.error(`cutover: ${(err as Error).message}\n\n${USAGE}`);
       process.exit(2);
     }

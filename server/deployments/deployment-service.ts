@@ -16,11 +16,14 @@ import {
   stepsOf,
   wavesOf,
   type Actor,
+  type Artifact,
   type ArtifactInput,
   type Deployment,
   type DeploymentKind,
   type GateInput,
+  type PreDeployJob,
   type PreDeployJobInput,
+  type Promotion,
   type Strategy,
   type TargetName,
 } from "./model";
@@ -31,6 +34,10 @@ import { checkCommandGiven, checkSecretsSupported } from "./secret-support";
 export interface DeploymentRequest {
   version: string;
   artifact?: ArtifactInput;
+  /** A release to deploy: its version, its artifact (sealed already) and its pre-deploy job in place of the environment's. */
+  release?: { id: string; digest: string; version: string; artifact: Artifact; preDeploy?: PreDeployJob };
+  /** The pipeline that promotes the release. */
+  promotion?: Promotion;
   strategy?: Strategy;
   /** Replaces the environment's gates for this deployment. */
   gates?: GateInput[];
@@ -88,12 +95,13 @@ export class DeploymentService {
     }
     const strategy = request.strategy ?? env.spec.strategy;
     this.targets.get(env.spec.target).checkStrategy?.(env.spec, strategy);
-    const artifact = request.artifact ? sealArtifact(request.artifact, (v) => this.secrets.seal(v)) : env.spec.fleet.artifact;
+    const { release } = request;
+    const artifact = release ? release.artifact : request.artifact ? sealArtifact(request.artifact, (v) => this.secrets.seal(v)) : env.spec.fleet.artifact;
     if (hasSecrets(artifact)) checkSecretsSupported(env.spec.target);
     checkCommandGiven(env.spec.target, artifact);
     const seal = (v: string) => this.secrets.seal(v);
     const gates = request.gates ? sealGates(request.gates, seal) : env.spec.gates;
-    const preDeploy = request.preDeploy ? sealJob(request.preDeploy, seal) : env.spec.preDeploy;
+    const preDeploy = release?.preDeploy ?? (request.preDeploy ? sealJob(request.preDeploy, seal) : env.spec.preDeploy);
     if (preDeploy) checkPreDeploySupported(this.targets.get(env.spec.target), env.spec.target);
     if (preDeploy && hasSecrets(preDeploy)) checkSecretsSupported(env.spec.target);
     const now = new Date().toISOString();
@@ -102,6 +110,8 @@ export class DeploymentService {
       environment,
       version: request.version,
       artifact: artifactFor(artifact, request.version),
+      ...(release ? { release: { id: release.id, digest: release.digest } } : {}),
+      ...(request.promotion ? { promotion: request.promotion } : {}),
       strategy,
       kind,
       ...(by ? { requestedBy: by } : {}),
@@ -115,7 +125,7 @@ export class DeploymentService {
       updatedAt: now,
     };
     await this.deployments.insert(d);
-    await this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type, ...(by ? { by } : {}) });
+    await this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type, ...(d.release ? { release: d.release } : {}), ...(d.promotion ? { promotion: d.promotion } : {}), ...(by ? { by } : {}) });
     await beforeStart?.(d);
     this.poke(environment);
     return this.get(d.id);

@@ -76,6 +76,13 @@ export type Phase = "queued" | "provisioning" | "verifying" | "shifting" | "baki
 export type DeploymentKind = "deploy" | "rollback" | "repave";
 
 /** Who asked for something: an API token, a chat user, a schedule, or Cutover itself. */
+export interface Promotion {
+  pipeline: string;
+  from?: string;
+  forced?: boolean;
+  reason?: string;
+}
+
 export interface Actor {
   kind: "token" | "chat" | "schedule" | "system";
   id: string;
@@ -90,6 +97,10 @@ export interface Deployment {
   environment: string;
   version: string;
   artifact: Artifact;
+  /** The release deployed, when the deployment named one: its version, artifact and pre-deploy job are the release's. */
+  release?: { id: string; digest: string };
+  /** Set when a pipeline promoted the release here: from which stage, and whether it was forced past the pipeline's rules (and why). */
+  promotion?: Promotion;
   strategy: Strategy;
   kind: DeploymentKind;
   /** Who asked for it. */

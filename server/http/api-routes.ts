@@ -8,6 +8,7 @@ import { analysesOf, type MetricProviders } from "../analysis/metric-providers";
 import type { DeploymentService } from "../deployments/deployment-service";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { EnvironmentService } from "../environments/environment-service";
+import type { ReleaseService } from "../releases/release-service";
 import type { DeploymentRepository } from "../deployments/ports";
 import type { EnvironmentSpec } from "../deployments/model";
 import { principalOf } from "./authentication";
@@ -29,6 +30,7 @@ import {
 
 export interface ApiDeps {
   environments: EnvironmentService;
+  releases: ReleaseService;
   deployments: DeploymentService;
   deploymentStore: DeploymentRepository;
   tokens: TokenService;
@@ -43,6 +45,7 @@ export interface ApiDeps {
 }
 
 const ENV_ERRORS = ["validation_failed", "environment_not_found", "environment_out_of_scope"];
+const DEPLOY_ERRORS = [...ENV_ERRORS, "environment_not_ready", "artifact_override_forbidden", "gates_override_forbidden", "predeploy_unsupported", "local_sandbox_unavailable", "release_not_found", "release_out_of_scope"];
 
 export function apiRoutes(deps: ApiDeps): Route[] {
   const { environments, deployments, tokens } = deps;
@@ -134,16 +137,21 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       params: nameParams,
       body: createDeploymentSchema,
       success: 202,
-      errors: [...ENV_ERRORS, "environment_not_ready", "artifact_override_forbidden", "gates_override_forbidden", "predeploy_unsupported", "local_sandbox_unavailable"],
+      errors: DEPLOY_ERRORS,
       audit: "deployment.create",
       handle: async ({ params, body, res }) => {
         const p = principalOf(res);
         deps.authorization.authorize(p, "deployment.create", params.name);
         const { target } = (await environments.record(params.name)).spec;
-        deps.authorization.authorizeAll(p, deps.authorization.deploymentActions(body, target), params.name);
+        const { release: releaseId, version, ...request } = body;
+        deps.authorization.authorizeAll(p, deps.authorization.deploymentActions(request, target), params.name);
+        // A release chose what runs: its maker's scope must reach the environment.
+        const release = releaseId ? await deps.releases.get(releaseId, p.environments) : undefined;
+        if (release) deps.authorization.authorizeRelease(release, target, params.name);
         deps.metricProviders.check(params.name, analysesOf(body.strategy));
         checkGateTargets(deps, body.gates);
-        return accepted(await deployments.create(params.name, body, "deploy", tokenActor(p)));
+        const asked = { ...request, version: release?.version ?? version!, ...(release ? { release } : {}) };
+        return accepted(await deployments.create(params.name, asked, "deploy", tokenActor(p)));
       },
     }),
     route({

@@ -202,13 +202,23 @@ export const createEnvironmentSchema = z
     }
   });
 
-export const createDeploymentSchema = z.strictObject({
-  version,
-  artifact: artifactSchema.optional(),
-  strategy: strategySchema.optional(),
-  gates: gatesSchema.optional().describe("replaces the environment's gates for this deployment"),
-  preDeploy: preDeploySchema.optional().describe("replaces the environment's pre-deploy job for this deployment"),
-});
+export const releaseId = z.string().regex(/^rel_[0-9a-f]{16}$/, "a release id such as rel_0123456789abcdef");
+
+export const createDeploymentSchema = z
+  .strictObject({
+    version: version.optional(),
+    release: releaseId.optional().describe("deploys a release: its version, artifact and pre-deploy job"),
+    artifact: artifactSchema.optional(),
+    strategy: strategySchema.optional(),
+    gates: gatesSchema.optional().describe("replaces the environment's gates for this deployment"),
+    preDeploy: preDeploySchema.optional().describe("replaces the environment's pre-deploy job for this deployment"),
+  })
+  .superRefine((d, ctx) => {
+    if (!d.version === !d.release) ctx.addIssue({ code: "custom", path: ["version"], message: "give a version, or a release (not both)" });
+    for (const field of ["artifact", "preDeploy"] as const) {
+      if (d.release && d[field]) ctx.addIssue({ code: "custom", path: [field], message: `a release brings its own ${field}` });
+    }
+  });
 
 export const gateParams = z.strictObject({
   id: z.string().regex(/^dep_[0-9a-f]{16}$/, "a deployment id such as dep_0123456789abcdef"),

@@ -94,6 +94,20 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         }
       },
     },
+    // Releases: recorded once, never changed; one per version.
+    "0010_releases": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("releases")
+          .addColumn("id", "text", (c) => c.primaryKey())
+          .addColumn("version", "text", (c) => c.notNull().unique())
+          .addColumn("digest", "text", (c) => c.notNull())
+          .addColumn("body", "text", (c) => c.notNull())
+          .addColumn("created_at", "text", (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex("releases_by_time").on("releases").columns(["created_at", "id"]).execute();
+      },
+    },
   };
 }
 

@@ -237,7 +237,17 @@ export interface FlagRampsTable {
   created_at: string;
 }
 
+export interface ReleasesTable {
+  id: string;
+  version: string;
+  digest: string;
+  /** The whole release as JSON (secret values sealed). */
+  body: string;
+  created_at: string;
+}
+
 export interface JournalSchema {
+  releases: ReleasesTable;
   flags: FlagsTable;
   flag_history: FlagHistoryTable;
   flag_ramps: FlagRampsTable;

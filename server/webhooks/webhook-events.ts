@@ -32,6 +32,7 @@ export function onWebhookEvents(bus: DomainEventBus, deployments: DeploymentRepo
         deploymentId: e.deploymentId,
         environment: e.environment,
         version: d?.version,
+        ...(d?.release ? { release: d.release } : {}),
         kind: d?.kind,
         strategy: d?.strategy.type,
         state: d?.state,

@@ -36,6 +36,8 @@ import { FlagRampStore } from "../store/flag-ramp-store";
 import { ChatIdentityStore, ChatThreadStore } from "../store/chat-store";
 import { RunStore, ScheduleStore } from "../store/schedule-store";
 import { DeliveryStore, WebhookStore } from "../store/webhook-store";
+import { ReleaseStore } from "../store/release-store";
+import { ReleaseService } from "../releases/release-service";
 
 export interface FeatureContext {
   config: Config;
@@ -151,5 +153,6 @@ export function wireFeatures(c: FeatureContext) {
     authorization: c.authorization,
     principalOf,
   });
-  return { flags, flagRamps, chatIdentities, chatPoster, chatProgress, chatCommands, webhooks, dispatcher, schedules, scheduler };
+  const releases = new ReleaseService(new ReleaseStore(journal.db), c.secrets);
+  return { flags, flagRamps, chatIdentities, chatPoster, chatProgress, chatCommands, webhooks, dispatcher, schedules, scheduler, releases };
 }

@@ -117,6 +117,22 @@ describe("cutover CLI", () => {
     expect([none.code, none.stderr]).toEqual([3, expect.stringContaining("flag_not_found")]);
   });
 
+  it("records a release from a file with its provenance, lists and shows it, and deploys it by id", async () => {
+    const spec = (await server.api("GET", "/v1/environments/cli")).json.spec;
+    const file = path.join(tempDir("cli-release"), "release.json");
+    writeFileSync(file, JSON.stringify({ artifact: { command: spec.fleet.artifact.command, env: { CUTOVER_TEST_MARK: spec.fleet.artifact.env.CUTOVER_TEST_MARK } } }));
+    const created = await cutover("release", "create", "v9", "--file", file, "--commit", "0123456789abcdef", "--source", "ci", "--json");
+    expect(created.code).toBe(0);
+    const release = JSON.parse(created.stdout);
+    expect(release).toMatchObject({ version: "v9", provenance: { commit: "0123456789abcdef", source: "ci" } });
+    expect((await cutover("release", "list")).stdout).toContain(`${release.id}  v9  ${release.digest.slice(0, 19)}`);
+    expect((await cutover("release", "show", release.id)).stdout).toContain("0123456789ab");
+    const deployed = await cutover("deploy", "cli", "--release", release.id, "--wait");
+    expect(deployed.code).toBe(0);
+    expect((await server.api("GET", "/v1/environments/cli")).json.liveVersion).toBe("v9");
+    expect((await cutover("release", "create", "v10")).code).toBe(2);
+  });
+
   it("deletes the environment with --wait, leaving no process", async () => {
     const spec = (await server.api("GET", "/v1/environments/cli")).json.spec;
     const mark = spec.fleet.artifact.env.CUTOVER_TEST_MARK;

@@ -405,6 +405,7 @@ describe("hostile input: 0 5xx, 0 actions taken", () => {
 
 describe("every mutating route and chat command, each caller kind, role and scope", () => {
   let queued = "";
+  let release = "";
 
   beforeAll(async () => {
     // A deployment that holds the lane at its gate, and one queued behind it to act on.
@@ -412,6 +413,7 @@ describe("every mutating route and chat command, each caller kind, role and scop
     const behind = await server.api("POST", "/v1/environments/alpha/deployments", { version: "behind" });
     queued = behind.json.id;
     expect(held.status).toBe(202);
+    release = (await server.api("POST", "/v1/releases", { version: "r-table", artifact: { command: ["node", "-e", "0"] } })).json.id;
   });
 
   const ROLES = ["viewer", "deployer", "approver", "admin"] as const;
@@ -422,6 +424,7 @@ describe("every mutating route and chat command, each caller kind, role and scop
     { name: "deploy with artifact", least: "admin", call: (w) => as(w)("POST", "/v1/environments/alpha/deployments", { version: "t-a", artifact: { command: ["node", "-e", "0"] } }) },
     { name: "deploy with preDeploy", least: "admin", call: (w) => as(w)("POST", "/v1/environments/alpha/deployments", { version: "t-p", preDeploy: { command: ["true"] } }) },
     { name: "deploy with gates", least: "admin", call: (w) => as(w)("POST", "/v1/environments/alpha/deployments", { version: "t-g", gates: [{ kind: "approval" }] }) },
+    { name: "deploy a release", least: "deployer", call: (w) => as(w)("POST", "/v1/environments/alpha/deployments", { release }) },
     { name: "rollback", least: "deployer", call: (w) => as(w)("POST", "/v1/environments/alpha/rollback", {}) },
     { name: "refresh", least: "deployer", call: (w) => as(w)("POST", "/v1/environments/alpha/refresh", {}) },
     { name: "pause", least: "deployer", call: (w) => as(w)("POST", `/v1/deployments/${queued}/pause`, {}) },

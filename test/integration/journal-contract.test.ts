@@ -17,6 +17,8 @@ import { OperationStore } from "../../server/store/operation-store";
 import { DeliveryStore, WebhookStore } from "../../server/store/webhook-store";
 import { ChatIdentityStore } from "../../server/store/chat-store";
 import { AuditStore } from "../../server/store/audit-store";
+import { ReleaseStore } from "../../server/store/release-store";
+import type { Release } from "../../server/releases/release";
 import type { Schedule } from "../../server/schedules/ports";
 import type { Operation } from "../../server/environments/ports";
 import { SecretBox } from "../../server/secrets/secret-box";
@@ -346,6 +348,27 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect((await audit.list({ limit: 10 })).map((e) => e.action)).toEqual(["token.create", "deployment.create"]);
     expect((await audit.list({ limit: 10, actorKind: "chat" })).map((e) => e.subject)).toEqual(["dep_1"]);
     expect((await audit.list({ limit: 10, environment: "shop" }))[0].actor).toEqual({ kind: "chat", id: "chi_1", name: "dana", provider: "slack" });
+  });
+
+  it("records a release once per version, finds it by id and version, and lists newest first", async () => {
+    const releases = new ReleaseStore(journal.db);
+    const release = (id: string, version: string, createdAt: string): Release => ({
+      id,
+      version,
+      artifact: { command: ["app"] },
+      provenance: {},
+      digest: `sha256:${id}`,
+      createdBy: { kind: "token", id: "admin", name: "admin" },
+      createdAt,
+    });
+    expect(await releases.insert(release("rel_1", "v1", "2026-01-01T00:00:00.000Z"))).toBe(true);
+    expect(await releases.insert(release("rel_2", "v1", "2026-01-01T00:00:01.000Z"))).toBe(false);
+    expect(await releases.insert(release("rel_3", "v2", "2026-01-02T00:00:00.000Z"))).toBe(true);
+    expect(await releases.get("rel_1")).toEqual(release("rel_1", "v1", "2026-01-01T00:00:00.000Z"));
+    expect((await releases.byVersion("v2"))?.id).toBe("rel_3");
+    expect(await releases.get("rel_2")).toBeUndefined();
+    expect((await releases.list({ limit: 10 })).map((r) => r.id)).toEqual(["rel_3", "rel_1"]);
+    expect((await releases.list({ limit: 10, before: "2026-01-02T00:00:00.000Z" })).map((r) => r.id)).toEqual(["rel_1"]);
   });
 });
 

@@ -88,6 +88,21 @@ describe("choosing what a local environment runs, without a sandbox", () => {
     expect((await call(ADMIN, "POST", "/v1/environments/shop-c/deployments", { version: "v2", artifact: { command: ["node", "v2.js"] } })).status).toBe(202);
   });
 
+  it("refuses a scoped admin's release on a local environment, whoever deploys it; the unscoped admin's deploys", async () => {
+    const artifact = { command: ["sh", "-c", "id"] };
+    const scoped = await call(scopedAdmin, "POST", "/v1/releases", { version: "r-scoped", artifact });
+    expect(scoped.status).toBe(201);
+    for (const who of [scopedDeployer, scopedAdmin, ADMIN]) {
+      const r = await call(who, "POST", "/v1/environments/shop-c/deployments", { release: scoped.json.id });
+      expect({ status: r.status, code: r.json.error?.code }).toEqual({ status: 403, code: "local_sandbox_unavailable" });
+    }
+    const unscoped = await call(ADMIN, "POST", "/v1/releases", { version: "r-admin", artifact: { command: ["node", "v3.js"] } });
+    const deployed = await call(scopedDeployer, "POST", "/v1/environments/shop-c/deployments", { release: unscoped.json.id });
+    // Allowed: accepted, or refused only for the state the mocked environment is in by now, never for who made the release.
+    expect([202, 409]).toContain(deployed.status);
+    expect(deployed.json.error?.code ?? "accepted").toMatch(/^(accepted|environment_not_ready)$/);
+  });
+
   it("lists the refusal in the OpenAPI document", async () => {
     const doc = (await call(ADMIN, "GET", "/openapi.json")).json;
     expect(JSON.stringify(doc.paths["/v1/environments"])).toContain("local_sandbox_unavailable");

@@ -16,6 +16,7 @@ const LAYERS: { name: string; holds: string[] }[] = [
   { name: "deployment domain and its ports", holds: ["server/deployments/"] },
   { name: "environment domain", holds: ["server/environments/"] },
   { name: "environment lane", holds: ["server/lane/"] },
+  { name: "releases and their promotion", holds: ["server/releases/"] },
   { name: "features", holds: ["server/flags/", "server/schedules/", "server/webhooks/", "server/metrics/", "server/audit/", "server/secrets/"] },
   { name: "chat", holds: ["server/chatops/"] },
   { name: "http", holds: ["server/http/", "server/app.ts"] },

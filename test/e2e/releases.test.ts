@@ -1,0 +1,124 @@
+// Releases through the public API, on the local target with real fleets: a
+// release is recorded once and never changed, the same one is deployed into
+// two environments (the same digest, the same processes' environment, its
+// secret opened only where it runs), and a release reaches no environment
+// its maker's scope did not. Every refusal is tried as the smallest caller
+// would try it.
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { request } from "../helpers/http";
+import { processesWith } from "../helpers/processes";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { fixtureApp } from "../helpers/temp-dir";
+
+jest.setTimeout(5 * 60_000);
+
+const SECRET = "release-secret-0123456789";
+
+describe("releases", () => {
+  let server: RunningServer;
+  const mark = uniqueMark();
+  const urls: Record<string, string> = {};
+  const tokens: Record<string, string> = {};
+  const as = (who: string) => ({ authorization: `Bearer ${tokens[who]}` });
+  const artifact = (greeting: string) => ({ command: ["node", fixtureApp], env: { CUTOVER_TEST_MARK: mark, GREETING: greeting, RELEASE_SECRET: { secret: SECRET } } });
+  let v2 = "";
+
+  beforeAll(async () => {
+    server = await startServer();
+    for (const env of ["rel-dev", "rel-prod"]) {
+      expect((await server.api("POST", "/v1/environments", await environmentSpec(env, mark))).status).toBe(201);
+    }
+    for (const env of ["rel-dev", "rel-prod"]) urls[env] = (await waitForEnvironment(server, env, "ready")).traffic.url;
+    const mint = async (name: string, role: string, environments?: string[]) =>
+      (tokens[name] = (await server.api("POST", "/v1/tokens", { name, role, ...(environments ? { environments } : {}) })).json.token);
+    await mint("ci-deployer", "deployer");
+    await mint("dev-deployer", "deployer", ["rel-dev"]);
+    await mint("dev-admin", "admin", ["rel-dev"]);
+    await mint("dev-viewer", "viewer", ["rel-dev"]);
+    await mint("prod-viewer", "viewer", ["rel-prod"]);
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("records a release once: its digest names its content, its secret is sealed, and the same request again answers with it", async () => {
+    const body = { version: "v2", artifact: artifact("hello"), provenance: { commit: "0123abcd", link: "https://ci.example.com/builds/42", source: "ci" } };
+    const created = await server.api("POST", "/v1/releases", body);
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ version: "v2", provenance: body.provenance, createdBy: { kind: "token" } });
+    expect(created.json.id).toMatch(/^rel_[0-9a-f]{16}$/);
+    expect(created.json.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(JSON.stringify(created.json)).not.toContain(SECRET);
+    v2 = created.json.id;
+
+    const again = await server.api("POST", "/v1/releases", body);
+    expect(again.status).toBe(200);
+    expect(again.json).toEqual(created.json);
+    // The same version with other content (a different secret, a different value) is refused: a release is never changed.
+    for (const other of [artifact("bonjour"), { ...artifact("hello"), env: { ...artifact("hello").env, RELEASE_SECRET: { secret: "another" } } }]) {
+      const changed = await server.api("POST", "/v1/releases", { ...body, artifact: other });
+      expect(changed.status).toBe(409);
+      expect(changed.json.error).toMatchObject({ code: "release_exists", details: { release: v2, version: "v2" } });
+    }
+    expect((await server.api("GET", `/v1/releases/${v2}`)).json).toEqual(created.json);
+    expect((await server.api("GET", "/v1/releases")).json.releases.map((r: { id: string }) => r.id)).toEqual([v2]);
+  });
+
+  it("deploys the same release into two environments: the same digest, the same artifact, its secret only in the processes that run it", async () => {
+    const digest = (await server.api("GET", `/v1/releases/${v2}`)).json.digest;
+    for (const env of ["rel-dev", "rel-prod"]) {
+      // A deployer needs no right over artifacts to deploy a release: the admin who made it chose what runs.
+      const asked = await server.api("POST", `/v1/environments/${env}/deployments`, { release: v2 }, as("ci-deployer"));
+      expect(asked.status).toBe(202);
+      const done = await waitForDeployment(server, asked.json.id, "terminal");
+      expect(done).toMatchObject({ state: "succeeded", version: "v2", release: { id: v2, digest } });
+      expect(JSON.parse((await request(`${urls[env]}/`)).body).version).toBe("v2");
+    }
+    const running = processesWith(mark, "APP_VERSION=v2", "GREETING=hello", `RELEASE_SECRET=${SECRET}`);
+    expect(running.length).toBe(4);
+    const events = (await server.api("GET", `/v1/environments/rel-prod/deployments`)).json.deployments;
+    expect(JSON.stringify(events)).not.toContain(SECRET);
+  });
+
+  it("refuses what a release cannot be asked with, and an unknown release", async () => {
+    const cases: [Record<string, unknown>, number, string][] = [
+      [{ release: v2, version: "v9" }, 400, "validation_failed"],
+      [{ release: v2, artifact: artifact("x") }, 400, "validation_failed"],
+      [{ release: v2, preDeploy: { command: ["true"] } }, 400, "validation_failed"],
+      [{}, 400, "validation_failed"],
+      [{ release: "rel_00000000000000ff" }, 404, "release_not_found"],
+      [{ release: "../etc/passwd" }, 400, "validation_failed"],
+    ];
+    for (const [body, status, code] of cases) {
+      const res = await server.api("POST", "/v1/environments/rel-dev/deployments", body);
+      expect({ body, status: res.status, code: res.json.error?.code }).toEqual({ body, status, code });
+    }
+  });
+
+  it("a release reaches no further than its maker's scope, and only an admin records one", async () => {
+    expect((await server.api("POST", "/v1/releases", { version: "v3", artifact: artifact("x") }, as("ci-deployer"))).json.error.code).toBe("insufficient_role");
+    const scoped = await server.api("POST", "/v1/releases", { version: "v3", artifact: artifact("dev only") }, as("dev-admin"));
+    expect(scoped.status).toBe(201);
+    expect(scoped.json.scope).toEqual(["rel-dev"]);
+    // Not into prod, whoever asks (an unscoped admin included): its maker could not choose what runs there.
+    for (const who of ["ci-deployer", undefined]) {
+      const res = await server.api("POST", "/v1/environments/rel-prod/deployments", { release: scoped.json.id }, who ? as(who) : {});
+      expect({ status: res.status, code: res.json.error?.code }).toEqual({ status: 403, code: "release_out_of_scope" });
+    }
+    // Out of sight for a caller whose scope it does not share; in sight (and deployable) for one whose it does.
+    expect((await server.api("GET", `/v1/releases/${scoped.json.id}`, undefined, as("prod-viewer"))).status).toBe(404);
+    expect((await server.api("GET", "/v1/releases", undefined, as("prod-viewer"))).json.releases.map((r: { id: string }) => r.id)).toEqual([v2]);
+    expect((await server.api("GET", `/v1/releases/${scoped.json.id}`, undefined, as("dev-viewer"))).status).toBe(200);
+    expect((await server.api("POST", "/v1/environments/rel-prod/deployments", { release: v2 }, as("dev-deployer"))).json.error.code).toBe("environment_out_of_scope");
+    const dev = await server.api("POST", "/v1/environments/rel-dev/deployments", { release: scoped.json.id }, as("dev-deployer"));
+    expect(dev.status).toBe(202);
+    expect(await waitForDeployment(server, dev.json.id, "terminal")).toMatchObject({ state: "succeeded", version: "v3" });
+    // A viewer sees that a secret is there, never its value, nor the artifact's other values.
+    const seen = (await server.api("GET", `/v1/releases/${v2}`, undefined, as("dev-viewer"))).json;
+    expect(JSON.stringify(seen)).not.toContain(SECRET);
+    expect(JSON.stringify(seen)).not.toContain("hello");
+    const audit = (await server.api("GET", "/v1/audit?limit=50")).json.entries as { action: string }[];
+    expect(audit.filter((e) => e.action === "release.create").length).toBeGreaterThanOrEqual(2);
+  });
+});
