@@ -29,7 +29,7 @@ import { ofrepRouter } from "./http/ofrep-routes";
 import { chatIdentityRoutes, chatopsRouter } from "./http/chatops-routes";
 import { webhookRoutes } from "./http/webhook-routes";
 import { scheduleRoutes } from "./http/schedule-routes";
-import { releaseRoutes } from "./http/release-routes";
+import { pipelineRoutes } from "./http/pipeline-routes";
 import type { Logger } from "./logger";
 import { createMetrics } from "./metrics/metrics";
 import { openJournal } from "./store/database";
@@ -216,7 +216,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     refresh,
     poolStatsOf,
   });
-  const { flags, flagRamps, chatCommands, chatIdentities, chatPoster, chatProgress, webhooks, dispatcher, schedules, scheduler, releases } = features;
+  const { flags, flagRamps, chatCommands, chatIdentities, chatPoster, chatProgress, webhooks, dispatcher, schedules, scheduler, releases, pipelines, promoter } = features;
   const notifications = config.databaseUrl
     ? new EventNotifications(
         config.databaseUrl,
@@ -236,7 +236,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     reconciler,
     workPollIntervalMs: config.workPollIntervalMs,
     prune: () => idempotencyStore.prune(new Date(Date.now() - 24 * 3600_000)).catch((err) => logger.warn({ err: String(err) }, "pruning idempotency keys failed")),
-    loops: [dispatcher, scheduler, flagRamps],
+    loops: [dispatcher, scheduler, flagRamps, promoter],
     closing: [
       () => notifications?.stop(),
       () => chatProgress.stop(),
@@ -255,7 +255,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     ...webhookRoutes(webhooks),
     ...scheduleRoutes(schedules, refresh, tokens, authorization, metricProviders),
     ...flagRoutes(flags, flagRamps, tokens, authorization, metricProviders),
-    ...releaseRoutes(releases),
+    ...pipelineRoutes({ pipelines, releases, environments: environmentService, tokens, authorization, metricProviders }),
   ];
   const app = createApp({
     routes,

@@ -30,6 +30,11 @@ export type Action =
   /** Recording a release: it chooses what runs wherever it is deployed (within its maker's scope). */
   | "release.create"
   | "release.read"
+  /** Declaring a pipeline over environments (each stage's environment in scope). */
+  | "pipeline.write"
+  | "pipeline.read"
+  /** Promoting past a pipeline's rules: a release never live in the stage before, or one still soaking there. */
+  | "promotion.force"
   /** Choosing what a local environment runs (artifact, pre-deploy job) while local processes cannot be sandboxed: they run with Cutover's own rights. */
   | "local.unsandboxed-run"
   /** Naming where a target's credentials come from (a kubeconfig or context, an AWS profile): they reach whatever those credentials reach. */
@@ -60,6 +65,9 @@ export const POLICY: Record<Action, Role> = {
   "audit.read": "admin",
   "release.create": "admin",
   "release.read": "viewer",
+  "pipeline.write": "admin",
+  "pipeline.read": "viewer",
+  "promotion.force": "admin",
 };
 
 /** Actions that need a principal without an environment scope: they reach past any scope. */

@@ -12,6 +12,7 @@ import { CutoverError } from "../errors";
 import type { FlagRamps } from "../flags/flag-ramps";
 import type { FlagService } from "../flags/flag-service";
 import type { Logger } from "../logger";
+import type { PipelineService } from "../releases/pipeline-service";
 import { actorOfIdentity, principalOfIdentity, type ChatIdentityService } from "./chat-identities";
 import type { ChatCommand } from "./chat-grammar";
 import { ephemeral, historyMessage, refusal, statusMessage } from "./chat-messages";
@@ -40,6 +41,7 @@ export interface ChatCommandDeps {
   logger: Logger;
   flags: FlagService;
   ramps: FlagRamps;
+  pipelines: PipelineService;
 }
 
 // Each verb is an action of the API's one policy: a chat user needs for it exactly what a token would.
@@ -56,7 +58,8 @@ const ACTION_OF: Record<Exclude<ChatCommand["verb"], "help" | "flag">, Action> =
   approve: "deployment.decide",
   reject: "deployment.decide",
 };
-const actionOf = (c: Exclude<ChatCommand, { verb: "help" }>): Action => (c.verb === "flag" ? (c.action === "status" ? "flag.read" : "flag.write") : ACTION_OF[c.verb]);
+const actionOf = (c: Exclude<ChatCommand, { verb: "help" }>): Action =>
+  c.verb === "flag" ? (c.action === "status" ? "flag.read" : "flag.write") : c.verb === "promote" && c.pipeline ? "deployment.create" : ACTION_OF[c.verb];
 
 export class ChatCommandService {
   constructor(private readonly deps: ChatCommandDeps) {}
@@ -138,6 +141,16 @@ export class ChatCommandService {
         await this.audit(actor, "environment.rollback", env, d.id, { command: text });
         return ephemeral(`Rolling *${env}* back: \`${d.id}\` (${d.version}).`);
       }
+      case "promote": {
+        if (!command.pipeline) return this.steer(caller, actor, "promote", env, text);
+        const pipeline = await this.deps.pipelines.get(command.pipeline);
+        const { target } = (await environments.record(env)).spec;
+        const d = await this.deps.pipelines.promote(pipeline, env, {}, actor, (r) => this.deps.authorization.authorizeRelease(r, target, env));
+        await this.follow(caller, d);
+        await this.audit(actor, "pipeline.promote", env, d.id, { command: text, pipeline: pipeline.name });
+        const from = d.promotion?.from ? ` from *${d.promotion.from}*` : "";
+        return ephemeral(`Promoting *${d.version}*${from} into *${env}* through pipeline \`${pipeline.name}\` as \`${d.id}\`. Progress follows here.`);
+      }
       case "flags": {
         const flags = await this.deps.flags.list(env);
         if (flags.length === 0) return ephemeral(`*${env}* has no feature flags`);
@@ -151,15 +164,19 @@ export class ChatCommandService {
         if (!d) return ephemeral(`*${env}* has no deployment waiting at a gate`);
         return this.decide(actor, d, command.gate, command.verb, text);
       }
-      default: {
-        const d = await this.active(env, command.verb === "abort");
-        if (!d) return ephemeral(`*${env}* has no deployment to ${command.verb}`);
-        if (command.verb === "abort") await deployments.abort(d.id, `aborted by ${actor.name} from ${caller.provider}`, actor);
-        else await deployments[command.verb](d.id, actor);
-        await this.audit(actor, `deployment.${command.verb}`, env, d.id, { command: text });
-        return ephemeral(`${command.verb} requested for \`${d.id}\` (${d.version} on *${env}*).`);
-      }
+      default:
+        return this.steer(caller, actor, command.verb, env, text);
     }
+  }
+
+  /** Promote, pause, resume or abort the environment's deployment. */
+  private async steer(caller: ChatCaller, actor: Actor, verb: "promote" | "pause" | "resume" | "abort", env: string, text: string): Promise<ChatMessage> {
+    const d = await this.active(env, verb === "abort");
+    if (!d) return ephemeral(`*${env}* has no deployment to ${verb}`);
+    if (verb === "abort") await this.deps.deployments.abort(d.id, `aborted by ${actor.name} from ${caller.provider}`, actor);
+    else await this.deps.deployments[verb](d.id, actor);
+    await this.audit(actor, `deployment.${verb}`, env, d.id, { command: text });
+    return ephemeral(`${verb} requested for \`${d.id}\` (${d.version} on *${env}*).`);
   }
 
   private async flag(actor: Actor, c: Extract<ChatCommand, { verb: "flag" }>, text: string): Promise<ChatMessage> {

@@ -1,6 +1,7 @@
 // The chat command language, the same on every chat provider:
 //   deploy <env> <version> [--canary 10,50,100] [--step-pause 5m] [--bake 5m]
 //   status|history|promote|pause|resume|abort|rollback <env>
+//   promote <pipeline> <stage>
 //   approve|reject <env> [gate]
 //   flags <env>
 //   flag status|enable|disable <env> <key>
@@ -13,7 +14,9 @@ import { DURATION_PATTERN } from "../../infra/duration";
 export type ChatCommand =
   | { verb: "help" }
   | { verb: "deploy"; environment: string; version: string; canary?: number[]; stepPause?: string; bake?: string }
-  | { verb: "status" | "history" | "promote" | "pause" | "resume" | "abort" | "rollback"; environment: string }
+  | { verb: "status" | "history" | "promote" | "pause" | "resume" | "abort" | "rollback"; environment: string; pipeline?: undefined }
+  /** Promote into a pipeline's stage what is eligible there. */
+  | { verb: "promote"; environment: string; pipeline: string }
   | { verb: "approve" | "reject"; environment: string; gate?: string }
   | { verb: "flags"; environment: string }
   | { verb: "flag"; action: "status" | "enable" | "disable"; environment: string; key: string }
@@ -28,6 +31,7 @@ export const CHAT_HELP = [
   "status <env>",
   "history <env>",
   "promote <env>",
+  "promote <pipeline> <stage>",
   "pause <env>",
   "resume <env>",
   "abort <env>",
@@ -44,8 +48,9 @@ export function parseChatCommand(text: string): ParsedCommand {
   const words = text.trim().split(/\s+/).filter(Boolean);
   const verb = (words.shift() ?? "help").toLowerCase();
   if (verb === "help") return { ok: true, command: { verb: "help" } };
+  if (verb === "promote" && words.length === 2) return { ok: true, command: { verb, pipeline: words[0], environment: words[1] } };
   if ((ENV_VERBS as readonly string[]).includes(verb)) {
-    if (words.length !== 1) return { ok: false, problem: `\`${verb}\` takes one environment name` };
+    if (words.length !== 1) return { ok: false, problem: verb === "promote" ? "`promote` takes an environment, or a pipeline and one of its stages" : `\`${verb}\` takes one environment name` };
     return { ok: true, command: { verb: verb as (typeof ENV_VERBS)[number], environment: words[0] } };
   }
   if (verb === "approve" || verb === "reject") {

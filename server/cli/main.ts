@@ -6,7 +6,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { ApiClient, ApiError } from "./api-client";
 import { FLAGS_USAGE, FlagUsageError, runFlags } from "./flag-commands";
-import { RELEASE_USAGE, ReleaseUsageError, runReleases } from "./release-commands";
+import { promoteInto, RELEASE_USAGE, ReleaseUsageError, runPipelines, runReleases } from "./release-commands";
 import { describe, describeProgress, follow, print, type Deployment, type JournalEvent } from "./output";
 
 const USAGE = `usage: cutover <command> [options]
@@ -19,7 +19,7 @@ const USAGE = `usage: cutover <command> [options]
                                            STEPS like 10:30s,50:manual,100
   status <deployment-id>                   one deployment
   events <deployment-id>                   stream a deployment's events until it ends
-  promote|pause|resume <deployment-id>
+  promote|pause|resume <deployment-id>     (promote --to: a pipeline's stage, below)
   abort <deployment-id> [--reason TEXT]
   approve|reject <deployment-id> [gate] [--reason TEXT]
                                            answer the manual gate the deployment waits at
@@ -99,6 +99,8 @@ async function run(argv: string[]): Promise<number> {
       commit: { type: "string" },
       link: { type: "string" },
       source: { type: "string" },
+      to: { type: "string" },
+      force: { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -193,6 +195,13 @@ async function run(argv: string[]): Promise<number> {
       need(1, "a deployment id");
       return follow(client, args[0], json);
     case "promote":
+      if (values.to) {
+        need(1, "a pipeline");
+        const d = await promoteInto<Deployment>(client, args[0], { json, to: values.to, release: values.release, force: values.force, reason: values.reason });
+        print(json, d, () => describe(d));
+        return values.wait ? follow(client, d.id, json) : 0;
+      }
+    // falls through: promote a deployment past its pause
     case "pause":
     case "resume":
     case "abort": {
@@ -219,6 +228,8 @@ async function run(argv: string[]): Promise<number> {
       print(json, t, () => `${t.id}\n${t.token}`);
       return 0;
     }
+    case "pipeline":
+      return runPipelines(client, args, { json, file: values.file }, print);
     case "release":
       return runReleases(client, args, { json, file: values.file, commit: values.commit, link: values.link, source: values.source }, print);
     case "flags":

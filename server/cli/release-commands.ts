@@ -6,7 +6,12 @@ import type { ApiClient } from "./api-client";
 export const RELEASE_USAGE = `  release create <version> --file <release.json|-> [--commit SHA] [--link URL] [--source NAME]
                                            record a release: the file holds {"artifact", "preDeploy"?, "provenance"?}
   release list                             releases, newest first
-  release show <release-id>                one release`;
+  release show <release-id>                one release
+  pipeline put <name> --file <stages.json|->
+                                           declare a pipeline: the file holds {"stages": [...]}
+  pipeline show <name>                     each stage: what is live, what comes next and why
+  promote <pipeline> --to <stage> [--release ID] [--force --reason TEXT] [--wait]
+                                           promote into a stage (default: what is live and soaked before it)`;
 
 export class ReleaseUsageError extends Error {}
 
@@ -21,6 +26,10 @@ interface Release {
 
 export interface ReleaseOptions {
   json: boolean;
+  to?: string;
+  release?: string;
+  force?: boolean;
+  reason?: string;
   file?: string;
   commit?: string;
   link?: string;
@@ -59,4 +68,43 @@ export async function runReleases(client: ApiClient, args: string[], opts: Relea
     default:
       throw new ReleaseUsageError(`unknown release command ${sub ?? ""}`.trim());
   }
+}
+
+interface StageView {
+  environment: string;
+  hidden?: boolean;
+  promotion?: string;
+  live?: { version: string };
+  next?: { eligible: boolean; reason: string };
+  hold?: { release: { version: string }; by: { name: string } };
+}
+
+/** `cutover pipeline put|show`. */
+export async function runPipelines(client: ApiClient, args: string[], opts: ReleaseOptions, print: (json: boolean, value: unknown, text: () => string) => void): Promise<number> {
+  const [sub, name] = args;
+  if (!name || (sub !== "put" && sub !== "show") || (sub === "put" && !opts.file)) throw new ReleaseUsageError("pipeline put <name> --file <stages.json|-> | pipeline show <name>");
+  const answer =
+    sub === "put"
+      ? await client.request<{ stages: StageView[] }>("PUT", `/v1/pipelines/${encodeURIComponent(name)}`, JSON.parse(readFileSync(opts.file === "-" ? 0 : opts.file!, "utf8")))
+      : await client.request<{ stages: StageView[] }>("GET", `/v1/pipelines/${encodeURIComponent(name)}`);
+  print(opts.json, answer, () =>
+    answer.stages
+      .map((s) =>
+        s.hidden
+          ? `${s.environment}: (out of scope)`
+          : `${s.environment} [${s.promotion}]: live ${s.live?.version ?? "-"}; next: ${s.next?.eligible ? "eligible, " : ""}${s.next?.reason ?? "-"}${s.hold ? `; held since ${s.hold.by.name} promoted ${s.hold.release.version} by hand` : ""}`,
+      )
+      .join("\n"),
+  );
+  return 0;
+}
+
+/** `cutover promote <pipeline> --to <stage>`: the deployment it makes. */
+export async function promoteInto<D extends { id: string }>(client: ApiClient, pipeline: string, opts: ReleaseOptions): Promise<D> {
+  if (opts.force && !opts.reason) throw new ReleaseUsageError("a forced promotion needs --reason");
+  return client.request<D>("POST", `/v1/pipelines/${encodeURIComponent(pipeline)}/promote`, {
+    to: opts.to,
+    ...(opts.release ? { release: opts.release } : {}),
+    ...(opts.force ? { force: true, reason: opts.reason } : {}),
+  });
 }

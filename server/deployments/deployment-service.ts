@@ -38,6 +38,8 @@ export interface DeploymentRequest {
   release?: { id: string; digest: string; version: string; artifact: Artifact; preDeploy?: PreDeployJob };
   /** The pipeline that promotes the release. */
   promotion?: Promotion;
+  /** A deployment id decided by the caller: asking again with it answers with the deployment made the first time (an automatic promotion's, so that no crash or second replica makes it twice). */
+  id?: string;
   strategy?: Strategy;
   /** Replaces the environment's gates for this deployment. */
   gates?: GateInput[];
@@ -85,6 +87,7 @@ export class DeploymentService {
     by?: Actor,
     beforeStart?: (d: Deployment) => Promise<void>,
   ): Promise<DeploymentView> {
+    if (request.id && (await this.deployments.get(request.id))) return this.get(request.id);
     const env = await this.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
     if (env.status === "deleting" || env.status === "failed") {
@@ -106,7 +109,7 @@ export class DeploymentService {
     if (preDeploy && hasSecrets(preDeploy)) checkSecretsSupported(env.spec.target);
     const now = new Date().toISOString();
     const d: Deployment = {
-      id: `dep_${randomBytes(8).toString("hex")}`,
+      id: request.id ?? `dep_${randomBytes(8).toString("hex")}`,
       environment,
       version: request.version,
       artifact: artifactFor(artifact, request.version),
@@ -124,7 +127,13 @@ export class DeploymentService {
       createdAt: now,
       updatedAt: now,
     };
-    await this.deployments.insert(d);
+    try {
+      await this.deployments.insert(d);
+    } catch (err) {
+      // Another replica made the deployment of this id a moment before.
+      if (request.id && (await this.deployments.get(request.id))) return this.get(request.id);
+      throw err;
+    }
     await this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type, ...(d.release ? { release: d.release } : {}), ...(d.promotion ? { promotion: d.promotion } : {}), ...(by ? { by } : {}) });
     await beforeStart?.(d);
     this.poke(environment);

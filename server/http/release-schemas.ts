@@ -1,6 +1,7 @@
-// The shapes of release requests.
+// The shapes of release and pipeline requests.
 import { z } from "zod";
-import { artifactSchema, preDeploySchema, releaseId, version } from "./schemas";
+import { duration } from "./duration-schema";
+import { artifactSchema, environmentName, preDeploySchema, releaseId, strategySchema, version } from "./schemas";
 
 const text = (max: number) => z.string().regex(/^[^\x00-\x1f\x7f]*$/, "without control characters").min(1).max(max);
 
@@ -25,3 +26,35 @@ export const listReleasesQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(500).default(50),
   before: z.iso.datetime().optional().describe("only releases recorded before this time (the next page)"),
 });
+
+export const pipelineParams = z.strictObject({ name: environmentName });
+export const holdParams = z.strictObject({ name: environmentName, stage: environmentName });
+
+export const putPipelineSchema = z.strictObject({
+  stages: z
+    .array(
+      z.strictObject({
+        environment: environmentName,
+        promotion: z.enum(["auto", "manual"]).default("manual").describe("auto: Cutover promotes what is eligible as soon as it is; manual: a deployer of the stage does"),
+        soak: duration.default("0s").describe("how long a release must have been live in the stage before this one before it may come here"),
+        strategy: strategySchema.optional().describe("the strategy promotions into this stage deploy with (else the environment's)"),
+        denyWindows: z
+          .array(z.strictObject({ cron: z.string().min(1).max(200), duration, timeZone: z.string().min(1).max(100).default("UTC") }))
+          .max(20)
+          .optional()
+          .describe("no promotion into the stage from each time the cron fires until `duration` later"),
+      }),
+    )
+    .min(2)
+    .max(10)
+    .refine((stages) => new Set(stages.map((s) => s.environment)).size === stages.length, "each environment is one stage"),
+});
+
+export const promoteSchema = z
+  .strictObject({
+    to: environmentName.describe("the stage's environment"),
+    release: releaseId.optional().describe("else what is live and soaked in the stage before"),
+    force: z.boolean().optional().describe("past the pipeline's rules (an admin of the stage); recorded"),
+    reason: text(500).optional(),
+  })
+  .refine((p) => !p.force || p.reason, { path: ["reason"], message: "a forced promotion needs a reason (it is recorded)" });

@@ -1,4 +1,5 @@
 // What the release domain needs from the outside: somewhere to keep releases.
+import type { Hold, Pipeline } from "./pipeline";
 import type { Release } from "./release";
 
 export interface ReleaseRepository {
@@ -8,4 +9,13 @@ export interface ReleaseRepository {
   byVersion(version: string): Promise<Release | undefined>;
   /** Newest first. */
   list(opts: { limit: number; before?: string }): Promise<Release[]>;
+}
+
+export interface PipelineRepository {
+  /** Creates or replaces a pipeline; true when it was created. */
+  put(pipeline: Pipeline): Promise<boolean>;
+  get(name: string): Promise<Pipeline | undefined>;
+  list(): Promise<Pipeline[]>;
+  /** Sets (or, with undefined, removes) the hold on automatic promotion into a stage. */
+  setHold(name: string, stage: string, hold: Hold | undefined): Promise<void>;
 }

@@ -108,6 +108,17 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex("releases_by_time").on("releases").columns(["created_at", "id"]).execute();
       },
     },
+    // Pipelines: the stages a release travels through.
+    "0011_pipelines": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("pipelines")
+          .addColumn("name", "text", (c) => c.primaryKey())
+          .addColumn("body", "text", (c) => c.notNull())
+          .addColumn("updated_at", "text", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

@@ -246,8 +246,16 @@ export interface ReleasesTable {
   created_at: string;
 }
 
+export interface PipelinesTable {
+  name: string;
+  /** The whole pipeline as JSON. */
+  body: string;
+  updated_at: string;
+}
+
 export interface JournalSchema {
   releases: ReleasesTable;
+  pipelines: PipelinesTable;
   flags: FlagsTable;
   flag_history: FlagHistoryTable;
   flag_ramps: FlagRampsTable;

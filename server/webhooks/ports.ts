@@ -7,6 +7,9 @@ export const WEBHOOK_EVENTS = [
   "deployment.failed",
   "environment.drifted",
   "schedule.run_failed",
+  "promotion.started",
+  "promotion.succeeded",
+  "promotion.failed",
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

@@ -10,6 +10,9 @@ const ICON: Record<string, string> = {
   "deployment.failed": ":x:",
   "environment.drifted": ":warning:",
   "schedule.run_failed": ":alarm_clock:",
+  "promotion.started": ":arrow_forward:",
+  "promotion.succeeded": ":white_check_mark:",
+  "promotion.failed": ":no_entry:",
 };
 
 export function slackMessage(m: WebhookMessage): { text: string; blocks: unknown[] } {
@@ -19,6 +22,9 @@ export function slackMessage(m: WebhookMessage): { text: string; blocks: unknown
     line = `*${m.environment}* has drifted: ${(d.drift ?? []).map((x) => x.message).join("; ")}`;
   } else if (m.type === "schedule.run_failed") {
     line = `A ${d.kind ?? ""} run of schedule \`${d.scheduleId}\` on *${m.environment}* ${d.state === "missed" ? "was missed" : "failed"}${d.error?.message ? `: ${d.error.message}` : ""}`;
+  } else if (m.type.startsWith("promotion.")) {
+    const p = (m.data as { promotion?: { pipeline: string; from?: string; forced?: boolean } }).promotion;
+    line = `Promotion of *${d.version}* ${p?.from ? `from *${p.from}* ` : ""}into *${m.environment}* (pipeline \`${p?.pipeline}\`${p?.forced ? ", forced" : ""}) ${m.type.slice("promotion.".length)}${d.error?.message ? `: ${d.error.message}` : ""}`;
   } else {
     const what = m.type.slice("deployment.".length).replace("_", " ");
     line = `*${d.version}* → *${m.environment}* (\`${d.deploymentId}\`) ${what}${d.error?.message ? `: ${d.error.message}` : ""}`;

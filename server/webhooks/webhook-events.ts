@@ -13,6 +13,14 @@ const FROM_JOURNAL: Partial<Record<JournalEventType, WebhookEvent>> = {
   "deployment:failed": "deployment.failed",
 };
 
+/** A promotion is a deployment: its start and end are also the promotion's. */
+const PROMOTION: Partial<Record<WebhookEvent, WebhookEvent>> = {
+  "deployment.started": "promotion.started",
+  "deployment.succeeded": "promotion.succeeded",
+  "deployment.rolled_back": "promotion.failed",
+  "deployment.failed": "promotion.failed",
+};
+
 export interface WebhookMessage {
   type: WebhookEvent;
   environment: string;
@@ -25,24 +33,24 @@ export function onWebhookEvents(bus: DomainEventBus, deployments: DeploymentRepo
     const type = FROM_JOURNAL[e.type as JournalEventType];
     if (!type) return;
     const d = await deployments.get(e.deploymentId);
-    publish({
-      type,
+    const data = {
+      deploymentId: e.deploymentId,
       environment: e.environment,
-      data: {
-        deploymentId: e.deploymentId,
-        environment: e.environment,
-        version: d?.version,
-        ...(d?.release ? { release: d.release } : {}),
-        kind: d?.kind,
-        strategy: d?.strategy.type,
-        state: d?.state,
-        phase: d?.phase,
-        ...(d?.fromVersion ? { fromVersion: d.fromVersion } : {}),
-        ...(d?.error ? { error: d.error } : {}),
-        ...(d?.requestedBy ? { requestedBy: d.requestedBy } : {}),
-        event: { id: e.id, at: e.at, ...e.data },
-      },
-    });
+      version: d?.version,
+      ...(d?.release ? { release: d.release } : {}),
+      ...(d?.promotion ? { promotion: d.promotion } : {}),
+      kind: d?.kind,
+      strategy: d?.strategy.type,
+      state: d?.state,
+      phase: d?.phase,
+      ...(d?.fromVersion ? { fromVersion: d.fromVersion } : {}),
+      ...(d?.error ? { error: d.error } : {}),
+      ...(d?.requestedBy ? { requestedBy: d.requestedBy } : {}),
+      event: { id: e.id, at: e.at, ...e.data },
+    };
+    publish({ type, environment: e.environment, data });
+    const promotion = d?.promotion && PROMOTION[type];
+    if (promotion) publish({ type: promotion, environment: e.environment, data });
   };
   const offs = [
     bus.on("deployment:event", (e) => void fromJournal(e).catch(() => undefined)),

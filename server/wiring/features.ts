@@ -6,7 +6,7 @@ import type { Principal, TokenService } from "../auth/token-service";
 import type { Config } from "../config";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentService } from "../deployments/deployment-service";
-import type { Actor, Color, Environment } from "../deployments/model";
+import { personOf, type Actor, type Color, type Environment } from "../deployments/model";
 import type { SecretSealer } from "../deployments/ports";
 import type { EnvironmentService } from "../environments/environment-service";
 import type { EnvironmentRefresh } from "../environments/environment-refresh";
@@ -38,6 +38,10 @@ import { RunStore, ScheduleStore } from "../store/schedule-store";
 import { DeliveryStore, WebhookStore } from "../store/webhook-store";
 import { ReleaseStore } from "../store/release-store";
 import { ReleaseService } from "../releases/release-service";
+import { PipelineService } from "../releases/pipeline-service";
+import { AutoPromoter } from "../releases/auto-promoter";
+import type { Release } from "../releases/release";
+import { PipelineStore } from "../store/pipeline-store";
 
 export interface FeatureContext {
   config: Config;
@@ -107,6 +111,15 @@ export function wireFeatures(c: FeatureContext) {
   const chatThreads = new ChatThreadStore(journal.db, c.secrets);
   const chatPoster = new ProviderPoster({ slackBotToken: config.slackBotToken, slackApiUrl: config.slackApiUrl, guard: c.outboundGuard });
   const chatProgress = new ChatProgress(bus, chatThreads, deploymentStore, chatPoster, chatLogger);
+  const releaseStore = new ReleaseStore(journal.db);
+  const releases = new ReleaseService(releaseStore, c.secrets);
+  const pipelines = new PipelineService({
+    pipelines: new PipelineStore(journal.db),
+    releases: releaseStore,
+    environments: environmentStore,
+    deployments: deploymentStore,
+    deploymentService: c.deploymentService,
+  });
   const chatCommands = new ChatCommandService({
     identities: chatIdentities,
     tokens: c.tokens,
@@ -120,6 +133,7 @@ export function wireFeatures(c: FeatureContext) {
     logger: chatLogger,
     flags,
     ramps: flagRamps,
+    pipelines,
   });
   const webhookStore = new WebhookStore(journal.db, c.secrets);
   const deliveryStore = new DeliveryStore(journal.db);
@@ -153,6 +167,22 @@ export function wireFeatures(c: FeatureContext) {
     authorization: c.authorization,
     principalOf,
   });
-  const releases = new ReleaseService(new ReleaseStore(journal.db), c.secrets);
-  return { flags, flagRamps, chatIdentities, chatPoster, chatProgress, chatCommands, webhooks, dispatcher, schedules, scheduler, releases };
+  const promoter = new AutoPromoter({
+    pipelines,
+    // Automatic promotions act for whoever declared the pipeline, as they are now.
+    authorityOf: async (pipeline) => {
+      const creator = await principalOf(pipeline.createdBy);
+      if (!creator) return { refused: "the token or chat identity that declared the pipeline no longer exists" };
+      const by: Actor = { kind: "system", id: `pipeline:${pipeline.name}`, name: `pipeline ${pipeline.name} for ${pipeline.createdBy.name}`, person: personOf(pipeline.createdBy) };
+      const mayRun = async (release: Release, environment: string) => {
+        c.authorization.authorize(creator, "deployment.create", environment);
+        c.authorization.authorizeRelease(release, (await environmentStore.get(environment))?.spec.target ?? "local", environment);
+      };
+      return { by, mayRun };
+    },
+    intervalMs: config.promotionIntervalMs,
+    logger: logger.child({ component: "promotions" }),
+  });
+  bus.on("deployment:event", (e) => e.type === "deployment:succeeded" && promoter.kick());
+  return { flags, flagRamps, chatIdentities, chatPoster, chatProgress, chatCommands, webhooks, dispatcher, schedules, scheduler, releases, pipelines, promoter };
 }

@@ -217,6 +217,22 @@ describe("Slack slash commands", () => {
     await waitFor("the rollback in chat", () => texts(third.key).some((t) => /rolled back: aborted by dana/.test(t)), 10_000);
   });
 
+  it("promotes through a pipeline from chat: what runs in the stage before, within the user's role and scope", async () => {
+    expect((await server.api("POST", "/v1/environments", await environmentSpec("chat-b", uniqueMark()))).status).toBe(201);
+    await waitForEnvironment(server, "chat-b", "ready");
+    const spec = (await server.api("GET", "/v1/environments/chat-a")).json.spec;
+    const release = (await server.api("POST", "/v1/releases", { version: "r1", artifact: spec.fleet.artifact })).json;
+    await waitForDeployment(server, (await server.api("POST", "/v1/environments/chat-a/deployments", { release: release.id })).json.id, "succeeded");
+    expect((await server.api("PUT", "/v1/pipelines/chat-line", { stages: [{ environment: "chat-a" }, { environment: "chat-b" }] })).status).toBe(201);
+    expect((await slash("promote chat-line chat-b", VIEWER)).json.text).toMatch(/deployer role/);
+    const promoted = await slash("promote chat-line chat-b");
+    expect(promoted.json.text).toMatch(/Promoting \*r1\* from \*chat-a\* into \*chat-b\* through pipeline `chat-line`/);
+    const d = await waitForDeployment(server, deploymentIdIn(promoted.json.text)!, "terminal");
+    expect(d).toMatchObject({ state: "succeeded", release: { id: release.id }, promotion: { pipeline: "chat-line", from: "chat-a" }, requestedBy: { kind: "chat" } });
+    expect((await slash("promote chat-line chat-b")).json.text).toMatch(/r1 is live here already|nothing may be promoted/);
+    expect((await slash("promote chat-line prod")).json.text).toMatch(/not allowed to act on environment prod/);
+  });
+
   it("holds a deployment at an approval gate until an approver presses Approve", async () => {
     expect((await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: TEAM, user: APPROVER, role: "approver", environments: ["chat-*"] })).status).toBe(201);
     const id = (await server.api("POST", "/v1/environments/chat-a/deployments", { version: "v4", gates: [{ kind: "approval" }] })).json.id;

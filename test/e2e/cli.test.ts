@@ -133,6 +133,19 @@ describe("cutover CLI", () => {
     expect((await cutover("release", "create", "v10")).code).toBe(2);
   });
 
+  it("declares a pipeline, shows it, and promotes into its next stage what is live before it", async () => {
+    const spec = (await server.api("GET", "/v1/environments/cli")).json.spec;
+    expect((await server.api("POST", "/v1/environments", await environmentSpec("cli-prod", spec.fleet.artifact.env.CUTOVER_TEST_MARK))).status).toBe(201);
+    const file = path.join(tempDir("cli-pipeline"), "pipeline.json");
+    writeFileSync(file, JSON.stringify({ stages: [{ environment: "cli" }, { environment: "cli-prod" }] }));
+    expect((await cutover("pipeline", "put", "cli-line", "--file", file)).stdout).toContain("cli-prod [manual]: live -; next: eligible, v9 is live in cli");
+    const promoted = await cutover("promote", "cli-line", "--to", "cli-prod", "--wait");
+    expect(promoted.code).toBe(0);
+    expect((await cutover("pipeline", "show", "cli-line")).stdout).toContain("cli-prod [manual]: live v9; next: v9 is live here already");
+    expect((await cutover("promote", "cli-line", "--to", "cli-prod", "--force")).code).toBe(2);
+    expect((await server.api("DELETE", "/v1/environments/cli-prod")).status).toBe(202);
+  });
+
   it("deletes the environment with --wait, leaving no process", async () => {
     const spec = (await server.api("GET", "/v1/environments/cli")).json.spec;
     const mark = spec.fleet.artifact.env.CUTOVER_TEST_MARK;

@@ -414,6 +414,7 @@ describe("every mutating route and chat command, each caller kind, role and scop
     queued = behind.json.id;
     expect(held.status).toBe(202);
     release = (await server.api("POST", "/v1/releases", { version: "r-table", artifact: { command: ["node", "-e", "0"] } })).json.id;
+    expect((await server.api("PUT", "/v1/pipelines/ab", { stages: [{ environment: "alpha" }, { environment: "beta" }] })).status).toBe(201);
   });
 
   const ROLES = ["viewer", "deployer", "approver", "admin"] as const;
@@ -425,6 +426,7 @@ describe("every mutating route and chat command, each caller kind, role and scop
     { name: "deploy with preDeploy", least: "admin", call: (w) => as(w)("POST", "/v1/environments/alpha/deployments", { version: "t-p", preDeploy: { command: ["true"] } }) },
     { name: "deploy with gates", least: "admin", call: (w) => as(w)("POST", "/v1/environments/alpha/deployments", { version: "t-g", gates: [{ kind: "approval" }] }) },
     { name: "deploy a release", least: "deployer", call: (w) => as(w)("POST", "/v1/environments/alpha/deployments", { release }) },
+    { name: "promote through a pipeline", least: "deployer", call: (w) => as(w)("POST", "/v1/pipelines/ab/promote", { to: "alpha", release }) },
     { name: "rollback", least: "deployer", call: (w) => as(w)("POST", "/v1/environments/alpha/rollback", {}) },
     { name: "refresh", least: "deployer", call: (w) => as(w)("POST", "/v1/environments/alpha/refresh", {}) },
     { name: "pause", least: "deployer", call: (w) => as(w)("POST", `/v1/deployments/${queued}/pause`, {}) },

@@ -18,6 +18,7 @@ import { DeliveryStore, WebhookStore } from "../../server/store/webhook-store";
 import { ChatIdentityStore } from "../../server/store/chat-store";
 import { AuditStore } from "../../server/store/audit-store";
 import { ReleaseStore } from "../../server/store/release-store";
+import { PipelineStore } from "../../server/store/pipeline-store";
 import type { Release } from "../../server/releases/release";
 import type { Schedule } from "../../server/schedules/ports";
 import type { Operation } from "../../server/environments/ports";
@@ -369,6 +370,26 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect(await releases.get("rel_2")).toBeUndefined();
     expect((await releases.list({ limit: 10 })).map((r) => r.id)).toEqual(["rel_3", "rel_1"]);
     expect((await releases.list({ limit: 10, before: "2026-01-02T00:00:00.000Z" })).map((r) => r.id)).toEqual(["rel_1"]);
+  });
+
+  it("declares a pipeline once by name and replaces it whole", async () => {
+    const pipelines = new PipelineStore(journal.db);
+    const createdBy = { kind: "token" as const, id: "admin", name: "admin" };
+    const stages = [
+      { environment: "dev", promotion: "manual" as const, soak: "0s" },
+      { environment: "prod", promotion: "manual" as const, soak: "1h" },
+    ];
+    expect(await pipelines.put({ name: "shop", stages, createdBy, updatedAt: "2026-01-01T00:00:00.000Z" })).toBe(true);
+    expect(await pipelines.put({ name: "shop", stages: stages.slice(0, 1), createdBy, updatedAt: "2026-01-02T00:00:00.000Z" })).toBe(false);
+    expect(await pipelines.get("shop")).toEqual({ name: "shop", stages: stages.slice(0, 1), createdBy, updatedAt: "2026-01-02T00:00:00.000Z" });
+    expect(await pipelines.put({ name: "api", stages, createdBy, updatedAt: "2026-01-03T00:00:00.000Z" })).toBe(true);
+    expect((await pipelines.list()).map((p) => p.name)).toEqual(["api", "shop"]);
+    expect(await pipelines.get("nope")).toBeUndefined();
+    const hold = { by: createdBy, at: "2026-01-04T00:00:00.000Z", release: { id: "rel_1", version: "v1" } };
+    await pipelines.setHold("shop", "dev", hold);
+    expect((await pipelines.get("shop"))?.holds).toEqual({ dev: hold });
+    await pipelines.setHold("shop", "dev", undefined);
+    expect((await pipelines.get("shop"))?.holds).toBeUndefined();
   });
 });
 

@@ -18,6 +18,11 @@ describe("the chat command grammar", () => {
     expect(parseChatCommand("help")).toEqual({ ok: true, command: { verb: "help" } });
   });
 
+  it("parses a promotion through a pipeline: the pipeline, then the stage", () => {
+    expect(parseChatCommand("promote shop prod")).toEqual({ ok: true, command: { verb: "promote", pipeline: "shop", environment: "prod" } });
+    expect(parseChatCommand("promote shop prod extra")).toEqual({ ok: false, problem: "`promote` takes an environment, or a pipeline and one of its stages" });
+  });
+
   it("parses approve and reject, with or without a gate", () => {
     expect(parseChatCommand("approve prod")).toEqual({ ok: true, command: { verb: "approve", environment: "prod" } });
     expect(parseChatCommand("reject prod db-check")).toEqual({ ok: true, command: { verb: "reject", environment: "prod", gate: "db-check" } });

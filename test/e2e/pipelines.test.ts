@@ -1,0 +1,204 @@
+// A release travelling a three-stage pipeline on the local target, real
+// fleets under load through each stage's balancer the whole time: into dev
+// by name, into staging automatically once it has soaked in dev, into prod
+// by hand once prod's deny window no longer holds it. A version that fails
+// in dev goes no further; a person promoting an older release holds the
+// automatic stage until the hold is released; forcing past the rules takes
+// an admin and a reason, and is recorded; the server killed while an
+// automatic promotion runs neither repeats nor skips it.
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { request } from "../helpers/http";
+import { startLoad } from "../helpers/load";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { fixtureApp, tempDir } from "../helpers/temp-dir";
+import { waitFor } from "../helpers/wait-for";
+
+jest.setTimeout(8 * 60_000);
+
+const STAGES = ["pl-dev", "pl-staging", "pl-prod"];
+const ENV = { CUTOVER_PROMOTION_INTERVAL: "500ms" };
+const FREEZE = { cron: "* * * * *", duration: "2m", timeZone: "Europe/Berlin" };
+const stagesWith = (prod: Record<string, unknown>) => [
+  { environment: "pl-dev" },
+  { environment: "pl-staging", promotion: "auto", soak: "3s" },
+  { environment: "pl-prod", strategy: { type: "canary", steps: [{ weight: 50 }] }, ...prod },
+];
+
+interface Deployment {
+  id: string;
+  state: string;
+  version: string;
+  createdAt: string;
+  finishedAt?: string;
+  promotion?: Record<string, unknown>;
+  release?: { id: string; digest: string };
+  requestedBy?: { kind: string };
+}
+
+describe("pipelines", () => {
+  const dataDir = tempDir("pipelines");
+  let server: RunningServer;
+  const mark = uniqueMark();
+  const urls: Record<string, string> = {};
+  const tokens: Record<string, string> = {};
+  const as = (who: string) => ({ authorization: `Bearer ${tokens[who]}` });
+  const release = async (version: string, env: Record<string, string> = {}) =>
+    (await server.api("POST", "/v1/releases", { version, artifact: { command: ["node", fixtureApp], env: { CUTOVER_TEST_MARK: mark, ...env } } })).json as { id: string; digest: string };
+  const stage = async (name: string) => (await server.api("GET", "/v1/pipelines/shop")).json.stages.find((s: { environment: string }) => s.environment === name);
+  const promote = (body: Record<string, unknown>, who?: string) => server.api("POST", "/v1/pipelines/shop/promote", body, who ? as(who) : {});
+  const deploymentsOf = async (env: string) => (await server.api("GET", `/v1/environments/${env}/deployments`)).json.deployments as Deployment[];
+  const live = async (env: string) => (await server.api("GET", `/v1/environments/${env}`)).json.liveVersion as string;
+  /** The environment runs `version` and has no deployment going on. */
+  const settled = async (env: string, version: string) =>
+    (await live(env)) === version && (await deploymentsOf(env)).every((d) => ["succeeded", "rolled_back", "failed", "cancelled"].includes(d.state));
+  /** Load through a stage's balancer, once it has something live. */
+  const loadOn = (env: string) => load.push(startLoad(`${urls[env]}/`, { concurrency: 2, maxMs: 8 * 60_000 }));
+  const load: ReturnType<typeof startLoad>[] = [];
+  let r1: { id: string; digest: string };
+
+  beforeAll(async () => {
+    server = await startServer({ dataDir, env: ENV });
+    for (const env of STAGES) expect((await server.api("POST", "/v1/environments", await environmentSpec(env, mark))).status).toBe(201);
+    for (const env of STAGES) urls[env] = (await waitForEnvironment(server, env, "ready")).traffic.url;
+    const mint = async (name: string, role: string, environments?: string[]) =>
+      (tokens[name] = (await server.api("POST", "/v1/tokens", { name, role, ...(environments ? { environments } : {}) })).json.token);
+    await mint("deployer", "deployer");
+    await mint("prod-viewer", "viewer", ["pl-prod"]);
+    await mint("dev-admin", "admin", ["pl-dev"]);
+  });
+
+  afterAll(async () => {
+    await Promise.all(load.map((l) => l.stop()));
+    await server?.stop();
+  });
+
+  it("declares a pipeline over existing environments, only as an admin of every stage", async () => {
+    const stages = stagesWith({ denyWindows: [FREEZE] });
+    expect((await server.api("PUT", "/v1/pipelines/shop", { stages }, as("deployer"))).json.error.code).toBe("insufficient_role");
+    expect((await server.api("PUT", "/v1/pipelines/shop", { stages }, as("dev-admin"))).json.error.code).toBe("environment_out_of_scope");
+    expect((await server.api("PUT", "/v1/pipelines/shop", { stages: [{ environment: "pl-dev" }, { environment: "pl-nowhere" }] })).json.error.code).toBe("environment_not_found");
+    expect((await server.api("PUT", "/v1/pipelines/shop", { stages: [{ environment: "pl-dev" }, { environment: "pl-dev" }] })).status).toBe(400);
+    const badCron = await server.api("PUT", "/v1/pipelines/shop", { stages: stagesWith({ denyWindows: [{ ...FREEZE, cron: "every day" }] }) });
+    expect({ status: badCron.status, code: badCron.json.error.code }).toEqual({ status: 400, code: "invalid_cron" });
+    const put = await server.api("PUT", "/v1/pipelines/shop", { stages });
+    expect(put.status).toBe(201);
+    expect(put.json.stages.map((s: { environment: string; next: { code?: string } }) => [s.environment, s.next.code])).toEqual([
+      ["pl-dev", "first_stage"],
+      ["pl-staging", "nothing_upstream"],
+      ["pl-prod", "nothing_upstream"],
+    ]);
+  });
+
+  it("promotes a release into dev by name; staging takes it automatically once it has soaked in dev", async () => {
+    r1 = await release("v1");
+    const intoDev = await promote({ to: "pl-dev", release: r1.id }, "deployer");
+    expect(intoDev.status).toBe(202);
+    expect(intoDev.json.promotion).toEqual({ pipeline: "shop" });
+    const dev = await waitForDeployment(server, intoDev.json.id, "terminal");
+    expect(dev).toMatchObject({ state: "succeeded", release: { id: r1.id, digest: r1.digest } });
+    loadOn("pl-dev");
+    await waitFor("staging to run v1", () => settled("pl-staging", "v1"), 120_000);
+    loadOn("pl-staging");
+    const [auto] = await deploymentsOf("pl-staging");
+    expect(auto).toMatchObject({ state: "succeeded", release: { digest: r1.digest }, promotion: { pipeline: "shop", from: "pl-dev" }, requestedBy: { kind: "system" } });
+    // Not before the release had soaked 3 s in dev.
+    expect(Date.parse(auto.createdAt) - Date.parse(dev.finishedAt!)).toBeGreaterThanOrEqual(3000);
+    expect((await stage("pl-staging")).next).toMatchObject({ eligible: false, code: "already_live" });
+  });
+
+  it("holds prod inside its deny window, manual or forced by a deployer; outside it, a deployer promotes", async () => {
+    const prod = await stage("pl-prod");
+    expect(prod.next).toMatchObject({ eligible: false, code: "denied", release: { id: r1.id } });
+    expect(Date.parse(prod.next.until)).toBeGreaterThan(Date.now());
+    const denied = await promote({ to: "pl-prod" }, "deployer");
+    expect({ status: denied.status, code: denied.json.error.code }).toEqual({ status: 409, code: "promotion_denied" });
+    expect((await promote({ to: "pl-prod", force: true, reason: "hotfix" }, "deployer")).json.error.code).toBe("insufficient_role");
+    expect((await promote({ to: "pl-prod", force: true })).status).toBe(400);
+    // The freeze is lifted: prod takes what staging runs.
+    expect((await server.api("PUT", "/v1/pipelines/shop", { stages: stagesWith({}) })).status).toBe(200);
+    const intoProd = await promote({ to: "pl-prod" }, "deployer");
+    expect(intoProd.status).toBe(202);
+    expect(intoProd.json).toMatchObject({ promotion: { pipeline: "shop", from: "pl-staging" }, strategy: { type: "canary" } });
+    expect(await waitForDeployment(server, intoProd.json.id, "terminal")).toMatchObject({ state: "succeeded", release: { digest: r1.digest } });
+    loadOn("pl-prod");
+    // The same digest runs in all three stages.
+    for (const env of STAGES) expect(JSON.parse((await request(`${urls[env]}/`)).body).version).toBe("v1");
+    for (const l of load) expect(l.result.failed).toBe(0);
+  });
+
+  it("a version that fails in dev goes no further: staging is not promoted, and naming it there is refused", async () => {
+    const bad = await release("v2", { FAIL_HEALTH: "1" });
+    const intoDev = await promote({ to: "pl-dev", release: bad.id }, "deployer");
+    expect(await waitForDeployment(server, intoDev.json.id, "terminal")).toMatchObject({ state: "rolled_back" });
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await live("pl-staging")).toBe("v1");
+    expect((await stage("pl-staging")).next).toMatchObject({ eligible: false, code: "already_live", release: { id: r1.id } });
+    const named = await promote({ to: "pl-staging", release: bad.id }, "deployer");
+    expect({ status: named.status, code: named.json.error.code }).toEqual({ status: 409, code: "release_not_promoted_upstream" });
+    // An admin may force it past the rule, with a reason, and it is recorded (here it fails its health check in staging too).
+    const forced = await promote({ to: "pl-staging", release: bad.id, force: true, reason: "reproduce the failure in staging" });
+    expect(forced.json.promotion).toEqual({ pipeline: "shop", from: "pl-dev", forced: true, reason: "reproduce the failure in staging" });
+    expect(await waitForDeployment(server, forced.json.id, "terminal")).toMatchObject({ state: "rolled_back" });
+    const audit = (await server.api("GET", "/v1/audit?limit=200")).json.entries as { action: string }[];
+    expect(audit.filter((e) => e.action === "pipeline.promote").length).toBeGreaterThanOrEqual(4);
+    for (const l of load) expect(l.result.failed).toBe(0);
+  });
+
+  it("an older release promoted by hand holds the automatic stage until someone releases the hold", async () => {
+    const r3 = await release("v3");
+    await waitForDeployment(server, (await promote({ to: "pl-dev", release: r3.id }, "deployer")).json.id, "succeeded");
+    await waitFor("staging to run v3", () => settled("pl-staging", "v3"), 120_000);
+    // Back to v1 in staging by hand: v1 is older than v3, so staging's automatic promotion holds.
+    await waitForDeployment(server, (await promote({ to: "pl-staging", release: r1.id }, "deployer")).json.id, "succeeded");
+    expect((await stage("pl-staging")).hold).toMatchObject({ release: { id: r1.id, version: "v1" } });
+    const r4 = await release("v4");
+    await waitForDeployment(server, (await promote({ to: "pl-dev", release: r4.id }, "deployer")).json.id, "succeeded");
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(await live("pl-staging")).toBe("v1");
+    expect((await stage("pl-staging")).next).toMatchObject({ eligible: true, release: { id: r4.id } });
+    expect((await server.api("DELETE", "/v1/pipelines/shop/holds/pl-staging", undefined, as("deployer"))).status).toBe(204);
+    expect((await server.api("DELETE", "/v1/pipelines/shop/holds/pl-staging")).json.error.code).toBe("hold_not_found");
+    await waitFor("staging to run v4", () => settled("pl-staging", "v4"), 120_000);
+    for (const l of load) expect(l.result.failed).toBe(0);
+  });
+
+  it("the server killed while an automatic promotion runs: after the restart it ends once, and is not made again", async () => {
+    // Staging frozen while v5 goes live in dev, so its automatic promotion waits for the server that will die in it.
+    const frozen: Record<string, unknown>[] = stagesWith({});
+    frozen[1] = { ...frozen[1], denyWindows: [FREEZE] };
+    expect((await server.api("PUT", "/v1/pipelines/shop", { stages: frozen })).status).toBe(200);
+    const r5 = await release("v5");
+    await waitForDeployment(server, (await promote({ to: "pl-dev", release: r5.id }, "deployer")).json.id, "succeeded");
+    // Past its soak in dev, v5 would be eligible: the freeze is what holds it.
+    await waitFor("v5 to be held only by the freeze", async () => (await stage("pl-staging")).next.code === "denied", 30_000);
+    expect((await stage("pl-staging")).next).toMatchObject({ eligible: false, code: "denied", release: { id: r5.id } });
+    await server.terminate();
+    server = await startServer({ dataDir, env: { ...ENV, CUTOVER_FAULT_KILL_AT: "provisioning:engine" } });
+    expect((await server.api("PUT", "/v1/pipelines/shop", { stages: stagesWith({}) })).status).toBe(200);
+    await server.exited;
+    server = await startServer({ dataDir, env: ENV });
+    const promotions = async () => (await deploymentsOf("pl-staging")).filter((d) => d.release?.id === r5.id);
+    await waitFor("staging's promotion of v5 to end", async () => {
+      const made = await promotions();
+      return made.length > 0 && made.every((d) => ["succeeded", "rolled_back"].includes(d.state));
+    }, 120_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    // One promotion of v5 into staging: interrupted, so rolled back, and not made again (a person may promote it by hand).
+    expect((await promotions()).map((d) => [d.state, d.requestedBy?.kind])).toEqual([["rolled_back", "system"]]);
+    expect(await live("pl-staging")).toBe("v4");
+    for (const l of load) expect(l.result.failed).toBe(0);
+  });
+
+  it("shows a scoped viewer only its own stages' state, and refuses promotions out of scope", async () => {
+    const seen = (await server.api("GET", "/v1/pipelines/shop", undefined, as("prod-viewer"))).json;
+    expect(seen.stages.map((s: { environment: string; hidden?: boolean }) => [s.environment, s.hidden ?? false])).toEqual([
+      ["pl-dev", true],
+      ["pl-staging", true],
+      ["pl-prod", false],
+    ]);
+    expect(JSON.stringify(seen.stages[0])).not.toContain("v4");
+    expect((await promote({ to: "pl-prod" }, "prod-viewer")).json.error.code).toBe("insufficient_role");
+    expect((await server.api("GET", "/v1/pipelines/nope")).json.error.code).toBe("pipeline_not_found");
+    expect((await promote({ to: "pl-nowhere" })).json.error.code).toBe("stage_not_found");
+  });
+});
