@@ -81,7 +81,7 @@ export function createApp(deps: AppDeps): express.Express {
       const body = r.method === "post" || r.method === "put" ? parseInput(r.body ?? emptyQuery, req.body, "body") : undefined;
       const result = await r.handle({ params, query, body, req, res });
       if (!result) return;
-      if (r.audit && result.status < 400) await recordAudit(deps, r.audit, res, params as Record<string, string>, result.body);
+      if (r.audit && result.status < 400 && !result.changedNothing) await recordAudit(deps, r.audit, res, params as Record<string, string>, result.body);
       if (result.location) res.setHeader("Location", result.location);
       if (result.body === undefined) res.status(result.status).end();
       else res.status(result.status).json(principalOf(res).role === "admin" ? hideSealed(result.body) : forViewers(result.body));

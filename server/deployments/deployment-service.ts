@@ -20,6 +20,7 @@ import {
   type ArtifactInput,
   type Deployment,
   type DeploymentKind,
+  type Environment,
   type GateInput,
   type PreDeployJob,
   type PreDeployJobInput,
@@ -30,12 +31,13 @@ import {
 import type { DeploymentTarget } from "./deployment-target";
 import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer, EngineQueue } from "./ports";
 import { checkCommandGiven, checkSecretsSupported } from "./secret-support";
+import { planOf, type DeploymentPlan } from "./deployment-plan";
 
 export interface DeploymentRequest {
   version: string;
   artifact?: ArtifactInput;
   /** A release to deploy: its version, its artifact (sealed already) and its pre-deploy job in place of the environment's. */
-  release?: { id: string; digest: string; version: string; artifact: Artifact; preDeploy?: PreDeployJob };
+  release?: { id: string; digest: string; version: string; artifact: Artifact; preDeploy?: PreDeployJob; createdAt: string };
   /** The pipeline that promotes the release. */
   promotion?: Promotion;
   /** A deployment id decided by the caller: asking again with it answers with the deployment made the first time (an automatic promotion's, so that no crash or second replica makes it twice). */
@@ -88,6 +90,29 @@ export class DeploymentService {
     beforeStart?: (d: Deployment) => Promise<void>,
   ): Promise<DeploymentView> {
     if (request.id && (await this.deployments.get(request.id))) return this.get(request.id);
+    const { d } = await this.draft(environment, request, kind, by);
+    const { strategy } = d;
+    try {
+      await this.deployments.insert(d);
+    } catch (err) {
+      // Another replica made the deployment of this id a moment before.
+      if (request.id && (await this.deployments.get(request.id))) return this.get(request.id);
+      throw err;
+    }
+    await this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type, ...(d.release ? { release: d.release } : {}), ...(d.promotion ? { promotion: d.promotion } : {}), ...(by ? { by } : {}) });
+    await beforeStart?.(d);
+    this.poke(environment);
+    return this.get(d.id);
+  }
+
+  /** What a deployment request would do, in order, without doing anything: the same checks as `create`, nothing journaled. */
+  async plan(environment: string, request: DeploymentRequest, by?: Actor): Promise<DeploymentPlan> {
+    const { env, d } = await this.draft(environment, request, "deploy", by);
+    return planOf(env, d, (await this.deployments.unfinished(environment)).length);
+  }
+
+  /** The deployment a request makes, checked against its environment and target, not yet journaled. */
+  private async draft(environment: string, request: DeploymentRequest, kind: DeploymentKind, by?: Actor): Promise<{ env: Environment; d: Deployment }> {
     const env = await this.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
     if (env.status === "deleting" || env.status === "failed") {
@@ -113,7 +138,7 @@ export class DeploymentService {
       environment,
       version: request.version,
       artifact: artifactFor(artifact, request.version),
-      ...(release ? { release: { id: release.id, digest: release.digest } } : {}),
+      ...(release ? { release: { id: release.id, digest: release.digest, recordedAt: release.createdAt } } : {}),
       ...(request.promotion ? { promotion: request.promotion } : {}),
       strategy,
       kind,
@@ -127,17 +152,7 @@ export class DeploymentService {
       createdAt: now,
       updatedAt: now,
     };
-    try {
-      await this.deployments.insert(d);
-    } catch (err) {
-      // Another replica made the deployment of this id a moment before.
-      if (request.id && (await this.deployments.get(request.id))) return this.get(request.id);
-      throw err;
-    }
-    await this.journal.record(d, "deployment:queued", { version: d.version, kind, strategy: strategy.type, ...(d.release ? { release: d.release } : {}), ...(d.promotion ? { promotion: d.promotion } : {}), ...(by ? { by } : {}) });
-    await beforeStart?.(d);
-    this.poke(environment);
-    return this.get(d.id);
+    return { env, d };
   }
 
   async get(id: string): Promise<DeploymentView> {

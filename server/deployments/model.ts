@@ -98,7 +98,7 @@ export interface Deployment {
   version: string;
   artifact: Artifact;
   /** The release deployed, when the deployment named one: its version, artifact and pre-deploy job are the release's. */
-  release?: { id: string; digest: string };
+  release?: { id: string; digest: string; recordedAt?: string };
   /** Set when a pipeline promoted the release here: from which stage, and whether it was forced past the pipeline's rules (and why). */
   promotion?: Promotion;
   strategy: Strategy;

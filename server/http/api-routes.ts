@@ -19,6 +19,7 @@ import {
   abortSchema,
   createDeploymentSchema,
   createEnvironmentSchema,
+  dryRunQuery,
   emptySchema,
   eventsQuery,
   gateDecisionSchema,
@@ -132,25 +133,26 @@ export function apiRoutes(deps: ApiDeps): Route[] {
     route({
       method: "post",
       path: "/v1/environments/:name/deployments",
-      summary: "Deploy a version: queued behind the environment's other operations.",
+      summary: "Deploy a version: queued behind the environment's other operations. With ?dryRun=true: the same checks, and what it would do in order (200), nothing queued.",
       action: "deployment.create",
       params: nameParams,
+      query: dryRunQuery,
       body: createDeploymentSchema,
       success: 202,
       errors: DEPLOY_ERRORS,
       audit: "deployment.create",
-      handle: async ({ params, body, res }) => {
+      handle: async ({ params, query, body, res }) => {
         const p = principalOf(res);
         deps.authorization.authorize(p, "deployment.create", params.name);
         const { target } = (await environments.record(params.name)).spec;
         const { release: releaseId, version, ...request } = body;
         deps.authorization.authorizeAll(p, deps.authorization.deploymentActions(request, target), params.name);
-        // A release chose what runs: its maker's scope must reach the environment.
         const release = releaseId ? await deps.releases.get(releaseId, p.environments) : undefined;
         if (release) deps.authorization.authorizeRelease(release, target, params.name);
         deps.metricProviders.check(params.name, analysesOf(body.strategy));
         checkGateTargets(deps, body.gates);
         const asked = { ...request, version: release?.version ?? version!, ...(release ? { release } : {}) };
+        if (query.dryRun === "true") return { status: 200, body: await deployments.plan(params.name, asked, tokenActor(p)), changedNothing: true };
         return accepted(await deployments.create(params.name, asked, "deploy", tokenActor(p)));
       },
     }),

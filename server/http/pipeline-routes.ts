@@ -4,14 +4,15 @@ import { tokenActor } from "../audit/audit-log";
 import { analysesOf, type MetricProviders } from "../analysis/metric-providers";
 import type { Principal, TokenService } from "../auth/token-service";
 import type { Authorization } from "../auth/authorization";
-import { InputError, NotFoundError } from "../errors";
-import { checkCron, CronError } from "../schedules/cron";
+import { NotFoundError } from "../errors";
 import type { EnvironmentService } from "../environments/environment-service";
 import type { Pipeline } from "../releases/pipeline";
 import type { PipelineService } from "../releases/pipeline-service";
 import type { ReleaseService } from "../releases/release-service";
+import type { Release } from "../releases/release";
 import { principalOf } from "./authentication";
 import { route, type Route } from "./route-table";
+import { dryRunQuery } from "./schemas";
 import { releaseRoutes } from "./release-routes";
 import { holdParams, pipelineParams, promoteSchema, putPipelineSchema } from "./release-schemas";
 
@@ -55,10 +56,12 @@ export function pipelineRoutes(deps: PipelineRouteDeps): Route[] {
       audit: "pipeline.put",
       handle: async ({ params, body, res }) => {
         const p = principalOf(res);
+        // Replacing a pipeline changes every stage it had: the caller must reach those too.
+        const before = await pipelines.get(params.name).catch(() => undefined);
+        for (const stage of before?.stages ?? []) authorization.authorize(p, "pipeline.write", stage.environment);
         for (const stage of body.stages) {
           authorization.authorize(p, "pipeline.write", stage.environment);
           deps.metricProviders.check(stage.environment, analysesOf(stage.strategy));
-          for (const w of stage.denyWindows ?? []) checkCronInput(w.cron, w.timeZone, `stages.${stage.environment}.denyWindows`);
         }
         const { pipeline, created } = await pipelines.put(params.name, body.stages, tokenActor(p));
         return { status: created ? 201 : 200, body: await view(p, pipeline), location: `/v1/pipelines/${pipeline.name}` };
@@ -92,14 +95,15 @@ export function pipelineRoutes(deps: PipelineRouteDeps): Route[] {
     route({
       method: "post",
       path: "/v1/pipelines/:name/promote",
-      summary: "Promote into a stage: the release named, or what is live and soaked in the stage before. Answers with the deployment.",
+      summary: "Promote into a stage: the release named, or what is live and soaked in the stage before. Answers with the deployment; with ?dryRun=true, with what it would do (200), nothing queued.",
       action: "deployment.create",
       params: pipelineParams,
+      query: dryRunQuery,
       body: promoteSchema,
       success: 202,
       errors: PROMOTE_ERRORS,
       audit: "pipeline.promote",
-      handle: async ({ params, body, res }) => {
+      handle: async ({ params, query, body, res }) => {
         const p = principalOf(res);
         const pipeline = await visible(p, params.name);
         if (!pipeline.stages.some((s) => s.environment === body.to)) throw new NotFoundError("stage_not_found", `pipeline ${pipeline.name} has no stage ${body.to}`, { stage: body.to });
@@ -107,7 +111,10 @@ export function pipelineRoutes(deps: PipelineRouteDeps): Route[] {
         if (body.force) authorization.authorize(p, "promotion.force", body.to);
         const { target } = (await deps.environments.record(body.to)).spec;
         const release = body.release ? await deps.releases.get(body.release, p.environments) : undefined;
-        const d = await pipelines.promote(pipeline, body.to, { release, force: body.force, reason: body.reason }, tokenActor(p), (r) => authorization.authorizeRelease(r, target, body.to));
+        const asked = { release, force: body.force, reason: body.reason };
+        const mayRun = (r: Release) => authorization.authorizeRelease(r, target, body.to);
+        if (query.dryRun === "true") return { status: 200, body: await pipelines.previewPromotion(pipeline, body.to, asked, tokenActor(p), mayRun), changedNothing: true };
+        const d = await pipelines.promote(pipeline, body.to, asked, tokenActor(p), mayRun);
         return { status: 202, body: d, location: `/v1/deployments/${d.id}` };
       },
     }),
@@ -129,14 +136,4 @@ export function pipelineRoutes(deps: PipelineRouteDeps): Route[] {
       },
     }),
   ];
-}
-
-/** A cron expression and time zone a caller gave: a 400 naming the field when either is wrong. */
-function checkCronInput(expression: string, timeZone: string, field: string): void {
-  try {
-    checkCron(expression, timeZone);
-  } catch (err) {
-    if (err instanceof CronError) throw new InputError(err.code, err.message, { field });
-    throw err;
-  }
 }

@@ -20,6 +20,8 @@ export interface RouteResult {
   status: number;
   body?: unknown;
   location?: string;
+  /** A call that changed nothing (a dry run) is not audited as the route's action. */
+  changedNothing?: true;
 }
 
 export interface Route {

@@ -220,6 +220,10 @@ export const createDeploymentSchema = z
     }
   });
 
+export const dryRunQuery = z.strictObject({
+  dryRun: z.enum(["true", "false"]).optional().describe("true: answer 200 with what the deployment would do, in order, and queue nothing"),
+});
+
 export const gateParams = z.strictObject({
   id: z.string().regex(/^dep_[0-9a-f]{16}$/, "a deployment id such as dep_0123456789abcdef"),
   gate: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, "a gate name"),

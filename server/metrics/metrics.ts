@@ -42,6 +42,19 @@ export function createMetrics(bus: DomainEventBus, environments: EnvironmentRepo
     buckets: [5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200],
     registers: [registry],
   });
+  const promotions = new Counter({
+    name: "cutover_promotions_total",
+    help: "Promotions through pipelines this replica brought to an end, by pipeline, stage, result and whether they were forced past the pipeline's rules.",
+    labelNames: ["pipeline", "stage", "result", "forced"] as const,
+    registers: [registry],
+  });
+  const leadSeconds = new Histogram({
+    name: "cutover_release_lead_seconds",
+    help: "Time from a release being recorded to a promotion of it succeeding in a stage (for the last stage: from build to production), by pipeline and stage.",
+    labelNames: ["pipeline", "stage"] as const,
+    buckets: [60, 300, 900, 1800, 3600, 4 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400],
+    registers: [registry],
+  });
   const measurements = new Counter({
     name: "cutover_analysis_measurements_total",
     help: "Metric analysis measurements, by environment, metric and outcome (successful, failed, inconclusive).",
@@ -140,6 +153,11 @@ export function createMetrics(bus: DomainEventBus, environments: EnvironmentRepo
       const labels = { environment: d.environment, strategy: d.strategy.type, result: d.state };
       deployments.inc(labels);
       if (d.startedAt && d.finishedAt) deploymentSeconds.observe(labels, (Date.parse(d.finishedAt) - Date.parse(d.startedAt)) / 1000);
+      if (!d.promotion) return;
+      promotions.inc({ pipeline: d.promotion.pipeline, stage: d.environment, result: d.state, forced: String(d.promotion.forced === true) });
+      if (d.state === "succeeded" && d.release?.recordedAt && d.finishedAt) {
+        leadSeconds.observe({ pipeline: d.promotion.pipeline, stage: d.environment }, (Date.parse(d.finishedAt) - Date.parse(d.release.recordedAt)) / 1000);
+      }
     }),
     bus.on("deployment:event", (e) => {
       if (e.type === "deployment:measurement") measurements.inc({ environment: e.environment, metric: String(e.data.metric), outcome: String(e.data.outcome) });

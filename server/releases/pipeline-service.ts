@@ -7,8 +7,10 @@
 // is skipped: the next look makes what the last one did not.
 import { createHash } from "node:crypto";
 import { ConflictError, NotFoundError } from "../errors";
-import type { DeploymentService, DeploymentView } from "../deployments/deployment-service";
-import type { Actor } from "../deployments/model";
+import { checkCronInput } from "../schedules/cron";
+import type { DeploymentRequest, DeploymentService, DeploymentView } from "../deployments/deployment-service";
+import type { DeploymentPlan } from "../deployments/deployment-plan";
+import type { Actor, Promotion } from "../deployments/model";
 import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
 import { nextFor, type Eligibility, type Hold, type LiveRelease, type Pipeline, type Stage } from "./pipeline";
 import type { PipelineRepository, ReleaseRepository } from "./ports";
@@ -40,6 +42,7 @@ export class PipelineService {
       if (!(await this.deps.environments.get(stage.environment))) {
         throw new NotFoundError("environment_not_found", `no environment named ${stage.environment}`, { environment: stage.environment });
       }
+      for (const w of stage.denyWindows ?? []) checkCronInput(w.cron, w.timeZone, { stage: stage.environment, cron: w.cron, timeZone: w.timeZone });
     }
     // A stage's hold outlives a new declaration of the pipeline: only a person releases it.
     const before = await this.deps.pipelines.get(name);
@@ -94,6 +97,26 @@ export class PipelineService {
     /** Throws unless the release may run in `to` (its maker's scope reaches it). */
     mayRun: (release: Release) => void,
   ): Promise<DeploymentView> {
+    const { index, release, forced } = await this.checked(pipeline, to, asked, mayRun);
+    const d = await this.deploy(pipeline, index, release, by, forced);
+    // What serves in the stage now (its deployment may still be retiring the fleet before it).
+    const liveVersion = (await this.deps.environments.get(to))?.liveVersion;
+    const here = liveVersion ? await this.deps.releases.byVersion(liveVersion) : undefined;
+    if (pipeline.stages[index].promotion === "auto" && here && release.createdAt < here.createdAt) {
+      await this.deps.pipelines.setHold(pipeline.name, to, { by, at: new Date().toISOString(), release: { id: release.id, version: release.version } });
+    }
+    return d;
+  }
+
+  /** What `promote` would do, in order, with the same checks; nothing is queued. */
+  async previewPromotion(pipeline: Pipeline, to: string, asked: { release?: Release; force?: boolean; reason?: string }, by: Actor, mayRun: (release: Release) => void): Promise<DeploymentPlan & { promotion: Promotion }> {
+    const { index, release, forced } = await this.checked(pipeline, to, asked, mayRun);
+    const request = this.request(pipeline, index, release, forced);
+    return { ...(await this.deps.deploymentService.plan(to, request, by)), promotion: request.promotion! };
+  }
+
+  /** The stage and release a promotion into `to` takes, after the pipeline's rules (or a recorded force past them). */
+  private async checked(pipeline: Pipeline, to: string, asked: { release?: Release; force?: boolean; reason?: string }, mayRun: (release: Release) => void) {
     const index = pipeline.stages.findIndex((s) => s.environment === to);
     if (index < 0) throw new NotFoundError("stage_not_found", `pipeline ${pipeline.name} has no stage ${to}`, { pipeline: pipeline.name, stage: to });
     const live = await Promise.all(pipeline.stages.map((s) => this.liveRelease(s.environment)));
@@ -104,14 +127,7 @@ export class PipelineService {
     const refusal = await this.refusal(from, release, due, asked.release !== undefined);
     if (refusal && !asked.force) throw refusal;
     mayRun(release);
-    const d = await this.deploy(pipeline, index, release, by, refusal ? { forced: true, ...(asked.reason ? { reason: asked.reason } : {}) } : {});
-    // What serves in the stage now (its deployment may still be retiring the fleet before it).
-    const liveVersion = (await this.deps.environments.get(to))?.liveVersion;
-    const here = liveVersion ? await this.deps.releases.byVersion(liveVersion) : undefined;
-    if (pipeline.stages[index].promotion === "auto" && here && release.createdAt < here.createdAt) {
-      await this.deps.pipelines.setHold(pipeline.name, to, { by, at: new Date().toISOString(), release: { id: release.id, version: release.version } });
-    }
-    return d;
+    return { index, release, forced: refusal ? { forced: true as const, ...(asked.reason ? { reason: asked.reason } : {}) } : {} };
   }
 
   /** Lets automatic promotion into a stage go on again. */
@@ -160,20 +176,20 @@ export class PipelineService {
   }
 
   private deploy(pipeline: Pipeline, index: number, release: Release, by: Actor, extra: { forced?: true; reason?: string }, id?: string): Promise<DeploymentView> {
+    const request = this.request(pipeline, index, release, extra);
+    return this.deps.deploymentService.create(pipeline.stages[index].environment, { ...(id ? { id } : {}), ...request }, "deploy", by);
+  }
+
+  /** The deployment request a promotion of `release` into stage `index` makes. */
+  private request(pipeline: Pipeline, index: number, release: Release, extra: { forced?: true; reason?: string }): DeploymentRequest {
     const stage = pipeline.stages[index];
     const from = index > 0 ? pipeline.stages[index - 1].environment : undefined;
-    return this.deps.deploymentService.create(
-      stage.environment,
-      {
-        ...(id ? { id } : {}),
-        version: release.version,
-        release: { id: release.id, digest: release.digest, version: release.version, artifact: release.artifact, ...(release.preDeploy ? { preDeploy: release.preDeploy } : {}) },
-        ...(stage.strategy ? { strategy: stage.strategy } : {}),
-        promotion: { pipeline: pipeline.name, ...(from ? { from } : {}), ...extra },
-      },
-      "deploy",
-      by,
-    );
+    return {
+      version: release.version,
+      release,
+      ...(stage.strategy ? { strategy: stage.strategy } : {}),
+      promotion: { pipeline: pipeline.name, ...(from ? { from } : {}), ...extra },
+    };
   }
 
   private async wasLive(environment: string, releaseId: string): Promise<boolean> {

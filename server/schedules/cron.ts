@@ -1,6 +1,7 @@
 // Cron expressions in a time zone, through croner: five fields, or six with
 // seconds first. Times come back as UTC instants.
 import { Cron } from "croner";
+import { InputError } from "../errors";
 
 export class CronError extends Error {
   constructor(
@@ -29,6 +30,16 @@ function pattern(expression: string, timezone: string): Cron {
 /** Throws CronError unless the expression and zone are valid and the expression ever fires. */
 export function checkCron(expression: string, timezone: string): void {
   if (!pattern(expression, timezone).nextRun(new Date())) throw new CronError("invalid_cron", `"${expression}" never fires`);
+}
+
+/** As checkCron, for an expression and zone a caller gave: a 400 (invalid_cron, invalid_timezone) with `details`. */
+export function checkCronInput(expression: string, timezone: string, details: Record<string, unknown>): void {
+  try {
+    checkCron(expression, timezone);
+  } catch (err) {
+    if (err instanceof CronError) throw new InputError(err.code, err.message, details);
+    throw err;
+  }
 }
 
 /** The first time strictly after `after`, or undefined. */

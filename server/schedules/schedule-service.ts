@@ -4,8 +4,8 @@
 import { randomBytes } from "node:crypto";
 import type { EnvironmentRepository } from "../deployments/ports";
 import type { Actor } from "../deployments/model";
-import { InputError, NotFoundError } from "../errors";
-import { checkCron, CronError, nextRun } from "./cron";
+import { NotFoundError } from "../errors";
+import { checkCronInput, nextRun } from "./cron";
 import type { RunRepository, Schedule, ScheduleRepository, ScheduleRun } from "./ports";
 
 /** What a caller chooses of a schedule; the rest (id, next run, times) is Cutover's. */
@@ -20,12 +20,7 @@ export class ScheduleService {
 
   async create(environment: string, input: ScheduleInput, by?: Actor): Promise<Schedule> {
     if (!(await this.environments.get(environment))) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
-    try {
-      checkCron(input.cron, input.timezone);
-    } catch (err) {
-      if (err instanceof CronError) throw new InputError(err.code, err.message, { cron: input.cron, timezone: input.timezone });
-      throw err;
-    }
+    checkCronInput(input.cron, input.timezone, { cron: input.cron, timezone: input.timezone });
     const now = new Date();
     const schedule: Schedule = {
       id: `sch_${randomBytes(8).toString("hex")}`,

@@ -64,7 +64,7 @@ describe("pipelines", () => {
       (tokens[name] = (await server.api("POST", "/v1/tokens", { name, role, ...(environments ? { environments } : {}) })).json.token);
     await mint("deployer", "deployer");
     await mint("prod-viewer", "viewer", ["pl-prod"]);
-    await mint("dev-admin", "admin", ["pl-dev"]);
+    await mint("dev-admin", "admin", ["pl-dev", "pl-staging"]);
   });
 
   afterAll(async () => {
@@ -112,10 +112,17 @@ describe("pipelines", () => {
     expect(Date.parse(prod.next.until)).toBeGreaterThan(Date.now());
     const denied = await promote({ to: "pl-prod" }, "deployer");
     expect({ status: denied.status, code: denied.json.error.code }).toEqual({ status: 409, code: "promotion_denied" });
+    expect((await server.api("POST", "/v1/pipelines/shop/promote?dryRun=true", { to: "pl-prod" })).json.error.code).toBe("promotion_denied");
     expect((await promote({ to: "pl-prod", force: true, reason: "hotfix" }, "deployer")).json.error.code).toBe("insufficient_role");
     expect((await promote({ to: "pl-prod", force: true })).status).toBe(400);
     // The freeze is lifted: prod takes what staging runs.
     expect((await server.api("PUT", "/v1/pipelines/shop", { stages: stagesWith({}) })).status).toBe(200);
+    // A dry run first: what the promotion would do, in order, and nothing queued.
+    const dry = await server.api("POST", "/v1/pipelines/shop/promote?dryRun=true", { to: "pl-prod" }, as("deployer"));
+    expect(dry.status).toBe(200);
+    expect(dry.json).toMatchObject({ environment: "pl-prod", version: "v1", strategy: "canary", release: { id: r1.id, digest: r1.digest }, promotion: { pipeline: "shop", from: "pl-staging" } });
+    expect(dry.json.steps.filter((x: { phase: string }) => x.phase === "shifting").map((x: { weights: Record<string, number> }) => x.weights.blue)).toEqual([50, 100]);
+    expect(await deploymentsOf("pl-prod")).toEqual([]);
     const intoProd = await promote({ to: "pl-prod" }, "deployer");
     expect(intoProd.status).toBe(202);
     expect(intoProd.json).toMatchObject({ promotion: { pipeline: "shop", from: "pl-staging" }, strategy: { type: "canary" } });
@@ -123,6 +130,10 @@ describe("pipelines", () => {
     loadOn("pl-prod");
     // The same digest runs in all three stages.
     for (const env of STAGES) expect(JSON.parse((await request(`${urls[env]}/`)).body).version).toBe("v1");
+    // Promotions by pipeline, stage and result, and the time from the release's recording to production.
+    const metrics = (await server.api("GET", "/metrics")).body;
+    for (const stage of STAGES) expect(metrics).toContain(`cutover_promotions_total{pipeline="shop",stage="${stage}",result="succeeded",forced="false"} 1`);
+    expect(metrics).toMatch(/cutover_release_lead_seconds_count\{pipeline="shop",stage="pl-prod"\} 1/);
     for (const l of load) expect(l.result.failed).toBe(0);
   });
 
@@ -199,6 +210,10 @@ describe("pipelines", () => {
     expect(JSON.stringify(seen.stages[0])).not.toContain("v4");
     expect((await promote({ to: "pl-prod" }, "prod-viewer")).json.error.code).toBe("insufficient_role");
     expect((await server.api("GET", "/v1/pipelines/nope")).json.error.code).toBe("pipeline_not_found");
+    // An admin of some stages cannot replace the pipeline and so drop the stages out of its reach.
+    const replaced = await server.api("PUT", "/v1/pipelines/shop", { stages: [{ environment: "pl-dev" }, { environment: "pl-staging" }] }, as("dev-admin"));
+    expect({ status: replaced.status, code: replaced.json.error?.code }).toEqual({ status: 403, code: "environment_out_of_scope" });
+    expect((await server.api("GET", "/v1/pipelines/shop")).json.stages.length).toBe(3);
     expect((await promote({ to: "pl-nowhere" })).json.error.code).toBe("stage_not_found");
   });
 });

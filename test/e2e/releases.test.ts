@@ -81,6 +81,32 @@ describe("releases", () => {
     expect(JSON.stringify(events)).not.toContain(SECRET);
   });
 
+  it("a dry run answers what a deployment would do, in order, with the same checks, and queues nothing", async () => {
+    const before = (await server.api("GET", "/v1/environments/rel-dev/deployments")).json.deployments.length;
+    const strategy = { type: "canary", steps: [{ weight: 25, pause: "1m" }, { weight: 100 }] };
+    const dry = await server.api("POST", "/v1/environments/rel-dev/deployments?dryRun=true", { release: v2, strategy }, as("ci-deployer"));
+    expect(dry.status).toBe(200);
+    const live = (await server.api("GET", "/v1/environments/rel-dev")).json;
+    const to = live.activeColor === "blue" ? "green" : "blue";
+    expect(dry.json).toMatchObject({ environment: "rel-dev", version: "v2", strategy: "canary", from: { color: live.activeColor, version: "v2" }, to: { color: to }, behind: 0 });
+    expect(dry.json.release).toMatchObject({ id: v2 });
+    expect(dry.json.steps.map((s: { phase: string; weights?: Record<string, number> }) => [s.phase, s.weights?.[to]])).toEqual([
+      ["provisioning", undefined],
+      ["verifying", undefined],
+      ["shifting", 25],
+      ["shifting", 100],
+      ["retiring", undefined],
+    ]);
+    expect(JSON.stringify(dry.json)).not.toContain(SECRET);
+    expect((await server.api("GET", "/v1/environments/rel-dev/deployments")).json.deployments.length).toBe(before);
+    // Refused exactly as the deployment itself would be.
+    const override = await server.api("POST", "/v1/environments/rel-dev/deployments?dryRun=true", { version: "v9", artifact: artifact("x") }, as("ci-deployer"));
+    expect({ status: override.status, code: override.json.error.code }).toEqual({ status: 403, code: "artifact_override_forbidden" });
+    expect((await server.api("POST", "/v1/environments/rel-dev/deployments?dryRun=maybe", { version: "v9" })).status).toBe(400);
+    const audit = (await server.api("GET", "/v1/audit?limit=100")).json.entries as { action: string; subject?: string }[];
+    expect(audit.filter((e) => e.action === "deployment.create").length).toBe(2);
+  });
+
   it("refuses what a release cannot be asked with, and an unknown release", async () => {
     const cases: [Record<string, unknown>, number, string][] = [
       [{ release: v2, version: "v9" }, 400, "validation_failed"],
