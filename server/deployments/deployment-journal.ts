@@ -64,8 +64,8 @@ export class DeploymentJournal {
       d.finishedAt = new Date().toISOString();
       d.waitUntil = undefined;
       d.suspended = undefined;
-      await this.apply(d, { state: outcome, phase: "done" }, {});
-      await this.append(d, outcomeEvent(outcome), { ...data, ...(d.error ? { error: d.error } : {}) });
+      // The terminal state and its outcome event are one write: whoever sees the one sees the other.
+      await this.apply(d, { state: outcome, phase: "done" }, {}, { type: outcomeEvent(outcome), data: { ...data, ...(d.error ? { error: d.error } : {}) } });
       this.bus.emit("deployment:finished", d);
     });
   }
@@ -75,21 +75,35 @@ export class DeploymentJournal {
     this.bus.emit("deployment:event", event);
   }
 
-  private async apply(d: Deployment, to: { state?: DeploymentState; phase?: Phase }, data: Record<string, unknown>): Promise<void> {
+  private async apply(
+    d: Deployment,
+    to: { state?: DeploymentState; phase?: Phase },
+    data: Record<string, unknown>,
+    outcome?: { type: JournalEventType; data: Record<string, unknown> },
+  ): Promise<void> {
     const next = { state: to.state ?? d.state, phase: to.phase ?? d.phase };
     checkTransition({ state: d.state, phase: d.phase }, next);
     const previous = d.phase;
     d.state = next.state;
     d.phase = next.phase;
     if (d.state !== "paused") d.pausedBy = undefined;
-    await this.store.save(d);
-    if (next.phase === previous) return;
-    const now = Date.now();
-    const since = this.phaseStarted.get(d.id) ?? now;
-    this.phaseStarted.set(d.id, now);
-    await this.append(d, "deployment:phase", { phase: next.phase, previous, state: d.state, ...data });
-    this.bus.emit("deployment:phase", { deployment: d, phase: next.phase, previous, secondsInPrevious: (now - since) / 1000 });
-    if (next.phase === "done") this.phaseStarted.delete(d.id);
+    const at = new Date().toISOString();
+    const event = (type: JournalEventType, body: Record<string, unknown>) => ({ deploymentId: d.id, environment: d.environment, type, at, data: body });
+    const phaseChanged = next.phase !== previous;
+    const events = [
+      ...(phaseChanged ? [event("deployment:phase", { phase: next.phase, previous, state: d.state, ...data })] : []),
+      ...(outcome ? [event(outcome.type, outcome.data)] : []),
+    ];
+    const stored = await this.store.saveWithEvents(d, events);
+    if (phaseChanged) {
+      const now = Date.now();
+      const since = this.phaseStarted.get(d.id) ?? now;
+      this.phaseStarted.set(d.id, now);
+      this.bus.emit("deployment:event", stored[0]);
+      this.bus.emit("deployment:phase", { deployment: d, phase: next.phase, previous, secondsInPrevious: (now - since) / 1000 });
+      if (next.phase === "done") this.phaseStarted.delete(d.id);
+    }
+    if (outcome) this.bus.emit("deployment:event", stored[stored.length - 1]);
   }
 
   private serial<T>(id: string, write: () => Promise<T>): Promise<T> {

@@ -21,6 +21,8 @@ export interface EnvironmentRepository {
 export interface DeploymentRepository {
   insert(d: Deployment): Promise<void>;
   save(d: Deployment): Promise<Deployment>;
+  /** Saves the deployment and appends its events atomically, returning them as stored. */
+  saveWithEvents(d: Deployment, events: Omit<DeploymentEvent, "id">[]): Promise<DeploymentEvent[]>;
   get(id: string): Promise<Deployment | undefined>;
   forEnvironment(environment: string, limit?: number): Promise<Deployment[]>;
   /** Deployments not yet at an end, oldest first. */

@@ -1,12 +1,12 @@
 // Deployments and their events in the journal. A deployment is stored as
 // one JSON document plus the columns that are queried.
-import { sql, type Selectable } from "kysely";
+import { sql, type Selectable, type Transaction } from "kysely";
 import type { Deployment, DeploymentEvent, DeploymentState } from "../deployments/model";
 import type { DeploymentRepository } from "../deployments/ports";
 import { TERMINAL_STATES } from "../deployments/deployment-states";
 import type { JournalDb } from "./database";
 import { fencedWrite } from "./lease-store";
-import type { Dialect, EventsTable } from "./schema";
+import type { Dialect, EventsTable, JournalSchema } from "./schema";
 
 const fromEventRow = (r: Selectable<EventsTable>): DeploymentEvent => ({
   id: Number(r.id),
@@ -36,11 +36,17 @@ export class DeploymentStore implements DeploymentRepository {
   }
 
   async save(d: Deployment): Promise<Deployment> {
-    d.updatedAt = new Date().toISOString();
-    await fencedWrite(this.db, this.dialect, d.environment, (trx) =>
-      trx.updateTable("deployments").set({ body: JSON.stringify(d), state: d.state }).where("id", "=", d.id).execute(),
-    );
+    await this.saveWithEvents(d, []);
     return d;
+  }
+
+  /** Saves the deployment and appends its events in one transaction: no reader sees the one without the other. */
+  async saveWithEvents(d: Deployment, events: Omit<DeploymentEvent, "id">[]): Promise<DeploymentEvent[]> {
+    d.updatedAt = new Date().toISOString();
+    return fencedWrite(this.db, this.dialect, d.environment, async (trx) => {
+      await trx.updateTable("deployments").set({ body: JSON.stringify(d), state: d.state }).where("id", "=", d.id).execute();
+      return this.insertEvents(trx, events);
+    });
   }
 
   async get(id: string): Promise<Deployment | undefined> {
@@ -82,17 +88,23 @@ export class DeploymentStore implements DeploymentRepository {
   }
 
   async appendEvent(e: Omit<DeploymentEvent, "id">): Promise<DeploymentEvent> {
-    const row = await fencedWrite(this.db, this.dialect, e.environment, async (trx) => {
+    const [event] = await fencedWrite(this.db, this.dialect, e.environment, (trx) => this.insertEvents(trx, [e]));
+    return event;
+  }
+
+  private async insertEvents(trx: Transaction<JournalSchema>, events: Omit<DeploymentEvent, "id">[]): Promise<DeploymentEvent[]> {
+    const stored: DeploymentEvent[] = [];
+    for (const e of events) {
       const inserted = await trx
         .insertInto("events")
         .values({ deployment_id: e.deploymentId, environment: e.environment, type: e.type, at: e.at, data: JSON.stringify(e.data) })
         .returning("id")
         .executeTakeFirstOrThrow();
-      // Every replica listening hears of it once the transaction commits (live event streams).
-      if (this.dialect === "postgres") await sql`select pg_notify(${EVENTS_CHANNEL}, ${e.deploymentId})`.execute(trx);
-      return inserted;
-    });
-    return { ...e, id: Number(row.id) };
+      stored.push({ ...e, id: Number(inserted.id) });
+    }
+    // Every replica listening hears of them once the transaction commits (live event streams).
+    if (this.dialect === "postgres" && stored.length > 0) await sql`select pg_notify(${EVENTS_CHANNEL}, ${stored[0].deploymentId})`.execute(trx);
+    return stored;
   }
 
   async countByState(): Promise<Partial<Record<DeploymentState, number>>> {

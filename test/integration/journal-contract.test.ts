@@ -1,7 +1,7 @@
 // One suite for every journal adapter: the SQLite file and a real
 // PostgreSQL server. Both must behave the same to the domain.
 import { randomBytes } from "node:crypto";
-import type { Deployment, Environment } from "../../server/deployments/model";
+import type { Deployment, DeploymentEvent, Environment } from "../../server/deployments/model";
 import { failCreation, intendTraffic, markDeleting, markReady, settleTraffic } from "../../server/deployments/environment-changes";
 import { openJournal, type Journal } from "../../server/store/database";
 import { DeploymentStore } from "../../server/store/deployment-store";
@@ -185,6 +185,27 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect((await store.events(d.id)).map((e) => e.type)).toEqual(["deployment:queued", "deployment:phase", "deployment:succeeded"]);
     expect((await store.events(d.id, events[0].id)).map((e) => e.id)).toEqual([events[1].id, events[2].id]);
     expect((await store.events(d.id, 0, 1))[0].data).toEqual({ type: "deployment:queued" });
+  });
+
+  it("saves a deployment and its events in one write, or neither", async () => {
+    const store = new DeploymentStore(journal.db, journal.dialect);
+    const d = deployment("shop", "v1");
+    await store.insert(d);
+    const at = new Date().toISOString();
+    const ended = { ...d, state: "succeeded" as const, phase: "done" as const };
+    const stored = await store.saveWithEvents(ended, [
+      { deploymentId: d.id, environment: "shop", type: "deployment:phase", at, data: { phase: "done" } },
+      { deploymentId: d.id, environment: "shop", type: "deployment:succeeded", at, data: {} },
+    ]);
+    expect(stored.map((e) => e.type)).toEqual(["deployment:phase", "deployment:succeeded"]);
+    expect(stored[1].id).toBeGreaterThan(stored[0].id);
+    expect((await store.get(d.id))?.state).toBe("succeeded");
+    expect((await store.events(d.id)).map((e) => e.id)).toEqual(stored.map((e) => e.id));
+    // An event the database refuses takes the document's change with it.
+    const refused: Omit<DeploymentEvent, "id"> = { deploymentId: d.id, environment: null as unknown as string, type: "deployment:failed", at, data: {} };
+    await expect(store.saveWithEvents({ ...ended, state: "failed" }, [refused])).rejects.toThrow();
+    expect((await store.get(d.id))?.state).toBe("succeeded");
+    expect(await store.events(d.id)).toHaveLength(2);
   });
 
   it("claims an idempotency key once, keeps the response, and forgets released or old ones", async () => {

@@ -8,13 +8,15 @@ import type { DeploymentRepository } from "../../server/deployments/ports";
 function memoryJournal() {
   const saved: Deployment[] = [];
   const events: DeploymentEvent[] = [];
+  const append = (e: Omit<DeploymentEvent, "id">) => {
+    const event = { ...e, id: events.length + 1 };
+    events.push(event);
+    return event;
+  };
   const repo = {
     save: async (d: Deployment) => (saved.push(structuredClone(d)), d),
-    appendEvent: async (e: Omit<DeploymentEvent, "id">) => {
-      const event = { ...e, id: events.length + 1 };
-      events.push(event);
-      return event;
-    },
+    saveWithEvents: async (d: Deployment, es: Omit<DeploymentEvent, "id">[]) => (saved.push(structuredClone(d)), es.map(append)),
+    appendEvent: async (e: Omit<DeploymentEvent, "id">) => append(e),
   } as unknown as DeploymentRepository;
   return { journal: new DeploymentJournal(repo, new DomainEventBus()), saved, events };
 }
