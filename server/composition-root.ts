@@ -13,6 +13,7 @@ import { DomainEventBus } from "./deployments/deployment-events";
 import { DeploymentJournal } from "./deployments/deployment-journal";
 import { DeploymentRunner } from "./deployments/deployment-runner";
 import { DeploymentService } from "./deployments/deployment-service";
+import { previewChanges } from "./deployments/change-preview";
 import { EnvironmentWorkers } from "./lane/environment-workers";
 import { EnvironmentReconciler } from "./lane/recovery";
 import { LaneActivity } from "./lane/lane-activity";
@@ -147,7 +148,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const runner = new DeploymentRunner(core);
   // Services ring the lane when they record work; the lane's workers listen.
   const lane = new LaneActivity();
-  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, lane.recorded, targets, secrets, core.requests, (name) => slots.waitOf(name));
+  const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, lane.recorded, targets, secrets, core.requests, (name) => slots.waitOf(name), (env, d, plan) => previewChanges(core, env, d, plan));
   const environmentService = new EnvironmentService({ ...core, runner, bus, poke: lane.recorded, busy: lane.busy });
   const refresh = new EnvironmentRefresh({
     ...core,

@@ -4,9 +4,13 @@
 import type { Deployment, DeploymentEvent, Environment } from "../deployments/model";
 import { CHAT_HELP } from "./chat-grammar";
 import type { ChatMessage } from "./ports";
+import { gateButtons, steeringButtons } from "../webhooks/slack-blocks";
+import { previewLines } from "../deployments/change-preview";
+import type { ChangePreview } from "../deployments/model";
+
+export { gateButtons, steeringButtons };
 
 const section = (text: string) => ({ type: "section", text: { type: "mrkdwn", text } });
-const plain = (text: string) => ({ type: "plain_text", text });
 
 export const ephemeral = (text: string): ChatMessage => ({ text, blocks: [section(text)], ephemeral: true });
 
@@ -17,56 +21,6 @@ export function helpMessage(command: string, problem?: string): ChatMessage {
 
 export function refusal(why: string): ChatMessage {
   return ephemeral(`:no_entry: ${why}. Nothing was done.`);
-}
-
-/** Promote and Abort, the latter behind a confirm dialog. */
-export function steeringButtons(d: Pick<Deployment, "id" | "environment" | "version">): unknown {
-  return {
-    type: "actions",
-    block_id: `steer:${d.id}`,
-    elements: [
-      { type: "button", action_id: "promote", text: plain("Promote"), style: "primary", value: d.id },
-      {
-        type: "button",
-        action_id: "abort",
-        text: plain("Abort"),
-        style: "danger",
-        value: d.id,
-        confirm: {
-          title: plain("Abort this deployment?"),
-          text: { type: "mrkdwn", text: `Traffic goes back to the live fleet and ${d.version}'s fleet on ${d.environment} is removed.` },
-          confirm: plain("Abort"),
-          deny: plain("Keep going"),
-          style: "danger",
-        },
-      },
-    ],
-  };
-}
-
-/** Approve and Reject for the gate a deployment waits at. */
-export function gateButtons(d: Pick<Deployment, "id" | "environment" | "version">, gate: string): unknown {
-  return {
-    type: "actions",
-    block_id: `gate:${d.id}:${gate}`,
-    elements: [
-      { type: "button", action_id: "approve", text: plain("Approve"), style: "primary", value: `${d.id}:${gate}` },
-      {
-        type: "button",
-        action_id: "reject",
-        text: plain("Reject"),
-        style: "danger",
-        value: `${d.id}:${gate}`,
-        confirm: {
-          title: plain("Reject this deployment?"),
-          text: { type: "mrkdwn", text: `${d.version} is rolled back on ${d.environment}.` },
-          confirm: plain("Reject"),
-          deny: plain("Cancel"),
-          style: "danger",
-        },
-      },
-    ],
-  };
 }
 
 const title = (d: Pick<Deployment, "id" | "environment" | "version">) => `*${d.version}* → *${d.environment}* (\`${d.id}\`)`;
@@ -81,7 +35,7 @@ export function progressMessage(d: Deployment, e: DeploymentEvent): ChatMessage 
   switch (e.type) {
     case "gate:waiting":
       gate = String(e.data.gate);
-      line = `:raised_hand: ${title(d)} waits for approval at gate *${gate}*${e.data.requireDistinctApprover ? " (by someone other than who started it)" : ""}`;
+      line = `:raised_hand: ${title(d)} waits for approval at gate *${gate}*${e.data.requireDistinctApprover ? " (by someone other than who started it)" : ""}${previewText(e.data.preview as ChangePreview | undefined)}`;
       break;
     case "gate:approved":
       line = `:ballot_box_with_check: ${title(d)} gate ${String(e.data.gate)} approved${by ? ` by ${by}` : ""}`;
@@ -121,6 +75,12 @@ export function progressMessage(d: Deployment, e: DeploymentEvent): ChatMessage 
   return { text: line.replace(/[*`]/g, ""), blocks: [section(line), ...actions] };
 }
 
+/** The preview an approver sees under the question, one line per stack. */
+function previewText(preview: ChangePreview | undefined): string {
+  if (!preview?.stacks.length) return "";
+  return `\nApproving changes:\n${previewLines(preview).map((l) => `• ${l}`).join("\n")}`;
+}
+
 function currentWeight(d: Deployment): number {
   return d.step === undefined ? 0 : (d.steps[d.step]?.weight ?? 0);
 }
@@ -131,8 +91,10 @@ export function statusMessage(env: Omit<Environment, "status"> & { status: strin
   ];
   if (active) lines.push(`${title(active)}: ${active.state}, ${active.phase}${active.pausedBy ? ` (paused by ${active.pausedBy})` : ""}`);
   if (env.drift?.items.length) lines.push(`drift: ${env.drift.items.map((i) => i.message).join("; ")}`);
+  const waitingGate = active?.pausedBy === "gate" ? Object.entries(active.gateLog ?? {}).find(([, r]) => r.state === "waiting") : undefined;
+  const atGate = waitingGate?.[0].split("@")[0];
+  if (atGate) lines.push(`waits for approval at gate *${atGate}*${previewText(waitingGate?.[1].preview)}`);
   const text = lines.join("\n");
-  const atGate = active?.pausedBy === "gate" ? Object.entries(active.gateLog ?? {}).find(([, r]) => r.state === "waiting")?.[0].split("@")[0] : undefined;
   const waiting = active && (active.pausedBy !== undefined || active.phase === "baking");
   const actions = active && atGate ? [gateButtons(active, atGate)] : waiting ? [steeringButtons(active!)] : [];
   return { text: text.replace(/[*`]/g, ""), blocks: [section(text), ...actions], ephemeral: true };

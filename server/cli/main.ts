@@ -7,7 +7,7 @@ import { parseArgs } from "node:util";
 import { ApiClient, ApiError } from "./api-client";
 import { FLAGS_USAGE, FlagUsageError, runFlags } from "./flag-commands";
 import { promoteInto, RELEASE_USAGE, ReleaseUsageError, runPipelines, runReleases } from "./release-commands";
-import { describe, describeProgress, follow, print, type Deployment, type JournalEvent } from "./output";
+import { describe, describePlan, describeProgress, follow, print, type Deployment, type JournalEvent, type Plan } from "./output";
 
 const USAGE = `usage: cutover <command> [options]
 
@@ -15,8 +15,8 @@ const USAGE = `usage: cutover <command> [options]
   env list                                 list environments
   env status <name>                        live version, colors, weights, recent deployments
   env delete <name> [--wait]               destroy an environment and all its stacks
-  deploy <env> <version>|--release ID [--canary STEPS | --rolling SURGE,UNAVAILABLE [--pause DURATION]] [--bake DURATION] [--wait]
-                                           STEPS like 10:30s,50:manual,100
+  deploy <env> <version>|--release ID [--canary STEPS | --rolling SURGE,UNAVAILABLE [--pause DURATION]] [--bake DURATION] [--wait | --dry-run]
+                                           STEPS like 10:30s,50:manual,100; --dry-run: what it would do and change, nothing queued
   status <deployment-id>                   one deployment
   events <deployment-id>                   stream a deployment's events until it ends
   promote|pause|resume <deployment-id>     (promote --to: a pipeline's stage, below)
@@ -101,6 +101,7 @@ async function run(argv: string[]): Promise<number> {
       source: { type: "string" },
       to: { type: "string" },
       force: { type: "boolean", default: false },
+      "dry-run": { type: "boolean", default: false },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -165,7 +166,13 @@ async function run(argv: string[]): Promise<number> {
         : values.bake
           ? { type: "blue-green", bake: values.bake }
           : undefined;
-      const d = await client.request<Deployment>("POST", `/v1/environments/${args[0]}/deployments`, { ...(values.release ? { release: values.release } : { version: args[1] }), ...(strategy ? { strategy } : {}) });
+      const body = { ...(values.release ? { release: values.release } : { version: args[1] }), ...(strategy ? { strategy } : {}) };
+      if (values["dry-run"]) {
+        const plan = await client.request<Plan>("POST", `/v1/environments/${args[0]}/deployments?dryRun=true`, body);
+        print(json, plan, () => describePlan(plan));
+        return 0;
+      }
+      const d = await client.request<Deployment>("POST", `/v1/environments/${args[0]}/deployments`, body);
       print(json, d, () => describe(d));
       return values.wait ? follow(client, d.id, json) : 0;
     }
@@ -197,7 +204,13 @@ async function run(argv: string[]): Promise<number> {
     case "promote":
       if (values.to) {
         need(1, "a pipeline");
-        const d = await promoteInto<Deployment>(client, args[0], { json, to: values.to, release: values.release, force: values.force, reason: values.reason });
+        const opts = { json, to: values.to, release: values.release, force: values.force, reason: values.reason };
+        if (values["dry-run"]) {
+          const plan = await promoteInto<Plan & { id?: string }>(client, args[0], { ...opts, dryRun: true });
+          print(json, plan, () => describePlan(plan));
+          return 0;
+        }
+        const d = await promoteInto<Deployment>(client, args[0], opts);
         print(json, d, () => describe(d));
         return values.wait ? follow(client, d.id, json) : 0;
       }

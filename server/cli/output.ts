@@ -1,6 +1,8 @@
 // What the command line prints: a deployment in one line, its gates and
 // measurements, and its events as they come.
 import type { ApiClient } from "./api-client";
+import { previewLines } from "../deployments/change-preview";
+import type { ChangePreview } from "../deployments/model";
 
 export interface Deployment {
   id: string;
@@ -12,7 +14,52 @@ export interface Deployment {
   error?: { code: string; message: string };
   queuePosition?: number;
   pausedBy?: string;
-  gateLog?: Record<string, { state: string; at: string; by?: { name: string }; reason?: string }>;
+  gateLog?: Record<string, { state: string; at: string; by?: { name: string }; reason?: string; preview?: Preview }>;
+}
+
+/** The Pulumi preview of the stacks a deployment touches, as the API answers it. */
+export interface Preview {
+  stacks: { stack: string; purpose: string; counts: Record<string, number>; changes: { name: string; op: string; changed?: string[] }[]; note?: string }[];
+}
+
+/** A dry run's answer: the plan, and the preview when it was asked for. */
+export interface Plan {
+  environment: string;
+  version: string;
+  strategy: string;
+  from?: { color: string; version?: string };
+  to: { color: string };
+  behind: number;
+  steps: ({ phase: string } & Record<string, unknown>)[];
+  gates: { name: string; kind: string; manual: boolean }[];
+  preview?: Preview;
+}
+
+/** One line per stack: what its preview creates, changes or deletes (as chat says it). */
+export const describePreview = (p: Preview, indent = "  "): string[] => previewLines(p as ChangePreview).map((l) => `${indent}${l}`);
+
+/** What a dry run says a deployment would do, in order, then what it changes. */
+export function describePlan(p: Plan): string {
+  const lines = [`${p.environment}@${p.version}  ${p.strategy}  ${p.from ? `${p.from.color} (${p.from.version ?? "?"})` : "nothing live"} → ${p.to.color}${p.behind ? `  (behind ${p.behind})` : ""}`];
+  for (const s of p.steps) {
+    const { phase, ...rest } = s;
+    const detail =
+      phase === "shifting"
+        ? `${JSON.stringify(rest.weights)}${rest.pause ? ` then pause ${String(rest.pause)}` : ""}${rest.analysed ? " (analysed)" : ""}`
+        : phase === "provisioning"
+          ? `${String(rest.color)} ${String(rest.version)} ×${String(rest.replicas)}`
+          : phase === "retiring"
+            ? `${String(rest.color)}${rest.version ? ` (${String(rest.version)})` : ""}`
+            : phase === "baking"
+              ? String(rest.duration)
+              : phase === "pre-deploy"
+                ? (rest.command as string[]).join(" ")
+                : "";
+    lines.push(`  ${phase.padEnd(13)} ${detail}`.trimEnd());
+  }
+  for (const g of p.gates) lines.push(`  gate ${g.name} (${g.kind}${g.manual ? ", a person approves" : ""})`);
+  if (p.preview) lines.push("changes:", ...describePreview(p.preview));
+  return lines.join("\n");
 }
 
 export interface JournalEvent {
@@ -30,6 +77,7 @@ export function describeProgress(d: Deployment, events: JournalEvent[]): string[
   const lines: string[] = [];
   for (const [gate, r] of Object.entries(d.gateLog ?? {})) {
     lines.push(`  gate ${gate}: ${r.state}${r.by ? ` by ${r.by.name}` : ""}${r.reason ? ` (${r.reason})` : ""} at ${r.at.slice(11, 19)}`);
+    if (r.state === "waiting" && r.preview) lines.push("    approving changes:", ...describePreview(r.preview, "      "));
   }
   const measured = events.filter((e) => e.type === "deployment:measurement");
   const latest = new Map<string, JournalEvent>();

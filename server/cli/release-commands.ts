@@ -10,7 +10,7 @@ export const RELEASE_USAGE = `  release create <version> --file <release.json|->
   pipeline put <name> --file <stages.json|->
                                            declare a pipeline: the file holds {"stages": [...]}
   pipeline show <name>                     each stage: what is live, what comes next and why
-  promote <pipeline> --to <stage> [--release ID] [--force --reason TEXT] [--wait]
+  promote <pipeline> --to <stage> [--release ID] [--force --reason TEXT] [--wait | --dry-run]
                                            promote into a stage (default: what is live and soaked before it)`;
 
 export class ReleaseUsageError extends Error {}
@@ -100,9 +100,9 @@ export async function runPipelines(client: ApiClient, args: string[], opts: Rele
 }
 
 /** `cutover promote <pipeline> --to <stage>`: the deployment it makes. */
-export async function promoteInto<D extends { id: string }>(client: ApiClient, pipeline: string, opts: ReleaseOptions): Promise<D> {
+export async function promoteInto<D>(client: ApiClient, pipeline: string, opts: ReleaseOptions & { dryRun?: boolean }): Promise<D> {
   if (opts.force && !opts.reason) throw new ReleaseUsageError("a forced promotion needs --reason");
-  return client.request<D>("POST", `/v1/pipelines/${encodeURIComponent(pipeline)}/promote`, {
+  return client.request<D>("POST", `/v1/pipelines/${encodeURIComponent(pipeline)}/promote${opts.dryRun ? "?dryRun=true" : ""}`, {
     to: opts.to,
     ...(opts.release ? { release: opts.release } : {}),
     ...(opts.force ? { force: true, reason: opts.reason } : {}),

@@ -17,6 +17,10 @@ export interface DomainEvents {
   "operation:finished": [{ id: string; environment: string; state: string; error?: { code: string; message: string } }];
   /** A scheduled run ended (succeeded, failed, missed or skipped). */
   "schedule:run_finished": [{ scheduleId: string; runId: string; environment: string; kind: string; state: string; error?: { code: string; message: string } }];
+  /** A release was recorded (what it is, never its secret values). */
+  "release:created": [{ id: string; version: string; digest: string; provenance: Record<string, unknown>; createdBy: { kind: string; name: string }; scope?: string[]; at: string }];
+  /** Automatic promotion into a stage stopped: someone promoted an older release there by hand. */
+  "promotion:held": [{ pipeline: string; stage: string; release: { id: string; version: string }; by: { kind: string; name: string }; at: string }];
 }
 
 export class DomainEventBus {

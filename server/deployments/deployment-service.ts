@@ -32,6 +32,7 @@ import type { DeploymentTarget } from "./deployment-target";
 import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer, EngineQueue } from "./ports";
 import { checkCommandGiven, checkSecretsSupported } from "./secret-support";
 import { planOf, type DeploymentPlan } from "./deployment-plan";
+import type { ChangePreview } from "./change-preview";
 
 export interface DeploymentRequest {
   version: string;
@@ -79,6 +80,8 @@ export class DeploymentService {
     private readonly secrets: SecretSealer,
     private readonly requests: DeploymentRequestRepository,
     private readonly engineQueue: EngineQueue = () => undefined,
+    /** The Pulumi preview of what a planned deployment changes (absent: plans carry none). */
+    private readonly previewer?: (env: Environment, d: Deployment, plan: DeploymentPlan) => Promise<ChangePreview>,
   ) {}
 
   /** Queues a deployment; `beforeStart` runs once it is journaled and before any worker can take it (to follow it from the start). */
@@ -106,9 +109,10 @@ export class DeploymentService {
   }
 
   /** What a deployment request would do, in order, without doing anything: the same checks as `create`, nothing journaled. */
-  async plan(environment: string, request: DeploymentRequest, by?: Actor): Promise<DeploymentPlan> {
+  async plan(environment: string, request: DeploymentRequest, by?: Actor, opts: { preview?: boolean } = {}): Promise<DeploymentPlan & { preview?: ChangePreview }> {
     const { env, d } = await this.draft(environment, request, "deploy", by);
-    return planOf(env, d, (await this.deployments.unfinished(environment)).length);
+    const plan = planOf(env, d, (await this.deployments.unfinished(environment)).length);
+    return opts.preview === false || !this.previewer ? plan : { ...plan, preview: await this.previewer(env, d, plan) };
   }
 
   /** The deployment a request makes, checked against its environment and target, not yet journaled. */

@@ -10,6 +10,8 @@ import { parseDuration } from "../../infra/duration";
 import type { GatePlace } from "./deployment-decision";
 import { gateKey, isManual, isPassed } from "./gate-rules";
 import type { Actor, Deployment, Gate, GateKind, GateRecord } from "./model";
+import { previewChanges, type ChangePreview, type PreviewDeps } from "./change-preview";
+import type { EnvironmentRepository } from "./ports";
 
 /** The body Cutover POSTs to a gate's URL. */
 export interface GatePayload {
@@ -30,6 +32,8 @@ export interface GatePayload {
     error: Deployment["error"] | null;
   };
   attempt: number;
+  /** For a gate that stops the deployment: the Pulumi preview of each stack it changes from here. */
+  preview?: ChangePreview;
 }
 
 /** What the gate's URL answered, or why it could not be asked. */
@@ -40,9 +44,30 @@ export interface GateCaller {
   call(gate: Gate, messageId: string, payload: GatePayload, timeoutMs: number): Promise<GateAnswer>;
 }
 
-export interface GateDeps {
+export interface GateDeps extends Partial<PreviewDeps> {
   journal: DeploymentJournal;
   gates?: GateCaller;
+  /** With the engine, targets and traffic: a gate that stops the deployment carries the preview of what comes next. */
+  environments?: EnvironmentRepository;
+}
+
+/**
+ * The Pulumi preview of what the deployment changes from here, for a gate
+ * that asks someone whether it may: undefined where it cannot be made (a
+ * preview never stops a gate).
+ */
+async function gatePreview(deps: GateDeps, d: Deployment): Promise<ChangePreview | undefined> {
+  const { engine, targets, traffic, environments } = deps;
+  if (!engine || !targets || !traffic || !environments || !d.toColor) return undefined;
+  try {
+    const env = await environments.get(d.environment);
+    if (!env) return undefined;
+    const plan = { to: { color: d.toColor }, ...(d.fromColor ? { from: { color: d.fromColor } } : {}) };
+    // A busy engine delays the question by at most this long: a stack not previewed by then says so.
+    return await previewChanges({ engine, targets, traffic }, env, d, plan, AbortSignal.timeout(PREVIEW_TIMEOUT_MS));
+  } catch {
+    return undefined;
+  }
 }
 
 export class GateFailedError extends UnprocessableError {
@@ -52,6 +77,7 @@ export class GateFailedError extends UnprocessableError {
 }
 
 const DEFAULT_URL_TIMEOUT_MS = 60_000;
+const PREVIEW_TIMEOUT_MS = 60_000;
 
 /**
  * Asks one gate where the deployment is (`at`): returns when it lets the
@@ -82,11 +108,12 @@ async function askUrl(deps: GateDeps, d: Deployment, control: DeploymentControl,
   const deadline = Date.now() + timeoutMs;
   const where = { gate: gate.name, kind: gate.kind, ...(at.step !== undefined ? { step: at.step } : {}) };
   await deps.journal.record(d, "gate:started", { ...where, url: new URL(gate.url!).origin });
+  const preview = await gatePreview(deps, d);
   let last = "";
   for (let attempt = 1; ; attempt++) {
     control.throwIfAborted();
     const left = deadline - Date.now();
-    const answer = left > 0 ? await deps.gates.call(gate, `${d.id}.${key}.${attempt}`, payloadOf(d, gate, at, attempt), Math.min(left, 10_000)) : { error: "timed out" };
+    const answer = left > 0 ? await deps.gates.call(gate, `${d.id}.${key}.${attempt}`, { ...payloadOf(d, gate, at, attempt), ...(preview ? { preview } : {}) }, Math.min(left, 10_000)) : { error: "timed out" };
     if ("status" in answer && answer.status >= 200 && answer.status < 300) {
       await record(deps, d, key, { state: "passed", at: new Date().toISOString(), attempts: attempt });
       await deps.journal.record(d, "gate:passed", { ...where, attempts: attempt, status: answer.status });
@@ -117,10 +144,13 @@ async function holdForPerson(
   at: GatePlace,
 ): Promise<void> {
   const where = { gate: gate.name, kind: gate.kind, ...(at.step !== undefined ? { step: at.step } : {}) };
-  const since = d.gateLog?.[key]?.state === "waiting" ? Date.parse(d.gateLog[key].at) : Date.now();
-  (d.gateLog ??= {})[key] = { state: "waiting", at: new Date(since).toISOString() };
+  const waiting = d.gateLog?.[key]?.state === "waiting" ? d.gateLog[key] : undefined;
+  const since = waiting ? Date.parse(waiting.at) : Date.now();
+  // What the approver approves: the preview made when the gate began waiting, kept with it (made again after a restart if missing).
+  const preview = waiting?.preview ?? (await gatePreview(deps, d));
+  (d.gateLog ??= {})[key] = { state: "waiting", at: new Date(since).toISOString(), ...(preview ? { preview } : {}) };
   await deps.journal.hold(d, "gate");
-  await deps.journal.record(d, "gate:waiting", { ...where, requireDistinctApprover: gate.requireDistinctApprover === true });
+  await deps.journal.record(d, "gate:waiting", { ...where, requireDistinctApprover: gate.requireDistinctApprover === true, ...(preview ? { preview } : {}) });
   const deadline = gate.timeout ? since + parseDuration(gate.timeout) : undefined;
   for (;;) {
     const outcome = await control.wait(deadline, () => control.decisions.has(gate.name));

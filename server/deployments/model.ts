@@ -139,12 +139,43 @@ export interface Deployment {
   updatedAt: string;
 }
 
+/** One resource a preview would change: what Pulumi plans for it and which of its properties differ (names only: values, secret or not, stay out). */
+export interface ResourceChange {
+  /** Pulumi's step: create, update, replace, create-replacement, delete-replaced, delete, read, ... */
+  op: string;
+  type: string;
+  name: string;
+  /** The properties that differ, as Pulumi names them (`spec.template`, `weights[0]`), for an update or replacement. */
+  changed?: string[];
+  /** The properties whose change forces a replacement. */
+  replaces?: string[];
+}
+
+/** The Pulumi preview of one stack a deployment touches. */
+export interface StackPreview {
+  stack: string;
+  /** What the deployment does to the stack. */
+  purpose: "create-fleet" | "shift-traffic" | "retire-fleet";
+  changes: ResourceChange[];
+  /** How many resources each kind of step touches (`create`, `update`, `delete`, ...). */
+  counts: Record<string, number>;
+  /** Why the preview is not (yet) a list of changes: not known before an earlier step, or what stopped it. */
+  note?: string;
+}
+
+export interface ChangePreview {
+  at: string;
+  stacks: StackPreview[];
+}
+
 export interface GateRecord {
   state: "waiting" | "passed" | "approved" | "rejected" | "failed";
   at: string;
   by?: Actor;
   reason?: string;
   attempts?: number;
+  /** For a manual gate: the Pulumi preview of what the deployment changes once approved (see change-preview.ts). */
+  preview?: ChangePreview;
 }
 
 /** A gate as a caller gives it: name optional, secret still open. */

@@ -4,6 +4,9 @@
 // own process; tests of cloud targets run them under Pulumi's mocks.
 import type { StackProgram } from "../../infra/programs";
 import { crashPoint } from "../fault-injection";
+import type { ResourceChange } from "./model";
+
+export type { ResourceChange } from "./model";
 
 /** What a deployment's journal keeps of an engine's progress: resource steps and error diagnostics. */
 export interface EngineProgress {
@@ -50,6 +53,12 @@ export interface StackEngine {
   /** Reads every resource back from the target into the stack's state; returns what that changed. A missing stack changes nothing. */
   refresh(stackName: string, opts?: OperationOptions): Promise<RefreshChanges>;
   exists(stackName: string): Promise<boolean>;
+  /**
+   * `pulumi preview` of the program against the stack: the resources it
+   * would create, change or delete, unchanged ones left out. A stack that
+   * does not exist yet is previewed as new, and left as it was (absent).
+   */
+  preview?(stackName: string, program: StackProgram, opts?: OperationOptions): Promise<ResourceChange[]>;
   /** Whether the stack holds an update lock; undefined where the backend cannot tell cheaply. */
   isLocked?(stackName: string): Promise<boolean | undefined>;
   /** Clears a stack's stale lock and pending operations after a crash (a create whose object may exist is imported). */

@@ -7,7 +7,7 @@
 // `engine:slot_granted`), so a deployment says why it is not moving.
 import type { StackProgram } from "../../infra/programs";
 import type { EngineSlots, SlotPriority } from "./engine-slots";
-import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
+import type { OperationOptions, RefreshChanges, ResourceChange, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
 
 /** `<environment>.<blue|green|traffic|job>` → the environment and whether its traffic is at stake. */
 function stackParts(stackName: string): { environment: string; traffic: boolean } {
@@ -31,6 +31,12 @@ export class BoundedEngine implements StackEngine {
 
   refresh(stackName: string, opts: OperationOptions = {}): Promise<RefreshChanges> {
     return this.bounded(stackName, stackParts(stackName).traffic ? "urgent" : "normal", opts, () => this.inner.refresh(stackName, opts));
+  }
+
+  preview(stackName: string, program: StackProgram, opts: OperationOptions = {}): Promise<ResourceChange[]> {
+    const inner = this.inner;
+    if (!inner.preview) return Promise.reject(new Error("this engine cannot preview"));
+    return this.bounded(stackName, "normal", opts, () => inner.preview!(stackName, program, opts));
   }
 
   resources(stackName: string, opts?: { refresh?: boolean }): Promise<ResourceState[]> {

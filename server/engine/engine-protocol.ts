@@ -11,6 +11,7 @@ export type EngineOperation =
   | { op: "up"; stack: string; program: StackProgram; refresh?: boolean }
   | { op: "destroy"; stack: string; program: StackProgram }
   | { op: "refresh"; stack: string }
+  | { op: "preview"; stack: string; program: StackProgram }
   | { op: "resources"; stack: string; refresh?: boolean }
   | { op: "outputs"; stack: string }
   | { op: "exists"; stack: string }

@@ -44,6 +44,8 @@ async function perform(engine: PulumiEngine, operation: EngineOperation, opts: O
       return engine.destroy(operation.stack, operation.program, opts);
     case "refresh":
       return engine.refresh(operation.stack, opts);
+    case "preview":
+      return engine.preview(operation.stack, operation.program, opts);
     case "resources":
       return engine.resources(operation.stack, { refresh: operation.refresh });
     case "outputs":

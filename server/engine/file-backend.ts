@@ -92,3 +92,41 @@ export function clearLocks(dir: string): boolean {
   for (const f of files) rmSync(path.join(dir, f), { force: true });
   return held;
 }
+
+/**
+ * Removes the stacks made for one preview whose engine process is gone (a
+ * crash cut the preview short): see `removeStackFiles`. Their names end
+ * `.preview-<pid>-<random>`; a running preview's process is alive and its
+ * stack is left alone.
+ */
+export function removeScratchStacks(stateDir: string, project: string, workspaces: string): string[] {
+  let files: string[];
+  try {
+    files = readdirSync(path.join(stateDir, ".pulumi", "stacks", project));
+  } catch {
+    return [];
+  }
+  const dead = new Set(files.map((f) => /^(.+\.preview-(\d+)-[0-9a-f]+)\.json/.exec(f)).flatMap((m) => (m && !alive(Number(m[2])) ? [m[1]] : [])));
+  for (const stack of dead) removeStackFiles(stateDir, project, workspaces, stack);
+  return [...dead].map((s) => `${s}: a preview's stack removed`);
+}
+
+/** Everything the own file backend keeps of a stack: its checkpoint and the backups beside it, its lock, backups, history and workspace. */
+export function removeStackFiles(stateDir: string, project: string, workspaces: string, stack: string): void {
+  const stacks = path.join(stateDir, ".pulumi", "stacks", project);
+  for (const ext of [".json", ".json.attrs", ".json.bak", ".json.bak.attrs", ".json.gz", ".json.gz.attrs", ".json.gz.bak", ".json.gz.bak.attrs"]) {
+    rmSync(path.join(stacks, `${stack}${ext}`), { force: true });
+  }
+  for (const dir of [path.join(stateDir, ".pulumi", "locks", "organization", project, stack), path.join(stateDir, ".pulumi", "backups", project, stack), path.join(stateDir, ".pulumi", "history", project, stack), path.join(workspaces, stack)]) {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -3,20 +3,24 @@
 // Each stack gets its own workspace directory under the data directory, so
 // no stack settings are ever written into the process's working directory
 // and no temporary directory is left behind per operation.
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { getPriority } from "node:os";
 import path from "node:path";
 import type { PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import { pulumiProgram, type StackProgram } from "../../infra/programs";
-import type { OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
-import { capturingOutputs, progress, refreshed, resolvePending, unwrap, withoutReadBack } from "./stack-operations";
-import { clearLocks, holdsLock, killProcessesWith, mendCheckpoints } from "./file-backend";
-import type { Toolchain } from "./toolchain";
+import type { OperationOptions, RefreshChanges, ResourceChange, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
+import { capturingOutputs, previewed, progress, refreshed, resolvePending, unwrap, withoutReadBack } from "./stack-operations";
+import { clearLocks, holdsLock, killProcessesWith, mendCheckpoints, removeScratchStacks, removeStackFiles } from "./file-backend";
+import { niceCliRoot, type Toolchain } from "./toolchain";
 
 // The Automation API is a large module: it is loaded on first use, so a restarted server begins recovering sooner.
 const automation = (): typeof import("@pulumi/pulumi/automation") => require("@pulumi/pulumi/automation");
 
 export const PROJECT_NAME = "cutover";
+
+/** What names a stack made for one preview (see `preview`). */
+export const PREVIEW_STACK_MARK = ".preview-";
 
 /**
  * Pulumi's Postgres backend lists state with a query open while it runs
@@ -95,31 +99,8 @@ export class PulumiEngine implements StackEngine {
   }
 
   private pulumi(): Promise<PulumiCommand> {
-    this.command ??= automation().PulumiCommand.get({ root: this.cliRoot() });
+    this.command ??= automation().PulumiCommand.get({ root: niceCliRoot(this.settings.toolchain.pulumiBin, this.settings.dataDir, this.settings.cliNiceness ?? ENGINE_NICENESS) });
     return this.command;
-  }
-
-  /**
-   * Where the CLI the Automation API runs lives: a wrapper that starts the
-   * pinned CLI at a lower CPU priority (nice 10), so the CLI and the
-   * providers it starts yield the CPU to the API on a busy machine; the
-   * pinned CLI itself where `nice` is missing.
-   */
-  private cliRoot(): string {
-    const real = this.settings.toolchain.pulumiBin;
-    const niceness = this.settings.cliNiceness ?? ENGINE_NICENESS;
-    const nice = ["/usr/bin/nice", "/bin/nice"].find((p) => existsSync(p));
-    if (!nice || niceness <= 0) return path.dirname(path.dirname(real));
-    const root = path.join(this.settings.dataDir, "engine-cli");
-    mkdirSync(path.join(root, "bin"), { recursive: true, mode: 0o700 });
-    const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-    const script = `#!/bin/sh\n# The pinned Pulumi CLI at a lower CPU priority than the API.\nexec ${nice} -n ${niceness} ${quote(real)} "$@"\n`;
-    const wrapper = path.join(root, "bin", "pulumi");
-    if (!existsSync(wrapper) || readFileSync(wrapper, "utf8") !== script) {
-      writeFileSync(`${wrapper}.partial`, script, { mode: 0o700 });
-      renameSync(`${wrapper}.partial`, wrapper);
-    }
-    return root;
   }
 
   /** The directory the engine runs a stack's operations in. */
@@ -178,6 +159,26 @@ export class PulumiEngine implements StackEngine {
         });
         await new Promise((resolve) => setTimeout(resolve, 250 * attempt));
       }
+    }
+  }
+
+  /**
+   * `pulumi preview`. A stack that does not exist yet is previewed in a
+   * stack of its own, made for the preview and removed after it (named
+   * `<stack>.preview-<pid>-<random>`; one a crash left is removed by
+   * `mendInterruptedWrites`), so the real stack stays absent.
+   */
+  async preview(stackName: string, program: ProgramLike, opts: OperationOptions = {}): Promise<ResourceChange[]> {
+    if (await this.exists(stackName)) return previewed(withoutReadBack(await this.stack(stackName, program)), opts);
+    const scratch = `${stackName}${PREVIEW_STACK_MARK}${process.pid}-${randomBytes(4).toString("hex")}`;
+    const stack = withoutReadBack(await this.stack(scratch, program));
+    try {
+      return await previewed(stack, opts);
+    } finally {
+      await stack.workspace.removeStack(scratch, { force: true }).catch(() => undefined);
+      // `stack rm` leaves the checkpoint's backups and the lock directory behind on a file backend.
+      if (this.ownFileBackend) removeStackFiles(this.stateDir, PROJECT_NAME, path.join(this.settings.dataDir, "workspaces"), scratch);
+      else rmSync(this.workDir(scratch), { recursive: true, force: true });
     }
   }
 
@@ -243,7 +244,8 @@ export class PulumiEngine implements StackEngine {
 
   /** Mends what a pulumi process killed while it saved a checkpoint left in the own file backend. */
   mendInterruptedWrites(): string[] {
-    return this.ownFileBackend ? mendCheckpoints(path.join(this.stateDir, ".pulumi", "stacks", PROJECT_NAME)) : [];
+    if (!this.ownFileBackend) return [];
+    return [...mendCheckpoints(path.join(this.stateDir, ".pulumi", "stacks", PROJECT_NAME)), ...removeScratchStacks(this.stateDir, PROJECT_NAME, path.join(this.settings.dataDir, "workspaces"))];
   }
 
   /** Whether a stack holds an update lock (a running operation, or one a crash left). */

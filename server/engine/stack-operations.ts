@@ -2,8 +2,8 @@
 // events reduced to progress, a refresh's changes from its own summary, a
 // program's outputs kept as the update resolves them, and no read-back
 // CLI runs after an operation.
-import type { EngineEvent, OutputMap, PulumiFn, Stack, UpdateSummary } from "@pulumi/pulumi/automation";
-import type { OperationOptions, RefreshChanges, StackOutputs } from "../deployments/stack-engine";
+import type { EngineEvent, OutputMap, PulumiFn, Stack, StepEventMetadata, UpdateSummary } from "@pulumi/pulumi/automation";
+import type { OperationOptions, RefreshChanges, ResourceChange, StackOutputs } from "../deployments/stack-engine";
 import { engineEventSummary } from "./engine-event-summary";
 import { pendingCreateId, type PendingResource } from "../../infra/pending-creates";
 
@@ -33,6 +33,47 @@ export async function refreshed(stack: Stack, opts: OperationOptions = {}): Prom
   });
   const changes = summary ?? result.summary?.resourceChanges ?? {};
   return Object.fromEntries(Object.entries(changes).filter(([op, n]) => op !== "same" && (n ?? 0) > 0)) as RefreshChanges;
+}
+
+/** The steps a preview plans, from its engine events: every resource it would touch, the stack and providers left out. */
+export async function previewed(stack: Stack, opts: OperationOptions = {}): Promise<ResourceChange[]> {
+  const changes: ResourceChange[] = [];
+  const report = progress(opts);
+  await stack.preview({
+    onEvent: (e) => {
+      const step = e.resourcePreEvent?.metadata;
+      if (step) {
+        const change = changeOf(step);
+        if (change) changes.push(change);
+      }
+      report?.(e);
+    },
+    signal: opts.signal,
+    onOutput: () => undefined,
+  });
+  return changes;
+}
+
+/** A planned step as a change people read: names of what differs, never values. */
+export function changeOf(step: StepEventMetadata): ResourceChange | undefined {
+  if (step.op === "same" || step.type === "pulumi:pulumi:Stack" || step.type.startsWith("pulumi:providers:")) return undefined;
+  // A replacement is planned as three steps (create the new, replace, delete the old): people read it as one `replace`.
+  if (step.op === "create-replacement" || step.op === "delete-replaced" || step.op === "discard-replaced") return undefined;
+  let changed = [...new Set([...(step.diffs ?? []), ...Object.keys(step.detailedDiff ?? {})])].sort();
+  // A provider that says only that something differs: the inputs that differ, compared as the engine shows them (secrets masked).
+  if (!changed.length && step.old && step.new) changed = differingKeys(step.old.inputs ?? {}, step.new.inputs ?? {});
+  const replaces = step.op === "replace" ? (step.keys ?? []) : [];
+  return {
+    op: step.op,
+    type: step.type,
+    name: step.urn.split("::").pop() ?? step.urn,
+    ...(changed.length && step.op !== "create" && step.op !== "delete" ? { changed } : {}),
+    ...(replaces.length ? { replaces } : {}),
+  };
+}
+
+function differingKeys(a: Record<string, unknown>, b: Record<string, unknown>): string[] {
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k])).sort();
 }
 
 /**

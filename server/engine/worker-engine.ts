@@ -18,7 +18,7 @@ import type { EngineOperation, FromWorker } from "./engine-protocol";
 import { EngineWorker, EngineWorkerDied, WorkerFailure } from "./engine-worker";
 import { PulumiEngine, type EngineSettings } from "./pulumi-engine";
 import type { StackProgram } from "../../infra/programs";
-import type { EngineProgress, OperationOptions, RefreshChanges, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
+import type { EngineProgress, OperationOptions, RefreshChanges, ResourceChange, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
 import { faultFires } from "../fault-injection";
 
 export interface WorkerEngineOptions {
@@ -95,6 +95,10 @@ export class WorkerEngine implements StackEngine {
     return this.operate({ op: "refresh", stack: stackName }, opts) as Promise<RefreshChanges>;
   }
 
+  preview(stackName: string, program: StackProgram, opts: OperationOptions = {}): Promise<ResourceChange[]> {
+    return this.operate({ op: "preview", stack: stackName, program }, opts) as Promise<ResourceChange[]>;
+  }
+
   resources(stackName: string, opts: { refresh?: boolean } = {}): Promise<ResourceState[]> {
     return this.operate({ op: "resources", stack: stackName, refresh: opts.refresh }, {}) as Promise<ResourceState[]>;
   }
@@ -160,6 +164,8 @@ export class WorkerEngine implements StackEngine {
   /** What a dead worker's operation left: half-written state files, the stack's lock and pending operations, half-made resources. */
   private async afterDeath(stack: string, death: EngineWorkerDied): Promise<void> {
     const mended = this.local.mendInterruptedWrites();
+    // A preview writes nothing to its stack, which another operation may hold: only the stack made for it goes (mended above).
+    if (death.operation === "preview") return;
     const repaired = await this.once({ op: "repair", stack }, {});
     this.opts.log?.("warn", { stack, operation: death.operation, exit: death.exit, mended, repaired }, "an engine worker died mid-operation; its stack was repaired");
     await this.opts.interrupted?.(stack, this);

@@ -152,7 +152,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
         deps.metricProviders.check(params.name, analysesOf(body.strategy));
         checkGateTargets(deps, body.gates);
         const asked = { ...request, version: release?.version ?? version!, ...(release ? { release } : {}) };
-        if (query.dryRun === "true") return { status: 200, body: await deployments.plan(params.name, asked, tokenActor(p)), changedNothing: true };
+        if (query.dryRun === "true") return { status: 200, body: await deployments.plan(params.name, asked, tokenActor(p), { preview: query.preview !== "false" }), changedNothing: true };
         return accepted(await deployments.create(params.name, asked, "deploy", tokenActor(p)));
       },
     }),

@@ -113,7 +113,7 @@ export function pipelineRoutes(deps: PipelineRouteDeps): Route[] {
         const release = body.release ? await deps.releases.get(body.release, p.environments) : undefined;
         const asked = { release, force: body.force, reason: body.reason };
         const mayRun = (r: Release) => authorization.authorizeRelease(r, target, body.to);
-        if (query.dryRun === "true") return { status: 200, body: await pipelines.previewPromotion(pipeline, body.to, asked, tokenActor(p), mayRun), changedNothing: true };
+        if (query.dryRun === "true") return { status: 200, body: await pipelines.previewPromotion(pipeline, body.to, asked, tokenActor(p), mayRun, { preview: query.preview !== "false" }), changedNothing: true };
         const d = await pipelines.promote(pipeline, body.to, asked, tokenActor(p), mayRun);
         return { status: 202, body: d, location: `/v1/deployments/${d.id}` };
       },

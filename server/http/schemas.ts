@@ -222,6 +222,10 @@ export const createDeploymentSchema = z
 
 export const dryRunQuery = z.strictObject({
   dryRun: z.enum(["true", "false"]).optional().describe("true: answer 200 with what the deployment would do, in order, and queue nothing"),
+  preview: z
+    .enum(["true", "false"])
+    .optional()
+    .describe("with dryRun: false leaves out the Pulumi preview of each stack (answered at once, without the engine)"),
 });
 
 export const gateParams = z.strictObject({

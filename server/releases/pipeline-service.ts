@@ -5,6 +5,8 @@
 // deployment; an automatic one has an id decided by the pipeline, stage and
 // release, so neither a crash nor a second replica makes it twice, and none
 // is skipped: the next look makes what the last one did not.
+import type { DomainEventBus } from "../deployments/deployment-events";
+import { crashPoint } from "../fault-injection";
 import { createHash } from "node:crypto";
 import { ConflictError, NotFoundError } from "../errors";
 import { checkCronInput } from "../schedules/cron";
@@ -22,6 +24,7 @@ export interface PipelineDeps {
   environments: EnvironmentRepository;
   deployments: DeploymentRepository;
   deploymentService: DeploymentService;
+  bus?: DomainEventBus;
 }
 
 export interface StageView extends Stage {
@@ -98,21 +101,40 @@ export class PipelineService {
     mayRun: (release: Release) => void,
   ): Promise<DeploymentView> {
     const { index, release, forced } = await this.checked(pipeline, to, asked, mayRun);
-    const d = await this.deploy(pipeline, index, release, by, forced);
-    // What serves in the stage now (its deployment may still be retiring the fleet before it).
+    // What serves in the stage now (a deployment may still be retiring the fleet before it).
     const liveVersion = (await this.deps.environments.get(to))?.liveVersion;
     const here = liveVersion ? await this.deps.releases.byVersion(liveVersion) : undefined;
-    if (pipeline.stages[index].promotion === "auto" && here && release.createdAt < here.createdAt) {
-      await this.deps.pipelines.setHold(pipeline.name, to, { by, at: new Date().toISOString(), release: { id: release.id, version: release.version } });
+    const holds = pipeline.stages[index].promotion === "auto" && here !== undefined && release.createdAt < here.createdAt;
+    // The hold is written before the deployment: a crash between them leaves the stage held (a person releases it), never an
+    // older release deployed with nothing to stop the next automatic promotion from undoing it.
+    const hold = { by, at: new Date().toISOString(), release: { id: release.id, version: release.version } };
+    if (holds) {
+      await this.deps.pipelines.setHold(pipeline.name, to, hold);
+      crashPoint("promotion:held");
     }
+    let d: DeploymentView;
+    try {
+      d = await this.deploy(pipeline, index, release, by, forced);
+    } catch (err) {
+      if (holds) await this.deps.pipelines.setHold(pipeline.name, to, pipeline.holds?.[to]);
+      throw err;
+    }
+    if (holds) this.deps.bus?.emit("promotion:held", { pipeline: pipeline.name, stage: to, release: hold.release, by, at: hold.at });
     return d;
   }
 
   /** What `promote` would do, in order, with the same checks; nothing is queued. */
-  async previewPromotion(pipeline: Pipeline, to: string, asked: { release?: Release; force?: boolean; reason?: string }, by: Actor, mayRun: (release: Release) => void): Promise<DeploymentPlan & { promotion: Promotion }> {
+  async previewPromotion(
+    pipeline: Pipeline,
+    to: string,
+    asked: { release?: Release; force?: boolean; reason?: string },
+    by: Actor,
+    mayRun: (release: Release) => void,
+    opts: { preview?: boolean } = {},
+  ): Promise<DeploymentPlan & { promotion: Promotion }> {
     const { index, release, forced } = await this.checked(pipeline, to, asked, mayRun);
     const request = this.request(pipeline, index, release, forced);
-    return { ...(await this.deps.deploymentService.plan(to, request, by)), promotion: request.promotion! };
+    return { ...(await this.deps.deploymentService.plan(to, request, by, opts)), promotion: request.promotion! };
   }
 
   /** The stage and release a promotion into `to` takes, after the pipeline's rules (or a recorded force past them). */

@@ -1,11 +1,13 @@
 // Releases as callers see them: record one (once; the same request again
 // answers with the release already recorded), look them up, and turn one
 // into what a deployment runs.
+import type { DomainEventBus } from "../deployments/deployment-events";
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import { ConflictError, NotFoundError } from "../errors";
 import { sealArtifact, sealJob, type Actor, type Artifact, type ArtifactInput, type PreDeployJob, type PreDeployJobInput } from "../deployments/model";
 import type { SecretSealer } from "../deployments/ports";
-import { releaseDigest, scopesOverlap, type Provenance, type Release } from "./release";
+import { releaseDigest, type Provenance, type Release } from "./release";
+import { scopesOverlap } from "../auth/scopes";
 import type { ReleaseRepository } from "./ports";
 
 export interface ReleaseInput {
@@ -19,6 +21,7 @@ export class ReleaseService {
   constructor(
     private readonly releases: ReleaseRepository,
     private readonly secrets: SecretSealer,
+    private readonly bus?: DomainEventBus,
   ) {}
 
   /** Records a release; `created` is false when the same release was recorded before. A different one under its version is a conflict. */
@@ -41,6 +44,8 @@ export class ReleaseService {
     };
     // Two requests for a new version at once: one is recorded, the other answers like a retry.
     if (!(await this.releases.insert(release))) return this.create(input, by, scope);
+    const { id, version, digest, provenance, createdBy, createdAt } = release;
+    this.bus?.emit("release:created", { id, version, digest, provenance: { ...provenance }, createdBy, ...(scope ? { scope } : {}), at: createdAt });
     return { release, created: true };
   }
 

@@ -2,6 +2,7 @@
 export const WEBHOOK_EVENTS = [
   "deployment.started",
   "deployment.paused",
+  "deployment.awaiting_approval",
   "deployment.succeeded",
   "deployment.rolled_back",
   "deployment.failed",
@@ -10,6 +11,8 @@ export const WEBHOOK_EVENTS = [
   "promotion.started",
   "promotion.succeeded",
   "promotion.failed",
+  "promotion.held",
+  "release.created",
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 

@@ -8,6 +8,7 @@ import type { WebhookEvent } from "./ports";
 const FROM_JOURNAL: Partial<Record<JournalEventType, WebhookEvent>> = {
   "deployment:started": "deployment.started",
   "deployment:paused": "deployment.paused",
+  "gate:waiting": "deployment.awaiting_approval",
   "deployment:succeeded": "deployment.succeeded",
   "deployment:rolled_back": "deployment.rolled_back",
   "deployment:failed": "deployment.failed",
@@ -24,6 +25,8 @@ const PROMOTION: Partial<Record<WebhookEvent, WebhookEvent>> = {
 export interface WebhookMessage {
   type: WebhookEvent;
   environment: string;
+  /** For what belongs to no one environment (a release): the environments it reaches, all when absent; webhooks whose environments overlap them get it. */
+  scope?: { environments?: string[] };
   data: Record<string, unknown>;
 }
 
@@ -55,6 +58,9 @@ export function onWebhookEvents(bus: DomainEventBus, deployments: DeploymentRepo
   const offs = [
     bus.on("deployment:event", (e) => void fromJournal(e).catch(() => undefined)),
     bus.on("environment:drifted", (e) => publish({ type: "environment.drifted", environment: e.environment, data: { ...e } })),
+    bus.on("promotion:held", (e) => publish({ type: "promotion.held", environment: e.stage, data: { ...e } })),
+    // A release belongs to no one environment: it goes to webhooks that reach every environment its maker's scope does.
+    bus.on("release:created", (e) => publish({ type: "release.created", environment: "", scope: { environments: e.scope }, data: { ...e } })),
     bus.on("schedule:run_finished", (e) => {
       if (e.state === "failed" || e.state === "missed") publish({ type: "schedule.run_failed", environment: e.environment, data: { ...e } });
     }),

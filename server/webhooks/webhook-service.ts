@@ -3,6 +3,7 @@
 // delivery row in the journal, written on the replica that saw the event;
 // the dispatcher sends it from there, so deliveries survive restarts.
 import { randomBytes } from "node:crypto";
+import { scopesOverlap } from "../auth/scopes";
 import type { Principal, TokenService } from "../auth/token-service";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentRepository, SecretSealer } from "../deployments/ports";
@@ -100,7 +101,7 @@ export class WebhookService {
 
   private async publish(m: WebhookMessage): Promise<void> {
     const now = new Date();
-    const targets = (await this.webhooks.list()).filter((w) => !w.disabledAt && w.events.includes(m.type) && inScope(w.environments, m.environment));
+    const targets = (await this.webhooks.list()).filter((w) => !w.disabledAt && w.events.includes(m.type) && (m.scope ? scopesOverlap(w.environments, m.scope.environments) : inScope(w.environments, m.environment)));
     for (const w of targets) {
       await this.outbox.enqueue({
         id: `msg_${randomBytes(12).toString("hex")}`,

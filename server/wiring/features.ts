@@ -112,13 +112,14 @@ export function wireFeatures(c: FeatureContext) {
   const chatPoster = new ProviderPoster({ slackBotToken: config.slackBotToken, slackApiUrl: config.slackApiUrl, guard: c.outboundGuard });
   const chatProgress = new ChatProgress(bus, chatThreads, deploymentStore, chatPoster, chatLogger);
   const releaseStore = new ReleaseStore(journal.db);
-  const releases = new ReleaseService(releaseStore, c.secrets);
+  const releases = new ReleaseService(releaseStore, c.secrets, bus);
   const pipelines = new PipelineService({
     pipelines: new PipelineStore(journal.db),
     releases: releaseStore,
     environments: environmentStore,
     deployments: deploymentStore,
     deploymentService: c.deploymentService,
+    bus,
   });
   const chatCommands = new ChatCommandService({
     identities: chatIdentities,

@@ -238,6 +238,8 @@ describe("Slack slash commands", () => {
     const id = (await server.api("POST", "/v1/environments/chat-a/deployments", { version: "v4", gates: [{ kind: "approval" }] })).json.id;
     await waitFor("the gate to wait", async () => (await server.api("GET", `/v1/deployments/${id}`)).json.pausedBy === "gate");
     const status = await slash("status chat-a", VIEWER);
+    // The status says what approving changes: the preview of each stack, made when the gate began waiting.
+    expect(status.json.text).toMatch(/waits for approval at gate approval\nApproving changes:\n• create-fleet chat-a\.\w+: built: v4's fleet exists\n• shift-traffic chat-a\.traffic: 1 to update \(balancer: pools\)\n• retire-fleet chat-a\.\w+: 1 to delete/);
     const actions = status.json.blocks.find((b: any) => b.type === "actions");
     expect(actions.elements.map((e: any) => [e.action_id, e.value])).toEqual([
       ["approve", `${id}:approval`],

@@ -81,6 +81,8 @@ describe("cutover CLI", () => {
     await waitForDeployment(server, d.id, "paused");
     const status = await cutover("status", d.id);
     expect(status.stdout).toMatch(/gate release-manager: waiting/);
+    // What approving changes, read from the preview made when the gate began waiting.
+    expect(status.stdout).toMatch(/approving changes:\n\s+create-fleet\s+cli\.\w+: built: v5's fleet exists\n\s+shift-traffic\s+cli\.traffic: 1 to update \(balancer: pools\)\n\s+retire-fleet\s+cli\.\w+: 1 to delete/);
     const approved = await cutover("approve", d.id, "--reason", "change 4711", "--wait");
     expect(approved.code).toBe(0);
     expect(approved.stdout).toMatch(/gate release-manager approved by admin: change 4711/);
@@ -127,6 +129,12 @@ describe("cutover CLI", () => {
     expect(release).toMatchObject({ version: "v9", provenance: { commit: "0123456789abcdef", source: "ci" } });
     expect((await cutover("release", "list")).stdout).toContain(`${release.id}  v9  ${release.digest.slice(0, 19)}`);
     expect((await cutover("release", "show", release.id)).stdout).toContain("0123456789ab");
+    // A dry run first: the plan in order and the preview of each stack, nothing queued.
+    const before = (await server.api("GET", "/v1/environments/cli/deployments")).json.deployments.length;
+    const dry = await cutover("deploy", "cli", "--release", release.id, "--canary", "20:1m,100", "--dry-run");
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toMatch(/^cli@v9 {2}canary {2}\w+ \(v\w+\) → \w+\n {2}provisioning +\w+ v9 ×\d\n {2}verifying\n {2}shifting +\{"\w+":20,"\w+":80\} then pause 1m\n {2}shifting +\{"\w+":100,"\w+":0\}\n {2}retiring +\w+ \(v\w+\)\nchanges:\n {2}create-fleet +cli\.\w+: 1 to create\n/);
+    expect((await server.api("GET", "/v1/environments/cli/deployments")).json.deployments.length).toBe(before);
     const deployed = await cutover("deploy", "cli", "--release", release.id, "--wait");
     expect(deployed.code).toBe(0);
     expect((await server.api("GET", "/v1/environments/cli")).json.liveVersion).toBe("v9");
@@ -139,6 +147,7 @@ describe("cutover CLI", () => {
     const file = path.join(tempDir("cli-pipeline"), "pipeline.json");
     writeFileSync(file, JSON.stringify({ stages: [{ environment: "cli" }, { environment: "cli-prod" }] }));
     expect((await cutover("pipeline", "put", "cli-line", "--file", file)).stdout).toContain("cli-prod [manual]: live -; next: eligible, v9 is live in cli");
+    expect((await cutover("promote", "cli-line", "--to", "cli-prod", "--dry-run")).stdout).toMatch(/^cli-prod@v9 {2}blue-green {2}nothing live → blue\n[^]*changes:\n {2}create-fleet +cli-prod\.blue: 1 to create/);
     const promoted = await cutover("promote", "cli-line", "--to", "cli-prod", "--wait");
     expect(promoted.code).toBe(0);
     expect((await cutover("pipeline", "show", "cli-line")).stdout).toContain("cli-prod [manual]: live v9; next: v9 is live here already");

@@ -98,6 +98,9 @@ describe("URL gates", () => {
     const asked = gatesAt("/ok/");
     expect(asked.map((r) => r.path)).toEqual(["/ok/confirm-rollout", "/ok/confirm-rollout", "/ok/confirm-rollout", "/ok/pre-rollout", "/ok/confirm-promotion", "/ok/post-rollout"]);
     expect(asked[0].json).toMatchObject({ type: "deployment.gate", gate: { kind: "confirm-rollout" }, deployment: { id, environment: "gated", version: "v2", fromVersion: "v1" } });
+    // A gate that stops the deployment is told what it lets through: the preview of each stack that changes.
+    expect(asked[0].json.preview.stacks.map((s: { purpose: string }) => s.purpose)).toEqual(["create-fleet", "shift-traffic", "retire-fleet"]);
+    expect(asked[5].json.preview).toBeUndefined();
     expect(asked[2].json.attempt).toBe(3);
     expect(asked[5].json.deployment.state).toBe("succeeded");
 
@@ -168,7 +171,25 @@ describe("manual approval", () => {
     const d = (await server.api("GET", `/v1/deployments/${id}`)).json;
     expect(d.state).toBe("paused");
     // Nothing is live yet: the new fleet is built and healthy, the old one serves everything.
-    expect((await server.api("GET", "/v1/environments/approved")).json.liveVersion).toBe("v1");
+    const env = (await server.api("GET", "/v1/environments/approved")).json;
+    expect(env.liveVersion).toBe("v1");
+    // What the approver approves: the Pulumi preview of each stack that changes once approved. The new fleet exists,
+    // so the traffic stack is previewed at its final weights (its balancer's pools change), and the old fleet goes.
+    const preview = d.gateLog.approval.preview as { stacks: { stack: string; purpose: string; counts: Record<string, number>; changes: { op: string; changed?: string[] }[]; note?: string }[] };
+    expect(preview.stacks.map((s) => [s.purpose, s.stack])).toEqual([
+      ["create-fleet", `approved.${d.toColor}`],
+      ["shift-traffic", "approved.traffic"],
+      ["retire-fleet", `approved.${env.activeColor}`],
+    ]);
+    const [built, shift, retire] = preview.stacks;
+    expect(built.note).toMatch(/built/);
+    expect(shift.note).toBeUndefined();
+    expect(shift.counts).toEqual({ update: 1 });
+    expect(shift.changes[0].changed?.length).toBeGreaterThan(0);
+    expect(retire.counts).toEqual({ delete: 1 });
+    // The same preview travels with the gate's event (and so its webhook and chat message).
+    const waiting = (await events(id)).find((e) => e.type === "gate:waiting");
+    expect(waiting.data.preview).toEqual(preview);
 
     const self = await server.api("POST", `/v1/deployments/${id}/gates/approval/approve`, {}, as("alice"));
     expect(self.status).toBe(403);

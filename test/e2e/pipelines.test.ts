@@ -6,6 +6,8 @@
 // automatic stage until the hold is released; forcing past the rules takes
 // an admin and a reason, and is recorded; the server killed while an
 // automatic promotion runs neither repeats nor skips it.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { request } from "../helpers/http";
 import { startLoad } from "../helpers/load";
@@ -16,7 +18,7 @@ import { waitFor } from "../helpers/wait-for";
 jest.setTimeout(8 * 60_000);
 
 const STAGES = ["pl-dev", "pl-staging", "pl-prod"];
-const ENV = { CUTOVER_PROMOTION_INTERVAL: "500ms" };
+const ENV = { CUTOVER_PROMOTION_INTERVAL: "500ms", CUTOVER_WEBHOOK_ALLOW: "127.0.0.1" };
 const FREEZE = { cron: "* * * * *", duration: "2m", timeZone: "Europe/Berlin" };
 const stagesWith = (prod: Record<string, unknown>) => [
   { environment: "pl-dev" },
@@ -55,9 +57,23 @@ describe("pipelines", () => {
   const loadOn = (env: string) => load.push(startLoad(`${urls[env]}/`, { concurrency: 2, maxMs: 8 * 60_000 }));
   const load: ReturnType<typeof startLoad>[] = [];
   let r1: { id: string; digest: string };
+  /** What the pipeline's webhook was sent. */
+  const told: { type: string; data: Record<string, any> }[] = [];
+  let receiver: http.Server;
 
   beforeAll(async () => {
+    receiver = http.createServer((req, res) => {
+      let body = "";
+      req.on("data", (c) => (body += c));
+      req.on("end", () => {
+        told.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
     server = await startServer({ dataDir, env: ENV });
+    const hook = { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ["promotion.held", "release.created"] };
+    expect((await server.api("POST", "/v1/webhooks", hook)).status).toBe(201);
     for (const env of STAGES) expect((await server.api("POST", "/v1/environments", await environmentSpec(env, mark))).status).toBe(201);
     for (const env of STAGES) urls[env] = (await waitForEnvironment(server, env, "ready")).traffic.url;
     const mint = async (name: string, role: string, environments?: string[]) =>
@@ -70,6 +86,7 @@ describe("pipelines", () => {
   afterAll(async () => {
     await Promise.all(load.map((l) => l.stop()));
     await server?.stop();
+    await new Promise((resolve) => receiver?.close(resolve));
   });
 
   it("declares a pipeline over existing environments, only as an admin of every stage", async () => {
@@ -162,6 +179,10 @@ describe("pipelines", () => {
     // Back to v1 in staging by hand: v1 is older than v3, so staging's automatic promotion holds.
     await waitForDeployment(server, (await promote({ to: "pl-staging", release: r1.id }, "deployer")).json.id, "succeeded");
     expect((await stage("pl-staging")).hold).toMatchObject({ release: { id: r1.id, version: "v1" } });
+    // Whoever follows the pipeline is told why staging stopped taking new releases.
+    const held = await waitFor("the hold at the webhook", () => told.find((m) => m.type === "promotion.held"), 10_000);
+    expect(held.data).toMatchObject({ pipeline: "shop", stage: "pl-staging", release: { id: r1.id, version: "v1" }, by: { name: "deployer" } });
+    expect(told.filter((m) => m.type === "release.created").map((m) => m.data.version)).toEqual(["v1", "v2", "v3"]);
     const r4 = await release("v4");
     await waitForDeployment(server, (await promote({ to: "pl-dev", release: r4.id }, "deployer")).json.id, "succeeded");
     await new Promise((r) => setTimeout(r, 5000));
@@ -215,5 +236,22 @@ describe("pipelines", () => {
     expect({ status: replaced.status, code: replaced.json.error?.code }).toEqual({ status: 403, code: "environment_out_of_scope" });
     expect((await server.api("GET", "/v1/pipelines/shop")).json.stages.length).toBe(3);
     expect((await promote({ to: "pl-nowhere" })).json.error.code).toBe("stage_not_found");
+  });
+
+  it("the server killed between holding a stage and queuing the older release: the stage stays held, nothing is deployed", async () => {
+    // Staging runs v4; v1 is older, so promoting it by hand holds staging first, then queues it: the kill falls between.
+    const before = (await deploymentsOf("pl-staging")).length;
+    await server.terminate();
+    server = await startServer({ dataDir, env: { ...ENV, CUTOVER_FAULT_KILL_AT: "promotion:held" } });
+    await promote({ to: "pl-staging", release: r1.id }, "deployer").catch(() => undefined);
+    await server.exited;
+    server = await startServer({ dataDir, env: ENV });
+    expect((await stage("pl-staging")).hold).toMatchObject({ release: { id: r1.id, version: "v1" }, by: { name: "deployer" } });
+    await new Promise((r) => setTimeout(r, 3000));
+    expect((await deploymentsOf("pl-staging")).length).toBe(before);
+    expect(await live("pl-staging")).toBe("v4");
+    // The person who meant it promotes again (the hold is theirs already); releasing the hold lets staging take what is due.
+    expect((await server.api("DELETE", "/v1/pipelines/shop/holds/pl-staging", undefined, as("deployer"))).status).toBe(204);
+    for (const l of load) expect(l.result.failed).toBe(0);
   });
 });

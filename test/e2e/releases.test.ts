@@ -9,6 +9,15 @@ import { request } from "../helpers/http";
 import { processesWith } from "../helpers/processes";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { fixtureApp } from "../helpers/temp-dir";
+import { readdirSync } from "node:fs";
+import path from "node:path";
+
+/** The stacks in the server's own file backend, by name. */
+const stacksOf = (server: RunningServer) =>
+  readdirSync(path.join(server.dataDir, "state", ".pulumi", "stacks", "cutover"))
+    .filter((f) => f.endsWith(".json"))
+    .map((f) => f.slice(0, -".json".length))
+    .sort();
 
 jest.setTimeout(5 * 60_000);
 
@@ -97,8 +106,34 @@ describe("releases", () => {
       ["shifting", 100],
       ["retiring", undefined],
     ]);
+    // The Pulumi preview of each stack it touches: the new fleet (previewed in a stack made for it, so nothing is
+    // created), the traffic change (known once the new fleet exists), the fleet it retires (read from its state).
+    const preview = dry.json.preview as { stacks: { stack: string; purpose: string; counts: Record<string, number>; changes: { op: string; type: string }[]; note?: string }[] };
+    expect(preview.stacks.map((s) => [s.purpose, s.stack])).toEqual([
+      ["create-fleet", `rel-dev.${to}`],
+      ["shift-traffic", "rel-dev.traffic"],
+      ["retire-fleet", `rel-dev.${live.activeColor}`],
+    ]);
+    const [create, shift, retire] = preview.stacks;
+    expect(create.note).toBeUndefined();
+    expect(create.counts.create).toBeGreaterThan(0);
+    expect(create.changes.every((c) => c.op === "create")).toBe(true);
+    expect(shift.note).toMatch(/once the new fleet exists/);
+    expect(retire.counts).toEqual({ delete: create.counts.create });
+    expect(retire.changes.map((c) => c.type).sort()).toEqual(create.changes.map((c) => c.type).sort());
     expect(JSON.stringify(dry.json)).not.toContain(SECRET);
     expect((await server.api("GET", "/v1/environments/rel-dev/deployments")).json.deployments.length).toBe(before);
+    // Nothing was made: no fleet of the other color, no stack left from the preview.
+    const after = (await server.api("GET", "/v1/environments/rel-dev")).json;
+    expect(Object.keys(after.fleets)).toEqual([live.activeColor]);
+    expect(stacksOf(server).filter((s) => s.startsWith("rel-dev."))).toEqual([`rel-dev.${live.activeColor}`, "rel-dev.traffic"].sort());
+    for (const dir of ["state", "workspaces"]) {
+      expect(readdirSync(path.join(server.dataDir, dir), { recursive: true, encoding: "utf8" }).filter((f) => f.includes(".preview-"))).toEqual([]);
+    }
+    // Without the preview it answers at once, from the records alone.
+    const quick = await server.api("POST", "/v1/environments/rel-dev/deployments?dryRun=true&preview=false", { release: v2 }, as("ci-deployer"));
+    expect(quick.status).toBe(200);
+    expect(quick.json.preview).toBeUndefined();
     // Refused exactly as the deployment itself would be.
     const override = await server.api("POST", "/v1/environments/rel-dev/deployments?dryRun=true", { version: "v9", artifact: artifact("x") }, as("ci-deployer"));
     expect({ status: override.status, code: override.json.error.code }).toEqual({ status: 403, code: "artifact_override_forbidden" });

@@ -127,6 +127,41 @@ describe("outgoing webhooks", () => {
     expect(at("/other")).toHaveLength(0);
   });
 
+  it("tells of a release the webhooks whose environments it reaches, and of a deployment waiting for approval with its preview and buttons", async () => {
+    hooks.releases = await register("/releases", ["release.created"]);
+    hooks.elseReleases = (await server.api("POST", "/v1/webhooks", { url: `${base}/else-releases`, events: ["release.created"], environments: ["else"] })).json;
+    hooks.approval = await register("/approval", ["deployment.awaiting_approval"]);
+    hooks.approvalSlack = await register("/approval-slack", ["deployment.awaiting_approval"], { format: "slack" });
+    const admin = async (name: string, environments: string[]) => (await server.api("POST", "/v1/tokens", { name, role: "admin", environments })).json.token as string;
+    const hookAdmin = await admin("hook-admin", ["hook-a"]);
+    const elseAdmin = await admin("else-admin", ["else"]);
+    const record = async (token: string, version: string) =>
+      (await server.api("POST", "/v1/releases", { version, artifact: { command: ["node", "app.js"] }, provenance: { commit: "abc1234" } }, { authorization: `Bearer ${token}` })).json;
+    const hookRelease = await record(hookAdmin, "v7");
+    const elseRelease = await record(elseAdmin, "v8");
+    await waitFor("each release at its webhook", () => at("/releases").length >= 1 && at("/else-releases").length >= 1, 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(at("/releases").map((r) => parsed(r).data.id)).toEqual([hookRelease.id]);
+    expect(at("/else-releases").map((r) => parsed(r).data.id)).toEqual([elseRelease.id]);
+    expect(parsed(at("/releases")[0])).toMatchObject({ type: "release.created", data: { version: "v7", digest: hookRelease.digest, provenance: { commit: "abc1234" }, scope: ["hook-a"] } });
+
+    const id = (await server.api("POST", "/v1/environments/hook-a/deployments", { version: "v1.1", gates: [{ kind: "approval" }] })).json.id;
+    const standard = await waitFor("the approval request at its webhook", () => at("/approval")[0], 30_000);
+    const payload = new Webhook(hooks.approval.secret).verify(standard.body, standard.headers as Record<string, string>) as any;
+    expect(payload).toMatchObject({ type: "deployment.awaiting_approval", data: { deploymentId: id, version: "v1.1", event: { gate: "approval" } } });
+    expect(payload.data.event.preview.stacks.map((s: { purpose: string }) => s.purpose)).toEqual(["create-fleet", "shift-traffic", "retire-fleet"]);
+    const slack = parsed(await waitFor("the Slack approval request", () => at("/approval-slack")[0], 10_000));
+    expect(slack.text).toMatch(/v1\.1 → hook-a .* waits for approval at gate approval/);
+    expect(slack.text).toMatch(/shift-traffic hook-a\.traffic: 1 to update \(balancer: pools\)/);
+    const actions = slack.blocks.find((b: { type: string }) => b.type === "actions");
+    expect(actions.elements.map((e: { action_id: string; value: string }) => [e.action_id, e.value])).toEqual([
+      ["approve", `${id}:approval`],
+      ["reject", `${id}:approval`],
+    ]);
+    expect((await server.api("POST", `/v1/deployments/${id}/gates/approval/approve`, {})).status).toBe(202);
+    await waitForDeployment(server, id, "succeeded");
+  });
+
   it("keeps no signing secret at rest, not even for an idempotent replay", async () => {
     const body = { url: `${base}/kept`, events: ["deployment.failed"] };
     const first = await server.api("POST", "/v1/webhooks", body, { "idempotency-key": "wh-create-1" });

@@ -140,6 +140,43 @@ describe("engine workers", () => {
     for (const pid of killed) expect(() => process.kill(-pid, 0)).toThrow();
   });
 
+  it("previews a stack that does not exist without making it, even when the worker dies mid-preview", async () => {
+    const env = `w${unique()}`;
+    const mark = `m${unique()}`;
+    const stacksDir = path.join(dataDir, "state", ".pulumi", "stacks", "cutover");
+    const scratch = () => [...new Set(readdirSync(stacksDir).filter((f) => f.includes(".preview-")).map((f) => f.slice(0, f.indexOf(".json"))))];
+    let killed: number[] = [];
+    const events: EngineProgress[] = [];
+    const changes = await engine.preview(`${env}.green`, fleet(env, mark), {
+      onEvent: (e) => {
+        events.push(e);
+        // The preview's stack exists while it runs; the worker and its group die now.
+        if (e.type === "engine:step_started" && killed.length === 0) {
+          expect(scratch().length).toBe(1);
+          killed = engine.workerPids;
+          for (const pid of killed) process.kill(-pid, "SIGKILL");
+        }
+      },
+    });
+    expect(killed.length).toBeGreaterThan(0);
+    expect(events.some((e) => e.type === "engine:diagnostic" && /running preview of .* died \(SIGKILL\)/.test(String(e.data.message)))).toBe(true);
+    expect(changes).toEqual([{ op: "create", type: "cutover:local:Fleet", name: "fleet" }]);
+    // Nothing was made: no stack (the preview's own, or the dead worker's), no fleet, no process.
+    expect(await engine.exists(`${env}.green`)).toBe(false);
+    expect(scratch()).toEqual([]);
+    expect(readdirSync(path.join(dataDir, "workspaces")).filter((d) => d.includes(".preview-"))).toEqual([]);
+    expect(processesWith(mark)).toEqual([]);
+
+    // A stack that exists is previewed as itself: the change the program makes to what it holds.
+    await engine.up(`${env}.green`, fleet(env, mark));
+    const next = fleet(env, mark) as { kind: "local/fleet"; args: FleetArgs };
+    const changed = await engine.preview(`${env}.green`, { ...next, args: { ...next.args, version: "v2" } });
+    // A fleet is immutable: a new version replaces it, read as one step (not Pulumi's three).
+    expect(changed).toEqual([{ op: "replace", type: "cutover:local:Fleet", name: "fleet", changed: ["version"], replaces: ["version"] }]);
+    // Nothing changed by it: the fleet still runs v1.
+    expect(processesWith(mark, "APP_VERSION=v1").length).toBe(2);
+  });
+
   it("cancels an operation in its worker when the caller aborts", async () => {
     const env = `w${unique()}`;
     const abort = new AbortController();

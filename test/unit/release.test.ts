@@ -1,5 +1,6 @@
 // A release's digest and who may see it: pure rules.
-import { releaseDigest, scopesOverlap } from "../../server/releases/release";
+import { releaseDigest } from "../../server/releases/release";
+import { scopesOverlap } from "../../server/auth/scopes";
 
 describe("a release's digest", () => {
   it("names its content: the same content in any key order gives the same digest, any change another", () => {
