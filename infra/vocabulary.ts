@@ -15,6 +15,8 @@ export type EnvInput = string | { secret: string } | { sealed: string };
 export interface Artifact {
   command: string[];
   cwd?: string;
+  /** The container image, pinned by digest (`name@sha256:…`; kubernetes only): replaces the environment's image template. */
+  image?: string;
   env?: Record<string, EnvValue>;
 }
 
@@ -22,6 +24,8 @@ export interface Artifact {
 export interface ArtifactInput {
   command: string[];
   cwd?: string;
+  /** The container image, pinned by digest (`name@sha256:…`; kubernetes only): replaces the environment's image template. */
+  image?: string;
   env?: Record<string, EnvInput>;
 }
 
@@ -29,6 +33,8 @@ export interface ArtifactInput {
 export interface RunnableArtifact {
   command: string[];
   cwd?: string;
+  /** The container image, pinned by digest (`name@sha256:…`; kubernetes only): replaces the environment's image template. */
+  image?: string;
   env?: Record<string, string>;
 }
 

@@ -15,7 +15,8 @@ export function kubernetesFleetProgram(input: FleetProgramInputs, settings: Kube
     const selector = { app: input.environment, color: input.color };
     const hc = input.healthCheck;
     const port = settings.containerPort;
-    const image = settings.image.split("{version}").join(input.version);
+    // A release's image pinned by digest runs as it was recorded; otherwise the environment's template at this version.
+    const image = input.artifact.image ?? settings.image.split("{version}").join(input.version);
     const env = { ...input.artifact.env, PORT: String(port), APP_VERSION: input.version };
 
     const deployment = new k8s.apps.v1.Deployment(

@@ -1,6 +1,7 @@
 // Carries out chat commands and button presses as the linked user: the same
 // service calls, role and environment checks as the API, with every action
 // (and every refusal) in the audit log and the deployment's events.
+import type { ReleaseService } from "../releases/release-service";
 import type { AuditRepository } from "../audit/audit-log";
 import type { TokenService } from "../auth/token-service";
 import type { Action, Authorization } from "../auth/authorization";
@@ -42,6 +43,7 @@ export interface ChatCommandDeps {
   flags: FlagService;
   ramps: FlagRamps;
   pipelines: PipelineService;
+  releases: ReleaseService;
 }
 
 // Each verb is an action of the API's one policy: a chat user needs for it exactly what a token would.
@@ -86,8 +88,13 @@ export class ChatCommandService {
     }
   }
 
-  /** A Promote or Abort button on a message about a deployment, or Approve or Reject on one about a gate (`value` is `<id>:<gate>`). */
-  async press(caller: ChatCaller, action: "promote" | "abort" | "approve" | "reject", value: string): Promise<ChatMessage> {
+  /**
+   * A Promote or Abort button on a message about a deployment, Approve or
+   * Reject on one about a gate (`value` is `<id>:<gate>`), or Promote on one
+   * about a release eligible for a pipeline's stage (`promote_stage`).
+   */
+  async press(caller: ChatCaller, action: "promote" | "abort" | "approve" | "reject" | "promote_stage", value: string): Promise<ChatMessage> {
+    if (action === "promote_stage") return this.promoteStage(caller, value);
     const [deploymentId, gate] = value.split(":");
     const identity = await this.deps.identities.find(caller.provider, caller.team, caller.user);
     const d = await this.deps.deploymentStore.get(deploymentId);
@@ -109,6 +116,29 @@ export class ChatCommandService {
     } catch (err) {
       if (err instanceof CutoverError) return ephemeral(`:warning: ${err.message}`);
       throw err;
+    }
+  }
+
+  /** Promotes the release a message said may go into a stage (`<pipeline>/<stage>/<release id>`), as the clicking user, under the pipeline's rules. */
+  private async promoteStage(caller: ChatCaller, value: string): Promise<ChatMessage> {
+    const [name, stage, releaseId] = value.split("/");
+    const identity = await this.deps.identities.find(caller.provider, caller.team, caller.user);
+    if (!identity) return this.refuse(caller, undefined, "promote", stage, "you are not linked to a Cutover identity; ask an admin to link you");
+    const principal = principalOfIdentity(identity);
+    try {
+      this.deps.authorization.authorize(principal, "deployment.create", stage);
+      const pipeline = await this.deps.pipelines.get(name);
+      const release = await this.deps.releases.get(releaseId, principal.environments);
+      const { target } = (await this.deps.environments.record(stage)).spec;
+      const actor = actorOfIdentity(identity, caller.userName);
+      const d = await this.deps.pipelines.promote(pipeline, stage, { release }, actor, (r) => this.deps.authorization.authorizeRelease(r, target, stage));
+      await this.follow(caller, d);
+      await this.audit(actor, "pipeline.promote", stage, d.id, { via: "button", pipeline: name });
+      return { text: `${actor.name} promoted ${d.version} into ${stage} through pipeline ${name} (${d.id})`, replaceOriginal: false };
+    } catch (err) {
+      if (!(err instanceof CutoverError)) throw err;
+      if (err.kind === "forbidden") return this.refuse(caller, identity, "promote", stage, err.message.replace(/the token/g, "your chat identity"));
+      return ephemeral(`:warning: ${err.message}`);
     }
   }
 

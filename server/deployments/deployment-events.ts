@@ -20,6 +20,8 @@ export interface DomainEvents {
   /** A release was recorded (what it is, never its secret values). */
   "release:created": [{ id: string; version: string; digest: string; provenance: Record<string, unknown>; createdBy: { kind: string; name: string }; scope?: string[]; at: string }];
   /** Automatic promotion into a stage stopped: someone promoted an older release there by hand. */
+  /** A release became eligible for a `manual` stage: someone may promote it now (said once per stage and release). */
+  "promotion:eligible": [{ pipeline: string; stage: string; from: string; release: { id: string; version: string; digest: string }; reason: string; at: string }];
   "promotion:held": [{ pipeline: string; stage: string; release: { id: string; version: string }; by: { kind: string; name: string }; at: string }];
 }
 

@@ -1,6 +1,6 @@
 // Deployments as callers see them: queue one, follow it, steer it.
 import { randomBytes } from "node:crypto";
-import { ConflictError, ForbiddenError, InputError, NotFoundError } from "../errors";
+import { ConflictError, ForbiddenError, NotFoundError } from "../errors";
 import type { DeploymentJournal } from "./deployment-journal";
 import type { DeploymentRunner } from "./deployment-runner";
 import type { TargetRegistry } from "./target-registry";
@@ -21,16 +21,15 @@ import {
   type Deployment,
   type DeploymentKind,
   type Environment,
+  type Gate,
   type GateInput,
   type PreDeployJob,
   type PreDeployJobInput,
   type Promotion,
   type Strategy,
-  type TargetName,
 } from "./model";
-import type { DeploymentTarget } from "./deployment-target";
 import type { DeploymentRepository, DeploymentRequestRepository, EnvironmentRepository, SecretSealer, EngineQueue } from "./ports";
-import { checkCommandGiven, checkSecretsSupported } from "./secret-support";
+import { checkArtifactFits, checkPreDeploySupported, checkSecretsSupported } from "./secret-support";
 import { planOf, type DeploymentPlan } from "./deployment-plan";
 import type { ChangePreview } from "./change-preview";
 
@@ -48,17 +47,8 @@ export interface DeploymentRequest {
   gates?: GateInput[];
   /** Replaces the environment's pre-deploy job for this deployment. */
   preDeploy?: PreDeployJobInput;
-}
-
-/** Rejects a pre-deploy job on a target that cannot run one. */
-export function checkPreDeploySupported(target: DeploymentTarget, name: TargetName): void {
-  if (!target.runJob && !target.jobProgram) {
-    throw new InputError(
-      "predeploy_unsupported",
-      `the ${name} target cannot run a pre-deploy job (local runs a process, kubernetes a Job); run the step from your pipeline before deploying`,
-      { field: "preDeploy" },
-    );
-  }
+  /** A person's approval (an `approval` gate named `promotion`) before the new version takes all traffic: a pipeline stage's `approval`. */
+  approval?: { requireDistinctApprover?: boolean; timeout?: string };
 }
 
 const PROMOTE_RULE = "a deployment can be promoted while it waits at a canary step or bakes";
@@ -130,9 +120,10 @@ export class DeploymentService {
     const { release } = request;
     const artifact = release ? release.artifact : request.artifact ? sealArtifact(request.artifact, (v) => this.secrets.seal(v)) : env.spec.fleet.artifact;
     if (hasSecrets(artifact)) checkSecretsSupported(env.spec.target);
-    checkCommandGiven(env.spec.target, artifact);
+    checkArtifactFits(env.spec.target, artifact);
     const seal = (v: string) => this.secrets.seal(v);
-    const gates = request.gates ? sealGates(request.gates, seal) : env.spec.gates;
+    const approval: Gate[] = request.approval ? [{ name: "promotion", kind: "approval", ...request.approval }] : [];
+    const gates = [...((request.gates ? sealGates(request.gates, seal) : env.spec.gates) ?? []).filter((g) => !approval.length || g.name !== "promotion"), ...approval];
     const preDeploy = release?.preDeploy ?? (request.preDeploy ? sealJob(request.preDeploy, seal) : env.spec.preDeploy);
     if (preDeploy) checkPreDeploySupported(this.targets.get(env.spec.target), env.spec.target);
     if (preDeploy && hasSecrets(preDeploy)) checkSecretsSupported(env.spec.target);
@@ -151,7 +142,7 @@ export class DeploymentService {
       phase: "queued",
       steps: stepsOf(strategy, env.spec.fleet.replicas),
       ...(strategy.type === "rolling" ? { waves: wavesOf(strategy, env.spec.fleet.replicas) } : {}),
-      ...(gates?.length ? { gates } : {}),
+      ...(gates.length ? { gates } : {}),
       ...(preDeploy ? { preDeploy } : {}),
       createdAt: now,
       updatedAt: now,

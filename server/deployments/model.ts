@@ -250,6 +250,7 @@ export function artifactFor(artifact: Artifact, version: string): Artifact {
   return {
     command: artifact.command.map(sub),
     cwd: artifact.cwd === undefined ? undefined : sub(artifact.cwd),
+    ...(artifact.image ? { image: artifact.image } : {}),
     env: artifact.env && Object.fromEntries(Object.entries(artifact.env).map(([k, v]) => [k, typeof v === "string" ? sub(v) : v])),
   };
 }

@@ -6,6 +6,7 @@
 // instance role or a Kubernetes Secret.
 import { InputError } from "../errors";
 import type { TargetName } from "./model";
+import type { DeploymentTarget } from "./deployment-target";
 
 export function checkSecretsSupported(target: TargetName): void {
   if (target === "local") return;
@@ -16,10 +17,28 @@ export function checkSecretsSupported(target: TargetName): void {
   );
 }
 
-/** Only the kubernetes target runs an artifact without a command: an empty one keeps the image's entrypoint. */
-export function checkCommandGiven(target: TargetName, artifact: { command: string[] }): void {
+/**
+ * What an artifact must be on the target: only kubernetes runs one without a
+ * command (an empty one keeps the image's entrypoint), and only kubernetes
+ * runs a container image.
+ */
+export function checkArtifactFits(target: TargetName, artifact: { command: string[]; image?: string }): void {
+  if (artifact.image && target !== "kubernetes") {
+    throw new InputError("image_unsupported", `the ${target} target runs no container image: an artifact's image is for kubernetes`, { field: "artifact.image" });
+  }
   if (artifact.command.length > 0 || target === "kubernetes") return;
   throw new InputError("validation_failed", `an artifact on the ${target} target needs a command (an empty one keeps an image's entrypoint on kubernetes only)`, {
     field: "artifact.command",
   });
+}
+
+/** Rejects a pre-deploy job on a target that cannot run one. */
+export function checkPreDeploySupported(target: DeploymentTarget, name: TargetName): void {
+  if (!target.runJob && !target.jobProgram) {
+    throw new InputError(
+      "predeploy_unsupported",
+      `the ${name} target cannot run a pre-deploy job (local runs a process, kubernetes a Job); run the step from your pipeline before deploying`,
+      { field: "preDeploy" },
+    );
+  }
 }

@@ -9,9 +9,9 @@ import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentRunner } from "../deployments/deployment-runner";
 import type { RunnerDeps } from "../deployments/runner-deps";
 import { retireFleet } from "../deployments/fleet-retirement";
-import { checkPreDeploySupported } from "../deployments/deployment-service";
+import { checkPreDeploySupported } from "../deployments/secret-support";
 import { expiryOf, hasSecrets, sealArtifact, sealGates, sealJob, type GateInput, type PreDeployJobInput, type ArtifactInput, type Color, type Deployment, type Environment, type EnvironmentSpec } from "../deployments/model";
-import { checkCommandGiven, checkSecretsSupported } from "../deployments/secret-support";
+import { checkArtifactFits, checkSecretsSupported } from "../deployments/secret-support";
 import { observeEnvironment, type EnvironmentObservation } from "./environment-observation";
 import { failCreation, failDeletion, markDeleting, markReady } from "../deployments/environment-changes";
 
@@ -75,7 +75,7 @@ export class EnvironmentService {
     await this.checkPortFree(input);
     const artifact = sealArtifact(input.fleet.artifact as ArtifactInput, (v) => this.deps.secrets.seal(v));
     if (hasSecrets(artifact)) checkSecretsSupported(input.target);
-    checkCommandGiven(input.target, artifact);
+    checkArtifactFits(input.target, artifact);
     const seal = (v: string) => this.deps.secrets.seal(v);
     const gates = input.gates && sealGates(input.gates as unknown as GateInput[], seal);
     const preDeploy = input.preDeploy && sealJob(input.preDeploy as PreDeployJobInput, seal);

@@ -55,7 +55,13 @@ const interactionPayload = z.object({
   response_url: responseUrl.optional(),
   trigger_id: z.string().max(256).optional(),
   actions: z
-    .array(z.object({ action_id: z.enum(["promote", "abort", "approve", "reject"]), value: z.string().regex(/^dep_[0-9a-f]{16}(:[a-z][a-z0-9-]{0,62})?$/) }))
+    .array(
+      z.union([
+        z.object({ action_id: z.enum(["promote", "abort", "approve", "reject"]), value: z.string().regex(/^dep_[0-9a-f]{16}(:[a-z][a-z0-9-]{0,62})?$/) }),
+        // A release eligible for a pipeline's stage: `<pipeline>/<stage>/<release id>`.
+        z.object({ action_id: z.literal("promote_stage"), value: z.string().regex(/^[a-z][a-z0-9-]{0,38}[a-z0-9]\/[a-z][a-z0-9-]{0,38}[a-z0-9]\/rel_[0-9a-f]{16}$/) }),
+      ]),
+    )
     .min(1),
 });
 

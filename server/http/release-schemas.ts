@@ -43,6 +43,13 @@ export const putPipelineSchema = z.strictObject({
           .max(20)
           .optional()
           .describe("no promotion into the stage from each time the cron fires until `duration` later"),
+        approval: z
+          .strictObject({
+            requireDistinctApprover: z.boolean().optional().describe("the approver may not be who asked for the promotion (four eyes)"),
+            timeout: duration.optional().describe("rolled back if no one decides within it; none by default"),
+          })
+          .optional()
+          .describe("a person with the approver role approves each promotion into the stage before it takes all traffic (an approval gate named promotion, with the preview of what it changes)"),
       }),
     )
     .min(2)

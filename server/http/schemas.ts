@@ -21,6 +21,12 @@ export const artifactSchema = z.strictObject({
     .max(64)
     .describe("argv; `{version}` is replaced by the deployed version; empty on kubernetes keeps the image's entrypoint"),
   cwd: z.string().regex(/^\/[^\x00-\x1f\x7f]*$/, "an absolute path without control characters").max(4096).optional(),
+  image: z
+    .string()
+    .max(512)
+    .regex(/^[a-z0-9][a-z0-9._\-/:]*@sha256:[0-9a-f]{64}$/, "an image pinned by its digest: name@sha256:<64 hex digits>")
+    .optional()
+    .describe("kubernetes: the container image pinned by digest, in place of the environment's image template (what a release records runs as recorded)"),
   env: z
     .record(
       envVarName,

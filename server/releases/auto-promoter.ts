@@ -9,7 +9,9 @@ import { describeError } from "../errors";
 import type { Logger } from "../logger";
 import { Ticker } from "../ticker";
 import type { Actor } from "../deployments/model";
-import type { Pipeline } from "./pipeline";
+import { nextFor, type LiveRelease, type Pipeline } from "./pipeline";
+import type { DomainEventBus } from "../deployments/deployment-events";
+import type { AnnouncementRepository } from "./ports";
 import type { PipelineService } from "./pipeline-service";
 import type { Release } from "./release";
 
@@ -21,6 +23,9 @@ export interface AutoPromoterDeps {
   authorityOf: (pipeline: Pipeline) => Promise<PipelineAuthority>;
   intervalMs: number;
   logger: Logger;
+  /** With both: a release that becomes eligible for a `manual` stage is announced once (`promotion:eligible`), for people to promote it. */
+  announcements?: AnnouncementRepository;
+  bus?: DomainEventBus;
 }
 
 export class AutoPromoter {
@@ -48,6 +53,11 @@ export class AutoPromoter {
   async pass(now = new Date()): Promise<void> {
     for (const pipeline of await this.deps.pipelines.list()) {
       const auto = pipeline.stages.map((s, i) => (s.promotion === "auto" && i > 0 ? i : -1)).filter((i) => i >= 0);
+      const manual = this.deps.announcements ? pipeline.stages.map((s, i) => (s.promotion !== "auto" && i > 0 ? i : -1)).filter((i) => i >= 0) : [];
+      if (auto.length === 0 && manual.length === 0) continue;
+      // What is live in each stage, read once for every stage of this look (a promotion only queues: nothing it changes is read here).
+      const { live } = await this.deps.pipelines.observe(pipeline);
+      for (const index of manual) await this.announce(pipeline, index, live, now).catch((err) => this.deps.logger.warn({ pipeline: pipeline.name, err: describeError(err) }, "could not announce an eligible release"));
       if (auto.length === 0) continue;
       const authority = await this.deps.authorityOf(pipeline);
       if ("refused" in authority) {
@@ -59,7 +69,7 @@ export class AutoPromoter {
       for (const index of auto) {
         const stage = pipeline.stages[index].environment;
         try {
-          const d = await this.deps.pipelines.autoPromote(pipeline, index, authority.by, authority.mayRun, now);
+          const d = await this.deps.pipelines.autoPromote(pipeline, index, authority.by, authority.mayRun, now, live);
           if (!d) continue;
           if (d.createdAt >= now.toISOString()) this.deps.logger.info({ pipeline: pipeline.name, stage, version: d.version, deploymentId: d.id }, "promoted automatically");
         } catch (err) {
@@ -67,5 +77,15 @@ export class AutoPromoter {
         }
       }
     }
+  }
+
+  /** Says once, on whichever replica looks first, that a release may now be promoted into a manual stage. */
+  private async announce(pipeline: Pipeline, index: number, live: (LiveRelease | undefined)[], now: Date): Promise<void> {
+    const due = nextFor(pipeline, index, live, now);
+    if (!due.eligible) return;
+    const stage = pipeline.stages[index].environment;
+    if (!(await this.deps.announcements!.once(`eligible/${pipeline.name}/${stage}/${due.release.id}`))) return;
+    const { id, version, digest } = due.release;
+    this.deps.bus?.emit("promotion:eligible", { pipeline: pipeline.name, stage, from: pipeline.stages[index - 1].environment, release: { id, version, digest }, reason: due.reason, at: now.toISOString() });
   }
 }

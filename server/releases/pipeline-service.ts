@@ -12,7 +12,7 @@ import { ConflictError, NotFoundError } from "../errors";
 import { checkCronInput } from "../schedules/cron";
 import type { DeploymentRequest, DeploymentService, DeploymentView } from "../deployments/deployment-service";
 import type { DeploymentPlan } from "../deployments/deployment-plan";
-import type { Actor, Promotion } from "../deployments/model";
+import type { Actor, Environment, Promotion } from "../deployments/model";
 import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
 import { nextFor, type Eligibility, type Hold, type LiveRelease, type Pipeline, type Stage } from "./pipeline";
 import type { PipelineRepository, ReleaseRepository } from "./ports";
@@ -67,20 +67,24 @@ export class PipelineService {
 
   /** Each stage: what is live there, and what may come next and why (or why not). */
   async view(pipeline: Pipeline, now = new Date()): Promise<StageView[]> {
-    const live = await Promise.all(pipeline.stages.map((s) => this.liveRelease(s.environment)));
-    return Promise.all(
-      pipeline.stages.map(async (stage, i): Promise<StageView> => {
-        const env = await this.deps.environments.get(stage.environment);
-        const { release, ...next } = nextFor(pipeline, i, live, now);
-        const hold = pipeline.holds?.[stage.environment];
-        return {
-          ...stage,
-          ...(env?.liveVersion ? { live: { version: env.liveVersion, ...(live[i] ? { release: brief(live[i]!.release), since: live[i]!.since } : {}) } } : {}),
-          next: { ...next, ...(release ? { release: { ...brief(release), version: release.version } } : {}) },
-          ...(hold ? { hold } : {}),
-        };
-      }),
-    );
+    const { envs, live } = await this.observe(pipeline);
+    return pipeline.stages.map((stage, i): StageView => {
+      const liveVersion = envs[i]?.liveVersion;
+      const { release, ...next } = nextFor(pipeline, i, live, now);
+      const hold = pipeline.holds?.[stage.environment];
+      return {
+        ...stage,
+        ...(liveVersion ? { live: { version: liveVersion, ...(live[i] ? { release: brief(live[i]!.release), since: live[i]!.since } : {}) } } : {}),
+        next: { ...next, ...(release ? { release: { ...brief(release), version: release.version } } : {}) },
+        ...(hold ? { hold } : {}),
+      };
+    });
+  }
+
+  /** One look at every stage: its environment and the release live there (each read once, whatever is decided from them). */
+  async observe(pipeline: Pipeline): Promise<{ envs: (Environment | undefined)[]; live: (LiveRelease | undefined)[] }> {
+    const envs = await Promise.all(pipeline.stages.map((s) => this.deps.environments.get(s.environment)));
+    return { envs, live: await Promise.all(envs.map((env) => this.liveIn(env))) };
   }
 
   /**
@@ -100,9 +104,9 @@ export class PipelineService {
     /** Throws unless the release may run in `to` (its maker's scope reaches it). */
     mayRun: (release: Release) => void,
   ): Promise<DeploymentView> {
-    const { index, release, forced } = await this.checked(pipeline, to, asked, mayRun);
+    const { index, release, forced, envs } = await this.checked(pipeline, to, asked, mayRun);
     // What serves in the stage now (a deployment may still be retiring the fleet before it).
-    const liveVersion = (await this.deps.environments.get(to))?.liveVersion;
+    const liveVersion = envs[index]?.liveVersion;
     const here = liveVersion ? await this.deps.releases.byVersion(liveVersion) : undefined;
     const holds = pipeline.stages[index].promotion === "auto" && here !== undefined && release.createdAt < here.createdAt;
     // The hold is written before the deployment: a crash between them leaves the stage held (a person releases it), never an
@@ -141,7 +145,7 @@ export class PipelineService {
   private async checked(pipeline: Pipeline, to: string, asked: { release?: Release; force?: boolean; reason?: string }, mayRun: (release: Release) => void) {
     const index = pipeline.stages.findIndex((s) => s.environment === to);
     if (index < 0) throw new NotFoundError("stage_not_found", `pipeline ${pipeline.name} has no stage ${to}`, { pipeline: pipeline.name, stage: to });
-    const live = await Promise.all(pipeline.stages.map((s) => this.liveRelease(s.environment)));
+    const { envs, live } = await this.observe(pipeline);
     const due = nextFor(pipeline, index, live, new Date());
     const release = asked.release ?? due.release;
     if (!release) throw new ConflictError("promotion_not_eligible", `nothing may be promoted into ${to}: ${due.reason}`, { pipeline: pipeline.name, stage: to, ...("code" in due ? { why: due.code } : {}) });
@@ -149,7 +153,7 @@ export class PipelineService {
     const refusal = await this.refusal(from, release, due, asked.release !== undefined);
     if (refusal && !asked.force) throw refusal;
     mayRun(release);
-    return { index, release, forced: refusal ? { forced: true as const, ...(asked.reason ? { reason: asked.reason } : {}) } : {} };
+    return { index, release, envs, forced: refusal ? { forced: true as const, ...(asked.reason ? { reason: asked.reason } : {}) } : {} };
   }
 
   /** Lets automatic promotion into a stage go on again. */
@@ -161,25 +165,31 @@ export class PipelineService {
   /**
    * One look at an `auto` stage: promotes what is eligible now (past the
    * soak, outside deny windows, not held), on the authority `by`; returns
-   * the deployment, or undefined when there is nothing to do.
+   * the deployment, or undefined when there is nothing to do. `live` is
+   * what `observe` saw (a look at several stages reads them once).
    */
-  async autoPromote(pipeline: Pipeline, index: number, by: Actor, mayRun: (release: Release, environment: string) => Promise<void>, now = new Date()): Promise<DeploymentView | undefined> {
+  async autoPromote(
+    pipeline: Pipeline,
+    index: number,
+    by: Actor,
+    mayRun: (release: Release, environment: string) => Promise<void>,
+    now = new Date(),
+    live?: (LiveRelease | undefined)[],
+  ): Promise<DeploymentView | undefined> {
     const stage = pipeline.stages[index];
     if (stage.promotion !== "auto" || pipeline.holds?.[stage.environment]) return undefined;
-    const live = await Promise.all(pipeline.stages.map((s) => this.liveRelease(s.environment)));
-    const due = nextFor(pipeline, index, live, now);
+    const due = nextFor(pipeline, index, live ?? (await this.observe(pipeline)).live, now);
     if (!due.eligible) return undefined;
     await mayRun(due.release, stage.environment);
     return this.deploy(pipeline, index, due.release, by, {}, promotionId(pipeline.name, stage.environment, due.release.id));
   }
 
   /** The release live in an environment now, and since when: the release of its live version, made live by a deployment that succeeded. */
-  async liveRelease(environment: string): Promise<LiveRelease | undefined> {
-    const env = await this.deps.environments.get(environment);
+  private async liveIn(env: Environment | undefined): Promise<LiveRelease | undefined> {
     if (!env?.liveVersion) return undefined;
     const release = await this.deps.releases.byVersion(env.liveVersion);
     if (!release) return undefined;
-    const made = (await this.deps.deployments.forEnvironment(environment, HISTORY)).find((d) => d.state === "succeeded" && d.release?.id === release.id);
+    const made = (await this.deps.deployments.forEnvironment(env.name, HISTORY)).find((d) => d.state === "succeeded" && d.release?.id === release.id);
     return made ? { release, since: made.finishedAt ?? made.updatedAt } : undefined;
   }
 
@@ -210,6 +220,7 @@ export class PipelineService {
       version: release.version,
       release,
       ...(stage.strategy ? { strategy: stage.strategy } : {}),
+      ...(stage.approval ? { approval: stage.approval } : {}),
       promotion: { pipeline: pipeline.name, ...(from ? { from } : {}), ...extra },
     };
   }

@@ -22,6 +22,8 @@ export interface Stage {
   /** The strategy its promotions deploy with (else the environment's). */
   strategy?: Strategy;
   denyWindows?: DenyWindow[];
+  /** A person approves each promotion into the stage before it takes all traffic (a manual `approval` gate named `promotion`, shown with its preview). */
+  approval?: { requireDistinctApprover?: boolean; timeout?: string };
 }
 
 /** Automatic promotion into a stage stopped: someone promoted an older release there by hand. */

@@ -19,3 +19,9 @@ export interface PipelineRepository {
   /** Sets (or, with undefined, removes) the hold on automatic promotion into a stage. */
   setHold(name: string, stage: string, hold: Hold | undefined): Promise<void>;
 }
+
+/** Things said once, whichever replica sees them first (a release eligible for a stage). */
+export interface AnnouncementRepository {
+  /** True for the first caller with `key`, false for every later one. */
+  once(key: string): Promise<boolean>;
+}

@@ -119,6 +119,16 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // What was announced once (a release eligible for a stage), whichever replica saw it first.
+    "0012_announcements": {
+      async up(db: Kysely<unknown>) {
+        await db.schema
+          .createTable("announcements")
+          .addColumn("key", "text", (c) => c.primaryKey())
+          .addColumn("at", "text", (c) => c.notNull())
+          .execute();
+      },
+    },
   };
 }
 

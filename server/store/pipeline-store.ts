@@ -1,6 +1,6 @@
 // Pipelines in the journal: declared (and replaced) whole.
 import type { Hold, Pipeline } from "../releases/pipeline";
-import type { PipelineRepository } from "../releases/ports";
+import type { AnnouncementRepository, PipelineRepository } from "../releases/ports";
 import type { JournalDb } from "./database";
 
 export class PipelineStore implements PipelineRepository {
@@ -39,5 +39,19 @@ export class PipelineStore implements PipelineRepository {
       if (!Object.keys(holds).length) delete next.holds;
       await tx.updateTable("pipelines").set({ body: JSON.stringify(next) }).where("name", "=", name).execute();
     });
+  }
+}
+
+/** Announcements made once: the first to record a key makes it, on any replica, after any restart. */
+export class AnnouncementStore implements AnnouncementRepository {
+  constructor(private readonly db: JournalDb) {}
+
+  async once(key: string): Promise<boolean> {
+    const inserted = await this.db
+      .insertInto("announcements")
+      .values({ key, at: new Date().toISOString() })
+      .onConflict((oc) => oc.column("key").doNothing())
+      .executeTakeFirst();
+    return Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 }

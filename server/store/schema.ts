@@ -253,9 +253,16 @@ export interface PipelinesTable {
   updated_at: string;
 }
 
+export interface AnnouncementsTable {
+  /** What was announced, e.g. `eligible/<pipeline>/<stage>/<release>`. */
+  key: string;
+  at: string;
+}
+
 export interface JournalSchema {
   releases: ReleasesTable;
   pipelines: PipelinesTable;
+  announcements: AnnouncementsTable;
   flags: FlagsTable;
   flag_history: FlagHistoryTable;
   flag_ramps: FlagRampsTable;

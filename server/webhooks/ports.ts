@@ -12,6 +12,7 @@ export const WEBHOOK_EVENTS = [
   "promotion.succeeded",
   "promotion.failed",
   "promotion.held",
+  "promotion.eligible",
   "release.created",
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];

@@ -56,3 +56,26 @@ export function gateButtons(d: Pick<Deployment, "id" | "environment" | "version"
   };
 }
 
+
+/** Promote, for a release that may now go into a pipeline's manual stage (`value`: `<pipeline>/<stage>/<release id>`). */
+export function promotionButton(pipeline: string, stage: string, release: { id: string; version: string }): unknown {
+  return {
+    type: "actions",
+    block_id: `promote-stage:${pipeline}:${stage}`,
+    elements: [
+      {
+        type: "button",
+        action_id: "promote_stage",
+        text: plain(`Promote ${release.version}`),
+        style: "primary",
+        value: `${pipeline}/${stage}/${release.id}`,
+        confirm: {
+          title: plain(`Promote into ${stage}?`),
+          text: { type: "mrkdwn", text: `${release.version} is deployed into ${stage} through pipeline ${pipeline}.` },
+          confirm: plain("Promote"),
+          deny: plain("Not now"),
+        },
+      },
+    ],
+  };
+}

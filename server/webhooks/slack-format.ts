@@ -3,7 +3,7 @@
 import type { WebhookMessage } from "./webhook-events";
 import { previewLines } from "../deployments/change-preview";
 import type { ChangePreview } from "../deployments/model";
-import { gateButtons, steeringButtons } from "./slack-blocks";
+import { gateButtons, promotionButton, steeringButtons } from "./slack-blocks";
 
 const ICON: Record<string, string> = {
   "deployment.started": ":rocket:",
@@ -17,6 +17,7 @@ const ICON: Record<string, string> = {
   "promotion.succeeded": ":white_check_mark:",
   "promotion.failed": ":no_entry:",
   "promotion.held": ":octagonal_sign:",
+  "promotion.eligible": ":inbox_tray:",
   "release.created": ":package:",
   "deployment.awaiting_approval": ":raised_hand:",
 };
@@ -34,6 +35,9 @@ export function slackMessage(m: WebhookMessage): { text: string; blocks: unknown
   } else if (m.type === "promotion.held") {
     const h = m.data as { pipeline: string; stage: string; release: { version: string }; by: { name: string } };
     line = `Automatic promotion into *${h.stage}* (pipeline \`${h.pipeline}\`) is held: ${h.by.name} promoted the older *${h.release.version}* by hand; release the hold to go on`;
+  } else if (m.type === "promotion.eligible") {
+    const e = m.data as { pipeline: string; stage: string; from: string; release: { version: string } };
+    line = `*${e.release.version}* may be promoted into *${e.stage}* (pipeline \`${e.pipeline}\`): it is live and soaked in *${e.from}*`;
   } else if (m.type === "deployment.awaiting_approval") {
     const e = (m.data as { event?: { gate?: string; requireDistinctApprover?: boolean; preview?: ChangePreview } }).event ?? {};
     const preview = e.preview?.stacks.length ? `\n${previewLines(e.preview).map((l) => `• ${l}`).join("\n")}` : "";
@@ -54,6 +58,10 @@ export function slackMessage(m: WebhookMessage): { text: string; blocks: unknown
 
 /** A message about a deployment that waits on a person carries the buttons that answer it (handled by Cutover's interactions endpoint). */
 function buttonsFor(m: WebhookMessage): unknown[] {
+  if (m.type === "promotion.eligible") {
+    const e = m.data as { pipeline: string; stage: string; release: { id: string; version: string } };
+    return [promotionButton(e.pipeline, e.stage, e.release)];
+  }
   const d = m.data as { deploymentId?: string; version?: string; event?: { gate?: string } };
   if (!d.deploymentId || !d.version) return [];
   const about = { id: d.deploymentId, environment: m.environment, version: d.version };

@@ -41,7 +41,7 @@ import { ReleaseService } from "../releases/release-service";
 import { PipelineService } from "../releases/pipeline-service";
 import { AutoPromoter } from "../releases/auto-promoter";
 import type { Release } from "../releases/release";
-import { PipelineStore } from "../store/pipeline-store";
+import { AnnouncementStore, PipelineStore } from "../store/pipeline-store";
 
 export interface FeatureContext {
   config: Config;
@@ -135,6 +135,7 @@ export function wireFeatures(c: FeatureContext) {
     flags,
     ramps: flagRamps,
     pipelines,
+    releases,
   });
   const webhookStore = new WebhookStore(journal.db, c.secrets);
   const deliveryStore = new DeliveryStore(journal.db);
@@ -183,6 +184,8 @@ export function wireFeatures(c: FeatureContext) {
     },
     intervalMs: config.promotionIntervalMs,
     logger: logger.child({ component: "promotions" }),
+    announcements: new AnnouncementStore(journal.db),
+    bus,
   });
   bus.on("deployment:event", (e) => e.type === "deployment:succeeded" && promoter.kick());
   return { flags, flagRamps, chatIdentities, chatPoster, chatProgress, chatCommands, webhooks, dispatcher, schedules, scheduler, releases, pipelines, promoter };

@@ -29,6 +29,7 @@ beforeAll(async () => {
       CUTOVER_MATTERMOST_TOKEN: MM_TOKEN,
       // The fake Slack serves response_url on loopback, which the outbound guard refuses unless allowed.
       CUTOVER_OUTBOUND_ALLOW: "127.0.0.1",
+      CUTOVER_PROMOTION_INTERVAL: "500ms",
     },
   });
 });
@@ -65,7 +66,7 @@ async function slash(text: string, user = DEPLOYER, sign: (body: string) => Reco
   return { reply, json: reply.body ? JSON.parse(reply.body) : undefined, key };
 }
 
-async function press(action: "promote" | "abort" | "approve" | "reject", value: string, user = DEPLOYER) {
+async function press(action: "promote" | "abort" | "approve" | "reject" | "promote_stage", value: string, user = DEPLOYER) {
   const key = `press-${++responseCount}`;
   const payload = {
     type: "block_actions",
@@ -223,13 +224,31 @@ describe("Slack slash commands", () => {
     const spec = (await server.api("GET", "/v1/environments/chat-a")).json.spec;
     const release = (await server.api("POST", "/v1/releases", { version: "r1", artifact: spec.fleet.artifact })).json;
     await waitForDeployment(server, (await server.api("POST", "/v1/environments/chat-a/deployments", { release: release.id })).json.id, "succeeded");
+    // A channel's Slack webhook is told once when a release may go into a manual stage, with a Promote button.
+    const hook = { url: slack.responseUrl("eligible"), events: ["promotion.eligible"], format: "slack", environments: ["chat-*"] };
+    expect((await server.api("POST", "/v1/webhooks", hook)).status).toBe(201);
     expect((await server.api("PUT", "/v1/pipelines/chat-line", { stages: [{ environment: "chat-a" }, { environment: "chat-b" }] })).status).toBe(201);
+    const told = await waitFor("the eligible release announced", () => slack.responses.get("eligible")?.[0], 20_000);
+    expect(told.text).toMatch(/r1 may be promoted into chat-b \(pipeline chat-line\): it is live and soaked in chat-a/);
+    const button = told.blocks.find((b: any) => b.type === "actions").elements[0];
+    expect([button.action_id, button.value]).toEqual(["promote_stage", `chat-line/chat-b/${release.id}`]);
+    // Pressing it is the user's own promotion: a viewer is refused, a deployer promotes.
+    const refused = await press("promote_stage", button.value, VIEWER);
+    expect(refused.reply.status).toBe(200);
+    await waitFor("the refusal", () => texts(refused.key).some((t) => /deployer role/.test(t)), 10_000);
+    const pressed = await press("promote_stage", button.value);
+    const answer = await waitFor("the promotion's answer", () => texts(pressed.key).find((t) => /promoted r1 into chat-b through pipeline chat-line/.test(t)), 10_000);
+    const d = await waitForDeployment(server, deploymentIdIn(answer)!, "terminal");
+    expect(d).toMatchObject({ state: "succeeded", release: { id: release.id }, promotion: { pipeline: "chat-line", from: "chat-a" }, requestedBy: { kind: "chat" } });
+    expect(slack.responses.get("eligible")).toHaveLength(1);
+    // The same by command, for the next release.
+    const r2 = (await server.api("POST", "/v1/releases", { version: "r2", artifact: spec.fleet.artifact })).json;
+    await waitForDeployment(server, (await server.api("POST", "/v1/environments/chat-a/deployments", { release: r2.id })).json.id, "succeeded");
     expect((await slash("promote chat-line chat-b", VIEWER)).json.text).toMatch(/deployer role/);
     const promoted = await slash("promote chat-line chat-b");
-    expect(promoted.json.text).toMatch(/Promoting \*r1\* from \*chat-a\* into \*chat-b\* through pipeline `chat-line`/);
-    const d = await waitForDeployment(server, deploymentIdIn(promoted.json.text)!, "terminal");
-    expect(d).toMatchObject({ state: "succeeded", release: { id: release.id }, promotion: { pipeline: "chat-line", from: "chat-a" }, requestedBy: { kind: "chat" } });
-    expect((await slash("promote chat-line chat-b")).json.text).toMatch(/r1 is live here already|nothing may be promoted/);
+    expect(promoted.json.text).toMatch(/Promoting \*r2\* from \*chat-a\* into \*chat-b\* through pipeline `chat-line`/);
+    expect(await waitForDeployment(server, deploymentIdIn(promoted.json.text)!, "terminal")).toMatchObject({ state: "succeeded", release: { id: r2.id } });
+    expect((await slash("promote chat-line chat-b")).json.text).toMatch(/r2 is live here already|nothing may be promoted/);
     expect((await slash("promote chat-line prod")).json.text).toMatch(/not allowed to act on environment prod/);
   });
 

@@ -88,6 +88,14 @@ describe("the kubernetes target against a real API server", () => {
   });
 
   it("blue/green v3: the route flips whole to blue, and green's Deployment is gone", async () => {
+    // A dry run first: the Pulumi preview against the API server plans blue's Deployment and green's removal, and makes nothing.
+    const dry = (await server.api("POST", `/v1/environments/${ENV}/deployments?dryRun=true`, { version: "v3" })).json;
+    const [create, , retire] = dry.preview.stacks as { purpose: string; changes: { op: string; type: string }[]; note?: string }[];
+    expect(create).toMatchObject({ purpose: "create-fleet" });
+    expect(create.note).toBeUndefined();
+    expect(create.changes).toContainEqual(expect.objectContaining({ op: "create", type: "kubernetes:apps/v1:Deployment" }));
+    expect(retire.changes).toContainEqual(expect.objectContaining({ op: "delete", type: "kubernetes:apps/v1:Deployment" }));
+    expect(await deploymentsOf()).toEqual([{ name: `${ENV}-green`, version: "v2", replicas: 2, ready: 2 }]);
     const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v3" })).json;
     expect(await waitForDeployment(server, d.id, "terminal")).toMatchObject({ state: "succeeded", toColor: "blue" });
     expect(await routeWeights()).toEqual({ [`${ENV}-blue`]: 100 });
@@ -221,6 +229,18 @@ describe("the kubernetes target against a real API server", () => {
     // The next deployment builds on the same color without tripping over anything left behind.
     const next = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v11" })).json;
     expect(await waitForDeployment(server, next.id, "terminal")).toMatchObject({ state: "succeeded", version: "v11" });
+  });
+
+  it("a release pinned by its image digest runs that image, not the environment's template at its version", async () => {
+    const image = `registry.example.com/shop@sha256:${"5e".repeat(32)}`;
+    const release = await server.api("POST", "/v1/releases", { version: "v12", artifact: { command: [], env: { GREETING: "hi" }, image } });
+    expect(release.status).toBe(201);
+    const to = (await server.api("GET", `/v1/environments/${ENV}`)).json.activeColor === "blue" ? "green" : "blue";
+    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { release: release.json.id })).json;
+    expect(await waitForDeployment(server, d.id, "terminal")).toMatchObject({ state: "succeeded", version: "v12", release: { digest: release.json.digest } });
+    const made = (await cp.api("GET", `/apis/apps/v1/namespaces/${NS}/deployments/${ENV}-${to}`)).json;
+    expect(made.spec.template.spec.containers[0].image).toBe(image);
+    expect(await routeWeights()).toEqual({ [`${ENV}-${to}`]: 100 });
   });
 
   it("deleting the environment leaves no object of it in the namespace", async () => {

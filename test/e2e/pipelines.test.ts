@@ -20,15 +20,27 @@ jest.setTimeout(8 * 60_000);
 const STAGES = ["pl-dev", "pl-staging", "pl-prod"];
 const ENV = { CUTOVER_PROMOTION_INTERVAL: "500ms", CUTOVER_WEBHOOK_ALLOW: "127.0.0.1" };
 const FREEZE = { cron: "* * * * *", duration: "2m", timeZone: "Europe/Berlin" };
+/** Where staging's analysis asks how a version does (the test's receiver: v2 does badly). */
+let quality = "";
 const stagesWith = (prod: Record<string, unknown>) => [
   { environment: "pl-dev" },
-  { environment: "pl-staging", promotion: "auto", soak: "3s" },
-  { environment: "pl-prod", strategy: { type: "canary", steps: [{ weight: 50 }] }, ...prod },
+  {
+    environment: "pl-staging",
+    promotion: "auto",
+    soak: "3s",
+    strategy: {
+      type: "canary",
+      steps: [{ weight: 50, pause: "2s" }],
+      analysis: { interval: "1s", metrics: [{ name: "quality", provider: { web: { url: `${quality}/{{version}}`, jsonPath: "$.problems" } }, successCondition: "result == 0" }] },
+    },
+  },
+  { environment: "pl-prod", strategy: { type: "canary", steps: [{ weight: 50 }] }, approval: { requireDistinctApprover: true }, ...prod },
 ];
 
 interface Deployment {
   id: string;
   state: string;
+  error?: { code: string; message: string };
   version: string;
   createdAt: string;
   finishedAt?: string;
@@ -66,13 +78,19 @@ describe("pipelines", () => {
       let body = "";
       req.on("data", (c) => (body += c));
       req.on("end", () => {
+        if (req.method === "GET") {
+          // Staging's analysis: v2 has a problem no request shows (its load sees no error), the others none.
+          res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ problems: req.url?.endsWith("/v2") ? 1 : 0 }));
+          return;
+        }
         told.push(JSON.parse(body));
         res.writeHead(204).end();
       });
     });
     await new Promise<void>((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+    quality = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/quality`;
     server = await startServer({ dataDir, env: ENV });
-    const hook = { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ["promotion.held", "release.created"] };
+    const hook = { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/`, events: ["promotion.held", "release.created", "deployment.awaiting_approval", "promotion.eligible"] };
     expect((await server.api("POST", "/v1/webhooks", hook)).status).toBe(201);
     for (const env of STAGES) expect((await server.api("POST", "/v1/environments", await environmentSpec(env, mark))).status).toBe(201);
     for (const env of STAGES) urls[env] = (await waitForEnvironment(server, env, "ready")).traffic.url;
@@ -81,6 +99,9 @@ describe("pipelines", () => {
     await mint("deployer", "deployer");
     await mint("prod-viewer", "viewer", ["pl-prod"]);
     await mint("dev-admin", "admin", ["pl-dev", "pl-staging"]);
+    await mint("deploying-approver", "approver", ["pl-prod"]);
+    await mint("dev-deployer", "deployer", ["pl-dev"]);
+    await mint("prod-approver", "approver", ["pl-prod"]);
   });
 
   afterAll(async () => {
@@ -132,18 +153,42 @@ describe("pipelines", () => {
     expect((await server.api("POST", "/v1/pipelines/shop/promote?dryRun=true", { to: "pl-prod" })).json.error.code).toBe("promotion_denied");
     expect((await promote({ to: "pl-prod", force: true, reason: "hotfix" }, "deployer")).json.error.code).toBe("insufficient_role");
     expect((await promote({ to: "pl-prod", force: true })).status).toBe(400);
-    // The freeze is lifted: prod takes what staging runs.
+    // Frozen, nothing is announced for prod; staging is automatic and never announced.
+    expect(told.filter((m) => m.type === "promotion.eligible")).toEqual([]);
+    // The freeze is lifted: prod takes what staging runs, and whoever follows the pipeline is told it may.
     expect((await server.api("PUT", "/v1/pipelines/shop", { stages: stagesWith({}) })).status).toBe(200);
+    const eligible = await waitFor("prod's eligible release announced", () => told.find((m) => m.type === "promotion.eligible"), 10_000);
+    expect(eligible.data).toMatchObject({ pipeline: "shop", stage: "pl-prod", from: "pl-staging", release: { id: r1.id, version: "v1", digest: r1.digest } });
     // A dry run first: what the promotion would do, in order, and nothing queued.
     const dry = await server.api("POST", "/v1/pipelines/shop/promote?dryRun=true", { to: "pl-prod" }, as("deployer"));
     expect(dry.status).toBe(200);
     expect(dry.json).toMatchObject({ environment: "pl-prod", version: "v1", strategy: "canary", release: { id: r1.id, digest: r1.digest }, promotion: { pipeline: "shop", from: "pl-staging" } });
     expect(dry.json.steps.filter((x: { phase: string }) => x.phase === "shifting").map((x: { weights: Record<string, number> }) => x.weights.blue)).toEqual([50, 100]);
     expect(await deploymentsOf("pl-prod")).toEqual([]);
-    const intoProd = await promote({ to: "pl-prod" }, "deployer");
+    expect(dry.json.gates).toEqual([{ name: "promotion", kind: "approval", manual: true, requireDistinctApprover: true }]);
+    // Promoted by an approver, who therefore may not approve it too (four eyes).
+    const intoProd = await promote({ to: "pl-prod" }, "deploying-approver");
     expect(intoProd.status).toBe(202);
     expect(intoProd.json).toMatchObject({ promotion: { pipeline: "shop", from: "pl-staging" }, strategy: { type: "canary" } });
-    expect(await waitForDeployment(server, intoProd.json.id, "terminal")).toMatchObject({ state: "succeeded", release: { digest: r1.digest } });
+    // Prod's approval: the new fleet built and half the traffic on it, the rest waits for a person, with the preview of what approving changes.
+    const waiting = await waitFor("the promotion to wait for its approval", async () => {
+      const d = (await server.api("GET", `/v1/deployments/${intoProd.json.id}`)).json;
+      return d.pausedBy === "gate" ? d : undefined;
+    }, 120_000);
+    const preview = waiting.gateLog.promotion.preview.stacks as { purpose: string; counts: Record<string, number>; changes: { changed?: string[] }[] }[];
+    expect(preview.map((s) => [s.purpose, s.counts])).toEqual([
+      ["create-fleet", {}],
+      ["shift-traffic", { update: 1 }],
+    ]);
+    const asked = await waitFor("the approval request at the webhook", () => told.find((m) => m.type === "deployment.awaiting_approval"), 10_000);
+    expect(asked.data).toMatchObject({ deploymentId: intoProd.json.id, promotion: { pipeline: "shop" }, release: { digest: r1.digest }, event: { gate: "promotion", requireDistinctApprover: true } });
+    expect(asked.data.event.preview.stacks).toEqual(waiting.gateLog.promotion.preview.stacks);
+    const self = await server.api("POST", `/v1/deployments/${intoProd.json.id}/gates/promotion/approve`, {}, as("deploying-approver"));
+    expect({ status: self.status, code: self.json.error.code }).toEqual({ status: 403, code: "approver_is_requester" });
+    expect((await server.api("POST", `/v1/deployments/${intoProd.json.id}/gates/promotion/approve`, {}, as("deployer"))).json.error.code).toBe("insufficient_role");
+    expect((await server.api("POST", `/v1/deployments/${intoProd.json.id}/gates/promotion/approve`, { reason: "CAB-42" }, as("prod-approver"))).status).toBe(202);
+    const done = await waitForDeployment(server, intoProd.json.id, "terminal");
+    expect(done).toMatchObject({ state: "succeeded", release: { digest: r1.digest }, gateLog: { promotion: { state: "approved", by: { name: "prod-approver" } } } });
     loadOn("pl-prod");
     // The same digest runs in all three stages.
     for (const env of STAGES) expect(JSON.parse((await request(`${urls[env]}/`)).body).version).toBe("v1");
@@ -154,19 +199,28 @@ describe("pipelines", () => {
     for (const l of load) expect(l.result.failed).toBe(0);
   });
 
-  it("a version that fails in dev goes no further: staging is not promoted, and naming it there is refused", async () => {
-    const bad = await release("v2", { FAIL_HEALTH: "1" });
+  it("a version whose analysis fails in staging goes no further: prod is not promoted, and naming it there is refused", async () => {
+    const bad = await release("v2");
     const intoDev = await promote({ to: "pl-dev", release: bad.id }, "deployer");
-    expect(await waitForDeployment(server, intoDev.json.id, "terminal")).toMatchObject({ state: "rolled_back" });
-    await new Promise((r) => setTimeout(r, 2000));
+    expect(await waitForDeployment(server, intoDev.json.id, "terminal")).toMatchObject({ state: "succeeded" });
+    // Staging takes it once it has soaked in dev; its canary's analysis fails, so it is rolled back there.
+    const intoStaging = await waitFor("staging's promotion of v2 to end", async () => {
+      const [d] = (await deploymentsOf("pl-staging")).filter((x) => x.release?.id === bad.id);
+      return d && ["succeeded", "rolled_back", "failed"].includes(d.state) ? d : undefined;
+    }, 120_000);
+    expect(intoStaging).toMatchObject({ state: "rolled_back", error: { code: "analysis_failed" } });
     expect(await live("pl-staging")).toBe("v1");
-    expect((await stage("pl-staging")).next).toMatchObject({ eligible: false, code: "already_live", release: { id: r1.id } });
-    const named = await promote({ to: "pl-staging", release: bad.id }, "deployer");
+    expect((await stage("pl-prod")).next).toMatchObject({ eligible: false, code: "already_live", release: { id: r1.id } });
+    const named = await promote({ to: "pl-prod", release: bad.id }, "deployer");
     expect({ status: named.status, code: named.json.error.code }).toEqual({ status: 409, code: "release_not_promoted_upstream" });
-    // An admin may force it past the rule, with a reason, and it is recorded (here it fails its health check in staging too).
-    const forced = await promote({ to: "pl-staging", release: bad.id, force: true, reason: "reproduce the failure in staging" });
-    expect(forced.json.promotion).toEqual({ pipeline: "shop", from: "pl-dev", forced: true, reason: "reproduce the failure in staging" });
-    expect(await waitForDeployment(server, forced.json.id, "terminal")).toMatchObject({ state: "rolled_back" });
+    expect(await live("pl-prod")).toBe("v1");
+    // An admin may force it past the rule, with a reason, and it is recorded; prod's approver still decides, and says no.
+    const forced = await promote({ to: "pl-prod", release: bad.id, force: true, reason: "the analysis is wrong, says the admin" });
+    expect(forced.json.promotion).toEqual({ pipeline: "shop", from: "pl-staging", forced: true, reason: "the analysis is wrong, says the admin" });
+    await waitFor("the forced promotion to wait for prod's approval", async () => (await server.api("GET", `/v1/deployments/${forced.json.id}`)).json.pausedBy === "gate", 120_000);
+    expect((await server.api("POST", `/v1/deployments/${forced.json.id}/gates/promotion/reject`, { reason: "not past staging" }, as("prod-approver"))).status).toBe(202);
+    expect(await waitForDeployment(server, forced.json.id, "terminal")).toMatchObject({ state: "rolled_back", error: { code: "gate_rejected" } });
+    expect(await live("pl-prod")).toBe("v1");
     const audit = (await server.api("GET", "/v1/audit?limit=200")).json.entries as { action: string }[];
     expect(audit.filter((e) => e.action === "pipeline.promote").length).toBeGreaterThanOrEqual(4);
     for (const l of load) expect(l.result.failed).toBe(0);
@@ -230,6 +284,14 @@ describe("pipelines", () => {
     ]);
     expect(JSON.stringify(seen.stages[0])).not.toContain("v4");
     expect((await promote({ to: "pl-prod" }, "prod-viewer")).json.error.code).toBe("insufficient_role");
+    // A dry run is refused as the promotion would be: it says nothing of a stage out of the caller's scope.
+    for (const [path, body] of [
+      ["/v1/pipelines/shop/promote?dryRun=true", { to: "pl-staging" }],
+      ["/v1/environments/pl-staging/deployments?dryRun=true", { release: r1.id }],
+    ] as const) {
+      const dry = await server.api("POST", path, body, as("dev-deployer"));
+      expect({ status: dry.status, code: dry.json.error?.code, leaked: JSON.stringify(dry.json).includes("pl-staging.") }).toEqual({ status: 403, code: "environment_out_of_scope", leaked: false });
+    }
     expect((await server.api("GET", "/v1/pipelines/nope")).json.error.code).toBe("pipeline_not_found");
     // An admin of some stages cannot replace the pipeline and so drop the stages out of its reach.
     const replaced = await server.api("PUT", "/v1/pipelines/shop", { stages: [{ environment: "pl-dev" }, { environment: "pl-staging" }] }, as("dev-admin"));
@@ -250,7 +312,10 @@ describe("pipelines", () => {
     await new Promise((r) => setTimeout(r, 3000));
     expect((await deploymentsOf("pl-staging")).length).toBe(before);
     expect(await live("pl-staging")).toBe("v4");
-    // The person who meant it promotes again (the hold is theirs already); releasing the hold lets staging take what is due.
+    // A deployer of another stage cannot release it; a deployer of staging can.
+    const outside = await server.api("DELETE", "/v1/pipelines/shop/holds/pl-staging", undefined, as("dev-deployer"));
+    expect({ status: outside.status, code: outside.json.error.code }).toEqual({ status: 403, code: "environment_out_of_scope" });
+    expect((await stage("pl-staging")).hold).toBeDefined();
     expect((await server.api("DELETE", "/v1/pipelines/shop/holds/pl-staging", undefined, as("deployer"))).status).toBe(204);
     for (const l of load) expect(l.result.failed).toBe(0);
   });

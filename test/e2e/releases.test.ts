@@ -155,6 +155,13 @@ describe("releases", () => {
       const res = await server.api("POST", "/v1/environments/rel-dev/deployments", body);
       expect({ body, status: res.status, code: res.json.error?.code }).toEqual({ body, status, code });
     }
+    // An image is recorded only pinned by its digest, and runs only where containers do (kubernetes).
+    const tagged = await server.api("POST", "/v1/releases", { version: "v30", artifact: { command: ["node"], image: "registry.example.com/shop:latest" } });
+    expect({ status: tagged.status, code: tagged.json.error.code }).toEqual({ status: 400, code: "validation_failed" });
+    const pinned = await server.api("POST", "/v1/releases", { version: "v31", artifact: { command: ["node"], image: `registry.example.com/shop@sha256:${"0".repeat(64)}` } });
+    expect(pinned.status).toBe(201);
+    const local = await server.api("POST", "/v1/environments/rel-dev/deployments", { release: pinned.json.id });
+    expect({ status: local.status, code: local.json.error.code }).toEqual({ status: 400, code: "image_unsupported" });
   });
 
   it("a release reaches no further than its maker's scope, and only an admin records one", async () => {
@@ -169,7 +176,9 @@ describe("releases", () => {
     }
     // Out of sight for a caller whose scope it does not share; in sight (and deployable) for one whose it does.
     expect((await server.api("GET", `/v1/releases/${scoped.json.id}`, undefined, as("prod-viewer"))).status).toBe(404);
-    expect((await server.api("GET", "/v1/releases", undefined, as("prod-viewer"))).json.releases.map((r: { id: string }) => r.id)).toEqual([v2]);
+    const listed = (await server.api("GET", "/v1/releases", undefined, as("prod-viewer"))).json.releases.map((r: { id: string }) => r.id);
+    expect(listed).toContain(v2);
+    expect(listed).not.toContain(scoped.json.id);
     expect((await server.api("GET", `/v1/releases/${scoped.json.id}`, undefined, as("dev-viewer"))).status).toBe(200);
     expect((await server.api("POST", "/v1/environments/rel-prod/deployments", { release: v2 }, as("dev-deployer"))).json.error.code).toBe("environment_out_of_scope");
     const dev = await server.api("POST", "/v1/environments/rel-dev/deployments", { release: scoped.json.id }, as("dev-deployer"));

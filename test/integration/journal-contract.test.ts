@@ -18,7 +18,7 @@ import { DeliveryStore, WebhookStore } from "../../server/store/webhook-store";
 import { ChatIdentityStore } from "../../server/store/chat-store";
 import { AuditStore } from "../../server/store/audit-store";
 import { ReleaseStore } from "../../server/store/release-store";
-import { PipelineStore } from "../../server/store/pipeline-store";
+import { AnnouncementStore, PipelineStore } from "../../server/store/pipeline-store";
 import type { Release } from "../../server/releases/release";
 import type { Schedule } from "../../server/schedules/ports";
 import type { Operation } from "../../server/environments/ports";
@@ -411,6 +411,15 @@ describe.each(ADAPTERS)("journal on %s", (_name, open) => {
     expect((await pipelines.get("shop"))?.holds).toEqual({ dev: hold });
     await pipelines.setHold("shop", "dev", undefined);
     expect((await pipelines.get("shop"))?.holds).toBeUndefined();
+  });
+
+  it("makes an announcement once, whoever asks at the same moment", async () => {
+    const announcements = new AnnouncementStore(journal.db);
+    const key = `eligible/shop/prod/rel_${randomBytes(8).toString("hex")}`;
+    const first = await Promise.all([0, 1, 2].map(() => announcements.once(key)));
+    expect(first.filter(Boolean)).toHaveLength(1);
+    expect(await announcements.once(key)).toBe(false);
+    expect(await announcements.once(`${key}x`)).toBe(true);
   });
 });
 
