@@ -16,6 +16,7 @@
 import { setPriority } from "node:os";
 import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
 import { PulumiEngine } from "./pulumi-engine";
+import { killSession } from "./file-backend";
 import type { OperationOptions } from "../deployments/stack-engine";
 
 let engine: PulumiEngine | undefined;
@@ -26,8 +27,9 @@ function send(message: FromWorker): void {
   if (process.connected) process.send!(message);
 }
 
-/** The worker and everything in its process group. */
+/** The worker and everything it started: its process group, and the plugins in its session (each leads a group of its own). */
 function stopGroup(): never {
+  killSession(process.pid);
   try {
     process.kill(-process.pid, "SIGKILL");
   } catch {

@@ -1,6 +1,7 @@
 // One engine worker as the API process holds it: the child process, its
 // typed messages, and the stop that takes every process of its group with
 // it (the Pulumi CLI and the plugins it started).
+import { killSession } from "./file-backend";
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import type { EngineOperation, ToWorker, WorkerError } from "./engine-protocol";
@@ -81,13 +82,15 @@ export class EngineWorker {
     if (this.child.connected) this.child.send(message, (err) => err && this.child.kill("SIGKILL"));
   }
 
-  /** Stops the worker and every process of its group (the CLI and plugins it started); resolves once the worker is gone. */
+  /** Stops the worker and every process of its session (the CLI and the plugins it started); resolves once the worker is gone. */
   async stop(): Promise<void> {
     try {
       process.kill(-this.pid, "SIGKILL");
     } catch {
       // the group is gone already
     }
+    // The plugins lead process groups of their own, in the worker's session.
+    killSession(this.pid);
     await this.gone;
     await groupGone(this.pid, 2000);
     engineGroups.delete(this.pid);

@@ -4,6 +4,29 @@
 import { copyFileSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 
+/**
+ * Kills every process of session `sid` but this one; returns their pids.
+ * An engine worker leads a session: the CLI it starts is in its process
+ * group, but the provider plugins the CLI starts lead process groups of
+ * their own in the same session, so only the session finds them all
+ * (fleets and balancers start sessions of their own and are left alone).
+ */
+export function killSession(sid: number): number[] {
+  const killed: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]) !== sid) continue;
+      process.kill(Number(entry), "SIGKILL");
+      killed.push(Number(entry));
+    } catch {
+      // gone, or not ours to signal
+    }
+  }
+  return killed;
+}
+
 /** Kills every process whose environment holds `marker` (but this one); returns their pids. */
 export function killProcessesWith(marker: string): number[] {
   const killed: number[] = [];

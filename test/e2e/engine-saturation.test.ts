@@ -10,6 +10,8 @@ import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { startPostgres, type PostgresServer } from "../helpers/postgres";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
+import { processesWith } from "../helpers/processes";
+import { waitFor } from "../helpers/wait-for";
 
 jest.setTimeout(10 * 60_000);
 
@@ -31,6 +33,7 @@ function probe(url: string, deadlineMs: number): Promise<{ ok: boolean; ms: numb
 describe("a saturated engine", () => {
   let postgres: PostgresServer;
   let replicas: RunningServer[] = [];
+  const runtimeDir = tempDir("saturation-runtime");
 
   beforeAll(async () => {
     postgres = await startPostgres();
@@ -38,7 +41,7 @@ describe("a saturated engine", () => {
       CUTOVER_DATABASE_URL: await postgres.createDatabase("journal"),
       CUTOVER_STATE_BACKEND: await postgres.createDatabase("state"),
       CUTOVER_PULUMI_PASSPHRASE: "one passphrase for both replicas",
-      CUTOVER_RUNTIME_DIR: tempDir("saturation-runtime"),
+      CUTOVER_RUNTIME_DIR: runtimeDir,
       // A short lease, renewed every second: a replica whose heartbeats wait on its engine would lose it.
       CUTOVER_LEASE_TTL: "3s",
       CUTOVER_ENGINE_CONCURRENCY: "1",
@@ -101,5 +104,10 @@ describe("a saturated engine", () => {
     const failed = probes.filter((p) => !p.ok);
     expect(failed).toEqual([]);
     expect(probes.filter((p) => p.path === "/healthz").length).toBeGreaterThan(20);
+
+    // Deleted through either replica, the environments leave no process behind.
+    for (const [i, name] of ENVS.entries()) expect((await replicas[i % 2].api("DELETE", `/v1/environments/${name}`)).status).toBe(202);
+    for (const name of ENVS) await waitFor(`${name} to be gone`, async () => (await replicas[0].api("GET", `/v1/environments/${name}`)).status === 404, 120_000);
+    await waitFor("no instance or balancer left", () => processesWith(mark).length === 0 && processesWith(`${runtimeDir}/balancers/`).length === 0, 30_000);
   });
 });

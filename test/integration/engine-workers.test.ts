@@ -66,6 +66,21 @@ function engineProcesses(): number[] {
     });
 }
 
+/** Engine processes of this data directory (the CLI, provider plugins) whose parent is gone: nothing would ever stop them. */
+function orphanedEngineProcesses(): number[] {
+  const marker = `PULUMI_HOME=${path.join(dataDir, "pulumi-home")}\0`;
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, "latin1").includes(marker) && parentOf(pid) === 1;
+      } catch {
+        return false;
+      }
+    });
+}
+
 function fleet(environment: string, mark: string): StackProgram {
   const args: FleetArgs = {
     name: `${environment}-green`,
@@ -136,8 +151,9 @@ describe("engine workers", () => {
     const fleets = readdirSync(path.join(runtimeDir, "fleets")).filter((id) => id.startsWith(`${env}-green-`));
     expect(fleets).toEqual([outputs.fleetId]);
     await waitFor("the half-made fleet's instances to be gone", () => processesWith(mark).length === 2, 20_000);
-    // No process of the dead worker's group is left.
+    // No process of the dead worker's group is left, nor a provider plugin it started (each leads a group of its own).
     for (const pid of killed) expect(() => process.kill(-pid, 0)).toThrow();
+    await waitFor("no orphaned engine process", () => orphanedEngineProcesses().length === 0, 10_000);
   });
 
   it("previews a stack that does not exist without making it, even when the worker dies mid-preview", async () => {
@@ -166,6 +182,7 @@ describe("engine workers", () => {
     expect(scratch()).toEqual([]);
     expect(readdirSync(path.join(dataDir, "workspaces")).filter((d) => d.includes(".preview-"))).toEqual([]);
     expect(processesWith(mark)).toEqual([]);
+    await waitFor("no orphaned engine process", () => orphanedEngineProcesses().length === 0, 10_000);
 
     // A stack that exists is previewed as itself: the change the program makes to what it holds.
     await engine.up(`${env}.green`, fleet(env, mark));
