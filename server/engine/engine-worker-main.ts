@@ -13,6 +13,13 @@
 // shorter than the leases that process holds, the worker stops, so its
 // operation cannot still be at work on a stack when another replica takes
 // the environment over.
+//
+// Leading a session puts it in an autogroup of its own where the kernel
+// has them (Linux's sched_autogroup): CPU time is shared between
+// autogroups first and by nice only within one, so the worker lowers its
+// autogroup's priority as well as its own; otherwise each busy worker
+// would weigh as much as the whole API.
+import { writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
 import { PulumiEngine } from "./pulumi-engine";
@@ -20,6 +27,20 @@ import { killSession } from "./file-backend";
 import type { OperationOptions } from "../deployments/stack-engine";
 
 let engine: PulumiEngine | undefined;
+
+/** Lowers this process's priority and its autogroup's (lowering needs no privilege; a refusal, or no autogroups, leaves it as it is). */
+function lowerPriority(niceness: number): void {
+  try {
+    setPriority(niceness);
+  } catch {
+    // as it is
+  }
+  try {
+    writeFileSync("/proc/self/autogroup", String(niceness));
+  } catch {
+    // no autogroups here
+  }
+}
 const running = new Map<number, AbortController>();
 let heardAt = Date.now();
 
@@ -86,11 +107,7 @@ process.on("message", (message: ToWorker) => {
       return;
     case "init":
       startWatchdog(message.watchdogMs);
-      try {
-        setPriority(message.niceness);
-      } catch {
-        // lowering one's own priority needs no privilege; a refusal leaves it as it is
-      }
+      lowerPriority(message.niceness);
       // The CLI inherits this process's priority: it is not lowered a second time.
       engine = new PulumiEngine({ ...message.settings, cliNiceness: 0 });
       send({ type: "ready", pid: process.pid });

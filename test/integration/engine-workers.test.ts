@@ -5,7 +5,7 @@
 // resource costs the operation nothing: its processes go with it, the stack
 // is repaired, what it half-made is removed, and the operation runs again.
 import { randomBytes } from "node:crypto";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { FleetArgs } from "../../infra/local/resources";
 import { reapUnowned } from "../../infra/local/runtime";
@@ -120,6 +120,15 @@ describe("engine workers", () => {
     expect(seen.parents).not.toContain(process.pid);
     expect(engine.workerPids.length).toBeGreaterThan(0);
     for (const pid of engine.workerPids) expect(niceness(pid)).toBe(10);
+    // A worker leads a session, so where the kernel groups sessions for CPU time its whole autogroup is lowered too.
+    if (existsSync("/proc/self/autogroup")) {
+      const own = readFileSync("/proc/self/autogroup", "utf8");
+      for (const pid of engine.workerPids) {
+        const group = readFileSync(`/proc/${pid}/autogroup`, "utf8");
+        expect(group).not.toBe(own);
+        expect(group).toMatch(/ nice 10\n?$/);
+      }
+    }
     // The fleet's instances are the data plane: as root they run at this process's priority, not the engine's.
     const instances = processesWith(mark);
     expect(instances.length).toBeGreaterThanOrEqual(2);
