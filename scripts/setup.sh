@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything Cutover needs to run on this machine, idempotently:
 # npm dependencies, the pulumi CLI built from Pulumi's Go modules at the
-# version package.json pins, the cutover-proxy load balancer, and the
-# compiled TypeScript, and (as root) the system user local fleets run as.
+# version package.json pins, the cutover-proxy load balancer, the
+# compiled TypeScript and the web UI, and (as root) the system user local fleets run as.
 # Built binaries are cached outside the repo, keyed by version or source
 # hash, so fresh clones reuse them.
 set -euo pipefail
@@ -74,6 +74,16 @@ if [ "$(cat dist/.sources-hash 2>/dev/null)" != "$sources_hash" ] || [ ! -f dist
   printf '%s\n' "$sources_hash" > dist/.sources-hash
 fi
 chmod +x dist/server/cli/main.js
+
+# 4b. The web UI (served at /ui), built with Vite only when its sources changed.
+ui_files=$(find ui -type f -not -path 'ui/node_modules/*' | LC_ALL=C sort)
+ui_hash=$( { cat package-lock.json; printf '%s\n' "$ui_files"; printf '%s\n' "$ui_files" | tr '\n' '\0' | xargs -0 cat; } | sha256sum | cut -c1-32)
+if [ "$(cat dist/.ui-hash 2>/dev/null)" != "$ui_hash" ] || [ ! -f dist/ui/index.html ]; then
+  log "building the web UI"
+  npx --no-install tsc -p ui/tsconfig.json
+  npx --no-install vite build ui --logLevel warn >&2
+  printf '%s\n' "$ui_hash" > dist/.ui-hash
+fi
 node -e 'require("fs").writeFileSync("dist/toolchain.json", JSON.stringify({pulumi: process.argv[1], pulumiVersion: process.argv[2], proxy: process.argv[3]}, null, 2) + "\n")' \
   "$pulumi_bin" "$version" "$proxy_bin"
 

@@ -3,6 +3,7 @@
 import express, { type Request, type Response } from "express";
 import { z } from "zod";
 import { tokenActor, type AuditRepository } from "./audit/audit-log";
+import type { BrowserSessions } from "./auth/browser-session";
 import type { TokenService } from "./auth/token-service";
 import { InputError } from "./errors";
 import type { Logger } from "./logger";
@@ -28,6 +29,8 @@ export interface AppDeps {
   ready: () => boolean;
   /** Endpoints that verify their own callers (chat providers' signatures, OFREP's error shapes), mounted before bearer authentication. */
   signedRoutes?: express.Router[];
+  /** The web UI: its files and sign-in (mounted before authentication), and the sessions the API then accepts. */
+  browser?: { sessions: BrowserSessions; routes: express.Router[] };
 }
 
 const emptyQuery = z.strictObject({});
@@ -54,7 +57,8 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   for (const router of deps.signedRoutes ?? []) app.use(router);
-  app.use(authenticate(deps.tokens));
+  for (const router of deps.browser?.routes ?? []) app.use(router);
+  app.use(authenticate(deps.tokens, deps.browser?.sessions));
   app.use((req, _res, next) => {
     const hasBody = Number(req.get("content-length") ?? 0) > 0 || req.get("transfer-encoding") !== undefined;
     if ((req.method === "POST" || req.method === "PUT") && hasBody && !req.is("application/json")) {

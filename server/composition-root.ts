@@ -31,6 +31,7 @@ import { chatIdentityRoutes, chatopsRouter } from "./http/chatops-routes";
 import { webhookRoutes } from "./http/webhook-routes";
 import { scheduleRoutes } from "./http/schedule-routes";
 import { pipelineRoutes } from "./http/pipeline-routes";
+import { changeRoutes } from "./http/change-routes";
 import type { Logger } from "./logger";
 import { createMetrics } from "./metrics/metrics";
 import { openJournal } from "./store/database";
@@ -62,6 +63,7 @@ import { Lifecycle } from "./wiring/lifecycle";
 import { adminToken, statePassphrase } from "./wiring/startup-secrets";
 import { engineWorkers } from "./wiring/engine";
 import { wireFeatures } from "./wiring/features";
+import { browserAccess } from "./wiring/browser";
 
 export interface ServiceOptions {
   config: Config;
@@ -254,10 +256,12 @@ export async function createServices({ config, logger, toolchain, engine: inject
     ...apiRoutes({ environments: environmentService, deployments: deploymentService, releases, deploymentStore, tokens, authorization, metricProviders, urlProblem: (url) => outboundGuard.urlProblem(url), bus, audit, gateSigningSecret: gateSecret }),
     ...chatIdentityRoutes(chatIdentities),
     ...webhookRoutes(webhooks),
+    ...changeRoutes({ tokens, deploymentStore, bus }),
     ...scheduleRoutes(schedules, refresh, tokens, authorization, metricProviders),
     ...flagRoutes(flags, flagRamps, tokens, authorization, metricProviders),
     ...pipelineRoutes({ pipelines, releases, environments: environmentService, tokens, authorization, metricProviders }),
   ];
+  const chatSecrets = { slackSigningSecret: config.slackSigningSecret, mattermostToken: config.mattermostToken };
   const app = createApp({
     routes,
     tokens,
@@ -268,17 +272,10 @@ export async function createServices({ config, logger, toolchain, engine: inject
     maxBodyBytes: config.maxBodyBytes,
     version: (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version,
     ready: lifecycle.ready,
+    browser: browserAccess(config, passphrase, tokens),
     signedRoutes: [
       ofrepRouter({ flags, tokens, logger: logger.child({ component: "flags" }), ratePerSecond: config.flagsRateLimit, maxBodyBytes: config.maxBodyBytes }),
-      chatopsRouter({
-        commands: chatCommands,
-        identities: chatIdentities,
-        poster: chatPoster,
-        logger: logger.child({ component: "chat" }),
-        slackSigningSecret: config.slackSigningSecret,
-        mattermostToken: config.mattermostToken,
-        replays: new SignedRequestStore(db),
-      }),
+      chatopsRouter({ commands: chatCommands, identities: chatIdentities, poster: chatPoster, logger: logger.child({ component: "chat" }), replays: new SignedRequestStore(db), ...chatSecrets }),
     ],
   });
 

@@ -52,6 +52,8 @@ const schema = z.object({
   CUTOVER_ENGINE_NICENESS: z.coerce.number().int().min(0).max(19).default(10),
   CUTOVER_FLAGS_RATE_LIMIT: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
   CUTOVER_TRAFFIC_MODE: z.enum(["direct", "stack"], { error: "CUTOVER_TRAFFIC_MODE must be direct or stack" }).default("direct"),
+  CUTOVER_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "CUTOVER_PUBLIC_URL must be an http(s) URL, like https://cutover.example.com" }).optional(),
+  CUTOVER_UI_SESSION_TTL: duration("CUTOVER_UI_SESSION_TTL", "8h", "m|h").default(8 * 3600_000),
   CUTOVER_WEBHOOK_RETRY_SCHEDULE: z
     .string()
     .regex(new RegExp(`^${DURATION_SOURCE}(,${DURATION_SOURCE})*$`), "CUTOVER_WEBHOOK_RETRY_SCHEDULE must be durations separated by commas, like 5s,5m,30m")
@@ -110,6 +112,10 @@ export interface Config {
    * update of the traffic stack.
    */
   trafficMode: "direct" | "stack";
+  /** Where people reach Cutover (behind a TLS proxy, say): an https URL makes the web UI's session cookie Secure. */
+  publicUrl?: string;
+  /** How long a web UI session lasts (ms). */
+  uiSessionTtlMs: number;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -160,5 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     engineConcurrency: c.CUTOVER_ENGINE_CONCURRENCY ?? 2 * os.availableParallelism(),
     engineNiceness: c.CUTOVER_ENGINE_NICENESS,
     trafficMode: c.CUTOVER_TRAFFIC_MODE,
+    publicUrl: c.CUTOVER_PUBLIC_URL?.replace(/\/+$/, ""),
+    uiSessionTtlMs: c.CUTOVER_UI_SESSION_TTL,
   };
 }

@@ -1,10 +1,14 @@
-// Bearer-token authentication for every route it guards, and role/scope checks.
+// Authentication for every route it guards: a bearer token, or a browser
+// session's cookie (with its CSRF token on calls that change anything).
 import type { RequestHandler, Response } from "express";
+import { CSRF_HEADER, SESSION_COOKIE, cookieValue, type BrowserSessions } from "../auth/browser-session";
 import type { Principal, TokenService } from "../auth/token-service";
 
-export function authenticate(tokens: TokenService): RequestHandler {
+export function authenticate(tokens: TokenService, sessions?: BrowserSessions): RequestHandler {
   return async (req, res, next) => {
-    res.locals.principal = await tokens.authenticate(req.get("authorization"));
+    const authorization = req.get("authorization");
+    const cookie = authorization === undefined && sessions ? cookieValue(req.get("cookie"), SESSION_COOKIE) : undefined;
+    res.locals.principal = cookie !== undefined ? await sessions!.principal(cookie, req.method, req.get(CSRF_HEADER)) : await tokens.authenticate(authorization);
     next();
   };
 }

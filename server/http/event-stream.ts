@@ -54,3 +54,70 @@ export async function streamEvents(req: Request, res: Response, deploymentId: st
   const d = await store.get(deploymentId);
   if (d && isTerminal(d.state) && !ended) finish();
 }
+
+/** A change a live view should read again: which environment, and the deployment when it was one. */
+export interface ChangeNotice {
+  environment: string;
+  kind: "deployment" | "environment" | "operation" | "flag";
+  deploymentId?: string;
+  type?: string;
+}
+
+/**
+ * Changes across every environment the caller may see, as Server-Sent
+ * Events (`event: change`), so a live view (the web UI) knows what to read
+ * again: names and kinds only, never the changed data, which the caller
+ * reads through the API and its checks. Changes other replicas journaled
+ * are included.
+ */
+export function streamChanges(
+  req: Request,
+  res: Response,
+  visible: (environment: string) => boolean,
+  store: DeploymentRepository,
+  bus: DomainEventBus,
+  /** Asked at every heartbeat: once the caller's credential is revoked, the stream ends. */
+  stillValid: () => Promise<boolean>,
+) {
+  res.status(200);
+  res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
+  res.setHeader("Cache-Control", "no-cache, no-transform");
+  res.setHeader("Connection", "keep-alive");
+  res.setHeader("X-Accel-Buffering", "no");
+  res.flushHeaders();
+  res.write("retry: 2000\n\n");
+  const send = (n: ChangeNotice) => {
+    if (visible(n.environment)) res.write(`event: change\ndata: ${JSON.stringify(n)}\n\n`);
+  };
+  const environmentOf = new Map<string, string>();
+  const offs = [
+    bus.on("deployment:event", (e) => send({ environment: e.environment, kind: "deployment", deploymentId: e.deploymentId, type: e.type })),
+    bus.on("deployment:journaled_elsewhere", ({ deploymentId }) => {
+      const known = environmentOf.get(deploymentId);
+      if (known) return send({ environment: known, kind: "deployment", deploymentId });
+      void store
+        .get(deploymentId)
+        .then((d) => {
+          if (!d) return;
+          if (environmentOf.size > 10_000) environmentOf.clear();
+          environmentOf.set(deploymentId, d.environment);
+          send({ environment: d.environment, kind: "deployment", deploymentId });
+        })
+        .catch(() => undefined);
+    }),
+    bus.on("environment:weights", ({ environment }) => send({ environment, kind: "environment", type: "weights" })),
+    bus.on("environment:removed", (e) => send({ environment: e.name, kind: "environment", type: "removed" })),
+    bus.on("environment:drifted", ({ environment }) => send({ environment, kind: "environment", type: "drifted" })),
+    bus.on("operation:finished", ({ environment }) => send({ environment, kind: "operation" })),
+  ];
+  const heartbeat = setInterval(() => {
+    void stillValid().then(
+      (valid) => (valid ? res.write(": keep-alive\n\n") : res.end()),
+      () => res.end(),
+    );
+  }, 15_000);
+  req.on("close", () => {
+    clearInterval(heartbeat);
+    for (const off of offs) off();
+  });
+}

@@ -1,0 +1,234 @@
+// The web UI in a real Chromium against a real Cutover on the local
+// target: sign in with a token pasted once, see only the environments the
+// token reaches, watch a canary's weight move live and promote it, meet
+// the four-eyes refusal as the requester and approve as someone else, and
+// no serious accessibility violation on any view. The session is attacked
+// as a cross-site page would: without its CSRF token nothing changes.
+import http from "node:http";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { launchChromium, screenshot, seriousViolations } from "../helpers/browser";
+import { request } from "../helpers/http";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { waitFor } from "../helpers/wait-for";
+
+jest.setTimeout(300_000);
+
+let server: RunningServer;
+let browser: Browser;
+const tokens: Record<string, string> = {};
+const mark = uniqueMark();
+
+beforeAll(async () => {
+  server = await startServer();
+  browser = await launchChromium();
+  await Promise.all([
+    server.api("POST", "/v1/environments", await environmentSpec("web-a", mark, { gates: [{ kind: "approval", requireDistinctApprover: true }] })),
+    server.api("POST", "/v1/environments", await environmentSpec("web-b", mark)),
+  ]);
+  await waitForEnvironment(server, "web-a", "ready");
+  await waitForEnvironment(server, "web-b", "ready");
+  for (const env of ["web-a", "web-b"]) {
+    await waitForDeployment(server, (await server.api("POST", `/v1/environments/${env}/deployments`, { version: "v1", gates: [] })).json.id, "succeeded");
+  }
+  for (const [name, role] of [
+    ["alice", "approver"],
+    ["bob", "approver"],
+    ["vera", "viewer"],
+  ]) {
+    tokens[name] = (await server.api("POST", "/v1/tokens", { name, role, person: `${name}@example.com`, environments: ["web-a"] })).json.token;
+  }
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function signIn(who: string): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/ui/`);
+  await page.getByLabel("API token").fill(tokens[who]);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByLabel("Signed in as").waitFor();
+  await page.getByTestId("live").filter({ hasText: "live" }).waitFor();
+  return { context, page };
+}
+
+const as = (who: string) => ({ authorization: `Bearer ${tokens[who]}` });
+
+describe("the web UI", () => {
+  it("signs in with a token pasted once, into an HttpOnly SameSite session, and shows only the environments in scope", async () => {
+    const { context, page } = await signIn("alice");
+    try {
+      await page.getByRole("link", { name: "Environments" }).click();
+      await page.getByTestId("env-web-a").waitFor();
+      await expectNoSeriousViolations(page);
+      await screenshot(page, "environments");
+      expect(await page.getByTestId("env-web-b").count()).toBe(0);
+      expect(await page.getByTestId("env-web-a").textContent()).toContain("v1");
+      // Nor is the other environment reachable by its address.
+      await page.goto(`${server.url}/ui/deployments/none`);
+      const cookies = await context.cookies();
+      const session = cookies.find((c) => c.name === "cutover_session")!;
+      expect(session).toMatchObject({ httpOnly: true, sameSite: "Strict", path: "/" });
+      expect(session.value).not.toContain(tokens.alice);
+
+      const cookie = `cutover_session=${session.value}`;
+      const out = await request(`${server.url}/v1/environments/web-b`, { headers: { cookie } });
+      expect(out.status).toBe(403);
+      expect(JSON.parse(out.body).error.code).toBe("environment_out_of_scope");
+      // A cross-site form or script cannot read the CSRF token, so its request changes nothing.
+      const forged = await request(`${server.url}/v1/environments/web-a/deployments`, {
+        method: "POST",
+        headers: { cookie, "content-type": "application/json" },
+        body: JSON.stringify({ version: "forged" }),
+      });
+      expect(forged.status).toBe(403);
+      expect(JSON.parse(forged.body).error.code).toBe("csrf_token_invalid");
+      expect((await server.api("GET", "/v1/deployments?environment=web-a")).json.deployments.map((d: { version: string }) => d.version)).not.toContain("forged");
+      // A cookie of someone's own making is not a session.
+      const made = await request(`${server.url}/v1/environments`, { headers: { cookie: "cutover_session=s1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" } });
+      expect(made.status).toBe(401);
+      expect(JSON.parse(made.body).error.code).toBe("session_expired");
+
+      // The page itself: a strict Content-Security-Policy, never framed.
+      const ui = await request(`${server.url}/ui/`);
+      expect(ui.headers["content-security-policy"]).toContain("script-src 'self'");
+      expect(ui.headers["content-security-policy"]).toContain("frame-ancestors 'none'");
+      expect(ui.headers["content-security-policy"]).not.toContain("unsafe-inline");
+
+      // Signing out ends the session in the browser.
+      await page.goto(`${server.url}/ui/`);
+      await page.getByRole("button", { name: "Sign out" }).click();
+      await page.getByLabel("API token").waitFor();
+      expect((await context.cookies()).find((c) => c.name === "cutover_session")).toBeUndefined();
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("refuses a wrong token with the API's reason, and a revoked token ends its sessions", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${server.url}/ui/`);
+      await expectNoSeriousViolations(page);
+      await screenshot(page, "sign-in");
+      await page.getByLabel("API token").fill("cut_not-a-token");
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("alert").filter({ hasText: "not valid" }).waitFor();
+
+      const temp = (await server.api("POST", "/v1/tokens", { name: "temp", role: "viewer", environments: ["web-a"] })).json;
+      await page.getByLabel("API token").fill(temp.token);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByLabel("Signed in as").waitFor();
+      const cookie = `cutover_session=${(await context.cookies()).find((c) => c.name === "cutover_session")!.value}`;
+      expect((await request(`${server.url}/v1/environments/web-a`, { headers: { cookie } })).status).toBe(200);
+      await server.api("DELETE", `/v1/tokens/${temp.id}`);
+      const after = await request(`${server.url}/v1/environments/web-a`, { headers: { cookie } });
+      expect(after.status).toBe(401);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("shows a canary's weight move live, without a reload, and promotes it from the page", async () => {
+    const { context, page } = await signIn("alice");
+    try {
+      // An admin starts a canary that waits at 25 % (without the environment's approval gate).
+      const id = (await server.api("POST", "/v1/environments/web-a/deployments", { version: "v2", gates: [], strategy: { type: "canary", steps: [{ weight: 25, pause: "manual" }] } })).json.id as string;
+      await page.goto(`${server.url}/ui/deployments/${id}`);
+      // Opened before any traffic moved: the chart fills in as the step happens.
+      await page.locator('[data-testid="weight-chart"][data-last="25"]').waitFor({ timeout: 120_000 });
+      await page.getByTestId("state").filter({ hasText: "paused" }).waitFor();
+      await expectNoSeriousViolations(page);
+      await screenshot(page, "deployment-canary");
+
+      // The landing page puts it first, with Promote / Abort.
+      await page.getByRole("link", { name: "Waiting" }).click();
+      const card = page.getByTestId(`waiting-${id}`);
+      await card.waitFor();
+      await expectNoSeriousViolations(page);
+      await screenshot(page, "waiting");
+      await card.getByRole("link").click();
+      await page.getByRole("button", { name: "Promote" }).click();
+      await page.getByTestId("state").filter({ hasText: "succeeded" }).waitFor({ timeout: 120_000 });
+      await page.locator('[data-testid="weight-chart"][data-last="100"]').waitFor();
+      expect((await server.api("GET", "/v1/environments/web-a")).json.liveVersion).toBe("v2");
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("holds a gate for four eyes: the requester is refused with the reason, another approver approves", async () => {
+    const id = (await server.api("POST", "/v1/environments/web-a/deployments", { version: "v3" }, as("alice"))).json.id as string;
+    await waitFor("the deployment to wait at its gate", async () => (await server.api("GET", `/v1/deployments/${id}`)).json.pausedBy === "gate", 120_000);
+
+    const alice = await signIn("alice");
+    try {
+      const card = alice.page.getByTestId(`waiting-${id}`);
+      await card.waitFor();
+      await card.getByText("Four eyes").waitFor();
+      await card.getByRole("button", { name: "Approve" }).click();
+      await card.getByRole("alert").filter({ hasText: "approver_is_requester" }).waitFor();
+      await screenshot(alice.page, "four-eyes");
+    } finally {
+      await alice.context.close();
+    }
+    // A viewer sees it waiting, but is offered no decision.
+    const vera = await signIn("vera");
+    try {
+      const card = vera.page.getByTestId(`waiting-${id}`);
+      await card.waitFor();
+      expect(await card.getByRole("button").count()).toBe(0);
+    } finally {
+      await vera.context.close();
+    }
+    const bob = await signIn("bob");
+    try {
+      await bob.page.goto(`${server.url}/ui/deployments/${id}`);
+      await bob.page.getByRole("button", { name: "Approve" }).click();
+      await bob.page.getByTestId("state").filter({ hasText: "succeeded" }).waitFor({ timeout: 120_000 });
+      await bob.page.getByText(/approval: approved by bob@example.com/).waitFor();
+    } finally {
+      await bob.context.close();
+    }
+  });
+});
+
+describe("the change stream", () => {
+  it("names changes only in the caller's scope", async () => {
+    const seen: { environment: string; kind: string }[] = [];
+    const req = http.get(`${server.url}/v1/changes`, { headers: { ...as("vera"), accept: "text/event-stream" } });
+    const opened = new Promise<http.IncomingMessage>((resolve, reject) => req.on("response", resolve).on("error", reject));
+    const res = await opened;
+    expect(res.statusCode).toBe(200);
+    let buffer = "";
+    res.setEncoding("utf8");
+    res.on("data", (chunk: string) => {
+      buffer += chunk;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const frame = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = /^data: (.*)$/m.exec(frame)?.[1];
+        if (data) seen.push(JSON.parse(data));
+      }
+    });
+    try {
+      // Another team's environment changes first, then this one's: the stream is in order, so had it named the other, it would have by then.
+      await waitForDeployment(server, (await server.api("POST", "/v1/environments/web-b/deployments", { version: "v9" })).json.id, "succeeded");
+      await server.api("POST", "/v1/environments/web-a/refresh", {});
+      await waitFor("a change of web-a", () => seen.some((c) => c.environment === "web-a"), 60_000);
+      expect(seen.filter((c) => c.environment !== "web-a")).toEqual([]);
+    } finally {
+      req.destroy();
+    }
+  });
+});
+
+async function expectNoSeriousViolations(page: Page): Promise<void> {
+  expect(await seriousViolations(page)).toEqual([]);
+}
