@@ -24,6 +24,7 @@ import { setPriority } from "node:os";
 import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
 import { PulumiEngine } from "./pulumi-engine";
 import { killSession } from "./file-backend";
+import { startWatchdog } from "./watchdog";
 import type { OperationOptions } from "../deployments/stack-engine";
 
 let engine: PulumiEngine | undefined;
@@ -106,7 +107,10 @@ process.on("message", (message: ToWorker) => {
     case "ping":
       return;
     case "init":
-      startWatchdog(message.watchdogMs);
+      startWatchdog(message.watchdogMs, () => heardAt, (silentMs) => {
+        process.stderr.write(`${JSON.stringify({ level: 50, msg: "engine worker: its server stopped answering; stopping its operation", silentMs })}\n`);
+        stopGroup();
+      });
       lowerPriority(message.niceness);
       // The CLI inherits this process's priority: it is not lowered a second time.
       engine = new PulumiEngine({ ...message.settings, cliNiceness: 0 });
@@ -120,15 +124,6 @@ process.on("message", (message: ToWorker) => {
       return;
   }
 });
-
-function startWatchdog(watchdogMs: number): void {
-  const timer = setInterval(() => {
-    if (Date.now() - heardAt <= watchdogMs) return;
-    process.stderr.write(`${JSON.stringify({ level: 50, msg: "engine worker: its server stopped answering; stopping its operation", silentMs: Date.now() - heardAt })}\n`);
-    stopGroup();
-  }, Math.max(50, Math.floor(watchdogMs / 4)));
-  timer.unref();
-}
 
 process.on("disconnect", stopGroup);
 // A late RPC failure of a finished program is no reason to stop a worker; the operation it belonged to has reported.
