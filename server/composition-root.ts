@@ -272,7 +272,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     maxBodyBytes: config.maxBodyBytes,
     version: (JSON.parse(readFileSync(path.join(projectRoot, "package.json"), "utf8")) as { version: string }).version,
     ready: lifecycle.ready,
-    browser: browserAccess(config, passphrase, tokens),
+    browser: browserAccess(config, passphrase, tokens, logger),
     signedRoutes: [
       ofrepRouter({ flags, tokens, logger: logger.child({ component: "flags" }), ratePerSecond: config.flagsRateLimit, maxBodyBytes: config.maxBodyBytes }),
       chatopsRouter({ commands: chatCommands, identities: chatIdentities, poster: chatPoster, logger: logger.child({ component: "chat" }), replays: new SignedRequestStore(db), ...chatSecrets }),

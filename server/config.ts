@@ -53,6 +53,8 @@ const schema = z.object({
   CUTOVER_FLAGS_RATE_LIMIT: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
   CUTOVER_TRAFFIC_MODE: z.enum(["direct", "stack"], { error: "CUTOVER_TRAFFIC_MODE must be direct or stack" }).default("direct"),
   CUTOVER_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "CUTOVER_PUBLIC_URL must be an http(s) URL, like https://cutover.example.com" }).optional(),
+  CUTOVER_OIDC_CONFIG: z.string().min(1).optional(),
+  CUTOVER_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
   CUTOVER_UI_SESSION_TTL: duration("CUTOVER_UI_SESSION_TTL", "8h", "m|h").default(8 * 3600_000),
   CUTOVER_WEBHOOK_RETRY_SCHEDULE: z
     .string()
@@ -114,6 +116,9 @@ export interface Config {
   trafficMode: "direct" | "stack";
   /** Where people reach Cutover (behind a TLS proxy, say): an https URL makes the web UI's session cookie Secure. */
   publicUrl?: string;
+  /** OpenID Connect sign-in to the web UI: the settings file, and the client secret kept out of it. */
+  oidcConfigFile?: string;
+  oidcClientSecret?: string;
   /** How long a web UI session lasts (ms). */
   uiSessionTtlMs: number;
 }
@@ -168,5 +173,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trafficMode: c.CUTOVER_TRAFFIC_MODE,
     publicUrl: c.CUTOVER_PUBLIC_URL?.replace(/\/+$/, ""),
     uiSessionTtlMs: c.CUTOVER_UI_SESSION_TTL,
+    oidcConfigFile: c.CUTOVER_OIDC_CONFIG ? path.resolve(c.CUTOVER_OIDC_CONFIG) : undefined,
+    oidcClientSecret: c.CUTOVER_OIDC_CLIENT_SECRET,
   };
 }

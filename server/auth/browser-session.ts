@@ -35,20 +35,34 @@ export class BrowserSessions {
   /** A new session for a subject: its cookie value and its CSRF token. */
   issue(subject: SessionSubject, now = Date.now()): { cookie: string; session: BrowserSession } {
     const session: BrowserSession = { subject, csrf: randomBytes(24).toString("base64url"), expires: now + this.lifetimeMs };
-    return { cookie: this.seal(session), session };
+    return { cookie: this.seal("session", session), session };
   }
 
   /** The session a cookie holds, if it is one of ours and has not ended. */
   open(cookie: string, now = Date.now()): BrowserSession | undefined {
-    const [version, data] = cookie.split(".");
+    const session = this.openSealed<BrowserSession>("session", cookie);
+    return session && session.expires > now ? session : undefined;
+  }
+
+  /** Seals a small value the browser keeps for Cutover (a session; an OpenID Connect sign-in in progress), for one purpose only. */
+  seal(purpose: string, value: unknown): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
+    const body = Buffer.concat([cipher.update(JSON.stringify({ purpose, value }), "utf8"), cipher.final()]);
+    return `${VERSION}.${Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64url")}`;
+  }
+
+  /** What `seal` sealed for this purpose, if the value is one of ours and unaltered. */
+  openSealed<T>(purpose: string, sealed: string): T | undefined {
+    const [version, data] = sealed.split(".");
     if (version !== VERSION || !data) return undefined;
     try {
       const raw = Buffer.from(data, "base64url");
       if (raw.length < 29) return undefined;
       const decipher = createDecipheriv("aes-256-gcm", this.key, raw.subarray(0, 12));
       decipher.setAuthTag(raw.subarray(12, 28));
-      const session = JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString("utf8")) as BrowserSession;
-      return session.expires > now ? session : undefined;
+      const box = JSON.parse(Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString("utf8")) as { purpose: string; value: T };
+      return box.purpose === purpose ? box.value : undefined;
     } catch {
       return undefined;
     }
@@ -70,13 +84,6 @@ export class BrowserSessions {
 
   async principalOf(session: BrowserSession): Promise<Principal> {
     return session.subject.kind === "token" ? this.tokens.authenticate(`Bearer ${session.subject.token}`) : session.subject.principal;
-  }
-
-  private seal(session: BrowserSession): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
-    const body = Buffer.concat([cipher.update(JSON.stringify(session), "utf8"), cipher.final()]);
-    return `${VERSION}.${Buffer.concat([iv, cipher.getAuthTag(), body]).toString("base64url")}`;
   }
 }
 
