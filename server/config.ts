@@ -55,6 +55,7 @@ const schema = z.object({
   CUTOVER_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "CUTOVER_PUBLIC_URL must be an http(s) URL, like https://cutover.example.com" }).optional(),
   CUTOVER_OIDC_CONFIG: z.string().min(1).optional(),
   CUTOVER_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  CUTOVER_UI_LONG_WAIT: duration("CUTOVER_UI_LONG_WAIT", "15m", "s|m|h").default(15 * 60_000),
   CUTOVER_UI_SESSION_TTL: duration("CUTOVER_UI_SESSION_TTL", "8h", "m|h").default(8 * 3600_000),
   CUTOVER_WEBHOOK_RETRY_SCHEDULE: z
     .string()
@@ -119,6 +120,8 @@ export interface Config {
   /** OpenID Connect sign-in to the web UI: the settings file, and the client secret kept out of it. */
   oidcConfigFile?: string;
   oidcClientSecret?: string;
+  /** How long a deployment may wait (queued, paused, at a gate) before the web UI calls the wait long (ms). */
+  uiLongWaitMs: number;
   /** How long a web UI session lasts (ms). */
   uiSessionTtlMs: number;
 }
@@ -173,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trafficMode: c.CUTOVER_TRAFFIC_MODE,
     publicUrl: c.CUTOVER_PUBLIC_URL?.replace(/\/+$/, ""),
     uiSessionTtlMs: c.CUTOVER_UI_SESSION_TTL,
+    uiLongWaitMs: c.CUTOVER_UI_LONG_WAIT,
     oidcConfigFile: c.CUTOVER_OIDC_CONFIG ? path.resolve(c.CUTOVER_OIDC_CONFIG) : undefined,
     oidcClientSecret: c.CUTOVER_OIDC_CLIENT_SECRET,
   };

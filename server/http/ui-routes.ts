@@ -20,6 +20,8 @@ export interface UiDeps {
   root: string;
   /** Session cookies marked Secure (Cutover reached over https). */
   secureCookies: boolean;
+  /** How long a wait may last before the UI calls it long (ms). */
+  longWaitMs: number;
   /** Whether OpenID Connect sign-in is configured (the sign-in page offers it). */
   oidc?: { label: string };
 }
@@ -106,7 +108,7 @@ export function uiRouter(deps: UiDeps): express.Router {
   });
 
   router.get("/ui/config", (_req, res) => {
-    res.json({ oidc: deps.oidc ?? null });
+    res.json({ oidc: deps.oidc ?? null, longWaitMs: deps.longWaitMs });
   });
 
   if (built) {

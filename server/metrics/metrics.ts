@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
 import { STATES } from "../deployments/deployment-states";
+import { WAIT_REASONS, waitOf } from "../deployments/waiting";
 import { quantile } from "../analysis/metric-sources";
 import type { Color, Environment } from "../deployments/model";
 import type { PoolStats } from "../deployments/deployment-target";
@@ -112,6 +113,37 @@ export function createMetrics(bus: DomainEventBus, environments: EnvironmentRepo
       const counts = await journal.countByState();
       this.reset();
       for (const state of STATES) this.set({ state }, counts[state] ?? 0);
+    },
+  });
+  // Who is waited on, and for how long: the journal's queued and paused deployments, whichever replica holds them.
+  const waits = async () => {
+    const open = (await Promise.all((["queued", "paused"] as const).map((state) => journal.list({ state, limit: 10_000 })))).flat();
+    const now = Date.now();
+    return open.flatMap((d) => {
+      const w = waitOf(d);
+      return w ? [{ reason: w.reason, seconds: Math.max(0, (now - Date.parse(w.since)) / 1000) }] : [];
+    });
+  };
+  new Gauge({
+    name: "cutover_deployments_waiting",
+    help: "Deployments waiting, by what for: queued (their turn), gate (a person at a manual gate or approval), paused (a person at a paused canary), analysis (a person after an inconclusive analysis).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+    async collect() {
+      const all = await waits();
+      this.reset();
+      for (const reason of WAIT_REASONS) this.set({ reason }, all.filter((w) => w.reason === reason).length);
+    },
+  });
+  new Gauge({
+    name: "cutover_deployment_longest_wait_seconds",
+    help: "How long the longest-waiting deployment of each reason has waited (0 when none waits).",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+    async collect() {
+      const all = await waits();
+      this.reset();
+      for (const reason of WAIT_REASONS) this.set({ reason }, Math.max(0, ...all.filter((w) => w.reason === reason).map((w) => w.seconds)));
     },
   });
   const phaseSeconds = new Histogram({

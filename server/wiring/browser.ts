@@ -15,7 +15,7 @@ export function browserAccess(config: Config, passphrase: string, tokens: TokenS
   const sessions = new BrowserSessions(passphrase, tokens, config.uiSessionTtlMs);
   const secureCookies = config.publicUrl?.startsWith("https://") ?? false;
   const oidc = config.oidcConfigFile ? loadOidcSettings(config.oidcConfigFile, config.oidcClientSecret) : undefined;
-  const ui = uiRouter({ sessions, tokens, root: path.join(projectRoot, "dist", "ui"), secureCookies, ...(oidc ? { oidc: { label: oidc.label } } : {}) });
+  const ui = uiRouter({ sessions, tokens, root: path.join(projectRoot, "dist", "ui"), secureCookies, longWaitMs: config.uiLongWaitMs, ...(oidc ? { oidc: { label: oidc.label } } : {}) });
   const routes = oidc ? [oidcRouter({ settings: oidc, sessions, secureCookies, publicUrl: config.publicUrl, logger: logger.child({ component: "oidc" }) }), ui] : [ui];
   return { sessions, routes };
 }

@@ -166,6 +166,11 @@ describe("the web UI", () => {
     const id = (await server.api("POST", "/v1/environments/web-a/deployments", { version: "v3" }, as("alice"))).json.id as string;
     await waitFor("the deployment to wait at its gate", async () => (await server.api("GET", `/v1/deployments/${id}`)).json.pausedBy === "gate", 120_000);
 
+    // The wait is counted where alerts can see it.
+    const metrics = (await server.api("GET", "/metrics")).body;
+    expect(metrics).toMatch(/^cutover_deployments_waiting\{reason="gate"\} 1$/m);
+    expect(Number(/^cutover_deployment_longest_wait_seconds\{reason="gate"\} (\S+)$/m.exec(metrics)?.[1])).toBeGreaterThan(0);
+
     const alice = await signIn("alice");
     try {
       const card = alice.page.getByTestId(`waiting-${id}`);
@@ -194,6 +199,59 @@ describe("the web UI", () => {
       await bob.page.getByText(/approval: approved by bob@example.com/).waitFor();
     } finally {
       await bob.context.close();
+    }
+  });
+});
+
+describe("flags in the web UI", () => {
+  it("switches a flag off with its kill switch, once confirmed, and evaluations change at once", async () => {
+    const put = await server.api("PUT", "/v1/environments/web-a/flags/new-checkout", { enabled: true, description: "the new checkout", variants: { on: true, off: false }, defaultVariant: "off", rollout: { variant: "on", percentage: 100 } });
+    expect(put.status).toBe(201);
+    const reader = (await server.api("POST", "/v1/tokens", { name: "shop-app", role: "flags-reader", environments: ["web-a"] })).json.token as string;
+    const evaluate = async () => {
+      const r = await request(`${server.url}/ofrep/v1/evaluate/flags/new-checkout`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${reader}`, "content-type": "application/json" },
+        body: JSON.stringify({ context: { targetingKey: "user-1" } }),
+      });
+      return JSON.parse(r.body) as { value: unknown; reason: string };
+    };
+    expect(await evaluate()).toMatchObject({ value: true });
+
+    const { context, page } = await signIn("alice");
+    try {
+      await page.getByRole("link", { name: "Flags" }).click();
+      const row = page.getByTestId("flag-new-checkout");
+      await row.getByTestId("flag-state").filter({ hasText: "on" }).waitFor();
+      await expectNoSeriousViolations(page);
+      await screenshot(page, "flags");
+      // Dismissing the confirmation changes nothing.
+      page.once("dialog", (d) => void d.dismiss());
+      await row.getByRole("button", { name: "Kill switch" }).click();
+      expect(await evaluate()).toMatchObject({ value: true });
+      page.once("dialog", (d) => {
+        expect(d.message()).toContain("Switch new-checkout off in web-a");
+        void d.accept();
+      });
+      await row.getByRole("button", { name: "Kill switch" }).click();
+      await row.getByTestId("flag-state").filter({ hasText: "off" }).waitFor();
+      expect(await evaluate()).toMatchObject({ value: false, reason: "DISABLED" });
+      // Its history says who and why.
+      await row.getByRole("button", { name: "History" }).click();
+      await page.getByText(/v2 disable by alice@example.com.*kill switch in the web UI/).waitFor();
+      await expectNoSeriousViolations(page);
+    } finally {
+      await context.close();
+    }
+    // A viewer sees the flag but is offered no switch.
+    const vera = await signIn("vera");
+    try {
+      await vera.page.getByRole("link", { name: "Flags" }).click();
+      const row = vera.page.getByTestId("flag-new-checkout");
+      await row.waitFor();
+      expect(await row.getByRole("button", { name: /Kill switch|Switch on/ }).count()).toBe(0);
+    } finally {
+      await vera.context.close();
     }
   });
 });

@@ -25,7 +25,7 @@ const alertsText = readFileSync(path.join(ops, "prometheus", "alerts.yml"), "utf
 /** Metric names Cutover registers, read from its real registry, and those the balancer's Go source declares. */
 async function exposedNames(): Promise<Set<string>> {
   const environments = { list: async () => [] } as unknown as EnvironmentRepository;
-  const journal = { countByState: async () => ({}) } as unknown as DeploymentRepository;
+  const journal = { countByState: async () => ({}), list: async () => [] } as unknown as DeploymentRepository;
   const metrics = createMetrics(new DomainEventBus(), environments, journal, async () => undefined);
   try {
     const names = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
@@ -61,6 +61,45 @@ describe("ops/ for Prometheus and Grafana", () => {
     const file = path.join(tempDir("ops-dashboard"), "dashboard-queries.yml");
     writeFileSync(file, `groups:\n  - name: dashboard\n    rules:\n${rules.join("\n")}\n`);
     expect(promtool("check", "rules", file)).toContain(`SUCCESS: ${dashboardExprs.length} rules found`);
+  });
+
+  it("fires the waiting alerts once a wait passes its deadline, and not before (promtool test rules)", () => {
+    const dir = tempDir("ops-rules-test");
+    copyFileSync(path.join(ops, "prometheus", "alerts.yml"), path.join(dir, "alerts.yml"));
+    // A gate waited on from minute 0 (its wait grows 60 s a minute); a queued deployment from minute 10.
+    const test = `rule_files: [alerts.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'cutover_deployment_longest_wait_seconds{reason="gate"}'
+        values: '0+60x90'
+      - series: 'cutover_deployment_longest_wait_seconds{reason="queued"}'
+        values: '0x10 0+60x80'
+    alert_rule_test:
+      - eval_time: 50m
+        alertname: CutoverDeploymentWaitingTooLong
+        exp_alerts: []
+      - eval_time: 61m
+        alertname: CutoverDeploymentWaitingTooLong
+        exp_alerts:
+          - exp_labels: {severity: warning, reason: gate}
+            exp_annotations:
+              summary: "A deployment has waited on a person (gate) for more than an hour"
+              description: "It holds its environment (nothing else deploys there meanwhile). Approve, promote or abort it: the web UI's landing page lists what waits on a person."
+      - eval_time: 25m
+        alertname: CutoverDeploymentQueuedTooLong
+        exp_alerts: []
+      - eval_time: 27m
+        alertname: CutoverDeploymentQueuedTooLong
+        exp_alerts:
+          - exp_labels: {severity: warning}
+            exp_annotations:
+              summary: "A deployment has been queued for more than 15 minutes"
+              description: "Its environment is busy with an earlier deployment that may be waiting on a person, or no replica is taking work."
+`;
+    writeFileSync(path.join(dir, "waiting-test.yml"), test);
+    expect(promtool("test", "rules", path.join(dir, "waiting-test.yml"))).toMatch(/SUCCESS/);
   });
 
   it("names only metrics that Cutover or its balancer expose", async () => {

@@ -1,16 +1,18 @@
 import { useEffect, useState } from "react";
-import { api, ApiError, closeChanges, connection, openChanges, setCsrf, type Session } from "./api";
+import { api, ApiError, closeChanges, connection, limits, openChanges, setCsrf, type Session } from "./api";
 import { linkProps, usePath } from "./router";
 import { SignIn } from "./views/SignIn";
 import { Waiting } from "./views/Waiting";
 import { Environments } from "./views/Environments";
 import { DeploymentView } from "./views/Deployment";
+import { Flags } from "./views/Flags";
 
 export function App() {
   const [session, setSession] = useState<Session | null>();
   const path = usePath();
 
   useEffect(() => {
+    api<{ longWaitMs: number }>("GET", "/ui/config").then((c) => (limits.longWaitMs = c.longWaitMs), () => undefined);
     api<Session>("GET", "/ui/session").then(
       (s) => signedIn(s),
       () => setSession(null),
@@ -37,6 +39,9 @@ export function App() {
   if (deployment) {
     view = <DeploymentView id={deployment[1]} session={session} />;
     title = "Deployment";
+  } else if (path === "/flags") {
+    view = <Flags session={session} />;
+    title = "Feature flags";
   } else if (path === "/environments") {
     view = <Environments session={session} />;
     title = "Environments";
@@ -56,6 +61,9 @@ export function App() {
           </a>
           <a {...linkProps("/environments")} aria-current={path === "/environments" ? "page" : undefined}>
             Environments
+          </a>
+          <a {...linkProps("/flags")} aria-current={path === "/flags" ? "page" : undefined}>
+            Flags
           </a>
         </nav>
         <LiveBadge />

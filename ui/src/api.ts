@@ -24,6 +24,8 @@ export class ApiError extends Error {
 }
 
 let csrf = "";
+/** How long a wait may last before it is called long (the server's setting). */
+export const limits = { longWaitMs: 15 * 60_000 };
 export const setCsrf = (token: string) => {
   csrf = token;
 };

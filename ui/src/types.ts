@@ -58,3 +58,33 @@ export interface DeploymentEvent {
   at: string;
   data: Record<string, unknown>;
 }
+export interface Flag {
+  environment: string;
+  key: string;
+  enabled: boolean;
+  description?: string;
+  variants: Record<string, unknown>;
+  defaultVariant: string;
+  rollout?: { variant: string; percentage: number; stickiness: string };
+  version: number;
+  updatedAt: string;
+  updatedBy: Actor;
+}
+export interface FlagChange {
+  id: number;
+  version: number;
+  action: string;
+  actor: Actor;
+  at: string;
+  changed: string[];
+  reason?: string;
+}
+export interface FlagRamp {
+  id: string;
+  state: string;
+  step: number;
+  steps: { percentage: number; pause?: string }[];
+  counts: Record<string, Record<string, number>>;
+  reason?: string;
+  createdAt: string;
+}

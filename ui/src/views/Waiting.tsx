@@ -1,14 +1,12 @@
 // What waits on a person, first: manual gates and approvals, paused
 // canaries, and anything queued or waiting longer than expected.
-import { api, atLeast, useLive, type Session } from "../api";
+import { api, atLeast, limits, useLive, type Session } from "../api";
 import { ErrorNote } from "../App";
 import { ago } from "../format";
 import { linkProps } from "../router";
 import type { Deployment } from "../types";
 import { Decisions } from "./Decisions";
 
-/** How long a wait may last before the UI calls it long. */
-const LONG_MS = 15 * 60_000;
 
 export interface Waiter {
   deployment: Deployment;
@@ -22,7 +20,7 @@ export function waitersOf(deployments: Deployment[]): Waiter[] {
     const waitingGate = Object.entries(d.gateLog ?? {}).find(([, g]) => g.state === "waiting");
     if (d.state === "paused" && waitingGate) out.push({ deployment: d, why: `approval at gate ${waitingGate[0]}`, since: waitingGate[1].at });
     else if (d.state === "paused") out.push({ deployment: d, why: d.pausedBy === "analysis" ? "analysis inconclusive: promote or abort" : `paused (${d.pausedBy ?? "manual"}): promote or abort`, since: d.updatedAt });
-    else if (d.state === "queued" && Date.now() - Date.parse(d.createdAt) > LONG_MS) out.push({ deployment: d, why: "queued", since: d.createdAt });
+    else if (d.state === "queued" && Date.now() - Date.parse(d.createdAt) > limits.longWaitMs) out.push({ deployment: d, why: "queued", since: d.createdAt });
   }
   return out.sort((a, b) => Date.parse(a.since) - Date.parse(b.since));
 }
@@ -44,7 +42,7 @@ export function Waiting({ session }: { session: Session }) {
       {data && data.waiters.length === 0 && <p className="empty">Nothing waits on a person.</p>}
       <ul className="cards" aria-label="Waiting on a person">
         {data?.waiters.map((w) => {
-          const long = Date.now() - Date.parse(w.since) > LONG_MS;
+          const long = Date.now() - Date.parse(w.since) > limits.longWaitMs;
           return (
             <li key={w.deployment.id} className={long ? "card long" : "card"} data-testid={`waiting-${w.deployment.id}`}>
               <h2>
