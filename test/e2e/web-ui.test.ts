@@ -9,7 +9,7 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { launchChromium, screenshot, seriousViolations } from "../helpers/browser";
 import { request } from "../helpers/http";
-import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { ADMIN_TOKEN, startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { waitFor } from "../helpers/wait-for";
 
 jest.setTimeout(300_000);
@@ -31,6 +31,7 @@ beforeAll(async () => {
   for (const env of ["web-a", "web-b"]) {
     await waitForDeployment(server, (await server.api("POST", `/v1/environments/${env}/deployments`, { version: "v1", gates: [] })).json.id, "succeeded");
   }
+  tokens.admin = ADMIN_TOKEN;
   for (const [name, role] of [
     ["alice", "approver"],
     ["bob", "approver"],
@@ -45,8 +46,11 @@ afterAll(async () => {
   await server?.stop();
 });
 
-async function signIn(who: string): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+/** A phone's screen, for approvals on the go. */
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+
+async function signIn(who: string, device: Parameters<Browser["newContext"]>[0] = { viewport: { width: 1200, height: 800 } }): Promise<{ context: BrowserContext; page: Page }> {
+  const context = await browser.newContext(device);
   const page = await context.newPage();
   await page.goto(`${server.url}/ui/`);
   await page.getByLabel("API token").fill(tokens[who]);
@@ -191,10 +195,19 @@ describe("the web UI", () => {
     } finally {
       await vera.context.close();
     }
-    const bob = await signIn("bob");
+    // Approved from a phone: the page fits its screen, the buttons are within reach.
+    const bob = await signIn("bob", PHONE);
     try {
       await bob.page.goto(`${server.url}/ui/deployments/${id}`);
-      await bob.page.getByRole("button", { name: "Approve" }).click();
+      const approve = bob.page.getByRole("button", { name: "Approve" });
+      await approve.waitFor();
+      const box = (await approve.boundingBox())!;
+      expect(box.x + box.width).toBeLessThanOrEqual(390);
+      expect(box.height).toBeGreaterThanOrEqual(44);
+      expect(await bob.page.evaluate("document.documentElement.scrollWidth")).toBeLessThanOrEqual(390);
+      await expectNoSeriousViolations(bob.page);
+      await screenshot(bob.page, "approve-on-a-phone");
+      await approve.tap();
       await bob.page.getByTestId("state").filter({ hasText: "succeeded" }).waitFor({ timeout: 120_000 });
       await bob.page.getByText(/approval: approved by bob@example.com/).waitFor();
     } finally {
@@ -252,6 +265,45 @@ describe("flags in the web UI", () => {
       expect(await row.getByRole("button", { name: /Kill switch|Switch on/ }).count()).toBe(0);
     } finally {
       await vera.context.close();
+    }
+  });
+});
+
+describe("schedules and the audit log", () => {
+  it("lists schedules with their next run, and shows the audit log, filtered, to admins only", async () => {
+    const created = await server.api("POST", "/v1/environments/web-a/schedules", { kind: "refresh", cron: "0 3 * * *", timezone: "UTC" });
+    expect(created.status).toBe(201);
+    const alice = await signIn("alice");
+    try {
+      await alice.page.getByRole("link", { name: "Schedules" }).click();
+      const row = alice.page.getByTestId(`schedule-${created.json.id}`);
+      await row.waitFor();
+      expect(await row.textContent()).toContain("0 3 * * *");
+      expect(await row.textContent()).toContain(new Date(created.json.nextRunAt).toLocaleString("en-US"));
+      await expectNoSeriousViolations(alice.page);
+      await screenshot(alice.page, "schedules");
+      // The audit log is an admin's: not offered, and refused to the session if asked for.
+      expect(await alice.page.getByRole("link", { name: "Audit" }).count()).toBe(0);
+      const cookie = `cutover_session=${(await alice.context.cookies()).find((c) => c.name === "cutover_session")!.value}`;
+      expect((await request(`${server.url}/v1/audit`, { headers: { cookie } })).status).toBe(403);
+    } finally {
+      await alice.context.close();
+    }
+    const admin = await signIn("admin");
+    try {
+      await admin.page.getByRole("link", { name: "Audit" }).click();
+      await admin.page.getByRole("cell", { name: "schedule.create" }).first().waitFor();
+      await admin.page.getByLabel("Action").fill("deployment.promote");
+      await admin.page.getByRole("cell", { name: "deployment.promote" }).first().waitFor();
+      await waitFor("only promotions to be listed", async () => {
+        const actions = await admin.page.locator("tbody tr td:nth-child(3)").allTextContents();
+        return actions.length > 0 && actions.every((a) => a === "deployment.promote");
+      });
+      expect(await admin.page.locator("tbody tr").first().textContent()).toContain("alice (token)");
+      await expectNoSeriousViolations(admin.page);
+      await screenshot(admin.page, "audit");
+    } finally {
+      await admin.context.close();
     }
   });
 });

@@ -1,11 +1,13 @@
 import { useEffect, useState } from "react";
-import { api, ApiError, closeChanges, connection, limits, openChanges, setCsrf, type Session } from "./api";
+import { api, ApiError, atLeast, closeChanges, connection, limits, openChanges, setCsrf, type Session } from "./api";
 import { linkProps, usePath } from "./router";
 import { SignIn } from "./views/SignIn";
 import { Waiting } from "./views/Waiting";
 import { Environments } from "./views/Environments";
 import { DeploymentView } from "./views/Deployment";
 import { Flags } from "./views/Flags";
+import { Schedules } from "./views/Schedules";
+import { Audit } from "./views/Audit";
 
 export function App() {
   const [session, setSession] = useState<Session | null>();
@@ -39,6 +41,12 @@ export function App() {
   if (deployment) {
     view = <DeploymentView id={deployment[1]} session={session} />;
     title = "Deployment";
+  } else if (path === "/schedules") {
+    view = <Schedules session={session} />;
+    title = "Schedules";
+  } else if (path === "/audit" && atLeast(session, "admin")) {
+    view = <Audit session={session} />;
+    title = "Audit log";
   } else if (path === "/flags") {
     view = <Flags session={session} />;
     title = "Feature flags";
@@ -65,6 +73,14 @@ export function App() {
           <a {...linkProps("/flags")} aria-current={path === "/flags" ? "page" : undefined}>
             Flags
           </a>
+          <a {...linkProps("/schedules")} aria-current={path === "/schedules" ? "page" : undefined}>
+            Schedules
+          </a>
+          {atLeast(session, "admin") && (
+            <a {...linkProps("/audit")} aria-current={path === "/audit" ? "page" : undefined}>
+              Audit
+            </a>
+          )}
         </nav>
         <LiveBadge />
         <span className="who" aria-label="Signed in as">

@@ -88,3 +88,30 @@ export interface FlagRamp {
   reason?: string;
   createdAt: string;
 }
+export interface Schedule {
+  id: string;
+  environment: string;
+  kind: string;
+  cron: string;
+  timezone: string;
+  paused: boolean;
+  nextRunAt?: string;
+  createdBy?: Actor;
+}
+export interface ScheduleRun {
+  id: string;
+  scheduledAt: string;
+  state: string;
+  operationId?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  error?: { code: string; message: string };
+}
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: Actor;
+  action: string;
+  environment?: string;
+  subject?: string;
+}
