@@ -16,11 +16,16 @@ jest.setTimeout(300_000);
 
 let server: RunningServer;
 let browser: Browser;
+let quality: http.Server;
 const tokens: Record<string, string> = {};
 const mark = uniqueMark();
 
 beforeAll(async () => {
-  server = await startServer();
+  // What the analysis reads: a quality score that is fine twice, then bad.
+  let asked = 0;
+  quality = http.createServer((_req, res) => res.end(JSON.stringify({ problems: ++asked > 2 ? 5 : 0 })));
+  await new Promise<void>((resolve) => quality.listen(0, "127.0.0.1", resolve));
+  server = await startServer({ env: { CUTOVER_OUTBOUND_ALLOW: "127.0.0.1" } });
   browser = await launchChromium();
   await Promise.all([
     server.api("POST", "/v1/environments", await environmentSpec("web-a", mark, { gates: [{ kind: "approval", requireDistinctApprover: true }] })),
@@ -42,6 +47,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  quality?.close();
   await browser?.close();
   await server?.stop();
 });
@@ -212,6 +218,35 @@ describe("the web UI", () => {
       await bob.page.getByText(/approval: approved by bob@example.com/).waitFor();
     } finally {
       await bob.context.close();
+    }
+  });
+});
+
+describe("analysis in the web UI", () => {
+  it("charts each measurement against its condition, failed ones marked, and the rollback they caused", async () => {
+    const url = `http://127.0.0.1:${(quality.address() as import("node:net").AddressInfo).port}/quality`;
+    const id = (
+      await server.api("POST", "/v1/environments/web-a/deployments", {
+        version: "v4",
+        gates: [],
+        strategy: { type: "canary", steps: [{ weight: 50, pause: "20s" }], analysis: { interval: "1s", metrics: [{ name: "quality", provider: { web: { url, jsonPath: "$.problems" } }, successCondition: "result == 0" }] } },
+      })
+    ).json.id as string;
+    const { context, page } = await signIn("alice");
+    try {
+      await page.goto(`${server.url}/ui/deployments/${id}`);
+      await page.getByTestId("state").filter({ hasText: "rolled_back" }).waitFor({ timeout: 120_000 });
+      const chart = page.getByTestId("analysis-quality");
+      await page.locator('[data-testid="analysis-quality"]:not([data-failed="0"])').waitFor();
+      expect(Number(await chart.getAttribute("data-count"))).toBeGreaterThanOrEqual(3);
+      expect(await chart.textContent()).toContain("success when result == 0");
+      expect(await page.getByRole("alert").textContent()).toContain("quality");
+      // The traffic it had taken went back.
+      await page.locator('[data-testid="weight-chart"][data-last="0"]').waitFor();
+      await expectNoSeriousViolations(page);
+      await screenshot(page, "deployment-analysis");
+    } finally {
+      await context.close();
     }
   });
 });

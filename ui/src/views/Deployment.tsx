@@ -19,6 +19,9 @@ export function DeploymentView({ id, session }: { id: string; session: Session }
   // The new color starts with no traffic when its deployment starts.
   const started = events.find((e) => e.type === "deployment:started");
   if (started && d.toColor && weightPoints.length > 0) weightPoints.unshift({ at: Date.parse(started.at), weights: { [d.toColor]: 0 } });
+  // A rollback puts all traffic back on the old color before it removes the new fleet.
+  const rolledBack = events.find((e) => e.type === "deployment:rolled_back");
+  if (rolledBack && d.toColor && weightPoints.length > 0) weightPoints.push({ at: Date.parse(rolledBack.at), weights: { [d.toColor]: 0 } });
   return (
     <>
       <ErrorNote error={error} />
@@ -44,6 +47,7 @@ export function DeploymentView({ id, session }: { id: string; session: Session }
         <h2 id="traffic">Traffic</h2>
         <WeightChart points={weightPoints} to={d.toColor} />
       </section>
+      <AnalysisCharts deployment={d} events={events} />
       {d.gateLog && Object.keys(d.gateLog).length > 0 && (
         <section aria-labelledby="gates">
           <h2 id="gates">Gates</h2>
@@ -153,6 +157,89 @@ export function WeightChart({ points, to }: { points: { at: number; weights: Rec
       </svg>
       <figcaption>
         {to} now at {last}%
+      </figcaption>
+    </figure>
+  );
+}
+
+interface MetricDefinition {
+  name: string;
+  successCondition?: string;
+  failureCondition?: string;
+}
+
+/** Every analysed metric the strategy names (canary steps, waves, bake, pre-promotion), by name. */
+function metricsOf(strategy: unknown): Map<string, MetricDefinition> {
+  const found = new Map<string, MetricDefinition>();
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (!node || typeof node !== "object") return;
+    const o = node as Record<string, unknown>;
+    if (Array.isArray(o.metrics)) for (const m of o.metrics as MetricDefinition[]) if (m && typeof m.name === "string") found.set(m.name, m);
+    Object.values(o).forEach(visit);
+  };
+  visit(strategy);
+  return found;
+}
+
+/** Each analysed metric's measurements over time against its condition; failed points marked. */
+function AnalysisCharts({ deployment: d, events }: { deployment: Deployment; events: DeploymentEvent[] }) {
+  const measured = events.filter((e) => e.type === "deployment:measurement");
+  if (measured.length === 0) return null;
+  const definitions = metricsOf(d.strategy);
+  const byMetric = new Map<string, DeploymentEvent[]>();
+  for (const e of measured) byMetric.set(String(e.data.metric), [...(byMetric.get(String(e.data.metric)) ?? []), e]);
+  return (
+    <section aria-labelledby="analysis">
+      <h2 id="analysis">Analysis</h2>
+      {[...byMetric].map(([metric, list]) => (
+        <MeasurementChart key={metric} metric={metric} definition={definitions.get(metric)} measurements={list} />
+      ))}
+    </section>
+  );
+}
+
+function MeasurementChart({ metric, definition, measurements }: { metric: string; definition?: MetricDefinition; measurements: DeploymentEvent[] }) {
+  const points = measurements.map((e) => ({
+    at: Date.parse(e.at),
+    value: Array.isArray(e.data.value) && typeof e.data.value[0] === "number" ? (e.data.value[0] as number) : undefined,
+    outcome: String(e.data.outcome),
+  }));
+  const values = points.flatMap((p) => (p.value === undefined ? [] : [p.value]));
+  const w = 480;
+  const h = 120;
+  const lo = Math.min(0, ...values);
+  const hi = Math.max(lo + 1e-9, ...values);
+  const t0 = points[0].at;
+  const t1 = Math.max(points[points.length - 1].at, t0 + 1);
+  const x = (t: number) => 40 + ((t - t0) / (t1 - t0)) * (w - 50);
+  const y = (v: number) => h - 20 - ((v - lo) / (hi - lo)) * (h - 30);
+  const failed = points.filter((p) => p.outcome === "failed" || p.outcome === "error").length;
+  const conditions = [definition?.successCondition && `success when ${definition.successCondition}`, definition?.failureCondition && `failure when ${definition.failureCondition}`].filter(Boolean).join("; ");
+  return (
+    <figure data-testid={`analysis-${metric}`} data-failed={failed} data-count={points.length}>
+      <svg viewBox={`0 0 ${w} ${h}`} role="img" aria-label={`${metric}: ${points.length} measurements, ${failed} failed`} className="chart">
+        <text x={0} y={y(hi) + 4} className="axis">
+          {Number(hi.toPrecision(3))}
+        </text>
+        <text x={0} y={y(lo) + 4} className="axis">
+          {Number(lo.toPrecision(3))}
+        </text>
+        <line x1={40} x2={w - 10} y1={y(lo)} y2={y(lo)} className="grid" />
+        {points.map((p) =>
+          p.value === undefined ? null : p.outcome === "failed" || p.outcome === "error" ? (
+            <path key={p.at} d={`M${x(p.at) - 4},${y(p.value) - 4}l8,8m0,-8l-8,8`} className="failed-point">
+              <title>{`${p.value} failed`}</title>
+            </path>
+          ) : (
+            <circle key={p.at} cx={x(p.at)} cy={y(p.value)} r={3} className={`point ${p.outcome}`}>
+              <title>{`${p.value} ${p.outcome}`}</title>
+            </circle>
+          ),
+        )}
+      </svg>
+      <figcaption>
+        <strong>{metric}</strong>: {points.length} measurements, {failed} failed{conditions ? ` (${conditions})` : ""}
       </figcaption>
     </figure>
   );
