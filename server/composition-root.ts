@@ -225,7 +225,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
         config.databaseUrl,
         {
           [EVENTS_CHANNEL]: (deploymentId) => bus.emit("deployment:journaled_elsewhere", { deploymentId }),
-          [FLAGS_CHANNEL]: (environment) => flags.cache.invalidate(environment),
+          [FLAGS_CHANNEL]: (environment) => (flags.cache.invalidate(environment), bus.emit("flag:changed", { environment })),
         },
         logger,
         (listening) => flags.cache.setTrusted(listening),

@@ -18,6 +18,8 @@ export interface DomainEvents {
   /** A scheduled run ended (succeeded, failed, missed or skipped). */
   "schedule:run_finished": [{ scheduleId: string; runId: string; environment: string; kind: string; state: string; error?: { code: string; message: string } }];
   /** A release was recorded (what it is, never its secret values). */
+  /** An environment's flags changed (here, or on another replica): live views read them again. */
+  "flag:changed": [{ environment: string }];
   "release:created": [{ id: string; version: string; digest: string; provenance: Record<string, unknown>; createdBy: { kind: string; name: string }; scope?: string[]; at: string }];
   /** Automatic promotion into a stage stopped: someone promoted an older release there by hand. */
   /** A release became eligible for a `manual` stage: someone may promote it now (said once per stage and release). */

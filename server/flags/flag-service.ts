@@ -19,6 +19,8 @@ export interface FlagServiceDeps {
   audit: AuditRepository;
   /** False where other replicas write flags and their notifications are not yet flowing. */
   cacheTrusted: boolean;
+  /** Told after each change this replica makes (live views follow it). */
+  changed?(environment: string): void;
 }
 
 export class FlagService {
@@ -88,6 +90,7 @@ export class FlagService {
     const change: Omit<FlagChange, "id"> = { environment, key, version: current.version + 1, action: "delete", actor, at: new Date().toISOString(), changed: [] };
     if (!(await this.deps.flags.remove(environment, key, change, current.version))) throw changedMeanwhile(environment, key, current.version);
     this.cache.invalidate(environment);
+    this.deps.changed?.(environment);
     await this.audit("flag.delete", environment, key, actor, { version: current.version });
   }
 
@@ -140,6 +143,7 @@ export class FlagService {
     };
     if (!(await this.deps.flags.save(flag, change, current?.version ?? 0))) return false;
     this.cache.invalidate(flag.environment);
+    this.deps.changed?.(flag.environment);
     await this.audit(`flag.${action}`, flag.environment, flag.key, actor, { version: flag.version, changed, ...(reason ? { reason } : {}) });
     return true;
   }

@@ -109,6 +109,7 @@ export function streamChanges(
     bus.on("environment:removed", (e) => send({ environment: e.name, kind: "environment", type: "removed" })),
     bus.on("environment:drifted", ({ environment }) => send({ environment, kind: "environment", type: "drifted" })),
     bus.on("operation:finished", ({ environment }) => send({ environment, kind: "operation" })),
+    bus.on("flag:changed", ({ environment }) => send({ environment, kind: "flag" })),
   ];
   const heartbeat = setInterval(() => {
     void stillValid().then(

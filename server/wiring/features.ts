@@ -71,6 +71,7 @@ export function wireFeatures(c: FeatureContext) {
     audit: c.audit,
     // With one SQLite journal this process is the only writer; on Postgres the cache waits for notifications to flow.
     cacheTrusted: journal.dialect === "sqlite",
+    changed: (environment) => bus.emit("flag:changed", { environment }),
   });
   bus.on("environment:removed", (env) => flags.cache.invalidate(env.name));
   const chatIdentities = new ChatIdentityService(new ChatIdentityStore(journal.db), c.tokens);

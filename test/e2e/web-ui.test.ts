@@ -288,6 +288,9 @@ describe("flags in the web UI", () => {
       await row.getByRole("button", { name: "History" }).click();
       await page.getByText(/v2 disable by alice@example.com.*kill switch in the web UI/).waitFor();
       await expectNoSeriousViolations(page);
+      // A change made elsewhere (here through the API) shows without a reload, well before the page's own periodic read (15 s).
+      await server.api("POST", "/v1/environments/web-a/flags/new-checkout/enable", {});
+      await row.getByTestId("flag-state").filter({ hasText: "on" }).waitFor({ timeout: 10_000 });
     } finally {
       await context.close();
     }
