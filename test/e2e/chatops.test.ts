@@ -14,7 +14,8 @@ const TEAM = "T0CUTOVER";
 const DEPLOYER = "U0DEPLOYER";
 const VIEWER = "U0VIEWER";
 const APPROVER = "U0APPROVER";
-const NAMES: Record<string, string> = { [DEPLOYER]: "dana", [VIEWER]: "vic", [APPROVER]: "avery" };
+const NARROW = "U0NARROW";
+const NAMES: Record<string, string> = { [DEPLOYER]: "dana", [VIEWER]: "vic", [APPROVER]: "avery", [NARROW]: "nell" };
 
 let server: RunningServer;
 let slack: FakeSlack;
@@ -236,6 +237,18 @@ describe("Slack slash commands", () => {
     const refused = await press("promote_stage", button.value, VIEWER);
     expect(refused.reply.status).toBe(200);
     await waitFor("the refusal", () => texts(refused.key).some((t) => /deployer role/.test(t)), 10_000);
+    // Forged presses: a deployer of chat-a alone, a stage that is not the pipeline's, a release beyond the presser's reach.
+    expect((await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: TEAM, user: NARROW, role: "deployer", environments: ["chat-a"] })).status).toBe(201);
+    const narrow = await press("promote_stage", button.value, NARROW);
+    await waitFor("the out-of-scope refusal", () => texts(narrow.key).some((t) => /not allowed to act on environment chat-b/.test(t)), 10_000);
+    const notAStage = await press("promote_stage", `chat-line/chat-z/${release.id}`);
+    await waitFor("the refusal of a stage the pipeline lacks", () => texts(notAStage.key).some((t) => /chat-z/.test(t) && !/promoted/.test(t)), 10_000);
+    const elsewhereAdmin = (await server.api("POST", "/v1/tokens", { name: "other-admin", role: "admin", environments: ["other-*"] })).json.token;
+    const elsewhere = (await server.api("POST", "/v1/releases", { version: "r-other", artifact: spec.fleet.artifact }, { authorization: `Bearer ${elsewhereAdmin}` })).json;
+    expect(elsewhere.id).toMatch(/^rel_/);
+    const beyond = await press("promote_stage", `chat-line/chat-b/${elsewhere.id}`);
+    await waitFor("the refusal of a release beyond reach", () => texts(beyond.key).some((t) => t.includes(`no release with id ${elsewhere.id}`)), 10_000);
+    expect((await server.api("GET", "/v1/deployments?environment=chat-b")).json.deployments).toEqual([]);
     const pressed = await press("promote_stage", button.value);
     const answer = await waitFor("the promotion's answer", () => texts(pressed.key).find((t) => /promoted r1 into chat-b through pipeline chat-line/.test(t)), 10_000);
     const d = await waitForDeployment(server, deploymentIdIn(answer)!, "terminal");
