@@ -52,9 +52,11 @@ export function faultFires(name: string): boolean {
 }
 
 /**
- * This process's descendants in its own session: the Pulumi CLI and the
- * plugins it started. Fleet supervisors and balancers start sessions of
- * their own (they outlive a crash by design) and are left alone.
+ * This process's descendants in its own session (the Pulumi CLI and the
+ * plugins it started when the engine runs in the server itself), and every
+ * process in its engine workers' sessions. Fleet supervisors and balancers
+ * start sessions of their own (they outlive a crash by design) and are
+ * left alone.
  */
 function engineProcesses(): number[] {
   const stats = new Map<number, { ppid: number; sid: number }>();
@@ -78,6 +80,8 @@ function engineProcesses(): number[] {
     }
   };
   visit(process.pid);
+  // Each engine worker leads a session; the plugins its CLI starts lead process groups of their own within it.
+  for (const [pid, s] of stats) if (engineGroups.has(s.sid) && !found.includes(pid)) found.push(pid);
   return found;
 }
 

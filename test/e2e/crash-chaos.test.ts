@@ -10,7 +10,7 @@ import path from "node:path";
 import { request } from "../helpers/http";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { startLoad } from "../helpers/load";
-import { processesWith } from "../helpers/processes";
+import { processesWith, strayEngineProcesses } from "../helpers/processes";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
@@ -118,6 +118,8 @@ describe("crash-proof cutover", () => {
     // The record of direct traffic changes runs once the environment is idle, and holds the traffic stack's lock meanwhile.
     await waitFor("the traffic changes to be recorded", async () => (await server.api("GET", `/v1/environments/${ENV}`)).json.trafficUnrecorded === undefined, 30_000);
     expect(locks()).toEqual([]);
+    // Killed with the server, an engine's CLI and provider plugins are gone with it (each plugin leads a group of its own).
+    await waitFor("no engine process of a dead server", () => strayEngineProcesses(path.join(dataDir, "pulumi-home"), server.process.pid!).length === 0, 15_000);
     return env;
   }
 

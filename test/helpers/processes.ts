@@ -28,3 +28,24 @@ export function parentOf(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/** The session of a process, undefined once it is gone. */
+export function sessionOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[3]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Engine processes (the Pulumi CLI, its plugins, engine workers) with this
+ * PULUMI_HOME that belong to no live engine worker of `server`: left over
+ * from a server or worker that died. A worker leads a session, and
+ * everything it starts stays in it.
+ */
+export function strayEngineProcesses(pulumiHome: string, server: number): number[] {
+  const workers = new Set(processesWith(`PULUMI_HOME=${pulumiHome}`).filter((pid) => parentOf(pid) === server));
+  return processesWith(`PULUMI_HOME=${pulumiHome}`).filter((pid) => pid !== server && !workers.has(pid) && !workers.has(sessionOf(pid) ?? -1));
+}
