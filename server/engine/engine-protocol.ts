@@ -19,7 +19,7 @@ export type EngineOperation =
 
 export type ToWorker =
   /** The first message: how the worker's engine runs (the state passphrase among it). */
-  | { type: "init"; settings: EngineSettings; niceness: number; watchdogMs: number }
+  | { type: "init"; settings: EngineSettings; niceness: number; groupNiceness: number; watchdogMs: number }
   /** The API process is alive and answering (sent every third of the watchdog). */
   | { type: "ping" }
   | { type: "run"; id: number; operation: EngineOperation }

@@ -18,7 +18,7 @@
 // has them (Linux's sched_autogroup): CPU time is shared between
 // autogroups first and by nice only within one, so the worker lowers its
 // autogroup's priority as well as its own; otherwise each busy worker
-// would weigh as much as the whole API.
+// would weigh as much as the whole API (see autogroupNiceness).
 import { writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
@@ -30,14 +30,14 @@ import type { OperationOptions } from "../deployments/stack-engine";
 let engine: PulumiEngine | undefined;
 
 /** Lowers this process's priority and its autogroup's (lowering needs no privilege; a refusal, or no autogroups, leaves it as it is). */
-function lowerPriority(niceness: number): void {
+function lowerPriority(niceness: number, groupNiceness: number): void {
   try {
     setPriority(niceness);
   } catch {
     // as it is
   }
   try {
-    writeFileSync("/proc/self/autogroup", String(niceness));
+    writeFileSync("/proc/self/autogroup", String(groupNiceness));
   } catch {
     // no autogroups here
   }
@@ -111,7 +111,7 @@ process.on("message", (message: ToWorker) => {
         process.stderr.write(`${JSON.stringify({ level: 50, msg: "engine worker: its server stopped answering; stopping its operation", silentMs })}\n`);
         stopGroup();
       });
-      lowerPriority(message.niceness);
+      lowerPriority(message.niceness, message.groupNiceness);
       // The CLI inherits this process's priority: it is not lowered a second time.
       engine = new PulumiEngine({ ...message.settings, cliNiceness: 0 });
       send({ type: "ready", pid: process.pid });

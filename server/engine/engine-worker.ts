@@ -58,7 +58,7 @@ export class EngineWorker {
   stopping = false;
   readonly gone: Promise<string>;
 
-  constructor(settings: EngineSettings, niceness: number, pulumiHome: string, watchdogMs: number) {
+  constructor(settings: EngineSettings, niceness: { own: number; group: number }, pulumiHome: string, watchdogMs: number) {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("CUTOVER_") || PASSED_SETTINGS.includes(k)) env[k] = v;
     // The marker a restarted server finds a dead server's engine processes by.
@@ -74,7 +74,7 @@ export class EngineWorker {
     );
     // A worker that could not be started, or whose channel broke, ends like one that died.
     this.child.on("error", () => this.child.kill("SIGKILL"));
-    this.send({ type: "init", settings, niceness, watchdogMs });
+    this.send({ type: "init", settings, niceness: niceness.own, groupNiceness: niceness.group, watchdogMs });
   }
 
   send(message: ToWorker): void {

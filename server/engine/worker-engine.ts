@@ -27,6 +27,11 @@ export interface WorkerEngineOptions {
   maxWorkers: number;
   /** How much lower than the API the workers (and all they start) run. */
   niceness: number;
+  /**
+   * How much lower each worker's autogroup runs, where the kernel groups
+   * sessions for CPU time (see autogroupNiceness); the workers' own by default.
+   */
+  groupNiceness?: number;
   /** A worker idle this long exits (one is kept). */
   idleMs?: number;
   /** How long an aborted operation has to end by Pulumi's own cancel before its worker is stopped (default 1 s). */
@@ -253,7 +258,7 @@ export class WorkerEngine implements StackEngine {
   }
 
   private spawn(): EngineWorker {
-    const worker = new EngineWorker(this.opts.settings, this.opts.niceness, this.local.pulumiHome, this.watchdogMs);
+    const worker = new EngineWorker(this.opts.settings, { own: this.opts.niceness, group: this.opts.groupNiceness ?? this.opts.niceness }, this.local.pulumiHome, this.watchdogMs);
     this.workers.add(worker);
     worker.child.on("message", (message: FromWorker) => {
       const current = worker.current;

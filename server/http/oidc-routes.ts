@@ -7,7 +7,7 @@
 // the session.
 import type { Request, Response } from "express";
 import express from "express";
-import * as oidc from "openid-client";
+import type * as Oidc from "openid-client";
 import { z } from "zod";
 import type { BrowserSessions } from "../auth/browser-session";
 import { insecureIssuer, principalOfClaims, type OidcSettings } from "../auth/oidc-settings";
@@ -35,12 +35,16 @@ export interface OidcDeps {
   logger: Logger;
 }
 
+/** openid-client is an ES module: loaded when a sign-in first needs it, so nothing loads it where OpenID Connect is not configured. */
+let client: Promise<typeof Oidc> | undefined;
+const openidClient = () => (client ??= import("openid-client"));
+
 export function oidcRouter(deps: OidcDeps): express.Router {
   const router = express.Router();
-  let discovered: Promise<oidc.Configuration> | undefined;
+  let discovered: Promise<Oidc.Configuration> | undefined;
   const configuration = () => {
-    discovered ??= oidc
-      .discovery(new URL(deps.settings.issuer), deps.settings.clientId, deps.settings.clientSecret, deps.settings.clientSecret ? undefined : oidc.None(), insecureIssuer(deps.settings) ? { execute: [oidc.allowInsecureRequests] } : undefined)
+    discovered ??= openidClient()
+      .then((oidc) => oidc.discovery(new URL(deps.settings.issuer), deps.settings.clientId, deps.settings.clientSecret, deps.settings.clientSecret ? undefined : oidc.None(), insecureIssuer(deps.settings) ? { execute: [oidc.allowInsecureRequests] } : undefined))
       .catch((err: unknown) => {
         discovered = undefined;
         throw err;
@@ -57,7 +61,8 @@ export function oidcRouter(deps: OidcDeps): express.Router {
   };
 
   router.get("/ui/oidc/login", async (req: Request, res: Response) => {
-    let config: oidc.Configuration;
+    let config: Oidc.Configuration;
+    const oidc = await openidClient();
     try {
       config = await configuration();
     } catch (err) {
@@ -87,6 +92,7 @@ export function oidcRouter(deps: OidcDeps): express.Router {
     if (!pending || pending.expires < Date.now()) return fail(res, "the sign-in took too long or was not started here: sign in again");
     let claims: Record<string, unknown>;
     try {
+      const oidc = await openidClient();
       const config = await configuration();
       const current = new URL(`${redirectUri(req)}?${new URLSearchParams(req.query as Record<string, string>).toString()}`);
       const tokens = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: pending.verifier, expectedState: pending.state, expectedNonce: pending.nonce, idTokenExpected: true });

@@ -5,6 +5,7 @@ import type { LeaseRepository } from "../deployments/ports";
 import { describeError } from "../errors";
 import { resolveToolchain, type Toolchain } from "../engine/toolchain";
 import { WorkerEngine } from "../engine/worker-engine";
+import { autogroupNiceness } from "../engine/autogroup";
 import type { Reaper } from "../lane/reaper";
 import type { Logger } from "../logger";
 import { ownNiceness } from "./startup-secrets";
@@ -24,6 +25,7 @@ export function engineWorkers({ config, logger, passphrase, toolchain, leases, r
     // Operations beyond the slots are reads (outputs, state) and repairs: they get workers of their own.
     maxWorkers: config.engineConcurrency + 2,
     niceness: config.engineNiceness,
+    groupNiceness: autogroupNiceness(config.engineNiceness, config.engineConcurrency),
     // A frozen server's engine work stops well before its leases can pass to another replica.
     watchdogMs: Math.max(1000, Math.floor(config.leaseTtlMs / 2)),
     log: (level, data, message) => logger[level](data, message),
