@@ -7,14 +7,18 @@ import type { DeploymentEvent } from "../deployments/model";
 import type { DeploymentRepository } from "../deployments/ports";
 import { END_EVENTS } from "../deployments/journal-events";
 
-
-export async function streamEvents(req: Request, res: Response, deploymentId: string, after: number, store: DeploymentRepository, bus: DomainEventBus) {
+/** Starts a Server-Sent Events answer: its headers sent at once, nothing buffered on the way. */
+function openEventStream(res: Response): void {
   res.status(200);
   res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
   res.setHeader("Cache-Control", "no-cache, no-transform");
   res.setHeader("Connection", "keep-alive");
   res.setHeader("X-Accel-Buffering", "no");
   res.flushHeaders();
+}
+
+export async function streamEvents(req: Request, res: Response, deploymentId: string, after: number, store: DeploymentRepository, bus: DomainEventBus) {
+  openEventStream(res);
 
   let last = after;
   let ended = false;
@@ -79,12 +83,7 @@ export function streamChanges(
   /** Asked at every heartbeat: once the caller's credential is revoked, the stream ends. */
   stillValid: () => Promise<boolean>,
 ) {
-  res.status(200);
-  res.setHeader("Content-Type", "text/event-stream; charset=utf-8");
-  res.setHeader("Cache-Control", "no-cache, no-transform");
-  res.setHeader("Connection", "keep-alive");
-  res.setHeader("X-Accel-Buffering", "no");
-  res.flushHeaders();
+  openEventStream(res);
   res.write("retry: 2000\n\n");
   const send = (n: ChangeNotice) => {
     if (visible(n.environment)) res.write(`event: change\ndata: ${JSON.stringify(n)}\n\n`);

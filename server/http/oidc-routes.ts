@@ -9,7 +9,7 @@ import type { Request, Response } from "express";
 import express from "express";
 import type * as Oidc from "openid-client";
 import { z } from "zod";
-import type { BrowserSessions } from "../auth/browser-session";
+import { cookieValue, type BrowserSessions } from "../auth/browser-session";
 import { insecureIssuer, principalOfClaims, type OidcSettings } from "../auth/oidc-settings";
 import type { Logger } from "../logger";
 import { startSession } from "./ui-routes";
@@ -87,7 +87,7 @@ export function oidcRouter(deps: OidcDeps): express.Router {
     const query = callbackQuery.safeParse(req.query);
     if (!query.success) return fail(res, "the identity provider's answer is not one Cutover understands");
     if (query.data.error) return fail(res, `the identity provider refused: ${query.data.error_description ?? query.data.error}`);
-    const cookie = req.get("cookie")?.split(";").map((c) => c.trim()).find((c) => c.startsWith(`${PENDING_COOKIE}=`))?.slice(PENDING_COOKIE.length + 1);
+    const cookie = cookieValue(req.get("cookie"), PENDING_COOKIE);
     const pending = cookie ? deps.sessions.openSealed<Pending>("oidc-pending", cookie) : undefined;
     if (!pending || pending.expires < Date.now()) return fail(res, "the sign-in took too long or was not started here: sign in again");
     let claims: Record<string, unknown>;
