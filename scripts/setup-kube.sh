@@ -24,8 +24,8 @@ if [ ! -x "$kube_bin" ]; then
   log "building the control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, KWOK) from Go modules (once; long on two cores)"
   start=$(date +%s)
   mkdir -p "$(dirname "$kube_bin")"
-  (cd tools/kube && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$kube_bin.partial" .)
-  mv "$kube_bin.partial" "$kube_bin"
+  (cd tools/kube && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$kube_bin.partial.$$" .)
+  mv "$kube_bin.partial.$$" "$kube_bin"
   log "built the control plane in $(( $(date +%s) - start ))s"
 fi
 
@@ -63,8 +63,8 @@ if [ ! -x "$provider_bin" ]; then
   mkdir -p "$(dirname "$provider_bin")"
   (cd "$build" && CGO_ENABLED=0 go build -trimpath \
     -ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$plugin_version" \
-    -o "$provider_bin.partial" .)
-  mv "$provider_bin.partial" "$provider_bin"
+    -o "$provider_bin.partial.$$" .)
+  mv "$provider_bin.partial.$$" "$provider_bin"
   log "built pulumi-resource-kubernetes v$plugin_version in $(( $(date +%s) - start ))s"
 fi
 

@@ -48,8 +48,8 @@ else
   start=$(date +%s)
   (cd tools/pulumi && CGO_ENABLED=0 go build -trimpath -tags osusergo,grpcnotrace \
     -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$version" \
-    -o "$pulumi_root/bin/pulumi.partial" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
-  mv "$pulumi_root/bin/pulumi.partial" "$pulumi_root/bin/pulumi"
+    -o "$pulumi_root/bin/pulumi.partial.$$" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
+  mv "$pulumi_root/bin/pulumi.partial.$$" "$pulumi_root/bin/pulumi"
   log "built pulumi v$version in $(( $(date +%s) - start ))s"
   pulumi_bin="$pulumi_root/bin/pulumi"
 fi
@@ -60,8 +60,8 @@ proxy_bin="$cache/cutover-proxy-$proxy_hash/cutover-proxy"
 if [ ! -x "$proxy_bin" ]; then
   log "building cutover-proxy"
   mkdir -p "$(dirname "$proxy_bin")"
-  (cd infra/local/proxy && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$proxy_bin.partial" .)
-  mv "$proxy_bin.partial" "$proxy_bin"
+  (cd infra/local/proxy && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$proxy_bin.partial.$$" .)
+  mv "$proxy_bin.partial.$$" "$proxy_bin"
 fi
 
 # 4. TypeScript, compiled only when a source, the compiler's settings or the

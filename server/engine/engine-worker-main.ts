@@ -4,6 +4,10 @@
 // journal never shares its CPU time or event loop with them. It runs at a
 // lower CPU priority than the API, and so does everything it starts.
 //
+// It keeps the local target's provider running for all its operations
+// (see resident-provider.ts) and lets no process of another user call the
+// gRPC servers it and its provider listen with (see grpc-peer-guard.ts).
+//
 // It leads a process group of its own: the CLI and plugins it starts are
 // in it (fleets and balancers start sessions of their own), so the API can
 // stop a dead worker's processes together. When its API process goes away
@@ -25,9 +29,15 @@ import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
 import { PulumiEngine } from "./pulumi-engine";
 import { killSession } from "./file-backend";
 import { startWatchdog } from "./watchdog";
+import { RESIDENT_PROVIDER, ResidentProvider } from "./resident-provider";
+import { guardGrpcServers } from "../../infra/grpc-peer-guard";
 import type { OperationOptions } from "../deployments/stack-engine";
 
+// The inline programs' language servers answer only the CLI (a process of this user), never a fleet's process.
+guardGrpcServers();
+
 let engine: PulumiEngine | undefined;
+let provider: ResidentProvider | undefined;
 
 /** Lowers this process's priority and its autogroup's (lowering needs no privilege; a refusal, or no autogroups, leaves it as it is). */
 function lowerPriority(niceness: number, groupNiceness: number): void {
@@ -81,6 +91,26 @@ async function perform(engine: PulumiEngine, operation: EngineOperation, opts: O
   }
 }
 
+/** What the provider runs with: what the CLI would have started its plugin with. */
+function providerEnvironment(engine: PulumiEngine): () => NodeJS.ProcessEnv {
+  return () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...engine.environment() };
+    delete env.PULUMI_DEBUG_PROVIDERS;
+    return env;
+  };
+}
+
+/** The engine attached to the worker's running provider; left to start its plugin when the provider cannot start. */
+async function attached(engine: PulumiEngine): Promise<void> {
+  if (!provider) return;
+  try {
+    engine.attachProviders({ [RESIDENT_PROVIDER]: await provider.port() });
+  } catch (err) {
+    engine.attachProviders({});
+    process.stderr.write(`${JSON.stringify({ level: 40, msg: "engine worker: the resident provider did not start; the operation starts its plugin", err: String(err).slice(0, 300) })}\n`);
+  }
+}
+
 function run(id: number, operation: EngineOperation): void {
   if (!engine) {
     send({ type: "failed", id, error: { message: "the engine worker was not initialised" } });
@@ -88,17 +118,22 @@ function run(id: number, operation: EngineOperation): void {
   }
   const abort = new AbortController();
   running.set(id, abort);
-  perform(engine, operation, { signal: abort.signal, onEvent: (event) => send({ type: "event", id, event }) }).then(
-    (value) => {
-      running.delete(id);
-      send({ type: "done", id, value: value ?? null });
-    },
-    (err: unknown) => {
-      running.delete(id);
-      const error = err instanceof Error ? { message: err.message, name: err.name } : { message: String(err) };
-      send({ type: "failed", id, error });
-    },
-  );
+  const ready = engine;
+  attached(ready)
+    .then(() => perform(ready, operation, { signal: abort.signal, onEvent: (event) => send({ type: "event", id, event }) }))
+    .then(
+      (value) => {
+        running.delete(id);
+        send({ type: "done", id, value: value ?? null });
+      },
+      (err: unknown) => {
+        running.delete(id);
+        // The provider may still be at work for an operation that ended badly: it goes, as a plugin goes with its CLI.
+        provider?.stop();
+        const error = err instanceof Error ? { message: err.message, name: err.name } : { message: String(err) };
+        send({ type: "failed", id, error });
+      },
+    );
 }
 
 process.on("message", (message: ToWorker) => {
@@ -114,6 +149,7 @@ process.on("message", (message: ToWorker) => {
       lowerPriority(message.niceness, message.groupNiceness);
       // The CLI inherits this process's priority: it is not lowered a second time.
       engine = new PulumiEngine({ ...message.settings, cliNiceness: 0 });
+      provider = new ResidentProvider(providerEnvironment(engine));
       send({ type: "ready", pid: process.pid });
       return;
     case "run":

@@ -68,6 +68,8 @@ const inline = (program: ProgramLike): PulumiFn => (typeof program === "function
 export class PulumiEngine implements StackEngine {
   private command?: Promise<PulumiCommand>;
   private listing?: Promise<import("@pulumi/pulumi/automation").LocalWorkspace>;
+  /** Providers already running that the CLI attaches to instead of starting their plugins, by name. */
+  private attached: Record<string, number> = {};
   readonly backendUrl: string;
   private readonly stateDir: string;
 
@@ -94,8 +96,14 @@ export class PulumiEngine implements StackEngine {
       CUTOVER_PROXY_BIN: toolchain.proxyBin,
       CUTOVER_DATA_PLANE_NICENESS: String(this.settings.dataPlaneNiceness ?? osPriority()),
       ...(/^postgres(ql)?:/.test(this.backendUrl) ? POSTGRES_BACKEND_ENV : {}),
+      ...(Object.keys(this.attached).length ? { PULUMI_DEBUG_PROVIDERS: Object.entries(this.attached).map(([name, port]) => `${name}:${port}`).join(",") } : {}),
       PATH: `${toolchain.pluginDir}:${path.dirname(toolchain.pulumiBin)}:${process.env.PATH ?? ""}`,
     };
+  }
+
+  /** The operations from now on attach to these running providers (name to port on 127.0.0.1) instead of starting their plugins. */
+  attachProviders(ports: Record<string, number>): void {
+    this.attached = { ...ports };
   }
 
   private pulumi(): Promise<PulumiCommand> {

@@ -49,10 +49,25 @@ function workersOf(server: number): number[] {
     });
 }
 
+/** Live children of these processes (an engine worker's provider, a CLI at work). */
+function childrenOf(parents: number[]): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return parents.includes(Number(statFields(pid)[1]));
+      } catch {
+        return false;
+      }
+    });
+}
+
 /**
  * CPU-seconds the server and its engine spent: the server's own, its
- * workers' (live ones, and through cutime/cstime those that exited), and
- * the Pulumi CLI and providers the workers started and waited for.
+ * workers' (live ones, and through cutime/cstime those that exited), the
+ * Pulumi CLI and plugins the workers started and waited for, and the
+ * providers the workers keep running.
  */
 function engineCpuSeconds(server: number): number {
   const ticks = (pid: number) => {
@@ -63,10 +78,11 @@ function engineCpuSeconds(server: number): number {
       return 0;
     }
   };
-  return [server, ...workersOf(server)].reduce((sum, pid) => sum + ticks(pid), 0) / 100;
+  const workers = workersOf(server);
+  return [server, ...workers, ...childrenOf(workers)].reduce((sum, pid) => sum + ticks(pid), 0) / 100;
 }
 
-const totalRssMb = (server: number) => [server, ...workersOf(server)].reduce((sum, pid) => sum + rssMb(pid), 0);
+const totalRssMb = (server: number) => [server, ...workersOf(server), ...childrenOf(workersOf(server))].reduce((sum, pid) => sum + rssMb(pid), 0);
 
 async function events(server: RunningServer, id: string) {
   return (await server.api("GET", `/v1/deployments/${id}/events`, undefined, { accept: "application/json" })).json.events as { type: string; at: string }[];

@@ -13,6 +13,7 @@ import type { StackProgram } from "../../infra/programs";
 import { resolveToolchain } from "../../server/engine/toolchain";
 import { WorkerEngine } from "../../server/engine/worker-engine";
 import type { EngineProgress } from "../../server/deployments/stack-engine";
+import { grpcCall, listeningPorts, type GrpcAnswer } from "../helpers/grpc-call";
 import { request } from "../helpers/http";
 import { processesWith } from "../helpers/processes";
 import { fixtureApp, tempDir } from "../helpers/temp-dir";
@@ -81,6 +82,25 @@ function orphanedEngineProcesses(): number[] {
     });
 }
 
+/** A method of each gRPC server an engine worker has: an inline program's, the engine events' stream, its callbacks', a provider's. */
+const ENGINE_METHODS = ["/pulumirpc.LanguageRuntime/Run", "/pulumirpc.Events/StreamEvents", "/pulumirpc.Callbacks/Invoke", "/pulumirpc.ResourceProvider/GetPluginInfo"];
+
+/** The `cutover` provider processes of this data directory, with their parents. */
+function providers(): { pid: number; parent: number }[] {
+  const marker = `PULUMI_HOME=${path.join(dataDir, "pulumi-home")}\0`;
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, "latin1").includes(marker) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("provider-main");
+      } catch {
+        return false;
+      }
+    })
+    .map((pid) => ({ pid, parent: parentOf(pid) }));
+}
+
 function fleet(environment: string, mark: string): StackProgram {
   const args: FleetArgs = {
     name: `${environment}-green`,
@@ -134,6 +154,44 @@ describe("engine workers", () => {
     expect(instances.length).toBeGreaterThanOrEqual(2);
     const expected = process.getuid?.() === 0 ? niceness(process.pid) : 10;
     for (const pid of instances) expect(niceness(pid)).toBe(expected);
+  });
+
+  it("attaches the CLI to its worker's own provider, kept for the next operation and replaced after one that failed", async () => {
+    const seen: { pid: number; parent: number }[][] = [];
+    const strangers: GrpcAnswer[][] = [];
+    const watch = (e: EngineProgress) => {
+      if (e.type !== "engine:step_started") return;
+      seen.push(providers());
+      // What a fleet's process (another user) finds listening in the engine: the inline program's server, the provider. Each refuses it.
+      if (process.getuid?.() === 0) for (const pid of [...engine.workerPids, ...providers().map((p) => p.pid)]) for (const port of listeningPorts(pid)) strangers.push(ENGINE_METHODS.map((method) => grpcCall(port, method, 65534)).filter((a) => a.status !== "unreachable"));
+    };
+    for (let i = 0; i < 2; i++) {
+      const env = `w${unique()}`;
+      await engine.up(`${env}.green`, fleet(env, `m${unique()}`), { onEvent: watch });
+    }
+    // Each operation's provider was a worker's child (no plugin of the CLI's), and the second operation found it running.
+    expect(seen.length).toBeGreaterThanOrEqual(2);
+    for (const found of seen) {
+      expect(found.length).toBeGreaterThan(0);
+      for (const p of found) expect(engine.workerPids).toContain(p.parent);
+    }
+    if (process.getuid?.() === 0) {
+      expect(strangers.filter((a) => a.length).length).toBeGreaterThanOrEqual(2);
+      // Each server refuses the stranger at the method it serves (a method it lacks is unimplemented whoever asks).
+      for (const answers of strangers.filter((a) => a.length)) {
+        expect(answers.map((a) => a.status)).toContain("7");
+        for (const answer of answers) expect(["7", "12"]).toContain(answer.status);
+      }
+    }
+    const first = seen[0].map((p) => p.pid);
+    expect(seen[seen.length - 1].some((p) => first.includes(p.pid))).toBe(true);
+
+    // An operation that fails takes its provider with it (it may still be at work for nobody).
+    const env = `w${unique()}`;
+    const broken = fleet(env, `m${unique()}`) as { kind: "local/fleet"; args: FleetArgs };
+    const before = providers().map((p) => p.pid);
+    await expect(engine.up(`${env}.green`, { ...broken, args: { ...broken.args, artifact: { command: ["/nonexistent/app"] }, healthCheck: { ...(broken.args.healthCheck as object), startTimeoutMs: 1000 } as FleetArgs["healthCheck"] } })).rejects.toThrow();
+    await waitFor("the failed operation's provider to be gone", () => before.some((pid) => !providers().some((p) => p.pid === pid)), 10_000);
   });
 
   it("runs an operation again in a new worker when its worker dies at work on a resource, and leaves nothing half-made", async () => {
