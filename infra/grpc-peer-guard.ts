@@ -76,20 +76,38 @@ export function peerUid(peer: string): number | undefined {
   return client?.uid;
 }
 
+/**
+ * The HTTP/2 session (one TCP connection) a call came on, where grpc-js
+ * keeps it: a connection's owner cannot change, so it is looked up once
+ * per connection. Without it, every call is looked up.
+ */
+function sessionOf(call: unknown): object | undefined {
+  const session = (call as { stream?: { session?: unknown } }).stream?.session;
+  return typeof session === "object" && session !== null ? session : undefined;
+}
+
 /** A gRPC server interceptor refusing every call whose peer is not a process of this user. */
 export function sameUserOnly(uid: number = process.getuid?.() ?? 0): grpcTypes.ServerInterceptor {
+  const verdicts = new WeakMap<object, boolean>();
+  const allowed = (call: grpcTypes.ServerInterceptingCallInterface): boolean => {
+    const session = sessionOf(call);
+    const known = session && verdicts.get(session);
+    if (known !== undefined) return known;
+    let owner: number | undefined;
+    try {
+      owner = peerUid(call.getPeer());
+    } catch {
+      owner = undefined;
+    }
+    if (session) verdicts.set(session, owner === uid);
+    return owner === uid;
+  };
   return (_method, call) =>
     new grpc.ServerInterceptingCall(call, {
       start: (next) => {
         next({
           onReceiveMetadata: (metadata, mdNext) => {
-            let owner: number | undefined;
-            try {
-              owner = peerUid(call.getPeer());
-            } catch {
-              owner = undefined;
-            }
-            if (owner === uid) mdNext(metadata);
+            if (allowed(call)) mdNext(metadata);
             else call.sendStatus({ code: grpc.status.PERMISSION_DENIED, details: "this engine server answers only its own user's processes" });
           },
         });

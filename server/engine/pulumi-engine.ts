@@ -211,6 +211,11 @@ export class PulumiEngine implements StackEngine {
     if (!(await this.exists(stackName))) return;
     const stack = withoutReadBack(await this.stack(stackName, program));
     await stack.destroy({ onEvent: progress(opts), signal: opts.signal, onOutput: () => undefined });
+    if (this.ownFileBackend) {
+      // The stack is empty now: on the own file backend, removing it is removing its files (what `stack rm` would do, without a CLI run).
+      removeStackFiles(this.stateDir, PROJECT_NAME, path.join(this.settings.dataDir, "workspaces"), stackName);
+      return;
+    }
     await stack.workspace.removeStack(stackName);
     rmSync(this.workDir(stackName), { recursive: true, force: true });
   }
