@@ -10,6 +10,7 @@ import { controlPlane } from "./control-plane";
 import { flagEvaluation } from "./flag-evaluation";
 import { median, proxyBench, type PassResult } from "./proxy-throughput";
 import { deploymentsThroughReplicas } from "./replica-throughput";
+import { scheduleBurst } from "./schedule-burst";
 
 function ensureTools(): void {
   const missing = ["wrk", "nginx", "haproxy"].filter((t) => {
@@ -53,7 +54,7 @@ async function fleetUpTimes(runs: number): Promise<{ up: number[]; destroy: numb
   return { up, destroy };
 }
 
-/** `BENCH_ONLY=proxy,flags,fleet,control,replicas` runs those parts alone. */
+/** `BENCH_ONLY=proxy,flags,fleet,control,schedules,replicas` runs those parts alone. */
 const only = (part: string) => !process.env.BENCH_ONLY || process.env.BENCH_ONLY.split(",").includes(part);
 
 async function main(): Promise<void> {
@@ -148,6 +149,17 @@ async function main(): Promise<void> {
     );
 
   
+  }
+
+  if (only("schedules")) {
+    const environments = Number(process.env.BENCH_SCHEDULE_ENVIRONMENTS ?? 50);
+    console.log(`\nA nightly refresh of ${environments} environments firing in the same second (local target, SQLite journal), status polls at 200/s meanwhile`);
+    const b = await scheduleBurst(environments);
+    const states = Object.entries(b.runs).map(([state, n]) => `${n} ${state}`).join(", ");
+    console.log(`runs of the firing: ${states}; schedules without exactly one run: ${b.schedulesWithoutOneRun} (aim: ${environments} succeeded, 0 without one run: ${b.runs.succeeded === environments && b.schedulesWithoutOneRun === 0 ? "met" : "not met"}); the last ended ${fmt(b.lastEndSeconds, 1)} s after the firing`);
+    console.log(
+      `status polls meanwhile: ${b.polls.count}, p50 ${fmt(b.polls.p50Ms, 2)} ms, p99 ${fmt(b.polls.p99Ms, 2)} ms (aim < 50 ms), p999 ${fmt(b.polls.p999Ms, 2)} ms (aim < 200 ms), ${b.polls.failed} failed (aim 0); /healthz p99 ${fmt(b.polls.healthz.p99Ms, 2)} ms, ${b.polls.healthz.failed} of ${b.polls.healthz.count} failed`,
+    );
   }
 
   if (only("replicas")) {

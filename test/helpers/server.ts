@@ -134,14 +134,14 @@ export async function waitForDeployment(server: RunningServer, id: string, state
   return d;
 }
 
-export async function waitForEnvironment(server: RunningServer, name: string, status: string) {
+export async function waitForEnvironment(server: RunningServer, name: string, status: string, timeoutMs = 60_000) {
   const env = await waitFor(
     `environment ${name} to be ${status}`,
     async () => {
       const r = await server.api("GET", `/v1/environments/${name}`);
       return r.json?.status === status || r.json?.status === "failed" ? r.json : undefined;
     },
-    60_000,
+    timeoutMs,
     100,
   );
   if (env.status !== status) throw new Error(`environment ${name} is ${env.status}: ${JSON.stringify(env.error)}`);
