@@ -326,6 +326,46 @@ describe("secrets stay with those who need them", () => {
   });
 });
 
+describe("a browser session is its token, no more", () => {
+  it("refuses a scoped deployer's session, CSRF token and all, everything outside its scope", async () => {
+    const signIn = await request(`${server.url}/ui/session`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ token: tokens.deployer }) });
+    expect(signIn.status).toBe(201);
+    const cookie = String(signIn.headers["set-cookie"]?.[0] ?? "").split(";")[0];
+    const { csrf } = JSON.parse(signIn.body) as { csrf: string };
+    expect(cookie).toMatch(/^cutover_session=/);
+    const session = (method: string, p: string, body?: unknown, withCsrf = true) =>
+      request(`${server.url}${p}`, {
+        method,
+        headers: { cookie, ...(withCsrf ? { "x-cutover-csrf": csrf } : {}), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const betaBefore = (await deploymentsOf("beta")).length;
+    const refused = [
+      await session("POST", "/v1/environments/beta/deployments", { version: "v9" }),
+      await session("POST", "/v1/environments/beta/rollback", {}),
+      await session("POST", "/v1/environments/beta/refresh", {}),
+      await session("POST", "/v1/environments/beta/schedules", { kind: "refresh", cron: "0 3 * * *" }),
+      await session("DELETE", "/v1/environments/beta"),
+      await session("POST", "/v1/environments", await environmentSpec("alpha-web", mark)),
+      await session("POST", "/v1/tokens", { name: "escape", role: "admin" }),
+    ];
+    for (const r of refused) {
+      expect([403, 404]).toContain(r.status);
+      expect(JSON.parse(r.body).error.code).toMatch(/forbidden|insufficient_role|environment_not_found|out_of_scope/);
+    }
+    // Within its scope it acts, but only with its CSRF token.
+    const forged = await session("POST", "/v1/environments/alpha/refresh", {}, false);
+    expect(forged.status).toBe(403);
+    expect(JSON.parse(forged.body).error.code).toBe("csrf_token_invalid");
+    const listed = JSON.parse((await session("GET", "/v1/environments")).body).environments.map((e: { name: string }) => e.name);
+    expect(listed).toContain("alpha");
+    expect(listed).not.toContain("beta");
+    // Nothing happened to beta.
+    expect((await deploymentsOf("beta")).length).toBe(betaBefore);
+    expect((await server.api("GET", "/v1/environments/beta")).json.status).toBe("ready");
+  });
+});
+
 describe("signed chat requests", () => {
   it("acts once on a replayed Slack request", async () => {
     const before = (await deploymentsOf("alpha")).length;
