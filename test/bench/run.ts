@@ -9,6 +9,7 @@ import { fixtureApp } from "../helpers/temp-dir";
 import { controlPlane } from "./control-plane";
 import { flagEvaluation } from "./flag-evaluation";
 import { median, proxyBench, type PassResult } from "./proxy-throughput";
+import { rawVsEngine } from "./raw-pulumi";
 import { deploymentsThroughReplicas } from "./replica-throughput";
 import { scheduleBurst } from "./schedule-burst";
 
@@ -117,6 +118,16 @@ async function main(): Promise<void> {
     ] as const) {
       console.log(`${name.padEnd(28)}${fmt(median(xs), 2).padStart(12)}${fmt(Math.min(...xs), 2).padStart(10)}${fmt(Math.max(...xs), 2).padStart(10)}`);
     }
+
+    console.log(`\nThe same fleet stack: the stock CLI (pulumi up/destroy --yes --skip-preview, a YAML program, the provider as a plugin) against Cutover's engine (an engine worker), ${runs} alternating rounds`);
+    const raw = await rawVsEngine(runs);
+    console.log(`${"".padEnd(28)}${"stock CLI s".padStart(14)}${"Cutover s".padStart(12)}${"ratio".padStart(10)}`);
+    for (const op of ["up", "destroy"] as const) {
+      const r = median(raw.raw[op]);
+      const e = median(raw.engine[op]);
+      console.log(`${op.padEnd(28)}${fmt(r, 2).padStart(14)}${fmt(e, 2).padStart(12)}${fmt(e / r, 2).padStart(10)}`);
+    }
+    console.log(`aim: Cutover's up ≤ 1.05× the stock CLI's (${median(raw.engine.up) / median(raw.raw.up) <= 1.05 ? "met" : "not met"})`);
 
   
   }

@@ -41,6 +41,12 @@ const FLEET_INPUT_KEYS = ["name", "version", "replicas", "artifact", "healthChec
 export class LocalProvider implements provider.Provider {
   readonly version = PROVIDER_VERSION;
 
+  /** The package's schema (schema.ts), for programs in languages that need one. */
+  async getSchema(): Promise<string> {
+    const { PACKAGE_SCHEMA } = await import("./schema");
+    return JSON.stringify(PACKAGE_SCHEMA);
+  }
+
   async check(urn: string, _olds: unknown, news: Record<string, unknown>): Promise<provider.CheckResult> {
     const failures: provider.CheckFailure[] = [];
     if (typeOf(urn) === FLEET_TYPE) {

@@ -1,0 +1,56 @@
+// The `cutover` package's schema, as the provider answers GetSchema: what
+// a program in any Pulumi language (YAML among them) needs to declare the
+// local target's resources. Cutover's own programs use the typed classes
+// in infra/local/resources.ts.
+import { BALANCER_TYPE, FLEET_TYPE, PROVIDER_VERSION } from "./local-provider";
+
+const ANY = { $ref: "pulumi.json#/Any" };
+const string = { type: "string" };
+const integer = { type: "integer" };
+const strings = { type: "array", items: string };
+
+const fleetInputs = {
+  name: string,
+  version: string,
+  replicas: integer,
+  artifact: ANY,
+  healthCheck: ANY,
+  drainTimeoutMs: integer,
+  runtimeDir: string,
+};
+
+const balancerInputs = {
+  name: string,
+  listenHost: string,
+  listenPort: integer,
+  adminPort: integer,
+  pools: ANY,
+  stickyHeader: string,
+  stickyCookie: string,
+  forceHeader: string,
+  forceKey: { ...string, secret: true },
+  healthCheck: ANY,
+  runtimeDir: string,
+};
+
+export const PACKAGE_SCHEMA = {
+  name: "cutover",
+  version: PROVIDER_VERSION,
+  description: "Cutover's local target: fleets of OS processes and the load balancer in front of them.",
+  resources: {
+    [FLEET_TYPE]: {
+      description: "An immutable fleet of instances of one version, each a process under a supervisor, healthy before it is created.",
+      inputProperties: fleetInputs,
+      requiredInputs: ["name", "version", "replicas", "artifact", "healthCheck", "drainTimeoutMs", "runtimeDir"],
+      properties: { ...fleetInputs, endpoints: strings, fleetId: string },
+      required: ["name", "version", "replicas", "endpoints", "fleetId"],
+    },
+    [BALANCER_TYPE]: {
+      description: "A load balancer splitting requests between weighted pools of endpoints.",
+      inputProperties: balancerInputs,
+      requiredInputs: ["name", "listenHost", "listenPort", "adminPort", "pools", "runtimeDir"],
+      properties: { ...balancerInputs, url: string, metricsUrl: string },
+      required: ["url", "metricsUrl"],
+    },
+  },
+};
