@@ -35,6 +35,12 @@ describe("the cutover provider's callers", () => {
     const answer = call(port);
     expect(answer.status).toBe("0");
     expect(answer.body).toContain("0.1.0");
+    // Its schema names both resources, for programs in other languages (a YAML one, say).
+    const schema = grpcCall(port, "/pulumirpc.ResourceProvider/GetSchema");
+    expect(schema.status).toBe("0");
+    const parsed = JSON.parse(schema.body!.slice(schema.body!.indexOf("{")));
+    expect(Object.keys(parsed.resources).sort()).toEqual(["cutover:local:Fleet", "cutover:local:LoadBalancer"]);
+    expect(parsed.resources["cutover:local:Fleet"].properties.endpoints).toEqual({ type: "array", items: { type: "string" } });
   });
 
   (asRoot ? it : it.skip)("refuses a process of another user before the provider sees the call", () => {
