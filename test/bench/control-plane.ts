@@ -18,7 +18,7 @@ export interface ControlPlaneRun {
   weightChangeMs: { direct: number[]; stack: number[] };
   /** Abort of a paused canary to the old version serving all traffic at the balancer, and to the deployment's end, ms. */
   rollback: { trafficMs: number; endMs: number };
-  parallel: { environments: number; serialSeconds: number; parallelSeconds: number; cpuSecondsPerDeployment: number };
+  parallel: { environments: number; serialSeconds: number; parallelSeconds: number; cpuSecondsPerDeployment: number; cpuPerDeployment: EngineCpu };
   /** Server and engine workers together (and the server alone), after the first deployments and after `deployments` more. */
   rss: { deployments: number; beforeMb: number; afterMb: number; serverBeforeMb: number; serverAfterMb: number; workers: number };
   /** Signed Slack `status` commands during the deployments at once, 4 a second. */
@@ -63,24 +63,44 @@ function childrenOf(parents: number[]): number[] {
     });
 }
 
+/** CPU-seconds by where they were spent. */
+export interface EngineCpu {
+  server: number;
+  /** The workers' own (programs, the Automation API). */
+  workers: number;
+  /** The Pulumi CLI runs and the plugins they started, waited for by the workers. */
+  cli: number;
+  /** The providers the workers keep running. */
+  providers: number;
+}
+
 /**
  * CPU-seconds the server and its engine spent: the server's own, its
  * workers' (live ones, and through cutime/cstime those that exited), the
  * Pulumi CLI and plugins the workers started and waited for, and the
  * providers the workers keep running.
  */
-function engineCpuSeconds(server: number): number {
+function engineCpuSeconds(server: number): EngineCpu {
   const ticks = (pid: number) => {
     try {
       const f = statFields(pid);
-      return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      return { own: (Number(f[11]) + Number(f[12])) / 100, waited: (Number(f[13]) + Number(f[14])) / 100 };
     } catch {
-      return 0;
+      return { own: 0, waited: 0 };
     }
   };
-  const workers = workersOf(server);
-  return [server, ...workers, ...childrenOf(workers)].reduce((sum, pid) => sum + ticks(pid), 0) / 100;
+  const workers = workersOf(server).map(ticks);
+  const s = ticks(server);
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  return {
+    server: s.own,
+    workers: sum(workers.map((w) => w.own)),
+    cli: s.waited + sum(workers.map((w) => w.waited)),
+    providers: sum(childrenOf(workersOf(server)).map((pid) => ticks(pid).own + ticks(pid).waited)),
+  };
 }
+
+const cpuTotal = (c: EngineCpu) => c.server + c.workers + c.cli + c.providers;
 
 const totalRssMb = (server: number) => [server, ...workersOf(server), ...childrenOf(workersOf(server))].reduce((sum, pid) => sum + rssMb(pid), 0);
 
@@ -155,7 +175,9 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
     v++;
     const serialSeconds = (Date.now() - t) / 1000;
     await idle(server, names);
-    const cpuSecondsPerDeployment = (engineCpuSeconds(server.process.pid!) - cpuBefore) / names.length;
+    const cpuAfter = engineCpuSeconds(server.process.pid!);
+    const cpuPerDeployment = Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, (cpuAfter[k as keyof EngineCpu] - cpuBefore[k as keyof EngineCpu]) / names.length])) as unknown as EngineCpu;
+    const cpuSecondsPerDeployment = cpuTotal(cpuPerDeployment);
     t = Date.now();
     await deployAll(server, names, `v${++v}`);
     const parallelSeconds = (Date.now() - t) / 1000;
@@ -219,7 +241,7 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
     return {
       weightChangeMs: { direct, stack },
       rollback: { trafficMs, endMs },
-      parallel: { environments, serialSeconds, parallelSeconds, cpuSecondsPerDeployment },
+      parallel: { environments, serialSeconds, parallelSeconds, cpuSecondsPerDeployment, cpuPerDeployment },
       rss: { deployments, beforeMb, afterMb, serverBeforeMb, serverAfterMb, workers },
       slack: { count: slackTimes.length, p50Ms: pctOf(slackTimes, 50), p99Ms: pctOf(slackTimes, 99), failed: slackFailed },
       polls: {

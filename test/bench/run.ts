@@ -142,7 +142,10 @@ async function main(): Promise<void> {
     console.log(`weight change, decision to balancer serving it   direct: ${ms(cp.weightChangeMs.direct)}; traffic stack update: ${ms(cp.weightChangeMs.stack)}; ${fmt(median(cp.weightChangeMs.stack) / median(cp.weightChangeMs.direct), 1)}× faster (aim ≤ 300 ms: ${median(cp.weightChangeMs.direct) <= 300 ? "met" : "not met"})`);
     console.log(`warm rollback (abort of a paused canary)        old version at 100%: ${fmt(cp.rollback.trafficMs)} ms (aim ≤ 1,000 ms: ${cp.rollback.trafficMs <= 1000 ? "met" : "not met"}); new fleet removed and deployment ended: ${fmt(cp.rollback.endMs)} ms`);
     console.log(`${cp.parallel.environments} deployments, one at a time: ${fmt(cp.parallel.serialSeconds, 1)} s; all at once: ${fmt(cp.parallel.parallelSeconds, 1)} s; ratio ${fmt(cp.parallel.parallelSeconds / cp.parallel.serialSeconds, 2)} (aim ≤ 0.50)`);
-    console.log(`engine CPU per deployment (server, workers, Pulumi CLI and providers; one at a time, with the record of its traffic change): ${fmt(cp.parallel.cpuSecondsPerDeployment, 2)} CPU-s (aim ≤ 1.0)`);
+    const cpu = cp.parallel.cpuPerDeployment;
+    console.log(
+      `engine CPU per deployment (one at a time, with the record of its traffic change): ${fmt(cp.parallel.cpuSecondsPerDeployment, 2)} CPU-s (aim ≤ 1.0): the server ${fmt(cpu.server, 2)}, the workers ${fmt(cpu.workers, 2)}, the Pulumi CLI runs ${fmt(cpu.cli, 2)}, the workers' providers ${fmt(cpu.providers, 2)}`,
+    );
     console.log(
       `RSS of the server and its engine workers before ${cp.rss.deployments} more deployments: ${fmt(cp.rss.beforeMb, 1)} MB; after: ${fmt(cp.rss.afterMb, 1)} MB (${cp.rss.workers} worker${cp.rss.workers === 1 ? "" : "s"}); ratio ${fmt(cp.rss.afterMb / cp.rss.beforeMb, 2)} (aim 0.90–1.10); the server alone ${fmt(cp.rss.serverBeforeMb, 1)} → ${fmt(cp.rss.serverAfterMb, 1)} MB`,
     );
