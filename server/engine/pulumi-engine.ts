@@ -10,7 +10,9 @@ import path from "node:path";
 import type { PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import { pulumiProgram, type StackProgram } from "../../infra/programs";
 import type { OperationOptions, RefreshChanges, ResourceChange, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
-import { capturingOutputs, previewed, progress, refreshed, resolvePending, unwrap, withoutReadBack } from "./stack-operations";
+import { POSTGRES_BACKEND_ENV, capturingOutputs, isLostEngineConnection, previewed, progress, refreshed, resolvePending, unwrap, withoutReadBack } from "./stack-operations";
+
+export { isLostEngineConnection };
 import { clearLocks, holdsLock, killProcessesWith, mendCheckpoints, removeScratchStacks, removeStackFiles } from "./file-backend";
 import { niceCliRoot, type Toolchain } from "./toolchain";
 
@@ -22,24 +24,9 @@ export const PROJECT_NAME = "cutover";
 /** What names a stack made for one preview (see `preview`). */
 export const PREVIEW_STACK_MARK = ".preview-";
 
-/**
- * Pulumi's Postgres backend lists state with a query open while it runs
- * another per row, from a pool of 2 × GOMAXPROCS connections, and lists
- * stacks 10 at a time: with enough stacks every connection waits for
- * another and `stack ls` hangs. Fewer parallel listings and a larger pool
- * keep it below that.
- */
-const POSTGRES_BACKEND_ENV = { PULUMI_DIY_BACKEND_PARALLEL: "2", GOMAXPROCS: "4" };
-
 const UP_ATTEMPTS = 3;
 /** How much lower than the API the CLI and its providers run (nice), so a busy engine leaves the API the CPU. */
 const ENGINE_NICENESS = 10;
-
-/** An inline program's RPC to the engine failed as unavailable (gRPC code 14) or found it shutting down. */
-export function isLostEngineConnection(err: unknown): boolean {
-  const message = err instanceof Error ? err.message : String(err);
-  return /\b14 UNAVAILABLE\b|Resource monitor is terminating|Channel has been shut down/.test(message);
-}
 
 export interface EngineSettings {
   dataDir: string;

@@ -1,11 +1,27 @@
 // What the engine does around an Automation API stack operation: its
 // events reduced to progress, a refresh's changes from its own summary, a
 // program's outputs kept as the update resolves them, and no read-back
-// CLI runs after an operation.
+// CLI runs after an operation; the Postgres backend's settings, and which
+// failures are a lost connection to the engine.
 import type { EngineEvent, OutputMap, PulumiFn, Stack, StepEventMetadata, UpdateSummary } from "@pulumi/pulumi/automation";
 import type { OperationOptions, RefreshChanges, ResourceChange, StackOutputs } from "../deployments/stack-engine";
 import { engineEventSummary } from "./engine-event-summary";
 import { pendingCreateId, type PendingResource } from "../../infra/pending-creates";
+
+/**
+ * Pulumi's Postgres backend lists state with a query open while it runs
+ * another per row, from a pool of 2 × GOMAXPROCS connections, and lists
+ * stacks 10 at a time: with enough stacks every connection waits for
+ * another and `stack ls` hangs. Fewer parallel listings and a larger pool
+ * keep it below that.
+ */
+export const POSTGRES_BACKEND_ENV = { PULUMI_DIY_BACKEND_PARALLEL: "2", GOMAXPROCS: "4" };
+
+/** An inline program's RPC to the engine failed as unavailable (gRPC code 14) or found it shutting down. */
+export function isLostEngineConnection(err: unknown): boolean {
+  const message = err instanceof Error ? err.message : String(err);
+  return /\b14 UNAVAILABLE\b|Resource monitor is terminating|Channel has been shut down/.test(message);
+}
 
 /** Pulumi's engine events, reduced to the progress the caller keeps. */
 export function progress(opts: OperationOptions): ((e: EngineEvent) => void) | undefined {

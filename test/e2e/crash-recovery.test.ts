@@ -1,5 +1,6 @@
 // The server is killed with SIGKILL in the middle of deployments; after a
 // restart every interrupted deployment reaches an end and nothing is orphaned.
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { request } from "../helpers/http";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
@@ -73,11 +74,14 @@ describe("crash recovery", () => {
 
     // Nothing of the killed servers' engine processes is left, once the live server's own
     // work is done (it records the direct traffic changes in the traffic stack when idle):
-    // the only ones are the live server's idle engine workers.
+    // the only ones are the live server's idle engine workers and the providers they keep.
     await waitFor("the traffic to be recorded", async () => (await server!.api("GET", "/v1/environments/crash")).json.trafficUnrecorded === undefined, 60_000, 100);
-    await waitFor("no engine process but the live server's idle workers", () =>
-      processesWith(`PULUMI_HOME=${path.join(dataDir, "pulumi-home")}`).every((pid) => parentOf(pid) === server!.process.pid),
-    );
+    await waitFor("no engine process but the live server's idle workers and their providers", () => {
+      const engine = processesWith(`PULUMI_HOME=${path.join(dataDir, "pulumi-home")}`);
+      const workers = engine.filter((pid) => parentOf(pid) === server!.process.pid);
+      const providers = engine.filter((pid) => workers.includes(parentOf(pid) ?? -1) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("provider-main"));
+      return engine.every((pid) => workers.includes(pid) || providers.includes(pid));
+    });
 
     expect((await server.api("DELETE", "/v1/environments/crash")).status).toBe(202);
     await waitFor("the environment to be gone", async () => (await server!.api("GET", "/v1/environments/crash")).status === 404, 60_000);

@@ -111,15 +111,17 @@ describe("traffic changes applied to the balancer directly", () => {
     expect(load.result.failed).toBe(0);
   });
 
-  it("a server killed inside the record's refresh leaves no lock behind: the next start clears it and records", async () => {
+  it("a server killed at work on the record's refresh leaves no lock behind: the next start clears any it left and records", async () => {
     await server.terminate();
     server = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: "recording-traffic:engine" } });
     const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
     await server.exited;
-    // The engine's processes die with it, as in a machine's crash: the refresh they ran held the traffic stack's lock.
+    // The engine's processes die with it, as in a machine's crash. The kill follows the refresh's first step: a refresh still
+    // at work holds the traffic stack's lock, one that ended just before the kill (a refresh takes milliseconds once the
+    // worker's provider runs) holds none. A lock a killed CLI left is made deterministically in engine-mending.test.ts.
     engine().killOrphanedProcesses();
     await waitFor("the engine's processes to be gone", () => engine().killOrphanedProcesses().length === 0, 10_000);
-    expect(locks()).toEqual([`${ENV}.traffic`]);
+    expect([[], [`${ENV}.traffic`]]).toContainEqual(locks());
     server = await startServer({ dataDir });
     const ended = await waitForDeployment(server, d.id, "terminal");
     expect(ended.state).toBe("succeeded");

@@ -14,10 +14,9 @@ import {
 } from "./balancer-controller";
 import { terminate } from "./process-identity";
 import { keepSecrets, reveal } from "./secrets";
+import { BALANCER_TYPE, FLEET_TYPE, PACKAGE_SCHEMA, PROVIDER_VERSION } from "./schema";
 
-export const FLEET_TYPE = "cutover:local:Fleet";
-export const BALANCER_TYPE = "cutover:local:LoadBalancer";
-export const PROVIDER_VERSION = "0.1.0";
+export { BALANCER_TYPE, FLEET_TYPE, PROVIDER_VERSION };
 
 const BALANCER_REPLACE_KEYS = ["name", "listenHost", "listenPort", "adminPort", "runtimeDir"];
 
@@ -43,7 +42,6 @@ export class LocalProvider implements provider.Provider {
 
   /** The package's schema (schema.ts), for programs in languages that need one. */
   async getSchema(): Promise<string> {
-    const { PACKAGE_SCHEMA } = await import("./schema");
     return JSON.stringify(PACKAGE_SCHEMA);
   }
 

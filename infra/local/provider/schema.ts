@@ -1,8 +1,11 @@
-// The `cutover` package's schema, as the provider answers GetSchema: what
-// a program in any Pulumi language (YAML among them) needs to declare the
-// local target's resources. Cutover's own programs use the typed classes
-// in infra/local/resources.ts.
-import { BALANCER_TYPE, FLEET_TYPE, PROVIDER_VERSION } from "./local-provider";
+// The `cutover` package: its resources' type tokens, its version, and its
+// schema as the provider answers GetSchema, what a program in any Pulumi
+// language (YAML among them) needs to declare the local target's
+// resources. Cutover's own programs use the typed classes in
+// infra/local/resources.ts.
+export const FLEET_TYPE = "cutover:local:Fleet";
+export const BALANCER_TYPE = "cutover:local:LoadBalancer";
+export const PROVIDER_VERSION = "0.1.0";
 
 const ANY = { $ref: "pulumi.json#/Any" };
 const string = { type: "string" };
