@@ -10,7 +10,7 @@ import path from "node:path";
 import type { PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import { pulumiProgram, type StackProgram } from "../../infra/programs";
 import type { OperationOptions, RefreshChanges, ResourceChange, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
-import { POSTGRES_BACKEND_ENV, capturingOutputs, isLostEngineConnection, previewed, progress, refreshed, resolvePending, unwrap, withoutReadBack } from "./stack-operations";
+import { POSTGRES_BACKEND_ENV, capturingOutputs, isLostEngineConnection, listedDespiteRemovals, previewed, progress, refreshed, resolvePending, unwrap, withoutReadBack } from "./stack-operations";
 
 export { isLostEngineConnection };
 import { clearLocks, holdsLock, killProcessesWith, mendCheckpoints, removeScratchStacks, removeStackFiles } from "./file-backend";
@@ -282,7 +282,8 @@ export class PulumiEngine implements StackEngine {
       // A workspace that could not be made is made again by the next call.
       this.listing.catch(() => (this.listing = undefined));
     }
-    const stacks = await (await this.listing).listStacks();
+    const listing = this.listing;
+    const stacks = await listedDespiteRemovals(async () => (await listing).listStacks());
     return stacks.some((s) => s.name === stackName || s.name.endsWith(`/${stackName}`));
   }
 }

@@ -23,6 +23,22 @@ export function isLostEngineConnection(err: unknown): boolean {
   return /\b14 UNAVAILABLE\b|Resource monitor is terminating|Channel has been shut down/.test(message);
 }
 
+/**
+ * A stack listing run again when it raced a stack's removal: Pulumi's
+ * Postgres backend lists the stacks and then reads each, and one removed
+ * in between fails the whole listing ("blob (code=NotFound)").
+ */
+export async function listedDespiteRemovals<T>(list: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await list();
+    } catch (err) {
+      if (attempt >= attempts || !/list bucket: blob \(code=NotFound\)/.test(String(err))) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+    }
+  }
+}
+
 /** Pulumi's engine events, reduced to the progress the caller keeps. */
 export function progress(opts: OperationOptions): ((e: EngineEvent) => void) | undefined {
   const onEvent = opts.onEvent;
