@@ -6,7 +6,7 @@
 import { fork } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { benchEnvironmentSpec, uniqueMark } from "../helpers/environments";
 import { request } from "../helpers/http";
 import { ADMIN_TOKEN, startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
@@ -162,7 +162,7 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
     await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: "T0BENCH", user: "U0BENCH", role: "viewer", environments: ["cp-*"] });
     const all = Array.from({ length: Math.max(environments, pollEnvironments) }, (_, i) => `cp-${i}`);
     const names = all.slice(0, environments);
-    for (const n of all) await server.api("POST", "/v1/environments", await environmentSpec(n, mark));
+    for (const n of all) await server.api("POST", "/v1/environments", await benchEnvironmentSpec(n, mark));
     await Promise.all(all.map((n) => waitForEnvironment(server, n, "ready")));
     let v = 0;
     await deployAll(server, all, `v${++v}`);

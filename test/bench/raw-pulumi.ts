@@ -73,7 +73,8 @@ export async function rawVsEngine(rounds: number): Promise<RawVsEngine> {
     CUTOVER_PROXY_BIN: toolchain.proxyBin,
     PATH: `${hostDir}:${toolchain.pluginDir}:${path.dirname(toolchain.pulumiBin)}:${process.env.PATH ?? ""}`,
   };
-  const pulumi = (...args: string[]) => execFileSync(toolchain.pulumiBin, [...args, "--non-interactive"], { cwd: project, env, stdio: ["ignore", "ignore", "inherit"] });
+  // Its diagnostics (a plugin found on PATH) are kept for a failure, not printed.
+  const pulumi = (...args: string[]) => execFileSync(toolchain.pulumiBin, [...args, "--non-interactive"], { cwd: project, env, stdio: ["ignore", "ignore", "pipe"] });
   pulumi("stack", "init", "raw");
 
   const engine = new WorkerEngine({ settings: { dataDir: path.join(dir, "engine"), passphrase: "bench", toolchain }, maxWorkers: 1, niceness: 0 });

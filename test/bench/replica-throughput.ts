@@ -2,7 +2,7 @@
 // 3 replicas on the same machine, on one PostgreSQL (journal and Pulumi
 // state), timed from the first request until every deployment succeeded,
 // with the leases any replica lost meanwhile (its heartbeat starved).
-import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { benchEnvironmentSpec, uniqueMark } from "../helpers/environments";
 import { startPostgres } from "../helpers/postgres";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
@@ -30,7 +30,7 @@ export async function deploymentsThroughReplicas(replicaCount: number, environme
     const mark = uniqueMark();
     const names = Array.from({ length: environments }, (_, i) => `bench-${i}`);
     const via = (i: number) => replicas[i % replicas.length];
-    for (const [i, name] of names.entries()) await via(i).api("POST", "/v1/environments", await environmentSpec(name, mark));
+    for (const [i, name] of names.entries()) await via(i).api("POST", "/v1/environments", await benchEnvironmentSpec(name, mark));
     await Promise.all(names.map((name, i) => waitForEnvironment(via(i), name, "ready")));
     const started = Date.now();
     const ids = await Promise.all(names.map(async (name, i) => (await via(i).api("POST", `/v1/environments/${name}/deployments`, { version: "v1" })).json.id as string));

@@ -5,7 +5,7 @@
 // keep answering as it does under deployments.
 import { fork } from "node:child_process";
 import path from "node:path";
-import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { benchEnvironmentSpec, uniqueMark } from "../helpers/environments";
 import { ADMIN_TOKEN, startServer, waitForEnvironment } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
@@ -36,7 +36,7 @@ export async function scheduleBurst(environments: number): Promise<ScheduleBurst
   try {
     await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: "T0BENCH", user: "U0BENCH", role: "viewer", environments: ["sb-*"] });
     const names = Array.from({ length: environments }, (_, i) => `sb-${i}`);
-    for (const n of names) await server.api("POST", "/v1/environments", await environmentSpec(n, mark));
+    for (const n of names) await server.api("POST", "/v1/environments", await benchEnvironmentSpec(n, mark));
     await Promise.all(names.map((n) => waitForEnvironment(server, n, "ready", 30 * 60_000)));
 
     // One second, far enough ahead for every schedule to be made before it: "s m h * * *" in UTC.

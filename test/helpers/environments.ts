@@ -4,6 +4,15 @@ import { fixtureApp } from "./temp-dir";
 
 export const uniqueMark = () => `m${randomBytes(5).toString("hex")}`;
 
+/**
+ * An environment for the benches: as environmentSpec, with a start timeout
+ * that twenty fleets starting at once on two cores stay within.
+ */
+export async function benchEnvironmentSpec(name: string, mark: string) {
+  const spec = await environmentSpec(name, mark);
+  return { ...spec, fleet: { ...spec.fleet, healthCheck: { ...spec.fleet.healthCheck, startTimeout: "60s" } } };
+}
+
 export async function environmentSpec(name: string, mark: string, extra: Record<string, unknown> = {}) {
   return {
     name,
