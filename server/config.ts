@@ -50,6 +50,7 @@ const schema = z.object({
   CUTOVER_PROMOTION_INTERVAL: duration("CUTOVER_PROMOTION_INTERVAL", "5s", "ms|s|m").default(5000),
   CUTOVER_ENGINE_CONCURRENCY: z.coerce.number().int().min(1).max(256).optional(),
   CUTOVER_ENGINE_NICENESS: z.coerce.number().int().min(0).max(19).default(10),
+  CUTOVER_ENGINE_RESIDENT_PROVIDER: z.enum(["true", "false"], { error: "CUTOVER_ENGINE_RESIDENT_PROVIDER must be true or false" }).default("false"),
   CUTOVER_FLAGS_RATE_LIMIT: z.coerce.number().int().min(1).max(10_000_000).default(20_000),
   CUTOVER_TRAFFIC_MODE: z.enum(["direct", "stack"], { error: "CUTOVER_TRAFFIC_MODE must be direct or stack" }).default("direct"),
   CUTOVER_PUBLIC_URL: z.url({ protocol: /^https?$/, error: "CUTOVER_PUBLIC_URL must be an http(s) URL, like https://cutover.example.com" }).optional(),
@@ -107,6 +108,8 @@ export interface Config {
   engineConcurrency: number;
   /** How much lower than the API the engine workers (and the CLI and providers they start) run; 0 for the same. */
   engineNiceness: number;
+  /** Engine workers keep the local provider running for all their operations (see resident-provider.ts). */
+  engineResidentProvider: boolean;
   /** Flag evaluations a second per token over OFREP; more get 429 with Retry-After. */
   flagsRateLimit: number;
   /**
@@ -173,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // Two per core: measured on 2 cores, 4 kept status polls under 20 ms at p99 while ten deployments ran, and finished them sooner than 2.
     engineConcurrency: c.CUTOVER_ENGINE_CONCURRENCY ?? 2 * os.availableParallelism(),
     engineNiceness: c.CUTOVER_ENGINE_NICENESS,
+    engineResidentProvider: c.CUTOVER_ENGINE_RESIDENT_PROVIDER === "true",
     trafficMode: c.CUTOVER_TRAFFIC_MODE,
     publicUrl: c.CUTOVER_PUBLIC_URL?.replace(/\/+$/, ""),
     uiSessionTtlMs: c.CUTOVER_UI_SESSION_TTL,

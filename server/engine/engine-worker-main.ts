@@ -4,8 +4,8 @@
 // journal never shares its CPU time or event loop with them. It runs at a
 // lower CPU priority than the API, and so does everything it starts.
 //
-// It keeps the local target's provider running for all its operations
-// (see resident-provider.ts) and lets no process of another user call the
+// Where asked to, it keeps the local target's provider running for all its
+// operations (see resident-provider.ts). It lets no process of another user call the
 // gRPC servers it and its provider listen with (see grpc-peer-guard.ts).
 //
 // It leads a process group of its own: the CLI and plugins it starts are
@@ -149,7 +149,7 @@ process.on("message", (message: ToWorker) => {
       lowerPriority(message.niceness, message.groupNiceness);
       // The CLI inherits this process's priority: it is not lowered a second time.
       engine = new PulumiEngine({ ...message.settings, cliNiceness: 0 });
-      provider = new ResidentProvider(providerEnvironment(engine));
+      provider = message.settings.residentProvider ? new ResidentProvider(providerEnvironment(engine)) : undefined;
       send({ type: "ready", pid: process.pid });
       return;
     case "run":

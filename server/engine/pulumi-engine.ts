@@ -46,6 +46,8 @@ export interface EngineSettings {
    * lowered priority; the API's own by default.
    */
   dataPlaneNiceness?: number;
+  /** Engine workers keep the local provider running and the CLI attaches to it (off: the CLI starts it per operation). */
+  residentProvider?: boolean;
 }
 
 /** A program as data, or an inline one where it runs in this process. */

@@ -21,7 +21,7 @@ export interface EngineWiring {
 
 export function engineWorkers({ config, logger, passphrase, toolchain, leases, reaper }: EngineWiring): WorkerEngine {
   return new WorkerEngine({
-    settings: { dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain(), backendUrl: config.stateBackend, dataPlaneNiceness: ownNiceness() },
+    settings: { dataDir: config.dataDir, passphrase, toolchain: toolchain ?? resolveToolchain(), backendUrl: config.stateBackend, dataPlaneNiceness: ownNiceness(), residentProvider: config.engineResidentProvider },
     // Operations beyond the slots are reads (outputs, state) and repairs: they get workers of their own.
     maxWorkers: config.engineConcurrency + 2,
     niceness: config.engineNiceness,

@@ -3,7 +3,7 @@
 // balancer, and as an update of the traffic stack), a warm rollback end to
 // end, environments deploying at once against one at a time, the server's
 // RSS over many deployments, and status polls while deployments run.
-import { fork } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { benchEnvironmentSpec, uniqueMark } from "../helpers/environments";
@@ -49,14 +49,14 @@ function workersOf(server: number): number[] {
     });
 }
 
-/** Live children of these processes (an engine worker's provider, a CLI at work). */
-function childrenOf(parents: number[]): number[] {
+/** The providers these engine workers keep running (CUTOVER_ENGINE_RESIDENT_PROVIDER), never a CLI at work. */
+function providersOf(workers: number[]): number[] {
   return readdirSync("/proc")
     .filter((p) => /^\d+$/.test(p))
     .map(Number)
     .filter((pid) => {
       try {
-        return parents.includes(Number(statFields(pid)[1]));
+        return workers.includes(Number(statFields(pid)[1])) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("provider-main");
       } catch {
         return false;
       }
@@ -96,13 +96,13 @@ function engineCpuSeconds(server: number): EngineCpu {
     server: s.own,
     workers: sum(workers.map((w) => w.own)),
     cli: s.waited + sum(workers.map((w) => w.waited)),
-    providers: sum(childrenOf(workersOf(server)).map((pid) => ticks(pid).own + ticks(pid).waited)),
+    providers: sum(providersOf(workersOf(server)).map((pid) => ticks(pid).own + ticks(pid).waited)),
   };
 }
 
 const cpuTotal = (c: EngineCpu) => c.server + c.workers + c.cli + c.providers;
 
-const totalRssMb = (server: number) => [server, ...workersOf(server), ...childrenOf(workersOf(server))].reduce((sum, pid) => sum + rssMb(pid), 0);
+const totalRssMb = (server: number) => [server, ...workersOf(server), ...providersOf(workersOf(server))].reduce((sum, pid) => sum + rssMb(pid), 0);
 
 async function events(server: RunningServer, id: string) {
   return (await server.api("GET", `/v1/deployments/${id}/events`, undefined, { accept: "application/json" })).json.events as { type: string; at: string }[];
@@ -158,6 +158,8 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
   const dataDir = tempDir("bench-control");
   const settings = { CUTOVER_SLACK_SIGNING_SECRET: SIGNING_SECRET };
   let server = await startServer({ dataDir, env: settings });
+  // The poller, stopped however the run ends (one left behind would go on polling at 200/s).
+  let poller: ChildProcess | undefined;
   try {
     await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: "T0BENCH", user: "U0BENCH", role: "viewer", environments: ["cp-*"] });
     const all = Array.from({ length: Math.max(environments, pollEnvironments) }, (_, i) => `cp-${i}`);
@@ -186,10 +188,10 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
     // All at once, with status polls and signed Slack commands going on (from a process of their own).
     const perSecond = 200;
     const settingsOfPoller: PollerSettings = { url: server.url, token: ADMIN_TOKEN, names: all, perSecond, slackSecret: SIGNING_SECRET };
-    const poller = fork(path.join(__dirname, "status-poller.js"), [JSON.stringify(settingsOfPoller)]);
+    poller = fork(path.join(__dirname, "status-poller.js"), [JSON.stringify(settingsOfPoller)]);
     const polled = new Promise<PollerResult>((resolve, reject) => {
-      poller.once("message", (m) => resolve(m as PollerResult));
-      poller.once("exit", (code) => reject(new Error(`the status poller exited (${code}) before it reported`)));
+      poller!.once("message", (m) => resolve(m as PollerResult));
+      poller!.once("exit", (code) => reject(new Error(`the status poller exited (${code}) before it reported`)));
     });
     await eventLoopDelay(server);
     await deployAll(server, all, `v${++v}`);
@@ -257,6 +259,7 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
       },
     };
   } finally {
+    poller?.kill("SIGKILL");
     await server.stop();
   }
 }

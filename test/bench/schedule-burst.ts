@@ -3,7 +3,7 @@
 // fixed rate (status-poller.ts). Every firing must be recorded as one run
 // that ends succeeded (none missed, skipped or failed), and the API must
 // keep answering as it does under deployments.
-import { fork } from "node:child_process";
+import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { benchEnvironmentSpec, uniqueMark } from "../helpers/environments";
 import { ADMIN_TOKEN, startServer, waitForEnvironment } from "../helpers/server";
@@ -33,6 +33,8 @@ interface Run {
 export async function scheduleBurst(environments: number): Promise<ScheduleBurst> {
   const mark = uniqueMark();
   const server = await startServer({ dataDir: tempDir("bench-schedules"), env: { CUTOVER_SLACK_SIGNING_SECRET: SIGNING_SECRET } });
+  // The poller, stopped however the run ends (one left behind would go on polling at 200/s).
+  let poller: ChildProcess | undefined;
   try {
     await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: "T0BENCH", user: "U0BENCH", role: "viewer", environments: ["sb-*"] });
     const names = Array.from({ length: environments }, (_, i) => `sb-${i}`);
@@ -52,10 +54,10 @@ export async function scheduleBurst(environments: number): Promise<ScheduleBurst
 
     const perSecond = 200;
     const settings: PollerSettings = { url: server.url, token: ADMIN_TOKEN, names, perSecond, slackSecret: SIGNING_SECRET };
-    const poller = fork(path.join(__dirname, "status-poller.js"), [JSON.stringify(settings)]);
+    poller = fork(path.join(__dirname, "status-poller.js"), [JSON.stringify(settings)]);
     const polled = new Promise<PollerResult>((resolve, reject) => {
-      poller.once("message", (m) => resolve(m as PollerResult));
-      poller.once("exit", (code) => reject(new Error(`the status poller exited (${code}) before it reported`)));
+      poller!.once("message", (m) => resolve(m as PollerResult));
+      poller!.once("exit", (code) => reject(new Error(`the status poller exited (${code}) before it reported`)));
     });
     await new Promise((resolve) => setTimeout(resolve, at.getTime() - Date.now()));
     const runsOf = async (id: string) => ((await server.api("GET", `/v1/schedules/${id}/runs`)).json.runs as Run[]).filter((r) => Date.parse(r.scheduledAt) === at.getTime());
@@ -85,6 +87,7 @@ export async function scheduleBurst(environments: number): Promise<ScheduleBurst
       polls: { perSecond, count: polls.length, p50Ms: pct(polls, 50), p99Ms: pct(polls, 99), p999Ms: pct(polls, 99.9), failed: pollsFailed, healthz: { count: health.length, p99Ms: pct(health, 99), failed: healthFailed } },
     };
   } finally {
+    poller?.kill("SIGKILL");
     await server.stop();
   }
 }

@@ -23,7 +23,7 @@ const dataDir = tempDir("engine-workers");
 const runtimeDir = path.join(dataDir, "runtime");
 const interrupted: string[] = [];
 const engine = new WorkerEngine({
-  settings: { dataDir, passphrase: "test-passphrase", toolchain: resolveToolchain(), dataPlaneNiceness: niceness(process.pid) },
+  settings: { dataDir, passphrase: "test-passphrase", toolchain: resolveToolchain(), dataPlaneNiceness: niceness(process.pid), residentProvider: true },
   maxWorkers: 3,
   niceness: 10,
   idleMs: 1000,
