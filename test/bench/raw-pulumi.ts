@@ -34,6 +34,19 @@ function yamlLanguageHost(): string {
   return dir;
 }
 
+/** The one-fleet stack every fleet bench brings up: 2 instances of the fixture app. */
+export function benchFleetArgs(name: string, runtimeDir: string): FleetArgs {
+  return {
+    name,
+    version: "v1",
+    replicas: 2,
+    artifact: { command: ["node", fixtureApp] },
+    healthCheck: { path: "/healthz", intervalMs: 100, timeoutMs: 1000, healthyThreshold: 2, startTimeoutMs: 10_000 },
+    drainTimeoutMs: 2000,
+    runtimeDir,
+  };
+}
+
 export interface RawVsEngine {
   raw: { up: number[]; destroy: number[] };
   engine: { up: number[]; destroy: number[] };
@@ -44,15 +57,7 @@ export async function rawVsEngine(rounds: number): Promise<RawVsEngine> {
   const hostDir = yamlLanguageHost();
   const dir = tempDir("bench-raw");
   const runtimeDir = path.join(dir, "runtime");
-  const fleet = (name: string) => ({
-    name,
-    version: "v1",
-    replicas: 2,
-    artifact: { command: ["node", fixtureApp] },
-    healthCheck: { path: "/healthz", intervalMs: 100, timeoutMs: 1000, healthyThreshold: 2, startTimeoutMs: 10_000 },
-    drainTimeoutMs: 2000,
-    runtimeDir,
-  });
+  const fleet = (name: string) => benchFleetArgs(name, runtimeDir);
 
   // The stock CLI: a project of its own, its own backend and home.
   const project = path.join(dir, "raw-project");
@@ -78,7 +83,7 @@ export async function rawVsEngine(rounds: number): Promise<RawVsEngine> {
   pulumi("stack", "init", "raw");
 
   const engine = new WorkerEngine({ settings: { dataDir: path.join(dir, "engine"), passphrase: "bench", toolchain }, maxWorkers: 1, niceness: 0 });
-  const program: StackProgram = { kind: "local/fleet", args: fleet("engine-bench") as FleetArgs };
+  const program: StackProgram = { kind: "local/fleet", args: fleet("engine-bench") };
   const result: RawVsEngine = { raw: { up: [], destroy: [] }, engine: { up: [], destroy: [] } };
   const timed = async (into: number[], act: () => unknown) => {
     const t = process.hrtime.bigint();

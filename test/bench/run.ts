@@ -5,11 +5,10 @@ import path from "node:path";
 import { localFleetProgram } from "../../infra/local/fleet-program";
 import { resolveToolchain } from "../../server/engine/toolchain";
 import { testEngine } from "../helpers/engine";
-import { fixtureApp } from "../helpers/temp-dir";
 import { controlPlane } from "./control-plane";
 import { flagEvaluation } from "./flag-evaluation";
 import { median, proxyBench, type PassResult } from "./proxy-throughput";
-import { rawVsEngine } from "./raw-pulumi";
+import { benchFleetArgs, rawVsEngine } from "./raw-pulumi";
 import { deploymentsThroughReplicas } from "./replica-throughput";
 import { scheduleBurst } from "./schedule-burst";
 
@@ -36,15 +35,7 @@ async function fleetUpTimes(runs: number): Promise<{ up: number[]; destroy: numb
   const up: number[] = [];
   const destroy: number[] = [];
   for (let i = 0; i < runs; i++) {
-    const program = localFleetProgram({
-      name: `bench-${i}`,
-      version: "v1",
-      replicas: 2,
-      artifact: { command: ["node", fixtureApp] },
-      healthCheck: { path: "/healthz", intervalMs: 100, timeoutMs: 1000, healthyThreshold: 2, startTimeoutMs: 10_000 },
-      drainTimeoutMs: 2000,
-      runtimeDir,
-    });
+    const program = localFleetProgram(benchFleetArgs(`bench-${i}`, runtimeDir));
     let t = Date.now();
     await engine.up(`bench-${i}`, program);
     up.push((Date.now() - t) / 1000);

@@ -1,7 +1,6 @@
 // One unary gRPC call with an empty request, made over HTTP/2 by a process
 // of its own (of another user when `uid` is given): what any local process
 // could send to a gRPC server listening on 127.0.0.1.
-import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 
 const CALL = `
@@ -30,23 +29,4 @@ export function grpcCall(port: number, method: string, uid?: number): GrpcAnswer
   const run = spawnSync(process.execPath, ["-e", CALL, String(port), method], { encoding: "utf8", timeout: 10_000, cwd: "/", ...(uid !== undefined ? { uid, gid: uid } : {}) });
   if (run.status !== 0) throw new Error(`the gRPC call failed: ${run.stderr}`);
   return JSON.parse(run.stdout.trim()) as GrpcAnswer;
-}
-
-/** The ports a process listens on at 127.0.0.1 (its sockets found in the kernel's table). */
-export function listeningPorts(pid: number): number[] {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  return readFileSync("/proc/net/tcp", "utf8")
-    .split("\n")
-    .slice(1)
-    .map((l) => l.trim().split(/\s+/))
-    .filter((f) => f.length > 9 && f[3] === "0A" && f[1].startsWith("0100007F:") && inodes.has(f[9]))
-    .map((f) => parseInt(f[1].split(":")[1], 16));
 }

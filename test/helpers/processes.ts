@@ -1,5 +1,5 @@
 // Finds processes by a marker in their command line or environment, to prove nothing was left running.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /** Pids of live processes whose command line or environment holds every marker. */
 export function processesWith(...markers: string[]): number[] {
@@ -48,4 +48,23 @@ export function sessionOf(pid: number): number | undefined {
 export function strayEngineProcesses(pulumiHome: string, server: number): number[] {
   const workers = new Set(processesWith(`PULUMI_HOME=${pulumiHome}`).filter((pid) => parentOf(pid) === server));
   return processesWith(`PULUMI_HOME=${pulumiHome}`).filter((pid) => pid !== server && !workers.has(pid) && !workers.has(sessionOf(pid) ?? -1));
+}
+
+/** The TCP ports a process listens on (its socket inodes found in the kernel's table). */
+export function listeningPorts(pid: number): number[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return readFileSync(`/proc/${pid}/net/tcp`, "utf8")
+    .split("\n")
+    .slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length > 9 && f[3] === "0A" && inodes.has(f[9]))
+    .map((f) => parseInt(f[1].split(":")[1], 16));
 }

@@ -2,8 +2,9 @@
 // installs) for tests: 127.0.0.1 on a port the OS picks, found from the
 // process's own listening socket, scraping the given targets every second.
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { listeningPorts } from "./processes";
 import { tempDir } from "./temp-dir";
 import { waitFor } from "./wait-for";
 
@@ -21,23 +22,6 @@ export function prometheusBinary(): string {
   throw new Error("prometheus is not installed: run scripts/setup.sh as root (it installs Debian's prometheus), or apt-get install prometheus");
 }
 
-/** The TCP port a process listens on, from its socket inodes and /proc/net/tcp. */
-function listeningPort(pid: number): number | undefined {
-  const inodes = new Set<string>();
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
-      if (m) inodes.add(m[1]);
-    } catch {
-      // closed meanwhile
-    }
-  }
-  for (const line of readFileSync(`/proc/${pid}/net/tcp`, "utf8").split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length > 9 && f[3] === "0A" && inodes.has(f[9])) return parseInt(f[1].split(":")[1], 16);
-  }
-  return undefined;
-}
 
 export async function startPrometheus(targets: { job: string; address: string; metricsPath?: string }[]): Promise<PrometheusServer> {
   const dir = tempDir("prometheus");
@@ -57,7 +41,7 @@ export async function startPrometheus(targets: { job: string; address: string; m
   const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
   const port = await waitFor("prometheus to listen", () => {
     if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr.slice(-500)}`);
-    return listeningPort(child.pid!);
+    return listeningPorts(child.pid!)[0];
   }, 20_000, 100);
   const url = `http://127.0.0.1:${port}`;
   await waitFor("prometheus to be ready", async () => (await fetch(`${url}/-/ready`)).ok, 20_000, 100);

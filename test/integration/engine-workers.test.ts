@@ -13,9 +13,9 @@ import type { StackProgram } from "../../infra/programs";
 import { resolveToolchain } from "../../server/engine/toolchain";
 import { WorkerEngine } from "../../server/engine/worker-engine";
 import type { EngineProgress } from "../../server/deployments/stack-engine";
-import { grpcCall, listeningPorts, type GrpcAnswer } from "../helpers/grpc-call";
+import { grpcCall, type GrpcAnswer } from "../helpers/grpc-call";
 import { request } from "../helpers/http";
-import { processesWith } from "../helpers/processes";
+import { listeningPorts, processesWith } from "../helpers/processes";
 import { fixtureApp, tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
 
@@ -87,18 +87,7 @@ const ENGINE_METHODS = ["/pulumirpc.LanguageRuntime/Run", "/pulumirpc.Events/Str
 
 /** The `cutover` provider processes of this data directory, with their parents. */
 function providers(): { pid: number; parent: number }[] {
-  const marker = `PULUMI_HOME=${path.join(dataDir, "pulumi-home")}\0`;
-  return readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/environ`, "latin1").includes(marker) && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("provider-main");
-      } catch {
-        return false;
-      }
-    })
-    .map((pid) => ({ pid, parent: parentOf(pid) }));
+  return processesWith(`PULUMI_HOME=${path.join(dataDir, "pulumi-home")}\0`, "provider-main").map((pid) => ({ pid, parent: parentOf(pid) }));
 }
 
 function fleet(environment: string, mark: string): StackProgram {
