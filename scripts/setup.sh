@@ -2,7 +2,8 @@
 # Installs everything Cutover needs to run on this machine, idempotently:
 # npm dependencies, the pulumi CLI built from Pulumi's Go modules at the
 # version package.json pins, the cutover-proxy load balancer, the
-# compiled TypeScript and the web UI, and (as root) the system user local fleets run as.
+# compiled TypeScript and the web UI, and (as root) the system user local fleets run as
+# and nftables, which keeps them off the engine's loopback ports.
 # Built binaries are cached outside the repo, keyed by version or source
 # hash, so fresh clones reuse them.
 set -euo pipefail
@@ -95,5 +96,18 @@ if [ "$(id -u)" = 0 ] && ! getent passwd cutover-run >/dev/null; then
     useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin cutover-run
   else
     log "useradd is missing: local fleets and jobs will run as nobody (or set CUTOVER_LOCAL_RUN_AS)"
+  fi
+fi
+
+# 6. As root, sandboxed fleets and jobs are kept off the engine's loopback
+#    ports by a firewall rule (infra/local/provider/loopback-guard.ts):
+#    Debian's nftables sets it.
+if [ "$(id -u)" = 0 ] && ! command -v nft >/dev/null 2>&1 && [ ! -x /usr/sbin/nft ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    log "installing Debian's nftables (sandboxed fleets are kept off the engine's loopback ports with it)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends nftables >&2 || { apt-get update -qq >&2 && apt-get install -y -qq --no-install-recommends nftables >&2; }
+  else
+    log "nftables is missing: as root, Cutover needs it (nft) to sandbox local fleets; install it or run Cutover as another user"
   fi
 fi

@@ -52,7 +52,7 @@ import type { StackEngine } from "./deployments/stack-engine";
 import { AwsTarget } from "./targets/aws-target";
 import { KubernetesTarget } from "./targets/kubernetes-target";
 import { LocalTarget } from "./targets/local-target";
-import { decideLocalSandbox, type LocalSandbox } from "./targets/local-sandbox";
+import { decideLocalSandbox, guardLocalSandbox, type LocalSandbox } from "./targets/local-sandbox";
 import { TargetRegistry } from "./deployments/target-registry";
 import { SecretBox } from "./secrets/secret-box";
 import { metricSource, type MetricSourceDeps } from "./analysis/metric-sources";
@@ -80,6 +80,7 @@ export interface ServiceOptions {
 export async function createServices({ config, logger, toolchain, engine: injectedEngine, assumePluginsInstalled, localSandbox: decided }: ServiceOptions) {
   // Decided once, before anything runs: a run-as user that cannot be used stops the start.
   const localSandbox = decided ?? decideLocalSandbox(config.localRunAs);
+  await guardLocalSandbox(localSandbox);
   if (localSandbox.runAs) logger.info({ runAs: localSandbox.runAs }, localSandbox.summary);
   else logger.warn(localSandbox.summary);
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });

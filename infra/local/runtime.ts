@@ -8,4 +8,5 @@ export { identify, isAlive, type ProcessIdentity } from "./provider/process-iden
 export { runLocalJob, stopLocalJob, type LocalJob, type LocalJobResult } from "./provider/job-runner";
 export { applyBalancerRouting, type BalancerInputs } from "./provider/balancer-controller";
 export { resolveRunAs, environmentRunAs, switchError, describeRunAs, RunAsError, type RunAs } from "./provider/run-as";
+export { guardLoopback } from "./provider/loopback-guard";
 export { adminUrlOf, readAdmin, readAdminConfig } from "./provider/balancer-admin";

@@ -3,7 +3,7 @@
 // cannot be, what an environment runs is run with Cutover's own rights, so
 // the action policy (server/auth/authorization.ts) lets only an unscoped
 // admin choose it.
-import { describeRunAs, resolveRunAs, RunAsError, switchError, type RunAs } from "../../infra/local/runtime";
+import { describeRunAs, guardLoopback, resolveRunAs, RunAsError, switchError, type RunAs } from "../../infra/local/runtime";
 
 export interface LocalSandbox {
   /** The user fleets and jobs run as; absent when Cutover cannot switch users (they run as Cutover's own). */
@@ -48,4 +48,15 @@ export function decideLocalSandbox(setting: string | undefined, facts: SandboxFa
       ? `local fleets and pre-deploy jobs run as a uid and gid of their environment's own (from 1073741824, derived from its name), with ${runAs.user}'s home`
       : `local fleets and pre-deploy jobs run as ${describeRunAs(runAs)}`,
   };
+}
+
+/**
+ * A sandbox keeps its processes off the engine's loopback servers too
+ * (infra/local/provider/loopback-guard.ts). Checked at start so that a
+ * machine that cannot do it says so at once, rather than at the first fleet.
+ */
+export async function guardLocalSandbox(sandbox: LocalSandbox, guard: typeof guardLoopback = guardLoopback): Promise<void> {
+  if (!sandbox.runAs) return;
+  const unguarded = await guard(sandbox.runAs);
+  if (unguarded) throw new Error(`invalid configuration: local fleets and pre-deploy jobs would run as ${describeRunAs(sandbox.runAs)}, but ${unguarded}`);
 }

@@ -10,7 +10,7 @@ import os from "node:os";
 import path from "node:path";
 import { environmentRunAs, resolveRunAs, type RunAs } from "../../infra/local/provider/run-as";
 import { request } from "../helpers/http";
-import { processesWith } from "../helpers/processes";
+import { listeningPorts, processesWith } from "../helpers/processes";
 import { sharedTempDir } from "../helpers/runnable";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { uniqueMark } from "../helpers/environments";
@@ -47,6 +47,54 @@ if (process.env.PORT) {
   console.log("PROBE " + JSON.stringify(report));
   process.exit(Object.values(report.attempts).includes("allowed") ? 1 : 0);
 }
+`;
+
+// What a fleet finds listening on the machine in the kernel's ephemeral range
+// (where every server bound to port 0 lands: the engine's among them), and
+// what each answers to a gRPC call; and whether a peer fleet's port is still
+// reachable. Served once done, so the engine is at work all along.
+const ENGINE_PROBE = `
+const fs = require("node:fs");
+const http = require("node:http");
+const http2 = require("node:http2");
+const net = require("node:net");
+const os = require("node:os");
+const [low, high] = fs.readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\\s+/).map(Number);
+const me = process.getuid();
+const outside = Object.values(os.networkInterfaces()).flat().filter((i) => !i.internal && i.family === "IPv4").map((i) => i.address);
+const listeners = [];
+for (const [file, v6] of [["/proc/net/tcp", false], ["/proc/net/tcp6", true]]) {
+  for (const line of fs.readFileSync(file, "utf8").trim().split("\\n").slice(1)) {
+    const f = line.trim().split(/\\s+/);
+    const port = parseInt(f[1].split(":")[1], 16);
+    if (f[3] !== "0A" || Number(f[7]) === me || port < low || port > high) continue;
+    const any = /^0+$/.test(f[1].split(":")[0]);
+    const hosts = v6 ? ["::1", ...(any ? ["127.0.0.1", ...outside] : [])] : ["127.0.0.1", "0.0.0.0", ...(any ? outside : [])];
+    listeners.push({ port, uid: Number(f[7]), hosts });
+  }
+}
+const connect = (host, port) => new Promise((resolve) => {
+  const s = net.connect(port, host).on("connect", () => { s.destroy(); resolve("connected"); }).on("error", (e) => resolve(e.code));
+});
+const grpc = (host, port) => new Promise((resolve) => {
+  const done = (outcome) => { clearTimeout(timer); session.destroy(); resolve(outcome); };
+  const timer = setTimeout(() => done("timeout"), 3000);
+  const session = http2.connect("http://" + (host.includes(":") ? "[" + host + "]" : host) + ":" + port);
+  session.on("error", (e) => done(e.code || e.message));
+  const req = session.request({ ":method": "POST", ":path": "/pulumirpc.ResourceMonitor/SupportsFeature", "content-type": "application/grpc", te: "trailers" });
+  req.on("error", (e) => done(e.code || e.message));
+  req.on("response", (h) => h["grpc-status"] !== undefined && done("grpc-status " + h["grpc-status"]));
+  req.on("trailers", (t) => done("grpc-status " + t["grpc-status"]));
+  req.end(Buffer.alloc(5));
+});
+// A connection the kernel refuses says so; one it lets through is asked as a gRPC server would be.
+const call = async (host, port) => { const tcp = await connect(host, port); return tcp === "connected" ? grpc(host, port) : tcp; };
+(async () => {
+  const answers = [];
+  for (const l of listeners) for (const host of l.hosts) answers.push({ port: l.port, uid: l.uid, host, outcome: await call(host, l.port) });
+  const report = { range: [low, high], answers, peer: process.env.TARGET_PEER_PORT ? await connect("127.0.0.1", Number(process.env.TARGET_PEER_PORT)) : undefined };
+  http.createServer((req, res) => res.end(req.url === "/healthz" ? "ok" : JSON.stringify(report))).listen(Number(process.env.PORT), "127.0.0.1");
+})();
 `;
 
 describeAsRoot("a scoped admin's local environment, as root", () => {
@@ -161,6 +209,36 @@ describeAsRoot("a scoped admin's local environment, as root", () => {
     const failed = await waitForDeployment(server, job, "rolled_back");
     expect(failed.error.code).toBe("predeploy_failed");
     expect(failed.error.message).toContain(`the user ${runAs.user} (uid ${runAs.uid}, gid ${runAs.gid}) cannot reach the working directory ${hidden}`);
+  });
+
+  it("keeps its fleet off the engine's servers: nothing listening on an ephemeral loopback port answers it", async () => {
+    const [peer] = processesWith(peerMark);
+    const [peerPort] = listeningPorts(peer);
+    const spy = path.join(sharedTempDir("probe"), "engine-probe.js");
+    writeFileSync(spy, ENGINE_PROBE, { mode: 0o644 });
+    const created = await server.api(
+      "POST",
+      "/v1/environments",
+      {
+        name: "sbx-spy",
+        target: "local",
+        fleet: { replicas: 1, artifact: { command: ["node", spy], env: { TARGET_PEER_PORT: String(peerPort) } }, healthCheck: { path: "/healthz", interval: "100ms", startTimeout: "60s" } },
+        local: { listenPort: 0 },
+      },
+      scoped,
+    );
+    expect(created.status).toBe(201);
+    await waitForEnvironment(server, "sbx-spy", "ready");
+    const id = (await server.api("POST", "/v1/environments/sbx-spy/deployments", { version: "v1" }, scoped)).json.id;
+    await waitForDeployment(server, id, "succeeded");
+    const view = (await server.api("GET", "/v1/environments/sbx-spy", undefined, scoped)).json;
+    const report = JSON.parse((await request(view.traffic.url)).body) as { answers: { port: number; host: string; outcome: string }[]; peer: string };
+    // While its fleet started, the engine (the CLI's resource monitor, the program's language host, the provider) listened there.
+    expect(report.answers.length).toBeGreaterThanOrEqual(3);
+    // Not one of them answered: each connection was refused by the kernel before it reached a server.
+    expect(report.answers.filter((a) => a.outcome !== "ECONNREFUSED" && a.outcome !== "ECONNRESET")).toEqual([]);
+    // Another environment's fleet, outside that range, is still a network service like any other.
+    expect(report.peer).toBe("connected");
   });
 
   it("keeps environments apart: one environment's job cannot read or signal another's fleet", async () => {

@@ -5,10 +5,11 @@ import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "n
 import os from "node:os";
 import path from "node:path";
 import { ENVIRONMENT_ID_BASE, environmentRunAs, resolveRunAs, type PasswdEntry, type RunAs } from "../../infra/local/provider/run-as";
+import { guardedUids, guardLoopback, guardRules } from "../../infra/local/provider/loopback-guard";
 import { unreachableFor } from "../../infra/local/provider/run-as-access";
 import type { Principal } from "../../server/auth/token-service";
 import { ForbiddenError } from "../../server/errors";
-import { decideLocalSandbox, type SandboxFacts } from "../../server/targets/local-sandbox";
+import { decideLocalSandbox, guardLocalSandbox, type SandboxFacts } from "../../server/targets/local-sandbox";
 import { Authorization } from "../../server/auth/authorization";
 import { TokenService } from "../../server/auth/token-service";
 
@@ -161,5 +162,35 @@ describe("each environment's own uid", () => {
   it("is the configured user, for every environment, when the operator names one", () => {
     expect(environmentRunAs(configured, "shop")).toEqual(configured);
     expect(environmentRunAs(undefined, "shop")).toBeUndefined();
+  });
+});
+
+describe("the loopback guard a sandbox needs", () => {
+  const chosen = resolveRunAs(undefined, 0, lookupIn(PASSWD))!;
+  const configured = resolveRunAs("svc", 0, lookupIn(PASSWD))!;
+  const ephemeral = { low: 32768, high: 60999 };
+
+  it("refuses connections the guarded users open to ephemeral loopback ports, and nothing else", () => {
+    const everyEnvironment = guardedUids(environmentRunAs(chosen, "shop")!);
+    expect(guardedUids(chosen)).toEqual(everyEnvironment);
+    expect(everyEnvironment).toEqual({ low: ENVIRONMENT_ID_BASE, high: 2 ** 31 - 2 ** 16 - 1 });
+    expect(guardedUids(configured)).toEqual({ low: 1000, high: 1000 });
+    const rules = guardRules(everyEnvironment, ephemeral).split("\n").filter(Boolean);
+    const chain = `inet cutover sandbox_${ENVIRONMENT_ID_BASE}_${2 ** 31 - 2 ** 16 - 1}`;
+    expect(rules).toEqual([
+      "add table inet cutover",
+      `add chain ${chain} { type filter hook output priority 0; policy accept; }`,
+      `flush chain ${chain}`,
+      `add rule ${chain} meta skuid ${ENVIRONMENT_ID_BASE}-${2 ** 31 - 2 ** 16 - 1} ip daddr 127.0.0.0/8 tcp dport 32768-60999 tcp flags & (syn | ack) == syn reject with tcp reset`,
+      `add rule ${chain} meta skuid ${ENVIRONMENT_ID_BASE}-${2 ** 31 - 2 ** 16 - 1} ip6 daddr ::1 tcp dport 32768-60999 tcp flags & (syn | ack) == syn reject with tcp reset`,
+    ]);
+    expect(guardRules({ low: 1000, high: 1000 }, ephemeral)).toContain("meta skuid 1000 ip daddr");
+  });
+
+  it("stops the start when it cannot be put in place, naming what is missing", async () => {
+    await expect(guardLoopback(chosen, "/nonexistent/nft")).resolves.toMatch(/^nftables is not installed \(\/nonexistent\/nft\): install Debian's nftables/);
+    const failing = async () => "nft could not keep sandboxed processes off the engine's loopback ports: Operation not permitted";
+    await expect(guardLocalSandbox({ runAs: chosen, summary: "" }, failing)).rejects.toThrow(/^invalid configuration: local fleets and pre-deploy jobs would run as cutover-run .*Operation not permitted/);
+    await expect(guardLocalSandbox({ summary: "no sandbox" }, failing)).resolves.toBeUndefined();
   });
 });

@@ -28,6 +28,7 @@ import {
 } from "./fleet-spec";
 import { HealthCheckError, type HealthCheckSpec, waitUntilHealthy } from "./health-check";
 import { tail } from "./log-tail";
+import { guardLoopback } from "./loopback-guard";
 import { allocatePorts } from "./port-allocation";
 import { isAlive, terminate, type ProcessIdentity } from "./process-identity";
 import { environmentOfFleet, environmentRunAs, resolveRunAs } from "./run-as";
@@ -66,6 +67,8 @@ export async function startFleet(inputs: FleetInputs, options: StartOptions = {}
     const env = { ...cleanEnv(runAs), ...inputs.artifact.env };
     const unreachable = unreachableFor(runAs, { command: inputs.artifact.command, cwd: inputs.artifact.cwd ?? runAs.home, searchPath: env.PATH });
     if (unreachable) throw new Error(`fleet ${inputs.name} cannot start: ${unreachable}`);
+    const unguarded = await guardLoopback(runAs);
+    if (unguarded) throw new Error(`fleet ${inputs.name} cannot start: ${unguarded}`);
   }
   const ports = options.firstPorts ?? (await allocatePorts(inputs.replicas));
   if (ports.length !== inputs.replicas) throw new Error(`${ports.length} first ports for ${inputs.replicas} replicas`);

@@ -10,6 +10,7 @@ import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync } from "no
 import path from "node:path";
 import { cleanEnv } from "./clean-env";
 import { identify, isAlive, signal, waitForExit, type ProcessIdentity } from "./process-identity";
+import { guardLoopback } from "./loopback-guard";
 import { spawnIdentity, type RunAs } from "./run-as";
 import { unreachableFor } from "./run-as-access";
 
@@ -38,7 +39,7 @@ export async function runLocalJob(job: LocalJob, opts: { signal?: AbortSignal; o
   mkdirSync(path.dirname(job.logFile), { recursive: true });
   const env = { ...cleanEnv(job.runAs), ...job.env };
   const cwd = job.cwd ?? job.runAs?.home;
-  const unreachable = job.runAs && unreachableFor(job.runAs, { command: job.command, cwd: cwd!, searchPath: env.PATH });
+  const unreachable = job.runAs && (unreachableFor(job.runAs, { command: job.command, cwd: cwd!, searchPath: env.PATH }) ?? (await guardLoopback(job.runAs)));
   if (unreachable) {
     const output = `the job could not start: ${unreachable}`;
     appendFileSync(job.logFile, `${output}\n`);

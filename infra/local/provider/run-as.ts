@@ -25,7 +25,7 @@ export interface RunAs {
 
 /** Environments' own uids and gids lie in [2^30, 2^31 - 2^16): above any account a distribution hands out. */
 export const ENVIRONMENT_ID_BASE = 0x4000_0000;
-const ENVIRONMENT_ID_SPAN = 0x3fff_0000;
+export const ENVIRONMENT_ID_SPAN = 0x3fff_0000;
 
 /**
  * Who an environment's processes run as: with a per-environment setting,
