@@ -23,7 +23,6 @@ import { BoundedEngine } from "./engine/bounded-engine";
 import { EngineSlots } from "./engine/engine-slots";
 import { projectRoot, type Toolchain } from "./engine/toolchain";
 import { EnvironmentService } from "./environments/environment-service";
-import { EnvironmentRefresh } from "./environments/environment-refresh";
 import { apiRoutes } from "./http/api-routes";
 import { flagRoutes } from "./http/flag-routes";
 import { ofrepRouter } from "./http/ofrep-routes";
@@ -46,6 +45,8 @@ import { SignedRequestStore } from "./store/signed-request-store";
 import { TokenStore } from "./store/token-store";
 import { AuditStore } from "./store/audit-store";
 import { OperationStore } from "./store/operation-store";
+import { environmentOperations } from "./wiring/environment-operations";
+import { maintenanceRoutes } from "./http/maintenance-routes";
 import { OutboundGuard } from "./outbound/outbound-guard";
 import { HttpGateCaller, gateSigningSecret } from "./webhooks/gate-caller";
 import type { StackEngine } from "./deployments/stack-engine";
@@ -153,8 +154,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
   const lane = new LaneActivity();
   const deploymentService = new DeploymentService(environmentStore, deploymentStore, journal, runner, lane.recorded, targets, secrets, core.requests, (name) => slots.waitOf(name), (env, d, plan) => previewChanges(core, env, d, plan));
   const environmentService = new EnvironmentService({ ...core, runner, bus, poke: lane.recorded, busy: lane.busy });
-  const refresh = new EnvironmentRefresh({
-    ...core,
+  const { refresh, maintenance, lane: environmentWork } = environmentOperations(core, {
     operations,
     bus,
     poke: lane.recorded,
@@ -167,14 +167,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     runner,
     reaper,
     environmentService,
-    operations: {
-      next: (name) => operations.next(name),
-      run: async (name) => {
-        const op = await operations.next(name);
-        if (op) await refresh.run(op);
-      },
-      pendingEnvironments: () => operations.pendingEnvironments(),
-    },
+    operations: environmentWork,
   });
   const leaseTtlMs = config.leaseTtlMs;
   const workers = new EnvironmentWorkers(
@@ -259,6 +252,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     ...webhookRoutes(webhooks),
     ...changeRoutes({ tokens, deploymentStore, bus }),
     ...scheduleRoutes(schedules, refresh, tokens, authorization, metricProviders),
+    ...maintenanceRoutes(maintenance, authorization),
     ...flagRoutes(flags, flagRamps, tokens, authorization, metricProviders),
     ...pipelineRoutes({ pipelines, releases, environments: environmentService, tokens, authorization, metricProviders }),
   ];

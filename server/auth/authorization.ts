@@ -11,6 +11,8 @@ export type Action =
   | "environment.create"
   | "environment.delete"
   | "environment.refresh"
+  /** Putting an environment in maintenance, or taking it out: its balancer stops routing to the fleets meanwhile. */
+  | "environment.maintenance"
   | "deployment.create"
   | "deployment.rollback"
   | "deployment.control"
@@ -48,6 +50,7 @@ export const POLICY: Record<Action, Role> = {
   "environment.create": "admin",
   "environment.delete": "admin",
   "environment.refresh": "deployer",
+  "environment.maintenance": "deployer",
   "deployment.create": "deployer",
   "deployment.rollback": "deployer",
   "deployment.control": "deployer",

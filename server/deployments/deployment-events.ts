@@ -13,7 +13,9 @@ export interface DomainEvents {
   "environment:removed": [Environment];
   /** A refresh found the target differs from what Cutover recorded. */
   "environment:drifted": [{ environment: string; drift: { kind: string; message: string }[]; at: string }];
-  /** An environment operation (a refresh) ended. */
+  /** An environment went into maintenance, changed it, or came out of it. */
+  "environment:maintenance": [{ environment: string; on: boolean; mode?: string; since?: string; by?: { kind: string; name: string }; at: string }];
+  /** An environment operation (a refresh, a maintenance change) ended. */
   "operation:finished": [{ id: string; environment: string; state: string; error?: { code: string; message: string } }];
   /** A scheduled run ended (succeeded, failed, missed or skipped). */
   "schedule:run_finished": [{ scheduleId: string; runId: string; environment: string; kind: string; state: string; error?: { code: string; message: string } }];

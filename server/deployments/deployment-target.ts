@@ -3,7 +3,7 @@
 // traffic program over the two colors, and a health verdict on a new fleet.
 import type { StackProgram } from "../../infra/programs";
 import type { ResourceState } from "./stack-engine";
-import type { RunnableArtifact, Color, EnvironmentSpec, Strategy, TargetName } from "./model";
+import type { RunnableArtifact, Color, EnvironmentSpec, Maintenance, Strategy, TargetName } from "./model";
 
 export interface PoolState {
   weight: number;
@@ -11,7 +11,12 @@ export interface PoolState {
   fleet?: Record<string, unknown>;
 }
 
-export type TrafficState = Record<Color, PoolState>;
+/** The two pools, and the environment's maintenance while it is on (a target that supports it makes its balancer keep requests from the pools). */
+export interface TrafficState {
+  blue: PoolState;
+  green: PoolState;
+  maintenance?: Maintenance;
+}
 
 export interface RequestCounts {
   requests: number;
@@ -72,6 +77,8 @@ export interface JobResult {
 
 export interface DeploymentTarget {
   readonly name: TargetName;
+  /** Whether its balancer can keep requests from the pools while the environment is in maintenance. */
+  readonly maintenance?: boolean;
   /** Completes a spec at creation (ports, defaults) and rejects what the target cannot do. */
   prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec>;
   /** Rejects a strategy the target cannot carry out for this environment. */

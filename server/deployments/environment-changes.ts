@@ -3,7 +3,7 @@
 // of deployment-states.ts. The repository applies a transition atomically
 // (read, change, write under the environment's fence); nothing else
 // writes an environment.
-import type { Color, Deployment, Environment, FleetRecord, RecordedDrift } from "./model";
+import type { Color, Deployment, Environment, FleetRecord, Maintenance, RecordedDrift } from "./model";
 
 export const ENVIRONMENT_TRANSITIONS = [
   /** Creation finished: the traffic stack is up. */
@@ -36,6 +36,8 @@ export const ENVIRONMENT_TRANSITIONS = [
   "new_version_kept",
   /** Something needs attention (a fleet that could not be retired, a rollback that failed). */
   "needs_attention",
+  /** Maintenance began, changed or ended: every later traffic change carries it. */
+  "maintenance_set",
 ] as const;
 
 export type EnvironmentTransition = (typeof ENVIRONMENT_TRANSITIONS)[number];
@@ -72,6 +74,12 @@ export const failDeletion = (error: Problem) =>
   change("deletion_failed", (e) => {
     e.status = "failed";
     e.error = error;
+  });
+
+export const setMaintenance = (maintenance: Maintenance | undefined) =>
+  change("maintenance_set", (e) => {
+    if (maintenance) e.maintenance = maintenance;
+    else delete e.maintenance;
   });
 
 export const recordDrift = (drift: RecordedDrift | undefined) =>

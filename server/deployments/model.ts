@@ -51,8 +51,27 @@ export interface Environment {
   error?: { code: string; message: string };
   /** What the last refresh found different between the target and Cutover's records; absent when it found nothing. */
   drift?: RecordedDrift;
+  /** Set while the environment is in maintenance: its balancer keeps requests from the fleets. */
+  maintenance?: Maintenance;
   createdAt: string;
   updatedAt: string;
+}
+
+/**
+ * Maintenance as the balancer carries it through every traffic change:
+ * `page` answers each request at once with 503 and the page; `hold` keeps
+ * each request until maintenance ends (then routes it) or `holdTimeoutMs`
+ * passes (then the page).
+ */
+export interface Maintenance {
+  mode: "page" | "hold";
+  /** Sent as Retry-After with the page; 0: none. */
+  retryAfterSeconds: number;
+  holdTimeoutMs: number;
+  /** Plain text shown on the page. */
+  message?: string;
+  since: string;
+  by?: Actor;
 }
 
 export interface RecordedDrift {

@@ -58,7 +58,7 @@ export class TrafficOperator {
       if (fleet && n !== undefined && Array.isArray(fleet.endpoints)) fleet = { ...fleet, endpoints: fleet.endpoints.slice(0, n) };
       return { weight: fleet ? weights[c] : 0, fleet };
     };
-    return { blue: pool("blue"), green: pool("green") };
+    return { blue: pool("blue"), green: pool("green"), ...(env.maintenance ? { maintenance: env.maintenance } : {}) };
   }
 
   program(env: Environment, weights: Record<Color, number>, without: Color[] = [], keep: Partial<Record<Color, number>> = {}) {

@@ -1,4 +1,4 @@
-// Environment operations other than deployments (refresh), as the domain
+// Environment operations other than deployments (refresh, maintenance), as the domain
 // sees them, with the storage they need.
 import type { Actor, RecordedDrift } from "../deployments/model";
 
@@ -8,9 +8,12 @@ export type OperationState = "queued" | "running" | "succeeded" | "failed";
 export interface Operation {
   id: string;
   environment: string;
-  kind: "refresh";
+  kind: "refresh" | "maintenance";
   state: OperationState;
-  onDrift: "report" | "repave";
+  /** A refresh's: what drift leads to. */
+  onDrift?: "report" | "repave";
+  /** A maintenance change's: on (and how), or off. */
+  maintenance?: MaintenanceRequest;
   requestedBy?: Actor;
   /** What the refresh found. */
   drift?: RecordedDrift["items"];
@@ -19,6 +22,14 @@ export interface Operation {
   error?: { code: string; message: string };
   createdAt: string;
   updatedAt: string;
+}
+
+export interface MaintenanceRequest {
+  on: boolean;
+  mode: "page" | "hold";
+  retryAfterSeconds: number;
+  holdTimeoutMs: number;
+  message?: string;
 }
 
 export interface OperationRepository {

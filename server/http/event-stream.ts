@@ -107,6 +107,7 @@ export function streamChanges(
     bus.on("environment:weights", ({ environment }) => send({ environment, kind: "environment", type: "weights" })),
     bus.on("environment:removed", (e) => send({ environment: e.name, kind: "environment", type: "removed" })),
     bus.on("environment:drifted", ({ environment }) => send({ environment, kind: "environment", type: "drifted" })),
+    bus.on("environment:maintenance", ({ environment }) => send({ environment, kind: "environment", type: "maintenance" })),
     bus.on("operation:finished", ({ environment }) => send({ environment, kind: "operation" })),
     bus.on("flag:changed", ({ environment }) => send({ environment, kind: "flag" })),
   ];

@@ -33,6 +33,7 @@ function fromRow(r: Row): Environment {
     trafficUnrecorded: parse(r.traffic_unrecorded),
     error: parse(r.error),
     drift: parse(r.drift),
+    maintenance: parse(r.maintenance),
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -55,6 +56,7 @@ function toRow(env: Environment): Row {
     traffic_unrecorded: json(env.trafficUnrecorded),
     error: json(env.error),
     drift: json(env.drift),
+    maintenance: json(env.maintenance),
     expires_at: expiryOf(env) ?? null,
     created_at: env.createdAt,
     updated_at: env.updatedAt,

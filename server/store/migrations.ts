@@ -129,6 +129,12 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .execute();
       },
     },
+    // An environment's maintenance, carried by every traffic change while it is on.
+    "0013_maintenance": {
+      async up(db: Kysely<unknown>) {
+        await db.schema.alterTable("environments").addColumn("maintenance", "text").execute();
+      },
+    },
   };
 }
 

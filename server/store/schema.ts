@@ -20,6 +20,8 @@ export interface EnvironmentsTable {
   error: string | null;
   /** The drift the last refresh found (JSON), or null. */
   drift: string | null;
+  /** Maintenance while it is on (JSON), or null. */
+  maintenance: string | null;
   /** When the spec's `ttl` runs out (ISO-8601), or null for an environment without one. */
   expires_at: string | null;
   created_at: string;

@@ -46,5 +46,5 @@ export function fleetInputs(
 }
 
 export function trafficInputs(spec: EnvironmentSpec, traffic: TrafficState, secrets: TrafficSecrets = {}): TrafficProgramInputs {
-  return { environment: spec.name, pools: traffic, ...(secrets.forceKey ? { forceKey: secrets.forceKey } : {}) };
+  return { environment: spec.name, pools: { blue: traffic.blue, green: traffic.green }, ...(secrets.forceKey ? { forceKey: secrets.forceKey } : {}) };
 }

@@ -18,12 +18,14 @@ import {
   type RunAs,
 } from "../../infra/local/runtime";
 import { InputError } from "../errors";
+import { maintenancePage } from "./maintenance-page";
 import { parseDuration } from "../../infra/duration";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
 import type { DeploymentTarget, FleetCondition, JobResult, PoolStats, RunnableJob, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "../deployments/deployment-target";
 
 export class LocalTarget implements DeploymentTarget {
   readonly name = "local" as const;
+  readonly maintenance = true;
 
   /**
    * `reap` removes every runtime leftover no stack owns; only a replica
@@ -91,6 +93,7 @@ export class LocalTarget implements DeploymentTarget {
       stickyCookie: local.stickyCookie,
       ...(local.forceHeader && secrets.forceKey ? { forceHeader: local.forceHeader, forceKey: secrets.forceKey } : {}),
       healthCheck: { path: spec.fleet.healthCheck.path, intervalMs: parseDuration(spec.fleet.healthCheck.interval), timeoutMs: parseDuration(spec.fleet.healthCheck.timeout) },
+      ...(traffic.maintenance ? { maintenance: maintenancePage(traffic.maintenance) } : {}),
       runtimeDir: this.runtimeDir,
     };
   }

@@ -7,6 +7,7 @@ export const WEBHOOK_EVENTS = [
   "deployment.rolled_back",
   "deployment.failed",
   "environment.drifted",
+  "environment.maintenance",
   "schedule.run_failed",
   "promotion.started",
   "promotion.succeeded",

@@ -12,6 +12,7 @@ const ICON: Record<string, string> = {
   "deployment.rolled_back": ":leftwards_arrow_with_hook:",
   "deployment.failed": ":x:",
   "environment.drifted": ":warning:",
+  "environment.maintenance": ":construction:",
   "schedule.run_failed": ":alarm_clock:",
   "promotion.started": ":arrow_forward:",
   "promotion.succeeded": ":white_check_mark:",
@@ -27,6 +28,9 @@ export function slackMessage(m: WebhookMessage): { text: string; blocks: unknown
   let line: string;
   if (m.type === "environment.drifted") {
     line = `*${m.environment}* has drifted: ${(d.drift ?? []).map((x) => x.message).join("; ")}`;
+  } else if (m.type === "environment.maintenance") {
+    const e = m.data as { on: boolean; mode?: string; by?: { name: string } };
+    line = e.on ? `*${m.environment}* is in maintenance (${e.mode === "hold" ? "requests held" : "a 503 page"})${e.by ? `, by ${e.by.name}` : ""}` : `*${m.environment}* is out of maintenance${e.by ? `, by ${e.by.name}` : ""}`;
   } else if (m.type === "schedule.run_failed") {
     line = `A ${d.kind ?? ""} run of schedule \`${d.scheduleId}\` on *${m.environment}* ${d.state === "missed" ? "was missed" : "failed"}${d.error?.message ? `: ${d.error.message}` : ""}`;
   } else if (m.type === "release.created") {

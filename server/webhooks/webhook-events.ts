@@ -58,6 +58,7 @@ export function onWebhookEvents(bus: DomainEventBus, deployments: DeploymentRepo
   const offs = [
     bus.on("deployment:event", (e) => void fromJournal(e).catch(() => undefined)),
     bus.on("environment:drifted", (e) => publish({ type: "environment.drifted", environment: e.environment, data: { ...e } })),
+    bus.on("environment:maintenance", (e) => publish({ type: "environment.maintenance", environment: e.environment, data: { ...e } })),
     bus.on("promotion:held", (e) => publish({ type: "promotion.held", environment: e.stage, data: { ...e } })),
     bus.on("promotion:eligible", (e) => publish({ type: "promotion.eligible", environment: e.stage, data: { ...e } })),
     // A release belongs to no one environment: it goes to webhooks that reach every environment its maker's scope does.

@@ -48,8 +48,17 @@ describe("environment transitions", () => {
       changes.restoreLive(deployment),
       changes.keepNewVersion(deployment),
       changes.needAttention({ code: "c", message: "m" }),
+      changes.setMaintenance(undefined),
     ];
     expect(made.map((c) => c.transition).sort()).toEqual([...ENVIRONMENT_TRANSITIONS].sort());
+  });
+
+  it("keeps maintenance until it is set off", () => {
+    const on = { mode: "hold" as const, retryAfterSeconds: 30, holdTimeoutMs: 5000, since: "t1" };
+    const env = applied(environment(), changes.setMaintenance(on));
+    expect(env.maintenance).toEqual(on);
+    expect(applied(env, changes.intendTraffic({ blue: 0, green: 100 }, "d2", "t2")).maintenance).toEqual(on);
+    expect(applied(env, changes.setMaintenance(undefined)).maintenance).toBeUndefined();
   });
 
   it("makes an environment ready, or failed, only while it is being created", () => {

@@ -37,7 +37,19 @@ export interface BalancerInputs {
   forceHeader?: string;
   forceKey?: string;
   healthCheck?: BalancerHealthCheck;
+  /** While set, routed requests are kept from the pools: answered with the page, or held until it is unset. */
+  maintenance?: BalancerMaintenance;
   runtimeDir: string;
+}
+
+/** The proxy's maintenance settings (infra/local/proxy/maintenance.go). */
+export interface BalancerMaintenance {
+  mode: "page" | "hold";
+  status?: number;
+  retryAfterSeconds?: number;
+  holdTimeoutMs?: number;
+  body?: string;
+  contentType?: string;
 }
 
 export interface BalancerOutputs extends BalancerInputs {
@@ -68,6 +80,7 @@ interface ProxyConfig {
   forceHeader?: string;
   forceKey?: string;
   healthCheck?: BalancerHealthCheck;
+  maintenance?: BalancerMaintenance;
 }
 
 export function proxyBinary(): string {
@@ -91,6 +104,7 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
     forceHeader: inputs.forceHeader,
     forceKey: inputs.forceKey,
     healthCheck: inputs.healthCheck,
+    ...(inputs.maintenance ? { maintenance: inputs.maintenance } : {}),
   };
 }
 
@@ -217,7 +231,7 @@ export async function applyBalancerRouting(
 }
 
 /** The routing the running proxy reports (its pools and weights), or undefined if it does not answer. */
-export async function readBalancerRouting(outputs: BalancerOutputs): Promise<{ pools: Record<string, PoolInputs> } | undefined> {
+export async function readBalancerRouting(outputs: BalancerOutputs): Promise<{ pools: Record<string, PoolInputs>; maintenance?: BalancerMaintenance } | undefined> {
   return readAdminConfig<ProxyConfig>(adminUrl(outputs.boundAdminPort ?? outputs.adminPort, "/config"), { timeoutMs: 1000 }).catch(() => undefined);
 }
 
@@ -234,17 +248,31 @@ export async function stopBalancerDir(dir: string): Promise<void> {
 
 /** Polls the admin port until the proxy reports the expected routing. */
 async function waitForConfig(adminPort: number, want: ProxyConfig, timeoutMs: number, alive: () => boolean, pollMs = 25) {
-  const wantPools = JSON.stringify(normalise(want.pools));
+  const wanted = JSON.stringify([normalise(want.pools), maintenanceOf(want)]);
   const applied = await pollUntil(
     async () => {
       const got = await readAdminConfig<ProxyConfig>(adminUrl(adminPort, "/config"), { timeoutMs: 1000 }).catch(() => undefined);
-      if (got && JSON.stringify(normalise(got.pools)) === wantPools) return true;
+      if (got && JSON.stringify([normalise(got.pools), maintenanceOf(got)]) === wanted) return true;
       if (!alive()) throw new Error("the proxy process exited");
       return undefined;
     },
     { timeoutMs, intervalMs: pollMs },
   );
   if (!applied) throw new Error("the proxy did not apply its configuration in time");
+}
+
+/** Maintenance as the proxy reports it (zero values left out), or null. */
+export function maintenanceOf(config: { maintenance?: BalancerMaintenance }): BalancerMaintenance | null {
+  const m = config.maintenance;
+  if (!m) return null;
+  return {
+    mode: m.mode,
+    ...(m.status ? { status: m.status } : {}),
+    ...(m.retryAfterSeconds ? { retryAfterSeconds: m.retryAfterSeconds } : {}),
+    ...(m.holdTimeoutMs ? { holdTimeoutMs: m.holdTimeoutMs } : {}),
+    ...(m.body ? { body: m.body } : {}),
+    ...(m.contentType ? { contentType: m.contentType } : {}),
+  };
 }
 
 function normalise(pools: Record<string, PoolInputs>) {

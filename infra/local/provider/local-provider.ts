@@ -5,6 +5,7 @@
 import type * as provider from "@pulumi/pulumi/provider";
 import { inspectFleet, scaleFleet, startFleet, stopFleet, type FleetInputs, type FleetOutputs } from "./fleet-controller";
 import {
+  maintenanceOf,
   readBalancerRouting,
   reconfigureBalancer,
   startBalancer,
@@ -99,7 +100,9 @@ export class LocalProvider implements provider.Provider {
     const pools = Object.fromEntries(
       Object.entries(routing.pools ?? {}).map(([name, p]) => [name, { weight: p.weight, endpoints: p.endpoints ?? [], ...(p.version ? { version: p.version } : {}) }]),
     );
-    const actual = { ...props, pools };
+    const { maintenance: _recorded, ...rest } = props;
+    const maintenance = routing.maintenance ? maintenanceOf(routing) : undefined;
+    const actual = { ...rest, pools, ...(maintenance ? { maintenance } : {}) };
     const outputOnly = ["dir", "process", "url", "metricsUrl", "boundListenPort", "boundAdminPort"];
     return { id, props: actual, inputs: inputsOf(actual, Object.keys(actual).filter((k) => !outputOnly.includes(k))) };
   }

@@ -33,6 +33,7 @@ const balancerInputs = {
   forceHeader: string,
   forceKey: { ...string, secret: true },
   healthCheck: ANY,
+  maintenance: ANY,
   runtimeDir: string,
 };
 

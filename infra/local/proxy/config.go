@@ -23,6 +23,8 @@ type Config struct {
 	ForceHeader string      `json:"forceHeader,omitempty"`
 	ForceKey    string      `json:"forceKey,omitempty"`
 	HealthCheck HealthCheck `json:"healthCheck,omitzero"`
+	// Maintenance, when set, keeps routed requests from the pools (maintenance.go).
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
 }
 
 // forcing tells whether a request may choose its pool.
@@ -79,6 +81,11 @@ func loadConfig(path string) (*Config, error) {
 	}
 	if c.HealthCheck.IntervalMs < 0 || c.HealthCheck.TimeoutMs < 0 {
 		return nil, fmt.Errorf("healthCheck durations must not be negative")
+	}
+	if c.Maintenance != nil {
+		if err := c.Maintenance.validate(); err != nil {
+			return nil, err
+		}
 	}
 	for name, p := range c.Pools {
 		if p.Weight < 0 {

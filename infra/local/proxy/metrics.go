@@ -44,8 +44,9 @@ func (p *poolMetrics) of(forced bool) *requestCounters {
 }
 
 type metricsRegistry struct {
-	mu    sync.Mutex
-	pools map[poolKey]*poolMetrics
+	mu          sync.Mutex
+	pools       map[poolKey]*poolMetrics
+	maintenance maintenanceMetrics
 }
 
 // poolKey names a series: a pool serving a version. A new version in a
@@ -112,6 +113,10 @@ var (
 	forcedDuration = prometheus.NewDesc("cutover_proxy_forced_request_duration_seconds", "Upstream request latency of forced requests, by pool.", poolLabels, nil)
 	weightDesc     = prometheus.NewDesc("cutover_proxy_pool_weight", "Configured weight, by pool.", poolLabels, nil)
 	endpointUpDesc = prometheus.NewDesc("cutover_proxy_endpoint_up", "Whether the endpoint takes requests (not ejected, passing health checks).", append(poolLabels, "endpoint"), nil)
+	pagesDesc      = prometheus.NewDesc("cutover_proxy_maintenance_pages_total", "Requests answered with the maintenance page.", nil, nil)
+	heldDesc       = prometheus.NewDesc("cutover_proxy_held_requests_total", "Requests held while maintenance was on in hold mode.", nil, nil)
+	releasedDesc   = prometheus.NewDesc("cutover_proxy_released_requests_total", "Held requests routed once maintenance ended.", nil, nil)
+	holdingDesc    = prometheus.NewDesc("cutover_proxy_requests_holding", "Requests held right now.", nil, nil)
 )
 
 // counterSpec names a counter of requestCounters, routed and forced; counterDesc is one of them described.
@@ -154,6 +159,10 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- forcedDuration
 	ch <- weightDesc
 	ch <- endpointUpDesc
+	ch <- pagesDesc
+	ch <- heldDesc
+	ch <- releasedDesc
+	ch <- holdingDesc
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -168,6 +177,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		collectCounters(ch, forcedCounters, forcedDuration, &p.forced, k)
 		ch <- prometheus.MustNewConstMetric(ejectionsDesc, prometheus.CounterValue, float64(p.ejections.Load()), k.pool, k.version)
 	}
+	mm := &c.m.maintenance
+	ch <- prometheus.MustNewConstMetric(pagesDesc, prometheus.CounterValue, float64(mm.pages.Load()))
+	ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.CounterValue, float64(mm.held.Load()))
+	ch <- prometheus.MustNewConstMetric(releasedDesc, prometheus.CounterValue, float64(mm.released.Load()))
+	ch <- prometheus.MustNewConstMetric(holdingDesc, prometheus.GaugeValue, float64(mm.holding.Load()))
 	r := c.current()
 	now := time.Now().UnixNano()
 	for _, p := range r.pools {

@@ -31,9 +31,20 @@ func newProxy(r *router, clients *clientCache) *proxy {
 	return p
 }
 
+// swap puts a new router in force and wakes the requests the old one held.
+func (p *proxy) swap(r *router) {
+	close(p.current.Swap(r).replaced)
+}
+
 func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	r := p.current.Load()
 	pool, forced := r.pick(fastKeys{&ctx.Request.Header})
+	if r.cfg.Maintenance != nil && !forced {
+		if r = p.maintain(ctx, r); r == nil {
+			return
+		}
+		pool, forced = r.pick(fastKeys{&ctx.Request.Header})
+	}
 	if pool == nil {
 		ctx.Error("no pool has traffic\n", fasthttp.StatusServiceUnavailable)
 		return

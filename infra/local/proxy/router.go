@@ -37,10 +37,13 @@ type router struct {
 	// forceKey is the SHA-256 of the config's force key: comparing digests
 	// takes the same time whatever the length of the key a request sends.
 	forceKey [sha256.Size]byte
+	// replaced is closed once a newer router is in force: held requests look again.
+	replaced    chan struct{}
+	maintenance *maintenanceMetrics
 }
 
 func newRouter(cfg *Config, m *metricsRegistry, table *endpointTable) *router {
-	r := &router{cfg: cfg, byName: map[string]*upstreamPool{}}
+	r := &router{cfg: cfg, byName: map[string]*upstreamPool{}, replaced: make(chan struct{}), maintenance: &m.maintenance}
 	if cfg.forcing() {
 		r.forceKey = sha256.Sum256([]byte(cfg.ForceKey))
 	}

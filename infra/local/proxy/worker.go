@@ -78,7 +78,7 @@ func reload(path string, px *proxy, metrics *metricsRegistry, endpoints *endpoin
 		log.Printf("reload rejected: listen and admin addresses cannot change in place")
 		return
 	}
-	px.current.Store(newRouter(cfg, metrics, endpoints))
+	px.swap(newRouter(cfg, metrics, endpoints))
 	saveApplied(path, cfg)
 	log.Printf("reloaded routing")
 }

@@ -1,0 +1,76 @@
+// Maintenance: the environment's balancer keeps requests from its fleets,
+// answering them with a page (503, Retry-After) or holding them until
+// maintenance ends. It is recorded on the environment, so every later
+// traffic change (a deployment's steps, a rollback, a recovery's rebuild of
+// the balancer) carries it until it is turned off. Turning it on or off is
+// environment work: queued in the environment's lane like a refresh, so it
+// never races a deployment's own change of the same balancer.
+import { randomBytes } from "node:crypto";
+import type { DomainEventBus } from "../deployments/deployment-events";
+import type { RunnerDeps } from "../deployments/runner-deps";
+import type { Actor, Maintenance } from "../deployments/model";
+import { ConflictError, describeError, NotFoundError } from "../errors";
+import type { MaintenanceRequest, Operation, OperationRepository } from "./ports";
+import { setMaintenance } from "../deployments/environment-changes";
+
+export interface MaintenanceDeps extends RunnerDeps {
+  operations: OperationRepository;
+  bus: DomainEventBus;
+  poke(environment: string): void;
+}
+
+export class EnvironmentMaintenance {
+  constructor(private readonly deps: MaintenanceDeps) {}
+
+  /** Queues the change behind the environment's other work. */
+  async request(environment: string, maintenance: MaintenanceRequest, by?: Actor): Promise<Operation> {
+    const env = await this.deps.environments.get(environment);
+    if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
+    if (env.status === "deleting") throw new ConflictError("environment_not_ready", `environment ${environment} is being deleted`, { environment, status: env.status });
+    if (!this.deps.targets.get(env.spec.target).maintenance) {
+      throw new ConflictError(
+        "maintenance_unsupported",
+        `maintenance needs a balancer Cutover runs (the local target); a ${env.spec.target} environment's traffic goes through its own load balancer or gateway`,
+        { environment, target: env.spec.target },
+      );
+    }
+    const now = new Date().toISOString();
+    const op: Operation = { id: `op_${randomBytes(8).toString("hex")}`, environment, kind: "maintenance", state: "queued", maintenance, ...(by ? { requestedBy: by } : {}), createdAt: now, updatedAt: now };
+    await this.deps.operations.insert(op);
+    this.deps.poke(environment);
+    return op;
+  }
+
+  /** Runs a queued (or, after a crash, a running) change to its end: recorded first, then made on the balancer and read back. */
+  async run(op: Operation): Promise<void> {
+    const { environments, operations, traffic, bus, logger } = this.deps;
+    op.state = "running";
+    await operations.save(op);
+    try {
+      let env = await environments.get(op.environment);
+      if (!env || env.status !== "ready") throw new ConflictError("environment_not_ready", `environment ${op.environment} is ${env?.status ?? "gone"}`);
+      const wanted = op.maintenance!;
+      const at = new Date().toISOString();
+      const setting: Maintenance | undefined = wanted.on
+        ? {
+            mode: wanted.mode,
+            retryAfterSeconds: wanted.retryAfterSeconds,
+            holdTimeoutMs: wanted.holdTimeoutMs,
+            ...(wanted.message ? { message: wanted.message } : {}),
+            since: env.maintenance?.since ?? at,
+            ...(op.requestedBy ? { by: op.requestedBy } : {}),
+          }
+        : undefined;
+      env = await environments.update(env.name, setMaintenance(setting));
+      if (env.traffic) env = await traffic.apply(env, env.weights, { label: "maintenance" });
+      logger.info({ environment: env.name, maintenance: setting ? setting.mode : "off" }, setting ? "maintenance on" : "maintenance off");
+      bus.emit("environment:maintenance", { environment: env.name, on: Boolean(setting), ...(setting ? { mode: setting.mode, since: setting.since } : {}), ...(op.requestedBy ? { by: op.requestedBy } : {}), at });
+      op.state = "succeeded";
+    } catch (err) {
+      op.state = "failed";
+      op.error = describeError(err);
+    }
+    await operations.save(op);
+    bus.emit("operation:finished", { id: op.id, environment: op.environment, state: op.state, ...(op.error ? { error: op.error } : {}) });
+  }
+}

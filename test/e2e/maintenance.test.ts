@@ -1,0 +1,159 @@
+// Maintenance through the public API against a real server, its real
+// balancer and fleets: the page (503, Retry-After, the message as text),
+// the force key still reaching a pool, maintenance kept through a
+// deployment, held requests routed once it ends, a server killed between
+// recording the change and making it, and what each caller may do.
+import http from "node:http";
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { request } from "../helpers/http";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { tempDir } from "../helpers/temp-dir";
+import { waitFor } from "../helpers/wait-for";
+
+const ENV = "maint";
+const HEADER = "x-cutover-pool";
+
+interface Answer {
+  status: number;
+  body: string;
+  retryAfter?: string;
+  ms: number;
+}
+
+function ask(url: string, headers: Record<string, string> = {}): Promise<Answer> {
+  const start = Date.now();
+  return new Promise((resolve) => {
+    const req = http.get(url, { headers, timeout: 60_000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers["retry-after"] as string | undefined, ms: Date.now() - start }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (e) => resolve({ status: -1, body: e.message, ms: Date.now() - start }));
+  });
+}
+
+const versionOf = (a: Answer) => (a.status === 200 ? (JSON.parse(a.body) as { version: string }).version : undefined);
+
+describe("maintenance of a local environment", () => {
+  const dataDir = tempDir("maintenance");
+  let server: RunningServer;
+  let url = "";
+  let forceKey = "";
+  let version = 0;
+
+  const environment = async () => (await server.api("GET", `/v1/environments/${ENV}`)).json;
+  const operation = async (reply: { status: number; json: { id: string } }) => {
+    expect(reply.status).toBe(202);
+    let op: { state: string; error?: unknown } = { state: "queued" };
+    await waitFor("the operation to end", async () => {
+      op = (await server.api("GET", `/v1/operations/${reply.json.id}`)).json;
+      return op.state === "succeeded" || op.state === "failed";
+    });
+    return op;
+  };
+  const deploy = async () => waitForDeployment(server, (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json.id, "terminal");
+
+  beforeAll(async () => {
+    server = await startServer({ dataDir });
+    const created = await server.api("POST", "/v1/environments", await environmentSpec(ENV, uniqueMark(), { local: { listenPort: 0, forceHeader: HEADER } }));
+    expect(created.status).toBe(201);
+    forceKey = created.json.forceKey;
+    url = (await waitForEnvironment(server, ENV, "ready")).traffic.url;
+    expect((await deploy()).state).toBe("succeeded");
+  });
+
+  afterAll(() => server?.stop());
+
+  it("answers every request with the page while on, lets the force key through, and keeps it through a deployment", async () => {
+    const on = await operation(await server.api("POST", `/v1/environments/${ENV}/maintenance`, { retryAfter: "2m", message: "<b>Back</b> at noon & soon" }));
+    expect(on).toMatchObject({ state: "succeeded" });
+    const page = await ask(`${url}/`);
+    expect(page).toMatchObject({ status: 503, retryAfter: "120" });
+    // The message is text on Cutover's page, never markup of the caller's.
+    expect(page.body).toContain("&#60;b&#62;Back&#60;/b&#62; at noon &#38; soon");
+    expect(page.body).not.toContain("<b>");
+    expect((await environment()).maintenance).toMatchObject({ mode: "page", retryAfterSeconds: 120, by: { kind: "token" } });
+    const forced = await ask(`${url}/`, { [HEADER]: `blue:${forceKey}` });
+    expect(versionOf(forced) ?? versionOf(await ask(`${url}/`, { [HEADER]: `green:${forceKey}` }))).toBe("v1");
+
+    // A deployment's traffic changes carry it: the new version is live, and still behind the page.
+    expect((await deploy()).state).toBe("succeeded");
+    expect((await ask(`${url}/`)).status).toBe(503);
+    const live = (await environment()).activeColor as string;
+    expect(versionOf(await ask(`${url}/`, { [HEADER]: `${live}:${forceKey}` }))).toBe("v2");
+
+    const off = await operation(await server.api("DELETE", `/v1/environments/${ENV}/maintenance`));
+    expect(off).toMatchObject({ state: "succeeded" });
+    expect(versionOf(await ask(`${url}/`))).toBe("v2");
+    expect((await environment()).maintenance).toBeUndefined();
+  });
+
+  it("holds requests while on in hold mode and routes every one of them once it ends", async () => {
+    expect(await operation(await server.api("POST", `/v1/environments/${ENV}/maintenance`, { mode: "hold", holdTimeout: "2m" }))).toMatchObject({ state: "succeeded" });
+    const metricsUrl = (await environment()).traffic.metricsUrl as string;
+    const held = Array.from({ length: 20 }, () => ask(`${url}/`));
+    await waitFor("the balancer to hold 20 requests", async () => /^cutover_proxy_requests_holding 20$/m.test((await request(metricsUrl)).body));
+    const off = await operation(await server.api("DELETE", `/v1/environments/${ENV}/maintenance`));
+    expect(off.state).toBe("succeeded");
+    const answers = await Promise.all(held);
+    expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
+    expect(new Set(answers.map(versionOf))).toEqual(new Set(["v2"]));
+    expect((await request(metricsUrl)).body).toMatch(/^cutover_proxy_released_requests_total 20$/m);
+  });
+
+  it("gives a held request the page once its hold timeout passes", async () => {
+    expect(await operation(await server.api("POST", `/v1/environments/${ENV}/maintenance`, { mode: "hold", holdTimeout: "500ms", retryAfter: "30s" }))).toMatchObject({ state: "succeeded" });
+    const a = await ask(`${url}/`);
+    expect(a).toMatchObject({ status: 503, retryAfter: "30" });
+    expect(a.ms).toBeGreaterThanOrEqual(450);
+    expect((await operation(await server.api("DELETE", `/v1/environments/${ENV}/maintenance`))).state).toBe("succeeded");
+  });
+
+  it("finishes a change the server was killed in the middle of, once it starts again", async () => {
+    // Killed after the record, before the balancer heard of it: the restart makes the change.
+    await server.terminate();
+    server = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: "maintenance:before-traffic" } });
+    const reply = await server.api("POST", `/v1/environments/${ENV}/maintenance`, { message: "after a crash" });
+    expect(reply.status).toBe(202);
+    await server.exited;
+    server = await startServer({ dataDir });
+    expect(await operation(reply)).toMatchObject({ state: "succeeded" });
+    const page = await ask(`${url}/`);
+    expect(page.status).toBe(503);
+    expect(page.body).toContain("after a crash");
+    expect((await operation(await server.api("DELETE", `/v1/environments/${ENV}/maintenance`))).state).toBe("succeeded");
+    expect(versionOf(await ask(`${url}/`))).toBe("v2");
+  });
+
+  it("lets only a deployer of the environment change it, and answers bad input with a stable code", async () => {
+    const token = async (role: string, environments?: string[]) =>
+      `Bearer ${(await server.api("POST", "/v1/tokens", { name: `t-${role}-${environments?.join("") ?? "all"}`, role, ...(environments ? { environments } : {}) })).json.token}`;
+    const viewer = await token("viewer");
+    const elsewhere = await token("deployer", ["other-*"]);
+    const deployer = await token("deployer", [ENV]);
+    const tries = [
+      [viewer, 403, "insufficient_role"],
+      [elsewhere, 403, "environment_out_of_scope"],
+    ] as const;
+    for (const [authorization, status, code] of tries) {
+      for (const method of ["POST", "DELETE"]) {
+        const r = await server.api(method, `/v1/environments/${ENV}/maintenance`, method === "POST" ? {} : undefined, { authorization });
+        expect({ method, status: r.status, code: r.json.error?.code }).toEqual({ method, status, code });
+      }
+    }
+    const bad = [{ mode: "pause" }, { holdTimeout: "10m" }, { retryAfter: "2d" }, { message: "a\u0007bell" }, { message: "x".repeat(1001) }, { page: "<script>" }];
+    for (const body of bad) {
+      const r = await server.api("POST", `/v1/environments/${ENV}/maintenance`, body, { authorization: deployer });
+      expect({ body, status: r.status, code: r.json.error?.code }).toEqual({ body, status: 400, code: "validation_failed" });
+    }
+    expect((await server.api("POST", "/v1/environments/nowhere/maintenance", {})).status).toBe(404);
+    // None of it changed anything: the fleets still answer.
+    expect((await environment()).maintenance).toBeUndefined();
+    expect((await ask(`${url}/`)).status).toBe(200);
+    const mine = await operation(await server.api("POST", `/v1/environments/${ENV}/maintenance`, {}, { authorization: deployer }));
+    expect(mine.state).toBe("succeeded");
+    expect((await operation(await server.api("DELETE", `/v1/environments/${ENV}/maintenance`, undefined, { authorization: deployer }))).state).toBe("succeeded");
+  });
+});
