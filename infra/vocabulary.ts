@@ -160,6 +160,19 @@ export interface LocalSettings {
   stickyCookie?: string;
   /** Opt-in: a request carrying `<forceHeader>: <color>:<key>` (the environment's force key) goes to that color. */
   forceHeader?: string;
+  /** TLS on the listen port: a certificate and key the operator put in Cutover's TLS directory, named there. */
+  tls?: LocalTls;
+}
+
+export interface LocalTls {
+  /** A file name in the TLS directory: the certificate chain (PEM). */
+  cert: string;
+  /** A file name in the TLS directory: its private key (PEM). */
+  key: string;
+  /** Strict-Transport-Security's max-age, as a duration; absent: no HSTS. */
+  hsts?: string;
+  /** A plain HTTP port that redirects every request to HTTPS. */
+  redirectPort?: number;
 }
 
 export interface AwsSettings {

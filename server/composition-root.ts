@@ -100,7 +100,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
 
   // Targets, and the engine: Pulumi runs in engine workers, never in this process.
   const cloud = { pulumiHome: path.join(config.dataDir, "pulumi-home"), assumePluginInstalled: assumePluginsInstalled };
-  const targets = new TargetRegistry([new LocalTarget(config.runtimeDir, { reap: dialect === "sqlite", runAs: localSandbox.runAs }), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
+  const targets = new TargetRegistry([new LocalTarget(config.runtimeDir, { reap: dialect === "sqlite", runAs: localSandbox.runAs, tlsDir: config.tlsDir }), new AwsTarget(cloud), new KubernetesTarget(cloud)]);
   const reaper = new Reaper({ environments: environmentStore, targets, logger });
   const workerEngine = injectedEngine ? undefined : engineWorkers({ config, logger, passphrase, toolchain, leases: leaseStore, reaper });
   // Every operation that starts Pulumi's processes takes one of the replica's engine slots first.

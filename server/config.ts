@@ -32,6 +32,7 @@ const schema = z.object({
     .regex(/^(file|postgres|postgresql|s3|gs|azblob):\/\//, "CUTOVER_STATE_BACKEND must be a Pulumi backend URL: file://, postgres://, s3://, gs:// or azblob://")
     .optional(),
   CUTOVER_RUNTIME_DIR: z.string().min(1).optional(),
+  CUTOVER_TLS_DIR: z.string().min(1).optional(),
   CUTOVER_LOCAL_RUN_AS: z
     .string()
     .regex(/^(\d+(:\d+)?|[A-Za-z_][A-Za-z0-9_.-]*\$?)$/, "CUTOVER_LOCAL_RUN_AS must be a user name or uid[:gid]")
@@ -81,6 +82,8 @@ export interface Config {
   stateBackend?: string;
   /** Where local fleets and balancers keep their files; replicas on one machine share it. */
   runtimeDir: string;
+  /** Where the operator puts the certificates and keys local balancers may serve (environments name files in it). */
+  tlsDir: string;
   /** The user local fleets and pre-deploy jobs run as (a name or uid[:gid]); unset, a default when Cutover is root. */
   localRunAs?: string;
   /** This process's name in leases and logs. */
@@ -154,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     databaseUrl: c.CUTOVER_DATABASE_URL,
     stateBackend: c.CUTOVER_STATE_BACKEND,
     runtimeDir: path.resolve(c.CUTOVER_RUNTIME_DIR ?? path.join(dataDir, "runtime")),
+    tlsDir: path.resolve(c.CUTOVER_TLS_DIR ?? path.join(dataDir, "tls")),
     localRunAs: c.CUTOVER_LOCAL_RUN_AS,
     // Stable across restarts (one server per data dir), so a restarted replica takes its own leases back at once.
     replicaId: c.CUTOVER_REPLICA_ID ?? `${os.hostname()}-${createHash("sha256").update(dataDir).digest("hex").slice(0, 8)}`,

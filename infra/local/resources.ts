@@ -1,6 +1,7 @@
 // Typed resource classes for the `cutover` provider, used by the local
 // target's fleet and traffic programs.
 import * as pulumi from "@pulumi/pulumi";
+import type { BalancerMaintenance, BalancerTls } from "./provider/balancer-controller";
 import type { ArtifactSpec } from "./provider/fleet-spec";
 import type { HealthCheckSpec } from "./provider/health-check";
 import { BALANCER_TYPE, FLEET_TYPE } from "./provider/local-provider";
@@ -44,14 +45,20 @@ export interface LoadBalancerArgs {
   forceHeader?: pulumi.Input<string>;
   forceKey?: pulumi.Input<string>;
   healthCheck?: pulumi.Input<{ path?: string; intervalMs?: number; timeoutMs?: number }>;
+  /** While set, the balancer keeps routed requests from the pools (a page, or held). */
+  maintenance?: pulumi.Input<BalancerMaintenance>;
+  /** TLS on the listen port, from files, with an optional plain HTTP redirect. */
+  tls?: pulumi.Input<BalancerTls>;
   runtimeDir: pulumi.Input<string>;
 }
 
 export class LoadBalancer extends pulumi.CustomResource {
   declare readonly url: pulumi.Output<string>;
   declare readonly metricsUrl: pulumi.Output<string>;
+  /** The plain HTTP address that redirects to HTTPS, when TLS asks for one. */
+  declare readonly redirectUrl: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: LoadBalancerArgs, opts?: pulumi.CustomResourceOptions) {
-    super(BALANCER_TYPE, name, { ...args, url: undefined, metricsUrl: undefined }, opts);
+    super(BALANCER_TYPE, name, { ...args, url: undefined, metricsUrl: undefined, redirectUrl: undefined }, opts);
   }
 }

@@ -6,7 +6,7 @@ export { inspectFleet } from "./provider/fleet-controller";
 export { reapUnowned } from "./provider/runtime-reaper";
 export { identify, isAlive, type ProcessIdentity } from "./provider/process-identity";
 export { runLocalJob, stopLocalJob, type LocalJob, type LocalJobResult } from "./provider/job-runner";
-export { applyBalancerRouting, type BalancerInputs, type BalancerMaintenance } from "./provider/balancer-controller";
+export { applyBalancerRouting, type BalancerInputs, type BalancerMaintenance, type BalancerTls } from "./provider/balancer-controller";
 export { resolveRunAs, environmentRunAs, switchError, describeRunAs, RunAsError, type RunAs } from "./provider/run-as";
 export { guardLoopback } from "./provider/loopback-guard";
 export { adminUrlOf, readAdmin, readAdminConfig } from "./provider/balancer-admin";

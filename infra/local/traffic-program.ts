@@ -8,6 +8,6 @@ export function localTrafficProgram(args: LoadBalancerArgs): PulumiFn {
   return async () => {
     // The force key lets its holder reach any pool: it is kept encrypted in stack state.
     const lb = new LoadBalancer("balancer", { ...args, ...(args.forceKey === undefined ? {} : { forceKey: pulumi.secret(args.forceKey) }) });
-    return { url: lb.url, metricsUrl: lb.metricsUrl };
+    return { url: lb.url, metricsUrl: lb.metricsUrl, ...(args.tls ? { redirectUrl: lb.redirectUrl } : {}) };
   };
 }

@@ -102,6 +102,9 @@ const forceHeader = headerName
   .describe("opt-in: a request carrying `<forceHeader>: <color>:<forceKey>` goes to that color; the key is generated at creation and shown only in its response");
 const port = z.number().int().min(1).max(65535);
 
+// A name in the operator's TLS directory, never a path: a caller cannot make the balancer read another file.
+const tlsFileName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "a file name in the TLS directory, without a path");
+
 const localSchema = z.strictObject({
   listenHost: z.string().min(1).max(255).default("127.0.0.1"),
   listenPort: port.or(z.literal(0)).describe("0: the balancer binds a free port and reports it in the traffic URL"),
@@ -109,6 +112,15 @@ const localSchema = z.strictObject({
   stickyHeader: headerName.optional(),
   stickyCookie: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
   forceHeader: forceHeader.optional(),
+  tls: z
+    .strictObject({
+      cert: tlsFileName.describe("a file in Cutover's TLS directory (CUTOVER_TLS_DIR): the certificate chain, PEM"),
+      key: tlsFileName.describe("a file in Cutover's TLS directory: the private key, PEM"),
+      hsts: duration.optional().describe("Strict-Transport-Security max-age; absent: none"),
+      redirectPort: port.or(z.literal(0)).optional().describe("a plain HTTP port that redirects every request to HTTPS (0: a free port, reported as `traffic.redirectUrl`)"),
+    })
+    .optional()
+    .describe("TLS on the listen port; the files are read again when they change"),
 });
 
 const awsSchema = z.strictObject({

@@ -19,6 +19,7 @@ import {
 } from "../../infra/local/runtime";
 import { InputError } from "../errors";
 import { maintenancePage } from "./maintenance-page";
+import { balancerTls, checkTlsFiles } from "./local-tls";
 import { parseDuration } from "../../infra/duration";
 import type { RunnableArtifact, Color, EnvironmentSpec } from "../deployments/model";
 import type { DeploymentTarget, FleetCondition, JobResult, PoolStats, RunnableJob, TrafficObservation, TrafficSecrets, TrafficState, TrafficView } from "../deployments/deployment-target";
@@ -36,7 +37,7 @@ export class LocalTarget implements DeploymentTarget {
    */
   constructor(
     private readonly runtimeDir: string,
-    private readonly options: { reap: boolean; runAs: RunAs | undefined },
+    private readonly options: { reap: boolean; runAs: RunAs | undefined; tlsDir?: string },
   ) {}
 
   async prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec> {
@@ -46,7 +47,21 @@ export class LocalTarget implements DeploymentTarget {
     if (adminPort !== 0 && adminPort === spec.local.listenPort) {
       throw new InputError("validation_failed", "local.adminPort must differ from local.listenPort", { field: "local.adminPort" });
     }
+    const tls = spec.local.tls;
+    if (tls) {
+      const taken = [spec.local.listenPort, adminPort].filter((p) => p !== 0);
+      if (tls.redirectPort !== undefined && taken.includes(tls.redirectPort)) {
+        throw new InputError("validation_failed", "local.tls.redirectPort must differ from local.listenPort and local.adminPort", { field: "local.tls.redirectPort" });
+      }
+      const problem = checkTlsFiles(this.tlsDir(), tls);
+      if (problem) throw new InputError("validation_failed", problem, { field: "local.tls" });
+    }
     return { ...spec, local: { ...spec.local, adminPort } };
+  }
+
+  private tlsDir(): string {
+    if (!this.options.tlsDir) throw new InputError("validation_failed", "TLS needs Cutover's TLS directory (CUTOVER_TLS_DIR)", { field: "local.tls" });
+    return this.options.tlsDir;
   }
 
   fleetProgram(spec: EnvironmentSpec, color: Color, version: string, artifact: RunnableArtifact, _traffic?: Record<string, unknown>, replicas?: number): StackProgram {
@@ -94,6 +109,7 @@ export class LocalTarget implements DeploymentTarget {
       ...(local.forceHeader && secrets.forceKey ? { forceHeader: local.forceHeader, forceKey: secrets.forceKey } : {}),
       healthCheck: { path: spec.fleet.healthCheck.path, intervalMs: parseDuration(spec.fleet.healthCheck.interval), timeoutMs: parseDuration(spec.fleet.healthCheck.timeout) },
       ...(traffic.maintenance ? { maintenance: maintenancePage(traffic.maintenance) } : {}),
+      ...(local.tls ? { tls: balancerTls(this.tlsDir(), local.listenHost, local.tls) } : {}),
       runtimeDir: this.runtimeDir,
     };
   }
@@ -113,7 +129,8 @@ export class LocalTarget implements DeploymentTarget {
     const listen = typeof current.url === "string" ? Number(new URL(current.url).port) : NaN;
     const admin = typeof current.metricsUrl === "string" ? Number(new URL(current.metricsUrl).port) : NaN;
     if (!(listen > 0 && admin > 0)) return false;
-    return applyBalancerRouting(this.balancerInputs(spec, traffic, secrets), { listenPort: listen, adminPort: admin }, hooks.written);
+    const redirect = typeof current.redirectUrl === "string" ? Number(new URL(current.redirectUrl).port) : 0;
+    return applyBalancerRouting(this.balancerInputs(spec, traffic, secrets), { listenPort: listen, adminPort: admin, ...(redirect > 0 ? { redirectPort: redirect } : {}) }, hooks.written);
   }
 
   async verify(spec: EnvironmentSpec, fleet: Record<string, unknown>, replicas?: number): Promise<void> {

@@ -39,7 +39,17 @@ export interface BalancerInputs {
   healthCheck?: BalancerHealthCheck;
   /** While set, routed requests are kept from the pools: answered with the page, or held until it is unset. */
   maintenance?: BalancerMaintenance;
+  /** TLS on the listen port (infra/local/proxy/tls.go). */
+  tls?: BalancerTls;
   runtimeDir: string;
+}
+
+export interface BalancerTls {
+  certFile: string;
+  keyFile: string;
+  hstsMaxAgeSeconds?: number;
+  /** A plain HTTP address that redirects to HTTPS. */
+  redirectListen?: string;
 }
 
 /** The proxy's maintenance settings (infra/local/proxy/maintenance.go). */
@@ -60,12 +70,24 @@ export interface BalancerOutputs extends BalancerInputs {
   /** The ports the proxy bound (the inputs may say 0: any free port). */
   boundListenPort: number;
   boundAdminPort: number;
+  /** With TLS's redirect: its plain HTTP address, and the port bound. */
+  redirectUrl?: string;
+  boundRedirectPort?: number;
+}
+
+/** The ports a running proxy holds; a restart asks for the same. */
+export interface BoundPorts {
+  listenPort: number;
+  adminPort: number;
+  redirectPort?: number;
 }
 
 /** What the proxy's supervisor reports: bound addresses and the worker serving them. */
 interface BalancerStatus {
   listen: string;
   admin: string;
+  /** The plain HTTP redirect's address, with TLS's redirect. */
+  redirect?: string;
   supervisorPid?: number;
   workerPid?: number;
   workerRestarts?: number;
@@ -81,6 +103,7 @@ interface ProxyConfig {
   forceKey?: string;
   healthCheck?: BalancerHealthCheck;
   maintenance?: BalancerMaintenance;
+  tls?: BalancerTls;
 }
 
 export function proxyBinary(): string {
@@ -94,6 +117,12 @@ const processPath = (dir: string) => path.join(dir, "process.json");
 const statusPath = (dir: string) => path.join(dir, "status.json");
 const portOf = (address: string) => Number(address.slice(address.lastIndexOf(":") + 1));
 
+/** The inputs on these ports: the ones a proxy holds, or is to take back. */
+function onPorts(inputs: BalancerInputs, bound: BoundPorts): BalancerInputs {
+  const tls = inputs.tls?.redirectListen && bound.redirectPort ? { ...inputs.tls, redirectListen: `${inputs.listenHost}:${bound.redirectPort}` } : inputs.tls;
+  return { ...inputs, listenPort: bound.listenPort, adminPort: bound.adminPort, ...(tls ? { tls } : {}) };
+}
+
 function toConfig(inputs: BalancerInputs): ProxyConfig {
   return {
     listen: `${inputs.listenHost}:${inputs.listenPort}`,
@@ -105,6 +134,7 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
     forceKey: inputs.forceKey,
     healthCheck: inputs.healthCheck,
     ...(inputs.maintenance ? { maintenance: inputs.maintenance } : {}),
+    ...(inputs.tls ? { tls: inputs.tls } : {}),
   };
 }
 
@@ -113,12 +143,12 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
  * operation a crash cut short, so no stack knows it) is stopped first: it
  * would hold the port. `prefer` asks for the ports a previous proxy had.
  */
-export async function startBalancer(inputs: BalancerInputs, prefer?: { listenPort: number; adminPort: number }): Promise<BalancerOutputs> {
+export async function startBalancer(inputs: BalancerInputs, prefer?: BoundPorts): Promise<BalancerOutputs> {
   const dir = path.join(inputs.runtimeDir, "balancers", inputs.name);
   await terminate(leftoverProcesses(dir), 10_000);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   rmSync(statusPath(dir), { force: true });
-  const config = toConfig(prefer ? { ...inputs, listenPort: prefer.listenPort, adminPort: prefer.adminPort } : inputs);
+  const config = toConfig(prefer ? onPorts(inputs, prefer) : inputs);
   writeJsonAtomic(configPath(dir), config);
   const logFile = path.join(dir, "proxy.log");
   const log = openSync(logFile, "a");
@@ -135,7 +165,7 @@ export async function startBalancer(inputs: BalancerInputs, prefer?: { listenPor
     if (!id) throw new Error("the proxy process did not start");
     writeJsonAtomic(processPath(dir), id);
     const status = await waitForStatus(dir, 10_000, () => isAlive(id));
-    const bound = { listenPort: portOf(status.listen), adminPort: portOf(status.admin) };
+    const bound: BoundPorts = { listenPort: portOf(status.listen), adminPort: portOf(status.admin), ...(status.redirect ? { redirectPort: portOf(status.redirect) } : {}) };
     await waitForConfig(bound.adminPort, config, 10_000, () => isAlive(id));
     return describe(inputs, dir, id, bound);
   } catch (err) {
@@ -144,15 +174,17 @@ export async function startBalancer(inputs: BalancerInputs, prefer?: { listenPor
   }
 }
 
-function describe(inputs: BalancerInputs, dir: string, process: ProcessIdentity, bound: { listenPort: number; adminPort: number }): BalancerOutputs {
+function describe(inputs: BalancerInputs, dir: string, process: ProcessIdentity, bound: BoundPorts): BalancerOutputs {
+  const redirect = inputs.tls?.redirectListen && bound.redirectPort ? bound.redirectPort : undefined;
   return {
     ...inputs,
     dir,
     process,
-    url: `http://${inputs.listenHost}:${bound.listenPort}`,
+    url: `${inputs.tls ? "https" : "http"}://${inputs.listenHost}:${bound.listenPort}`,
     metricsUrl: `http://127.0.0.1:${bound.adminPort}/metrics`,
     boundListenPort: bound.listenPort,
     boundAdminPort: bound.adminPort,
+    ...(redirect ? { redirectUrl: `http://${inputs.listenHost}:${redirect}`, boundRedirectPort: redirect } : {}),
   };
 }
 
@@ -198,9 +230,13 @@ function commandLine(pid: number): string {
 
 /** Applies new pools in place, or restarts the proxy if its process is gone. */
 export async function reconfigureBalancer(current: BalancerOutputs, inputs: BalancerInputs): Promise<BalancerOutputs> {
-  const bound = { listenPort: current.boundListenPort ?? current.listenPort, adminPort: current.boundAdminPort ?? current.adminPort };
+  const bound: BoundPorts = {
+    listenPort: current.boundListenPort ?? current.listenPort,
+    adminPort: current.boundAdminPort ?? current.adminPort,
+    ...(current.boundRedirectPort ? { redirectPort: current.boundRedirectPort } : {}),
+  };
   if (!isAlive(current.process)) return startBalancer(inputs, bound);
-  const config = toConfig(inputs);
+  const config = toConfig(onPorts(inputs, bound));
   writeJsonAtomic(configPath(current.dir), config);
   signal(current.process, "SIGHUP");
   await waitForConfig(bound.adminPort, config, 10_000, () => isAlive(current.process));
@@ -216,13 +252,13 @@ export async function reconfigureBalancer(current: BalancerOutputs, inputs: Bala
  */
 export async function applyBalancerRouting(
   inputs: BalancerInputs,
-  bound: { listenPort: number; adminPort: number },
+  bound: BoundPorts,
   written: () => void = () => undefined,
 ): Promise<boolean> {
   const dir = path.join(inputs.runtimeDir, "balancers", inputs.name);
   const supervisor = readJson<ProcessIdentity>(processPath(dir));
   if (!supervisor || !isAlive(supervisor)) return false;
-  const config = toConfig({ ...inputs, listenPort: bound.listenPort, adminPort: bound.adminPort });
+  const config = toConfig(onPorts(inputs, bound));
   writeJsonAtomic(configPath(dir), config);
   written();
   signal(supervisor, "SIGHUP");

@@ -103,7 +103,7 @@ export class LocalProvider implements provider.Provider {
     const { maintenance: _recorded, ...rest } = props;
     const maintenance = routing.maintenance ? maintenanceOf(routing) : undefined;
     const actual = { ...rest, pools, ...(maintenance ? { maintenance } : {}) };
-    const outputOnly = ["dir", "process", "url", "metricsUrl", "boundListenPort", "boundAdminPort"];
+    const outputOnly = ["dir", "process", "url", "metricsUrl", "boundListenPort", "boundAdminPort", "redirectUrl", "boundRedirectPort"];
     return { id, props: actual, inputs: inputsOf(actual, Object.keys(actual).filter((k) => !outputOnly.includes(k))) };
   }
 

@@ -34,6 +34,7 @@ const balancerInputs = {
   forceKey: { ...string, secret: true },
   healthCheck: ANY,
   maintenance: ANY,
+  tls: ANY,
   runtimeDir: string,
 };
 

@@ -25,6 +25,16 @@ type Config struct {
 	HealthCheck HealthCheck `json:"healthCheck,omitzero"`
 	// Maintenance, when set, keeps routed requests from the pools (maintenance.go).
 	Maintenance *Maintenance `json:"maintenance,omitempty"`
+	// TLS, when set, terminates TLS on the listen port (tls.go).
+	TLS *TLSConfig `json:"tls,omitempty"`
+}
+
+// redirectListen is the plain HTTP address that redirects to HTTPS, if any.
+func (c *Config) redirectListen() string {
+	if c.TLS == nil {
+		return ""
+	}
+	return c.TLS.RedirectListen
 }
 
 // forcing tells whether a request may choose its pool.
@@ -81,6 +91,11 @@ func loadConfig(path string) (*Config, error) {
 	}
 	if c.HealthCheck.IntervalMs < 0 || c.HealthCheck.TimeoutMs < 0 {
 		return nil, fmt.Errorf("healthCheck durations must not be negative")
+	}
+	if c.TLS != nil {
+		if err := c.TLS.validate(); err != nil {
+			return nil, err
+		}
 	}
 	if c.Maintenance != nil {
 		if err := c.Maintenance.validate(); err != nil {

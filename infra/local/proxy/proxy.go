@@ -5,6 +5,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -38,6 +39,10 @@ func (p *proxy) swap(r *router) {
 
 func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	r := p.current.Load()
+	// Every answer over TLS carries HSTS when asked for: the pools', the maintenance page, the proxy's own errors.
+	if t := r.cfg.TLS; t != nil && t.HSTSMaxAgeSeconds > 0 && ctx.IsTLS() {
+		defer ctx.Response.Header.Set("Strict-Transport-Security", "max-age="+strconv.Itoa(t.HSTSMaxAgeSeconds))
+	}
 	pool, forced := r.pick(fastKeys{&ctx.Request.Header})
 	if r.cfg.Maintenance != nil && !forced {
 		if r = p.maintain(ctx, r); r == nil {
@@ -56,7 +61,13 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 		req.Header.Del(r.cfg.ForceHeader)
 	}
 	req.Header.Add("X-Forwarded-For", ctx.RemoteIP().String())
-	req.Header.Set("X-Forwarded-Proto", "http")
+	if ctx.IsTLS() {
+		req.Header.Set("X-Forwarded-Proto", "https")
+		// TLS ends here: instances are spoken to in plain HTTP.
+		req.URI().SetScheme("http")
+	} else {
+		req.Header.Set("X-Forwarded-Proto", "http")
+	}
 	req.Header.SetBytesV("X-Forwarded-Host", req.Host())
 	if isUpgrade(req) {
 		p.tunnel(r, pool, forced, ctx, start)

@@ -39,7 +39,18 @@ func runSupervisor(configPath, statusPath string) int {
 		log.Printf("listen %s: %v", cfg.Admin, err)
 		return 1
 	}
-	files, err := listenerFiles(ln, adminLn)
+	listeners := []net.Listener{ln, adminLn}
+	redirect := ""
+	if addr := cfg.redirectListen(); addr != "" {
+		redirectLn, err := net.Listen("tcp", addr)
+		if err != nil {
+			log.Printf("listen %s: %v", addr, err)
+			return 1
+		}
+		listeners = append(listeners, redirectLn)
+		redirect = redirectLn.Addr().String()
+	}
+	files, err := listenerFiles(listeners...)
 	if err != nil {
 		log.Printf("sockets: %v", err)
 		return 1
@@ -61,7 +72,7 @@ func runSupervisor(configPath, statusPath string) int {
 			return 1
 		}
 		if statusPath != "" {
-			if err := writeStatus(statusPath, ln.Addr().String(), adminLn.Addr().String(), cmd.Process.Pid, restarts); err != nil {
+			if err := writeStatus(statusPath, ln.Addr().String(), adminLn.Addr().String(), redirect, cmd.Process.Pid, restarts); err != nil {
 				log.Printf("status: %v", err)
 			}
 		}
@@ -150,11 +161,15 @@ func listenerFiles(listeners ...net.Listener) ([]*os.File, error) {
 
 // writeStatus reports the addresses actually bound and the current worker,
 // atomically, so that a config asking for port 0 learns which port it got.
-func writeStatus(path, listen, admin string, workerPid, restarts int) error {
-	raw, err := json.Marshal(map[string]any{
+func writeStatus(path, listen, admin, redirect string, workerPid, restarts int) error {
+	status := map[string]any{
 		"listen": listen, "admin": admin,
 		"supervisorPid": os.Getpid(), "workerPid": workerPid, "workerRestarts": restarts,
-	})
+	}
+	if redirect != "" {
+		status["redirect"] = redirect
+	}
+	raw, err := json.Marshal(status)
 	if err != nil {
 		return err
 	}

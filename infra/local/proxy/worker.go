@@ -14,11 +14,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Inherited descriptors: the supervisor passes the listen socket as fd 3
-// and the admin socket as fd 4.
+// Inherited descriptors: the supervisor passes the listen socket as fd 3,
+// the admin socket as fd 4 and, with TLS's redirect, its socket as fd 5.
 const (
-	listenFD = 3
-	adminFD  = 4
+	listenFD   = 3
+	adminFD    = 4
+	redirectFD = 5
 )
 
 // runWorker serves on the supervisor's sockets until SIGTERM or SIGINT,
@@ -48,8 +49,19 @@ func runWorker(configPath string) int {
 
 	server := newServer(px)
 	admin := &http.Server{Handler: adminMux(px, metrics), ReadHeaderTimeout: 10 * time.Second}
-	go func() { log.Println(server.Serve(ln)) }()
+	go func() { log.Println(server.Serve(newTLSSwitch(ln, px.current.Load))) }()
 	go func() { log.Println(admin.Serve(adminLn)) }()
+	var redirect *fasthttp.Server
+	if cfg.redirectListen() != "" {
+		redirectLn, err := net.FileListener(os.NewFile(redirectFD, "redirect"))
+		if err != nil {
+			log.Printf("inherited redirect socket: %v", err)
+			return 2
+		}
+		_, port, _ := net.SplitHostPort(ln.Addr().String())
+		redirect = redirectServer(port)
+		go func() { log.Println(redirect.Serve(redirectLn)) }()
+	}
 	log.Printf("worker %d serving on %s, admin on %s", os.Getpid(), ln.Addr(), adminLn.Addr())
 
 	for sig := range signals {
@@ -61,6 +73,9 @@ func runWorker(configPath string) int {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_ = server.ShutdownWithContext(ctx)
 		_ = admin.Shutdown(ctx)
+		if redirect != nil {
+			_ = redirect.ShutdownWithContext(ctx)
+		}
 		cancel()
 		return 0
 	}
@@ -74,8 +89,8 @@ func reload(path string, px *proxy, metrics *metricsRegistry, endpoints *endpoin
 		return
 	}
 	old := px.current.Load().cfg
-	if !sameAddress(cfg.Listen, old.Listen) || !sameAddress(cfg.Admin, old.Admin) {
-		log.Printf("reload rejected: listen and admin addresses cannot change in place")
+	if !sameAddress(cfg.Listen, old.Listen) || !sameAddress(cfg.Admin, old.Admin) || !sameAddress(cfg.redirectListen(), old.redirectListen()) {
+		log.Printf("reload rejected: listen, admin and redirect addresses cannot change in place")
 		return
 	}
 	px.swap(newRouter(cfg, metrics, endpoints))

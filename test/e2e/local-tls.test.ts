@@ -1,0 +1,145 @@
+// TLS on a local environment's balancer, through the public API against a
+// real server, balancer and fleets: certificates named in the operator's
+// TLS directory (and nothing else), HTTPS with HSTS, the plain HTTP
+// redirect, a renewed certificate served without a restart, and a
+// deployment under HTTPS load that fails no request.
+import { execFileSync } from "node:child_process";
+import { mkdirSync, renameSync } from "node:fs";
+import https from "node:https";
+import http from "node:http";
+import type { TLSSocket } from "node:tls";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { tempDir } from "../helpers/temp-dir";
+import { waitFor } from "../helpers/wait-for";
+
+/** A self-signed certificate for 127.0.0.1 and its key, made by openssl and moved into place as certificate tools do. */
+function makeCert(dir: string, name: string, serial: number) {
+  const tmp = path.join(dir, `.${name}.new`);
+  execFileSync("openssl", [
+    "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-set_serial", String(serial),
+    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", `${tmp}.key`, "-out", `${tmp}.crt`,
+  ], { stdio: "ignore" });
+  renameSync(`${tmp}.key`, path.join(dir, `${name}.key`));
+  renameSync(`${tmp}.crt`, path.join(dir, `${name}.crt`));
+}
+
+interface Answer {
+  status: number;
+  body: string;
+  headers: http.IncomingHttpHeaders;
+  serial?: string;
+}
+
+function fetchOnce(url: string, ca?: Buffer, agent?: https.Agent): Promise<Answer> {
+  const client = url.startsWith("https:") ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.get(url, { ...(ca ? { ca } : {}), ...(agent ? { agent } : { agent: false }), timeout: 10_000 }, (res) => {
+      const serial = (res.socket as TLSSocket).getPeerCertificate?.()?.serialNumber;
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers, ...(serial ? { serial } : {}) }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+describe("TLS on a local balancer", () => {
+  const tlsDir = tempDir("tls-dir");
+  let server: RunningServer;
+  let url = "";
+  let redirectUrl = "";
+  const ca = () => readFileSync(path.join(tlsDir, "shop.crt"));
+
+  beforeAll(async () => {
+    mkdirSync(tlsDir, { recursive: true });
+    makeCert(tlsDir, "shop", 1);
+    makeCert(tlsDir, "other", 2);
+    server = await startServer({ env: { CUTOVER_TLS_DIR: tlsDir } });
+  });
+
+  afterAll(() => server?.stop());
+
+  it("takes only files of the TLS directory that hold a certificate and its own key, and says which is wrong", async () => {
+    const mark = uniqueMark();
+    const tries: [Record<string, unknown>, RegExp][] = [
+      [{ cert: "../../etc/passwd", key: "shop.key" }, /a file name in the TLS directory, without a path/],
+      [{ cert: "/etc/shadow", key: "shop.key" }, /a file name in the TLS directory, without a path/],
+      [{ cert: "missing.crt", key: "shop.key" }, /local.tls.cert missing.crt in the TLS directory is not a readable PEM certificate \(ENOENT\)/],
+      [{ cert: "shop.key", key: "shop.key" }, /local.tls.cert shop.key in the TLS directory is not a readable PEM certificate/],
+      [{ cert: "shop.crt", key: "other.key" }, /local.tls.key other.key is not the private key of shop.crt/],
+      [{ cert: "shop.crt", key: "shop.key", redirectPort: 70000 }, /redirectPort/],
+    ];
+    for (const [tls, message] of tries) {
+      const r = await server.api("POST", "/v1/environments", await environmentSpec(`tls-bad-${Math.random().toString(36).slice(2, 8)}`, mark, { local: { listenPort: 0, tls } }));
+      expect({ tls, status: r.status, code: r.json.error?.code }).toEqual({ tls, status: 400, code: "validation_failed" });
+      expect(r.json.error.message).toMatch(message);
+      // A file's contents never come back.
+      expect(r.body).not.toContain("PRIVATE KEY");
+      expect(r.body).not.toContain("root:");
+    }
+  });
+
+  it("serves HTTPS with HSTS and redirects plain HTTP there", async () => {
+    const spec = await environmentSpec("tls", uniqueMark(), { local: { listenPort: 0, tls: { cert: "shop.crt", key: "shop.key", hsts: "8760h", redirectPort: 0 } } });
+    expect((await server.api("POST", "/v1/environments", spec)).status).toBe(201);
+    const env = await waitForEnvironment(server, "tls", "ready");
+    url = env.traffic.url;
+    redirectUrl = env.traffic.redirectUrl;
+    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    expect(redirectUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const d = (await server.api("POST", "/v1/environments/tls/deployments", { version: "v1" })).json;
+    expect((await waitForDeployment(server, d.id, "terminal")).state).toBe("succeeded");
+
+    const a = await fetchOnce(`${url}/headers`, ca());
+    expect(a.status).toBe(200);
+    expect(a.headers["strict-transport-security"]).toBe("max-age=31536000");
+    const seen = JSON.parse(a.body) as { version: string; headers: Record<string, string> };
+    expect(seen.version).toBe("v1");
+    expect(seen.headers["x-forwarded-proto"]).toBe("https");
+    // Verified against the certificate in the directory: a client that trusts nothing else gets through.
+    await expect(fetchOnce(`${url}/`)).rejects.toThrow(/self-signed|certificate/);
+
+    const moved = await fetchOnce(`${redirectUrl}/a/b?c=1`);
+    expect(moved.status).toBe(308);
+    expect(moved.headers.location).toBe(`${url}/a/b?c=1`);
+  });
+
+  it("serves a renewed certificate on new connections, without a restart", async () => {
+    expect((await fetchOnce(`${url}/`, ca())).serial).toBe("01");
+    makeCert(tlsDir, "shop", 3);
+    await waitFor("the renewed certificate", async () => (await fetchOnce(`${url}/`, ca()).catch(() => ({ serial: "" }))).serial === "03", 10_000);
+  });
+
+  it("fails no request over HTTPS while a deployment cuts over", async () => {
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 4, ca: ca() });
+    let ok = 0;
+    const failed: string[] = [];
+    let stop = false;
+    const worker = async () => {
+      // A load that only fails stops early: the assertion below reports it.
+      while (!stop && failed.length < 100) {
+        await fetchOnce(`${url}/`, undefined, agent).then(
+          (a) => (a.status === 200 ? ok++ : failed.push(`status ${a.status}`)),
+          (e: Error) => failed.push(e.message),
+        );
+      }
+    };
+    const workers = Array.from({ length: 4 }, worker);
+    await waitFor("load to flow", () => ok > 20 || failed.length >= 100);
+    expect(failed).toEqual([]);
+    const d = (await server.api("POST", "/v1/environments/tls/deployments", { version: "v2", strategy: { type: "canary", steps: [{ weight: 50 }] } })).json;
+    expect((await waitForDeployment(server, d.id, "terminal")).state).toBe("succeeded");
+    const before = ok;
+    await waitFor("v2 to answer", async () => JSON.parse((await fetchOnce(`${url}/`, ca())).body).version === "v2");
+    stop = true;
+    await Promise.all(workers);
+    agent.destroy();
+    expect(failed).toEqual([]);
+    expect(ok).toBeGreaterThan(before);
+  });
+});
