@@ -3,15 +3,13 @@
 // balancer, and as an update of the traffic stack), a warm rollback end to
 // end, environments deploying at once against one at a time, the server's
 // RSS over many deployments, and status polls while deployments run.
-import { fork, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
-import path from "node:path";
 import { benchEnvironmentSpec, uniqueMark } from "../helpers/environments";
 import { request } from "../helpers/http";
 import { ADMIN_TOKEN, startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
-import type { PollerResult, PollerSettings } from "./status-poller";
+import { startPolling } from "./polling";
 
 export interface ControlPlaneRun {
   /** Decision (the intent journaled) to the step read back from the balancer, per step, ms. */
@@ -159,7 +157,7 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
   const settings = { CUTOVER_SLACK_SIGNING_SECRET: SIGNING_SECRET };
   let server = await startServer({ dataDir, env: settings });
   // The poller, stopped however the run ends (one left behind would go on polling at 200/s).
-  let poller: ChildProcess | undefined;
+  let stopPolling = () => {};
   try {
     await server.api("POST", "/v1/chatops/identities", { provider: "slack", team: "T0BENCH", user: "U0BENCH", role: "viewer", environments: ["cp-*"] });
     const all = Array.from({ length: Math.max(environments, pollEnvironments) }, (_, i) => `cp-${i}`);
@@ -187,22 +185,12 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
 
     // All at once, with status polls and signed Slack commands going on (from a process of their own).
     const perSecond = 200;
-    const settingsOfPoller: PollerSettings = { url: server.url, token: ADMIN_TOKEN, names: all, perSecond, slackSecret: SIGNING_SECRET };
-    poller = fork(path.join(__dirname, "status-poller.js"), [JSON.stringify(settingsOfPoller)]);
-    const polled = new Promise<PollerResult>((resolve, reject) => {
-      poller!.once("message", (m) => resolve(m as PollerResult));
-      poller!.once("exit", (code) => reject(new Error(`the status poller exited (${code}) before it reported`)));
-    });
+    const polling = startPolling({ url: server.url, token: ADMIN_TOKEN, names: all, perSecond, slackSecret: SIGNING_SECRET });
+    stopPolling = polling.kill;
     await eventLoopDelay(server);
     await deployAll(server, all, `v${++v}`);
     const eventLoop = await eventLoopDelay(server);
-    poller.send("stop");
-    const { polls: latencies, pollsFailed: failed, health, healthFailed, slack: slackTimes, slackFailed } = await polled;
-    latencies.sort((a, b) => a - b);
-    health.sort((a, b) => a - b);
-    slackTimes.sort((a, b) => a - b);
-    const pctOf = (xs: number[], p: number) => xs[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
-    const pct = (p: number) => pctOf(latencies, p);
+    const { polls, healthz, slack } = await polling.stop();
 
     // RSS over many more deployments, all environments at once, round after round.
     await idle(server, all);
@@ -245,21 +233,11 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
       rollback: { trafficMs, endMs },
       parallel: { environments, serialSeconds, parallelSeconds, cpuSecondsPerDeployment, cpuPerDeployment },
       rss: { deployments, beforeMb, afterMb, serverBeforeMb, serverAfterMb, workers },
-      slack: { count: slackTimes.length, p50Ms: pctOf(slackTimes, 50), p99Ms: pctOf(slackTimes, 99), failed: slackFailed },
-      polls: {
-        environments: all.length,
-        perSecond,
-        count: latencies.length,
-        p50Ms: pct(50),
-        p99Ms: pct(99),
-        p999Ms: pct(99.9),
-        failed,
-        healthz: { count: health.length, p99Ms: pctOf(health, 99), p999Ms: pctOf(health, 99.9), failed: healthFailed },
-        eventLoop,
-      },
+      slack: { count: slack.count, p50Ms: slack.p50Ms, p99Ms: slack.p99Ms, failed: slack.failed },
+      polls: { environments: all.length, perSecond, ...polls, healthz: { count: healthz.count, p99Ms: healthz.p99Ms, p999Ms: healthz.p999Ms, failed: healthz.failed }, eventLoop },
     };
   } finally {
-    poller?.kill("SIGKILL");
+    stopPolling();
     await server.stop();
   }
 }

@@ -172,13 +172,16 @@ async function main(): Promise<void> {
     console.log(`\n${environments} environments deploying at once (local target, PostgreSQL journal and state), until all succeeded`);
     const one = await deploymentsThroughReplicas(1, environments);
     const three = await deploymentsThroughReplicas(3, environments);
-    console.log(`${"".padEnd(28)}${"seconds".padStart(12)}${"per min".padStart(10)}${"vs 1".padStart(10)}${"lost leases".padStart(14)}`);
+    console.log(`(status polls at 200/s through the first replica meanwhile)`);
+    console.log(`${"".padEnd(28)}${"seconds".padStart(12)}${"per min".padStart(10)}${"vs 1".padStart(10)}${"lost leases".padStart(14)}${"polls p99".padStart(12)}${"p999".padStart(10)}${"failed".padStart(8)}`);
     for (const r of [one, three]) {
+      const p = r.polled.polls;
       console.log(
-        `${`${r.replicas} replica${r.replicas > 1 ? "s" : ""}`.padEnd(28)}${fmt(r.seconds, 1).padStart(12)}${fmt((r.environments * 60) / r.seconds, 1).padStart(10)}${fmt(one.seconds / r.seconds, 2).padStart(10)}${String(r.lostLeases).padStart(14)}`,
+        `${`${r.replicas} replica${r.replicas > 1 ? "s" : ""}`.padEnd(28)}${fmt(r.seconds, 1).padStart(12)}${fmt((r.environments * 60) / r.seconds, 1).padStart(10)}${fmt(one.seconds / r.seconds, 2).padStart(10)}${String(r.lostLeases).padStart(14)}${`${fmt(p.p99Ms, 1)} ms`.padStart(12)}${`${fmt(p.p999Ms, 1)} ms`.padStart(10)}${String(p.failed + r.polled.healthz.failed + r.polled.slack.failed).padStart(8)}`,
       );
     }
-    console.log(`aim: 0 lost leases (${one.lostLeases + three.lostLeases === 0 ? "met" : "not met"})`);
+    const failed = [one, three].reduce((n, r) => n + r.polled.polls.failed + r.polled.healthz.failed + r.polled.slack.failed, 0);
+    console.log(`aim: 0 lost leases (${one.lostLeases + three.lostLeases === 0 ? "met" : "not met"}); polls p99 < 50 ms (${Math.max(one.polled.polls.p99Ms, three.polled.polls.p99Ms) < 50 ? "met" : "not met"}), 0 failed (${failed === 0 ? "met" : "not met"})`);
   }
 }
 
