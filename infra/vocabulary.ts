@@ -162,6 +162,8 @@ export interface LocalSettings {
   forceHeader?: string;
   /** TLS on the listen port: a certificate and key the operator put in Cutover's TLS directory, named there. */
   tls?: LocalTls;
+  /** A request every instance refused waits up to this long (a duration) for one to come back, instead of failing. */
+  holdWhenUnavailable?: string;
 }
 
 export interface LocalTls {

@@ -49,6 +49,8 @@ export interface LoadBalancerArgs {
   maintenance?: pulumi.Input<BalancerMaintenance>;
   /** TLS on the listen port, from files, with an optional plain HTTP redirect. */
   tls?: pulumi.Input<BalancerTls>;
+  /** A request every instance refused waits up to this long for one to come back. */
+  holdWhenUnavailableMs?: pulumi.Input<number>;
   runtimeDir: pulumi.Input<string>;
 }
 

@@ -1,7 +1,7 @@
 // Every input the API accepts, parsed once at the edge. The same schemas
 // generate /openapi.json.
 import { z } from "zod";
-import { duration } from "./duration-schema";
+import { duration, durationWithin } from "./duration-schema";
 import { metricAnalysisSchema } from "./analysis-schemas";
 
 export { metricAnalysisSchema };
@@ -121,6 +121,9 @@ const localSchema = z.strictObject({
     })
     .optional()
     .describe("TLS on the listen port; the files are read again when they change"),
+  holdWhenUnavailable: durationWithin(1, 60_000, "at most 1m")
+    .optional()
+    .describe("a request every instance refused waits up to this long for one to come back (restarting, starting), then is tried again, instead of failing"),
 });
 
 const awsSchema = z.strictObject({

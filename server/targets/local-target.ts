@@ -110,6 +110,7 @@ export class LocalTarget implements DeploymentTarget {
       healthCheck: { path: spec.fleet.healthCheck.path, intervalMs: parseDuration(spec.fleet.healthCheck.interval), timeoutMs: parseDuration(spec.fleet.healthCheck.timeout) },
       ...(traffic.maintenance ? { maintenance: maintenancePage(traffic.maintenance) } : {}),
       ...(local.tls ? { tls: balancerTls(this.tlsDir(), local.listenHost, local.tls) } : {}),
+      ...(local.holdWhenUnavailable ? { holdWhenUnavailableMs: parseDuration(local.holdWhenUnavailable) } : {}),
       runtimeDir: this.runtimeDir,
     };
   }

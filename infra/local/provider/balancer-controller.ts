@@ -41,6 +41,8 @@ export interface BalancerInputs {
   maintenance?: BalancerMaintenance;
   /** TLS on the listen port (infra/local/proxy/tls.go). */
   tls?: BalancerTls;
+  /** A request every endpoint refused waits up to this long for one to come back (infra/local/proxy/outage.go). */
+  holdWhenUnavailableMs?: number;
   runtimeDir: string;
 }
 
@@ -104,6 +106,7 @@ interface ProxyConfig {
   healthCheck?: BalancerHealthCheck;
   maintenance?: BalancerMaintenance;
   tls?: BalancerTls;
+  holdWhenUnavailableMs?: number;
 }
 
 export function proxyBinary(): string {
@@ -135,6 +138,7 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
     healthCheck: inputs.healthCheck,
     ...(inputs.maintenance ? { maintenance: inputs.maintenance } : {}),
     ...(inputs.tls ? { tls: inputs.tls } : {}),
+    ...(inputs.holdWhenUnavailableMs ? { holdWhenUnavailableMs: inputs.holdWhenUnavailableMs } : {}),
   };
 }
 

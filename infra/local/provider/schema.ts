@@ -35,6 +35,7 @@ const balancerInputs = {
   healthCheck: ANY,
   maintenance: ANY,
   tls: ANY,
+  holdWhenUnavailableMs: integer,
   runtimeDir: string,
 };
 

@@ -27,6 +27,9 @@ type Config struct {
 	Maintenance *Maintenance `json:"maintenance,omitempty"`
 	// TLS, when set, terminates TLS on the listen port (tls.go).
 	TLS *TLSConfig `json:"tls,omitempty"`
+	// HoldWhenUnavailableMs: a request that every endpoint refused waits up
+	// to this long for one to come back, then is tried again (outage.go).
+	HoldWhenUnavailableMs int `json:"holdWhenUnavailableMs,omitempty"`
 }
 
 // redirectListen is the plain HTTP address that redirects to HTTPS, if any.
@@ -91,6 +94,9 @@ func loadConfig(path string) (*Config, error) {
 	}
 	if c.HealthCheck.IntervalMs < 0 || c.HealthCheck.TimeoutMs < 0 {
 		return nil, fmt.Errorf("healthCheck durations must not be negative")
+	}
+	if c.HoldWhenUnavailableMs < 0 || c.HoldWhenUnavailableMs > maxOutageHoldMs {
+		return nil, fmt.Errorf("holdWhenUnavailableMs must lie in [0, %d]", maxOutageHoldMs)
 	}
 	if c.TLS != nil {
 		if err := c.TLS.validate(); err != nil {

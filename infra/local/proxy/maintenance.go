@@ -84,6 +84,9 @@ type maintenanceMetrics struct {
 	held     atomic.Uint64
 	released atomic.Uint64
 	holding  atomic.Int64
+	// Requests every endpoint refused that waited for one to come back (outage.go), and those that then got an answer.
+	outageHeld     atomic.Uint64
+	outageAnswered atomic.Uint64
 }
 
 // maintain keeps a request from the pools while the routing in force says

@@ -117,6 +117,8 @@ var (
 	heldDesc       = prometheus.NewDesc("cutover_proxy_held_requests_total", "Requests held while maintenance was on in hold mode.", nil, nil)
 	releasedDesc   = prometheus.NewDesc("cutover_proxy_released_requests_total", "Held requests routed once maintenance ended.", nil, nil)
 	holdingDesc    = prometheus.NewDesc("cutover_proxy_requests_holding", "Requests held right now.", nil, nil)
+	outageDesc     = prometheus.NewDesc("cutover_proxy_outage_holds_total", "Requests every endpoint refused that waited for one to come back.", nil, nil)
+	outageOKDesc   = prometheus.NewDesc("cutover_proxy_outage_holds_answered_total", "Held requests an endpoint then answered.", nil, nil)
 )
 
 // counterSpec names a counter of requestCounters, routed and forced; counterDesc is one of them described.
@@ -163,6 +165,8 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- heldDesc
 	ch <- releasedDesc
 	ch <- holdingDesc
+	ch <- outageDesc
+	ch <- outageOKDesc
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
@@ -182,6 +186,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(heldDesc, prometheus.CounterValue, float64(mm.held.Load()))
 	ch <- prometheus.MustNewConstMetric(releasedDesc, prometheus.CounterValue, float64(mm.released.Load()))
 	ch <- prometheus.MustNewConstMetric(holdingDesc, prometheus.GaugeValue, float64(mm.holding.Load()))
+	ch <- prometheus.MustNewConstMetric(outageDesc, prometheus.CounterValue, float64(mm.outageHeld.Load()))
+	ch <- prometheus.MustNewConstMetric(outageOKDesc, prometheus.CounterValue, float64(mm.outageAnswered.Load()))
 	r := c.current()
 	now := time.Now().UnixNano()
 	for _, p := range r.pools {

@@ -79,6 +79,9 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 
 	counted := pool.metrics.of(forced)
 	err := p.forward(r, pool, forced, ctx)
+	if err != nil && r.cfg.HoldWhenUnavailableMs > 0 && isConnectError(err) {
+		pool, err = p.holdThroughOutage(ctx, r, pool, forced)
+	}
 	if err != nil {
 		counted.failures.Add(1)
 		ctx.Response.Reset()
