@@ -211,6 +211,7 @@ export async function createServices({ config, logger, toolchain, engine: inject
     deploymentService,
     environmentService,
     refresh,
+    maintenance,
     poolStatsOf,
   });
   const { flags, flagRamps, chatCommands, chatIdentities, chatPoster, chatProgress, webhooks, dispatcher, schedules, scheduler, releases, pipelines, promoter } = features;

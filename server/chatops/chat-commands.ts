@@ -44,6 +44,8 @@ export interface ChatCommandDeps {
   ramps: FlagRamps;
   pipelines: PipelineService;
   releases: ReleaseService;
+  /** Turns maintenance on or off (as the API's /maintenance does). */
+  maintenance(environment: string, on: { hold?: string; retryAfter?: string } | undefined, by: Actor): Promise<{ id: string }>;
 }
 
 // Each verb is an action of the API's one policy: a chat user needs for it exactly what a token would.
@@ -59,6 +61,7 @@ const ACTION_OF: Record<Exclude<ChatCommand["verb"], "help" | "flag">, Action> =
   rollback: "deployment.rollback",
   approve: "deployment.decide",
   reject: "deployment.decide",
+  maintenance: "environment.maintenance",
 };
 const actionOf = (c: Exclude<ChatCommand, { verb: "help" }>): Action =>
   c.verb === "flag" ? (c.action === "status" ? "flag.read" : "flag.write") : c.verb === "promote" && c.pipeline ? "deployment.create" : ACTION_OF[c.verb];
@@ -188,6 +191,11 @@ export class ChatCommandService {
       }
       case "flag":
         return this.flag(actor, command, text);
+      case "maintenance": {
+        const op = await this.deps.maintenance(env, command.on ? { hold: command.hold, retryAfter: command.retryAfter } : undefined, actor);
+        await this.audit(actor, command.on ? "environment.maintenance_on" : "environment.maintenance_off", env, op.id, { command: text });
+        return ephemeral(command.on ? `Putting *${env}* in maintenance (${command.hold ? `requests held up to ${command.hold}` : "a 503 page"}): \`${op.id}\`.` : `Taking *${env}* out of maintenance: \`${op.id}\`.`);
+      }
       case "approve":
       case "reject": {
         const d = await this.active(env);

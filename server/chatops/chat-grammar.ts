@@ -6,6 +6,8 @@
 //   flags <env>
 //   flag status|enable|disable <env> <key>
 //   flag ramp <env> <key> <10:5m,50:10m,100>
+//   maintenance on <env> [--hold 30s] [--retry-after 5m]
+//   maintenance off <env>
 //   help
 // Parsing only; what a command may do is decided by the command service.
 import { parseRampSteps, type RampStep } from "../flags/flag-ramp";
@@ -20,7 +22,9 @@ export type ChatCommand =
   | { verb: "approve" | "reject"; environment: string; gate?: string }
   | { verb: "flags"; environment: string }
   | { verb: "flag"; action: "status" | "enable" | "disable"; environment: string; key: string }
-  | { verb: "flag"; action: "ramp"; environment: string; key: string; steps: RampStep[] };
+  | { verb: "flag"; action: "ramp"; environment: string; key: string; steps: RampStep[] }
+  /** On: a 503 page, or requests held up to `hold`; off. */
+  | { verb: "maintenance"; on: boolean; environment: string; hold?: string; retryAfter?: string };
 
 export type ParsedCommand = { ok: true; command: ChatCommand } | { ok: false; problem: string };
 
@@ -41,6 +45,8 @@ export const CHAT_HELP = [
   "flags <env>",
   "flag status|enable|disable <env> <key>",
   "flag ramp <env> <key> 10:5m,50:10m,100",
+  "maintenance on <env> [--hold 30s] [--retry-after 5m]",
+  "maintenance off <env>",
   "help",
 ];
 
@@ -62,6 +68,7 @@ export function parseChatCommand(text: string): ParsedCommand {
     return { ok: true, command: { verb, environment: words[0] } };
   }
   if (verb === "flag") return parseFlagCommand(words);
+  if (verb === "maintenance") return parseMaintenanceCommand(words);
   if (verb !== "deploy") return { ok: false, problem: `unknown command \`${verb.slice(0, 40)}\`` };
   const [environment, version, ...rest] = words;
   if (!environment || !version || version.startsWith("--")) return { ok: false, problem: "`deploy` needs an environment and a version" };
@@ -100,4 +107,18 @@ function parseFlagCommand(words: string[]): ParsedCommand {
   const parsed = steps === undefined || extra.length ? undefined : parseRampSteps(steps);
   if (!parsed) return { ok: false, problem: "`flag ramp` takes steps such as 10:5m,50:10m,100 (percentage:pause)" };
   return { ok: true, command: { verb: "flag", action, environment, key, steps: parsed } };
+}
+
+function parseMaintenanceCommand(words: string[]): ParsedCommand {
+  const [state, environment, ...rest] = words;
+  if ((state !== "on" && state !== "off") || !environment || environment.startsWith("--")) return { ok: false, problem: "`maintenance` takes on or off and an environment" };
+  const command: Extract<ChatCommand, { verb: "maintenance" }> = { verb: "maintenance", on: state === "on", environment };
+  for (let i = 0; i < rest.length; i += 2) {
+    const [flag, value] = [rest[i], rest[i + 1]];
+    if (state === "off" || (flag !== "--hold" && flag !== "--retry-after")) return { ok: false, problem: `unknown option \`${flag.slice(0, 40)}\`` };
+    if (value === undefined || !DURATION_PATTERN.test(value)) return { ok: false, problem: `\`${flag}\` takes a duration such as 30s or 5m` };
+    if (flag === "--hold") command.hold = value;
+    else command.retryAfter = value;
+  }
+  return { ok: true, command };
 }

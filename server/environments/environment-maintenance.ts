@@ -9,9 +9,27 @@ import { randomBytes } from "node:crypto";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { RunnerDeps } from "../deployments/runner-deps";
 import type { Actor, Maintenance } from "../deployments/model";
-import { ConflictError, describeError, NotFoundError } from "../errors";
+import { ConflictError, describeError, InputError, NotFoundError } from "../errors";
 import type { MaintenanceRequest, Operation, OperationRepository } from "./ports";
 import { setMaintenance } from "../deployments/environment-changes";
+import { parseDuration } from "../../infra/duration";
+
+const DEFAULT_HOLD = "30s";
+export const MAX_HOLD_MS = 300_000;
+export const MAX_RETRY_AFTER_S = 86_400;
+export const MAX_MESSAGE = 1000;
+
+/** A change as callers ask for it (durations as written), or off. */
+export function maintenanceRequest(on: { mode?: "page" | "hold"; retryAfter?: string; holdTimeout?: string; message?: string } | undefined): MaintenanceRequest {
+  if (!on) return { on: false, mode: "page", retryAfterSeconds: 0, holdTimeoutMs: 0 };
+  return {
+    on: true,
+    mode: on.mode ?? "page",
+    retryAfterSeconds: on.retryAfter ? Math.ceil(parseDuration(on.retryAfter) / 1000) : 0,
+    holdTimeoutMs: parseDuration(on.holdTimeout ?? DEFAULT_HOLD),
+    ...(on.message ? { message: on.message } : {}),
+  };
+}
 
 export interface MaintenanceDeps extends RunnerDeps {
   operations: OperationRepository;
@@ -24,6 +42,12 @@ export class EnvironmentMaintenance {
 
   /** Queues the change behind the environment's other work. */
   async request(environment: string, maintenance: MaintenanceRequest, by?: Actor): Promise<Operation> {
+    // Every caller's request (the API's, a chat command's) is held to the same bounds, here.
+    if (maintenance.on && !(maintenance.holdTimeoutMs >= 1 && maintenance.holdTimeoutMs <= MAX_HOLD_MS)) {
+      throw new InputError("validation_failed", "a hold lasts between 1ms and 5m", { field: "holdTimeout" });
+    }
+    if (maintenance.retryAfterSeconds < 0 || maintenance.retryAfterSeconds > MAX_RETRY_AFTER_S) throw new InputError("validation_failed", "retryAfter is at most 24h", { field: "retryAfter" });
+    if ((maintenance.message?.length ?? 0) > MAX_MESSAGE) throw new InputError("validation_failed", `the message is at most ${MAX_MESSAGE} characters`, { field: "message" });
     const env = await this.deps.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
     if (env.status === "deleting") throw new ConflictError("environment_not_ready", `environment ${environment} is being deleted`, { environment, status: env.status });

@@ -4,23 +4,20 @@
 import { z } from "zod";
 import { tokenActor } from "../audit/audit-log";
 import type { Authorization } from "../auth/authorization";
-import type { EnvironmentMaintenance } from "../environments/environment-maintenance";
-import { parseDuration } from "../../infra/duration";
+import { MAX_HOLD_MS, MAX_MESSAGE, MAX_RETRY_AFTER_S, maintenanceRequest, type EnvironmentMaintenance } from "../environments/environment-maintenance";
 import { principalOf } from "./authentication";
 import { durationWithin } from "./duration-schema";
 import { route, type Route } from "./route-table";
 import { nameParams } from "./schemas";
 
-const MAX_HOLD_MS = 300_000;
-const MAX_RETRY_AFTER_MS = 86_400_000;
 
 const maintenanceSchema = z.strictObject({
   mode: z.enum(["page", "hold"]).default("page"),
-  retryAfter: durationWithin(0, MAX_RETRY_AFTER_MS, "at most 24h").optional(),
+  retryAfter: durationWithin(0, MAX_RETRY_AFTER_S * 1000, "at most 24h").optional(),
   holdTimeout: durationWithin(1, MAX_HOLD_MS, "between 1ms and 5m").default("30s"),
   message: z
     .string()
-    .max(1000)
+    .max(MAX_MESSAGE)
     .refine((m) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(m), "no control characters")
     .optional(),
 });
@@ -42,17 +39,7 @@ export function maintenanceRoutes(maintenance: EnvironmentMaintenance, authoriza
       audit: "environment.maintenance_on",
       handle: async ({ params, body, res }) => {
         authorization.authorize(principalOf(res), "environment.maintenance", params.name);
-        const op = await maintenance.request(
-          params.name,
-          {
-            on: true,
-            mode: body.mode,
-            retryAfterSeconds: body.retryAfter ? Math.ceil(parseDuration(body.retryAfter) / 1000) : 0,
-            holdTimeoutMs: parseDuration(body.holdTimeout),
-            ...(body.message ? { message: body.message } : {}),
-          },
-          tokenActor(principalOf(res)),
-        );
+        const op = await maintenance.request(params.name, maintenanceRequest(body), tokenActor(principalOf(res)));
         return { status: 202, body: op, location: `/v1/operations/${op.id}` };
       },
     }),
@@ -67,7 +54,7 @@ export function maintenanceRoutes(maintenance: EnvironmentMaintenance, authoriza
       audit: "environment.maintenance_off",
       handle: async ({ params, res }) => {
         authorization.authorize(principalOf(res), "environment.maintenance", params.name);
-        const op = await maintenance.request(params.name, { on: false, mode: "page", retryAfterSeconds: 0, holdTimeoutMs: 0 }, tokenActor(principalOf(res)));
+        const op = await maintenance.request(params.name, maintenanceRequest(undefined), tokenActor(principalOf(res)));
         return { status: 202, body: op, location: `/v1/operations/${op.id}` };
       },
     }),

@@ -10,6 +10,7 @@ import { personOf, type Actor, type Color, type Environment } from "../deploymen
 import type { SecretSealer } from "../deployments/ports";
 import type { EnvironmentService } from "../environments/environment-service";
 import type { EnvironmentRefresh } from "../environments/environment-refresh";
+import { maintenanceRequest, type EnvironmentMaintenance } from "../environments/environment-maintenance";
 import type { Logger } from "../logger";
 import type { PoolStats } from "../deployments/deployment-target";
 import { metricSource, type MetricSourceDeps } from "../analysis/metric-sources";
@@ -60,6 +61,7 @@ export interface FeatureContext {
   deploymentService: DeploymentService;
   environmentService: EnvironmentService;
   refresh: EnvironmentRefresh;
+  maintenance: EnvironmentMaintenance;
   poolStatsOf: (env: Environment) => Promise<Record<Color, PoolStats> | undefined>;
 }
 
@@ -137,6 +139,7 @@ export function wireFeatures(c: FeatureContext) {
     ramps: flagRamps,
     pipelines,
     releases,
+    maintenance: (environment, on, by) => c.maintenance.request(environment, maintenanceRequest(on && { mode: on.hold ? "hold" : "page", retryAfter: on.retryAfter, holdTimeout: on.hold }), by),
   });
   const webhookStore = new WebhookStore(journal.db, c.secrets);
   const deliveryStore = new DeliveryStore(journal.db);

@@ -208,6 +208,21 @@ describe("Slack slash commands", () => {
     expect((await slash("flag status chat-a nope", VIEWER)).json.text).toMatch(/no flag nope/);
   });
 
+  it("puts an environment in maintenance from chat and takes it out, within the user's role", async () => {
+    expect((await slash("maintenance on chat-a", VIEWER)).json.text).toMatch(/deployer role/);
+    expect((await slash("maintenance on chat-a --hold 10m")).json.text).toMatch(/a hold lasts between 1ms and 5m/);
+    expect((await slash("maintenance sideways chat-a")).json.text).toMatch(/`maintenance` takes on or off and an environment/);
+    const url = (await server.api("GET", "/v1/environments/chat-a")).json.traffic.url as string;
+    const on = await slash("maintenance on chat-a --retry-after 1m");
+    expect(on.json.text).toMatch(/Putting \*chat-a\* in maintenance \(a 503 page\): `op_[0-9a-f]{16}`/);
+    await waitFor("the page", async () => (await request(`${url}/`)).status === 503, 30_000);
+    expect((await server.api("GET", "/v1/environments/chat-a")).json.maintenance).toMatchObject({ mode: "page", retryAfterSeconds: 60, by: { kind: "chat", name: "dana (U0DEPLOYER)" } });
+    expect((await slash("maintenance off chat-a")).json.text).toMatch(/Taking \*chat-a\* out of maintenance/);
+    await waitFor("the fleet again", async () => (await request(`${url}/`)).status === 200, 30_000);
+    const audit = (await server.api("GET", "/v1/audit?actor=chat&environment=chat-a")).json.entries as { action: string; environment?: string }[];
+    expect(audit.filter((e) => e.environment === "chat-a").map((e) => e.action)).toEqual(expect.arrayContaining(["environment.maintenance_on", "environment.maintenance_off"]));
+  });
+
   it("aborts from chat and reports the rollback with its reason", async () => {
     const third = await slash("deploy chat-a v3 --canary 50,100");
     const v3 = deploymentIdIn(third.json.text)!;

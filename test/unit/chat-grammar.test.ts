@@ -29,6 +29,15 @@ describe("the chat command grammar", () => {
     expect(parseChatCommand("approve prod a b")).toEqual({ ok: false, problem: "`approve` takes an environment name and, optionally, a gate" });
   });
 
+  it("parses maintenance on, with a hold or a Retry-After, and off", () => {
+    expect(parseChatCommand("maintenance on shop")).toEqual({ ok: true, command: { verb: "maintenance", on: true, environment: "shop" } });
+    expect(parseChatCommand("maintenance on shop --hold 30s --retry-after 5m")).toEqual({ ok: true, command: { verb: "maintenance", on: true, environment: "shop", hold: "30s", retryAfter: "5m" } });
+    expect(parseChatCommand("maintenance off shop")).toEqual({ ok: true, command: { verb: "maintenance", on: false, environment: "shop" } });
+    expect(parseChatCommand("maintenance off shop --hold 30s")).toEqual({ ok: false, problem: "unknown option `--hold`" });
+    expect(parseChatCommand("maintenance on shop --hold soon")).toEqual({ ok: false, problem: "`--hold` takes a duration such as 30s or 5m" });
+    expect(parseChatCommand("maintenance on")).toEqual({ ok: false, problem: "`maintenance` takes on or off and an environment" });
+  });
+
   it("explains what is wrong", () => {
     expect(parseChatCommand("launch prod")).toEqual({ ok: false, problem: "unknown command `launch`" });
     expect(parseChatCommand("deploy prod")).toEqual({ ok: false, problem: "`deploy` needs an environment and a version" });
