@@ -40,12 +40,15 @@ export type Action =
   /** Choosing what a local environment runs (artifact, pre-deploy job) while local processes cannot be sandboxed: they run with Cutover's own rights. */
   | "local.unsandboxed-run"
   /** Naming where a target's credentials come from (a kubeconfig or context, an AWS profile): they reach whatever those credentials reach. */
-  | "target.credentials";
+  | "target.credentials"
+  /** Serving a certificate of the operator's TLS directory: its key serves any environment's domain, so it reaches past a scope. */
+  | "local.tls";
 
 /** The least role each action needs; every path to the action asks for the same. */
 export const POLICY: Record<Action, Role> = {
   "local.unsandboxed-run": "admin",
   "target.credentials": "admin",
+  "local.tls": "admin",
   "environment.read": "viewer",
   "environment.create": "admin",
   "environment.delete": "admin",
@@ -74,13 +77,18 @@ export const POLICY: Record<Action, Role> = {
 };
 
 /** Actions that need a principal without an environment scope: they reach past any scope. */
-const UNSCOPED: ReadonlySet<Action> = new Set(["local.unsandboxed-run", "target.credentials"]);
+const UNSCOPED: ReadonlySet<Action> = new Set(["local.unsandboxed-run", "target.credentials", "local.tls"]);
 
 const REFUSAL: Partial<Record<Action, { code: string; message: string }>> = {
   "local.unsandboxed-run": {
     code: "local_sandbox_unavailable",
     message:
       "Cutover cannot switch users here (it does not run as root), so local fleets and pre-deploy jobs run with Cutover's own rights: only an unscoped admin may set an artifact or a pre-deploy job on a local environment",
+  },
+  "local.tls": {
+    code: "tls_forbidden",
+    message:
+      "only an unscoped admin may name a certificate of Cutover's TLS directory (local.tls): the directory's keys serve any environment's domain, so they reach past any environment scope",
   },
   "target.credentials": {
     code: "target_credentials_forbidden",
@@ -127,10 +135,15 @@ export class Authorization {
   }
 
   /** Creating an environment: it always chooses what its fleets run, and may name where its target's credentials come from. */
-  environmentActions(spec: { target?: string; kubernetes?: { kubeconfig?: string; context?: string }; aws?: { profile?: string } }): Action[] {
+  environmentActions(spec: { target?: string; kubernetes?: { kubeconfig?: string; context?: string }; aws?: { profile?: string }; local?: { tls?: unknown } }): Action[] {
     const target = spec.target ?? "local";
     const credentials = !!(spec.kubernetes?.kubeconfig || spec.kubernetes?.context || spec.aws?.profile);
-    return ["environment.create", ...this.whatRunsActions(target, true), ...(credentials ? (["target.credentials"] as const) : [])];
+    return [
+      "environment.create",
+      ...this.whatRunsActions(target, true),
+      ...(credentials ? (["target.credentials"] as const) : []),
+      ...(target === "local" && spec.local?.tls ? (["local.tls"] as const) : []),
+    ];
   }
 
   /** An unknown target counts as local: the stricter rule. */

@@ -84,6 +84,14 @@ describe("TLS on a local balancer", () => {
     }
   });
 
+  it("lets only an unscoped admin serve a certificate of the directory", async () => {
+    const token = (await server.api("POST", "/v1/tokens", { name: "tls-scoped-admin", role: "admin", environments: ["tls-*"] })).json.token;
+    const spec = await environmentSpec("tls-scoped", uniqueMark(), { local: { listenPort: 0, tls: { cert: "shop.crt", key: "shop.key" } } });
+    const r = await server.api("POST", "/v1/environments", spec, { authorization: `Bearer ${token}` });
+    expect({ status: r.status, code: r.json.error?.code }).toEqual({ status: 403, code: "tls_forbidden" });
+    expect((await server.api("GET", "/v1/environments/tls-scoped")).status).toBe(404);
+  });
+
   it("serves HTTPS with HSTS and redirects plain HTTP there", async () => {
     const spec = await environmentSpec("tls", uniqueMark(), { local: { listenPort: 0, tls: { cert: "shop.crt", key: "shop.key", hsts: "8760h", redirectPort: 0 } } });
     expect((await server.api("POST", "/v1/environments", spec)).status).toBe(201);
