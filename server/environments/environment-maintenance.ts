@@ -9,7 +9,8 @@ import { randomBytes } from "node:crypto";
 import type { DomainEventBus } from "../deployments/deployment-events";
 import type { RunnerDeps } from "../deployments/runner-deps";
 import type { Actor, Maintenance } from "../deployments/model";
-import { ConflictError, describeError, InputError, NotFoundError } from "../errors";
+import { ConflictError, InputError, NotFoundError } from "../errors";
+import { runOperation } from "./operation-run";
 import type { MaintenanceRequest, Operation, OperationRepository } from "./ports";
 import { setMaintenance } from "../deployments/environment-changes";
 import { parseDuration } from "../../infra/duration";
@@ -67,12 +68,8 @@ export class EnvironmentMaintenance {
 
   /** Runs a queued (or, after a crash, a running) change to its end: recorded first, then made on the balancer and read back. */
   async run(op: Operation): Promise<void> {
-    const { environments, operations, traffic, bus, logger } = this.deps;
-    op.state = "running";
-    await operations.save(op);
-    try {
-      let env = await environments.get(op.environment);
-      if (!env || env.status !== "ready") throw new ConflictError("environment_not_ready", `environment ${op.environment} is ${env?.status ?? "gone"}`);
+    const { environments, traffic, bus, logger } = this.deps;
+    await runOperation(this.deps, op, async (current) => {
       const wanted = op.maintenance!;
       const at = new Date().toISOString();
       const setting: Maintenance | undefined = wanted.on
@@ -81,20 +78,14 @@ export class EnvironmentMaintenance {
             retryAfterSeconds: wanted.retryAfterSeconds,
             holdTimeoutMs: wanted.holdTimeoutMs,
             ...(wanted.message ? { message: wanted.message } : {}),
-            since: env.maintenance?.since ?? at,
+            since: current.maintenance?.since ?? at,
             ...(op.requestedBy ? { by: op.requestedBy } : {}),
           }
         : undefined;
-      env = await environments.update(env.name, setMaintenance(setting));
+      let env = await environments.update(current.name, setMaintenance(setting));
       if (env.traffic) env = await traffic.apply(env, env.weights, { label: "maintenance" });
       logger.info({ environment: env.name, maintenance: setting ? setting.mode : "off" }, setting ? "maintenance on" : "maintenance off");
       bus.emit("environment:maintenance", { environment: env.name, on: Boolean(setting), ...(setting ? { mode: setting.mode, since: setting.since } : {}), ...(op.requestedBy ? { by: op.requestedBy } : {}), at });
-      op.state = "succeeded";
-    } catch (err) {
-      op.state = "failed";
-      op.error = describeError(err);
-    }
-    await operations.save(op);
-    bus.emit("operation:finished", { id: op.id, environment: op.environment, state: op.state, ...(op.error ? { error: op.error } : {}) });
+    });
   }
 }

@@ -12,7 +12,8 @@ import type { DomainEventBus } from "../deployments/deployment-events";
 import type { RunnerDeps } from "../deployments/runner-deps";
 import type { Actor, Environment } from "../deployments/model";
 import type { RefreshChanges } from "../deployments/stack-engine";
-import { ConflictError, describeError, NotFoundError } from "../errors";
+import { ConflictError, NotFoundError } from "../errors";
+import { runOperation } from "./operation-run";
 import type { Operation, OperationRepository } from "./ports";
 import { stackNames } from "../deployments/deployment-target";
 import { observeEnvironment, type Drift } from "./environment-observation";
@@ -58,12 +59,8 @@ export class EnvironmentRefresh {
 
   /** Runs a queued (or, after a crash, a running) refresh to its end. */
   async run(op: Operation): Promise<void> {
-    const { environments, engine, operations, bus, logger } = this.deps;
-    op.state = "running";
-    await operations.save(op);
-    try {
-      const env = await environments.get(op.environment);
-      if (!env || env.status !== "ready") throw new ConflictError("environment_not_ready", `environment ${op.environment} is ${env?.status ?? "gone"}`);
+    const { environments, engine, bus, logger } = this.deps;
+    await runOperation(this.deps, op, async (env) => {
       const trafficStack = stackNames(env.name).traffic;
       // Cutover's own direct changes are recorded first: only what differs after that came from outside.
       if (env.trafficUnrecorded) await this.deps.traffic.record(env);
@@ -81,13 +78,7 @@ export class EnvironmentRefresh {
         bus.emit("environment:drifted", { environment: env.name, drift: items, at });
         if (op.onDrift === "repave") op.repaveDeploymentId = await this.repave(env.name, op);
       }
-      op.state = "succeeded";
-    } catch (err) {
-      op.state = "failed";
-      op.error = describeError(err);
-    }
-    await operations.save(op);
-    bus.emit("operation:finished", { id: op.id, environment: op.environment, state: op.state, ...(op.error ? { error: op.error } : {}) });
+    });
   }
 
   private async repave(environment: string, op: Operation): Promise<string | undefined> {

@@ -10,79 +10,9 @@ import { tail } from "./log-tail";
 import { identify, isAlive, signal, terminate, type ProcessIdentity } from "./process-identity";
 import { pollUntil } from "../../poll";
 import { adminUrl, readAdminConfig } from "./balancer-admin";
+import { maintenanceOf, type BalancerHealthCheck, type BalancerInputs, type BalancerMaintenance, type BalancerOutputs, type BalancerTls, type BoundPorts, type PoolInputs } from "./balancer-inputs";
 
-export interface PoolInputs {
-  weight: number;
-  endpoints: string[];
-  /** The version the pool serves: the balancer's metrics carry it. */
-  version?: string;
-}
-
-/** How the proxy probes endpoints itself: GET `path` (or a TCP connect without one). */
-export interface BalancerHealthCheck {
-  path?: string;
-  intervalMs?: number;
-  timeoutMs?: number;
-}
-
-export interface BalancerInputs {
-  name: string;
-  listenHost: string;
-  listenPort: number;
-  adminPort: number;
-  pools: Record<string, PoolInputs>;
-  stickyHeader?: string;
-  stickyCookie?: string;
-  /** With forceKey: a request carrying `<forceHeader>: <pool>:<forceKey>` goes to that pool. Neither: no forcing. */
-  forceHeader?: string;
-  forceKey?: string;
-  healthCheck?: BalancerHealthCheck;
-  /** While set, routed requests are kept from the pools: answered with the page, or held until it is unset. */
-  maintenance?: BalancerMaintenance;
-  /** TLS on the listen port (infra/local/proxy/tls.go). */
-  tls?: BalancerTls;
-  /** A request every endpoint refused waits up to this long for one to come back (infra/local/proxy/outage.go). */
-  holdWhenUnavailableMs?: number;
-  runtimeDir: string;
-}
-
-export interface BalancerTls {
-  certFile: string;
-  keyFile: string;
-  hstsMaxAgeSeconds?: number;
-  /** A plain HTTP address that redirects to HTTPS. */
-  redirectListen?: string;
-}
-
-/** The proxy's maintenance settings (infra/local/proxy/maintenance.go). */
-export interface BalancerMaintenance {
-  mode: "page" | "hold";
-  status?: number;
-  retryAfterSeconds?: number;
-  holdTimeoutMs?: number;
-  body?: string;
-  contentType?: string;
-}
-
-export interface BalancerOutputs extends BalancerInputs {
-  dir: string;
-  process: ProcessIdentity;
-  url: string;
-  metricsUrl: string;
-  /** The ports the proxy bound (the inputs may say 0: any free port). */
-  boundListenPort: number;
-  boundAdminPort: number;
-  /** With TLS's redirect: its plain HTTP address, and the port bound. */
-  redirectUrl?: string;
-  boundRedirectPort?: number;
-}
-
-/** The ports a running proxy holds; a restart asks for the same. */
-export interface BoundPorts {
-  listenPort: number;
-  adminPort: number;
-  redirectPort?: number;
-}
+export { maintenanceOf, type BalancerHealthCheck, type BalancerInputs, type BalancerMaintenance, type BalancerOutputs, type BalancerTls, type BoundPorts, type PoolInputs };
 
 /** What the proxy's supervisor reports: bound addresses and the worker serving them. */
 interface BalancerStatus {
@@ -299,20 +229,6 @@ async function waitForConfig(adminPort: number, want: ProxyConfig, timeoutMs: nu
     { timeoutMs, intervalMs: pollMs },
   );
   if (!applied) throw new Error("the proxy did not apply its configuration in time");
-}
-
-/** Maintenance as the proxy reports it (zero values left out), or null. */
-export function maintenanceOf(config: { maintenance?: BalancerMaintenance }): BalancerMaintenance | null {
-  const m = config.maintenance;
-  if (!m) return null;
-  return {
-    mode: m.mode,
-    ...(m.status ? { status: m.status } : {}),
-    ...(m.retryAfterSeconds ? { retryAfterSeconds: m.retryAfterSeconds } : {}),
-    ...(m.holdTimeoutMs ? { holdTimeoutMs: m.holdTimeoutMs } : {}),
-    ...(m.body ? { body: m.body } : {}),
-    ...(m.contentType ? { contentType: m.contentType } : {}),
-  };
 }
 
 function normalise(pools: Record<string, PoolInputs>) {

@@ -14,6 +14,11 @@ import (
 
 // serving runs a proxy for cfg and returns it with its address, so a test can put new routing in force.
 func serving(t *testing.T, cfg *Config) (*proxy, *metricsRegistry, string) {
+	return servingWith(t, cfg, func(ln net.Listener, _ *proxy) net.Listener { return ln })
+}
+
+// servingWith serves on a listener of 127.0.0.1 as wrap makes it (TLS, in tls_test.go).
+func servingWith(t *testing.T, cfg *Config, wrap func(net.Listener, *proxy) net.Listener) (*proxy, *metricsRegistry, string) {
 	metrics := newMetricsRegistry()
 	px := newProxy(newRouter(cfg, metrics, newEndpointTable()), newClientCache())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -21,7 +26,7 @@ func serving(t *testing.T, cfg *Config) (*proxy, *metricsRegistry, string) {
 		t.Fatal(err)
 	}
 	srv := newServer(px)
-	go srv.Serve(ln)
+	go srv.Serve(wrap(ln, px))
 	t.Cleanup(func() { srv.Shutdown() })
 	return px, metrics, ln.Addr().String()
 }

@@ -43,15 +43,8 @@ func deadAddr(t *testing.T) string {
 
 // startProxy serves newServer's configuration on 127.0.0.1 and returns its address.
 func startProxy(t *testing.T, cfg *Config) string {
-	px := newProxy(newRouter(cfg, newMetricsRegistry(), newEndpointTable()), newClientCache())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServer(px)
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Shutdown() })
-	return ln.Addr().String()
+	_, _, addr := serving(t, cfg)
+	return addr
 }
 
 func get(t *testing.T, addr string, headers map[string]string) (int, string) {

@@ -67,15 +67,8 @@ func protoUpstream(t *testing.T) string {
 }
 
 func servingTLS(t *testing.T, cfg *Config) (*proxy, string) {
-	px := newProxy(newRouter(cfg, newMetricsRegistry(), newEndpointTable()), newClientCache())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := newServer(px)
-	go srv.Serve(newTLSSwitch(ln, px.current.Load))
-	t.Cleanup(func() { srv.Shutdown() })
-	return px, ln.Addr().String()
+	px, _, addr := servingWith(t, cfg, func(ln net.Listener, px *proxy) net.Listener { return newTLSSwitch(ln, px.current.Load) })
+	return px, addr
 }
 
 // tlsGet makes one request on a new connection and returns the status, body, HSTS header and the server certificate's serial.
