@@ -26,6 +26,7 @@ export type Action =
   | "schedule.repave"
   | "schedule.deploy"
   | "schedule.destroy"
+  | "schedule.maintenance"
   | "flag.read"
   | "flag.write"
   | "audit.read"
@@ -66,6 +67,7 @@ export const POLICY: Record<Action, Role> = {
   "schedule.deploy": "deployer",
   // A destroy schedule deletes the environment: exactly what DELETE /v1/environments/:name needs.
   "schedule.destroy": "admin",
+  "schedule.maintenance": "deployer",
   "flag.read": "viewer",
   "flag.write": "deployer",
   "audit.read": "admin",
@@ -176,4 +178,4 @@ export class Authorization {
 }
 
 /** The action a schedule of this kind takes each time it fires. */
-export const scheduleAction = (kind: "refresh" | "repave" | "deploy" | "destroy"): Action => `schedule.${kind}`;
+export const scheduleAction = (kind: "refresh" | "repave" | "deploy" | "destroy" | "maintenance"): Action => `schedule.${kind}`;

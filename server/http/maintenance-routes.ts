@@ -11,7 +11,7 @@ import { route, type Route } from "./route-table";
 import { nameParams } from "./schemas";
 
 
-const maintenanceSchema = z.strictObject({
+export const maintenanceSchema = z.strictObject({
   mode: z.enum(["page", "hold"]).default("page"),
   retryAfter: durationWithin(0, MAX_RETRY_AFTER_S * 1000, "at most 24h").optional(),
   holdTimeout: durationWithin(1, MAX_HOLD_MS, "between 1ms and 5m").default("30s"),

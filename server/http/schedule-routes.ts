@@ -13,6 +13,7 @@ import { principalOf } from "./authentication";
 import { route, type Route } from "./route-table";
 import { nameParams, strategySchema, version } from "./schemas";
 import { duration } from "./duration-schema";
+import { maintenanceSchema } from "./maintenance-routes";
 
 const common = {
   cron: z.string().min(9).max(120).describe('"0 3 * * *", or six fields with seconds first: "*/10 * * * * *"'),
@@ -24,6 +25,11 @@ const createScheduleSchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("repave"), ...common }),
   z.strictObject({ kind: z.literal("destroy"), ...common }),
   z.strictObject({ kind: z.literal("deploy"), ...common, deployment: z.strictObject({ version, strategy: strategySchema.optional() }) }),
+  z.strictObject({
+    kind: z.literal("maintenance"),
+    ...common,
+    maintenance: z.discriminatedUnion("on", [maintenanceSchema.extend({ on: z.literal(true) }), z.strictObject({ on: z.literal(false) })]),
+  }),
 ]);
 const scheduleParams = z.strictObject({ id: z.string().regex(/^sch_[0-9a-f]{16}$/, "a schedule id") });
 const operationParams = z.strictObject({ id: z.string().regex(/^op_[0-9a-f]{16}$/, "an operation id") });

@@ -8,7 +8,16 @@ export interface DeploymentRequestBody {
   strategy?: Strategy;
 }
 
-export type ScheduleKind = "refresh" | "repave" | "deploy" | "destroy";
+export type ScheduleKind = "refresh" | "repave" | "deploy" | "destroy" | "maintenance";
+
+/** A maintenance schedule's change: on (and how: durations as written), or off. */
+export interface ScheduledMaintenance {
+  on: boolean;
+  mode?: "page" | "hold";
+  retryAfter?: string;
+  holdTimeout?: string;
+  message?: string;
+}
 
 export interface Schedule {
   id: string;
@@ -22,6 +31,8 @@ export interface Schedule {
   onDrift?: "report" | "repave";
   /** deploy: what to deploy. */
   deployment?: DeploymentRequestBody;
+  /** maintenance: on or off. */
+  maintenance?: ScheduledMaintenance;
   paused: boolean;
   /** UTC; absent when the expression has no further time. */
   nextRunAt?: string;

@@ -9,7 +9,7 @@ import { checkCronInput, nextRun } from "./cron";
 import type { RunRepository, Schedule, ScheduleRepository, ScheduleRun } from "./ports";
 
 /** What a caller chooses of a schedule; the rest (id, next run, times) is Cutover's. */
-export type ScheduleInput = Pick<Schedule, "kind" | "cron" | "timezone" | "startingDeadline" | "onDrift" | "deployment">;
+export type ScheduleInput = Pick<Schedule, "kind" | "cron" | "timezone" | "startingDeadline" | "onDrift" | "deployment" | "maintenance">;
 
 export class ScheduleService {
   constructor(
@@ -31,6 +31,7 @@ export class ScheduleService {
       startingDeadline: input.startingDeadline,
       ...(input.onDrift ? { onDrift: input.onDrift } : {}),
       ...(input.deployment ? { deployment: input.deployment } : {}),
+      ...(input.maintenance ? { maintenance: input.maintenance } : {}),
       paused: false,
       nextRunAt: nextRun(input.cron, input.timezone, now)?.toISOString(),
       ...(by ? { createdBy: by } : {}),

@@ -16,6 +16,7 @@ import { parseDuration } from "../../infra/duration";
 import type { Actor } from "../deployments/model";
 import type { DeploymentRepository, EnvironmentRepository } from "../deployments/ports";
 import type { EnvironmentRefresh } from "../environments/environment-refresh";
+import { maintenanceRequest, type EnvironmentMaintenance } from "../environments/environment-maintenance";
 import type { EnvironmentService } from "../environments/environment-service";
 import { crashPoint } from "../fault-injection";
 import { ForbiddenError, describeError } from "../errors";
@@ -35,6 +36,7 @@ export interface SchedulerDeps {
   deployments: DeploymentService;
   environmentService: EnvironmentService;
   refresh: EnvironmentRefresh;
+  maintenance: EnvironmentMaintenance;
   audit: AuditRepository;
   bus: DomainEventBus;
   logger: Logger;
@@ -149,6 +151,8 @@ export class Scheduler {
         if (!env?.liveVersion || !env.liveArtifact) throw new Error(`environment ${s.environment} has nothing live to repave`);
         return (await deployments.create(s.environment, { version: env.liveVersion, artifact: env.liveArtifact, strategy: { type: "blue-green" } }, "repave", by)).id;
       }
+      case "maintenance":
+        return (await this.deps.maintenance.request(s.environment, maintenanceRequest(s.maintenance?.on ? s.maintenance : undefined), by)).id;
       case "destroy":
         await environmentService.delete(s.environment);
         this.deps.logger.warn({ scheduleId: s.id, runId: run.id, environment: s.environment }, "scheduled destroy");

@@ -166,6 +166,7 @@ export function wireFeatures(c: FeatureContext) {
     deployments: c.deploymentService,
     environmentService: c.environmentService,
     refresh: c.refresh,
+    maintenance: c.maintenance,
     audit: c.audit,
     bus,
     logger: logger.child({ component: "scheduler" }),

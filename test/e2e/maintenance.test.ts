@@ -127,6 +127,26 @@ describe("maintenance of a local environment", () => {
     expect(versionOf(await ask(`${url}/`))).toBe("v2");
   });
 
+  it("keeps a maintenance window on schedule: on at its start, off at its end", async () => {
+    const at = (t: Date) => `${t.getUTCSeconds()} ${t.getUTCMinutes()} ${t.getUTCHours()} ${t.getUTCDate()} ${t.getUTCMonth() + 1} *`;
+    const start = new Date(Math.ceil((Date.now() + 3000) / 1000) * 1000);
+    const end = new Date(start.getTime() + 4000);
+    const on = await server.api("POST", `/v1/environments/${ENV}/schedules`, { kind: "maintenance", cron: at(start), timezone: "UTC", maintenance: { on: true, message: "nightly window" } });
+    expect(on.status).toBe(201);
+    const off = await server.api("POST", `/v1/environments/${ENV}/schedules`, { kind: "maintenance", cron: at(end), timezone: "UTC", maintenance: { on: false } });
+    expect(off.status).toBe(201);
+    await waitFor("the window to open", async () => (await ask(`${url}/`)).status === 503, 30_000, 100);
+    expect((await environment()).maintenance).toMatchObject({ mode: "page", message: "nightly window", by: { kind: "schedule", id: on.json.id } });
+    await waitFor("the window to close", async () => (await ask(`${url}/`)).status === 200, 30_000, 100);
+    for (const s of [on, off]) {
+      const runs = (await server.api("GET", `/v1/schedules/${s.json.id}/runs`)).json.runs as { state: string }[];
+      expect(runs.map((r) => r.state)).toEqual(["succeeded"]);
+      expect((await server.api("DELETE", `/v1/schedules/${s.json.id}`)).status).toBe(204);
+    }
+    const bad = await server.api("POST", `/v1/environments/${ENV}/schedules`, { kind: "maintenance", cron: at(end), timezone: "UTC", maintenance: { on: true, holdTimeout: "1h" } });
+    expect({ status: bad.status, code: bad.json.error?.code }).toEqual({ status: 400, code: "validation_failed" });
+  });
+
   it("lets only a deployer of the environment change it, and answers bad input with a stable code", async () => {
     const token = async (role: string, environments?: string[]) =>
       `Bearer ${(await server.api("POST", "/v1/tokens", { name: `t-${role}-${environments?.join("") ?? "all"}`, role, ...(environments ? { environments } : {}) })).json.token}`;
