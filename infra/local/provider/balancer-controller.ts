@@ -25,19 +25,8 @@ interface BalancerStatus {
   workerRestarts?: number;
 }
 
-interface ProxyConfig {
-  listen: string;
-  admin: string;
-  pools: Record<string, PoolInputs>;
-  stickyHeader?: string;
-  stickyCookie?: string;
-  forceHeader?: string;
-  forceKey?: string;
-  healthCheck?: BalancerHealthCheck;
-  maintenance?: BalancerMaintenance;
-  tls?: BalancerTls;
-  holdWhenUnavailableMs?: number;
-}
+/** The proxy's config file: the balancer's routing inputs at its listen and admin addresses. */
+type ProxyConfig = Omit<BalancerInputs, "name" | "listenHost" | "listenPort" | "adminPort" | "runtimeDir"> & { listen: string; admin: string };
 
 export function proxyBinary(): string {
   const bin = process.env.CUTOVER_PROXY_BIN;
