@@ -152,7 +152,7 @@ describe("engine workers", () => {
       if (e.type !== "engine:step_started") return;
       seen.push(providers());
       // What a fleet's process (another user) finds listening in the engine: the inline program's server, the provider. Each refuses it.
-      if (process.getuid?.() === 0) for (const pid of [...engine.workerPids, ...providers().map((p) => p.pid)]) for (const port of listeningPorts(pid)) strangers.push(ENGINE_METHODS.map((method) => grpcCall(port, method, 65534)).filter((a) => a.status !== "unreachable"));
+      if (process.getuid?.() === 0) for (const pid of [...engine.workerPids, ...providers().map((p) => p.pid)]) for (const port of listeningPorts(pid)) strangers.push(ENGINE_METHODS.map((method) => grpcCall(port, method, 65534)));
     };
     for (let i = 0; i < 2; i++) {
       const env = `w${unique()}`;
@@ -165,12 +165,13 @@ describe("engine workers", () => {
       for (const p of found) expect(engine.workerPids).toContain(p.parent);
     }
     if (process.getuid?.() === 0) {
-      expect(strangers.filter((a) => a.length).length).toBeGreaterThanOrEqual(2);
+      // A server may close between two calls (an operation's event stream ends with it): only one that answered all
+      // four is held to serving one of them; none ever lets the stranger in.
+      const whole = strangers.filter((answers) => answers.every((a) => a.status !== "unreachable"));
+      expect(whole.length).toBeGreaterThanOrEqual(2);
       // Each server refuses the stranger at the method it serves (a method it lacks is unimplemented whoever asks).
-      for (const answers of strangers.filter((a) => a.length)) {
-        expect(answers.map((a) => a.status)).toContain("7");
-        for (const answer of answers) expect(["7", "12"]).toContain(answer.status);
-      }
+      for (const answers of whole) expect(answers.map((a) => a.status)).toContain("7");
+      for (const answer of strangers.flat()) expect(["7", "12", "unreachable"]).toContain(answer.status);
     }
     const first = seen[0].map((p) => p.pid);
     expect(seen[seen.length - 1].some((p) => first.includes(p.pid))).toBe(true);
