@@ -57,7 +57,9 @@ export function kubernetesFleetProgram(input: FleetProgramInputs, settings: Kube
     const service = new k8s.core.v1.Service(
       "service",
       {
-        metadata: { name: colorServiceName(input.environment, input.color), namespace: settings.namespace, labels: selector, annotations: OWNED },
+        // Made once the Deployment's pods are Ready, so its endpoints are there: Pulumi's Service await would
+        // only add its ten seconds of waiting for them to settle to every deployment.
+        metadata: { name: colorServiceName(input.environment, input.color), namespace: settings.namespace, labels: selector, annotations: { "pulumi.com/skipAwait": "true", ...OWNED } },
         spec: { selector, ports: [{ name: "http", port, targetPort: port }] },
       },
       { provider, dependsOn: [deployment] },

@@ -9,8 +9,17 @@ export interface LoadResult {
   byBody: Map<string, number>;
 }
 
-export function startLoad(url: string, opts: { concurrency?: number; maxRequests?: number; maxMs?: number; bodyKey?: (body: string) => string } = {}) {
-  const { concurrency = 4, maxRequests = 200_000, maxMs = 120_000 } = opts;
+export interface LoadOptions {
+  concurrency?: number;
+  maxRequests?: number;
+  maxMs?: number;
+  /** Each client waits this long between two requests (its connection stays open, idle, meanwhile). */
+  pauseMs?: number;
+  bodyKey?: (body: string) => string;
+}
+
+export function startLoad(url: string, opts: LoadOptions = {}) {
+  const { concurrency = 4, maxRequests = 200_000, maxMs = 120_000, pauseMs = 0 } = opts;
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
   const result: LoadResult = { ok: 0, failed: 0, errors: [], byBody: new Map() };
   const deadline = Date.now() + maxMs;
@@ -41,7 +50,10 @@ export function startLoad(url: string, opts: { concurrency?: number; maxRequests
       });
     });
   const worker = async () => {
-    while (!stopped && Date.now() < deadline && result.ok + result.failed < maxRequests) await one();
+    while (!stopped && Date.now() < deadline && result.ok + result.failed < maxRequests) {
+      await one();
+      if (pauseMs) await new Promise((r) => setTimeout(r, pauseMs));
+    }
   };
   const done = Promise.all(Array.from({ length: concurrency }, worker));
   return {

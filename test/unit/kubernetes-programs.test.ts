@@ -55,6 +55,8 @@ describe("kubernetes fleet program", () => {
     expect(dep.spec.template.spec.terminationGracePeriodSeconds).toBe(20);
     const svc = one(resources, "kubernetes:core/v1:Service");
     expect(svc.spec.selector).toEqual({ app: "shop", color: "blue" });
+    // The Deployment's await is the health gate; the Service made after it is not awaited again.
+    expect(svc.metadata.annotations).toEqual({ "pulumi.com/skipAwait": "true", "pulumi.com/patchForce": "true" });
     expect(outputs).toMatchObject({ version: "v7", readyReplicas: 4 });
   });
 });
