@@ -67,7 +67,7 @@ describe("crash-proof cutover", () => {
     url = (await waitForEnvironment(server, ENV, "ready")).traffic.url;
     const first = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
     await waitForDeployment(server, first.id, "succeeded");
-    load = startLoad(`${url}/`, { concurrency: 4, maxRequests: 5_000_000, maxMs: 30 * 60_000 });
+    load = startLoad(`${url}/`, { concurrency: 4, pauseMs: 1, maxRequests: 5_000_000, maxMs: 30 * 60_000 });
     await waitFor("load to flow", () => load.result.ok > 50);
   });
 

@@ -59,7 +59,7 @@ describe("traffic changes applied to the balancer directly", () => {
     expect((await server.api("POST", "/v1/environments", await environmentSpec(ENV, mark))).status).toBe(201);
     url = (await waitForEnvironment(server, ENV, "ready")).traffic.url;
     expect((await deploy()).state).toBe("succeeded");
-    load = startLoad(`${url}/`, { concurrency: 4, maxRequests: 5_000_000, maxMs: 20 * 60_000 });
+    load = startLoad(`${url}/`, { concurrency: 4, pauseMs: 1, maxRequests: 5_000_000, maxMs: 20 * 60_000 });
     await waitFor("load to flow", () => load.result.ok > 50);
   });
 

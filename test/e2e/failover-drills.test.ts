@@ -115,7 +115,7 @@ describe("failover drills: the lease holder killed or frozen at each point of a 
     url = (await waitForEnvironment(replicas[1], ENV, "ready")).traffic.url;
     const first = (await replicas[2].api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${version}` })).json;
     await waitForDeployment(replicas[0], first.id, "succeeded");
-    load = startLoad(`${url}/`, { concurrency: 4, maxRequests: 5_000_000, maxMs: 14 * 60_000 });
+    load = startLoad(`${url}/`, { concurrency: 4, pauseMs: 1, maxRequests: 5_000_000, maxMs: 14 * 60_000 });
     await waitFor("load to flow", () => load.result.ok > 100);
   });
 

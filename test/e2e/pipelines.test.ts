@@ -66,7 +66,7 @@ describe("pipelines", () => {
   const settled = async (env: string, version: string) =>
     (await live(env)) === version && (await deploymentsOf(env)).every((d) => ["succeeded", "rolled_back", "failed", "cancelled"].includes(d.state));
   /** Load through a stage's balancer, once it has something live. */
-  const loadOn = (env: string) => load.push(startLoad(`${urls[env]}/`, { concurrency: 2, maxMs: 8 * 60_000 }));
+  const loadOn = (env: string) => load.push(startLoad(`${urls[env]}/`, { concurrency: 2, pauseMs: 1, maxMs: 8 * 60_000 }));
   const load: ReturnType<typeof startLoad>[] = [];
   let r1: { id: string; digest: string };
   /** What the pipeline's webhook was sent. */

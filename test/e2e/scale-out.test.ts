@@ -77,7 +77,7 @@ describe("scale out: replicas on PostgreSQL", () => {
     for (const e of ENVS) holders.add((await holder(e)).holder);
     expect(holders.size).toBeGreaterThanOrEqual(2);
     url = (await replicas[0]!.api("GET", `/v1/environments/${ENVS[0]}`)).json.traffic.url;
-    load = startLoad(`${url}/`, { concurrency: 4, maxRequests: 5_000_000, maxMs: 14 * 60_000 });
+    load = startLoad(`${url}/`, { concurrency: 4, pauseMs: 1, maxRequests: 5_000_000, maxMs: 14 * 60_000 });
     await waitFor("load to flow", () => load.result.ok > 100);
   });
 
