@@ -31,6 +31,16 @@ function restrictDataDir(dataDir: string): void {
   }
 }
 
+/**
+ * Connections the kernel keeps waiting for the API to accept (capped by
+ * net.core.somaxconn). Node's default, 511, fills in two seconds at a
+ * portal's 250 connections a second if the API is starved that long; past
+ * it the kernel drops new connections' SYNs and each client waits out
+ * TCP's retransmission back-off (1, 3, 7, 15… seconds) however soon the
+ * API is back.
+ */
+const LISTEN_BACKLOG = 4096;
+
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
@@ -40,7 +50,7 @@ async function main(): Promise<void> {
   if (services.adminTokenFile) {
     logger.info({ file: services.adminTokenFile }, "admin token is in this file (mode 0600); set CUTOVER_ADMIN_TOKEN to choose your own");
   }
-  const server = services.app.listen(config.port, config.host, () => {
+  const server = services.app.listen({ port: config.port, host: config.host, backlog: LISTEN_BACKLOG }, () => {
     const address = server.address();
     const port = typeof address === "object" && address ? address.port : config.port;
     logger.info({ url: `http://${config.host}:${port}`, dataDir: config.dataDir }, "cutover listening");

@@ -29,6 +29,7 @@ import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
 import { PulumiEngine } from "./pulumi-engine";
 import { killSession } from "./file-backend";
 import { startWatchdog } from "./watchdog";
+import { autogroupNiceness, engineWorkersOnHost } from "./autogroup";
 import { RESIDENT_PROVIDER, ResidentProvider } from "./resident-provider";
 import { guardGrpcServers } from "../../infra/grpc-peer-guard";
 import type { OperationOptions } from "../deployments/stack-engine";
@@ -39,6 +40,8 @@ guardGrpcServers();
 let engine: PulumiEngine | undefined;
 let provider: ResidentProvider | undefined;
 
+const priority = { niceness: 10, groupFloor: 10, group: undefined as number | undefined };
+
 /** Lowers this process's priority and its autogroup's (lowering needs no privilege; a refusal, or no autogroups, leaves it as it is). */
 function lowerPriority(niceness: number, groupNiceness: number): void {
   try {
@@ -46,8 +49,22 @@ function lowerPriority(niceness: number, groupNiceness: number): void {
   } catch {
     // as it is
   }
+  Object.assign(priority, { niceness, groupFloor: groupNiceness });
+  weighAgainstHost();
+}
+
+/**
+ * Sets the autogroup's nice from the engine workers running on the host
+ * now, never above the API's weight its own pool was given: done before
+ * each operation, as other replicas' workers come and go. Any nice from 0
+ * up is allowed without privilege.
+ */
+function weighAgainstHost(): void {
+  const wanted = Math.max(priority.groupFloor, autogroupNiceness(priority.niceness, engineWorkersOnHost()));
+  if (wanted === priority.group) return;
   try {
-    writeFileSync("/proc/self/autogroup", String(groupNiceness));
+    writeFileSync("/proc/self/autogroup", String(wanted));
+    priority.group = wanted;
   } catch {
     // no autogroups here
   }
@@ -116,6 +133,7 @@ function run(id: number, operation: EngineOperation): void {
     send({ type: "failed", id, error: { message: "the engine worker was not initialised" } });
     return;
   }
+  weighAgainstHost();
   const abort = new AbortController();
   running.set(id, abort);
   const ready = engine;
