@@ -35,7 +35,7 @@ export function engineWorkersOnHost(procDir = "/proc"): number {
   try {
     entries = readdirSync(procDir);
   } catch {
-    return 1;
+    return 0;
   }
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
@@ -45,7 +45,7 @@ export function engineWorkersOnHost(procDir = "/proc"): number {
       // gone meanwhile
     }
   }
-  return Math.max(1, count);
+  return count;
 }
 
 /** The file name of the engine worker's entry point, as it appears in its command line. */

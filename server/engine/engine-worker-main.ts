@@ -60,7 +60,7 @@ function lowerPriority(niceness: number, groupNiceness: number): void {
  * up is allowed without privilege.
  */
 function weighAgainstHost(): void {
-  const wanted = Math.max(priority.groupFloor, autogroupNiceness(priority.niceness, engineWorkersOnHost()));
+  const wanted = Math.max(priority.groupFloor, autogroupNiceness(priority.niceness, Math.max(1, engineWorkersOnHost())));
   if (wanted === priority.group) return;
   try {
     writeFileSync("/proc/self/autogroup", String(wanted));

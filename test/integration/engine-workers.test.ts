@@ -4,12 +4,14 @@
 // fleets it starts run at the caller's. A worker killed while at work on a
 // resource costs the operation nothing: its processes go with it, the stack
 // is repaired, what it half-made is removed, and the operation runs again.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import type { FleetArgs } from "../../infra/local/resources";
 import { reapUnowned } from "../../infra/local/runtime";
 import type { StackProgram } from "../../infra/programs";
+import { autogroupNiceness, engineWorkersOnHost } from "../../server/engine/autogroup";
 import { resolveToolchain } from "../../server/engine/toolchain";
 import { WorkerEngine } from "../../server/engine/worker-engine";
 import type { EngineProgress } from "../../server/deployments/stack-engine";
@@ -262,5 +264,41 @@ describe("engine workers", () => {
     });
     await expect(up).rejects.toThrow();
     await waitFor("the stack's lock to be released", async () => (await engine.isLocked(`${env}.green`)) === false, 30_000);
+  });
+});
+
+describe("engine workers of several replicas on one host", () => {
+  it("weigh together about one session: each lowers its autogroup against every engine worker the host runs", async () => {
+    if (!existsSync("/proc/self/autogroup")) return;
+    const dir = tempDir("engine-host");
+    // The other suite's engine keeps one worker warm.
+    await waitFor("the other suite's idle workers to retire", () => engine.workerPids.length <= 1, 30_000);
+    const before = engineWorkersOnHost();
+    // Alone, a worker of a pool of one keeps its autogroup at the API's weight.
+    const replica = new WorkerEngine({ settings: { dataDir: dir, passphrase: "test-passphrase", toolchain: resolveToolchain() }, maxWorkers: 1, niceness: 10, groupNiceness: 0, idleMs: 60_000 });
+    const others: ReturnType<typeof spawn>[] = [];
+    try {
+      await replica.repair("alone.green");
+      const [worker] = replica.workerPids;
+      const groupNice = () => Number(/ nice (-?\d+)/.exec(readFileSync(`/proc/${worker}/autogroup`, "utf8"))![1]);
+      const alone = groupNice();
+      expect(engineWorkersOnHost()).toBe(before + 1);
+      expect(alone).toBe(autogroupNiceness(10, before + 1));
+      // Other replicas' workers start on the host (processes running a worker's script): at its next operation the
+      // worker weighs itself as one of them all.
+      for (let i = 0; i < 8; i++) others.push(spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", path.join(dir, `replica-${i}`, "engine-worker-main.js")], { stdio: "ignore" }));
+      await waitFor("the other workers to run", () => engineWorkersOnHost() === before + 9);
+      await replica.repair("crowded.green");
+      expect(groupNice()).toBe(autogroupNiceness(10, before + 9));
+      expect(groupNice()).toBeGreaterThan(alone);
+      // They go: it takes its weight back.
+      for (const other of others) other.kill("SIGKILL");
+      await waitFor("the other workers to be gone", () => engineWorkersOnHost() === before + 1);
+      await replica.repair("alone-again.green");
+      expect(groupNice()).toBe(alone);
+    } finally {
+      for (const other of others) other.kill("SIGKILL");
+      await replica.close();
+    }
   });
 });

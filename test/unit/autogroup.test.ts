@@ -31,6 +31,6 @@ describe("the engine workers' autogroup", () => {
     expect(engineWorkersOnHost(proc)).toBe(2);
     // Three replicas' pools of three: each worker weighs as one of nine.
     expect(autogroupNiceness(10, 9)).toBe(10);
-    expect(engineWorkersOnHost(path.join(proc, "missing"))).toBe(1);
+    expect(engineWorkersOnHost(path.join(proc, "missing"))).toBe(0);
   });
 });
