@@ -56,7 +56,7 @@ export function scheduleRoutes(
     route({
       method: "post",
       path: "/v1/environments/:name/schedules",
-      summary: "Schedule a refresh, repave, deploy or destroy (admin) of the environment on a cron expression in a time zone.",
+      summary: "Schedule a refresh, repave, deploy, maintenance window or destroy (admin) of the environment on a cron expression in a time zone.",
       role: "deployer",
       params: nameParams,
       body: createScheduleSchema,

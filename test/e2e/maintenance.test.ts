@@ -162,7 +162,13 @@ describe("maintenance of a local environment", () => {
         const r = await server.api(method, `/v1/environments/${ENV}/maintenance`, method === "POST" ? {} : undefined, { authorization });
         expect({ method, status: r.status, code: r.json.error?.code }).toEqual({ method, status, code });
       }
+      // Nor by a schedule: a window is refused to whoever could not turn maintenance on themselves.
+      for (const on of [true, false]) {
+        const r = await server.api("POST", `/v1/environments/${ENV}/schedules`, { kind: "maintenance", cron: "0 3 * * *", timezone: "UTC", maintenance: { on } }, { authorization });
+        expect({ on, status: r.status, code: r.json.error?.code }).toEqual({ on, status, code });
+      }
     }
+    expect((await server.api("GET", `/v1/environments/${ENV}/schedules`)).json.schedules ?? []).toEqual([]);
     const bad = [{ mode: "pause" }, { holdTimeout: "10m" }, { retryAfter: "2d" }, { message: "a\u0007bell" }, { message: "x".repeat(1001) }, { page: "<script>" }];
     for (const body of bad) {
       const r = await server.api("POST", `/v1/environments/${ENV}/maintenance`, body, { authorization: deployer });
