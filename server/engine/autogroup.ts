@@ -48,5 +48,5 @@ export function engineWorkersOnHost(procDir = "/proc"): number {
   return count;
 }
 
-/** The file name of the engine worker's entry point, as it appears in its command line. */
+/** The engine worker's entry point, without its extension: what a worker is started with (engine-worker.ts) and known by in its command line. */
 export const WORKER_SCRIPT_NAME = "engine-worker-main.";

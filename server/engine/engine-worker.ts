@@ -1,6 +1,7 @@
 // One engine worker as the API process holds it: the child process, its
 // typed messages, and the stop that takes every process of its group with
 // it (the Pulumi CLI and the plugins it started).
+import { WORKER_SCRIPT_NAME } from "./autogroup";
 import { killSession } from "./file-backend";
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
@@ -38,9 +39,7 @@ export interface Pending {
 }
 
 /** The entry point of a worker, compiled; under ts-jest this file is a .ts and the worker is taken from the build. */
-const WORKER_SCRIPT = __filename.endsWith(".ts")
-  ? path.join(projectRoot, "dist", "server", "engine", "engine-worker-main.js")
-  : path.join(__dirname, "engine-worker-main.js");
+const WORKER_SCRIPT = path.join(__filename.endsWith(".ts") ? path.join(projectRoot, "dist", "server", "engine") : __dirname, `${WORKER_SCRIPT_NAME}js`);
 
 /** Cutover's own settings a worker needs (the rest of the API's CUTOVER_* settings, its secrets among them, stay out). */
 const PASSED_SETTINGS = ["CUTOVER_LOCAL_RUN_AS", "CUTOVER_PROXY_BIN", "CUTOVER_PULUMI_BIN"];
