@@ -1,7 +1,8 @@
 // The own file backend and this machine's processes, looked at directly:
 // what a pulumi process killed mid-write left in the state directory, a
 // stack's lock, and the processes a previous server left running.
-import { copyFileSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 /**
@@ -132,6 +133,60 @@ export function removeScratchStacks(stateDir: string, project: string, workspace
   const dead = new Set(files.map((f) => /^(.+\.preview-(\d+)-[0-9a-f]+)\.json/.exec(f)).flatMap((m) => (m && !alive(Number(m[2])) ? [m[1]] : [])));
   for (const stack of dead) removeStackFiles(stateDir, project, workspaces, stack);
   return [...dead].map((s) => `${s}: a preview's stack removed`);
+}
+
+/**
+ * The passphrase salt the backend's stacks are encrypted with (each
+ * checkpoint records it), from the first stack that has one.
+ */
+export function passphraseSalt(stateDir: string, project: string): string | undefined {
+  const dir = path.join(stateDir, ".pulumi", "stacks", project);
+  let files: string[];
+  try {
+    files = readdirSync(dir).filter((f) => f.endsWith(".json"));
+  } catch {
+    return undefined;
+  }
+  for (const f of files) {
+    try {
+      const providers = JSON.parse(readFileSync(path.join(dir, f), "utf8"))?.checkpoint?.latest?.secrets_providers;
+      if (providers?.type === "passphrase" && typeof providers.state?.salt === "string") return providers.state.salt;
+    } catch {
+      // being written, or half-written: another stack will do
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Writes a new, empty stack as `pulumi stack init` does on a file backend
+ * (its settings file with the encryption salt, then its checkpoint), with
+ * the salt of the backend's other stacks. A stack init is a CLI run that
+ * spends most of its CPU deriving the passphrase's key (PBKDF2, a million
+ * rounds) only to make a new salt; one salt serves every stack, each
+ * secret still sealed with a nonce of its own. The checkpoint lands whole
+ * or not at all (renamed into place), so a stack exists only complete.
+ */
+export function createStackFiles(stateDir: string, project: string, workDir: string, stack: string, salt: string, pulumiVersion: string): void {
+  writeFileSync(path.join(workDir, `Pulumi.${stack}.yaml`), `encryptionsalt: ${salt}\n`, { mode: 0o600 });
+  const version = `v${pulumiVersion.replace(/^v/, "")}`;
+  const checkpoint = {
+    version: 3,
+    checkpoint: {
+      stack: `organization/${project}/${stack}`,
+      latest: {
+        manifest: { time: new Date().toISOString(), magic: createHash("sha256").update(version).digest("hex"), version },
+        secrets_providers: { type: "passphrase", state: { salt } },
+        metadata: {},
+      },
+    },
+  };
+  const dir = path.join(stateDir, ".pulumi", "stacks", project);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, `${stack}.json`);
+  const partial = `${file}.${randomBytes(8).toString("hex")}.tmp`;
+  writeFileSync(partial, JSON.stringify(checkpoint), { mode: 0o600 });
+  renameSync(partial, file);
 }
 
 /** Everything the own file backend keeps of a stack: its checkpoint and the backups beside it, its lock, backups, history and workspace. */

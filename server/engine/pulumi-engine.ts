@@ -5,15 +5,15 @@
 // and no temporary directory is left behind per operation.
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, rmSync } from "node:fs";
-import { getPriority } from "node:os";
 import path from "node:path";
 import type { PulumiCommand, PulumiFn, Stack } from "@pulumi/pulumi/automation";
 import { pulumiProgram, type StackProgram } from "../../infra/programs";
 import type { OperationOptions, RefreshChanges, ResourceChange, ResourceState, StackEngine, StackOutputs, StackRepair } from "../deployments/stack-engine";
-import { POSTGRES_BACKEND_ENV, capturingOutputs, isLostEngineConnection, listedDespiteRemovals, previewed, progress, refreshed, resolvePending, unwrap, withoutReadBack } from "./stack-operations";
+import { capturingOutputs, isLostEngineConnection, listedDespiteRemovals, previewed, progress, refreshed, resolvePending, unwrap, withoutReadBack } from "./stack-operations";
 
 export { isLostEngineConnection };
-import { clearLocks, holdsLock, killProcessesWith, mendCheckpoints, removeScratchStacks, removeStackFiles } from "./file-backend";
+import { clearLocks, createStackFiles, holdsLock, killProcessesWith, mendCheckpoints, passphraseSalt, removeScratchStacks, removeStackFiles } from "./file-backend";
+import { cliEnvironment } from "./cli-environment";
 import { niceCliRoot, type Toolchain } from "./toolchain";
 
 // The Automation API is a large module: it is loaded on first use, so a restarted server begins recovering sooner.
@@ -57,6 +57,8 @@ const inline = (program: ProgramLike): PulumiFn => (typeof program === "function
 export class PulumiEngine implements StackEngine {
   private command?: Promise<PulumiCommand>;
   private listing?: Promise<import("@pulumi/pulumi/automation").LocalWorkspace>;
+  /** The passphrase salt of the own file backend's stacks, once one is known. */
+  private salt?: string;
   /** Providers already running that the CLI attaches to instead of starting their plugins, by name. */
   private attached: Record<string, number> = {};
   readonly backendUrl: string;
@@ -75,19 +77,7 @@ export class PulumiEngine implements StackEngine {
 
   /** The environment every pulumi process (and so every plugin) runs with. */
   environment(): Record<string, string> {
-    const { toolchain, passphrase } = this.settings;
-    return {
-      PULUMI_CONFIG_PASSPHRASE: passphrase,
-      PULUMI_SKIP_UPDATE_CHECK: "true",
-      PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-      PULUMI_BACKEND_URL: this.backendUrl,
-      PULUMI_HOME: this.pulumiHome,
-      CUTOVER_PROXY_BIN: toolchain.proxyBin,
-      CUTOVER_DATA_PLANE_NICENESS: String(this.settings.dataPlaneNiceness ?? osPriority()),
-      ...(/^postgres(ql)?:/.test(this.backendUrl) ? POSTGRES_BACKEND_ENV : {}),
-      ...(Object.keys(this.attached).length ? { PULUMI_DEBUG_PROVIDERS: Object.entries(this.attached).map(([name, port]) => `${name}:${port}`).join(",") } : {}),
-      PATH: `${toolchain.pluginDir}:${path.dirname(toolchain.pulumiBin)}:${process.env.PATH ?? ""}`,
-    };
+    return cliEnvironment(this.settings, { backendUrl: this.backendUrl, pulumiHome: this.pulumiHome, attached: this.attached });
   }
 
   /** The operations from now on attach to these running providers (name to port on 127.0.0.1) instead of starting their plugins. */
@@ -111,7 +101,9 @@ export class PulumiEngine implements StackEngine {
    * The stack, selected or created. Every command Cutover runs names its
    * stack (`--stack`), so on the own file backend, where a lookup is a file
    * check, an existing stack is not selected first (a CLI run that changes
-   * nothing) and a new one is created without trying to select it.
+   * nothing), and a new one is written as `stack init` would write it, with
+   * the salt of the stacks before it (see `createStackFiles`); only the
+   * backend's first stack is made by the CLI, which makes the salt.
    */
   async stack(stackName: string, program: ProgramLike = async () => undefined): Promise<Stack> {
     const { LocalWorkspace, Stack } = automation();
@@ -124,7 +116,11 @@ export class PulumiEngine implements StackEngine {
       projectSettings: { name: PROJECT_NAME, runtime: "nodejs", backend: { url: this.backendUrl } },
     });
     if (!this.ownFileBackend) return Stack.createOrSelect(stackName, workspace);
-    if (!(await this.exists(stackName))) return Stack.create(stackName, workspace);
+    if (!(await this.exists(stackName))) {
+      const salt = (this.salt ??= passphraseSalt(this.stateDir, PROJECT_NAME));
+      if (!salt) return Stack.create(stackName, workspace);
+      createStackFiles(this.stateDir, PROJECT_NAME, this.workDir(stackName), stackName, salt, this.settings.toolchain.pulumiVersion);
+    }
     workspace.selectStack = async () => undefined;
     return Stack.select(stackName, workspace);
   }
@@ -287,14 +283,5 @@ export class PulumiEngine implements StackEngine {
     const listing = this.listing;
     const stacks = await listedDespiteRemovals(async () => (await listing).listStacks());
     return stacks.some((s) => s.name === stackName || s.name.endsWith(`/${stackName}`));
-  }
-}
-
-/** This process's CPU priority (nice), 0 where it cannot be read. */
-function osPriority(): number {
-  try {
-    return getPriority();
-  } catch {
-    return 0;
   }
 }
