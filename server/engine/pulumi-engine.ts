@@ -102,8 +102,9 @@ export class PulumiEngine implements StackEngine {
    * stack (`--stack`), so on the own file backend, where a lookup is a file
    * check, an existing stack is not selected first (a CLI run that changes
    * nothing), and a new one is written as `stack init` would write it, with
-   * the salt of the stacks before it (see `createStackFiles`); only the
-   * backend's first stack is made by the CLI, which makes the salt.
+   * the salt of the stacks before it (see `createStackFiles`); only a
+   * stack with none before it (none in the backend, none made by this
+   * process) is made by the CLI, which makes the salt.
    */
   async stack(stackName: string, program: ProgramLike = async () => undefined): Promise<Stack> {
     const { LocalWorkspace, Stack } = automation();
@@ -118,7 +119,11 @@ export class PulumiEngine implements StackEngine {
     if (!this.ownFileBackend) return Stack.createOrSelect(stackName, workspace);
     if (!(await this.exists(stackName))) {
       const salt = (this.salt ??= passphraseSalt(this.stateDir, PROJECT_NAME));
-      if (!salt) return Stack.create(stackName, workspace);
+      if (!salt) {
+        const created = await Stack.create(stackName, workspace);
+        this.salt = passphraseSalt(this.stateDir, PROJECT_NAME);
+        return created;
+      }
       createStackFiles(this.stateDir, PROJECT_NAME, this.workDir(stackName), stackName, salt, this.settings.toolchain.pulumiVersion);
     }
     workspace.selectStack = async () => undefined;

@@ -56,6 +56,13 @@ describe("new stacks on the own file backend", () => {
     await engine.up("files.b", async () => ({ n: 3 }));
     expect(await engine.outputs("files.b")).toEqual({ n: 3 });
     expect(logsOf(dataDir).filter((f) => f.endsWith("-stack_new.log"))).toHaveLength(1);
+
+    // With every stack gone, the salt the engine has made or read serves the next one.
+    for (const stack of ["files.a", "files.b", "files.c"]) await engine.destroy(stack, async () => undefined);
+    expect(readdirSync(stacks).filter((f) => f.endsWith(".json"))).toEqual([]);
+    await engine.up("files.d", async () => ({ secret: pulumi.secret("sealed-d") }));
+    expect(await engine.outputs("files.d")).toEqual({ secret: "sealed-d" });
+    expect(logsOf(dataDir).filter((f) => f.endsWith("-stack_new.log"))).toHaveLength(1);
   });
 });
 
