@@ -2,10 +2,12 @@
 // balancer and fleets: the page (503, Retry-After, the message as text),
 // the force key still reaching a pool, maintenance kept through a
 // deployment, held requests routed once it ends, a server killed between
-// recording the change and making it, and what each caller may do.
+// recording the change and making it (and, under load, while the balancer
+// takes it or just after), and what each caller may do.
 import http from "node:http";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { request } from "../helpers/http";
+import { startLoad } from "../helpers/load";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
@@ -125,6 +127,37 @@ describe("maintenance of a local environment", () => {
     expect(page.body).toContain("after a crash");
     expect((await operation(await server.api("DELETE", `/v1/environments/${ENV}/maintenance`))).state).toBe("succeeded");
     expect(versionOf(await ask(`${url}/`))).toBe("v2");
+  });
+
+  it("loses no request under load when the server is killed while the balancer takes the change, or just after", async () => {
+    // Every request through the balancer is answered: the version, or the page while maintenance is on; never a reset or a refusal.
+    const load = startLoad(`${url}/`, { concurrency: 4, pauseMs: 1, okStatuses: [200, 503], maxMs: 300_000 });
+    try {
+      for (const point of ["maintenance:during-traffic", "maintenance:after-traffic"]) {
+        for (const on of [true, false]) {
+          await server.terminate();
+          server = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: point } });
+          const reply = on
+            ? await server.api("POST", `/v1/environments/${ENV}/maintenance`, { message: `killed at ${point}`, retryAfter: "1m" })
+            : await server.api("DELETE", `/v1/environments/${ENV}/maintenance`);
+          expect(reply.status).toBe(202);
+          await server.exited;
+          server = await startServer({ dataDir });
+          expect(await operation(reply)).toMatchObject({ state: "succeeded" });
+          const answer = await ask(`${url}/`);
+          if (on) expect(answer).toMatchObject({ status: 503, retryAfter: "60" });
+          else expect(versionOf(answer)).toBe("v2");
+          expect(Boolean((await environment()).maintenance)).toBe(on);
+        }
+      }
+    } finally {
+      const result = await load.stop();
+      expect(result.errors).toEqual([]);
+      expect(result.failed).toBe(0);
+      // Both answers were served along the way: the load saw maintenance come and go.
+      expect(result.byStatus.get(503)).toBeGreaterThan(0);
+      expect(result.byStatus.get(200)).toBeGreaterThan(0);
+    }
   });
 
   it("keeps a maintenance window on schedule: on at its start, off at its end", async () => {

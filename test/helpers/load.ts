@@ -7,6 +7,8 @@ export interface LoadResult {
   failed: number;
   errors: string[];
   byBody: Map<string, number>;
+  /** Answers counted as ok, by status. */
+  byStatus: Map<number, number>;
 }
 
 export interface LoadOptions {
@@ -16,12 +18,15 @@ export interface LoadOptions {
   /** Each client waits this long between two requests (its connection stays open, idle, meanwhile). */
   pauseMs?: number;
   bodyKey?: (body: string) => string;
+  /** The statuses that count as answered (200 alone by default), e.g. 503 while a maintenance page is meant to be served. */
+  okStatuses?: number[];
 }
 
 export function startLoad(url: string, opts: LoadOptions = {}) {
   const { concurrency = 4, maxRequests = 200_000, maxMs = 120_000, pauseMs = 0 } = opts;
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const result: LoadResult = { ok: 0, failed: 0, errors: [], byBody: new Map() };
+  const okStatuses = opts.okStatuses ?? [200];
+  const result: LoadResult = { ok: 0, failed: 0, errors: [], byBody: new Map(), byStatus: new Map() };
   const deadline = Date.now() + maxMs;
   let stopped = false;
   const one = () =>
@@ -31,8 +36,9 @@ export function startLoad(url: string, opts: LoadOptions = {}) {
         res.setEncoding("utf8");
         res.on("data", (c) => (body += c));
         res.on("end", () => {
-          if (res.statusCode === 200) {
+          if (okStatuses.includes(res.statusCode ?? 0)) {
             result.ok++;
+            result.byStatus.set(res.statusCode ?? 0, (result.byStatus.get(res.statusCode ?? 0) ?? 0) + 1);
             const key = opts.bodyKey ? opts.bodyKey(body) : "";
             result.byBody.set(key, (result.byBody.get(key) ?? 0) + 1);
           } else {
