@@ -1,8 +1,9 @@
 // TLS on a local environment's balancer, through the public API against a
 // real server, balancer and fleets: certificates named in the operator's
 // TLS directory (and nothing else), HTTPS with HSTS, the plain HTTP
-// redirect, a renewed certificate served without a restart, and a
-// deployment under HTTPS load that fails no request.
+// redirect, a renewed certificate served without a restart, a deployment
+// under HTTPS load that fails no request, and the balancer's process
+// killed under HTTPS load, back within a second with its TLS.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, renameSync } from "node:fs";
 import https from "node:https";
@@ -149,5 +150,54 @@ describe("TLS on a local balancer", () => {
     agent.destroy();
     expect(failed).toEqual([]);
     expect(ok).toBeGreaterThan(before);
+  });
+
+  it("serves HTTPS again within a second when the balancer's process is killed, with its certificate, HSTS and redirect", async () => {
+    const statusFile = path.join(server.dataDir, "runtime", "balancers", "tls", "status.json");
+    const { workerPid } = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number };
+    const agent = new https.Agent({ keepAlive: true, maxSockets: 4, ca: ca() });
+    let ok = 0;
+    const failed: string[] = [];
+    let stop = false;
+    const worker = async () => {
+      while (!stop && failed.length < 100) {
+        await fetchOnce(`${url}/`, undefined, agent).then(
+          (a) => (a.status === 200 ? ok++ : failed.push(`status ${a.status}`)),
+          (e: Error) => failed.push(e.message),
+        );
+      }
+    };
+    const workers = Array.from({ length: 4 }, worker);
+    await waitFor("load to flow", () => ok > 20 || failed.length >= 100);
+    expect(failed).toEqual([]);
+
+    const killed = Date.now();
+    process.kill(workerPid, "SIGKILL");
+    let servedAfter = Infinity;
+    let answer: Answer | undefined;
+    while (Date.now() - killed < 5000) {
+      answer = await fetchOnce(`${url}/`, ca()).catch(() => undefined);
+      if (answer?.status === 200) {
+        servedAfter = Date.now() - killed;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(servedAfter).toBeLessThan(1000);
+    // The same TLS as before the kill: the renewed certificate, HSTS, the redirect.
+    expect(answer?.serial).toBe("03");
+    expect(answer?.headers["strict-transport-security"]).toBe("max-age=31536000");
+    expect((await fetchOnce(`${redirectUrl}/x`)).headers.location).toBe(`${url}/x`);
+    // Only requests in flight on the dead process's connections can fail; new ones wait in the accept queue.
+    const failedAtKill = failed.length;
+    expect(failedAtKill).toBeLessThanOrEqual(4);
+    const okAfter = ok;
+    await waitFor("load to flow again", () => ok > okAfter + 200);
+    stop = true;
+    await Promise.all(workers);
+    agent.destroy();
+    expect(failed.length).toBe(failedAtKill);
+    const now = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number; workerRestarts?: number };
+    expect(now.workerPid).not.toBe(workerPid);
   });
 });

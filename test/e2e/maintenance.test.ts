@@ -3,8 +3,11 @@
 // the force key still reaching a pool, maintenance kept through a
 // deployment, held requests routed once it ends, a server killed between
 // recording the change and making it (and, under load, while the balancer
-// takes it or just after), and what each caller may do.
+// takes it or just after), the balancer's process killed while it holds
+// requests, and what each caller may do.
+import { readFileSync } from "node:fs";
 import http from "node:http";
+import path from "node:path";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { request } from "../helpers/http";
 import { startLoad } from "../helpers/load";
@@ -111,6 +114,25 @@ describe("maintenance of a local environment", () => {
     expect(a).toMatchObject({ status: 503, retryAfter: "30" });
     expect(a.ms).toBeGreaterThanOrEqual(450);
     expect((await operation(await server.api("DELETE", `/v1/environments/${ENV}/maintenance`))).state).toBe("succeeded");
+  });
+
+  it("holds again once the balancer's process, killed while holding, is back; the requests it held are lost with it", async () => {
+    expect(await operation(await server.api("POST", `/v1/environments/${ENV}/maintenance`, { mode: "hold", holdTimeout: "2m" }))).toMatchObject({ state: "succeeded" });
+    const metricsUrl = (await environment()).traffic.metricsUrl as string;
+    const statusFile = path.join(dataDir, "runtime", "balancers", ENV, "status.json");
+    const { workerPid } = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number };
+    const lost = Array.from({ length: 10 }, () => ask(`${url}/`));
+    await waitFor("the balancer to hold 10 requests", async () => /^cutover_proxy_requests_holding 10$/m.test((await request(metricsUrl)).body));
+    process.kill(workerPid, "SIGKILL");
+    // In flight on the dead process's connections: each ends with an error, none with an answer from a fleet.
+    expect((await Promise.all(lost)).map((a) => a.status)).toEqual(Array(10).fill(-1));
+
+    // The process that takes over holds from the start: maintenance was in its config, not in the dead one's memory.
+    const held = Array.from({ length: 5 }, () => ask(`${url}/`));
+    await waitFor("the new balancer process to hold 5 requests", async () => /^cutover_proxy_requests_holding 5$/m.test((await request(metricsUrl).catch(() => ({ body: "" }))).body), 5000);
+    expect(JSON.parse(readFileSync(statusFile, "utf8")).workerPid).not.toBe(workerPid);
+    expect((await operation(await server.api("DELETE", `/v1/environments/${ENV}/maintenance`))).state).toBe("succeeded");
+    expect((await Promise.all(held)).map(versionOf)).toEqual(Array(5).fill("v2"));
   });
 
   it("finishes a change the server was killed in the middle of, once it starts again", async () => {
