@@ -238,9 +238,14 @@ describe("schedules act at their creator's role", () => {
     expect((await as("admin")("DELETE", `/v1/schedules/${made.json.id}`)).status).toBe(204);
   });
 
-  it("stops acting once its creator's token is revoked", async () => {
+  it.each([
+    ["a refresh", { kind: "refresh" }],
+    ["a maintenance window", { kind: "maintenance", maintenance: { on: true, message: "down" } }],
+  ])("stops acting once its creator's token is revoked: %s", async (_, kind) => {
     const minted = await server.api("POST", "/v1/tokens", { name: "short-lived", role: "deployer", environments: ["beta"] });
-    const s = await server.api("POST", "/v1/environments/beta/schedules", { kind: "refresh", cron: "*/2 * * * * *" }, { authorization: `Bearer ${minted.json.token}` });
+    // Made early in a two-second window and revoked well before the window ends: no firing can come before the revocation.
+    await waitFor("the start of a two-second window", async () => Date.now() % 2000 < 300, 5000, 5);
+    const s = await server.api("POST", "/v1/environments/beta/schedules", { ...kind, cron: "*/2 * * * * *" }, { authorization: `Bearer ${minted.json.token}` });
     expect(s.status).toBe(201);
     expect((await server.api("DELETE", `/v1/tokens/${minted.json.id}`)).status).toBe(204);
     const refusedRun = await waitFor("a refused run", async () => {
@@ -248,6 +253,8 @@ describe("schedules act at their creator's role", () => {
       return runs.find((r) => r.error?.code === "schedule_creator_revoked");
     }, 30_000);
     expect(refusedRun.state).toBe("failed");
+    expect((await server.api("GET", `/v1/schedules/${s.json.id}/runs`)).json.runs.every((r: any) => r.state !== "succeeded")).toBe(true);
+    expect((await server.api("GET", "/v1/environments/beta")).json.maintenance).toBeUndefined();
     await server.api("DELETE", `/v1/schedules/${s.json.id}`);
   });
 });
