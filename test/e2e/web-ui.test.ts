@@ -2,7 +2,8 @@
 // target: sign in with a token pasted once, see only the environments the
 // token reaches, watch a canary's weight move live and promote it, meet
 // the four-eyes refusal as the requester and approve as someone else, and
-// no serious accessibility violation on any view. The session is attacked
+// no serious accessibility violation on any view, turn maintenance on and
+// off from the environments page. The session is attacked
 // as a cross-site page would: without its CSRF token nothing changes.
 import http from "node:http";
 import type { Browser, BrowserContext, Page } from "playwright-core";
@@ -303,6 +304,57 @@ describe("flags in the web UI", () => {
       expect(await row.getByRole("button", { name: /Kill switch|Switch on/ }).count()).toBe(0);
     } finally {
       await vera.context.close();
+    }
+  });
+});
+
+describe("maintenance from the web UI", () => {
+  it("turns it on from the environments page once confirmed, and off; a viewer sees it but is offered no switch", async () => {
+    const environment = async () => (await server.api("GET", "/v1/environments/web-a")).json;
+    const url = (await environment()).traffic.url as string;
+    expect((await request(`${url}/`)).status).toBe(200);
+    const { context, page } = await signIn("alice");
+    try {
+      await page.getByRole("link", { name: "Environments" }).click();
+      const row = page.getByTestId("env-web-a");
+      await row.waitFor();
+      // Dismissing the confirmation changes nothing.
+      page.once("dialog", (d) => void d.dismiss());
+      await row.getByRole("button", { name: "Maintenance on" }).click();
+      page.once("dialog", (d) => {
+        expect(d.message()).toContain("Put web-a in maintenance");
+        void d.accept();
+      });
+      await row.getByRole("button", { name: "Maintenance on" }).click();
+      await row.getByTestId("maintenance").filter({ hasText: "maintenance (page)" }).waitFor({ timeout: 30_000 });
+      const answer = await request(`${url}/`);
+      expect(answer.status).toBe(503);
+      expect(answer.headers["retry-after"]).toBe("300");
+      const on = (await environment()).maintenance;
+      expect(on).toMatchObject({ mode: "page" });
+      expect(JSON.stringify(on.by)).toContain("alice");
+      // One change was asked for, by alice: the dismissed confirmation sent nothing.
+      const audited = (await server.api("GET", "/v1/audit?environment=web-a&action=environment.maintenance_on")).json.entries as unknown[];
+      expect(audited).toHaveLength(1);
+      expect(JSON.stringify(audited[0])).toContain("alice");
+      await expectNoSeriousViolations(page);
+
+      const vera = await signIn("vera");
+      try {
+        await vera.page.getByRole("link", { name: "Environments" }).click();
+        const seen = vera.page.getByTestId("env-web-a");
+        await seen.getByTestId("maintenance").waitFor();
+        expect(await seen.getByRole("button", { name: /Maintenance on|End maintenance/ }).count()).toBe(0);
+      } finally {
+        await vera.context.close();
+      }
+
+      await row.getByRole("button", { name: "End maintenance" }).click();
+      await row.getByTestId("maintenance").waitFor({ state: "detached", timeout: 30_000 });
+      expect((await request(`${url}/`)).status).toBe(200);
+      expect((await environment()).maintenance).toBeUndefined();
+    } finally {
+      await context.close();
     }
   });
 });

@@ -49,6 +49,7 @@ export interface Environment {
   liveVersion?: string;
   weights: Record<string, number>;
   drift?: { at: string; items: { kind: string; message: string }[] };
+  maintenance?: { mode: "page" | "hold"; since: string; by?: { kind: string; name?: string; person?: string } };
   spec: { target: string };
   updatedAt: string;
 }

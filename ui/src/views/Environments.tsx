@@ -1,13 +1,14 @@
 // Every environment the caller can see: status, live version, traffic per
-// color, drift, and what is running or queued there; filtered by name.
-import { useState } from "react";
-import { api, useLive, type Session } from "../api";
+// color, drift, maintenance, and what is running or queued there; filtered
+// by name. A deployer turns maintenance on (asked to confirm) and off.
+import { useEffect, useState } from "react";
+import { api, ApiError, atLeast, useLive, type Session } from "../api";
 import { ErrorNote } from "../App";
 import { ago, weightsText } from "../format";
 import { linkProps } from "../router";
 import type { Deployment, Environment } from "../types";
 
-export function Environments(_: { session: Session }) {
+export function Environments({ session }: { session: Session }) {
   const [filter, setFilter] = useState("");
   const { data, error } = useLive(async () => {
     const [envs, active] = await Promise.all([
@@ -43,6 +44,7 @@ export function Environments(_: { session: Session }) {
               <td>
                 {e.status}
                 {e.drift && <span className="badge warn" title={e.drift.items.map((i) => i.message).join("; ")}> drift</span>}
+                <Maintenance environment={e} session={session} />
               </td>
               <td>{e.liveVersion ?? "—"}</td>
               <td>
@@ -63,6 +65,50 @@ export function Environments(_: { session: Session }) {
         </tbody>
       </table>
       {shown?.length === 0 && <p className="empty">No environment to show.</p>}
+    </>
+  );
+}
+
+/**
+ * Maintenance of an environment whose balancer Cutover runs: a badge while
+ * on, and for a deployer the switch. Turning it on puts the page in front
+ * of every user, so it asks first; turning it off lets them in again.
+ */
+function Maintenance({ environment: e, session }: { environment: Environment; session: Session }) {
+  const [message, setMessage] = useState<{ text: string; error: boolean }>();
+  const on = e.maintenance;
+  // A request's note lasts until the change it asked for is seen.
+  useEffect(() => setMessage(undefined), [Boolean(on)]);
+  const change = async () => {
+    if (!on && !window.confirm(`Put ${e.name} in maintenance? Every request gets a 503 page (Retry-After: 300) until maintenance is turned off.`)) return;
+    try {
+      await api(on ? "DELETE" : "POST", `/v1/environments/${e.name}/maintenance`, on ? undefined : { retryAfter: "5m" });
+      setMessage({ text: on ? "ending maintenance…" : "starting maintenance…", error: false });
+    } catch (err) {
+      setMessage({ text: err instanceof ApiError ? `${err.message} (${err.code})` : String(err), error: true });
+    }
+  };
+  return (
+    <>
+      {on && (
+        <span className="badge warn" data-testid="maintenance" title={`since ${on.since}${on.by?.person || on.by?.name ? ` by ${on.by.person ?? on.by.name}` : ""}`}>
+          {" "}
+          maintenance ({on.mode})
+        </span>
+      )}
+      {e.spec.target === "local" && atLeast(session, "deployer") && (
+        <div>
+          <button type="button" className={on ? "primary" : "danger"} onClick={change}>
+            {on ? "End maintenance" : "Maintenance on"}
+          </button>
+          {message && (
+            <span className={message.error ? "error" : "ok"} role={message.error ? "alert" : "status"}>
+              {" "}
+              {message.text}
+            </span>
+          )}
+        </div>
+      )}
     </>
   );
 }
