@@ -30,6 +30,9 @@ type Config struct {
 	// HoldWhenUnavailableMs: a request that every endpoint refused waits up
 	// to this long for one to come back, then is tried again (outage.go).
 	HoldWhenUnavailableMs int `json:"holdWhenUnavailableMs,omitempty"`
+	// DataPlane is what carries the requests: the proxy itself (empty), or
+	// HAProxy driven by it ("haproxy", haproxy.go). It cannot change in place.
+	DataPlane string `json:"dataPlane,omitempty"`
 }
 
 // redirectListen is the plain HTTP address that redirects to HTTPS, if any.
@@ -107,6 +110,15 @@ func loadConfig(path string) (*Config, error) {
 		if err := c.Maintenance.validate(); err != nil {
 			return nil, err
 		}
+	}
+	switch c.DataPlane {
+	case "":
+	case dataPlaneHAProxy:
+		if err := c.validateForHAProxy(); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, fmt.Errorf("dataPlane %q: empty (the proxy itself) or %q", c.DataPlane, dataPlaneHAProxy)
 	}
 	for name, p := range c.Pools {
 		if p.Weight < 0 {

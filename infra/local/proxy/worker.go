@@ -33,6 +33,9 @@ func runWorker(configPath string) int {
 		log.Printf("config: %v", err)
 		return 2
 	}
+	if cfg.DataPlane == dataPlaneHAProxy {
+		return runHAProxyWorker(configPath, cfg, signals)
+	}
 	ln, err1 := net.FileListener(os.NewFile(listenFD, "listen"))
 	adminLn, err2 := net.FileListener(os.NewFile(adminFD, "admin"))
 	if err1 != nil || err2 != nil {
@@ -89,8 +92,8 @@ func reload(path string, px *proxy, metrics *metricsRegistry, endpoints *endpoin
 		return
 	}
 	old := px.current.Load().cfg
-	if !sameAddress(cfg.Listen, old.Listen) || !sameAddress(cfg.Admin, old.Admin) || !sameAddress(cfg.redirectListen(), old.redirectListen()) {
-		log.Printf("reload rejected: listen, admin and redirect addresses cannot change in place")
+	if !sameAddress(cfg.Listen, old.Listen) || !sameAddress(cfg.Admin, old.Admin) || !sameAddress(cfg.redirectListen(), old.redirectListen()) || cfg.DataPlane != old.DataPlane {
+		log.Printf("reload rejected: listen, admin and redirect addresses and the data plane cannot change in place")
 		return
 	}
 	px.swap(newRouter(cfg, metrics, endpoints))

@@ -1,0 +1,172 @@
+package main
+
+// HAProxy as the data path, behind the same config and admin API as the
+// proxy's own: the config is rendered into an HAProxy configuration that
+// routes by the same rules (a keyed force header, then a sticky key hashed
+// onto the weight ranges, then a weighted draw; a pool with no server up
+// passes its requests on to the others), with the weights in a map that
+// the runtime API changes in place, so a weight change needs no reload.
+// The worker that runs it is in haproxy_worker.go.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// dataPlaneHAProxy is the config's `dataPlane` that puts HAProxy on the data path.
+const dataPlaneHAProxy = "haproxy"
+
+// haproxyNames are safe to write into HAProxy's configuration unquoted:
+// pool names, header and cookie names.
+var haproxyNames = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// haproxyFiles are where a worker keeps HAProxy's files: beside the config.
+// The runtime socket is named relative to it (the worker and haproxy both
+// run in it), so a long directory never meets the 108 bytes a socket's path may have.
+type haproxyFiles struct{ dir string }
+
+func (f haproxyFiles) config() string  { return filepath.Join(f.dir, "haproxy.cfg") }
+func (f haproxyFiles) weights() string { return filepath.Join(f.dir, "haproxy-weights.map") }
+func (f haproxyFiles) runtime() string { return "haproxy.sock" }
+
+// validateForHAProxy refuses what the HAProxy data path does not do (yet),
+// and names that could not be written into its configuration safely.
+func (c *Config) validateForHAProxy() error {
+	if c.TLS != nil || c.Maintenance != nil || c.HoldWhenUnavailableMs > 0 {
+		return fmt.Errorf("dataPlane haproxy: TLS, maintenance and holdWhenUnavailableMs are served by the cutover-proxy data plane only")
+	}
+	for name := range c.Pools {
+		if !haproxyNames.MatchString(name) {
+			return fmt.Errorf("dataPlane haproxy: pool name %q: letters, digits, '.', '_' and '-' only", name)
+		}
+	}
+	for _, h := range []string{c.StickyHeader, c.StickyCookie, c.ForceHeader} {
+		if h != "" && !haproxyNames.MatchString(h) {
+			return fmt.Errorf("dataPlane haproxy: header or cookie name %q: letters, digits, '.', '_' and '-' only", h)
+		}
+	}
+	if c.HealthCheck.Path != "" && strings.ContainsAny(c.HealthCheck.Path, " \t\r\n\"'\\#") {
+		return fmt.Errorf("dataPlane haproxy: healthCheck.path may not hold spaces, quotes, '\\' or '#'")
+	}
+	return nil
+}
+
+// weightMap is the map HAProxy routes by: the total weight, and for each
+// pool the top of its range (its weight added to those before it).
+func weightMap(c *Config) map[string]int {
+	m := map[string]int{}
+	acc := 0
+	for _, name := range c.poolNames() {
+		acc += c.Pools[name].Weight
+		m[name] = acc
+	}
+	m["total"] = acc
+	return m
+}
+
+func renderWeightMap(c *Config) string {
+	var b strings.Builder
+	m := weightMap(c)
+	fmt.Fprintf(&b, "total %d\n", m["total"])
+	for _, name := range c.poolNames() {
+		fmt.Fprintf(&b, "%s %d\n", name, m[name])
+		fmt.Fprintf(&b, "weight:%s %d\n", name, c.Pools[name].Weight)
+	}
+	return b.String()
+}
+
+func backendName(pool string) string { return "pool_" + pool }
+
+// renderHAProxy writes the configuration for one HAProxy process serving
+// on the inherited socket `listenFD`.
+func renderHAProxy(c *Config, files haproxyFiles, listenFD int) string {
+	interval, timeout := c.HealthCheck.durations()
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	line("global")
+	line("  stats socket unix@%s mode 600 level admin", files.runtime())
+	line("  hard-stop-after 30s")
+	line("defaults")
+	line("  mode http")
+	line("  option http-keep-alive")
+	line("  option forwardfor")
+	line("  timeout connect 2s")
+	line("  timeout client 120s")
+	line("  timeout server 120s")
+	line("  timeout http-request 30s")
+	line("  timeout tunnel 1h")
+	line("  timeout check %dms", timeout.Milliseconds())
+	line("frontend balancer")
+	line("  bind fd@%d", listenFD)
+	// A line per request for the metrics, on haproxy's stdout: a pipe only the worker reads
+	// (a line is dropped, never waited for, should the worker fall a pipe's length behind).
+	line("  log stdout format raw local0")
+	line(`  log-format "%%b %%ST %%Tr %%rc %%[var(txn.forced)]"`)
+	line("  http-request set-header X-Forwarded-Proto http")
+	line("  http-request set-var(txn.forced) int(0)")
+	m := files.weights()
+	line("  http-request set-var(txn.total) str(total),map_str_int(%s,0)", m)
+	line("  http-request set-var(txn.point) rand(1000000),mul(txn.total),div(1000000)")
+	if c.StickyCookie != "" {
+		line("  http-request set-var(txn.point) req.cook(%s),xxh32,mod(txn.total) if { req.cook(%s) -m found } { var(txn.total) -m int gt 0 }", c.StickyCookie, c.StickyCookie)
+	}
+	if c.StickyHeader != "" {
+		line("  http-request set-var(txn.point) req.hdr(%s),xxh32,mod(txn.total) if { req.hdr(%s) -m found } { var(txn.total) -m int gt 0 }", c.StickyHeader, c.StickyHeader)
+	}
+	names := c.poolNames()
+	for i, name := range names {
+		line("  http-request set-var(txn.top%d) str(%s),map_str_int(%s,0)", i, name, m)
+		line("  http-request set-var(txn.weight%d) str(weight:%s),map_str_int(%s,0)", i, name, m)
+	}
+	if c.forcing() {
+		// The key is compared as a SHA-256 digest: the configuration holds no key, and the comparison says nothing of it.
+		digest := sha256.Sum256([]byte(c.ForceKey))
+		line("  acl force_key req.hdr(%s),regsub(^[^:]*:,),sha2(256),hex -m str %s", c.ForceHeader, strings.ToUpper(hex.EncodeToString(digest[:])))
+		for _, name := range names {
+			line("  acl force_%s req.hdr(%s),field(1,:) -m str %s", name, c.ForceHeader, name)
+			line("  http-request set-var(txn.forced) int(1) if force_key force_%s { nbsrv(%s) gt 0 }", name, backendName(name))
+		}
+		for _, name := range names {
+			line("  use_backend %s if force_key force_%s { nbsrv(%s) gt 0 }", backendName(name), name, backendName(name))
+		}
+	}
+	for i, name := range names {
+		line("  use_backend %s if { var(txn.point),sub(txn.top%d) lt 0 } { nbsrv(%s) gt 0 }", backendName(name), i, backendName(name))
+	}
+	// The chosen pool has no server up: the pools with weight first, then any.
+	for i, name := range names {
+		line("  use_backend %s if { var(txn.weight%d) -m int gt 0 } { nbsrv(%s) gt 0 }", backendName(name), i, backendName(name))
+	}
+	for _, name := range names {
+		line("  use_backend %s if { nbsrv(%s) gt 0 }", backendName(name), backendName(name))
+	}
+	// Nothing up anywhere (or a process finishing its last requests after a reload): the pool the request drew.
+	for i, name := range names {
+		line("  use_backend %s if { var(txn.point),sub(txn.top%d) lt 0 }", backendName(name), i)
+	}
+	line("  default_backend nothing_up")
+	for _, name := range names {
+		p := c.Pools[name]
+		line("backend %s", backendName(name))
+		line("  balance roundrobin")
+		line("  retries 2")
+		line("  option redispatch 1")
+		line("  retry-on conn-failure")
+		if c.HealthCheck.Path != "" {
+			line("  option httpchk GET %s", c.HealthCheck.Path)
+			line("  http-check expect status 200-399")
+		}
+		line("  default-server check inter %dms fall 2 rise 2 observe layer4 error-limit %d on-error mark-down", interval.Milliseconds(), ejectAfterFailures)
+		for i, addr := range p.Endpoints {
+			line("  server e%d %s", i, addr)
+		}
+	}
+	// No weight anywhere: a 503, as the own data path answers.
+	line("backend nothing_up")
+	line("  http-request return status 503 content-type text/plain string \"no upstream available\\n\"")
+	return b.String()
+}

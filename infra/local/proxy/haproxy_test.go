@@ -1,0 +1,343 @@
+package main
+
+// The HAProxy data path against a real haproxy (Debian's), started by the
+// real supervisor and worker: routing by weight, a weight change applied
+// without a reload and read back, sticky keys that stay put as a pool
+// grows, the keyed force header, a dead endpoint skipped without a failed
+// request, an endpoint change reloaded seamlessly under load, a killed
+// haproxy or worker back within a second, and the metrics the analysis
+// reads, counted from haproxy's log.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+type haproxyBalancer struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	config string
+	status statusFile
+	cfg    *Config
+}
+
+func startHAProxyBalancer(t *testing.T, cfg *Config) *haproxyBalancer {
+	t.Helper()
+	if _, err := os.Stat(haproxyBinary()); err != nil {
+		t.Fatalf("haproxy is not installed (%s): set-up installs Debian's package", haproxyBinary())
+	}
+	bin := buildProxy(t)
+	dir := t.TempDir()
+	b := &haproxyBalancer{t: t, config: filepath.Join(dir, "config.json"), cfg: cfg}
+	cfg.Listen, cfg.Admin, cfg.DataPlane = "127.0.0.1:0", "127.0.0.1:0", dataPlaneHAProxy
+	writeConfig(t, b.config, cfg)
+	b.cmd = exec.Command(bin, "-config", b.config, "-status", filepath.Join(dir, "status.json"))
+	b.cmd.Stdout, b.cmd.Stderr = os.Stderr, os.Stderr
+	b.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL); b.cmd.Wait() })
+	b.status = readStatus(t, filepath.Join(dir, "status.json"), func(s statusFile) bool { return s.WorkerPid != 0 })
+	waitFor(t, func() bool { _, ok := tryGet(b.status.Listen); return ok })
+	return b
+}
+
+// apply writes the config and tells the balancer, as the provider does.
+func (b *haproxyBalancer) apply() {
+	writeConfig(b.t, b.config, b.cfg)
+	b.cmd.Process.Signal(syscall.SIGHUP)
+}
+
+func (b *haproxyBalancer) get(headers map[string]string) (int, string) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + b.status.Listen + "/")
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+		return -1, err.Error()
+	}
+	return resp.StatusCode(), string(resp.Body())
+}
+
+func (b *haproxyBalancer) admin(path string) string {
+	resp, err := http.Get("http://" + b.status.Admin + path)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+// haproxyPids are the haproxy processes the worker runs.
+func (b *haproxyBalancer) haproxyPids() []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscan(e.Name(), &pid); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil || containsState(string(stat), 'Z') {
+			continue
+		}
+		fields := strings.Fields(string(stat)[strings.LastIndexByte(string(stat), ')')+2:])
+		cmdline, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if fields[1] == itoa(b.currentWorker()) && strings.Contains(string(cmdline), "haproxy") {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func (b *haproxyBalancer) currentWorker() int {
+	raw, _ := os.ReadFile(filepath.Join(filepath.Dir(b.config), "status.json"))
+	var st statusFile
+	json.Unmarshal(raw, &st)
+	return st.WorkerPid
+}
+
+// waitShowing waits as waitFor does, and says what the balancer showed when it gives up.
+func (b *haproxyBalancer) waitShowing(cond func() bool, path string) {
+	b.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("condition not reached in 5s; %s:\n%s", path, b.admin(path))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func shares(b *haproxyBalancer, n int, headers map[string]string) map[string]int {
+	seen := map[string]int{}
+	for i := 0; i < n; i++ {
+		status, body := b.get(headers)
+		if status != 200 {
+			body = fmt.Sprintf("status %d: %s", status, body)
+		}
+		seen[body]++
+	}
+	return seen
+}
+
+func TestHAProxyRoutesByWeightAndChangesWeightsWithoutAReload(t *testing.T) {
+	b := startHAProxyBalancer(t, &Config{Pools: map[string]Pool{
+		"blue":  {Weight: 100, Endpoints: []string{upstream(t, "blue")}, Version: "v1"},
+		"green": {Weight: 0, Endpoints: []string{upstream(t, "green")}, Version: "v2"},
+	}})
+	if got := shares(b, 50, nil); got["blue"] != 50 {
+		t.Fatalf("blue at 100: %v", got)
+	}
+	before := b.haproxyPids()
+	if len(before) != 1 {
+		t.Fatalf("haproxy processes of the worker: %v", before)
+	}
+
+	b.cfg.Pools["blue"] = Pool{Weight: 50, Endpoints: b.cfg.Pools["blue"].Endpoints, Version: "v1"}
+	b.cfg.Pools["green"] = Pool{Weight: 50, Endpoints: b.cfg.Pools["green"].Endpoints, Version: "v2"}
+	asked := time.Now()
+	b.apply()
+	b.waitShowing(func() bool { return strings.Contains(b.admin("/config"), `"green":{"weight":50`) }, "/config")
+	if took := time.Since(asked); took > 300*time.Millisecond {
+		t.Fatalf("the weight change took %v to be read back", took)
+	}
+	got := shares(b, 400, nil)
+	if got["blue"] < 140 || got["green"] < 140 || got["blue"]+got["green"] != 400 {
+		t.Fatalf("50/50: %v", got)
+	}
+	if after := b.haproxyPids(); len(after) != 1 || after[0] != before[0] {
+		t.Fatalf("a weight change restarted haproxy: %v, then %v", before, after)
+	}
+
+	// The metrics the analysis reads, per pool and version, from haproxy's log of each request.
+	b.waitShowing(func() bool {
+		m := b.admin("/metrics")
+		return strings.Contains(m, fmt.Sprintf(`cutover_proxy_requests_total{pool="green",version="v2"} %d`, got["green"])) &&
+			// The start's probe, the 50 at 100%, and those of the 400 that blue drew.
+			strings.Contains(m, fmt.Sprintf(`cutover_proxy_requests_total{pool="blue",version="v1"} %d`, 1+50+got["blue"])) &&
+			strings.Contains(m, `cutover_proxy_request_duration_seconds_bucket{pool="green",version="v2",le="+Inf"}`)
+	}, "/metrics")
+}
+
+func TestHAProxyStickyKeysOnlyMoveTowardsTheGrowingPoolAndTheForceHeaderNeedsItsKey(t *testing.T) {
+	b := startHAProxyBalancer(t, &Config{
+		StickyHeader: "X-User", ForceHeader: "X-Cutover-Pool", ForceKey: "s3cret:with:colons",
+		Pools: map[string]Pool{
+			"blue":  {Weight: 70, Endpoints: []string{upstream(t, "blue")}},
+			"green": {Weight: 30, Endpoints: []string{upstream(t, "green")}},
+		},
+	})
+	pickAll := func() map[string]string {
+		picked := map[string]string{}
+		for i := 0; i < 200; i++ {
+			user := fmt.Sprintf("user-%d", i)
+			_, body := b.get(map[string]string{"X-User": user})
+			picked[user] = body
+		}
+		return picked
+	}
+	at30 := pickAll()
+	if again := pickAll(); fmt.Sprint(again) != fmt.Sprint(at30) {
+		t.Fatal("a sticky key changed pools with the weights unchanged")
+	}
+	b.cfg.Pools["blue"] = Pool{Weight: 40, Endpoints: b.cfg.Pools["blue"].Endpoints}
+	b.cfg.Pools["green"] = Pool{Weight: 60, Endpoints: b.cfg.Pools["green"].Endpoints}
+	b.apply()
+	waitFor(t, func() bool { return strings.Contains(b.admin("/config"), `"green":{"weight":60`) })
+	at60 := pickAll()
+	moved, greenAt30 := 0, 0
+	for user, pool := range at30 {
+		if pool == "green" {
+			greenAt30++
+			if at60[user] != "green" {
+				t.Fatalf("%s left the growing pool", user)
+			}
+		} else if at60[user] == "green" {
+			moved++
+		}
+	}
+	if greenAt30 < 30 || moved < 30 {
+		t.Fatalf("green had %d of 200 keys at 30%%, and %d moved to it at 60%%", greenAt30, moved)
+	}
+
+	// The force header with the key chooses the pool; without it, or with another key, the weights do.
+	for i := 0; i < 20; i++ {
+		if _, body := b.get(map[string]string{"X-Cutover-Pool": "green:s3cret:with:colons", "X-User": "user-pinned-to-blue"}); body != "green" {
+			t.Fatalf("forced with the key: %s", body)
+		}
+	}
+	b.cfg.Pools["blue"] = Pool{Weight: 100, Endpoints: b.cfg.Pools["blue"].Endpoints}
+	b.cfg.Pools["green"] = Pool{Weight: 0, Endpoints: b.cfg.Pools["green"].Endpoints}
+	b.apply()
+	waitFor(t, func() bool { return strings.Contains(b.admin("/config"), `"green":{"weight":0`) })
+	for _, key := range []string{"green", "green:", "green:s3cret", "green:S3CRET:with:colons", "blue:s3cret:with:colons"} {
+		if _, body := b.get(map[string]string{"X-Cutover-Pool": key}); body != "blue" {
+			t.Fatalf("force header %q routed to %s", key, body)
+		}
+	}
+	if strings.Contains(b.admin("/config"), "s3cret") {
+		t.Fatal("the admin API shows the force key")
+	}
+	raw, _ := os.ReadFile(filepath.Join(filepath.Dir(b.config), "haproxy.cfg"))
+	if strings.Contains(string(raw), "s3cret") {
+		t.Fatal("haproxy's configuration holds the force key")
+	}
+	b.waitShowing(func() bool {
+		return strings.Contains(b.admin("/metrics"), `cutover_proxy_forced_requests_total{pool="green",version=""} 20`)
+	}, "/metrics")
+}
+
+func TestHAProxySkipsADeadEndpointAndReloadsAnEndpointChangeUnderLoad(t *testing.T) {
+	b := startHAProxyBalancer(t, &Config{
+		HealthCheck: HealthCheck{IntervalMs: 200, TimeoutMs: 500},
+		Pools:       map[string]Pool{"blue": {Weight: 100, Endpoints: []string{deadAddr(t), upstream(t, "a")}}},
+	})
+	var ok, failed atomic.Int64
+	var mu sync.Mutex
+	var errs []string
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if status, body := b.get(nil); status == 200 {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+					mu.Lock()
+					errs = append(errs, fmt.Sprintf("%d %s", status, body))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	waitFor(t, func() bool { return ok.Load() > 200 })
+	// A new endpoint, the dead one gone: a new haproxy on the same socket, the old one finishing what it holds.
+	before := b.haproxyPids()
+	b.cfg.Pools["blue"] = Pool{Weight: 100, Endpoints: []string{upstream(t, "b")}}
+	b.apply()
+	waitFor(t, func() bool { _, body := b.get(nil); return body == "b" })
+	n := ok.Load()
+	waitFor(t, func() bool { return ok.Load() > n+200 })
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d requests failed: %v", failed.Load(), errs[:min(len(errs), 5)])
+	}
+	waitFor(t, func() bool { after := b.haproxyPids(); return len(after) == 1 && after[0] != before[0] })
+}
+
+func TestHAProxyKilledOrItsWorkerKilledServesAgainWithinASecond(t *testing.T) {
+	b := startHAProxyBalancer(t, &Config{Pools: map[string]Pool{
+		"blue":  {Weight: 0, Endpoints: []string{upstream(t, "blue")}},
+		"green": {Weight: 100, Endpoints: []string{upstream(t, "green")}},
+	}})
+	b.cfg.Pools["blue"] = Pool{Weight: 100, Endpoints: b.cfg.Pools["blue"].Endpoints}
+	b.cfg.Pools["green"] = Pool{Weight: 0, Endpoints: b.cfg.Pools["green"].Endpoints}
+	b.apply()
+	waitFor(t, func() bool { return strings.Contains(b.admin("/config"), `"blue":{"weight":100`) })
+	for _, victim := range []string{"haproxy", "worker"} {
+		pid := b.currentWorker()
+		if victim == "haproxy" {
+			pid = b.haproxyPids()[0]
+		}
+		killed := time.Now()
+		syscall.Kill(pid, syscall.SIGKILL)
+		for {
+			if body, ok := tryGet(b.status.Listen); ok {
+				// The weights it was last given, not the ones it started with.
+				if body != "blue" {
+					t.Fatalf("after the %s was killed: %q", victim, body)
+				}
+				break
+			}
+			if time.Since(killed) > time.Second {
+				t.Fatalf("no answer within 1s of the %s's death", victim)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor(t, func() bool { return len(b.haproxyPids()) == 1 })
+}
+
+func TestHAProxyDataPlaneRefusesWhatItDoesNotServe(t *testing.T) {
+	dir := t.TempDir()
+	for _, cfg := range []Config{
+		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", Maintenance: &Maintenance{Mode: "page"}},
+		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", Pools: map[string]Pool{"blue green": {}}},
+		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", StickyHeader: "X-User\nglobal"},
+		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "nginx"},
+	} {
+		path := filepath.Join(dir, "config.json")
+		writeConfig(t, path, &cfg)
+		if _, err := loadConfig(path); err == nil {
+			t.Fatalf("accepted %+v", cfg)
+		}
+	}
+}
