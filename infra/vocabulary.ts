@@ -164,6 +164,8 @@ export interface LocalSettings {
   tls?: LocalTls;
   /** A request every instance refused waits up to this long (a duration) for one to come back, instead of failing. */
   holdWhenUnavailable?: string;
+  /** What carries the requests: cutover-proxy itself (the default), or HAProxy driven by it. */
+  dataPlane?: "cutover-proxy" | "haproxy";
 }
 
 export interface LocalTls {

@@ -51,6 +51,8 @@ export interface LoadBalancerArgs {
   tls?: pulumi.Input<BalancerTls>;
   /** A request every instance refused waits up to this long for one to come back. */
   holdWhenUnavailableMs?: pulumi.Input<number>;
+  /** HAProxy on the data path, driven by the proxy; absent: the proxy itself. */
+  dataPlane?: pulumi.Input<"haproxy">;
   runtimeDir: pulumi.Input<string>;
 }
 

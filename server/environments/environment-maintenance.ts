@@ -52,13 +52,16 @@ export class EnvironmentMaintenance {
     const env = await this.deps.environments.get(environment);
     if (!env) throw new NotFoundError("environment_not_found", `no environment named ${environment}`, { environment });
     if (env.status === "deleting") throw new ConflictError("environment_not_ready", `environment ${environment} is being deleted`, { environment, status: env.status });
-    if (!this.deps.targets.get(env.spec.target).maintenance) {
+    const target = this.deps.targets.get(env.spec.target);
+    if (!target.maintenance) {
       throw new ConflictError(
         "maintenance_unsupported",
         `maintenance needs a balancer Cutover runs (the local target); a ${env.spec.target} environment's traffic goes through its own load balancer or gateway`,
         { environment, target: env.spec.target },
       );
     }
+    const unsupported = target.maintenanceUnsupported?.(env.spec);
+    if (unsupported) throw new ConflictError("maintenance_unsupported", `environment ${environment} cannot be put in maintenance: ${unsupported}`, { environment, target: env.spec.target });
     const now = new Date().toISOString();
     const op: Operation = { id: `op_${randomBytes(8).toString("hex")}`, environment, kind: "maintenance", state: "queued", maintenance, ...(by ? { requestedBy: by } : {}), createdAt: now, updatedAt: now };
     await this.deps.operations.insert(op);

@@ -1,8 +1,9 @@
 // Every input the API accepts, parsed once at the edge. The same schemas
 // generate /openapi.json.
 import { z } from "zod";
-import { duration, durationWithin } from "./duration-schema";
+import { duration } from "./duration-schema";
 import { metricAnalysisSchema } from "./analysis-schemas";
+import { forceHeader, localSchema, port } from "./local-schema";
 
 export { metricAnalysisSchema };
 
@@ -92,39 +93,6 @@ export const strategySchema = z.discriminatedUnion("type", [
     })
     .refine((s) => !(isZero(s.maxSurge) && isZero(s.maxUnavailable)), { message: "maxSurge and maxUnavailable cannot both be 0", path: ["maxSurge"] }),
 ]);
-
-const headerName = z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "an HTTP header name");
-// Opt-in forcing: the key is generated at creation and shown once, in the creation response.
-// The balancer removes the header before proxying, so it may not be one that requests rely on.
-const RESERVED_HEADERS = ["host", "connection", "upgrade", "cookie", "authorization", "content-length", "content-type", "transfer-encoding", "te", "trailer", "keep-alive", "proxy-connection", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"];
-const forceHeader = headerName
-  .refine((h) => !RESERVED_HEADERS.includes(h.toLowerCase()), "a header of its own, not one requests rely on")
-  .describe("opt-in: a request carrying `<forceHeader>: <color>:<forceKey>` goes to that color; the key is generated at creation and shown only in its response");
-const port = z.number().int().min(1).max(65535);
-
-// A name in the operator's TLS directory, never a path: a caller cannot make the balancer read another file.
-const tlsFileName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, "a file name in the TLS directory, without a path");
-
-const localSchema = z.strictObject({
-  listenHost: z.string().min(1).max(255).default("127.0.0.1"),
-  listenPort: port.or(z.literal(0)).describe("0: the balancer binds a free port and reports it in the traffic URL"),
-  adminPort: port.or(z.literal(0)).optional().describe("0 or absent: the balancer binds a free port"),
-  stickyHeader: headerName.optional(),
-  stickyCookie: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).optional(),
-  forceHeader: forceHeader.optional(),
-  tls: z
-    .strictObject({
-      cert: tlsFileName.describe("a file in Cutover's TLS directory (CUTOVER_TLS_DIR): the certificate chain, PEM"),
-      key: tlsFileName.describe("a file in Cutover's TLS directory: the private key, PEM"),
-      hsts: duration.optional().describe("Strict-Transport-Security max-age; absent: none"),
-      redirectPort: port.or(z.literal(0)).optional().describe("a plain HTTP port that redirects every request to HTTPS (0: a free port, reported as `traffic.redirectUrl`)"),
-    })
-    .optional()
-    .describe("TLS on the listen port; the files are read again when they change"),
-  holdWhenUnavailable: durationWithin(1, 60_000, "at most 1m")
-    .optional()
-    .describe("a request every instance refused waits up to this long for one to come back (restarting, starting), then is tried again, instead of failing"),
-});
 
 const awsSchema = z.strictObject({
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, "an AWS region such as eu-west-1"),

@@ -28,6 +28,10 @@ export class LocalTarget implements DeploymentTarget {
   readonly name = "local" as const;
   readonly maintenance = true;
 
+  maintenanceUnsupported(spec: EnvironmentSpec): string | undefined {
+    return spec.local?.dataPlane === "haproxy" ? "its balancer's data plane is HAProxy, which serves no maintenance page or hold yet (the cutover-proxy data plane does)" : undefined;
+  }
+
   /**
    * `reap` removes every runtime leftover no stack owns; only a replica
    * alone on its runtime directory can tell another's half-made work from a
@@ -111,6 +115,7 @@ export class LocalTarget implements DeploymentTarget {
       ...(traffic.maintenance ? { maintenance: maintenancePage(traffic.maintenance) } : {}),
       ...(local.tls ? { tls: balancerTls(this.tlsDir(), local.listenHost, local.tls) } : {}),
       ...(local.holdWhenUnavailable ? { holdWhenUnavailableMs: parseDuration(local.holdWhenUnavailable) } : {}),
+      ...(local.dataPlane === "haproxy" ? { dataPlane: "haproxy" as const } : {}),
       runtimeDir: this.runtimeDir,
     };
   }

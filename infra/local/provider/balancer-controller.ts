@@ -58,6 +58,7 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
     ...(inputs.maintenance ? { maintenance: inputs.maintenance } : {}),
     ...(inputs.tls ? { tls: inputs.tls } : {}),
     ...(inputs.holdWhenUnavailableMs ? { holdWhenUnavailableMs: inputs.holdWhenUnavailableMs } : {}),
+    ...(inputs.dataPlane ? { dataPlane: inputs.dataPlane } : {}),
   };
 }
 

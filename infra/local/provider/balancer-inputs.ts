@@ -35,6 +35,8 @@ export interface BalancerInputs {
   tls?: BalancerTls;
   /** A request every endpoint refused waits up to this long for one to come back (infra/local/proxy/outage.go). */
   holdWhenUnavailableMs?: number;
+  /** HAProxy on the data path, driven by the proxy (infra/local/proxy/haproxy.go); absent: the proxy itself. */
+  dataPlane?: "haproxy";
   runtimeDir: string;
 }
 

@@ -19,7 +19,7 @@ import { BALANCER_TYPE, FLEET_TYPE, PACKAGE_SCHEMA, PROVIDER_VERSION } from "./s
 
 export { BALANCER_TYPE, FLEET_TYPE, PROVIDER_VERSION };
 
-const BALANCER_REPLACE_KEYS = ["name", "listenHost", "listenPort", "adminPort", "runtimeDir"];
+const BALANCER_REPLACE_KEYS = ["name", "listenHost", "listenPort", "adminPort", "runtimeDir", "dataPlane"];
 
 function typeOf(urn: string): string {
   const parts = urn.split("::");

@@ -36,6 +36,7 @@ const balancerInputs = {
   maintenance: ANY,
   tls: ANY,
   holdWhenUnavailableMs: integer,
+  dataPlane: string,
   runtimeDir: string,
 };
 

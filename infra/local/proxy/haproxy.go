@@ -81,10 +81,23 @@ func renderWeightMap(c *Config) string {
 
 func backendName(pool string) string { return "pool_" + pool }
 
+// serverNames name each pool's endpoints for HAProxy: pool, then address, to name.
+// A name is never given to another address, so a server being drained
+// and removed is never confused with one just added.
+type serverNames map[string]map[string]string
+
+// serverOptions are each server's checks and passive ejection (after
+// consecutive connection errors), written alike into the configuration
+// and into a server added at runtime.
+func serverOptions(c *Config) string {
+	interval, _ := c.HealthCheck.durations()
+	return fmt.Sprintf("check inter %dms fall 2 rise 2 observe layer4 error-limit %d on-error mark-down", interval.Milliseconds(), ejectAfterFailures)
+}
+
 // renderHAProxy writes the configuration for one HAProxy process serving
 // on the inherited socket `listenFD`.
-func renderHAProxy(c *Config, files haproxyFiles, listenFD int) string {
-	interval, timeout := c.HealthCheck.durations()
+func renderHAProxy(c *Config, files haproxyFiles, listenFD int, servers serverNames) string {
+	_, timeout := c.HealthCheck.durations()
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	line("global")
@@ -160,9 +173,8 @@ func renderHAProxy(c *Config, files haproxyFiles, listenFD int) string {
 			line("  option httpchk GET %s", c.HealthCheck.Path)
 			line("  http-check expect status 200-399")
 		}
-		line("  default-server check inter %dms fall 2 rise 2 observe layer4 error-limit %d on-error mark-down", interval.Milliseconds(), ejectAfterFailures)
-		for i, addr := range p.Endpoints {
-			line("  server e%d %s", i, addr)
+		for _, addr := range p.Endpoints {
+			line("  server %s %s %s", servers[name][addr], addr, serverOptions(c))
 		}
 	}
 	// No weight anywhere: a 503, as the own data path answers.

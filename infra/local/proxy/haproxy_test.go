@@ -246,7 +246,7 @@ func TestHAProxyStickyKeysOnlyMoveTowardsTheGrowingPoolAndTheForceHeaderNeedsIts
 	}, "/metrics")
 }
 
-func TestHAProxySkipsADeadEndpointAndReloadsAnEndpointChangeUnderLoad(t *testing.T) {
+func TestHAProxySkipsADeadEndpointAndChangesEndpointsInPlaceUnderLoad(t *testing.T) {
 	b := startHAProxyBalancer(t, &Config{
 		HealthCheck: HealthCheck{IntervalMs: 200, TimeoutMs: 500},
 		Pools:       map[string]Pool{"blue": {Weight: 100, Endpoints: []string{deadAddr(t), upstream(t, "a")}}},
@@ -278,7 +278,8 @@ func TestHAProxySkipsADeadEndpointAndReloadsAnEndpointChangeUnderLoad(t *testing
 		}()
 	}
 	waitFor(t, func() bool { return ok.Load() > 200 })
-	// A new endpoint, the dead one gone: a new haproxy on the same socket, the old one finishing what it holds.
+	// A new endpoint, the dead one and the old one gone: servers added and removed through the
+	// runtime API, the same haproxy serving throughout (a reload would close idle client connections).
 	before := b.haproxyPids()
 	b.cfg.Pools["blue"] = Pool{Weight: 100, Endpoints: []string{upstream(t, "b")}}
 	b.apply()
@@ -290,7 +291,32 @@ func TestHAProxySkipsADeadEndpointAndReloadsAnEndpointChangeUnderLoad(t *testing
 	if failed.Load() != 0 {
 		t.Fatalf("%d requests failed: %v", failed.Load(), errs[:min(len(errs), 5)])
 	}
-	waitFor(t, func() bool { after := b.haproxyPids(); return len(after) == 1 && after[0] != before[0] })
+	if after := b.haproxyPids(); len(after) != 1 || after[0] != before[0] {
+		t.Fatalf("an endpoint change restarted haproxy: %v, then %v", before, after)
+	}
+	// The servers no longer wanted are removed from haproxy, not only taken out of rotation.
+	short := filepath.Join(os.TempDir(), fmt.Sprintf("hx-%d", os.Getpid()))
+	if err := os.Symlink(filepath.Dir(b.config), short); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(short) })
+	// Once idle: haproxy keeps a server's idle connections for reuse a few seconds (pool-purge-delay) before it lets it go.
+	var state string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var err error
+		state, err = runtimeCommand(filepath.Join(short, "haproxy.sock"), "show servers state pool_blue")
+		if err == nil && strings.Count(state, "pool_blue ") == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("servers not removed in 30s: %s", state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(state, " 127.0.0.1 ") {
+		t.Fatalf("servers left: %s", state)
+	}
 }
 
 func TestHAProxyKilledOrItsWorkerKilledServesAgainWithinASecond(t *testing.T) {

@@ -52,6 +52,56 @@ type haproxyWorker struct {
 	mu       sync.Mutex
 	process  *exec.Cmd
 	stopping bool
+	// names and nextServer are guarded by mu.
+	names      serverNames
+	nextServer int
+}
+
+// pooledServer is one server of a pool's backend.
+type pooledServer struct{ pool, name, addr string }
+
+// nameServers names the endpoints of cfg, keeping the names they have;
+// it returns the servers to add and those no longer wanted.
+func (w *haproxyWorker) nameServers(cfg *Config) (added, removed []pooledServer) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.names == nil {
+		w.names = serverNames{}
+	}
+	next := serverNames{}
+	for _, pool := range cfg.poolNames() {
+		next[pool] = map[string]string{}
+		for _, addr := range cfg.Pools[pool].Endpoints {
+			name, ok := w.names[pool][addr]
+			if !ok {
+				name = fmt.Sprintf("e%d", w.nextServer)
+				w.nextServer++
+				added = append(added, pooledServer{pool, name, addr})
+			}
+			next[pool][addr] = name
+		}
+	}
+	for pool, byAddr := range w.names {
+		for addr, name := range byAddr {
+			if _, kept := next[pool][addr]; !kept {
+				removed = append(removed, pooledServer{pool, name, addr})
+			}
+		}
+	}
+	w.names = next
+	return added, removed
+}
+
+// addressOf is the endpoint a pool's server stands for.
+func (w *haproxyWorker) addressOf(pool, name string) (string, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for addr, n := range w.names[pool] {
+		if n == name {
+			return addr, true
+		}
+	}
+	return "", false
 }
 
 func runHAProxyWorker(configPath string, cfg *Config, signals <-chan os.Signal) int {
@@ -77,6 +127,7 @@ func runHAProxyWorker(configPath string, cfg *Config, signals <-chan os.Signal) 
 		return 2
 	}
 	w.current.Store(newRouter(cfg, w.metrics, w.table))
+	w.nameServers(cfg)
 	if err := w.writeFiles(cfg); err != nil {
 		log.Printf("haproxy's files: %v", err)
 		return 2
@@ -112,7 +163,10 @@ func (w *haproxyWorker) writeFiles(cfg *Config) error {
 	if err := writeFileAtomic(w.files.weights(), []byte(renderWeightMap(cfg))); err != nil {
 		return err
 	}
-	return writeFileAtomic(w.files.config(), []byte(renderHAProxy(cfg, w.files, 3)))
+	w.mu.Lock()
+	rendered := renderHAProxy(cfg, w.files, 3, w.names)
+	w.mu.Unlock()
+	return writeFileAtomic(w.files.config(), []byte(rendered))
 }
 
 // start runs a new haproxy on the listen socket; one already running is
@@ -224,7 +278,12 @@ func (w *haproxyWorker) stop(grace time.Duration) {
 
 // command sends one command to HAProxy's runtime API and returns its answer.
 func (w *haproxyWorker) command(cmd string) (string, error) {
-	conn, err := net.DialTimeout("unix", w.files.runtime(), time.Second)
+	return runtimeCommand(w.files.runtime(), cmd)
+}
+
+// runtimeCommand sends one command to the runtime API listening on socket.
+func runtimeCommand(socket, cmd string) (string, error) {
+	conn, err := net.DialTimeout("unix", socket, time.Second)
 	if err != nil {
 		return "", err
 	}
@@ -249,16 +308,17 @@ func (w *haproxyWorker) reload(configPath string) {
 		log.Printf("reload rejected: listen and admin addresses and the data plane cannot change in place")
 		return
 	}
-	if sameButWeights(cfg, old) {
-		if err := w.commitWeights(cfg); err != nil {
-			log.Printf("reload rejected, keeping current routing: changing haproxy's weights: %v", err)
+	if samePools(cfg, old) && sameButPools(cfg, old) {
+		if err := w.changeServers(cfg); err == nil {
+			w.current.Store(newRouter(cfg, w.metrics, w.table))
+			saveApplied(configPath, cfg)
+			log.Printf("reloaded pools through the runtime API")
 			return
+		} else {
+			log.Printf("changing haproxy's pools in place: %v; reloading it", err)
 		}
-		w.current.Store(newRouter(cfg, w.metrics, w.table))
-		saveApplied(configPath, cfg)
-		log.Printf("reloaded weights")
-		return
 	}
+	w.nameServers(cfg)
 	if err := w.writeFiles(cfg); err != nil {
 		log.Printf("reload rejected: %v", err)
 		return
@@ -272,19 +332,65 @@ func (w *haproxyWorker) reload(configPath string) {
 	log.Printf("reloaded haproxy")
 }
 
-// sameButWeights tells whether two configs differ in their pools' weights alone.
-func sameButWeights(a, b *Config) bool {
+// sameButPools tells whether two configs differ in their pools alone.
+func sameButPools(a, b *Config) bool {
 	strip := func(c *Config) []byte {
 		copied := *c
-		copied.Pools = map[string]Pool{}
-		for name, p := range c.Pools {
-			p.Weight = 0
-			copied.Pools[name] = p
-		}
+		copied.Pools = nil
 		raw, _ := json.Marshal(copied)
 		return raw
 	}
 	return bytes.Equal(strip(a), strip(b))
+}
+
+// samePools tells whether two configs name the same pools.
+func samePools(a, b *Config) bool {
+	return strings.Join(a.poolNames(), " ") == strings.Join(b.poolNames(), " ")
+}
+
+// changeServers moves haproxy to cfg's pools without a reload (a reload
+// would close idle client connections as the old process stops): new
+// servers added and enabled first, then the weights committed, then the
+// servers no longer wanted taken out of rotation and removed once idle.
+// The configuration file is rewritten for a haproxy started later.
+func (w *haproxyWorker) changeServers(cfg *Config) error {
+	added, removed := w.nameServers(cfg)
+	for _, s := range added {
+		backend := backendName(s.pool) + "/" + s.name
+		for _, cmd := range []string{fmt.Sprintf("add server %s %s %s", backend, s.addr, serverOptions(cfg)), "enable health " + backend, "enable server " + backend} {
+			if out, err := w.command(cmd); err != nil || (strings.TrimSpace(out) != "" && !strings.Contains(out, "New server registered")) {
+				return fmt.Errorf("%s: %v %q", cmd, err, strings.TrimSpace(out))
+			}
+		}
+	}
+	if err := w.commitWeights(cfg); err != nil {
+		return err
+	}
+	for _, s := range removed {
+		backend := backendName(s.pool) + "/" + s.name
+		if _, err := w.command("set server " + backend + " state maint"); err != nil {
+			return err
+		}
+		go w.removeWhenIdle(backend)
+	}
+	return w.writeFiles(cfg)
+}
+
+// removeWhenIdle deletes a server out of rotation once its last request
+// is answered, or after 30s, its remaining connections then shut.
+func (w *haproxyWorker) removeWhenIdle(backend string) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, err := w.command("del server " + backend)
+		if err != nil || strings.Contains(out, "Server deleted") || strings.Contains(out, "No such server") || strings.Contains(out, "No such backend") {
+			return
+		}
+		if time.Now().After(deadline) {
+			_, _ = w.command("shutdown sessions server " + backend)
+			deadline = time.Now().Add(time.Second)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // commitWeights replaces the weight map in one commit: no request sees half a change.
@@ -438,11 +544,16 @@ func (w *haproxyWorker) applyServerStates(out string) {
 		}
 	}
 	for _, s := range servers {
-		p := r.byName[strings.TrimPrefix(s.backend, "pool_")]
-		i, err := strconv.Atoi(strings.TrimPrefix(s.name, "e"))
-		if p == nil || err != nil || i < 0 || i >= len(p.states) {
+		pool := strings.TrimPrefix(s.backend, "pool_")
+		p := r.byName[pool]
+		addr, ok := w.addressOf(pool, s.name)
+		if p == nil || !ok {
 			continue
 		}
-		p.states[i].checkedDown.Store(!strings.HasPrefix(s.status, "UP"))
+		for i, endpoint := range p.endpoints {
+			if endpoint == addr {
+				p.states[i].checkedDown.Store(!strings.HasPrefix(s.status, "UP"))
+			}
+		}
 	}
 }

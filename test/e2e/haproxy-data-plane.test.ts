@@ -1,0 +1,130 @@
+// An environment whose balancer's data plane is HAProxy (Debian's), through
+// the public API against a real server, fleets and haproxy: deployments
+// blue/green and canary under load without a failed request, the weights
+// the server observes read back from HAProxy, the per-version metrics the
+// analysis reads, the force key, HAProxy killed under load and back within
+// a second with its routing, and what it does not serve yet refused with
+// its reason.
+import { readdirSync, readlinkSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { environmentSpec, uniqueMark } from "../helpers/environments";
+import { request } from "../helpers/http";
+import { startLoad } from "../helpers/load";
+import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { tempDir } from "../helpers/temp-dir";
+import { waitFor } from "../helpers/wait-for";
+
+const ENV = "hx";
+const HEADER = "x-cutover-pool";
+
+/** The haproxy processes serving a balancer: they run in its directory. */
+function haproxyOf(balancerDir: string): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0")[0].endsWith("haproxy") && readlinkSync(`/proc/${p}/cwd`) === balancerDir;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
+
+describe("a local environment whose data plane is HAProxy", () => {
+  const dataDir = tempDir("haproxy-plane");
+  let server: RunningServer;
+  let url = "";
+  let forceKey = "";
+  const balancerDir = path.join(dataDir, "runtime", "balancers", ENV);
+  const versionOf = (body: string) => (JSON.parse(body) as { version: string }).version;
+
+  beforeAll(async () => {
+    server = await startServer({ dataDir });
+    const created = await server.api("POST", "/v1/environments", await environmentSpec(ENV, uniqueMark(), { local: { listenPort: 0, dataPlane: "haproxy", forceHeader: HEADER } }));
+    expect(created.status).toBe(201);
+    forceKey = created.json.forceKey;
+    url = (await waitForEnvironment(server, ENV, "ready")).traffic.url;
+    const d = await waitForDeployment(server, (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v1" })).json.id, "terminal");
+    expect(d.state).toBe("succeeded");
+  });
+
+  afterAll(() => server?.stop());
+
+  it("deploys blue/green and canary under load without a failed request, the weights read back from HAProxy", async () => {
+    expect(haproxyOf(balancerDir)).toHaveLength(1);
+    const load = startLoad(`${url}/`, { concurrency: 4, pauseMs: 1, maxMs: 300_000, bodyKey: versionOf });
+    try {
+      expect((await waitForDeployment(server, (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v2" })).json.id, "terminal")).state).toBe("succeeded");
+      const canary = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v3", strategy: { type: "canary", steps: [{ weight: 50, pause: "manual" }] } })).json;
+      await waitForDeployment(server, canary.id, "paused");
+      // What the server observes is what HAProxy routes by (its runtime map, read back through the admin API).
+      const env = (await server.api("GET", `/v1/environments/${ENV}`)).json;
+      const config = JSON.parse((await request(env.traffic.metricsUrl.replace(/\/metrics$/, "/config"))).body);
+      const live = env.activeColor as string;
+      const next = live === "blue" ? "green" : "blue";
+      expect({ [live]: config.pools[live].weight, [next]: config.pools[next].weight }).toEqual({ [live]: 50, [next]: 50 });
+      const seenBefore = load.result.byBody.get("v3") ?? 0;
+      await waitFor("both versions to answer at 50%", () => (load.result.byBody.get("v3") ?? 0) > seenBefore + 100 && (load.result.byBody.get("v2") ?? 0) > 100);
+      // The per-version series the analysis reads, counted from HAProxy's log of each request.
+      await waitFor("the canary's requests to be counted", async () => {
+        const metrics = (await request(env.traffic.metricsUrl)).body;
+        return Number(new RegExp(`^cutover_proxy_requests_total\\{pool="${next}",version="v3"\\} (\\d+)`, "m").exec(metrics)?.[1] ?? 0) > 100;
+      });
+      // The force key reaches the canary's pool; a wrong key is routed by the weights.
+      for (let i = 0; i < 10; i++) expect(versionOf((await request(`${url}/`, { headers: { [HEADER]: `${next}:${forceKey}` } })).body)).toBe("v3");
+      expect((await server.api("POST", `/v1/deployments/${canary.id}/promote`)).status).toBe(202);
+      expect((await waitForDeployment(server, canary.id, "terminal")).state).toBe("succeeded");
+      await waitFor("v3 to serve everything", async () => versionOf((await request(`${url}/`)).body) === "v3");
+    } finally {
+      const result = await load.stop();
+      expect(result.errors).toEqual([]);
+      expect(result.failed).toBe(0);
+      expect(result.ok).toBeGreaterThan(1000);
+    }
+  });
+
+  it("serves again within a second when HAProxy is killed under load, with its routing", async () => {
+    const [pid] = haproxyOf(balancerDir);
+    const load = startLoad(`${url}/`, { concurrency: 4, pauseMs: 1, maxMs: 120_000, bodyKey: versionOf });
+    try {
+      await waitFor("load to flow", () => load.result.ok > 200);
+      const killed = Date.now();
+      process.kill(pid, "SIGKILL");
+      let servedAfter = Infinity;
+      while (Date.now() - killed < 5000) {
+        const r = await request(`${url}/`).catch(() => undefined);
+        if (r?.status === 200) {
+          servedAfter = Date.now() - killed;
+          expect(versionOf(r.body)).toBe("v3");
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      expect(servedAfter).toBeLessThan(1000);
+      const [again] = haproxyOf(balancerDir);
+      expect(again).toBeDefined();
+      expect(again).not.toBe(pid);
+      const okAfter = load.result.ok;
+      await waitFor("load to flow again", () => load.result.ok > okAfter + 500);
+    } finally {
+      const result = await load.stop();
+      // Only requests in flight on the dead process's connections can fail; new ones wait in the accept queue.
+      expect(result.failed).toBeLessThanOrEqual(4);
+      expect([...result.byBody.keys()]).toEqual(["v3"]);
+    }
+  });
+
+  it("refuses what its data plane does not serve yet, with the reason", async () => {
+    const maintenance = await server.api("POST", `/v1/environments/${ENV}/maintenance`, {});
+    expect(maintenance.status).toBe(409);
+    expect(maintenance.json.error.code).toBe("maintenance_unsupported");
+    expect(maintenance.json.error.message).toContain("HAProxy");
+    for (const local of [{ listenPort: 0, dataPlane: "haproxy", holdWhenUnavailable: "5s" }, { listenPort: 0, dataPlane: "nginx" }]) {
+      const r = await server.api("POST", "/v1/environments", await environmentSpec("hx-refused", uniqueMark(), { local }));
+      expect(r.status).toBe(400);
+      expect(r.json.error.code).toBe("validation_failed");
+    }
+    expect((await server.api("GET", "/v1/environments/hx-refused")).status).toBe(404);
+  });
+});
