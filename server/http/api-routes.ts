@@ -68,7 +68,7 @@ export function apiRoutes(deps: ApiDeps): Route[] {
       action: "environment.create",
       body: createEnvironmentSchema,
       success: 201,
-      errors: ["validation_failed", "environment_exists", "listen_port_taken", "local_sandbox_unavailable", "target_credentials_forbidden", "tls_forbidden"],
+      errors: ["validation_failed", "environment_exists", "listen_port_taken", "local_sandbox_unavailable", "data_plane_unavailable", "target_credentials_forbidden", "tls_forbidden"],
       audit: "environment.create",
       handle: async ({ body, res }) => {
         deps.authorization.authorizeAll(principalOf(res), deps.authorization.environmentActions(body), body.name);

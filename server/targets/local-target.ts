@@ -1,5 +1,6 @@
 // The local target: fleets are supervised OS processes, the load balancer
 // is a cutover-proxy process; both are resources of the `cutover` provider.
+import { accessSync, constants } from "node:fs";
 import path from "node:path";
 import type { StackProgram } from "../../infra/programs";
 import {
@@ -50,6 +51,9 @@ export class LocalTarget implements DeploymentTarget {
     const adminPort = spec.local.adminPort ?? 0;
     if (adminPort !== 0 && adminPort === spec.local.listenPort) {
       throw new InputError("validation_failed", "local.adminPort must differ from local.listenPort", { field: "local.adminPort" });
+    }
+    if (spec.local.dataPlane === "haproxy" && !haproxyInstalled()) {
+      throw new InputError("data_plane_unavailable", "HAProxy is not installed on this host (Debian: apt-get install haproxy; elsewhere set CUTOVER_HAPROXY_BIN)", { field: "local.dataPlane" });
     }
     const tls = spec.local.tls;
     if (tls) {
@@ -228,3 +232,17 @@ export class LocalTarget implements DeploymentTarget {
 }
 
 export const localRuntimeDir = (dataDir: string) => path.join(dataDir, "runtime");
+
+/** Whether the haproxy the balancer would run is there: CUTOVER_HAPROXY_BIN, else haproxy on PATH, else Debian's (as infra/local/proxy/haproxy_worker.go looks). */
+function haproxyInstalled(): boolean {
+  const executable = (file: string) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (process.env.CUTOVER_HAPROXY_BIN) return executable(process.env.CUTOVER_HAPROXY_BIN);
+  return [...(process.env.PATH ?? "").split(":").filter(Boolean).map((dir) => path.join(dir, "haproxy")), "/usr/sbin/haproxy"].some(executable);
+}

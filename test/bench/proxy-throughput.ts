@@ -1,5 +1,6 @@
-// cutover-proxy beside nginx and HAProxy, each a reverse proxy with 2
-// workers and keep-alive in front of the same upstream (nginx answering a
+// cutover-proxy, and cutover-proxy driving HAProxy (an environment's
+// `local.dataPlane: haproxy`), beside nginx and HAProxy, each a reverse
+// proxy with 2 workers and keep-alive in front of the same upstream (nginx answering a
 // fixed body), measured with wrk on 127.0.0.1 in interleaved rounds: the
 // proxies take turns within every round, so drift of the machine spreads
 // over all of them. Passes: throughput (wrk -t2 -c64), light load
@@ -7,7 +8,7 @@
 // request bodies, and WebSocket echo round trips (Node's client, the
 // fixture app as upstream).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { allocatePorts } from "../../infra/local/provider/port-allocation";
@@ -100,6 +101,16 @@ export async function proxyBench(proxyBin: string, seconds: number, rounds: numb
     writeFileSync(wsConfig, JSON.stringify({ listen: "127.0.0.1:0", admin: "127.0.0.1:0", pools: { blue: { weight: 100, endpoints: [`127.0.0.1:${wsUpstreamPort}`] }, green: { weight: 0, endpoints: [] } } }));
     const proxyPort = await startCutoverProxy(proxyBin, config, path.join(dir, "status.json"), start);
     const wsProxyPort = await startCutoverProxy(proxyBin, wsConfig, path.join(dir, "status-ws.json"), start);
+    // The same two balancers with HAProxy as their data plane, as an environment with `local.dataPlane: haproxy` runs.
+    const driven = (file: string) => {
+      const dirOf = path.join(dir, path.basename(file, ".json"));
+      mkdirSync(dirOf, { recursive: true });
+      const cfg = JSON.parse(readFileSync(file, "utf8")) as Record<string, unknown>;
+      writeFileSync(path.join(dirOf, "config.json"), JSON.stringify({ ...cfg, dataPlane: "haproxy" }));
+      return startCutoverProxy(proxyBin, path.join(dirOf, "config.json"), path.join(dirOf, "status.json"), start);
+    };
+    const drivenPort = await driven(config);
+    const drivenWsPort = await driven(wsConfig);
     await ready("nginx", `http://127.0.0.1:${nginxPort}/`);
     await ready("haproxy", `http://127.0.0.1:${haproxyPort}/`);
 
@@ -107,6 +118,7 @@ export async function proxyBench(proxyBin: string, seconds: number, rounds: numb
       ["nginx", nginxPort, nginxPort],
       ["HAProxy", haproxyPort, haproxyPort],
       ["cutover-proxy", proxyPort, wsProxyPort],
+      ["Cutover-driven HAProxy", drivenPort, drivenWsPort],
     ] as const;
     const bodyScript = path.join(dir, "body.lua");
     writeFileSync(bodyScript, `wrk.method = "POST"\nwrk.body = string.rep("x", 1048576)\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);

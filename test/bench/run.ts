@@ -55,19 +55,19 @@ async function main(): Promise<void> {
   const seconds = Number(process.env.BENCH_SECONDS ?? 10);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
   if (only("proxy")) {
-    console.log(`\nLoad balancers side by side: nginx, HAProxy and ${path.basename(toolchain.proxyBin)}, 2 workers each, keep-alive, one upstream, ${rounds} interleaved rounds of ${seconds}s`);
+    console.log(`\nLoad balancers side by side: nginx, HAProxy, ${path.basename(toolchain.proxyBin)} and ${path.basename(toolchain.proxyBin)} driving HAProxy, 2 workers each, keep-alive, one upstream, ${rounds} interleaved rounds of ${seconds}s`);
     const bench = await proxyBench(toolchain.proxyBin, seconds, rounds);
     const direct = (list: PassResult[]) => list.find((r) => r.name === "upstream direct");
     const table = (title: string, unit: string, list: PassResult[], addedP99: boolean) => {
       console.log(`\n${title}`);
-      console.log(`${"".padEnd(20)}${`${unit} median`.padStart(16)}${"min–max".padStart(20)}${"vs nginx".padStart(10)}${"vs HAProxy".padStart(12)}${(addedP99 ? "p99 added ms" : "p99 ms").padStart(14)}${"non-2xx".padStart(9)}`);
+      console.log(`${"".padEnd(24)}${`${unit} median`.padStart(16)}${"min–max".padStart(20)}${"vs nginx".padStart(10)}${"vs HAProxy".padStart(12)}${(addedP99 ? "p99 added ms" : "p99 ms").padStart(14)}${"non-2xx".padStart(9)}`);
       const of = (name: string) => median(list.find((r) => r.name === name)?.rates ?? []);
       const base = direct(list);
       for (const r of list) {
         const m = median(r.rates);
         const p99 = median(r.p99Ms) - (addedP99 && base && r !== base ? median(base.p99Ms) : 0);
         console.log(
-          `${r.name.padEnd(20)}${fmt(m).padStart(16)}${`${fmt(Math.min(...r.rates))}–${fmt(Math.max(...r.rates))}`.padStart(20)}${fmt(m / of("nginx"), 2).padStart(10)}${fmt(m / of("HAProxy"), 2).padStart(12)}${fmt(p99, 2).padStart(14)}${String(r.non2xx).padStart(9)}`,
+          `${r.name.padEnd(24)}${fmt(m).padStart(16)}${`${fmt(Math.min(...r.rates))}–${fmt(Math.max(...r.rates))}`.padStart(20)}${fmt(m / of("nginx"), 2).padStart(10)}${fmt(m / of("HAProxy"), 2).padStart(12)}${fmt(p99, 2).padStart(14)}${String(r.non2xx).padStart(9)}`,
         );
       }
     };

@@ -126,5 +126,14 @@ describe("a local environment whose data plane is HAProxy", () => {
       expect(r.json.error.code).toBe("validation_failed");
     }
     expect((await server.api("GET", "/v1/environments/hx-refused")).status).toBe(404);
+    // A host without HAProxy says so at creation, not when the balancer fails to start.
+    const without = await startServer({ env: { CUTOVER_HAPROXY_BIN: path.join(dataDir, "no-haproxy-here") } });
+    try {
+      const r = await without.api("POST", "/v1/environments", await environmentSpec("hx-none", uniqueMark(), { local: { listenPort: 0, dataPlane: "haproxy" } }));
+      expect({ status: r.status, code: r.json.error?.code }).toEqual({ status: 400, code: "data_plane_unavailable" });
+      expect(r.json.error.message).toContain("apt-get install haproxy");
+    } finally {
+      await without.stop();
+    }
   });
 });

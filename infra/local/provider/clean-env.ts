@@ -5,7 +5,7 @@
 // TMPDIR of Cutover's (it may be private): its temporary files go to /tmp.
 import type { RunAs } from "./run-as";
 
-const PASSED = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "NODE_EXTRA_CA_CERTS"];
+const PASSED = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "USER", "NODE_EXTRA_CA_CERTS", "CUTOVER_HAPROXY_BIN"];
 
 export function cleanEnv(runAs?: RunAs): Record<string, string> {
   const env: Record<string, string> = {};
