@@ -73,6 +73,12 @@ describe("a local environment whose data plane is HAProxy", () => {
       });
       // The force key reaches the canary's pool; a wrong key is routed by the weights.
       for (let i = 0; i < 10; i++) expect(versionOf((await request(`${url}/`, { headers: { [HEADER]: `${next}:${forceKey}` } })).body)).toBe("v3");
+      // The instance never sees the header that carries the key; it is told how the request came in.
+      const seen = JSON.parse((await request(`${url}/headers`, { headers: { [HEADER]: `${next}:${forceKey}` } })).body) as { version: string; headers: Record<string, string> };
+      expect(seen.version).toBe("v3");
+      expect(seen.headers[HEADER]).toBeUndefined();
+      expect(seen.headers["x-forwarded-proto"]).toBe("http");
+      expect(seen.headers["x-forwarded-for"]).toBe("127.0.0.1");
       expect((await server.api("POST", `/v1/deployments/${canary.id}/promote`)).status).toBe(202);
       expect((await waitForDeployment(server, canary.id, "terminal")).state).toBe("succeeded");
       await waitFor("v3 to serve everything", async () => versionOf((await request(`${url}/`)).body) === "v3");

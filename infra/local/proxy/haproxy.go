@@ -120,6 +120,7 @@ func renderHAProxy(c *Config, files haproxyFiles, listenFD int, servers serverNa
 	line("  log stdout format raw local0")
 	line(`  log-format "%%b %%ST %%Tr %%rc %%[var(txn.forced)]"`)
 	line("  http-request set-header X-Forwarded-Proto http")
+	line("  http-request set-header X-Forwarded-Host %%[req.hdr(host)] if { req.hdr(host) -m found }")
 	line("  http-request set-var(txn.forced) int(0)")
 	m := files.weights()
 	line("  http-request set-var(txn.total) str(total),map_str_int(%s,0)", m)
@@ -139,12 +140,14 @@ func renderHAProxy(c *Config, files haproxyFiles, listenFD int, servers serverNa
 		// The key is compared as a SHA-256 digest: the configuration holds no key, and the comparison says nothing of it.
 		digest := sha256.Sum256([]byte(c.ForceKey))
 		line("  acl force_key req.hdr(%s),regsub(^[^:]*:,),sha2(256),hex -m str %s", c.ForceHeader, strings.ToUpper(hex.EncodeToString(digest[:])))
+		line("  http-request set-var(txn.force_pool) req.hdr(%s),field(1,:) if force_key", c.ForceHeader)
+		// The header carries the key: the instance never sees it, keyed or not.
+		line("  http-request del-header %s", c.ForceHeader)
 		for _, name := range names {
-			line("  acl force_%s req.hdr(%s),field(1,:) -m str %s", name, c.ForceHeader, name)
-			line("  http-request set-var(txn.forced) int(1) if force_key force_%s { nbsrv(%s) gt 0 }", name, backendName(name))
+			line("  http-request set-var(txn.forced) int(1) if { var(txn.force_pool) -m str %s } { nbsrv(%s) gt 0 }", name, backendName(name))
 		}
 		for _, name := range names {
-			line("  use_backend %s if force_key force_%s { nbsrv(%s) gt 0 }", backendName(name), name, backendName(name))
+			line("  use_backend %s if { var(txn.forced) -m int eq 1 } { var(txn.force_pool) -m str %s }", backendName(name), name)
 		}
 	}
 	for i, name := range names {

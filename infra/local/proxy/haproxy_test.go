@@ -220,6 +220,13 @@ func TestHAProxyStickyKeysOnlyMoveTowardsTheGrowingPoolAndTheForceHeaderNeedsIts
 	}
 
 	// The force header with the key chooses the pool; without it, or with another key, the weights do.
+	// The instance never sees the header that carries the key.
+	seen := startHAProxyBalancer(t, &Config{ForceHeader: "X-Cutover-Pool", ForceKey: "k", Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{headerUpstream(t, "blue")}}}})
+	for _, h := range []string{"blue:k", "blue:wrong", "blue"} {
+		if _, body := seen.get(map[string]string{"X-Cutover-Pool": h}); body != "blue|" {
+			t.Fatalf("with %q the instance saw %q", h, body)
+		}
+	}
 	for i := 0; i < 20; i++ {
 		if _, body := b.get(map[string]string{"X-Cutover-Pool": "green:s3cret:with:colons", "X-User": "user-pinned-to-blue"}); body != "green" {
 			t.Fatalf("forced with the key: %s", body)
