@@ -171,7 +171,10 @@ func renderHAProxy(c *Config, files haproxyFiles, listenFD int, servers serverNa
 		line("  balance roundrobin")
 		line("  retries 2")
 		line("  option redispatch 1")
-		line("  retry-on conn-failure")
+		// Tried again on another instance: a refused connection always; a safe request without a
+		// body also when the connection breaks before the answer (a POST the instance may have acted on never is).
+		line("  retry-on conn-failure empty-response response-timeout")
+		line("  http-request disable-l7-retry if !METH_GET !METH_OPTIONS || { req.body_size gt 0 }")
 		if c.HealthCheck.Path != "" {
 			line("  option httpchk GET %s", c.HealthCheck.Path)
 			line("  http-check expect status 200-399")
