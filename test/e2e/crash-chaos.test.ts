@@ -4,7 +4,9 @@
 // each kill a new server recovers. Every request must be answered 2xx,
 // every deployment must end, the weights Cutover reports must be the
 // balancer's, nothing may be left behind, and the next deployment works.
-// Then the fleets and the balancer themselves are killed.
+// Then the fleets and the balancer themselves are killed. The points where
+// traffic moves, and the balancer's kill, run again with HAProxy as the
+// balancer's data plane.
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { request } from "../helpers/http";
@@ -53,8 +55,15 @@ const CASES: KillCase[] = [
   { point: "resizing:after-traffic", strategy: rollingNoSurge },
 ];
 
-describe("crash-proof cutover", () => {
-  const dataDir = tempDir("chaos");
+// Every kill point with the balancer's own data plane; with HAProxy on the data path (an
+// environment's `local.dataPlane: haproxy`), the points where traffic moves, and the balancer killed.
+const DATA_PLANES = [
+  { plane: "cutover-proxy", cases: CASES, full: true },
+  { plane: "haproxy", cases: CASES.filter((c) => /traffic|^shifting/.test(c.point)), full: false },
+];
+
+describe.each(DATA_PLANES)("crash-proof cutover ($plane data plane)", ({ plane, cases, full }) => {
+  const dataDir = tempDir(`chaos-${plane}`);
   const mark = uniqueMark();
   let server: RunningServer;
   let url = "";
@@ -63,7 +72,8 @@ describe("crash-proof cutover", () => {
 
   beforeAll(async () => {
     server = await startServer({ dataDir });
-    expect((await server.api("POST", "/v1/environments", await environmentSpec(ENV, mark))).status).toBe(201);
+    const local = plane === "haproxy" ? { local: { listenPort: 0, dataPlane: "haproxy" } } : {};
+    expect((await server.api("POST", "/v1/environments", await environmentSpec(ENV, mark, local))).status).toBe(201);
     url = (await waitForEnvironment(server, ENV, "ready")).traffic.url;
     const first = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
     await waitForDeployment(server, first.id, "succeeded");
@@ -132,7 +142,7 @@ describe("crash-proof cutover", () => {
     }
   }
 
-  it.each(CASES)("SIGKILL at $point", async (c) => {
+  it.each(cases)("SIGKILL at $point", async (c) => {
     const before = (await server.api("GET", `/v1/environments/${ENV}`)).json.liveVersion as string;
     const d = await deployThroughCrash(c);
     expect(["succeeded", "rolled_back"]).toContain(d.state);
@@ -142,26 +152,29 @@ describe("crash-proof cutover", () => {
     expect(load.result.failed).toBe(0);
   });
 
-  // The engine worker running an operation dies (with the CLI and plugins it started) while the server lives on:
-  // the stack is repaired, what the operation half-made removed, and the operation runs again.
-  it.each([
-    { point: "provisioning:engine" },
-    { point: "retiring:engine" },
-    { point: "resizing:engine", strategy: rolling },
-    { point: "recording-traffic:engine" },
-  ])("SIGKILL of the engine worker at $point", async (c: KillCase) => {
-    await server.terminate();
-    server = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: `worker:${c.point}` } });
-    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, ...(c.strategy ? { strategy: c.strategy } : {}) })).json;
-    const ended = await waitForDeployment(server, d.id, "terminal");
-    expect(ended.state).toBe("succeeded");
-    await waitFor("the engine worker to be killed", () => server.log.some((l) => l.includes("fault injection: killing an engine worker")), 60_000);
-    await waitFor("the stack to be repaired", () => server.log.some((l) => l.includes("an engine worker died mid-operation")), 60_000);
-    expect(server.process.exitCode).toBeNull();
-    await expectConsistent(ended.version);
-    expect(load.result.errors).toEqual([]);
-    expect(load.result.failed).toBe(0);
-  });
+  // Independent of the data plane: with the balancer's own alone.
+  if (full) {
+    // The engine worker running an operation dies (with the CLI and plugins it started) while the server lives on:
+    // the stack is repaired, what the operation half-made removed, and the operation runs again.
+    it.each([
+      { point: "provisioning:engine" },
+      { point: "retiring:engine" },
+      { point: "resizing:engine", strategy: rolling },
+      { point: "recording-traffic:engine" },
+    ])("SIGKILL of the engine worker at $point", async (c: KillCase) => {
+      await server.terminate();
+      server = await startServer({ dataDir, env: { CUTOVER_FAULT_KILL_AT: `worker:${c.point}` } });
+      const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, ...(c.strategy ? { strategy: c.strategy } : {}) })).json;
+      const ended = await waitForDeployment(server, d.id, "terminal");
+      expect(ended.state).toBe("succeeded");
+      await waitFor("the engine worker to be killed", () => server.log.some((l) => l.includes("fault injection: killing an engine worker")), 60_000);
+      await waitFor("the stack to be repaired", () => server.log.some((l) => l.includes("an engine worker died mid-operation")), 60_000);
+      expect(server.process.exitCode).toBeNull();
+      await expectConsistent(ended.version);
+      expect(load.result.errors).toEqual([]);
+      expect(load.result.failed).toBe(0);
+    });
+  }
 
   it("SIGKILL during shifting and again during the recovery", async () => {
     const before = (await server.api("GET", `/v1/environments/${ENV}`)).json;
@@ -173,81 +186,84 @@ describe("crash-proof cutover", () => {
     expect(load.result.failed).toBe(0);
   });
 
-  it("SIGKILL at random moments", async () => {
-    for (let i = 0; i < 3; i++) {
-      const before = (await server.api("GET", `/v1/environments/${ENV}`)).json.liveVersion as string;
-      const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
-      await new Promise((r) => setTimeout(r, 500 + Math.random() * 6000));
-      await server.kill();
+  // Independent of the data plane: with the balancer's own alone.
+  if (full) {
+    it("SIGKILL at random moments", async () => {
+      for (let i = 0; i < 3; i++) {
+        const before = (await server.api("GET", `/v1/environments/${ENV}`)).json.liveVersion as string;
+        const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
+        await new Promise((r) => setTimeout(r, 500 + Math.random() * 6000));
+        await server.kill();
+        server = await startServer({ dataDir });
+        const ended = await waitForDeployment(server, d.id, "terminal");
+        expect(["succeeded", "rolled_back"]).toContain(ended.state);
+        await expectConsistent(ended.state === "succeeded" ? ended.version : before);
+      }
+      expect(load.result.failed).toBe(0);
+    });
+
+    it("a graceful shutdown leaves a paused canary resumable, and it finishes after the restart", async () => {
+      const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: canaryPause })).json;
+      await waitForDeployment(server, d.id, "paused");
+      const stopping = Date.now();
+      await server.terminate();
+      expect(Date.now() - stopping).toBeLessThan(30_000);
       server = await startServer({ dataDir });
-      const ended = await waitForDeployment(server, d.id, "terminal");
-      expect(["succeeded", "rolled_back"]).toContain(ended.state);
-      await expectConsistent(ended.state === "succeeded" ? ended.version : before);
-    }
-    expect(load.result.failed).toBe(0);
-  });
+      await waitFor("the deployment to be resumed at its pause", async () => {
+        const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string }[];
+        const resumedAt = events.findIndex((e) => e.type === "deployment:resumed_after_restart");
+        return resumedAt >= 0 && events.slice(resumedAt).some((e) => e.type === "deployment:step");
+      }, 60_000);
+      expect((await server.api("GET", `/v1/deployments/${d.id}`)).json).toMatchObject({ state: "paused", phase: "shifting", step: 0 });
+      expect((await server.api("POST", `/v1/deployments/${d.id}/promote`)).status).toBe(202);
+      await waitForDeployment(server, d.id, "succeeded");
+      await expectConsistent(`v${version}`);
+      expect(load.result.failed).toBe(0);
+    });
 
-  it("a graceful shutdown leaves a paused canary resumable, and it finishes after the restart", async () => {
-    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: canaryPause })).json;
-    await waitForDeployment(server, d.id, "paused");
-    const stopping = Date.now();
-    await server.terminate();
-    expect(Date.now() - stopping).toBeLessThan(30_000);
-    server = await startServer({ dataDir });
-    await waitFor("the deployment to be resumed at its pause", async () => {
-      const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string }[];
-      const resumedAt = events.findIndex((e) => e.type === "deployment:resumed_after_restart");
-      return resumedAt >= 0 && events.slice(resumedAt).some((e) => e.type === "deployment:step");
-    }, 60_000);
-    expect((await server.api("GET", `/v1/deployments/${d.id}`)).json).toMatchObject({ state: "paused", phase: "shifting", step: 0 });
-    expect((await server.api("POST", `/v1/deployments/${d.id}/promote`)).status).toBe(202);
-    await waitForDeployment(server, d.id, "succeeded");
-    await expectConsistent(`v${version}`);
-    expect(load.result.failed).toBe(0);
-  });
+    it("a person's pause between steps holds across a graceful restart until they resume", async () => {
+      const steps = { type: "canary", steps: [{ weight: 30, pause: "2s" }, { weight: 100 }] };
+      const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: steps })).json;
+      await waitFor("the first step's pause", async () => (await server.api("GET", `/v1/deployments/${d.id}`)).json.step === 0, 120_000);
+      expect((await server.api("POST", `/v1/deployments/${d.id}/pause`)).status).toBe(202);
+      await waitFor("the hold after the step's pause", async () => (await server.api("GET", `/v1/deployments/${d.id}`)).json.pausedBy === "user", 30_000);
+      await server.terminate();
+      server = await startServer({ dataDir });
+      await waitFor("the deployment to be taken up again", async () => {
+        const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string }[];
+        return events.some((e) => e.type === "deployment:resumed_after_restart");
+      }, 60_000);
+      // Still held, at its step's weights, for as long as no one resumes it.
+      await new Promise((r) => setTimeout(r, 3000));
+      const held = (await server.api("GET", `/v1/deployments/${d.id}`)).json;
+      expect(held).toMatchObject({ state: "paused", pausedBy: "user", phase: "shifting", step: 0 });
+      expect((await server.api("GET", `/v1/environments/${ENV}`)).json.weights[held.toColor]).toBe(30);
+      expect((await server.api("POST", `/v1/deployments/${d.id}/resume`)).status).toBe(202);
+      await waitForDeployment(server, d.id, "succeeded");
+      await expectConsistent(`v${version}`);
+      expect(load.result.failed).toBe(0);
+    });
 
-  it("a person's pause between steps holds across a graceful restart until they resume", async () => {
-    const steps = { type: "canary", steps: [{ weight: 30, pause: "2s" }, { weight: 100 }] };
-    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: steps })).json;
-    await waitFor("the first step's pause", async () => (await server.api("GET", `/v1/deployments/${d.id}`)).json.step === 0, 120_000);
-    expect((await server.api("POST", `/v1/deployments/${d.id}/pause`)).status).toBe(202);
-    await waitFor("the hold after the step's pause", async () => (await server.api("GET", `/v1/deployments/${d.id}`)).json.pausedBy === "user", 30_000);
-    await server.terminate();
-    server = await startServer({ dataDir });
-    await waitFor("the deployment to be taken up again", async () => {
-      const events = (await server.api("GET", `/v1/deployments/${d.id}/events`, undefined, { accept: "application/json" })).json.events as { type: string }[];
-      return events.some((e) => e.type === "deployment:resumed_after_restart");
-    }, 60_000);
-    // Still held, at its step's weights, for as long as no one resumes it.
-    await new Promise((r) => setTimeout(r, 3000));
-    const held = (await server.api("GET", `/v1/deployments/${d.id}`)).json;
-    expect(held).toMatchObject({ state: "paused", pausedBy: "user", phase: "shifting", step: 0 });
-    expect((await server.api("GET", `/v1/environments/${ENV}`)).json.weights[held.toColor]).toBe(30);
-    expect((await server.api("POST", `/v1/deployments/${d.id}/resume`)).status).toBe(202);
-    await waitForDeployment(server, d.id, "succeeded");
-    await expectConsistent(`v${version}`);
-    expect(load.result.failed).toBe(0);
-  });
-
-  it("instances of the canary killed mid-canary cost no request", async () => {
-    const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: canaryPause })).json;
-    await waitForDeployment(server, d.id, "paused");
-    const canary = processesWith(mark, `APP_VERSION=v${version}`);
-    expect(canary.length).toBe(2);
-    const okBefore = load.result.ok;
-    for (const pid of canary) process.kill(pid, "SIGKILL");
-    // The fleet's supervisor brings them back; meanwhile the balancer sends their share to the stable color.
-    await waitFor("the canary's instances to be replaced", () => {
-      const now = processesWith(mark, `APP_VERSION=v${version}`);
-      return now.length === 2 && now.every((pid) => !canary.includes(pid));
-    }, 30_000);
-    await waitFor("load to keep flowing", () => load.result.ok > okBefore + 500);
-    expect((await server.api("POST", `/v1/deployments/${d.id}/promote`)).status).toBe(202);
-    await waitForDeployment(server, d.id, "succeeded");
-    await expectConsistent(`v${version}`);
-    expect(load.result.errors).toEqual([]);
-    expect(load.result.failed).toBe(0);
-  });
+    it("instances of the canary killed mid-canary cost no request", async () => {
+      const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}`, strategy: canaryPause })).json;
+      await waitForDeployment(server, d.id, "paused");
+      const canary = processesWith(mark, `APP_VERSION=v${version}`);
+      expect(canary.length).toBe(2);
+      const okBefore = load.result.ok;
+      for (const pid of canary) process.kill(pid, "SIGKILL");
+      // The fleet's supervisor brings them back; meanwhile the balancer sends their share to the stable color.
+      await waitFor("the canary's instances to be replaced", () => {
+        const now = processesWith(mark, `APP_VERSION=v${version}`);
+        return now.length === 2 && now.every((pid) => !canary.includes(pid));
+      }, 30_000);
+      await waitFor("load to keep flowing", () => load.result.ok > okBefore + 500);
+      expect((await server.api("POST", `/v1/deployments/${d.id}/promote`)).status).toBe(202);
+      await waitForDeployment(server, d.id, "succeeded");
+      await expectConsistent(`v${version}`);
+      expect(load.result.errors).toEqual([]);
+      expect(load.result.failed).toBe(0);
+    });
+  }
 
   it("a follow-up deployment succeeds and every request through the balancer was answered", async () => {
     const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: `v${++version}` })).json;
