@@ -28,7 +28,8 @@ interface Answer {
 function ask(url: string, headers: Record<string, string> = {}): Promise<Answer> {
   const start = Date.now();
   return new Promise((resolve) => {
-    const req = http.get(url, { headers, timeout: 60_000 }, (res) => {
+    // A connection of its own: an idle kept-alive one may belong to a balancer process killed a moment ago.
+    const req = http.get(url, { headers, timeout: 60_000, agent: false }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (c) => (body += c));

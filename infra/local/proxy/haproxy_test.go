@@ -374,3 +374,23 @@ func TestHAProxyDataPlaneRefusesWhatItDoesNotServe(t *testing.T) {
 		}
 	}
 }
+
+// A haproxy a dead worker left behind is found by its directory, and only a haproxy is.
+func TestHAProxyLeftByAnEarlierWorkerIsFoundByItsDirectory(t *testing.T) {
+	dir := t.TempDir()
+	start := func(name string) *exec.Cmd {
+		cmd := exec.Command("bash", "-c", fmt.Sprintf("exec -a %s sleep 60", name))
+		cmd.Dir = dir
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	stray := start("haproxy")
+	start("not-haproxy")
+	waitFor(t, func() bool { got := haproxyIn(dir); return len(got) == 1 && got[0] == stray.Process.Pid })
+	if got := haproxyIn(t.TempDir()); len(got) != 0 {
+		t.Fatalf("found in an empty directory: %v", got)
+	}
+}

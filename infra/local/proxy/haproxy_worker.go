@@ -132,6 +132,12 @@ func runHAProxyWorker(configPath string, cfg *Config, signals <-chan os.Signal) 
 		log.Printf("haproxy's files: %v", err)
 		return 2
 	}
+	// A haproxy a dead worker left (its death signal lost) would go on serving the socket with
+	// routing no one changes any more: told to finish what it holds and stop.
+	for _, pid := range haproxyIn(w.files.dir) {
+		log.Printf("a haproxy left by an earlier worker (%d): stopping it", pid)
+		_ = syscall.Kill(pid, syscall.SIGUSR1)
+	}
 	if err := w.start(); err != nil {
 		log.Printf("haproxy: %v", err)
 		return 1
@@ -556,4 +562,24 @@ func (w *haproxyWorker) applyServerStates(out string) {
 			}
 		}
 	}
+}
+
+// haproxyIn are the haproxy processes running in dir: those of this balancer.
+func haproxyIn(dir string) []int {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || filepath.Base(strings.SplitN(string(cmdline), "\x00", 2)[0]) != "haproxy" {
+			continue
+		}
+		if cwd, err := os.Readlink(filepath.Join("/proc", e.Name(), "cwd")); err == nil && cwd == dir {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
