@@ -49,6 +49,30 @@ function fetchOnce(url: string, ca?: Buffer, agent?: https.Agent): Promise<Answe
   });
 }
 
+/** Four clients on kept-alive HTTPS connections until stopped, counting answers and failures (a load that only fails stops early). */
+function httpsLoad(url: string, ca: Buffer) {
+  const agent = new https.Agent({ keepAlive: true, maxSockets: 4, ca });
+  const load = { ok: 0, failed: [] as string[] };
+  let stopped = false;
+  const worker = async () => {
+    while (!stopped && load.failed.length < 100) {
+      await fetchOnce(`${url}/`, undefined, agent).then(
+        (a) => (a.status === 200 ? load.ok++ : load.failed.push(`status ${a.status}`)),
+        (e: Error) => load.failed.push(e.message),
+      );
+    }
+  };
+  const workers = Array.from({ length: 4 }, worker);
+  return {
+    load,
+    async stop() {
+      stopped = true;
+      await Promise.all(workers);
+      agent.destroy();
+    },
+  };
+}
+
 describe("TLS on a local balancer", () => {
   const tlsDir = tempDir("tls-dir");
   let server: RunningServer;
@@ -125,51 +149,24 @@ describe("TLS on a local balancer", () => {
   });
 
   it("fails no request over HTTPS while a deployment cuts over", async () => {
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 4, ca: ca() });
-    let ok = 0;
-    const failed: string[] = [];
-    let stop = false;
-    const worker = async () => {
-      // A load that only fails stops early: the assertion below reports it.
-      while (!stop && failed.length < 100) {
-        await fetchOnce(`${url}/`, undefined, agent).then(
-          (a) => (a.status === 200 ? ok++ : failed.push(`status ${a.status}`)),
-          (e: Error) => failed.push(e.message),
-        );
-      }
-    };
-    const workers = Array.from({ length: 4 }, worker);
-    await waitFor("load to flow", () => ok > 20 || failed.length >= 100);
-    expect(failed).toEqual([]);
+    const { load, stop } = httpsLoad(url, ca());
+    await waitFor("load to flow", () => load.ok > 20 || load.failed.length >= 100);
+    expect(load.failed).toEqual([]);
     const d = (await server.api("POST", "/v1/environments/tls/deployments", { version: "v2", strategy: { type: "canary", steps: [{ weight: 50 }] } })).json;
     expect((await waitForDeployment(server, d.id, "terminal")).state).toBe("succeeded");
-    const before = ok;
+    const before = load.ok;
     await waitFor("v2 to answer", async () => JSON.parse((await fetchOnce(`${url}/`, ca())).body).version === "v2");
-    stop = true;
-    await Promise.all(workers);
-    agent.destroy();
-    expect(failed).toEqual([]);
-    expect(ok).toBeGreaterThan(before);
+    await stop();
+    expect(load.failed).toEqual([]);
+    expect(load.ok).toBeGreaterThan(before);
   });
 
   it("serves HTTPS again within a second when the balancer's process is killed, with its certificate, HSTS and redirect", async () => {
     const statusFile = path.join(server.dataDir, "runtime", "balancers", "tls", "status.json");
     const { workerPid } = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number };
-    const agent = new https.Agent({ keepAlive: true, maxSockets: 4, ca: ca() });
-    let ok = 0;
-    const failed: string[] = [];
-    let stop = false;
-    const worker = async () => {
-      while (!stop && failed.length < 100) {
-        await fetchOnce(`${url}/`, undefined, agent).then(
-          (a) => (a.status === 200 ? ok++ : failed.push(`status ${a.status}`)),
-          (e: Error) => failed.push(e.message),
-        );
-      }
-    };
-    const workers = Array.from({ length: 4 }, worker);
-    await waitFor("load to flow", () => ok > 20 || failed.length >= 100);
-    expect(failed).toEqual([]);
+    const { load, stop } = httpsLoad(url, ca());
+    await waitFor("load to flow", () => load.ok > 20 || load.failed.length >= 100);
+    expect(load.failed).toEqual([]);
 
     const killed = Date.now();
     process.kill(workerPid, "SIGKILL");
@@ -189,14 +186,12 @@ describe("TLS on a local balancer", () => {
     expect(answer?.headers["strict-transport-security"]).toBe("max-age=31536000");
     expect((await fetchOnce(`${redirectUrl}/x`)).headers.location).toBe(`${url}/x`);
     // Only requests in flight on the dead process's connections can fail; new ones wait in the accept queue.
-    const failedAtKill = failed.length;
+    const failedAtKill = load.failed.length;
     expect(failedAtKill).toBeLessThanOrEqual(4);
-    const okAfter = ok;
-    await waitFor("load to flow again", () => ok > okAfter + 200);
-    stop = true;
-    await Promise.all(workers);
-    agent.destroy();
-    expect(failed.length).toBe(failedAtKill);
+    const okAfter = load.ok;
+    await waitFor("load to flow again", () => load.ok > okAfter + 200);
+    await stop();
+    expect(load.failed.length).toBe(failedAtKill);
     const now = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number; workerRestarts?: number };
     expect(now.workerPid).not.toBe(workerPid);
   });

@@ -20,3 +20,13 @@ export function request(url: string, init: { method?: string; headers?: Record<s
     req.end();
   });
 }
+
+/** The first 200 from `url` after `since` (a kill), each try on a new connection, within `withinMs`: how long it took and its body. */
+export async function firstAnswerAfter(url: string, since: number, withinMs = 5000): Promise<{ ms: number; body: string }> {
+  while (Date.now() - since < withinMs) {
+    const r = await request(url).catch(() => undefined);
+    if (r?.status === 200) return { ms: Date.now() - since, body: r.body };
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return { ms: Infinity, body: "" };
+}

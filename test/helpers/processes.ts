@@ -68,3 +68,17 @@ export function listeningPorts(pid: number): number[] {
     .filter((f) => f.length > 9 && f[3] === "0A" && inodes.has(f[9]))
     .map((f) => parseInt(f[1].split(":")[1], 16));
 }
+
+/** The haproxy processes serving a balancer: they run in its directory. */
+export function haproxyIn(balancerDir: string): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0")[0].endsWith("haproxy") && readlinkSync(`/proc/${p}/cwd`) === balancerDir;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}

@@ -3,7 +3,7 @@
 // by name. A deployer turns maintenance on (asked to confirm) and off.
 import { useEffect, useState } from "react";
 import { api, ApiError, atLeast, useLive, type Session } from "../api";
-import { ErrorNote } from "../App";
+import { ActionNote, ErrorNote } from "../App";
 import { ago, weightsText } from "../format";
 import { linkProps } from "../router";
 import type { Deployment, Environment } from "../types";
@@ -101,12 +101,7 @@ function Maintenance({ environment: e, session }: { environment: Environment; se
           <button type="button" className={on ? "primary" : "danger"} onClick={change}>
             {on ? "End maintenance" : "Maintenance on"}
           </button>
-          {message && (
-            <span className={message.error ? "error" : "ok"} role={message.error ? "alert" : "status"}>
-              {" "}
-              {message.text}
-            </span>
-          )}
+          <ActionNote note={message} />
         </div>
       )}
     </>

@@ -2,7 +2,7 @@
 // to confirm), each flag's history and its ramps with their measurements.
 import { useState } from "react";
 import { api, ApiError, atLeast, useLive, type Session } from "../api";
-import { ErrorNote } from "../App";
+import { ActionNote, ErrorNote } from "../App";
 import { ago } from "../format";
 import type { Environment, Flag, FlagChange, FlagRamp } from "../types";
 
@@ -98,12 +98,7 @@ function FlagRow({ flag: f, session, open, toggle, changed }: { flag: Flag; sess
               {f.enabled ? "Kill switch" : "Switch on"}
             </button>
           )}
-          {message && (
-            <span className={message.error ? "error" : "ok"} role={message.error ? "alert" : "status"}>
-              {" "}
-              {message.text}
-            </span>
-          )}
+          <ActionNote note={message} />
         </td>
       </tr>
       {open && (
