@@ -66,6 +66,23 @@ describe("new stacks on the own file backend", () => {
   });
 });
 
+describe("a new stack's files when the process dies while writing them", () => {
+  it("leave no stack behind: what was half-written is mended, and the next operation writes the stack again", async () => {
+    const { engine, dataDir } = testEngine("stack-files-killed");
+    await engine.up("cut.a", async () => ({ n: 1 }));
+    const stacks = path.join(dataDir, "state", ".pulumi", "stacks", "cutover");
+    const salt = JSON.parse(readFileSync(path.join(stacks, "cut.a.json"), "utf8")).checkpoint.latest.secrets_providers.state.salt as string;
+    // As a kill between the settings file and the checkpoint's rename leaves them.
+    mkdirSync(path.join(dataDir, "workspaces", "cut.b"), { recursive: true });
+    writeFileSync(path.join(dataDir, "workspaces", "cut.b", "Pulumi.cut.b.yaml"), `encryptionsalt: ${salt}\n`);
+    writeFileSync(path.join(stacks, "cut.b.json.0123456789abcdef.tmp"), '{"version":3,"checkpoint":{"stack":"organization/cutover/cut.b"');
+    expect(await engine.exists("cut.b")).toBe(false);
+    expect(engine.mendInterruptedWrites()).toEqual(["cut.b.json.0123456789abcdef.tmp: removed"]);
+    await engine.up("cut.b", async () => ({ secret: pulumi.secret("after-a-kill") }));
+    expect(await engine.outputs("cut.b")).toEqual({ secret: "after-a-kill" });
+  });
+});
+
 describe("the CLI's own log files", () => {
   it("are kept to a day and 32 MB: a full log directory is trimmed by the next operation", async () => {
     const { engine, dataDir } = testEngine("cli-logs");
