@@ -79,8 +79,6 @@ export interface DeploymentTarget {
   readonly name: TargetName;
   /** Whether its balancer can keep requests from the pools while the environment is in maintenance. */
   readonly maintenance?: boolean;
-  /** Why this environment's balancer cannot, on a target whose balancers can; undefined when it can. */
-  maintenanceUnsupported?(spec: EnvironmentSpec): string | undefined;
   /** Completes a spec at creation (ports, defaults) and rejects what the target cannot do. */
   prepare(spec: EnvironmentSpec): Promise<EnvironmentSpec>;
   /** Rejects a strategy the target cannot carry out for this environment. */

@@ -60,8 +60,6 @@ export class EnvironmentMaintenance {
         { environment, target: env.spec.target },
       );
     }
-    const unsupported = target.maintenanceUnsupported?.(env.spec);
-    if (unsupported) throw new ConflictError("maintenance_unsupported", `environment ${environment} cannot be put in maintenance: ${unsupported}`, { environment, target: env.spec.target });
     const now = new Date().toISOString();
     const op: Operation = { id: `op_${randomBytes(8).toString("hex")}`, environment, kind: "maintenance", state: "queued", maintenance, ...(by ? { requestedBy: by } : {}), createdAt: now, updatedAt: now };
     await this.deps.operations.insert(op);

@@ -29,10 +29,6 @@ export class LocalTarget implements DeploymentTarget {
   readonly name = "local" as const;
   readonly maintenance = true;
 
-  maintenanceUnsupported(spec: EnvironmentSpec): string | undefined {
-    return spec.local?.dataPlane === "haproxy" ? "its balancer's data plane is HAProxy, which serves no maintenance page or hold yet (the cutover-proxy data plane does)" : undefined;
-  }
-
   /**
    * `reap` removes every runtime leftover no stack owns; only a replica
    * alone on its runtime directory can tell another's half-made work from a

@@ -5,9 +5,12 @@
 // proxies take turns within every round, so drift of the machine spreads
 // over all of them. Passes: throughput (wrk -t2 -c64), light load
 // (wrk -t1 -c16: the p99 a proxy adds over the upstream direct), 1 MiB
-// request bodies, and WebSocket echo round trips (Node's client, the
-// fixture app as upstream).
+// request bodies, WebSocket echo round trips (Node's client, the fixture
+// app as upstream), and over TLS (one ECDSA P-256 certificate for all, TLS
+// 1.3): throughput on kept-alive connections, and handshakes a second (a
+// new connection per request).
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import tls from "node:tls";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -29,8 +32,8 @@ export const median = (xs: number[]) => {
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
-function wrk(url: string, seconds: number, threads: number, connections: number, script?: string) {
-  const raw = execFileSync("wrk", [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", ...(script ? ["-s", script] : []), url], { encoding: "utf8" });
+function wrk(url: string, seconds: number, threads: number, connections: number, script?: string, headers: string[] = []) {
+  const raw = execFileSync("wrk", [`-t${threads}`, `-c${connections}`, `-d${seconds}s`, "--timeout", "5s", "--latency", ...headers.flatMap((h) => ["-H", h]), ...(script ? ["-s", script] : []), url], { encoding: "utf8" });
   const p99 = /^\s*99%\s+([\d.]+)(us|ms|s)/m.exec(raw);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(raw)?.[1] ?? 0),
@@ -57,12 +60,14 @@ export interface ProxyBench {
   light: PassResult[];
   largeBody: PassResult[];
   websocket: PassResult[];
+  tlsThroughput: PassResult[];
+  tlsHandshakes: PassResult[];
 }
 
 export async function proxyBench(proxyBin: string, seconds: number, rounds: number): Promise<ProxyBench> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "cutover-bench-"));
   // nginx and HAProxy cannot report a port they chose, so their ports come from the allocator, outside the ephemeral range.
-  const [upstreamPort, wsUpstreamPort, nginxPort, haproxyPort] = await allocatePorts(4);
+  const [upstreamPort, wsUpstreamPort, nginxPort, haproxyPort, nginxTlsPort, haproxyTlsPort] = await allocatePorts(6);
   const children: ChildProcess[] = [];
   const start = (cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env) => {
     const c = spawn(cmd, args, { stdio: "ignore", env });
@@ -74,6 +79,13 @@ export async function proxyBench(proxyBin: string, seconds: number, rounds: numb
     start(process.execPath, [fixtureApp], { ...process.env, PORT: String(wsUpstreamPort), APP_VERSION: "bench" });
     await ready("upstream", `http://127.0.0.1:${upstreamPort}/`);
     await ready("websocket upstream", `http://127.0.0.1:${wsUpstreamPort}/healthz`);
+    // One certificate for every proxy's TLS; HAProxy reads it and its key as one file.
+    const cert = path.join(dir, "bench.crt");
+    const key = path.join(dir, "bench.key");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert], { stdio: "ignore" });
+    const pem = path.join(dir, "bench.pem");
+    writeFileSync(pem, readFileSync(cert, "utf8") + readFileSync(key, "utf8"));
+    const appLocation = `location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_request_buffering off; }`;
     start("nginx", [
       "-c",
       nginxConfig(
@@ -83,7 +95,8 @@ export async function proxyBench(proxyBin: string, seconds: number, rounds: numb
   upstream ws { server 127.0.0.1:${wsUpstreamPort}; }
   server { listen 127.0.0.1:${nginxPort};
     location /ws { proxy_pass http://ws; proxy_http_version 1.1; proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"; }
-    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; proxy_request_buffering off; } }`,
+    ${appLocation} }
+  server { listen 127.0.0.1:${nginxTlsPort} ssl; ssl_certificate ${cert}; ssl_certificate_key ${key}; ${appLocation} }`,
       ),
       "-e",
       `${dir}/error.log`,
@@ -91,7 +104,7 @@ export async function proxyBench(proxyBin: string, seconds: number, rounds: numb
     const haproxyCfg = path.join(dir, "haproxy.cfg");
     writeFileSync(
       haproxyCfg,
-      `global\n  nbthread 2\n  maxconn 8192\ndefaults\n  mode http\n  option http-keep-alive\n  option forwardfor\n  http-reuse always\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  timeout tunnel 1h\n  timeout http-keep-alive 120s\nfrontend fe\n  bind 127.0.0.1:${haproxyPort}\n  use_backend ws if { path_beg /ws }\n  default_backend be\nbackend be\n  server up1 127.0.0.1:${upstreamPort}\nbackend ws\n  server ws1 127.0.0.1:${wsUpstreamPort}\n`,
+      `global\n  nbthread 2\n  maxconn 8192\ndefaults\n  mode http\n  option http-keep-alive\n  option forwardfor\n  http-reuse always\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n  timeout tunnel 1h\n  timeout http-keep-alive 120s\nfrontend fe\n  bind 127.0.0.1:${haproxyPort}\n  use_backend ws if { path_beg /ws }\n  default_backend be\nfrontend fe_tls\n  bind 127.0.0.1:${haproxyTlsPort} ssl crt ${pem} alpn http/1.1\n  default_backend be\nbackend be\n  server up1 127.0.0.1:${upstreamPort}\nbackend ws\n  server ws1 127.0.0.1:${wsUpstreamPort}\n`,
     );
     start("haproxy", ["-db", "-f", haproxyCfg]);
     const config = path.join(dir, "proxy.json");
@@ -111,6 +124,14 @@ export async function proxyBench(proxyBin: string, seconds: number, rounds: numb
     };
     const drivenPort = await driven(config);
     const drivenWsPort = await driven(wsConfig);
+    // The first balancer again with TLS, on each data plane.
+    const tlsConfig = path.join(dir, "proxy-tls.json");
+    writeFileSync(tlsConfig, JSON.stringify({ ...(JSON.parse(readFileSync(config, "utf8")) as object), tls: { certFile: cert, keyFile: key } }));
+    const proxyTlsPort = await startCutoverProxy(proxyBin, tlsConfig, path.join(dir, "status-tls.json"), start, true);
+    const drivenTlsDir = path.join(dir, "proxy-tls-driven");
+    mkdirSync(drivenTlsDir, { recursive: true });
+    writeFileSync(path.join(drivenTlsDir, "config.json"), JSON.stringify({ ...(JSON.parse(readFileSync(tlsConfig, "utf8")) as object), dataPlane: "haproxy" }));
+    const drivenTlsPort = await startCutoverProxy(proxyBin, path.join(drivenTlsDir, "config.json"), path.join(drivenTlsDir, "status.json"), start, true);
     await ready("nginx", `http://127.0.0.1:${nginxPort}/`);
     await ready("haproxy", `http://127.0.0.1:${haproxyPort}/`);
 
@@ -122,7 +143,13 @@ export async function proxyBench(proxyBin: string, seconds: number, rounds: numb
     ] as const;
     const bodyScript = path.join(dir, "body.lua");
     writeFileSync(bodyScript, `wrk.method = "POST"\nwrk.body = string.rep("x", 1048576)\nwrk.headers["Content-Type"] = "application/octet-stream"\n`);
-    const results: ProxyBench = { throughput: [], light: [], largeBody: [], websocket: [] };
+    const tlsPeers = [
+      ["nginx", nginxTlsPort],
+      ["HAProxy", haproxyTlsPort],
+      ["cutover-proxy", proxyTlsPort],
+      ["Cutover-driven HAProxy", drivenTlsPort],
+    ] as const;
+    const results: ProxyBench = { throughput: [], light: [], largeBody: [], websocket: [], tlsThroughput: [], tlsHandshakes: [] };
     const record = (list: PassResult[], name: string, rate: number, p99Ms: number, non2xx = 0) => {
       let e = list.find((r) => r.name === name);
       if (!e) list.push((e = { name, rates: [], p99Ms: [], non2xx: 0 }));
@@ -145,6 +172,13 @@ export async function proxyBench(proxyBin: string, seconds: number, rounds: numb
         const w = await websocketEcho(`ws://127.0.0.1:${wsPort}/ws`, short, 16);
         record(results.websocket, name, w.perSecond, w.p99Ms);
       }
+      for (const [name, port] of tlsPeers) {
+        const t = wrk(`https://127.0.0.1:${port}/`, short, 2, 64);
+        record(results.tlsThroughput, name, t.rps, t.p99Ms, t.non2xx);
+        // A new connection, so a full handshake, for every request.
+        const h = wrk(`https://127.0.0.1:${port}/`, short, 2, 16, undefined, ["Connection: close"]);
+        record(results.tlsHandshakes, name, h.rps, h.p99Ms, h.non2xx);
+      }
     }
     return results;
   } finally {
@@ -152,7 +186,7 @@ export async function proxyBench(proxyBin: string, seconds: number, rounds: numb
   }
 }
 
-async function startCutoverProxy(bin: string, config: string, statusFile: string, start: (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => ChildProcess): Promise<number> {
+async function startCutoverProxy(bin: string, config: string, statusFile: string, start: (cmd: string, args: string[], env?: NodeJS.ProcessEnv) => ChildProcess, overTls = false): Promise<number> {
   start(bin, ["-config", config, "-status", statusFile], { ...process.env, GOMAXPROCS: "2" });
   let port = 0;
   await waitFor("cutover-proxy", async () => {
@@ -162,9 +196,21 @@ async function startCutoverProxy(bin: string, config: string, statusFile: string
     } catch {
       return false;
     }
+    if (overTls) return handshakes(port);
     return (await request(`http://127.0.0.1:${port}/`).catch(() => undefined)) !== undefined;
   }, 10_000);
   return port;
+}
+
+/** Whether a TLS handshake on the port completes. */
+function handshakes(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = tls.connect({ host: "127.0.0.1", port, rejectUnauthorized: false }, () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on("error", () => resolve(false));
+  });
 }
 
 /** Echo round trips over `connections` WebSockets for `seconds`: messages a second and the p99 round trip. */

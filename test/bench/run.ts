@@ -75,6 +75,15 @@ async function main(): Promise<void> {
     table("Light load: wrk -t1 -c16 (p99 added over the upstream direct)", "req/s", bench.light, true);
     table("1 MiB request bodies: wrk -t2 -c8 POST", "req/s", bench.largeBody, false);
     table("WebSocket echo round trips: 16 connections (Node's client), fixture app upstream", "msg/s", bench.websocket, false);
+    table("TLS throughput: wrk -t2 -c64 over HTTPS, kept-alive connections", "req/s", bench.tlsThroughput, false);
+    table("TLS handshakes: wrk -t2 -c16 over HTTPS, Connection: close (a full handshake per request)", "conn/s", bench.tlsHandshakes, false);
+    const ratio = (list: PassResult[], name: string) => median(list.find((r) => r.name === name)?.rates ?? []) / median(list.find((r) => r.name === "nginx")?.rates ?? []);
+    const addedP99 = (name: string) => median(bench.light.find((r) => r.name === name)?.p99Ms ?? []) - median(direct(bench.light)?.p99Ms ?? []);
+    for (const listed of ["cutover-proxy", "Cutover-driven HAProxy"]) {
+      console.log(
+        `aims for the default data plane, ${listed}: throughput ≥ 1.0× nginx (${fmt(ratio(bench.throughput, listed), 2)}×), p99 added ≤ nginx's (${fmt(addedP99(listed), 2)} ms against ${fmt(addedP99("nginx"), 2)} ms); TLS ${fmt(ratio(bench.tlsThroughput, listed), 2)}× nginx's throughput, ${fmt(ratio(bench.tlsHandshakes, listed), 2)}× its handshakes`,
+      );
+    }
 
   
   }

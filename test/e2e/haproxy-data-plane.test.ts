@@ -4,7 +4,7 @@
 // the server observes read back from HAProxy, the per-version metrics the
 // analysis reads, the force key, HAProxy killed under load and back within
 // a second with its routing, and what it does not serve yet refused with
-// its reason.
+// its reason (TLS and maintenance on HAProxy: local-tls, maintenance).
 import path from "node:path";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { firstAnswerAfter, request } from "../helpers/http";
@@ -52,7 +52,7 @@ describe("a local environment whose data plane is HAProxy", () => {
       expect({ [live]: config.pools[live].weight, [next]: config.pools[next].weight }).toEqual({ [live]: 50, [next]: 50 });
       const seenBefore = load.result.byBody.get("v3") ?? 0;
       await waitFor("both versions to answer at 50%", () => (load.result.byBody.get("v3") ?? 0) > seenBefore + 100 && (load.result.byBody.get("v2") ?? 0) > 100);
-      // The per-version series the analysis reads, counted from HAProxy's log of each request.
+      // The per-version series the analysis reads, from HAProxy's counters of the pool's backend.
       await waitFor("the canary's requests to be counted", async () => {
         const metrics = (await request(env.traffic.metricsUrl)).body;
         return Number(new RegExp(`^cutover_proxy_requests_total\\{pool="${next}",version="v3"\\} (\\d+)`, "m").exec(metrics)?.[1] ?? 0) > 100;
@@ -100,10 +100,6 @@ describe("a local environment whose data plane is HAProxy", () => {
   });
 
   it("refuses what its data plane does not serve yet, with the reason", async () => {
-    const maintenance = await server.api("POST", `/v1/environments/${ENV}/maintenance`, {});
-    expect(maintenance.status).toBe(409);
-    expect(maintenance.json.error.code).toBe("maintenance_unsupported");
-    expect(maintenance.json.error.message).toContain("HAProxy");
     for (const local of [{ listenPort: 0, dataPlane: "haproxy", holdWhenUnavailable: "5s" }, { listenPort: 0, dataPlane: "nginx" }]) {
       const r = await server.api("POST", "/v1/environments", await environmentSpec("hx-refused", uniqueMark(), { local }));
       expect(r.status).toBe(400);

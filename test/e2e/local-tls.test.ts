@@ -1,9 +1,10 @@
 // TLS on a local environment's balancer, through the public API against a
 // real server, balancer and fleets: certificates named in the operator's
-// TLS directory (and nothing else), HTTPS with HSTS, the plain HTTP
-// redirect, a renewed certificate served without a restart, a deployment
-// under HTTPS load that fails no request, and the balancer's process
-// killed under HTTPS load, back within a second with its TLS.
+// TLS directory (and nothing else), and on both data planes (cutover-proxy,
+// HAProxy) HTTPS with HSTS, the plain HTTP redirect, a renewed certificate
+// served without a restart, a deployment under HTTPS load that fails no
+// request, and the balancer's process killed under HTTPS load, back within
+// a second with its TLS.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, renameSync } from "node:fs";
 import https from "node:https";
@@ -76,14 +77,12 @@ function httpsLoad(url: string, ca: Buffer) {
 describe("TLS on a local balancer", () => {
   const tlsDir = tempDir("tls-dir");
   let server: RunningServer;
-  let url = "";
-  let redirectUrl = "";
-  const ca = () => readFileSync(path.join(tlsDir, "shop.crt"));
 
   beforeAll(async () => {
     mkdirSync(tlsDir, { recursive: true });
     makeCert(tlsDir, "shop", 1);
     makeCert(tlsDir, "other", 2);
+    makeCert(tlsDir, "shop-hx", 1);
     server = await startServer({ env: { CUTOVER_TLS_DIR: tlsDir } });
   });
 
@@ -117,82 +116,92 @@ describe("TLS on a local balancer", () => {
     expect((await server.api("GET", "/v1/environments/tls-scoped")).status).toBe(404);
   });
 
-  it("serves HTTPS with HSTS and redirects plain HTTP there", async () => {
-    const spec = await environmentSpec("tls", uniqueMark(), { local: { listenPort: 0, tls: { cert: "shop.crt", key: "shop.key", hsts: "8760h", redirectPort: 0 } } });
-    expect((await server.api("POST", "/v1/environments", spec)).status).toBe(201);
-    const env = await waitForEnvironment(server, "tls", "ready");
-    url = env.traffic.url;
-    redirectUrl = env.traffic.redirectUrl;
-    expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
-    expect(redirectUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const d = (await server.api("POST", "/v1/environments/tls/deployments", { version: "v1" })).json;
-    expect((await waitForDeployment(server, d.id, "terminal")).state).toBe("succeeded");
+  // Both data planes terminate TLS alike: each its own environment and certificate.
+  describe.each([
+    { dataPlane: "cutover-proxy", env: "tls", cert: "shop" },
+    { dataPlane: "haproxy", env: "tls-hx", cert: "shop-hx" },
+  ])("on the $dataPlane data plane", ({ dataPlane, env: ENV, cert }) => {
+    let url = "";
+    let redirectUrl = "";
+    const ca = () => readFileSync(path.join(tlsDir, `${cert}.crt`));
 
-    const a = await fetchOnce(`${url}/headers`, ca());
-    expect(a.status).toBe(200);
-    expect(a.headers["strict-transport-security"]).toBe("max-age=31536000");
-    const seen = JSON.parse(a.body) as { version: string; headers: Record<string, string> };
-    expect(seen.version).toBe("v1");
-    expect(seen.headers["x-forwarded-proto"]).toBe("https");
-    // Verified against the certificate in the directory: a client that trusts nothing else gets through.
-    await expect(fetchOnce(`${url}/`)).rejects.toThrow(/self-signed|certificate/);
+    it("serves HTTPS with HSTS and redirects plain HTTP there", async () => {
+      const spec = await environmentSpec(ENV, uniqueMark(), { local: { listenPort: 0, dataPlane, tls: { cert: `${cert}.crt`, key: `${cert}.key`, hsts: "8760h", redirectPort: 0 } } });
+      expect((await server.api("POST", "/v1/environments", spec)).status).toBe(201);
+      const env = await waitForEnvironment(server, ENV, "ready");
+      url = env.traffic.url;
+      redirectUrl = env.traffic.redirectUrl;
+      expect(url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(redirectUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v1" })).json;
+      expect((await waitForDeployment(server, d.id, "terminal")).state).toBe("succeeded");
 
-    const moved = await fetchOnce(`${redirectUrl}/a/b?c=1`);
-    expect(moved.status).toBe(308);
-    expect(moved.headers.location).toBe(`${url}/a/b?c=1`);
-  });
+      const a = await fetchOnce(`${url}/headers`, ca());
+      expect(a.status).toBe(200);
+      expect(a.headers["strict-transport-security"]).toBe("max-age=31536000");
+      const seen = JSON.parse(a.body) as { version: string; headers: Record<string, string> };
+      expect(seen.version).toBe("v1");
+      expect(seen.headers["x-forwarded-proto"]).toBe("https");
+      // Verified against the certificate in the directory: a client that trusts nothing else gets through.
+      await expect(fetchOnce(`${url}/`)).rejects.toThrow(/self-signed|certificate/);
 
-  it("serves a renewed certificate on new connections, without a restart", async () => {
-    expect((await fetchOnce(`${url}/`, ca())).serial).toBe("01");
-    makeCert(tlsDir, "shop", 3);
-    await waitFor("the renewed certificate", async () => (await fetchOnce(`${url}/`, ca()).catch(() => ({ serial: "" }))).serial === "03", 10_000);
-  });
+      const moved = await fetchOnce(`${redirectUrl}/a/b?c=1`);
+      expect(moved.status).toBe(308);
+      expect(moved.headers.location).toBe(`${url}/a/b?c=1`);
+    });
 
-  it("fails no request over HTTPS while a deployment cuts over", async () => {
-    const { load, stop } = httpsLoad(url, ca());
-    await waitFor("load to flow", () => load.ok > 20 || load.failed.length >= 100);
-    expect(load.failed).toEqual([]);
-    const d = (await server.api("POST", "/v1/environments/tls/deployments", { version: "v2", strategy: { type: "canary", steps: [{ weight: 50 }] } })).json;
-    expect((await waitForDeployment(server, d.id, "terminal")).state).toBe("succeeded");
-    const before = load.ok;
-    await waitFor("v2 to answer", async () => JSON.parse((await fetchOnce(`${url}/`, ca())).body).version === "v2");
-    await stop();
-    expect(load.failed).toEqual([]);
-    expect(load.ok).toBeGreaterThan(before);
-  });
+    it("serves a renewed certificate on new connections, without a restart", async () => {
+      expect((await fetchOnce(`${url}/`, ca())).serial).toBe("01");
+      makeCert(tlsDir, cert, 3);
+      await waitFor("the renewed certificate", async () => (await fetchOnce(`${url}/`, ca()).catch(() => ({ serial: "" }))).serial === "03", 10_000);
+    });
 
-  it("serves HTTPS again within a second when the balancer's process is killed, with its certificate, HSTS and redirect", async () => {
-    const statusFile = path.join(server.dataDir, "runtime", "balancers", "tls", "status.json");
-    const { workerPid } = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number };
-    const { load, stop } = httpsLoad(url, ca());
-    await waitFor("load to flow", () => load.ok > 20 || load.failed.length >= 100);
-    expect(load.failed).toEqual([]);
+    it("fails no request over HTTPS while a deployment cuts over", async () => {
+      const { load, stop } = httpsLoad(url, ca());
+      await waitFor("load to flow", () => load.ok > 20 || load.failed.length >= 100);
+      expect(load.failed).toEqual([]);
+      const d = (await server.api("POST", `/v1/environments/${ENV}/deployments`, { version: "v2", strategy: { type: "canary", steps: [{ weight: 50 }] } })).json;
+      expect((await waitForDeployment(server, d.id, "terminal")).state).toBe("succeeded");
+      const before = load.ok;
+      await waitFor("v2 to answer", async () => JSON.parse((await fetchOnce(`${url}/`, ca())).body).version === "v2");
+      await stop();
+      expect(load.failed).toEqual([]);
+      expect(load.ok).toBeGreaterThan(before);
+    });
 
-    const killed = Date.now();
-    process.kill(workerPid, "SIGKILL");
-    let servedAfter = Infinity;
-    let answer: Answer | undefined;
-    while (Date.now() - killed < 5000) {
-      answer = await fetchOnce(`${url}/`, ca()).catch(() => undefined);
-      if (answer?.status === 200) {
-        servedAfter = Date.now() - killed;
-        break;
+    it("serves HTTPS again within a second when the balancer's process is killed, with its certificate, HSTS and redirect", async () => {
+      const statusFile = path.join(server.dataDir, "runtime", "balancers", ENV, "status.json");
+      const { workerPid } = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number };
+      const { load, stop } = httpsLoad(url, ca());
+      await waitFor("load to flow", () => load.ok > 20 || load.failed.length >= 100);
+      expect(load.failed).toEqual([]);
+
+      const killed = Date.now();
+      process.kill(workerPid, "SIGKILL");
+      let servedAfter = Infinity;
+      let answer: Answer | undefined;
+      while (Date.now() - killed < 5000) {
+        answer = await fetchOnce(`${url}/`, ca()).catch(() => undefined);
+        if (answer?.status === 200) {
+          servedAfter = Date.now() - killed;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 5));
       }
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    expect(servedAfter).toBeLessThan(1000);
-    // The same TLS as before the kill: the renewed certificate, HSTS, the redirect.
-    expect(answer?.serial).toBe("03");
-    expect(answer?.headers["strict-transport-security"]).toBe("max-age=31536000");
-    expect((await fetchOnce(`${redirectUrl}/x`)).headers.location).toBe(`${url}/x`);
-    // Only requests in flight on the dead process's connections can fail; new ones wait in the accept queue.
-    const failedAtKill = load.failed.length;
-    expect(failedAtKill).toBeLessThanOrEqual(4);
-    const okAfter = load.ok;
-    await waitFor("load to flow again", () => load.ok > okAfter + 200);
-    await stop();
-    expect(load.failed.length).toBe(failedAtKill);
-    const now = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number; workerRestarts?: number };
-    expect(now.workerPid).not.toBe(workerPid);
+      expect(servedAfter).toBeLessThan(1000);
+      // The same TLS as before the kill: the renewed certificate, HSTS, the redirect.
+      expect(answer?.serial).toBe("03");
+      expect(answer?.headers["strict-transport-security"]).toBe("max-age=31536000");
+      expect((await fetchOnce(`${redirectUrl}/x`)).headers.location).toBe(`${url}/x`);
+      // Only requests in flight on the dead process's connections can fail; new ones wait in the accept queue.
+      const failedAtKill = load.failed.length;
+      expect(failedAtKill).toBeLessThanOrEqual(4);
+      const okAfter = load.ok;
+      await waitFor("load to flow again", () => load.ok > okAfter + 200);
+      await stop();
+      expect(load.failed.length).toBe(failedAtKill);
+      const now = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number; workerRestarts?: number };
+      expect(now.workerPid).not.toBe(workerPid);
+    });
   });
 });

@@ -31,13 +31,19 @@ type haproxyFiles struct{ dir string }
 
 func (f haproxyFiles) config() string  { return filepath.Join(f.dir, "haproxy.cfg") }
 func (f haproxyFiles) weights() string { return filepath.Join(f.dir, "haproxy-weights.map") }
-func (f haproxyFiles) runtime() string { return "haproxy.sock" }
+
+// certificate is the PEM (certificate and key) haproxy terminates TLS with.
+func (f haproxyFiles) certificate() string { return filepath.Join(f.dir, "haproxy-cert.pem") }
+
+// sampling is the map with the share of requests whose line is logged (`below`, of logSampleScale).
+func (f haproxyFiles) sampling() string { return filepath.Join(f.dir, "haproxy-sampling.map") }
+func (f haproxyFiles) runtime() string  { return "haproxy.sock" }
 
 // validateForHAProxy refuses what the HAProxy data path does not do (yet),
 // and names that could not be written into its configuration safely.
 func (c *Config) validateForHAProxy() error {
-	if c.TLS != nil || c.Maintenance != nil || c.HoldWhenUnavailableMs > 0 {
-		return fmt.Errorf("dataPlane haproxy: TLS, maintenance and holdWhenUnavailableMs are served by the cutover-proxy data plane only")
+	if c.HoldWhenUnavailableMs > 0 {
+		return fmt.Errorf("dataPlane haproxy: holdWhenUnavailableMs is served by the cutover-proxy data plane only")
 	}
 	for name := range c.Pools {
 		if !haproxyNames.MatchString(name) {
@@ -79,7 +85,19 @@ func renderWeightMap(c *Config) string {
 	return b.String()
 }
 
+// backendName is the backend of a pool's routed requests; forcedBackendName
+// of its forced ones, the same servers, so their counters are apart.
 func backendName(pool string) string { return "pool_" + pool }
+
+func forcedBackendName(pool string) string { return "forced_" + pool }
+
+// poolBackends are the backends that hold a pool's servers.
+func poolBackends(c *Config, pool string) []string {
+	if c.forcing() {
+		return []string{backendName(pool), forcedBackendName(pool)}
+	}
+	return []string{backendName(pool)}
+}
 
 // serverNames name each pool's endpoints for HAProxy: pool, then address, to name.
 // A name is never given to another address, so a server being drained
@@ -94,15 +112,22 @@ func serverOptions(c *Config) string {
 	return fmt.Sprintf("check inter %dms fall 2 rise 2 observe layer4 error-limit %d on-error mark-down", interval.Milliseconds(), ejectAfterFailures)
 }
 
-// renderHAProxy writes the configuration for one HAProxy process serving
-// on the inherited socket `listenFD`.
-func renderHAProxy(c *Config, files haproxyFiles, listenFD int, servers serverNames) string {
+// haproxySockets are the inherited sockets haproxy serves on: the listen
+// socket, and with TLS's redirect the plain HTTP one (0: none) with the port HTTPS is on.
+type haproxySockets struct {
+	listenFD, redirectFD int
+	httpsPort            string
+}
+
+// renderHAProxy writes the configuration for one HAProxy process serving on the inherited sockets.
+func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, servers serverNames) string {
 	_, timeout := c.HealthCheck.durations()
 	var b strings.Builder
 	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	line("global")
 	line("  stats socket unix@%s mode 600 level admin", files.runtime())
 	line("  hard-stop-after 30s")
+	line("  lua-load \"%s\"", files.lua())
 	line("defaults")
 	line("  mode http")
 	line("  option http-keep-alive")
@@ -114,14 +139,46 @@ func renderHAProxy(c *Config, files haproxyFiles, listenFD int, servers serverNa
 	line("  timeout tunnel 1h")
 	line("  timeout check %dms", timeout.Milliseconds())
 	line("frontend balancer")
-	line("  bind fd@%d", listenFD)
-	// A line per request for the metrics, on haproxy's stdout: a pipe only the worker reads
-	// (a line is dropped, never waited for, should the worker fall a pipe's length behind).
+	proto := "http"
+	if c.TLS != nil {
+		proto = "https"
+		line("  bind fd@%d ssl crt \"%s\" alpn http/1.1 ssl-min-ver TLSv1.2", sockets.listenFD, files.certificate())
+		if c.TLS.HSTSMaxAgeSeconds > 0 {
+			// Every answer carries it: the pools', and haproxy's own.
+			line("  http-after-response set-header Strict-Transport-Security max-age=%d", c.TLS.HSTSMaxAgeSeconds)
+		}
+	} else {
+		line("  bind fd@%d", sockets.listenFD)
+	}
+	// The counts come from the backends' counters; a sample of the requests' latencies from a
+	// line each on haproxy's stdout, a pipe only the worker reads (a line is dropped, never
+	// waited for, should the worker fall a pipe's length behind). The worker sizes the sample;
+	// a request maintenance answered or held is always logged, to be counted.
 	line("  log stdout format raw local0")
-	line(`  log-format "%%b %%ST %%Tr %%rc %%[var(txn.forced)]"`)
-	line("  http-request set-header X-Forwarded-Proto http")
+	line(`  log-format "%%b %%Tr %%[var(txn.outcome)]"`)
+	line("  http-request set-header X-Forwarded-Proto %s", proto)
 	line("  http-request set-header X-Forwarded-Host %%[req.hdr(host)] if { req.hdr(host) -m found }")
 	line("  http-request set-var(txn.forced) int(0)")
+	names := c.poolNames()
+	if c.forcing() {
+		// The key is compared as a SHA-256 digest: the configuration holds no key, and the comparison says nothing of it.
+		digest := sha256.Sum256([]byte(c.ForceKey))
+		line("  acl force_key req.hdr(%s),regsub(^[^:]*:,),sha2(256),hex -m str %s", c.ForceHeader, strings.ToUpper(hex.EncodeToString(digest[:])))
+		line("  http-request set-var(txn.force_pool) req.hdr(%s),field(1,:) if force_key", c.ForceHeader)
+		// The header carries the key: the instance never sees it, keyed or not.
+		line("  http-request del-header %s", c.ForceHeader)
+		for _, name := range names {
+			line("  http-request set-var(txn.forced) int(1) if { var(txn.force_pool) -m str %s } { nbsrv(%s) gt 0 }", name, forcedBackendName(name))
+		}
+	}
+	// Maintenance (haproxy_maintenance.go), before the weights are read: a request held is routed by those in force when it is let go.
+	line("  http-request set-var(txn.maint) str(mode),map_str(%s,off)", files.state())
+	line("  http-request set-var(txn.maint) str(off) if { var(txn.forced) -m int eq 1 }")
+	line("  http-request lua.cutover_hold if { var(txn.maint) -m str hold }")
+	line("  http-request set-var(txn.outcome) str(page) if { var(txn.maint) -m str page } !{ var(txn.outcome) -m found }")
+	line("  http-request set-var(txn.sample) str(below),map_str_int(%s,%d)", files.sampling(), logSampleScale)
+	line("  http-request set-log-level silent if !{ var(txn.outcome) -m found } { rand(%d),sub(txn.sample) ge 0 }", logSampleScale)
+	line("  http-request use-service lua.cutover_page if { var(txn.maint) -m str page }")
 	m := files.weights()
 	line("  http-request set-var(txn.total) str(total),map_str_int(%s,0)", m)
 	line("  http-request set-var(txn.point) rand(1000000),mul(txn.total),div(1000000)")
@@ -131,23 +188,13 @@ func renderHAProxy(c *Config, files haproxyFiles, listenFD int, servers serverNa
 	if c.StickyHeader != "" {
 		line("  http-request set-var(txn.point) req.hdr(%s),xxh32,mod(txn.total) if { req.hdr(%s) -m found } { var(txn.total) -m int gt 0 }", c.StickyHeader, c.StickyHeader)
 	}
-	names := c.poolNames()
 	for i, name := range names {
 		line("  http-request set-var(txn.top%d) str(%s),map_str_int(%s,0)", i, name, m)
 		line("  http-request set-var(txn.weight%d) str(weight:%s),map_str_int(%s,0)", i, name, m)
 	}
 	if c.forcing() {
-		// The key is compared as a SHA-256 digest: the configuration holds no key, and the comparison says nothing of it.
-		digest := sha256.Sum256([]byte(c.ForceKey))
-		line("  acl force_key req.hdr(%s),regsub(^[^:]*:,),sha2(256),hex -m str %s", c.ForceHeader, strings.ToUpper(hex.EncodeToString(digest[:])))
-		line("  http-request set-var(txn.force_pool) req.hdr(%s),field(1,:) if force_key", c.ForceHeader)
-		// The header carries the key: the instance never sees it, keyed or not.
-		line("  http-request del-header %s", c.ForceHeader)
 		for _, name := range names {
-			line("  http-request set-var(txn.forced) int(1) if { var(txn.force_pool) -m str %s } { nbsrv(%s) gt 0 }", name, backendName(name))
-		}
-		for _, name := range names {
-			line("  use_backend %s if { var(txn.forced) -m int eq 1 } { var(txn.force_pool) -m str %s }", backendName(name), name)
+			line("  use_backend %s if { var(txn.forced) -m int eq 1 } { var(txn.force_pool) -m str %s }", forcedBackendName(name), name)
 		}
 	}
 	for i, name := range names {
@@ -166,25 +213,49 @@ func renderHAProxy(c *Config, files haproxyFiles, listenFD int, servers serverNa
 	}
 	line("  default_backend nothing_up")
 	for _, name := range names {
-		p := c.Pools[name]
-		line("backend %s", backendName(name))
-		line("  balance roundrobin")
-		line("  retries 2")
-		line("  option redispatch 1")
-		// Tried again on another instance: a refused connection always; a safe request without a
-		// body also when the connection breaks before the answer (a POST the instance may have acted on never is).
-		line("  retry-on conn-failure empty-response response-timeout")
-		line("  http-request disable-l7-retry if !METH_GET !METH_OPTIONS || { req.body_size gt 0 }")
-		if c.HealthCheck.Path != "" {
-			line("  option httpchk GET %s", c.HealthCheck.Path)
-			line("  http-check expect status 200-399")
+		for _, backend := range poolBackends(c, name) {
+			renderPoolBackend(&b, c, backend, c.Pools[name].Endpoints, servers[name])
 		}
-		for _, addr := range p.Endpoints {
-			line("  server %s %s %s", servers[name][addr], addr, serverOptions(c))
-		}
+	}
+	if c.TLS != nil && sockets.redirectFD > 0 {
+		renderRedirect(&b, sockets)
 	}
 	// No weight anywhere: a 503, as the own data path answers.
 	line("backend nothing_up")
 	line("  http-request return status 503 content-type text/plain string \"no upstream available\\n\"")
 	return b.String()
+}
+
+// renderRedirect writes the plain HTTP frontend that sends every request to
+// HTTPS: the same host (a valid one, its port dropped) and path, on the HTTPS port.
+func renderRedirect(b *strings.Builder, sockets haproxySockets) {
+	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	port := ":" + sockets.httpsPort
+	if sockets.httpsPort == "443" {
+		port = ""
+	}
+	line("frontend redirect")
+	line("  bind fd@%d", sockets.redirectFD)
+	line(`  http-request return status 400 content-type text/plain string "a valid Host header is needed\n" unless { req.hdr(host) -m reg '^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]+)?$' }`)
+	line("  http-request redirect code 308 location https://%%[req.hdr(host),regsub(:[0-9]+$,)]%s%%[capture.req.uri]", port)
+}
+
+// renderPoolBackend writes one backend of a pool's servers.
+func renderPoolBackend(b *strings.Builder, c *Config, backend string, endpoints []string, names map[string]string) {
+	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	line("backend %s", backend)
+	line("  balance roundrobin")
+	line("  retries 2")
+	line("  option redispatch 1")
+	// Tried again on another instance: a refused connection always; a safe request without a
+	// body also when the connection breaks before the answer (a POST the instance may have acted on never is).
+	line("  retry-on conn-failure empty-response response-timeout")
+	line("  http-request disable-l7-retry if !METH_GET !METH_OPTIONS || { req.body_size gt 0 }")
+	if c.HealthCheck.Path != "" {
+		line("  option httpchk GET %s", c.HealthCheck.Path)
+		line("  http-check expect status 200-399")
+	}
+	for _, addr := range endpoints {
+		line("  server %s %s %s", names[addr], addr, serverOptions(c))
+	}
 }

@@ -6,9 +6,10 @@ package main
 // grows, the keyed force header, a dead endpoint skipped without a failed
 // request, an endpoint change reloaded seamlessly under load, a killed
 // haproxy or worker back within a second, and the metrics the analysis
-// reads, counted from haproxy's log.
+// reads, from haproxy's counters.
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -52,7 +53,17 @@ func startHAProxyBalancer(t *testing.T, cfg *Config) *haproxyBalancer {
 	}
 	t.Cleanup(func() { syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL); b.cmd.Wait() })
 	b.status = readStatus(t, filepath.Join(dir, "status.json"), func(s statusFile) bool { return s.WorkerPid != 0 })
-	waitFor(t, func() bool { _, ok := tryGet(b.status.Listen); return ok })
+	if cfg.TLS != nil {
+		waitFor(t, func() bool {
+			conn, err := tls.Dial("tcp", b.status.Listen, &tls.Config{InsecureSkipVerify: true})
+			if err == nil {
+				conn.Close()
+			}
+			return err == nil
+		})
+	} else {
+		waitFor(t, func() bool { _, ok := tryGet(b.status.Listen); return ok })
+	}
 	return b
 }
 
@@ -168,7 +179,7 @@ func TestHAProxyRoutesByWeightAndChangesWeightsWithoutAReload(t *testing.T) {
 		t.Fatalf("a weight change restarted haproxy: %v, then %v", before, after)
 	}
 
-	// The metrics the analysis reads, per pool and version, from haproxy's log of each request.
+	// The metrics the analysis reads, per pool and version, from haproxy's counters and its log's sample.
 	b.waitShowing(func() bool {
 		m := b.admin("/metrics")
 		return strings.Contains(m, fmt.Sprintf(`cutover_proxy_requests_total{pool="green",version="v2"} %d`, got["green"])) &&
@@ -362,7 +373,7 @@ func TestHAProxyKilledOrItsWorkerKilledServesAgainWithinASecond(t *testing.T) {
 func TestHAProxyDataPlaneRefusesWhatItDoesNotServe(t *testing.T) {
 	dir := t.TempDir()
 	for _, cfg := range []Config{
-		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", Maintenance: &Maintenance{Mode: "page"}},
+		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", HoldWhenUnavailableMs: 5000},
 		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", Pools: map[string]Pool{"blue green": {}}},
 		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", StickyHeader: "X-User\nglobal"},
 		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "nginx"},

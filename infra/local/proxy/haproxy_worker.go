@@ -7,8 +7,8 @@ package main
 // atomic map commit, reloads it seamlessly for any other change (a new
 // process on the same socket, the old one finishing what it holds), and
 // serves the admin API itself: the config with the weights read back from
-// HAProxy, and the same metrics as the own data path, counted from
-// HAProxy's log of each request.
+// HAProxy, and the same metrics as the own data path, from HAProxy's
+// counters and a sample of its requests' log lines (haproxy_stats.go).
 
 import (
 	"bufio"
@@ -46,8 +46,17 @@ type haproxyWorker struct {
 	files   haproxyFiles
 	listen  *os.File
 	metrics *metricsRegistry
+	ledger  *counterLedger
 	table   *endpointTable
 	current atomic.Pointer[router]
+	// refreshing serialises readings of haproxy's counters; logBelow is the log's sample set in haproxy (0: not known).
+	refreshing sync.Mutex
+	logBelow   atomic.Int64
+	// redirect is TLS's plain HTTP socket (nil without); httpsPort the listen socket's port.
+	redirect  *os.File
+	httpsPort string
+	// certStamp names the certificate files' versions haproxy serves.
+	certStamp atomic.Pointer[string]
 
 	mu       sync.Mutex
 	process  *exec.Cmd
@@ -55,6 +64,12 @@ type haproxyWorker struct {
 	// names and nextServer are guarded by mu.
 	names      serverNames
 	nextServer int
+}
+
+// serve puts r's routing in force, its new versions' series starting from haproxy's counts now.
+func (w *haproxyWorker) serve(r *router) {
+	w.ledger.begin(r)
+	w.current.Store(r)
 }
 
 // pooledServer is one server of a pool's backend.
@@ -119,6 +134,7 @@ func runHAProxyWorker(configPath string, cfg *Config, signals <-chan os.Signal) 
 		files:   haproxyFiles{dir: filepath.Dir(configPath)},
 		listen:  os.NewFile(listenFD, "listen"),
 		metrics: newMetricsRegistry(),
+		ledger:  newCounterLedger(),
 		table:   newEndpointTable(),
 	}
 	adminLn, err := net.FileListener(os.NewFile(adminFD, "admin"))
@@ -126,7 +142,14 @@ func runHAProxyWorker(configPath string, cfg *Config, signals <-chan os.Signal) 
 		log.Printf("inherited admin socket: %v", err)
 		return 2
 	}
-	w.current.Store(newRouter(cfg, w.metrics, w.table))
+	if cfg.redirectListen() != "" {
+		w.redirect = os.NewFile(redirectFD, "redirect")
+	}
+	if ln, err := net.FileListener(w.listen); err == nil {
+		_, w.httpsPort, _ = net.SplitHostPort(ln.Addr().String())
+		ln.Close()
+	}
+	w.serve(newRouter(cfg, w.metrics, w.table))
 	w.nameServers(cfg)
 	if err := w.writeFiles(cfg); err != nil {
 		log.Printf("haproxy's files: %v", err)
@@ -169,8 +192,28 @@ func (w *haproxyWorker) writeFiles(cfg *Config) error {
 	if err := writeFileAtomic(w.files.weights(), []byte(renderWeightMap(cfg))); err != nil {
 		return err
 	}
+	if cfg.TLS != nil {
+		if err := w.writeCertificate(cfg.TLS); err != nil {
+			return err
+		}
+	}
+	if err := w.writeMaintenance(cfg.Maintenance); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(w.files.lua(), []byte(renderMaintenanceLua(w.files))); err != nil {
+		return err
+	}
+	if _, err := os.Stat(w.files.sampling()); os.IsNotExist(err) {
+		if err := writeFileAtomic(w.files.sampling(), []byte(renderSamplingMap(logSampleScale))); err != nil {
+			return err
+		}
+	}
 	w.mu.Lock()
-	rendered := renderHAProxy(cfg, w.files, 3, w.names)
+	sockets := haproxySockets{listenFD: 3, httpsPort: w.httpsPort}
+	if w.redirect != nil {
+		sockets.redirectFD = 4
+	}
+	rendered := renderHAProxy(cfg, w.files, sockets, w.names)
 	w.mu.Unlock()
 	return writeFileAtomic(w.files.config(), []byte(rendered))
 }
@@ -188,6 +231,9 @@ func (w *haproxyWorker) start() error {
 	cmd := exec.Command(haproxyBinary(), args...)
 	cmd.Dir = w.files.dir
 	cmd.ExtraFiles = []*os.File{w.listen}
+	if w.redirect != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, w.redirect)
+	}
 	logs, logWriter, err := os.Pipe()
 	if err != nil {
 		return err
@@ -222,6 +268,8 @@ func (w *haproxyWorker) start() error {
 		_ = cmd.Process.Kill()
 		return fmt.Errorf("haproxy did not start (see the log above)")
 	}
+	// The new process's sample is the file's: set again at the next reading.
+	w.logBelow.Store(0)
 	return nil
 }
 
@@ -314,9 +362,11 @@ func (w *haproxyWorker) reload(configPath string) {
 		log.Printf("reload rejected: listen and admin addresses and the data plane cannot change in place")
 		return
 	}
-	if samePools(cfg, old) && sameButPools(cfg, old) {
-		if err := w.changeServers(cfg); err == nil {
-			w.current.Store(newRouter(cfg, w.metrics, w.table))
+	if samePools(cfg, old) && sameButPoolsAndMaintenance(cfg, old) {
+		// The counts up to the change belong to the versions the pools served until now.
+		_, _ = w.refreshCounts()
+		if err := w.changePoolsAndMaintenance(cfg); err == nil {
+			w.serve(newRouter(cfg, w.metrics, w.table))
 			saveApplied(configPath, cfg)
 			log.Printf("reloaded pools through the runtime API")
 			return
@@ -329,7 +379,9 @@ func (w *haproxyWorker) reload(configPath string) {
 		log.Printf("reload rejected: %v", err)
 		return
 	}
-	w.current.Store(newRouter(cfg, w.metrics, w.table))
+	// The old process's counts, read as it hands over: carried to the new one's.
+	_, _ = w.refreshCounts()
+	w.serve(newRouter(cfg, w.metrics, w.table))
 	if err := w.start(); err != nil {
 		log.Printf("reload: %v", err)
 		return
@@ -338,11 +390,20 @@ func (w *haproxyWorker) reload(configPath string) {
 	log.Printf("reloaded haproxy")
 }
 
-// sameButPools tells whether two configs differ in their pools alone.
-func sameButPools(a, b *Config) bool {
+// changePoolsAndMaintenance applies the pools, then maintenance: held requests let go are routed by the new weights.
+func (w *haproxyWorker) changePoolsAndMaintenance(cfg *Config) error {
+	if err := w.changeServers(cfg); err != nil {
+		return err
+	}
+	return w.switchMaintenance(cfg.Maintenance)
+}
+
+// sameButPoolsAndMaintenance tells whether two configs differ in their pools and maintenance alone.
+func sameButPoolsAndMaintenance(a, b *Config) bool {
 	strip := func(c *Config) []byte {
 		copied := *c
 		copied.Pools = nil
+		copied.Maintenance = nil
 		raw, _ := json.Marshal(copied)
 		return raw
 	}
@@ -362,10 +423,12 @@ func samePools(a, b *Config) bool {
 func (w *haproxyWorker) changeServers(cfg *Config) error {
 	added, removed := w.nameServers(cfg)
 	for _, s := range added {
-		backend := backendName(s.pool) + "/" + s.name
-		for _, cmd := range []string{fmt.Sprintf("add server %s %s %s", backend, s.addr, serverOptions(cfg)), "enable health " + backend, "enable server " + backend} {
-			if out, err := w.command(cmd); err != nil || (strings.TrimSpace(out) != "" && !strings.Contains(out, "New server registered")) {
-				return fmt.Errorf("%s: %v %q", cmd, err, strings.TrimSpace(out))
+		for _, backend := range poolBackends(cfg, s.pool) {
+			server := backend + "/" + s.name
+			for _, cmd := range []string{fmt.Sprintf("add server %s %s %s", server, s.addr, serverOptions(cfg)), "enable health " + server, "enable server " + server} {
+				if out, err := w.command(cmd); err != nil || (strings.TrimSpace(out) != "" && !strings.Contains(out, "New server registered")) {
+					return fmt.Errorf("%s: %v %q", cmd, err, strings.TrimSpace(out))
+				}
 			}
 		}
 	}
@@ -373,11 +436,13 @@ func (w *haproxyWorker) changeServers(cfg *Config) error {
 		return err
 	}
 	for _, s := range removed {
-		backend := backendName(s.pool) + "/" + s.name
-		if _, err := w.command("set server " + backend + " state maint"); err != nil {
-			return err
+		for _, backend := range poolBackends(cfg, s.pool) {
+			server := backend + "/" + s.name
+			if _, err := w.command("set server " + server + " state maint"); err != nil {
+				return err
+			}
+			go w.removeWhenIdle(server)
 		}
-		go w.removeWhenIdle(backend)
 	}
 	return w.writeFiles(cfg)
 }
@@ -447,7 +512,15 @@ func (w *haproxyWorker) adminMux() *http.ServeMux {
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Write([]byte("ok\n"))
 	})
-	mux.Handle("GET /metrics", w.metrics.handler(w.current.Load))
+	metrics := w.metrics.handler(w.current.Load)
+	// Read from haproxy as scraped: a scrape sees every request answered before it.
+	mux.HandleFunc("GET /metrics", func(rw http.ResponseWriter, r *http.Request) {
+		if _, err := w.refreshCounts(); err != nil {
+			http.Error(rw, "haproxy's statistics: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		metrics.ServeHTTP(rw, r)
+	})
 	// The routing as HAProxy holds it: the weights are read back from it, not from what was asked.
 	mux.HandleFunc("GET /config", func(rw http.ResponseWriter, _ *http.Request) {
 		weights, err := w.readWeights()
@@ -471,41 +544,52 @@ func (w *haproxyWorker) adminMux() *http.ServeMux {
 	return mux
 }
 
-// readLogs counts each request haproxy logs into its pool's metrics:
-// `<backend> <status> <response ms> <retries> <forced>`.
+// readLogs puts the latencies of the sampled requests haproxy logs into
+// their pool's histogram, and counts what maintenance did:
+// `<backend> <response ms> <maintenance's outcome, or ->`.
 func (w *haproxyWorker) readLogs(logs *os.File) {
 	defer logs.Close()
 	sc := bufio.NewScanner(logs)
 	for sc.Scan() {
-		w.count(sc.Text())
+		w.sample(sc.Text())
 	}
 }
 
-func (w *haproxyWorker) count(line string) {
+func (w *haproxyWorker) sample(line string) {
 	f := strings.Fields(line)
-	if len(f) != 5 || !strings.HasPrefix(f[0], "pool_") {
+	if len(f) != 3 {
 		return
 	}
-	p := w.current.Load().byName[strings.TrimPrefix(f[0], "pool_")]
-	if p == nil {
+	backend, value := f[0], f[1]
+	counts := &w.metrics.maintenance
+	switch f[2] {
+	case "page":
+		counts.pages.Add(1)
+	case "held-page":
+		counts.held.Add(1)
+		counts.pages.Add(1)
+	case "released":
+		counts.held.Add(1)
+		counts.released.Add(1)
+	}
+	var forced bool
+	pool, routed := strings.CutPrefix(backend, "pool_")
+	if !routed {
+		if pool, forced = strings.CutPrefix(backend, "forced_"); !forced {
+			return
+		}
+	}
+	p := w.current.Load().byName[pool]
+	ms, err := strconv.Atoi(value)
+	if p == nil || err != nil || ms < 0 {
+		// Not a pool's, or no endpoint answered (counted among the failures).
 		return
 	}
-	status, _ := strconv.Atoi(f[1])
-	ms, _ := strconv.Atoi(f[2])
-	retries, _ := strconv.Atoi(strings.TrimPrefix(f[3], "+"))
-	c := p.metrics.of(f[4] == "1")
-	if retries > 0 {
-		c.retries.Add(uint64(retries))
-	}
-	if ms < 0 {
-		// No endpoint answered.
-		c.failures.Add(1)
-		ms = 0
-	}
-	c.observe(status, time.Duration(ms)*time.Millisecond)
+	p.metrics.of(forced).observeLatency(time.Duration(ms) * time.Millisecond)
 }
 
-// pollServers keeps each endpoint's state as HAProxy's checks see it.
+// pollServers keeps each endpoint's state as HAProxy's checks see it, the
+// counts carried should haproxy restart, and the log's sample sized to the load.
 func (w *haproxyWorker) pollServers(ctx context.Context) {
 	for {
 		interval, _ := w.current.Load().cfg.HealthCheck.durations()
@@ -514,51 +598,35 @@ func (w *haproxyWorker) pollServers(ctx context.Context) {
 			return
 		case <-time.After(interval):
 		}
-		out, err := w.command("show stat -1 4 -1 typed")
-		if err != nil {
-			continue
+		if rate, err := w.refreshCounts(); err == nil {
+			w.setLogSample(rate)
 		}
-		w.applyServerStates(out)
+		if t := w.current.Load().cfg.TLS; t != nil {
+			if err := w.renewCertificate(t); err != nil {
+				log.Printf("renewing the certificate: %v", err)
+			}
+		}
 	}
 }
 
-// applyServerStates reads `show stat typed` lines (`S.<iid>.<sid>.<field>.<name>:<tags>:<type>:<value>`).
-func (w *haproxyWorker) applyServerStates(out string) {
+// applyServerStates takes each endpoint's state from its server in the pool's backend.
+func (w *haproxyWorker) applyServerStates(servers map[string]map[string]string) {
 	r := w.current.Load()
-	type server struct{ backend, name, status string }
-	servers := map[string]*server{}
-	sc := bufio.NewScanner(strings.NewReader(out))
-	for sc.Scan() {
-		parts := strings.SplitN(sc.Text(), ":", 4)
-		if len(parts) != 4 || !strings.HasPrefix(parts[0], "S.") {
-			continue
-		}
-		key := parts[0][:strings.LastIndexByte(parts[0], '.')]
-		id := key[:strings.LastIndexByte(key, '.')]
-		s := servers[id]
-		if s == nil {
-			s = &server{}
-			servers[id] = s
-		}
-		switch parts[0][strings.LastIndexByte(parts[0], '.')+1:] {
-		case "pxname":
-			s.backend = parts[3]
-		case "svname":
-			s.name = parts[3]
-		case "status":
-			s.status = parts[3]
-		}
-	}
-	for _, s := range servers {
-		pool := strings.TrimPrefix(s.backend, "pool_")
+	for backend, statuses := range servers {
+		pool, ok := strings.CutPrefix(backend, "pool_")
 		p := r.byName[pool]
-		addr, ok := w.addressOf(pool, s.name)
-		if p == nil || !ok {
+		if !ok || p == nil {
 			continue
 		}
-		for i, endpoint := range p.endpoints {
-			if endpoint == addr {
-				p.states[i].checkedDown.Store(!strings.HasPrefix(s.status, "UP"))
+		for name, status := range statuses {
+			addr, ok := w.addressOf(pool, name)
+			if !ok {
+				continue
+			}
+			for i, endpoint := range p.endpoints {
+				if endpoint == addr {
+					p.states[i].checkedDown.Store(!strings.HasPrefix(status, "UP"))
+				}
 			}
 		}
 	}

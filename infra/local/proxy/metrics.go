@@ -31,6 +31,8 @@ type requestCounters struct {
 	errors5xx atomic.Uint64
 	failures  atomic.Uint64
 	retries   atomic.Uint64
+	// The latency histogram: every request on the own data path, a sample of them on HAProxy's.
+	samples   atomic.Uint64
 	buckets   []atomic.Uint64
 	sumMicros atomic.Uint64
 }
@@ -87,6 +89,12 @@ func (p *requestCounters) observe(status int, d time.Duration) {
 	if status >= 500 {
 		p.errors5xx.Add(1)
 	}
+	p.observeLatency(d)
+}
+
+// observeLatency puts one request's latency into the histogram.
+func (p *requestCounters) observeLatency(d time.Duration) {
+	p.samples.Add(1)
 	s := d.Seconds()
 	for i, b := range latencyBuckets {
 		if s <= b {
@@ -206,7 +214,7 @@ func collectCounters(ch chan<- prometheus.Metric, descs []counterDesc, duration 
 	for _, d := range descs {
 		ch <- prometheus.MustNewConstMetric(d.desc, prometheus.CounterValue, float64(d.value(c)), k.pool, k.version)
 	}
-	// Buckets are read before the count: a request counts before its bucket, so the count is never below them.
+	// Buckets are read before the count: a sample counts before its bucket, so the count is never below them.
 	cumulative := make(map[float64]uint64, len(latencyBuckets))
 	var cum uint64
 	for i, b := range latencyBuckets {
@@ -214,7 +222,7 @@ func collectCounters(ch chan<- prometheus.Metric, descs []counterDesc, duration 
 		cumulative[b] = cum
 	}
 	sum := float64(c.sumMicros.Load()) / 1e6
-	ch <- prometheus.MustNewConstHistogram(duration, c.requests.Load(), sum, cumulative, k.pool, k.version)
+	ch <- prometheus.MustNewConstHistogram(duration, c.samples.Load(), sum, cumulative, k.pool, k.version)
 }
 
 // registry is a Prometheus registry holding the proxy's collector.

@@ -13,6 +13,7 @@ import (
 type statusFile struct {
 	Listen         string `json:"listen"`
 	Admin          string `json:"admin"`
+	Redirect       string `json:"redirect"`
 	SupervisorPid  int    `json:"supervisorPid"`
 	WorkerPid      int    `json:"workerPid"`
 	WorkerRestarts int    `json:"workerRestarts"`
