@@ -35,9 +35,13 @@ func (f haproxyFiles) weights() string { return filepath.Join(f.dir, "haproxy-we
 // certificate is the PEM (certificate and key) haproxy terminates TLS with.
 func (f haproxyFiles) certificate() string { return filepath.Join(f.dir, "haproxy-cert.pem") }
 
-// sampling is the map with the share of requests whose line is logged (`below`, of logSampleScale).
-func (f haproxyFiles) sampling() string { return filepath.Join(f.dir, "haproxy-sampling.map") }
-func (f haproxyFiles) runtime() string  { return "haproxy.sock" }
+// ranges is the map requests are routed by: a range of draws (of routeScale) to a pool.
+func (f haproxyFiles) ranges() string { return filepath.Join(f.dir, "haproxy-ranges.map") }
+
+// silence is the range of draws (of logSampleScale) whose request's line is left out of the log.
+func (f haproxyFiles) silence() string { return filepath.Join(f.dir, "haproxy-silence.acl") }
+
+func (f haproxyFiles) runtime() string { return "haproxy.sock" }
 
 // validateForHAProxy refuses what the HAProxy data path does not do (yet),
 // and names that could not be written into its configuration safely.
@@ -61,25 +65,37 @@ func (c *Config) validateForHAProxy() error {
 	return nil
 }
 
-// weightMap is the map HAProxy routes by: the total weight, and for each
-// pool the top of its range (its weight added to those before it).
-func weightMap(c *Config) map[string]int {
-	m := map[string]int{}
+// routeScale is the range a request's draw (or its sticky key's hash) falls in.
+const routeScale = 1000000
+
+// renderRanges is the map requests are routed by: each pool with weight its
+// share of [0, routeScale) as a range, in the pools' order, so a sticky
+// key's draw stays in a pool whose share grows.
+func renderRanges(c *Config) string {
+	total := 0
+	for _, p := range c.Pools {
+		total += p.Weight
+	}
+	var b strings.Builder
 	acc := 0
 	for _, name := range c.poolNames() {
-		acc += c.Pools[name].Weight
-		m[name] = acc
+		w := c.Pools[name].Weight
+		if w <= 0 || total <= 0 {
+			continue
+		}
+		lo, hi := acc*routeScale/total, (acc+w)*routeScale/total-1
+		acc += w
+		if hi >= lo {
+			fmt.Fprintf(&b, "%d:%d %s\n", lo, hi, name)
+		}
 	}
-	m["total"] = acc
-	return m
+	return b.String()
 }
 
+// renderWeightMap is each pool's weight: read back for the journal, and the pools a request passes to when its own has no server up.
 func renderWeightMap(c *Config) string {
 	var b strings.Builder
-	m := weightMap(c)
-	fmt.Fprintf(&b, "total %d\n", m["total"])
 	for _, name := range c.poolNames() {
-		fmt.Fprintf(&b, "%s %d\n", name, m[name])
 		fmt.Fprintf(&b, "weight:%s %d\n", name, c.Pools[name].Weight)
 	}
 	return b.String()
@@ -155,12 +171,12 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	// waited for, should the worker fall a pipe's length behind). The worker sizes the sample;
 	// a request maintenance answered or held is always logged, to be counted.
 	line("  log stdout format raw local0")
-	line(`  log-format "%%b %%Tr %%[var(txn.outcome)]"`)
+	line(`  log-format "%%b %%Tr %%[var(txn.maint)]"`)
 	line("  http-request set-header X-Forwarded-Proto %s", proto)
 	line("  http-request set-header X-Forwarded-Host %%[req.hdr(host)] if { req.hdr(host) -m found }")
-	line("  http-request set-var(txn.forced) int(0)")
 	names := c.poolNames()
 	if c.forcing() {
+		line("  http-request set-var(txn.forced) int(0)")
 		// The key is compared as a SHA-256 digest: the configuration holds no key, and the comparison says nothing of it.
 		digest := sha256.Sum256([]byte(c.ForceKey))
 		line("  acl force_key req.hdr(%s),regsub(^[^:]*:,),sha2(256),hex -m str %s", c.ForceHeader, strings.ToUpper(hex.EncodeToString(digest[:])))
@@ -171,45 +187,42 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 			line("  http-request set-var(txn.forced) int(1) if { var(txn.force_pool) -m str %s } { nbsrv(%s) gt 0 }", name, forcedBackendName(name))
 		}
 	}
-	// Maintenance (haproxy_maintenance.go), before the weights are read: a request held is routed by those in force when it is let go.
+	// Maintenance (haproxy_maintenance.go), before the pool is drawn: a request held is routed by the weights in force when it is let go.
 	line("  http-request set-var(txn.maint) str(mode),map_str(%s,off)", files.state())
-	line("  http-request set-var(txn.maint) str(off) if { var(txn.forced) -m int eq 1 }")
+	if c.forcing() {
+		line("  http-request set-var(txn.maint) str(off) if { var(txn.forced) -m int eq 1 }")
+	}
 	line("  http-request lua.cutover_hold if { var(txn.maint) -m str hold }")
-	line("  http-request set-var(txn.outcome) str(page) if { var(txn.maint) -m str page } !{ var(txn.outcome) -m found }")
-	line("  http-request set-var(txn.sample) str(below),map_str_int(%s,%d)", files.sampling(), logSampleScale)
-	line("  http-request set-log-level silent if !{ var(txn.outcome) -m found } { rand(%d),sub(txn.sample) ge 0 }", logSampleScale)
-	line("  http-request use-service lua.cutover_page if { var(txn.maint) -m str page }")
-	m := files.weights()
-	line("  http-request set-var(txn.total) str(total),map_str_int(%s,0)", m)
-	line("  http-request set-var(txn.point) rand(1000000),mul(txn.total),div(1000000)")
+	line("  http-request set-log-level silent if { var(txn.maint) -m str off } { rand(%d) -m int -f %s }", logSampleScale, files.silence())
+	line("  http-request use-service lua.cutover_page if { var(txn.maint) -m str page held-page }")
+	// The pool: the range the draw falls in, or the sticky key's hash.
+	r := files.ranges()
+	line("  http-request set-var(txn.pool) rand(%d),map_int(%s,none)", routeScale, r)
 	if c.StickyCookie != "" {
-		line("  http-request set-var(txn.point) req.cook(%s),xxh32,mod(txn.total) if { req.cook(%s) -m found } { var(txn.total) -m int gt 0 }", c.StickyCookie, c.StickyCookie)
+		line("  http-request set-var(txn.pool) req.cook(%s),xxh32,mod(%d),map_int(%s,none) if { req.cook(%s) -m found }", c.StickyCookie, routeScale, r, c.StickyCookie)
 	}
 	if c.StickyHeader != "" {
-		line("  http-request set-var(txn.point) req.hdr(%s),xxh32,mod(txn.total) if { req.hdr(%s) -m found } { var(txn.total) -m int gt 0 }", c.StickyHeader, c.StickyHeader)
-	}
-	for i, name := range names {
-		line("  http-request set-var(txn.top%d) str(%s),map_str_int(%s,0)", i, name, m)
-		line("  http-request set-var(txn.weight%d) str(weight:%s),map_str_int(%s,0)", i, name, m)
+		line("  http-request set-var(txn.pool) req.hdr(%s),xxh32,mod(%d),map_int(%s,none) if { req.hdr(%s) -m found }", c.StickyHeader, routeScale, r, c.StickyHeader)
 	}
 	if c.forcing() {
 		for _, name := range names {
 			line("  use_backend %s if { var(txn.forced) -m int eq 1 } { var(txn.force_pool) -m str %s }", forcedBackendName(name), name)
 		}
 	}
-	for i, name := range names {
-		line("  use_backend %s if { var(txn.point),sub(txn.top%d) lt 0 } { nbsrv(%s) gt 0 }", backendName(name), i, backendName(name))
+	for _, name := range names {
+		line("  use_backend %s if { var(txn.pool) -m str %s } { nbsrv(%s) gt 0 }", backendName(name), name, backendName(name))
 	}
 	// The chosen pool has no server up: the pools with weight first, then any.
-	for i, name := range names {
-		line("  use_backend %s if { var(txn.weight%d) -m int gt 0 } { nbsrv(%s) gt 0 }", backendName(name), i, backendName(name))
+	m := files.weights()
+	for _, name := range names {
+		line("  use_backend %s if { str(weight:%s),map_str_int(%s,0) gt 0 } { nbsrv(%s) gt 0 }", backendName(name), name, m, backendName(name))
 	}
 	for _, name := range names {
 		line("  use_backend %s if { nbsrv(%s) gt 0 }", backendName(name), backendName(name))
 	}
 	// Nothing up anywhere (or a process finishing its last requests after a reload): the pool the request drew.
-	for i, name := range names {
-		line("  use_backend %s if { var(txn.point),sub(txn.top%d) lt 0 }", backendName(name), i)
+	for _, name := range names {
+		line("  use_backend %s if { var(txn.pool) -m str %s }", backendName(name), name)
 	}
 	line("  default_backend nothing_up")
 	for _, name := range names {

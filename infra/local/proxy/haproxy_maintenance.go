@@ -8,8 +8,8 @@ package main
 // body from a page file named by its digest); "hold" keeps each request
 // until the mode changes (then routes it) or the timeout passes (then the
 // page). A request with the keyed force header still reaches its pool.
-// What maintenance did is counted from the request's log line, which is
-// never left out of the sample.
+// What maintenance did (page, held-page, released) is the request's
+// `txn.maint`, counted from its log line, which is never left out of the sample.
 
 import (
 	"crypto/sha256"
@@ -158,11 +158,9 @@ core.register_action("cutover_hold", { "http-req" }, function(txn)
   holding = holding - 1
   core.set_map(%[1]s, "holding", tostring(holding))
   if mode == "hold" or mode == "page" then
-    txn:set_var("txn.maint", "page")
-    txn:set_var("txn.outcome", "held-page")
+    txn:set_var("txn.maint", "held-page")
   else
-    txn:set_var("txn.maint", "off")
-    txn:set_var("txn.outcome", "released")
+    txn:set_var("txn.maint", "released")
   end
 end)
 

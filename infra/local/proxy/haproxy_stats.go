@@ -217,13 +217,13 @@ func (l *counterLedger) since(totals map[string]backendCounts, r *router) map[se
 }
 
 // logSampleScale is the range the log's sample is drawn from: a request is
-// logged when a draw below it falls under the sampling map's `below`.
+// logged when its draw falls below the sample's `below`.
 const logSampleScale = 1000000
 
 // logLinesPerSecond is how many request lines a second the sample aims at.
 const logLinesPerSecond = 500
 
-// sampleBelow is the sampling map's `below` for a request rate: every
+// sampleBelow is the sample's `below` for a request rate: every
 // request while the rate is under the aim, else one in a power of two, so
 // the sample changes only when the rate doubles or halves.
 func sampleBelow(rate float64) int {
@@ -269,16 +269,19 @@ func (w *haproxyWorker) refreshCounts() (float64, error) {
 	return rate, nil
 }
 
-// setLogSample sizes the log's sample for the request rate.
+// setLogSample sizes the log's sample for the request rate: the draws at
+// or above `below` are left out.
 func (w *haproxyWorker) setLogSample(rate float64) {
 	below := sampleBelow(rate)
 	if int64(below) == w.logBelow.Load() {
 		return
 	}
-	if out, err := w.command(fmt.Sprintf("set map %s below %d", w.files.sampling(), below)); err == nil && strings.TrimSpace(out) == "" {
+	silenced := ""
+	if below < logSampleScale {
+		silenced = fmt.Sprintf("%d:%d\n", below, logSampleScale-1)
+	}
+	if err := w.replace("acl", w.files.silence(), silenced); err == nil {
 		w.logBelow.Store(int64(below))
-		// A haproxy started later reads the file.
-		_ = writeFileAtomic(w.files.sampling(), []byte(renderSamplingMap(below)))
 	}
 }
 
@@ -292,8 +295,6 @@ func holdingIn(out string) (int64, bool) {
 	}
 	return 0, false
 }
-
-func renderSamplingMap(below int) string { return fmt.Sprintf("below %d\n", below) }
 
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")

@@ -119,3 +119,20 @@ func TestHAProxyCountsGoOnAcrossAReloadAndAKill(t *testing.T) {
 	send(4)
 	reaches(c1+5, "across a kill")
 }
+
+// Each pool with weight gets its share of the draws as a range, in the pools' order.
+func TestRangesShareTheDrawsByWeight(t *testing.T) {
+	for _, c := range []struct {
+		pools map[string]Pool
+		want  string
+	}{
+		{map[string]Pool{"blue": {Weight: 100}, "green": {Weight: 0}}, "0:999999 blue\n"},
+		{map[string]Pool{"blue": {Weight: 50}, "green": {Weight: 50}}, "0:499999 blue\n500000:999999 green\n"},
+		{map[string]Pool{"blue": {Weight: 1}, "green": {Weight: 2}}, "0:333332 blue\n333333:999999 green\n"},
+		{map[string]Pool{"blue": {Weight: 0}, "green": {Weight: 0}}, ""},
+	} {
+		if got := renderRanges(&Config{Pools: c.pools}); got != c.want {
+			t.Errorf("%v: %q, want %q", c.pools, got, c.want)
+		}
+	}
+}

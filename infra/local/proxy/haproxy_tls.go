@@ -10,7 +10,6 @@ package main
 // one lets haproxy start and serve nothing trusted until they do.
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,7 +24,10 @@ import (
 	"time"
 )
 
-// certificatePEM reads the config's certificate and key as one PEM, checked to belong together.
+// certificatePEM reads the config's certificate chain and key as one PEM,
+// checked to belong together and written afresh from their blocks: no
+// text of the files but the blocks, and no blank line (which would end the
+// runtime API's payload and let what follows be read as commands).
 func certificatePEM(t *TLSConfig) ([]byte, error) {
 	cert, err := os.ReadFile(t.CertFile)
 	if err != nil {
@@ -35,10 +37,29 @@ func certificatePEM(t *TLSConfig) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := tls.X509KeyPair(cert, key); err != nil {
+	var chain, keyBlock []byte
+	for rest := cert; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		if block.Type == "CERTIFICATE" {
+			chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: block.Bytes})...)
+		}
+	}
+	for rest := key; keyBlock == nil; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			break
+		}
+		if strings.HasSuffix(block.Type, "PRIVATE KEY") && len(block.Headers) == 0 {
+			keyBlock = pem.EncodeToMemory(&pem.Block{Type: block.Type, Bytes: block.Bytes})
+		}
+	}
+	if _, err := tls.X509KeyPair(chain, keyBlock); err != nil {
 		return nil, err
 	}
-	return bytes.Join([][]byte{bytes.TrimSpace(cert), bytes.TrimSpace(key), nil}, []byte("\n")), nil
+	return append(chain, keyBlock...), nil
 }
 
 // placeholderPEM is a self-signed certificate no client trusts, for a haproxy that must start before the files load.

@@ -111,3 +111,29 @@ func TestHAProxyStartsBeforeTheCertificateFilesAndTakesThemWhenTheyLoad(t *testi
 	writeCert(t, dir, 7)
 	b.waitShowing(func() bool { s, _, _ := peerCertificate(b.status.Listen); return s == 7 }, "/config")
 }
+
+// The PEM handed to haproxy is written afresh from the files' blocks: text
+// between them (a blank line, then what would read as runtime commands)
+// never reaches the runtime API.
+func TestCertificatePEMKeepsOnlyTheBlocks(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeCert(t, dir, 3)
+	cert, _ := os.ReadFile(certFile)
+	key, _ := os.ReadFile(keyFile)
+	if err := os.WriteFile(certFile, append(append([]byte("junk\n\nshutdown sessions server pool_blue/e0\n\n"), cert...), "\n\ndel server pool_blue/e0\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, append([]byte("\n\nclear map x\n"), key...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	combined, err := certificatePEM(&TLSConfig{CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(combined), "\n\n") || strings.Contains(string(combined), "server") || strings.Contains(string(combined), "map") {
+		t.Fatalf("more than the blocks:\n%s", combined)
+	}
+	if _, err := tls.X509KeyPair(combined, combined); err != nil {
+		t.Fatalf("not a certificate and its key: %v", err)
+	}
+}

@@ -203,8 +203,11 @@ func (w *haproxyWorker) writeFiles(cfg *Config) error {
 	if err := writeFileAtomic(w.files.lua(), []byte(renderMaintenanceLua(w.files))); err != nil {
 		return err
 	}
-	if _, err := os.Stat(w.files.sampling()); os.IsNotExist(err) {
-		if err := writeFileAtomic(w.files.sampling(), []byte(renderSamplingMap(logSampleScale))); err != nil {
+	if err := writeFileAtomic(w.files.ranges(), []byte(renderRanges(cfg))); err != nil {
+		return err
+	}
+	if _, err := os.Stat(w.files.silence()); os.IsNotExist(err) {
+		if err := writeFileAtomic(w.files.silence(), nil); err != nil {
 			return err
 		}
 	}
@@ -464,27 +467,38 @@ func (w *haproxyWorker) removeWhenIdle(backend string) {
 	}
 }
 
-// commitWeights replaces the weight map in one commit: no request sees half a change.
+// commitWeights puts new weights in force: the ranges requests are routed
+// by, then the weights read back and passed to when a pool is down, each
+// replaced in one commit, so no request sees half a change.
 func (w *haproxyWorker) commitWeights(cfg *Config) error {
-	m := w.files.weights()
-	out, err := w.command("prepare map " + m)
+	if err := w.replace("map", w.files.ranges(), renderRanges(cfg)); err != nil {
+		return err
+	}
+	return w.replace("map", w.files.weights(), renderWeightMap(cfg))
+}
+
+// replace swaps a map's or an ACL's entries for content's lines in one
+// commit, and writes the file a haproxy started later reads.
+func (w *haproxyWorker) replace(kind, file, content string) error {
+	out, err := w.command(fmt.Sprintf("prepare %s %s", kind, file))
 	if err != nil {
 		return err
 	}
 	version := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "New version created:"))
 	if _, err := strconv.Atoi(version); err != nil {
-		return fmt.Errorf("prepare map: %q", strings.TrimSpace(out))
+		return fmt.Errorf("prepare %s: %q", kind, strings.TrimSpace(out))
 	}
 	var cmds []string
-	for _, l := range strings.Split(strings.TrimSpace(renderWeightMap(cfg)), "\n") {
-		cmds = append(cmds, fmt.Sprintf("add map @%s %s %s", version, m, l))
+	for _, l := range strings.Split(strings.TrimSpace(content), "\n") {
+		if l != "" {
+			cmds = append(cmds, fmt.Sprintf("add %s @%s %s %s", kind, version, file, l))
+		}
 	}
-	cmds = append(cmds, fmt.Sprintf("commit map @%s %s", version, m))
+	cmds = append(cmds, fmt.Sprintf("commit %s @%s %s", kind, version, file))
 	if out, err := w.command(strings.Join(cmds, ";")); err != nil || strings.TrimSpace(out) != "" {
-		return fmt.Errorf("commit map: %v %q", err, strings.TrimSpace(out))
+		return fmt.Errorf("commit %s: %v %q", kind, err, strings.TrimSpace(out))
 	}
-	// A haproxy started later (a restart) reads the file.
-	return writeFileAtomic(m, []byte(renderWeightMap(cfg)))
+	return writeFileAtomic(file, []byte(content))
 }
 
 // readWeights are the weights HAProxy routes by, from its map.
@@ -546,7 +560,7 @@ func (w *haproxyWorker) adminMux() *http.ServeMux {
 
 // readLogs puts the latencies of the sampled requests haproxy logs into
 // their pool's histogram, and counts what maintenance did:
-// `<backend> <response ms> <maintenance's outcome, or ->`.
+// `<backend> <response ms> <what maintenance did: off, page, held-page, released>`.
 func (w *haproxyWorker) readLogs(logs *os.File) {
 	defer logs.Close()
 	sc := bufio.NewScanner(logs)
