@@ -106,30 +106,17 @@ func TestHAProxyMaintenanceSwitchedUnderLoadFailsNoRequest(t *testing.T) {
 	b := startHAProxyBalancer(t, &Config{Pools: pools(t)})
 	var ok, pages, failed atomic.Int64
 	var firstFailure atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				switch a := ask(b.status.Listen, nil); {
-				case a.status == 200:
-					ok.Add(1)
-				case a.status == 503:
-					pages.Add(1)
-				default:
-					failed.Add(1)
-					firstFailure.CompareAndSwap(nil, a.body)
-				}
-			}
-		}()
-	}
+	stop := clients(4, func() {
+		switch a := ask(b.status.Listen, nil); {
+		case a.status == 200:
+			ok.Add(1)
+		case a.status == 503:
+			pages.Add(1)
+		default:
+			failed.Add(1)
+			firstFailure.CompareAndSwap(nil, a.body)
+		}
+	})
 	for i := 0; i < 6; i++ {
 		time.Sleep(300 * time.Millisecond)
 		if i%2 == 0 {
@@ -140,8 +127,7 @@ func TestHAProxyMaintenanceSwitchedUnderLoadFailsNoRequest(t *testing.T) {
 		b.apply()
 	}
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stop()
 	if failed.Load() != 0 || ok.Load() < 100 || pages.Load() < 100 {
 		t.Fatalf("ok %d, pages %d, failed %d (%v)", ok.Load(), pages.Load(), failed.Load(), firstFailure.Load())
 	}

@@ -264,6 +264,30 @@ func TestHAProxyStickyKeysOnlyMoveTowardsTheGrowingPoolAndTheForceHeaderNeedsIts
 	}, "/metrics")
 }
 
+// clients runs n clients, each sending one request after another, until the returned stop is called (it waits for them).
+func clients(n int, request func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+					request()
+				}
+			}
+		}()
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
 func TestHAProxySkipsADeadEndpointAndChangesEndpointsInPlaceUnderLoad(t *testing.T) {
 	b := startHAProxyBalancer(t, &Config{
 		HealthCheck: HealthCheck{IntervalMs: 200, TimeoutMs: 500},
@@ -272,29 +296,16 @@ func TestHAProxySkipsADeadEndpointAndChangesEndpointsInPlaceUnderLoad(t *testing
 	var ok, failed atomic.Int64
 	var mu sync.Mutex
 	var errs []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if status, body := b.get(nil); status == 200 {
-					ok.Add(1)
-				} else {
-					failed.Add(1)
-					mu.Lock()
-					errs = append(errs, fmt.Sprintf("%d %s", status, body))
-					mu.Unlock()
-				}
-			}
-		}()
-	}
+	stop := clients(4, func() {
+		if status, body := b.get(nil); status == 200 {
+			ok.Add(1)
+		} else {
+			failed.Add(1)
+			mu.Lock()
+			errs = append(errs, fmt.Sprintf("%d %s", status, body))
+			mu.Unlock()
+		}
+	})
 	waitFor(t, func() bool { return ok.Load() > 200 })
 	// A new endpoint, the dead one and the old one gone: servers added and removed through the
 	// runtime API, the same haproxy serving throughout (a reload would close idle client connections).
@@ -304,8 +315,7 @@ func TestHAProxySkipsADeadEndpointAndChangesEndpointsInPlaceUnderLoad(t *testing
 	waitFor(t, func() bool { _, body := b.get(nil); return body == "b" })
 	n := ok.Load()
 	waitFor(t, func() bool { return ok.Load() > n+200 })
-	close(stop)
-	wg.Wait()
+	stop()
 	if failed.Load() != 0 {
 		t.Fatalf("%d requests failed: %v", failed.Load(), errs[:min(len(errs), 5)])
 	}
