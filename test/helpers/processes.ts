@@ -19,6 +19,24 @@ export function processesWith(...markers: string[]): number[] {
   return pids;
 }
 
+/** Whether a process runs (a zombie has closed its files and sockets: it no longer does). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return false;
+  }
+}
+
+/** The running processes whose parent is `pid`. */
+export function childrenOf(pid: number): number[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((p) => parentOf(p) === pid && isRunning(p));
+}
+
 /** The parent of a process, undefined once it is gone. */
 export function parentOf(pid: number): number | undefined {
   try {
