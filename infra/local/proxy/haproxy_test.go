@@ -380,6 +380,62 @@ func TestHAProxyKilledOrItsWorkerKilledServesAgainWithinASecond(t *testing.T) {
 	waitFor(t, func() bool { return len(b.haproxyPids()) == 1 })
 }
 
+// haproxy killed at any instant of a change (between adding servers, the
+// routing map's commit and the weights' commit): the worker ends where it
+// was asked to, and what /config reads back is what routes.
+func TestHAProxyKilledMidChangeEndsWhereAskedWithItsReadBackTrue(t *testing.T) {
+	names := map[string]string{}
+	serve := func(name string) []string {
+		addr := upstream(t, name)
+		names[addr] = name
+		return []string{addr}
+	}
+	b := startHAProxyBalancer(t, &Config{Pools: map[string]Pool{
+		"blue":  {Weight: 100, Endpoints: serve("blue-0")},
+		"green": {Weight: 0, Endpoints: serve("green-0")},
+	}})
+	for i := 1; i <= 8; i++ {
+		// Odd rounds move the weights alone; even ones give both pools new servers as well.
+		blue, green := b.cfg.Pools["blue"].Endpoints, b.cfg.Pools["green"].Endpoints
+		if i%2 == 0 {
+			blue, green = serve(fmt.Sprintf("blue-%d", i)), serve(fmt.Sprintf("green-%d", i))
+		}
+		blueWeight := 100 - b.cfg.Pools["blue"].Weight
+		b.cfg.Pools["blue"] = Pool{Weight: blueWeight, Endpoints: blue}
+		b.cfg.Pools["green"] = Pool{Weight: 100 - blueWeight, Endpoints: green}
+		serving := names[green[0]]
+		if blueWeight == 100 {
+			serving = names[blue[0]]
+		}
+		pids := b.haproxyPids()
+		if len(pids) != 1 {
+			t.Fatalf("round %d: haproxy processes %v", i, pids)
+		}
+		b.apply()
+		// Each round kills it a little later into the change.
+		time.Sleep(time.Duration(2*i) * time.Millisecond)
+		syscall.Kill(pids[0], syscall.SIGKILL)
+
+		asked := fmt.Sprintf(`"blue":{"weight":%d,"endpoints":[%q]`, blueWeight, blue[0])
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			config := b.admin("/config")
+			if strings.Contains(config, asked) {
+				// Read back as asked: every request goes where the read-back weights say.
+				if got := shares(b, 20, nil); got[serving] != 20 {
+					t.Fatalf("round %d: /config reads %s but requests went to %v", i, config, got)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: not at the asked weights within 5s (%s): %s", i, asked, config)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		waitFor(t, func() bool { return len(b.haproxyPids()) == 1 })
+	}
+}
+
 func TestHAProxyDataPlaneRefusesWhatItDoesNotServe(t *testing.T) {
 	dir := t.TempDir()
 	for _, cfg := range []Config{

@@ -58,6 +58,12 @@ type haproxyWorker struct {
 	// certStamp names the certificate files' versions haproxy serves.
 	certStamp atomic.Pointer[string]
 
+	// changing serialises what changes haproxy (a reload, a change through
+	// its runtime API, a certificate's renewal) with its restart after a
+	// death: a haproxy started mid-change would read files half the change
+	// has written, and route by them while /config reads back the rest.
+	changing sync.Mutex
+
 	mu       sync.Mutex
 	process  *exec.Cmd
 	stopping bool
@@ -282,10 +288,13 @@ func (w *haproxyWorker) serving(cmd *exec.Cmd) bool {
 	return err == nil && strings.Contains(out, fmt.Sprintf("\nPid: %d\n", cmd.Process.Pid))
 }
 
-// watch restarts haproxy when the process serving dies on its own.
+// watch restarts haproxy when the process serving dies on its own, once
+// no change is under way, from the files of the routing in force.
 func (w *haproxyWorker) watch(cmd *exec.Cmd, exited chan<- struct{}) {
 	err := cmd.Wait()
 	close(exited)
+	w.changing.Lock()
+	defer w.changing.Unlock()
 	w.mu.Lock()
 	again := w.process == cmd && !w.stopping
 	if again {
@@ -297,11 +306,13 @@ func (w *haproxyWorker) watch(cmd *exec.Cmd, exited chan<- struct{}) {
 	}
 	log.Printf("haproxy %d ended (%v): starting it again", cmd.Process.Pid, err)
 	for {
-		if err := w.start(); err == nil {
-			return
-		} else {
-			log.Printf("haproxy: %v", err)
+		err := w.writeFiles(w.current.Load().cfg)
+		if err == nil {
+			if err = w.start(); err == nil {
+				return
+			}
 		}
+		log.Printf("haproxy: %v", err)
 		time.Sleep(200 * time.Millisecond)
 	}
 }
@@ -355,6 +366,8 @@ func runtimeCommand(socket, cmd string) (string, error) {
 
 // reload applies a new config: weights alone through the runtime API, anything else by a seamless reload.
 func (w *haproxyWorker) reload(configPath string) {
+	w.changing.Lock()
+	defer w.changing.Unlock()
 	cfg, err := loadConfig(configPath)
 	if err != nil {
 		log.Printf("reload rejected, keeping current routing: %v", err)
@@ -616,9 +629,11 @@ func (w *haproxyWorker) pollServers(ctx context.Context) {
 			w.setLogSample(rate)
 		}
 		if t := w.current.Load().cfg.TLS; t != nil {
+			w.changing.Lock()
 			if err := w.renewCertificate(t); err != nil {
 				log.Printf("renewing the certificate: %v", err)
 			}
+			w.changing.Unlock()
 		}
 	}
 }
