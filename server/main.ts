@@ -1,5 +1,6 @@
 // Starts the Cutover API: configuration from the environment, one server
 // per data directory, recovery of interrupted work, then requests.
+import "../infra/compile-cache";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { identify, isAlive, type ProcessIdentity } from "../infra/local/runtime";

@@ -23,6 +23,7 @@
 // autogroups first and by nice only within one, so the worker lowers its
 // autogroup's priority as well as its own; otherwise each busy worker
 // would weigh as much as the whole API (see autogroupNiceness).
+import "../../infra/compile-cache";
 import { writeFileSync } from "node:fs";
 import { setPriority } from "node:os";
 import type { EngineOperation, FromWorker, ToWorker } from "./engine-protocol";
