@@ -12,7 +12,7 @@ import path from "node:path";
 import { request } from "../helpers/http";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { startLoad } from "../helpers/load";
-import { childrenOf, isRunning, processesWith, strayEngineProcesses } from "../helpers/processes";
+import { killAndAwaitGone, processesWith, strayEngineProcesses } from "../helpers/processes";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
@@ -280,11 +280,9 @@ describe.each(DATA_PLANES)("crash-proof cutover ($plane data plane)", ({ plane, 
     const status = JSON.parse(readFileSync(statusFile, "utf8")) as { workerPid: number };
     const own = startLoad(`${url}/`, { concurrency: 4, maxMs: 120_000 });
     await waitFor("load to flow", () => own.result.ok > 200);
-    // The worker and what it runs (haproxy goes with it): a request answered before they are gone proves nothing.
-    const dying = [status.workerPid, ...childrenOf(status.workerPid)];
     const killed = Date.now();
-    process.kill(status.workerPid, "SIGKILL");
-    await waitFor("the worker and its children to be gone", () => dying.every((pid) => !isRunning(pid)), 5000, 2);
+    // The worker and what it runs (haproxy goes with it): a request answered before they are gone proves nothing.
+    await killAndAwaitGone(status.workerPid);
     let servedAfter = Infinity;
     while (Date.now() - killed < 5000) {
       if ((await request(`${url}/`).catch(() => undefined))?.status === 200) {

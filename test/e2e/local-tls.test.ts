@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
+import { killAndAwaitGone } from "../helpers/processes";
 import { tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
 
@@ -177,7 +178,7 @@ describe("TLS on a local balancer", () => {
       expect(load.failed).toEqual([]);
 
       const killed = Date.now();
-      process.kill(workerPid, "SIGKILL");
+      await killAndAwaitGone(workerPid);
       let servedAfter = Infinity;
       let answer: Answer | undefined;
       while (Date.now() - killed < 5000) {

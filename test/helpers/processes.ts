@@ -37,6 +37,22 @@ export function childrenOf(pid: number): number[] {
     .filter((p) => parentOf(p) === pid && isRunning(p));
 }
 
+/**
+ * SIGKILLs a process and waits until it and the children it had are no
+ * longer running (a zombie has closed its sockets): an answer looked for
+ * after this cannot come from them, and requests in flight on their
+ * connections have already failed.
+ */
+export async function killAndAwaitGone(pid: number, timeoutMs = 5000): Promise<void> {
+  const dying = [pid, ...childrenOf(pid)];
+  process.kill(pid, "SIGKILL");
+  const deadline = Date.now() + timeoutMs;
+  while (dying.some(isRunning)) {
+    if (Date.now() > deadline) throw new Error(`processes ${dying.filter(isRunning).join(", ")} still running ${timeoutMs} ms after SIGKILL`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 /** The parent of a process, undefined once it is gone. */
 export function parentOf(pid: number): number | undefined {
   try {

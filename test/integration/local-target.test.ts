@@ -9,7 +9,7 @@ import type { FleetArgs } from "../../infra/local/resources";
 import { testEngine } from "../helpers/engine";
 import { request } from "../helpers/http";
 import { startLoad } from "../helpers/load";
-import { processesWith } from "../helpers/processes";
+import { killAndAwaitGone, processesWith } from "../helpers/processes";
 import { sharedTempDir } from "../helpers/runnable";
 import { fixtureApp } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
@@ -316,7 +316,7 @@ describe("local load balancer", () => {
     const configBefore = JSON.parse((await request(adminUrl(lbOut, "/config"))).body);
 
     const killed = Date.now();
-    process.kill(before.workerPid, "SIGKILL");
+    await killAndAwaitGone(before.workerPid);
     let answeredAfter = Infinity;
     while (Date.now() - killed < 5000) {
       const reply = await request(`${url}/`).catch(() => undefined);
