@@ -18,7 +18,7 @@ export interface ControlPlaneRun {
   rollback: { trafficMs: number; endMs: number };
   parallel: { environments: number; serialSeconds: number; parallelSeconds: number; cpuSecondsPerDeployment: number; cpuPerDeployment: EngineCpu };
   /** Server and engine workers together (and the server alone), after the first deployments and after `deployments` more. */
-  rss: { deployments: number; beforeMb: number; afterMb: number; serverBeforeMb: number; serverAfterMb: number; workers: number };
+  rss: { deployments: number; firstRound: number; beforeMb: number; afterMb: number; serverBeforeMb: number; serverAfterMb: number; workers: number };
   /** Signed Slack `status` commands during the deployments at once, 4 a second. */
   slack: { count: number; p50Ms: number; p99Ms: number; failed: number };
   polls: { environments: number; perSecond: number; count: number; p50Ms: number; p99Ms: number; p999Ms: number; failed: number; healthz: { count: number; p99Ms: number; p999Ms: number; failed: number }; eventLoop: { p99Ms: number; maxMs: number } };
@@ -192,15 +192,22 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
     const eventLoop = await eventLoopDelay(server);
     const { polls, healthz, slack } = await polling.stop();
 
-    // RSS over many more deployments, all environments at once, round after round.
-    await idle(server, all);
-    const serverBeforeMb = rssMb(server.process.pid!);
-    const beforeMb = totalRssMb(server.process.pid!);
+    // RSS after the first round of this run's deployments and after all of them, both idle:
+    // the environments' first rounds (and the burst under polls above) are behind both readings.
     let done = 0;
+    let beforeMb = 0;
+    let serverBeforeMb = 0;
+    let firstRound = 0;
     while (done < deployments) {
       const batch = names.slice(0, Math.min(names.length, deployments - done));
       await deployAll(server, batch, `v${++v}`);
       done += batch.length;
+      if (!firstRound) {
+        await idle(server, all);
+        firstRound = done;
+        serverBeforeMb = rssMb(server.process.pid!);
+        beforeMb = totalRssMb(server.process.pid!);
+      }
     }
     await idle(server, all);
     const serverAfterMb = rssMb(server.process.pid!);
@@ -232,7 +239,7 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
       weightChangeMs: { direct, stack },
       rollback: { trafficMs, endMs },
       parallel: { environments, serialSeconds, parallelSeconds, cpuSecondsPerDeployment, cpuPerDeployment },
-      rss: { deployments, beforeMb, afterMb, serverBeforeMb, serverAfterMb, workers },
+      rss: { deployments, firstRound, beforeMb, afterMb, serverBeforeMb, serverAfterMb, workers },
       slack: { count: slack.count, p50Ms: slack.p50Ms, p99Ms: slack.p99Ms, failed: slack.failed },
       polls: { environments: all.length, perSecond, ...polls, healthz: { count: healthz.count, p99Ms: healthz.p99Ms, p999Ms: healthz.p999Ms, failed: healthz.failed }, eventLoop },
     };

@@ -147,7 +147,7 @@ async function main(): Promise<void> {
       `engine CPU per deployment (one at a time, with the record of its traffic change): ${fmt(cp.parallel.cpuSecondsPerDeployment, 2)} CPU-s (aim ≤ 1.0): the server ${fmt(cpu.server, 2)}, the workers ${fmt(cpu.workers, 2)}, the Pulumi CLI runs ${fmt(cpu.cli, 2)}, the workers' providers ${fmt(cpu.providers, 2)}`,
     );
     console.log(
-      `RSS of the server and its engine workers before ${cp.rss.deployments} more deployments: ${fmt(cp.rss.beforeMb, 1)} MB; after: ${fmt(cp.rss.afterMb, 1)} MB (${cp.rss.workers} worker${cp.rss.workers === 1 ? "" : "s"}); ratio ${fmt(cp.rss.afterMb / cp.rss.beforeMb, 2)} (aim 0.90–1.10); the server alone ${fmt(cp.rss.serverBeforeMb, 1)} → ${fmt(cp.rss.serverAfterMb, 1)} MB`,
+      `RSS of the server and its engine workers after ${cp.rss.firstRound} deployments: ${fmt(cp.rss.beforeMb, 1)} MB; after ${cp.rss.deployments}: ${fmt(cp.rss.afterMb, 1)} MB (${cp.rss.workers} worker${cp.rss.workers === 1 ? "" : "s"}); ratio ${fmt(cp.rss.afterMb / cp.rss.beforeMb, 2)} (aim 0.90–1.10); the server alone ${fmt(cp.rss.serverBeforeMb, 1)} → ${fmt(cp.rss.serverAfterMb, 1)} MB`,
     );
     console.log(
       `status polls during ${cp.polls.environments} deployments at once: ${cp.polls.perSecond}/s, ${cp.polls.count} polls, p50 ${fmt(cp.polls.p50Ms, 2)} ms, p99 ${fmt(cp.polls.p99Ms, 2)} ms (aim < 50 ms), p999 ${fmt(cp.polls.p999Ms, 2)} ms (aim < 200 ms), ${cp.polls.failed} failed (aim 0)`,
