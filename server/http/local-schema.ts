@@ -37,9 +37,5 @@ export const localSchema = z.strictObject({
   dataPlane: z
     .enum(["cutover-proxy", "haproxy"])
     .optional()
-    .describe("what carries the requests: cutover-proxy (the default), or HAProxy driven by it through its runtime API (no holdWhenUnavailable yet)"),
-}).superRefine((local, ctx) => {
-  if (local.dataPlane === "haproxy" && local.holdWhenUnavailable !== undefined) {
-    ctx.addIssue({ code: "custom", path: ["holdWhenUnavailable"], message: "holdWhenUnavailable is served by the cutover-proxy data plane only, not yet by haproxy" });
-  }
+    .describe("what carries the requests: cutover-proxy (the default), or HAProxy driven by it through its runtime API"),
 });

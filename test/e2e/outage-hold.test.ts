@@ -9,14 +9,16 @@ import { processesWith } from "../helpers/processes";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { waitFor } from "../helpers/wait-for";
 
-describe("a balancer that holds requests through an outage", () => {
+// Both data planes: cutover-proxy waits for an instance itself; HAProxy marks each refusing
+// instance down and sends the request to its backup, a frontend where it waits.
+describe.each(["cutover-proxy", "haproxy"])("a balancer that holds requests through an outage (%s data plane)", (dataPlane) => {
   let server: RunningServer;
   afterAll(() => server?.stop());
 
   it("fails no request while every instance is killed and restarted", async () => {
     server = await startServer();
     const mark = uniqueMark();
-    const spec = await environmentSpec("held", mark, { local: { listenPort: 0, holdWhenUnavailable: "20s" } });
+    const spec = await environmentSpec("held", mark, { local: { listenPort: 0, holdWhenUnavailable: "20s", dataPlane } });
     expect((await server.api("POST", "/v1/environments", spec)).status).toBe(201);
     const env = await waitForEnvironment(server, "held", "ready");
     const d = (await server.api("POST", "/v1/environments/held/deployments", { version: "v1" })).json;

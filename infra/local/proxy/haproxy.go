@@ -43,12 +43,8 @@ func (f haproxyFiles) silence() string { return filepath.Join(f.dir, "haproxy-si
 
 func (f haproxyFiles) runtime() string { return "haproxy.sock" }
 
-// validateForHAProxy refuses what the HAProxy data path does not do (yet),
-// and names that could not be written into its configuration safely.
+// validateForHAProxy refuses names that could not be written into its configuration safely.
 func (c *Config) validateForHAProxy() error {
-	if c.HoldWhenUnavailableMs > 0 {
-		return fmt.Errorf("dataPlane haproxy: holdWhenUnavailableMs is served by the cutover-proxy data plane only")
-	}
 	for name := range c.Pools {
 		if !haproxyNames.MatchString(name) {
 			return fmt.Errorf("dataPlane haproxy: pool name %q: letters, digits, '.', '_' and '-' only", name)
@@ -109,10 +105,14 @@ func forcedBackendName(pool string) string { return "forced_" + pool }
 
 // poolBackends are the backends that hold a pool's servers.
 func poolBackends(c *Config, pool string) []string {
+	backends := []string{backendName(pool)}
 	if c.forcing() {
-		return []string{backendName(pool), forcedBackendName(pool)}
+		backends = append(backends, forcedBackendName(pool))
 	}
-	return []string{backendName(pool)}
+	if c.holding() {
+		backends = append(backends, heldBackendName(pool))
+	}
+	return backends
 }
 
 // serverNames name each pool's endpoints for HAProxy: pool, then address, to name.
@@ -125,7 +125,12 @@ type serverNames map[string]map[string]string
 // and into a server added at runtime.
 func serverOptions(c *Config) string {
 	interval, _ := c.HealthCheck.durations()
-	return fmt.Sprintf("check inter %dms fall 2 rise 2 observe layer4 error-limit %d on-error mark-down", interval.Milliseconds(), ejectAfterFailures)
+	eject := ejectAfterFailures
+	if c.holding() {
+		// A request every instance refuses marks each down in turn, to reach the hold (haproxy_outage.go).
+		eject = 1
+	}
+	return fmt.Sprintf("check inter %dms fall 2 rise 2 observe layer4 error-limit %d on-error mark-down", interval.Milliseconds(), eject)
 }
 
 // haproxySockets are the inherited sockets haproxy serves on: the listen
@@ -209,16 +214,22 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 			line("  use_backend %s if { var(txn.forced) -m int eq 1 } { var(txn.force_pool) -m str %s }", forcedBackendName(name), name)
 		}
 	}
+	// Whether a pool has a server up: its backend's count, or with the hold on (where the backend's
+	// backup counts as one when nothing else is up) the count of its held requests' backend.
+	upIn := backendName
+	if c.holding() {
+		upIn = heldBackendName
+	}
 	for _, name := range names {
-		line("  use_backend %s if { var(txn.pool) -m str %s } { nbsrv(%s) gt 0 }", backendName(name), name, backendName(name))
+		line("  use_backend %s if { var(txn.pool) -m str %s } { nbsrv(%s) gt 0 }", backendName(name), name, upIn(name))
 	}
 	// The chosen pool has no server up: the pools with weight first, then any.
 	m := files.weights()
 	for _, name := range names {
-		line("  use_backend %s if { str(weight:%s),map_str_int(%s,0) gt 0 } { nbsrv(%s) gt 0 }", backendName(name), name, m, backendName(name))
+		line("  use_backend %s if { str(weight:%s),map_str_int(%s,0) gt 0 } { nbsrv(%s) gt 0 }", backendName(name), name, m, upIn(name))
 	}
 	for _, name := range names {
-		line("  use_backend %s if { nbsrv(%s) gt 0 }", backendName(name), backendName(name))
+		line("  use_backend %s if { nbsrv(%s) gt 0 }", backendName(name), upIn(name))
 	}
 	// Nothing up anywhere (or a process finishing its last requests after a reload): the pool the request drew.
 	for _, name := range names {
@@ -232,6 +243,9 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	}
 	if c.TLS != nil && sockets.redirectFD > 0 {
 		renderRedirect(&b, sockets)
+	}
+	if c.holding() {
+		renderHoldFrontend(&b, c, files)
 	}
 	// No weight anywhere: a 503, as the own data path answers.
 	line("backend nothing_up")
@@ -258,7 +272,13 @@ func renderPoolBackend(b *strings.Builder, c *Config, backend string, endpoints 
 	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
 	line("backend %s", backend)
 	line("  balance roundrobin")
-	line("  retries 2")
+	if c.holding() {
+		line("  retries %d", holdRetries)
+		// HAProxy waits min(timeout connect, 1s) before each retry; the instances are on this host, where a connection is taken at once or refused.
+		line("  timeout connect %dms", holdConnectTimeoutMs)
+	} else {
+		line("  retries 2")
+	}
 	line("  option redispatch 1")
 	// Tried again on another instance: a refused connection always; a safe request without a
 	// body also when the connection breaks before the answer (a POST the instance may have acted on never is).
@@ -270,5 +290,8 @@ func renderPoolBackend(b *strings.Builder, c *Config, backend string, endpoints 
 	}
 	for _, addr := range endpoints {
 		line("  server %s %s %s", names[addr], addr, serverOptions(c))
+	}
+	if c.holding() && strings.HasPrefix(backend, "pool_") {
+		line("  server %s unix@%s backup", holdServer, haproxyFiles{}.holdSocket())
 	}
 }

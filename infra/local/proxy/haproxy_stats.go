@@ -47,6 +47,7 @@ func parseStats(out string) (pid int, backends map[string]backendCounts, servers
 		proxy, name, status string
 		kind                int
 		counts              backendCounts
+		server              serverCounts
 	}
 	rows := map[string]*row{}
 	sc := bufio.NewScanner(strings.NewReader(out))
@@ -88,23 +89,32 @@ func parseStats(out string) (pid int, backends map[string]backendCounts, servers
 			r.counts.requests = n
 		case "hrsp_5xx":
 			r.counts.errors5xx = n
+			r.server.errors5xx = n
+			r.server.answers += n
+		case "hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx":
+			r.server.answers += n
+		case "stot":
+			r.server.sessions = n
 		case "econ", "eresp":
 			r.counts.failures += n
 		case "wretr", "wredis":
 			r.counts.retries += n
 		}
 	}
+	counts := map[string]map[string]serverCounts{}
 	for _, r := range rows {
 		switch r.kind {
 		case 1: // a backend
 			backends[r.proxy] = r.counts
 		case 2: // a server
 			if servers[r.proxy] == nil {
-				servers[r.proxy] = map[string]string{}
+				servers[r.proxy], counts[r.proxy] = map[string]string{}, map[string]serverCounts{}
 			}
 			servers[r.proxy][r.name] = r.status
+			counts[r.proxy][r.name] = r.server
 		}
 	}
+	foldHeld(backends, counts)
 	return pid, backends, servers
 }
 
@@ -155,8 +165,10 @@ func (l *counterLedger) read(pid int, backends map[string]backendCounts, at time
 			totals[name] = l.carried[name].plus(l.last[name])
 		}
 	}
-	for _, c := range totals {
-		all += c.requests
+	for name, c := range totals {
+		if !strings.Contains(name, ":") {
+			all += c.requests
+		}
 	}
 	if !l.lastAt.IsZero() && at.After(l.lastAt) && all >= l.lastTotal {
 		rate = float64(all-l.lastTotal) / at.Sub(l.lastAt).Seconds()
@@ -253,6 +265,8 @@ func (w *haproxyWorker) refreshCounts() (float64, error) {
 		return 0, fmt.Errorf("haproxy's statistics: no pid in %q", firstLine(out))
 	}
 	totals, rate := w.ledger.read(pid, backends, time.Now())
+	w.metrics.maintenance.outageHeld.Store(totals[outageHeldEntry].requests)
+	w.metrics.maintenance.outageAnswered.Store(totals[outageAnsweredEntry].requests)
 	r := w.current.Load()
 	for k, c := range w.ledger.since(totals, r) {
 		p := r.byName[k.pool]

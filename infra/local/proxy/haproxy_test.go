@@ -436,10 +436,9 @@ func TestHAProxyKilledMidChangeEndsWhereAskedWithItsReadBackTrue(t *testing.T) {
 	}
 }
 
-func TestHAProxyDataPlaneRefusesWhatItDoesNotServe(t *testing.T) {
+func TestHAProxyDataPlaneRefusesNamesItCannotWriteSafely(t *testing.T) {
 	dir := t.TempDir()
 	for _, cfg := range []Config{
-		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", HoldWhenUnavailableMs: 5000},
 		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", Pools: map[string]Pool{"blue green": {}}},
 		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "haproxy", StickyHeader: "X-User\nglobal"},
 		{Listen: "127.0.0.1:0", Admin: "127.0.0.1:0", DataPlane: "nginx"},

@@ -206,7 +206,7 @@ func (w *haproxyWorker) writeFiles(cfg *Config) error {
 	if err := w.writeMaintenance(cfg.Maintenance); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(w.files.lua(), []byte(renderMaintenanceLua(w.files))); err != nil {
+	if err := writeFileAtomic(w.files.lua(), []byte(renderMaintenanceLua(w.files)+renderOutageLua(cfg))); err != nil {
 		return err
 	}
 	if err := writeFileAtomic(w.files.ranges(), []byte(renderRanges(cfg))); err != nil {

@@ -1,0 +1,152 @@
+package main
+
+// holdWhenUnavailable on the HAProxy data path: a request no instance takes
+// waits for one to come back instead of failing. With the hold on, a pool's
+// backend marks an instance down at its first refused connection (passive
+// ejection after one error) and tries the request on the next one at once,
+// so a request every instance refuses has marked them all down before its
+// retries run out; its last resort is then the backend's backup server, a
+// frontend of the same haproxy on a unix socket. There a Lua action waits
+// (up to the hold) until a pool has an instance up by its health checks,
+// and the request is routed again by the weights in force, to backends of
+// the same instances with checks of their own (`held_<pool>`). A request
+// arriving while every instance is down goes the same way. A held request
+// is counted once: in the series of the pool that answered it.
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// holdServer is the name of the backup server a pool's backend sends a request to when no instance is up.
+const holdServer = "hold"
+
+// holdRetries bounds the instances a request is tried on before it is held: a pool of up to this many is covered.
+const holdRetries = 16
+
+// holdConnectTimeoutMs is a pool's connect timeout with the hold on, and so the pause before each retry.
+const holdConnectTimeoutMs = 100
+
+func heldBackendName(pool string) string { return "held_" + pool }
+
+func (c *Config) holding() bool { return c.HoldWhenUnavailableMs > 0 }
+
+// holdSocket is the hold frontend's socket, relative to the balancer's directory (haproxy's working directory).
+func (f haproxyFiles) holdSocket() string { return "haproxy-hold.sock" }
+
+// renderHoldFrontend writes the frontend held requests wait in, and the rules that route them again.
+func renderHoldFrontend(b *strings.Builder, c *Config, files haproxyFiles) {
+	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	line("frontend hold")
+	line("  bind unix@%s mode 600", files.holdSocket())
+	// The request arrives as the balancer's frontend passed it on: its headers are set already.
+	line("  option forwardfor if-none")
+	line("  http-request lua.cutover_outage_hold")
+	r := files.ranges()
+	line("  http-request set-var(txn.pool) rand(%d),map_int(%s,none)", routeScale, r)
+	if c.StickyCookie != "" {
+		line("  http-request set-var(txn.pool) req.cook(%s),xxh32,mod(%d),map_int(%s,none) if { req.cook(%s) -m found }", c.StickyCookie, routeScale, r, c.StickyCookie)
+	}
+	if c.StickyHeader != "" {
+		line("  http-request set-var(txn.pool) req.hdr(%s),xxh32,mod(%d),map_int(%s,none) if { req.hdr(%s) -m found }", c.StickyHeader, routeScale, r, c.StickyHeader)
+	}
+	// The pools the Lua action found back, in preference to the others.
+	names := c.poolNames()
+	up := func(name string) string {
+		return fmt.Sprintf("{ var(txn.back_%d) -m bool } { nbsrv(%s) gt 0 }", slices.Index(names, name), heldBackendName(name))
+	}
+	for _, name := range names {
+		line("  use_backend %s if { var(txn.pool) -m str %s } %s", heldBackendName(name), name, up(name))
+	}
+	m := files.weights()
+	for _, name := range names {
+		line("  use_backend %s if { str(weight:%s),map_str_int(%s,0) gt 0 } %s", heldBackendName(name), name, m, up(name))
+	}
+	for _, name := range names {
+		line("  use_backend %s if %s", heldBackendName(name), up(name))
+	}
+	// Nothing came back within the hold.
+	line("  default_backend nothing_up")
+}
+
+// renderOutageLua is the action held requests wait in: until a pool has an instance up, or the hold ends.
+func renderOutageLua(c *Config) string {
+	if !c.holding() {
+		return ""
+	}
+	var backends []string
+	for i, name := range c.poolNames() {
+		backends = append(backends, fmt.Sprintf("{ %d, %s, %s }", i, luaString(backendName(name)), luaString(heldBackendName(name))))
+	}
+	return fmt.Sprintf(`
+-- holdWhenUnavailable: a request no instance took waits until a pool has one up by its checks
+-- (those of its own backend and of the held requests' one).
+local outage_pools = { %s }
+local outage_ms = %d
+
+-- A pool is back when an instance is up by the checks of both its backends: its own, where a
+-- refused connection marks one down at once (its active servers: nbsrv would count the backup),
+-- and the held requests'.
+local function back(txn, p)
+  local backend = core.backends[p[2]]
+  local stats = backend and backend:get_stats() or {}
+  return (tonumber(stats.act) or 0) > 0 and (tonumber(txn.f:nbsrv(p[3])) or 0) > 0
+end
+
+core.register_action("cutover_outage_hold", { "http-req" }, function(txn)
+  local deadline = now_ms() + outage_ms
+  while true do
+    local found = false
+    for _, p in ipairs(outage_pools) do
+      if back(txn, p) then
+        txn:set_var("txn.back_" .. p[1], true)
+        found = true
+      end
+    end
+    if found or now_ms() >= deadline then return end
+    core.msleep(25)
+  end
+end)
+`, strings.Join(backends, ", "), c.HoldWhenUnavailableMs)
+}
+
+// serverCounts are what a server's row says of the requests sent to it.
+type serverCounts struct {
+	sessions, errors5xx, answers uint64
+}
+
+// foldHeld counts each held request once: a pool's backend gives up what it
+// sent to its hold server, and takes what its held backend answered. The
+// requests held and those an instance then answered go to their own
+// entries (carried across restarts like the backends').
+func foldHeld(backends map[string]backendCounts, servers map[string]map[string]serverCounts) {
+	var held, answered uint64
+	for backend, byName := range servers {
+		if hold, ok := byName[holdServer]; ok {
+			c := backends[backend]
+			c = c.minus(backendCounts{requests: hold.sessions, errors5xx: hold.errors5xx})
+			backends[backend] = c
+			held += hold.sessions
+		}
+		if pool, ok := strings.CutPrefix(backend, "held_"); ok {
+			backends[backendName(pool)] = backends[backendName(pool)].plus(backends[backend])
+			for _, s := range byName {
+				answered += s.answers
+			}
+		}
+	}
+	for backend := range backends {
+		if strings.HasPrefix(backend, "held_") {
+			delete(backends, backend)
+		}
+	}
+	backends[outageHeldEntry] = backendCounts{requests: held}
+	backends[outageAnsweredEntry] = backendCounts{requests: answered}
+}
+
+// The ledger's entries for the requests held and those then answered (no backend has a ':' in its name).
+const (
+	outageHeldEntry     = "outage:held"
+	outageAnsweredEntry = "outage:answered"
+)

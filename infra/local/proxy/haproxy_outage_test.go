@@ -1,0 +1,166 @@
+package main
+
+// holdWhenUnavailable on the HAProxy data path, against the real haproxy:
+// every instance stopped (refusing connections) and started again under
+// load costs no request, each request is counted once, in its pool's
+// series; a hold that runs out answers 503.
+
+import (
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// restartable is an upstream that can stop (its port then refuses connections) and start again on the same port.
+type restartable struct {
+	t    *testing.T
+	name string
+	addr string
+	mu   sync.Mutex
+	srv  *fasthttp.Server
+}
+
+func newRestartable(t *testing.T, name string) *restartable {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &restartable{t: t, name: name, addr: ln.Addr().String()}
+	u.serve(ln)
+	t.Cleanup(u.stop)
+	return u
+}
+
+func (u *restartable) serve(ln net.Listener) {
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(u.name) }}
+	u.mu.Lock()
+	u.srv = srv
+	u.mu.Unlock()
+	go srv.Serve(ln)
+}
+
+func (u *restartable) stop() {
+	u.mu.Lock()
+	srv := u.srv
+	u.srv = nil
+	u.mu.Unlock()
+	if srv != nil {
+		srv.Shutdown()
+	}
+}
+
+func (u *restartable) start() {
+	ln, err := net.Listen("tcp", u.addr)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	u.serve(ln)
+}
+
+func scraped(metrics, series string) int {
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\d+)$`).FindStringSubmatch(metrics)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+func TestHAProxyHoldsRequestsWhileEveryInstanceIsDownAndCountsEachOnce(t *testing.T) {
+	a, b2 := newRestartable(t, "a"), newRestartable(t, "b")
+	b := startHAProxyBalancer(t, &Config{
+		HoldWhenUnavailableMs: 10_000,
+		HealthCheck:           HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+		Pools: map[string]Pool{
+			"blue":  {Weight: 100, Endpoints: []string{a.addr, b2.addr}, Version: "v1"},
+			"green": {Weight: 0, Endpoints: []string{}, Version: "v2"},
+		},
+	})
+	series := `cutover_proxy_requests_total{pool="blue",version="v1"}`
+	var base int
+	b.waitShowing(func() bool { base = scraped(b.admin("/metrics"), series); return base >= 1 }, "/metrics")
+
+	var ok, failed atomic.Int64
+	var mu sync.Mutex
+	var errs []string
+	stop := clients(4, func() {
+		if status, body := b.get(nil); status == 200 {
+			ok.Add(1)
+		} else {
+			failed.Add(1)
+			mu.Lock()
+			errs = append(errs, fmt.Sprintf("%d %s", status, body))
+			mu.Unlock()
+		}
+	})
+	waitFor(t, func() bool { return ok.Load() > 200 })
+	// Both instances stop at once, stay down long enough for their checks to fail, then come back.
+	a.stop()
+	b2.stop()
+	time.Sleep(600 * time.Millisecond)
+	during := ok.Load()
+	a.start()
+	b2.start()
+	waitFor(t, func() bool { return ok.Load() > during+200 })
+	stop()
+	if failed.Load() != 0 {
+		t.Fatalf("%d requests failed: %v", failed.Load(), errs[:min(len(errs), 5)])
+	}
+	// Each request counted once, in its pool's series; the held ones also as held, and answered.
+	b.waitShowing(func() bool {
+		m := b.admin("/metrics")
+		return scraped(m, series)-base == int(ok.Load()) && scraped(m, "cutover_proxy_outage_holds_total") > 0 &&
+			scraped(m, "cutover_proxy_outage_holds_answered_total") == scraped(m, "cutover_proxy_outage_holds_total")
+	}, "/metrics")
+}
+
+func TestHAProxyHoldThatRunsOutAnswers503(t *testing.T) {
+	a := newRestartable(t, "a")
+	b := startHAProxyBalancer(t, &Config{
+		HoldWhenUnavailableMs: 400,
+		HealthCheck:           HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+		Pools:                 map[string]Pool{"blue": {Weight: 100, Endpoints: []string{a.addr}}},
+	})
+	a.stop()
+	asked := time.Now()
+	status, body := b.get(nil)
+	// The hold, and a retry's pause (haproxy's connect timeout with the hold on) before it.
+	if took := time.Since(asked); status != 503 || took > 400*time.Millisecond+time.Second || !strings.Contains(body, "no upstream available") || took < 400*time.Millisecond {
+		t.Fatalf("after %v: %d %q", took, status, body)
+	}
+	b.waitShowing(func() bool {
+		m := b.admin("/metrics")
+		return scraped(m, "cutover_proxy_outage_holds_total") == 1 && scraped(m, "cutover_proxy_outage_holds_answered_total") == 0
+	}, "/metrics")
+}
+
+func TestHAProxyWithTheHoldOnAPoolDownFailsOverToTheOtherAtOnce(t *testing.T) {
+	blue, green := newRestartable(t, "blue"), newRestartable(t, "green")
+	b := startHAProxyBalancer(t, &Config{
+		HoldWhenUnavailableMs: 10_000,
+		HealthCheck:           HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+		Pools: map[string]Pool{
+			"blue":  {Weight: 50, Endpoints: []string{blue.addr}},
+			"green": {Weight: 50, Endpoints: []string{green.addr}},
+		},
+	})
+	blue.stop()
+	// Held only until the hold finds green up (a hop), never for the hold's 10 s.
+	asked := time.Now()
+	got := shares(b, 200, nil)
+	if got["green"] != 200 || time.Since(asked) > 5*time.Second {
+		t.Fatalf("blue down, after %v: %v", time.Since(asked), got)
+	}
+	m := b.admin("/metrics")
+	if scraped(m, "cutover_proxy_outage_holds_total") != scraped(m, "cutover_proxy_outage_holds_answered_total") {
+		t.Fatalf("held requests not all answered:\n%s", m)
+	}
+}
