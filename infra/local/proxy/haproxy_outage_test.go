@@ -7,12 +7,15 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,5 +165,58 @@ func TestHAProxyWithTheHoldOnAPoolDownFailsOverToTheOtherAtOnce(t *testing.T) {
 	m := b.admin("/metrics")
 	if scraped(m, "cutover_proxy_outage_holds_total") != scraped(m, "cutover_proxy_outage_holds_answered_total") {
 		t.Fatalf("held requests not all answered:\n%s", m)
+	}
+}
+
+// haproxy killed while requests wait in the hold: they are lost with it (in
+// flight on its connections); the haproxy the worker starts holds the next
+// ones from its first request, and answers them once an instance is back.
+func TestHAProxyKilledWhileHoldingHoldsAgainFromItsStart(t *testing.T) {
+	a := newRestartable(t, "a")
+	b := startHAProxyBalancer(t, &Config{
+		HoldWhenUnavailableMs: 20_000,
+		HealthCheck:           HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+		Pools:                 map[string]Pool{"blue": {Weight: 100, Endpoints: []string{a.addr}}},
+	})
+	a.stop()
+	// Each request on a connection of its own, never sent again by the client (fasthttp's would be).
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+	results := func(n int) chan string {
+		ch := make(chan string, n)
+		for i := 0; i < n; i++ {
+			go func() {
+				resp, err := client.Get("http://" + b.status.Listen + "/")
+				if err != nil {
+					ch <- "-1 " + err.Error()
+					return
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				ch <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}()
+		}
+		return ch
+	}
+	lost := results(3)
+	b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_outage_holds_total") == 3 }, "/metrics")
+	pids := b.haproxyPids()
+	if len(pids) != 1 {
+		t.Fatalf("haproxy processes: %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	for i := 0; i < 3; i++ {
+		if got := <-lost; !strings.HasPrefix(got, "-1 ") {
+			t.Fatalf("a request held by the killed haproxy: %q", got)
+		}
+	}
+	waitFor(t, func() bool { p := b.haproxyPids(); return len(p) == 1 && p[0] != pids[0] })
+	held := results(3)
+	// Counted across the restart: the 3 the killed one held, then the 3 the new one holds.
+	b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_outage_holds_total") == 6 }, "/metrics")
+	a.start()
+	for i := 0; i < 3; i++ {
+		if got := <-held; got != "200 a" {
+			t.Fatalf("a request held by the new haproxy: %q", got)
+		}
 	}
 }
