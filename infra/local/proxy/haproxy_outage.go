@@ -3,9 +3,9 @@ package main
 // holdWhenUnavailable on the HAProxy data path: a request no instance takes
 // waits for one to come back instead of failing. With the hold on, a pool's
 // backend marks an instance down at its first refused connection (passive
-// ejection after one error) and tries the request on the next one at once,
-// so a request every instance refuses has marked them all down before its
-// retries run out; its last resort is then the backend's backup server, a
+// ejection after one error) and tries the request on the next one 100 ms
+// later, so a request every instance refuses has marked them all down
+// before its retries run out; its last resort is then the backend's backup server, a
 // frontend of the same haproxy on a unix socket. There a Lua action waits
 // (up to the hold) until a pool has an instance up by its health checks,
 // and the request is routed again by the weights in force, to backends of
