@@ -200,15 +200,7 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	line("  http-request lua.cutover_hold if { var(txn.maint) -m str hold }")
 	line("  http-request set-log-level silent if { var(txn.maint) -m str off } { rand(%d) -m int -f %s }", logSampleScale, files.silence())
 	line("  http-request use-service lua.cutover_page if { var(txn.maint) -m str page held-page }")
-	// The pool: the range the draw falls in, or the sticky key's hash.
-	r := files.ranges()
-	line("  http-request set-var(txn.pool) rand(%d),map_int(%s,none)", routeScale, r)
-	if c.StickyCookie != "" {
-		line("  http-request set-var(txn.pool) req.cook(%s),xxh32,mod(%d),map_int(%s,none) if { req.cook(%s) -m found }", c.StickyCookie, routeScale, r, c.StickyCookie)
-	}
-	if c.StickyHeader != "" {
-		line("  http-request set-var(txn.pool) req.hdr(%s),xxh32,mod(%d),map_int(%s,none) if { req.hdr(%s) -m found }", c.StickyHeader, routeScale, r, c.StickyHeader)
-	}
+	renderDraw(line, c, files)
 	if c.forcing() {
 		for _, name := range names {
 			line("  use_backend %s if { var(txn.forced) -m int eq 1 } { var(txn.force_pool) -m str %s }", forcedBackendName(name), name)
@@ -220,17 +212,7 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	if c.holding() {
 		upIn = heldBackendName
 	}
-	for _, name := range names {
-		line("  use_backend %s if { var(txn.pool) -m str %s } { nbsrv(%s) gt 0 }", backendName(name), name, upIn(name))
-	}
-	// The chosen pool has no server up: the pools with weight first, then any.
-	m := files.weights()
-	for _, name := range names {
-		line("  use_backend %s if { str(weight:%s),map_str_int(%s,0) gt 0 } { nbsrv(%s) gt 0 }", backendName(name), name, m, upIn(name))
-	}
-	for _, name := range names {
-		line("  use_backend %s if { nbsrv(%s) gt 0 }", backendName(name), upIn(name))
-	}
+	renderPoolChoice(line, names, files, backendName, func(name string) string { return fmt.Sprintf("{ nbsrv(%s) gt 0 }", upIn(name)) })
 	// Nothing up anywhere (or a process finishing its last requests after a reload): the pool the request drew.
 	for _, name := range names {
 		line("  use_backend %s if { var(txn.pool) -m str %s }", backendName(name), name)
@@ -251,6 +233,34 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	line("backend nothing_up")
 	line("  http-request return status 503 content-type text/plain string \"no upstream available\\n\"")
 	return b.String()
+}
+
+// renderDraw writes the rules that set the request's pool: the range its draw falls in, or its sticky key's hash.
+func renderDraw(line func(string, ...any), c *Config, files haproxyFiles) {
+	r := files.ranges()
+	line("  http-request set-var(txn.pool) rand(%d),map_int(%s,none)", routeScale, r)
+	if c.StickyCookie != "" {
+		line("  http-request set-var(txn.pool) req.cook(%s),xxh32,mod(%d),map_int(%s,none) if { req.cook(%s) -m found }", c.StickyCookie, routeScale, r, c.StickyCookie)
+	}
+	if c.StickyHeader != "" {
+		line("  http-request set-var(txn.pool) req.hdr(%s),xxh32,mod(%d),map_int(%s,none) if { req.hdr(%s) -m found }", c.StickyHeader, routeScale, r, c.StickyHeader)
+	}
+}
+
+// renderPoolChoice writes the rules that send a request to a pool's backend
+// (backend names it): the drawn pool when it is up (up is its condition),
+// else the pools with weight that are, then any that is.
+func renderPoolChoice(line func(string, ...any), names []string, files haproxyFiles, backend, up func(string) string) {
+	for _, name := range names {
+		line("  use_backend %s if { var(txn.pool) -m str %s } %s", backend(name), name, up(name))
+	}
+	m := files.weights()
+	for _, name := range names {
+		line("  use_backend %s if { str(weight:%s),map_str_int(%s,0) gt 0 } %s", backend(name), name, m, up(name))
+	}
+	for _, name := range names {
+		line("  use_backend %s if %s", backend(name), up(name))
+	}
 }
 
 // renderRedirect writes the plain HTTP frontend that sends every request to

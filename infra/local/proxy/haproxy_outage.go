@@ -43,29 +43,12 @@ func renderHoldFrontend(b *strings.Builder, c *Config, files haproxyFiles) {
 	// The request arrives as the balancer's frontend passed it on: its headers are set already.
 	line("  option forwardfor if-none")
 	line("  http-request lua.cutover_outage_hold")
-	r := files.ranges()
-	line("  http-request set-var(txn.pool) rand(%d),map_int(%s,none)", routeScale, r)
-	if c.StickyCookie != "" {
-		line("  http-request set-var(txn.pool) req.cook(%s),xxh32,mod(%d),map_int(%s,none) if { req.cook(%s) -m found }", c.StickyCookie, routeScale, r, c.StickyCookie)
-	}
-	if c.StickyHeader != "" {
-		line("  http-request set-var(txn.pool) req.hdr(%s),xxh32,mod(%d),map_int(%s,none) if { req.hdr(%s) -m found }", c.StickyHeader, routeScale, r, c.StickyHeader)
-	}
+	renderDraw(line, c, files)
 	// The pools the Lua action found back, in preference to the others.
 	names := c.poolNames()
-	up := func(name string) string {
+	renderPoolChoice(line, names, files, heldBackendName, func(name string) string {
 		return fmt.Sprintf("{ var(txn.back_%d) -m bool } { nbsrv(%s) gt 0 }", slices.Index(names, name), heldBackendName(name))
-	}
-	for _, name := range names {
-		line("  use_backend %s if { var(txn.pool) -m str %s } %s", heldBackendName(name), name, up(name))
-	}
-	m := files.weights()
-	for _, name := range names {
-		line("  use_backend %s if { str(weight:%s),map_str_int(%s,0) gt 0 } %s", heldBackendName(name), name, m, up(name))
-	}
-	for _, name := range names {
-		line("  use_backend %s if %s", heldBackendName(name), up(name))
-	}
+	})
 	// Nothing came back within the hold.
 	line("  default_backend nothing_up")
 }

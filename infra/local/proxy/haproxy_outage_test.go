@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -91,36 +90,22 @@ func TestHAProxyHoldsRequestsWhileEveryInstanceIsDownAndCountsEachOnce(t *testin
 	var base int
 	b.waitShowing(func() bool { base = scraped(b.admin("/metrics"), series); return base >= 1 }, "/metrics")
 
-	var ok, failed atomic.Int64
-	var mu sync.Mutex
-	var errs []string
-	stop := clients(4, func() {
-		if status, body := b.get(nil); status == 200 {
-			ok.Add(1)
-		} else {
-			failed.Add(1)
-			mu.Lock()
-			errs = append(errs, fmt.Sprintf("%d %s", status, body))
-			mu.Unlock()
-		}
-	})
-	waitFor(t, func() bool { return ok.Load() > 200 })
+	l := loadThrough(b)
+	waitFor(t, func() bool { return l.ok.Load() > 200 })
 	// Both instances stop at once, stay down long enough for their checks to fail, then come back.
 	a.stop()
 	b2.stop()
 	time.Sleep(600 * time.Millisecond)
-	during := ok.Load()
+	during := l.ok.Load()
 	a.start()
 	b2.start()
-	waitFor(t, func() bool { return ok.Load() > during+200 })
-	stop()
-	if failed.Load() != 0 {
-		t.Fatalf("%d requests failed: %v", failed.Load(), errs[:min(len(errs), 5)])
-	}
+	waitFor(t, func() bool { return l.ok.Load() > during+200 })
+	l.stop()
+	l.expectNoneFailed(t)
 	// Each request counted once, in its pool's series; the held ones also as held, and answered.
 	b.waitShowing(func() bool {
 		m := b.admin("/metrics")
-		return scraped(m, series)-base == int(ok.Load()) && scraped(m, "cutover_proxy_outage_holds_total") > 0 &&
+		return scraped(m, series)-base == int(l.ok.Load()) && scraped(m, "cutover_proxy_outage_holds_total") > 0 &&
 			scraped(m, "cutover_proxy_outage_holds_answered_total") == scraped(m, "cutover_proxy_outage_holds_total")
 	}, "/metrics")
 }

@@ -288,37 +288,54 @@ func clients(n int, request func()) (stop func()) {
 	}
 }
 
+// throughLoad is 4 clients sending requests through the balancer, counting those answered and those that failed.
+type throughLoad struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	errs       []string
+	stop       func()
+}
+
+func loadThrough(b *haproxyBalancer) *throughLoad {
+	l := &throughLoad{}
+	l.stop = clients(4, func() {
+		if status, body := b.get(nil); status == 200 {
+			l.ok.Add(1)
+		} else {
+			l.failed.Add(1)
+			l.mu.Lock()
+			l.errs = append(l.errs, fmt.Sprintf("%d %s", status, body))
+			l.mu.Unlock()
+		}
+	})
+	return l
+}
+
+// expectNoneFailed fails the test with the first failures, once the load has stopped.
+func (l *throughLoad) expectNoneFailed(t *testing.T) {
+	t.Helper()
+	if n := l.failed.Load(); n != 0 {
+		t.Fatalf("%d requests failed: %v", n, l.errs[:min(len(l.errs), 5)])
+	}
+}
+
 func TestHAProxySkipsADeadEndpointAndChangesEndpointsInPlaceUnderLoad(t *testing.T) {
 	b := startHAProxyBalancer(t, &Config{
 		HealthCheck: HealthCheck{IntervalMs: 200, TimeoutMs: 500},
 		Pools:       map[string]Pool{"blue": {Weight: 100, Endpoints: []string{deadAddr(t), upstream(t, "a")}}},
 	})
-	var ok, failed atomic.Int64
-	var mu sync.Mutex
-	var errs []string
-	stop := clients(4, func() {
-		if status, body := b.get(nil); status == 200 {
-			ok.Add(1)
-		} else {
-			failed.Add(1)
-			mu.Lock()
-			errs = append(errs, fmt.Sprintf("%d %s", status, body))
-			mu.Unlock()
-		}
-	})
-	waitFor(t, func() bool { return ok.Load() > 200 })
+	l := loadThrough(b)
+	waitFor(t, func() bool { return l.ok.Load() > 200 })
 	// A new endpoint, the dead one and the old one gone: servers added and removed through the
 	// runtime API, the same haproxy serving throughout (a reload would close idle client connections).
 	before := b.haproxyPids()
 	b.cfg.Pools["blue"] = Pool{Weight: 100, Endpoints: []string{upstream(t, "b")}}
 	b.apply()
 	waitFor(t, func() bool { _, body := b.get(nil); return body == "b" })
-	n := ok.Load()
-	waitFor(t, func() bool { return ok.Load() > n+200 })
-	stop()
-	if failed.Load() != 0 {
-		t.Fatalf("%d requests failed: %v", failed.Load(), errs[:min(len(errs), 5)])
-	}
+	n := l.ok.Load()
+	waitFor(t, func() bool { return l.ok.Load() > n+200 })
+	l.stop()
+	l.expectNoneFailed(t)
 	if after := b.haproxyPids(); len(after) != 1 || after[0] != before[0] {
 		t.Fatalf("an endpoint change restarted haproxy: %v, then %v", before, after)
 	}
