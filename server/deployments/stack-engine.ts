@@ -71,6 +71,12 @@ export interface StackEngine {
    * backend keeps them on this machine; returns what it mended.
    */
   mendInterruptedWrites?(): string[];
+  /**
+   * Whether engine work waits for room now (every slot taken, or operations
+   * queued): bookkeeping that can wait, such as recording direct traffic
+   * changes in the traffic stack, is left for a quieter moment.
+   */
+  busy?(): boolean;
 }
 
 /** The operation's options with `point` fired once the engine is at work on its first resource. */

@@ -3,6 +3,8 @@
 // the replica's engine slots first. Destroys and traffic-stack operations
 // (what a rollback, a retirement and a traffic change do) are urgent and
 // go before new fleets; the rest is served round-robin across environments.
+// Bookkeeping asks whether the engine is busy first and waits for a quiet
+// moment, so it never takes a slot a deployment waits for.
 // A wait shows in the operation's events (`engine:waiting`, then
 // `engine:slot_granted`), so a deployment says why it is not moving.
 import type { StackProgram } from "../../infra/programs";
@@ -58,6 +60,11 @@ export class BoundedEngine implements StackEngine {
 
   repair(stackName: string): Promise<StackRepair> {
     return this.inner.repair(stackName);
+  }
+
+  busy(): boolean {
+    const { running, waiting, limit } = this.slots.load;
+    return waiting > 0 || running >= limit;
   }
 
   killOrphanedProcesses(): number[] {

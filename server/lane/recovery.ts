@@ -118,7 +118,9 @@ export class EnvironmentReconciler {
     }
     if (!next) {
       if (!env.trafficUnrecorded) return false;
-      // Idle: the traffic stack's state catches up with the changes made on the balancer directly.
+      // Idle: the traffic stack's state catches up with the changes made on the balancer directly,
+      // once no engine work waits for a slot (the poll for pending work comes back meanwhile).
+      if (this.deps.engine.busy?.()) return false;
       await this.deps.traffic.record(env).catch((err) => this.deps.logger.warn({ environment: name, err: describeError(err) }, "could not record the traffic in the traffic stack"));
       return (await environments.get(name))?.trafficUnrecorded === undefined;
     }
