@@ -486,6 +486,13 @@ describe("every mutating route and chat command, each caller kind, role and scop
     { name: "schedule deploy", least: "deployer", call: (w) => as(w)("POST", "/v1/environments/alpha/schedules", { kind: "deploy", cron: "0 3 1 1 *", deployment: { version: "s1" } }) },
     { name: "schedule destroy", least: "admin", call: (w) => as(w)("POST", "/v1/environments/alpha/schedules", { kind: "destroy", cron: "0 3 1 1 *" }) },
     { name: "set a flag", least: "deployer", call: (w) => as(w)("PUT", `/v1/environments/alpha/flags/t-${w}`, { enabled: false, variants: { on: true, off: false }, defaultVariant: "off" }) },
+    { name: "maintenance on, holding requests", least: "deployer", call: (w) => as(w)("POST", "/v1/environments/alpha/maintenance", { mode: "hold", holdTimeout: "1s" }) },
+    { name: "maintenance off", least: "deployer", call: (w) => as(w)("DELETE", "/v1/environments/alpha/maintenance") },
+    {
+      name: "create an HAProxy environment that holds through outages",
+      least: "admin",
+      call: async (w) => as(w)("POST", "/v1/environments", await environmentSpec(`alpha-held-${w}`, mark, { local: { listenPort: 0, dataPlane: "haproxy", holdWhenUnavailable: "5s" } })),
+    },
     { name: "delete an environment", least: "admin", call: (w) => as(w)("DELETE", "/v1/environments/alpha-absent") },
     { name: "create a token", least: "admin", call: (w) => as(w)("POST", "/v1/tokens", { name: `t-${w}`, role: "viewer", environments: ["alpha"] }) },
     { name: "link a chat user", least: "admin", call: (w) => as(w)("POST", "/v1/chatops/identities", { provider: "slack", team: "TT", user: `U${w}`, role: "viewer", environments: ["alpha"] }) },
