@@ -22,9 +22,7 @@ describe("recording direct traffic changes", () => {
     server = await startServer({ env: { CUTOVER_ENGINE_CONCURRENCY: "1", CUTOVER_WORK_POLL_INTERVAL: "200ms" } });
   });
 
-  afterAll(async () => {
-    await server?.terminate();
-  });
+  afterAll(() => server?.stop());
 
   it("waits while a deployment waits for the engine, then records", async () => {
     const mark = uniqueMark();
