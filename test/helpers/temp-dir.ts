@@ -5,8 +5,17 @@ import os from "node:os";
 import path from "node:path";
 import { reachableNodeFirstOnPath, runnable } from "./runnable";
 
+/**
+ * A new directory under the OS temp dir. It is noted in the test file's
+ * global `__cutoverTempDirs`: whatever still runs with one of them in its
+ * command line or environment once the file has ended is an orphan (see
+ * test/helpers/test-environment.ts).
+ */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(path.join(os.tmpdir(), `cutover-${prefix}-`));
+  const dir = mkdtempSync(path.join(os.tmpdir(), `cutover-${prefix}-`));
+  const g = globalThis as { __cutoverTempDirs?: string[] };
+  (g.__cutoverTempDirs ??= []).push(dir);
+  return dir;
 }
 
 export const fixtureApp = runnable("test/fixtures/app.js");
