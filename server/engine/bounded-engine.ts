@@ -1,10 +1,11 @@
 // The engine as the domain gets it: every operation that starts Pulumi's
 // CLI and providers (up, destroy, refresh, a refreshed read) takes one of
-// the replica's engine slots first. Destroys and traffic-stack operations
-// (what a rollback, a retirement and a traffic change do) are urgent and
-// go before new fleets; the rest is served round-robin across environments.
-// Bookkeeping asks whether the engine is busy first and waits for a quiet
-// moment, so it never takes a slot a deployment waits for.
+// the replica's engine slots first. Destroys, traffic-stack updates and
+// refreshed reads of the traffic stack (what a rollback, a retirement and a
+// traffic change do) are urgent and go before new fleets; the rest (new
+// fleets, refreshes) is served round-robin across environments. Bookkeeping
+// asks whether the engine is busy first and waits for a quiet moment, so
+// it never takes a slot a deployment waits for.
 // A wait shows in the operation's events (`engine:waiting`, then
 // `engine:slot_granted`), so a deployment says why it is not moving.
 import type { StackProgram } from "../../infra/programs";
@@ -31,8 +32,9 @@ export class BoundedEngine implements StackEngine {
     return this.bounded(stackName, "urgent", opts, () => this.inner.destroy(stackName, program, opts));
   }
 
+  /** A refresh changes nothing at the target (a drift check, the record of direct changes): it waits with new fleets. */
   refresh(stackName: string, opts: OperationOptions = {}): Promise<RefreshChanges> {
-    return this.bounded(stackName, stackParts(stackName).traffic ? "urgent" : "normal", opts, () => this.inner.refresh(stackName, opts));
+    return this.bounded(stackName, "normal", opts, () => this.inner.refresh(stackName, opts));
   }
 
   preview(stackName: string, program: StackProgram, opts: OperationOptions = {}): Promise<ResourceChange[]> {

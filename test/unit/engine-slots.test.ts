@@ -64,6 +64,49 @@ describe("engine slots", () => {
     await Promise.all(ops);
   });
 
+  it("keeps a refresh of a traffic stack (a drift check, a record) in line with new fleets, behind a rollback's destroy and a traffic change", async () => {
+    const { engine, started, done } = controllable();
+    const bounded = new BoundedEngine(engine, new EngineSlots(1));
+    const ops = [bounded.up("a.blue", program), bounded.refresh("b.traffic"), bounded.up("c.green", program), bounded.destroy("d.green", program), bounded.up("e.traffic", program)];
+    await tick();
+    const order: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const label = started[started.length - 1];
+      order.push(label);
+      done(label);
+      await tick();
+      await tick();
+    }
+    await Promise.all(ops);
+    expect(order).toEqual(["up a.blue", "destroy d.green", "up e.traffic", "refresh b.traffic", "up c.green"]);
+  });
+
+  it("is busy while every slot is taken or an operation waits, and only then", async () => {
+    const { engine, done } = controllable();
+    const bounded = new BoundedEngine(engine, new EngineSlots(2));
+    expect(bounded.busy()).toBe(false);
+    const first = bounded.up("a.blue", program);
+    await tick();
+    expect(bounded.busy()).toBe(false);
+    const second = bounded.up("b.blue", program);
+    await tick();
+    expect(bounded.busy()).toBe(true);
+    const third = bounded.up("c.blue", program);
+    await tick();
+    expect(bounded.slots.load).toEqual({ running: 2, waiting: 1, limit: 2 });
+    expect(bounded.busy()).toBe(true);
+    done("up a.blue");
+    await first;
+    await tick();
+    expect(bounded.busy()).toBe(true);
+    done("up b.blue");
+    await second;
+    await tick();
+    expect(bounded.busy()).toBe(false);
+    done("up c.blue");
+    await third;
+  });
+
   it("serves environments in turn, so one environment's burst cannot starve another", async () => {
     const { engine, started, done } = controllable();
     const bounded = new BoundedEngine(engine, new EngineSlots(1));
