@@ -31,6 +31,21 @@ function controllable() {
 const program = EMPTY_PROGRAM;
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** With one slot: finishes each operation as it starts, and gives the order they started in. */
+async function finishInTurn(started: string[], done: (label: string) => void, ops: Promise<unknown>[]): Promise<string[]> {
+  await tick();
+  const order: string[] = [];
+  for (let i = 0; i < ops.length; i++) {
+    const label = started[started.length - 1];
+    order.push(label);
+    done(label);
+    await tick();
+    await tick();
+  }
+  await Promise.all(ops);
+  return order;
+}
+
 describe("engine slots", () => {
   it("runs at most the limit at once; the rest wait their turn", async () => {
     const { engine, started, done } = controllable();
@@ -68,16 +83,7 @@ describe("engine slots", () => {
     const { engine, started, done } = controllable();
     const bounded = new BoundedEngine(engine, new EngineSlots(1));
     const ops = [bounded.up("a.blue", program), bounded.refresh("b.traffic"), bounded.up("c.green", program), bounded.destroy("d.green", program), bounded.up("e.traffic", program)];
-    await tick();
-    const order: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      const label = started[started.length - 1];
-      order.push(label);
-      done(label);
-      await tick();
-      await tick();
-    }
-    await Promise.all(ops);
+    const order = await finishInTurn(started, done, ops);
     expect(order).toEqual(["up a.blue", "destroy d.green", "up e.traffic", "refresh b.traffic", "up c.green"]);
   });
 
@@ -117,16 +123,7 @@ describe("engine slots", () => {
       bounded.up("quiet.blue", program),
       bounded.up("other.blue", program),
     ];
-    await tick();
-    const order: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      const label = started[started.length - 1];
-      order.push(label);
-      done(label);
-      await tick();
-      await tick();
-    }
-    await Promise.all(ops);
+    const order = await finishInTurn(started, done, ops);
     expect(order).toEqual(["up busy.blue", "up other.blue", "up quiet.blue", "refresh busy.blue", "refresh busy.green"]);
   });
 
