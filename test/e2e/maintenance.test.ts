@@ -109,6 +109,9 @@ describe.each([
     const answers = await Promise.all(held);
     expect(answers.map((a) => a.status)).toEqual(Array(20).fill(200));
     expect(new Set(answers.map(versionOf))).toEqual(new Set(["v2"]));
+    // HAProxy's counts come from its log lines, read a moment after the answers: the count reaches 20, and stays there.
+    await waitFor("20 released requests to be counted", async () => /^cutover_proxy_released_requests_total 20$/m.test((await request(metricsUrl)).body), 5000, 20);
+    await new Promise((r) => setTimeout(r, 200));
     expect((await request(metricsUrl)).body).toMatch(/^cutover_proxy_released_requests_total 20$/m);
   });
 
