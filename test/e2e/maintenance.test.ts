@@ -6,38 +6,15 @@
 // takes it or just after), the balancer's process killed while it holds
 // requests, and what each caller may do.
 import { readFileSync } from "node:fs";
-import http from "node:http";
 import path from "node:path";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
-import { request } from "../helpers/http";
+import { ask, request, type Answer } from "../helpers/http";
 import { startLoad } from "../helpers/load";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
 
 const HEADER = "x-cutover-pool";
-
-interface Answer {
-  status: number;
-  body: string;
-  retryAfter?: string;
-  ms: number;
-}
-
-function ask(url: string, headers: Record<string, string> = {}): Promise<Answer> {
-  const start = Date.now();
-  return new Promise((resolve) => {
-    // A connection of its own: an idle kept-alive one may belong to a balancer process killed a moment ago.
-    const req = http.get(url, { headers, timeout: 60_000, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers["retry-after"] as string | undefined, ms: Date.now() - start }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => resolve({ status: -1, body: e.message, ms: Date.now() - start }));
-  });
-}
 
 const versionOf = (a: Answer) => (a.status === 200 ? (JSON.parse(a.body) as { version: string }).version : undefined);
 

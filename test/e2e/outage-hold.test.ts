@@ -4,34 +4,14 @@
 // once one is back, so under load no request fails. A balancer process
 // killed while it holds loses what it held; the one that takes over holds
 // from its first request.
-import http from "node:http";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { environmentSpec, uniqueMark } from "../helpers/environments";
-import { request } from "../helpers/http";
+import { ask, request } from "../helpers/http";
 import { startLoad } from "../helpers/load";
 import { killAndAwaitGone, parentOf, processesWith } from "../helpers/processes";
 import { startServer, waitForDeployment, waitForEnvironment, type RunningServer } from "../helpers/server";
 import { waitFor } from "../helpers/wait-for";
-
-interface Answer {
-  status: number;
-  body: string;
-}
-
-/** One GET on a connection of its own: the status (-1 for an error) and the body. */
-function ask(url: string): Promise<Answer> {
-  return new Promise((resolve) => {
-    const req = http.get(url, { timeout: 90_000, agent: false }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.on("error", (e) => resolve({ status: -1, body: e.message }));
-  });
-}
 
 // Both data planes: cutover-proxy waits for an instance itself; HAProxy marks each refusing
 // instance down and sends the request to its backup, a frontend where it waits.

@@ -30,3 +30,30 @@ export async function firstAnswerAfter(url: string, since: number, withinMs = 50
   }
   return { ms: Infinity, body: "" };
 }
+
+/** What one GET came to: the status (-1 when it failed, the body then its error), its `Retry-After`, and how long it took. */
+export interface Answer {
+  status: number;
+  body: string;
+  retryAfter?: string;
+  ms: number;
+}
+
+/**
+ * One GET on a connection of its own (an idle kept-alive one may belong to
+ * a balancer process killed a moment ago), never rejected: a failure is
+ * status -1, so requests in flight through a fault can be counted.
+ */
+export function ask(url: string, headers: Record<string, string> = {}, timeoutMs = 90_000): Promise<Answer> {
+  const start = Date.now();
+  return new Promise((resolve) => {
+    const req = http.get(url, { headers, timeout: timeoutMs, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, retryAfter: res.headers["retry-after"] as string | undefined, ms: Date.now() - start }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", (e) => resolve({ status: -1, body: e.message, ms: Date.now() - start }));
+  });
+}

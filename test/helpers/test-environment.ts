@@ -4,53 +4,40 @@
 // process), known by one of the file's temporary directories in its command
 // line or environment, must be gone. One still there a while later is
 // killed, so it cannot weigh on the files after, and the file fails with it.
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { TestEnvironment } from "jest-environment-node";
+import { childrenOf, processesWith } from "./processes";
+
+const GRACE_MS = 15_000;
 
 interface Leftover {
   pid: number;
   command: string;
 }
 
-const GRACE_MS = 15_000;
-
 function leftovers(dirs: string[]): Leftover[] {
-  const found: Leftover[] = [];
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8");
-      const environ = readFileSync(`/proc/${entry}/environ`, "utf8");
-      if (dirs.some((d) => cmdline.includes(d) || environ.includes(d))) found.push({ pid: Number(entry), command: cmdline.split("\0").join(" ").trim().slice(0, 240) });
-    } catch {
-      // gone while we looked
-    }
+  return dirs
+    .flatMap((d) => processesWith(d))
+    .filter((pid, i, all) => pid !== process.pid && all.indexOf(pid) === i)
+    .map((pid) => ({ pid, command: commandOf(pid) }));
+}
+
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim().slice(0, 240);
+  } catch {
+    return "(gone)";
   }
-  return found;
 }
 
 /** Every process below these, children first found, then theirs. */
 function descendants(pids: number[]): number[] {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch {
-      // gone while we looked
-    }
-  }
   const found: number[] = [];
-  const seen = new Set(pids);
   for (let i = 0, queue = [...pids]; i < queue.length; i++) {
-    for (const [pid, parent] of parents) {
-      if (parent === queue[i] && !seen.has(pid)) {
-        seen.add(pid);
-        found.push(pid);
-        queue.push(pid);
+    for (const child of childrenOf(queue[i])) {
+      if (!queue.includes(child)) {
+        found.push(child);
+        queue.push(child);
       }
     }
   }

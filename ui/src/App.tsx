@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, ApiError, atLeast, closeChanges, connection, limits, openChanges, setCsrf, type Session } from "./api";
+import { api, atLeast, closeChanges, connection, limits, openChanges, setCsrf, type Session } from "./api";
 import { linkProps, usePath } from "./router";
 import { SignIn } from "./views/SignIn";
 import { Waiting } from "./views/Waiting";
@@ -111,25 +111,5 @@ function LiveBadge() {
     <span className={live ? "badge ok" : "badge warn"} role="status" data-testid="live">
       {live ? "live" : "reconnecting"}
     </span>
-  );
-}
-
-/** What came of an action, beside its button: said politely, or as an alert when it failed. */
-export function ActionNote({ note }: { note?: { text: string; error: boolean } }) {
-  if (!note) return null;
-  return (
-    <span className={note.error ? "error" : "ok"} role={note.error ? "alert" : "status"}>
-      {" "}
-      {note.text}
-    </span>
-  );
-}
-
-export function ErrorNote({ error }: { error?: ApiError }) {
-  if (!error) return null;
-  return (
-    <p className="error" role="alert">
-      {error.message} <code>{error.code}</code>
-    </p>
   );
 }

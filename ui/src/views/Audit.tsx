@@ -2,7 +2,7 @@
 // environment, caller kind and action, a page at a time.
 import { useState } from "react";
 import { api, useLive, type Session } from "../api";
-import { ErrorNote } from "../App";
+import { ErrorNote } from "../notes";
 import type { AuditEntry } from "../types";
 
 export function Audit(_: { session: Session }) {

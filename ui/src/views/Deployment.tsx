@@ -3,7 +3,7 @@
 // what Cutover did about it. Live: its events stream in as they happen.
 import { useEffect, useState } from "react";
 import { api, onChange, useLive, type Session } from "../api";
-import { ErrorNote } from "../App";
+import { ErrorNote } from "../notes";
 import { duration, weightsText } from "../format";
 import type { Deployment, DeploymentEvent } from "../types";
 import { Decisions } from "./Decisions";

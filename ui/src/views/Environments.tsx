@@ -3,7 +3,7 @@
 // by name. A deployer turns maintenance on (asked to confirm) and off.
 import { useEffect, useState } from "react";
 import { api, ApiError, atLeast, useLive, type Session } from "../api";
-import { ActionNote, ErrorNote } from "../App";
+import { ActionNote, ErrorNote } from "../notes";
 import { ago, weightsText } from "../format";
 import { linkProps } from "../router";
 import type { Deployment, Environment } from "../types";

@@ -2,7 +2,7 @@
 // to confirm), each flag's history and its ramps with their measurements.
 import { useState } from "react";
 import { api, ApiError, atLeast, useLive, type Session } from "../api";
-import { ActionNote, ErrorNote } from "../App";
+import { ActionNote, ErrorNote } from "../notes";
 import { ago } from "../format";
 import type { Environment, Flag, FlagChange, FlagRamp } from "../types";
 

@@ -1,7 +1,7 @@
 // Schedules of every environment the caller can see: what each does,
 // when it runs next, and how its last runs went.
 import { api, useLive, type Session } from "../api";
-import { ErrorNote } from "../App";
+import { ErrorNote } from "../notes";
 import { ago } from "../format";
 import { linkProps } from "../router";
 import type { Environment, Schedule, ScheduleRun } from "../types";

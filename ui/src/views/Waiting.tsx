@@ -1,7 +1,7 @@
 // What waits on a person, first: manual gates and approvals, paused
 // canaries, and anything queued or waiting longer than expected.
 import { api, atLeast, limits, useLive, type Session } from "../api";
-import { ErrorNote } from "../App";
+import { ErrorNote } from "../notes";
 import { ago } from "../format";
 import { linkProps } from "../router";
 import type { Deployment } from "../types";
