@@ -6,7 +6,8 @@
 // that stay on a growing pool, the keyed force header (never seen by the
 // instance), WebSocket upgrades, 1 MiB bodies, a killed instance skipped
 // without a failed request, the per-version metrics the analysis reads,
-// and the data-plane process killed under load, back within a second.
+// the data-plane process killed under load, back within a second, and a
+// forced request answered by its own pool or not at all.
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -14,7 +15,7 @@ import { applyBalancerRouting, readBalancerRouting, startBalancer, stopBalancer,
 import { resolveToolchain } from "../../server/engine/toolchain";
 import { firstAnswerAfter, request } from "../helpers/http";
 import { startLoad } from "../helpers/load";
-import { haproxyIn } from "../helpers/processes";
+import { haproxyIn, isRunning } from "../helpers/processes";
 import { fixtureApp, tempDir } from "../helpers/temp-dir";
 import { waitFor } from "../helpers/wait-for";
 
@@ -214,5 +215,20 @@ describe.each(["cutover-proxy", "haproxy"])("the %s data plane", (plane) => {
       expect(result.failed).toBeLessThanOrEqual(4);
       expect([...result.byBody.keys()]).toEqual(["v2"]);
     }
+  });
+  it("answers a forced request from its own pool or not at all", async () => {
+    // Blue takes every routed request; the forced pool's instances all die.
+    await weigh(100, 0);
+    expect(await draw(5, { [HEADER]: `green:${KEY}` })).toEqual({ v2: 5 });
+    const dying = instances.slice(2).map((i) => i.child.pid!);
+    for (const i of instances.slice(2)) i.child.kill("SIGKILL");
+    await waitFor("the forced pool's instances to be gone", () => !dying.some(isRunning));
+    // An error status, or (HAProxy, at times the first) the connection closed with no answer: never blue's.
+    const forced = new Set<string>();
+    for (let i = 0; i < 10; i++) forced.add(await request(`${url}/`, { headers: { [HEADER]: `green:${KEY}` } }).then((r) => (r.status === 200 ? versionOf(r.body) : "error status"), () => "no answer"));
+    expect([...forced].filter((f) => f !== "error status" && f !== "no answer")).toEqual([]);
+    expect(forced.has("error status")).toBe(true);
+    // Routed requests are not touched.
+    expect(await draw(10)).toEqual({ v1: 10 });
   });
 });

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -88,11 +89,14 @@ func renderRanges(c *Config) string {
 	return b.String()
 }
 
-// renderWeightMap is each pool's weight: read back for the journal, and the pools a request passes to when its own has no server up.
+// renderWeightMap is each pool's weight (read back for the journal, and the
+// pools a request passes to when its own has no server up) and its count
+// of instances (a pool without any is forced to by no request).
 func renderWeightMap(c *Config) string {
 	var b strings.Builder
 	for _, name := range c.poolNames() {
 		fmt.Fprintf(&b, "weight:%s %d\n", name, c.Pools[name].Weight)
+		fmt.Fprintf(&b, "endpoints:%s %d\n", name, len(c.Pools[name].Endpoints))
 	}
 	return b.String()
 }
@@ -110,7 +114,9 @@ func poolBackends(c *Config, pool string) []string {
 		backends = append(backends, forcedBackendName(pool))
 	}
 	if c.holding() {
-		backends = append(backends, heldBackendName(pool))
+		for _, b := range backends {
+			backends = append(backends, heldBackendName(b))
+		}
 	}
 	return backends
 }
@@ -188,8 +194,10 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 		line("  http-request set-var(txn.force_pool) req.hdr(%s),field(1,:) if force_key", c.ForceHeader)
 		// The header carries the key: the instance never sees it, keyed or not.
 		line("  http-request del-header %s", c.ForceHeader)
+		// A pool with instances takes its forced requests, up by their checks or not: with the hold on
+		// they wait for one to come back, without it they fail, as they would on the own data path.
 		for _, name := range names {
-			line("  http-request set-var(txn.forced) int(1) if { var(txn.force_pool) -m str %s } { nbsrv(%s) gt 0 }", name, forcedBackendName(name))
+			line("  http-request set-var(txn.forced) int(1) if { var(txn.force_pool) -m str %s } { str(endpoints:%s),map_str_int(%s,0) gt 0 }", name, name, files.weights())
 		}
 	}
 	// Maintenance (haproxy_maintenance.go), before the pool is drawn: a request held is routed by the weights in force when it is let go.
@@ -210,7 +218,7 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	// backup counts as one when nothing else is up) the count of its held requests' backend.
 	upIn := backendName
 	if c.holding() {
-		upIn = heldBackendName
+		upIn = func(name string) string { return heldBackendName(backendName(name)) }
 	}
 	renderPoolChoice(line, names, files, backendName, func(name string) string { return fmt.Sprintf("{ nbsrv(%s) gt 0 }", upIn(name)) })
 	// Nothing up anywhere (or a process finishing its last requests after a reload): the pool the request drew.
@@ -301,7 +309,13 @@ func renderPoolBackend(b *strings.Builder, c *Config, backend string, endpoints 
 	for _, addr := range endpoints {
 		line("  server %s %s %s", names[addr], addr, serverOptions(c))
 	}
-	if c.holding() && strings.HasPrefix(backend, "pool_") {
-		line("  server %s unix@%s backup", holdServer, haproxyFiles{}.holdSocket())
+	if c.holding() {
+		// The last resort of a request no instance took: the frontend where it waits (haproxy_outage.go).
+		if strings.HasPrefix(backend, "pool_") {
+			line("  server %s unix@%s backup", holdServer, haproxyFiles{}.holdSocket())
+		}
+		if pool, ok := strings.CutPrefix(backend, "forced_"); ok {
+			line("  server %s unix@%s backup", holdServer, haproxyFiles{}.forcedHoldSocket(slices.Index(c.poolNames(), pool)))
+		}
 	}
 }

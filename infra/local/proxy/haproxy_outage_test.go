@@ -205,3 +205,60 @@ func TestHAProxyKilledWhileHoldingHoldsAgainFromItsStart(t *testing.T) {
 		}
 	}
 }
+
+// A forced request keeps the pool it names through an outage of that pool,
+// as on the own data path: it waits in its pool's hold for one of that
+// pool's instances (the other pool serves meanwhile), is counted once in
+// the pool's forced series, and a forced pool that stays down is a 503.
+func TestHAProxyHoldsAForcedRequestForItsOwnPool(t *testing.T) {
+	blue := newRestartable(t, "blue")
+	green, startGreen := laterUpstream(t, "green")
+	b := startHAProxyBalancer(t, &Config{
+		ForceHeader: "X-Cutover-Pool", ForceKey: "k", HoldWhenUnavailableMs: 10_000,
+		HealthCheck: HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+		Pools: map[string]Pool{
+			"blue":  {Weight: 100, Endpoints: []string{blue.addr}, Version: "v1"},
+			"green": {Weight: 0, Endpoints: []string{green}, Version: "v2"},
+		},
+	})
+	forced := map[string]string{"X-Cutover-Pool": "green:k"}
+	series := `cutover_proxy_forced_requests_total{pool="green",version="v2"}`
+	b.waitShowing(func() bool { return scraped(b.admin("/metrics"), series) == 0 }, "/metrics")
+	type reply struct {
+		status int
+		body   string
+		took   time.Duration
+	}
+	got := make(chan reply, 1)
+	asked := time.Now()
+	go func() {
+		status, body := b.get(forced)
+		got <- reply{status, body, time.Since(asked)}
+	}()
+	b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_outage_holds_total") == 1 }, "/metrics")
+	// Routed requests go on to blue meanwhile.
+	if status, body := b.get(nil); status != 200 || body != "blue" {
+		t.Fatalf("a routed request while green is down: %d %q", status, body)
+	}
+	startGreen()
+	if r := <-got; r.status != 200 || r.body != "green" {
+		t.Fatalf("forced to green through its outage, after %v: %d %q", r.took, r.status, r.body)
+	}
+	b.waitShowing(func() bool {
+		m := b.admin("/metrics")
+		return scraped(m, series) == 1 && scraped(m, "cutover_proxy_outage_holds_answered_total") == 1
+	}, "/metrics")
+
+	// Down for longer than the hold: a 503, never blue's answer.
+	short := startHAProxyBalancer(t, &Config{
+		ForceHeader: "X-Cutover-Pool", ForceKey: "k", HoldWhenUnavailableMs: 400,
+		HealthCheck: HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+		Pools: map[string]Pool{
+			"blue":  {Weight: 100, Endpoints: []string{blue.addr}},
+			"green": {Weight: 0, Endpoints: []string{deadAddr(t)}},
+		},
+	})
+	if status, body := short.get(forced); status != 503 || !strings.Contains(body, "no upstream available") {
+		t.Fatalf("forced to a pool down for longer than the hold: %d %q", status, body)
+	}
+}

@@ -43,7 +43,7 @@ func (p *proxy) holdThroughOutage(ctx *fasthttp.RequestCtx, r *router, pool *ups
 				pool, _ = r.pick(fastKeys{&ctx.Request.Header})
 			}
 		}
-		if pool == nil || !r.anyAvailable(time.Now().UnixNano()) {
+		if pool == nil || !r.anyAvailable(pool, forced, time.Now().UnixNano()) {
 			continue
 		}
 		ctx.Response.Reset()
@@ -57,9 +57,13 @@ func (p *proxy) holdThroughOutage(ctx *fasthttp.RequestCtx, r *router, pool *ups
 	return pool, err
 }
 
-// anyAvailable says whether routing has an endpoint to send a request to.
-func (r *router) anyAvailable(now int64) bool {
+// anyAvailable says whether routing has an endpoint to send a request to:
+// in any pool, or in its own for a forced one.
+func (r *router) anyAvailable(chosen *upstreamPool, forced bool, now int64) bool {
 	for _, p := range r.pools {
+		if forced && p != chosen {
+			continue
+		}
 		for _, s := range p.states {
 			if s.available(now) {
 				return true

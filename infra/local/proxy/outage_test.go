@@ -87,3 +87,25 @@ func TestAHeldRequestFollowsNewRouting(t *testing.T) {
 		t.Fatalf("after the switch: %+v", a)
 	}
 }
+
+// A forced request keeps the pool it names through an outage of that pool:
+// it waits for one of the pool's instances, though the other pool serves.
+func TestAForcedRequestWaitsForItsOwnPool(t *testing.T) {
+	addr, start := laterUpstream(t, "green")
+	cfg := &Config{ForceHeader: "X-Cutover-Pool", ForceKey: testForceKey, HoldWhenUnavailableMs: 5000, Pools: map[string]Pool{
+		"blue":  {Weight: 100, Endpoints: []string{upstream(t, "blue")}},
+		"green": {Weight: 0, Endpoints: []string{addr}},
+	}}
+	_, metrics, proxyAddr := serving(t, cfg)
+	go func() {
+		time.Sleep(400 * time.Millisecond)
+		start()
+	}()
+	a := ask(proxyAddr, map[string]string{"X-Cutover-Pool": "green:" + testForceKey})
+	if a.status != 200 || a.body != "green" || a.took < 300*time.Millisecond {
+		t.Fatalf("forced to green through its outage: %+v", a)
+	}
+	if held, answered := metrics.maintenance.outageHeld.Load(), metrics.maintenance.outageAnswered.Load(); held != 1 || answered != 1 {
+		t.Fatalf("held %d, answered %d", held, answered)
+	}
+}

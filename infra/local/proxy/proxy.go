@@ -101,7 +101,7 @@ func (p *proxy) forward(r *router, chosen *upstreamPool, forced bool, ctx *fasth
 	var err error
 	attempts := 0
 	repeatable := isBodilessRead(&ctx.Request)
-	r.attempts(chosen, time.Now().UnixNano(), func(pool *upstreamPool, i int) bool {
+	r.attempts(chosen, forced, time.Now().UnixNano(), func(pool *upstreamPool, i int) bool {
 		if attempts > 0 {
 			ctx.Response.Reset()
 		}

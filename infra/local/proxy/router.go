@@ -145,11 +145,13 @@ func (p *upstreamPool) start() uint64 {
 }
 
 // attempts walks the endpoints a request may try, in order: the chosen
-// pool's available endpoints round-robin, then those of the other pools
-// (pools with weight first), each endpoint once. When nothing is available
-// at all it falls back to every endpoint of the chosen pool, as Envoy's
-// panic mode does: trying beats refusing. visit returns false to stop.
-func (r *router) attempts(chosen *upstreamPool, now int64, visit func(p *upstreamPool, i int) bool) {
+// pool's available endpoints round-robin, then, unless the request was
+// forced to its pool, those of the other pools (pools with weight first),
+// each endpoint once: a forced request is answered by the version it named
+// or not at all. When nothing is available at all it falls back to every
+// endpoint of the chosen pool, as Envoy's panic mode does: trying beats
+// refusing. visit returns false to stop.
+func (r *router) attempts(chosen *upstreamPool, forced bool, now int64, visit func(p *upstreamPool, i int) bool) {
 	tried := false
 	walk := func(p *upstreamPool, start uint64, onlyAvailable bool) bool {
 		n := uint64(len(p.endpoints))
@@ -170,7 +172,7 @@ func (r *router) attempts(chosen *upstreamPool, now int64, visit func(p *upstrea
 	}
 	for _, weighted := range []bool{true, false} {
 		for _, p := range r.pools {
-			if p == chosen || (p.weight > 0) != weighted {
+			if forced || p == chosen || (p.weight > 0) != weighted {
 				continue
 			}
 			if !walk(p, p.next.Load(), true) {

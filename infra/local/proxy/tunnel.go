@@ -35,7 +35,7 @@ func isUpgrade(req *fasthttp.Request) bool {
 func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fasthttp.RequestCtx, start time.Time) {
 	var upstream net.Conn
 	pool := chosen
-	r.attempts(chosen, time.Now().UnixNano(), func(candidate *upstreamPool, i int) bool {
+	r.attempts(chosen, forced, time.Now().UnixNano(), func(candidate *upstreamPool, i int) bool {
 		conn, err := net.DialTimeout("tcp", candidate.endpoints[i], tunnelDialTimeout)
 		if err != nil {
 			if candidate.states[i].failed(err) {
