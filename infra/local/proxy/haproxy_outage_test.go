@@ -232,8 +232,15 @@ func TestHAProxyHoldsAForcedRequestForItsOwnPool(t *testing.T) {
 	got := make(chan reply, 1)
 	asked := time.Now()
 	go func() {
-		status, body := b.get(forced)
-		got <- reply{status, body, time.Since(asked)}
+		// Held for as long as the test takes to bring green up, on a busy machine too.
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		req.SetRequestURI("http://" + b.status.Listen + "/")
+		req.Header.Set("X-Cutover-Pool", "green:k")
+		if err := fasthttp.DoTimeout(req, resp, 60*time.Second); err != nil {
+			got <- reply{-1, err.Error(), time.Since(asked)}
+			return
+		}
+		got <- reply{resp.StatusCode(), string(resp.Body()), time.Since(asked)}
 	}()
 	b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_outage_holds_total") == 1 }, "/metrics")
 	// Routed requests go on to blue meanwhile.
