@@ -192,8 +192,10 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
     const eventLoop = await eventLoopDelay(server);
     const { polls, healthz, slack } = await polling.stop();
 
-    // RSS after the first round of this run's deployments and after all of them, both idle:
-    // the environments' first rounds (and the burst under polls above) are behind both readings.
+    // RSS after the first round of this run's deployments and after all of them, both idle, from a
+    // server started afresh: neither reading holds the heap the burst under polls above left behind.
+    await server.terminate();
+    server = await startServer({ dataDir, env: settings });
     let done = 0;
     let beforeMb = 0;
     let serverBeforeMb = 0;

@@ -113,12 +113,14 @@ func poolBackends(c *Config, pool string) []string {
 	if c.forcing() {
 		backends = append(backends, forcedBackendName(pool))
 	}
-	if c.holding() {
-		for _, b := range backends {
-			backends = append(backends, heldBackendName(b))
-		}
+	if !c.holding() {
+		return backends
 	}
-	return backends
+	held := make([]string, 0, len(backends))
+	for _, b := range backends {
+		held = append(held, heldBackendName(b))
+	}
+	return append(backends, held...)
 }
 
 // serverNames name each pool's endpoints for HAProxy: pool, then address, to name.

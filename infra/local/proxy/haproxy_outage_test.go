@@ -156,53 +156,79 @@ func TestHAProxyWithTheHoldOnAPoolDownFailsOverToTheOtherAtOnce(t *testing.T) {
 // haproxy killed while requests wait in the hold: they are lost with it (in
 // flight on its connections); the haproxy the worker starts holds the next
 // ones from its first request, and answers them once an instance is back.
+// A forced request waits for its own pool through the restart as well, the
+// other pool serving routed requests meanwhile.
 func TestHAProxyKilledWhileHoldingHoldsAgainFromItsStart(t *testing.T) {
-	a := newRestartable(t, "a")
-	b := startHAProxyBalancer(t, &Config{
-		HoldWhenUnavailableMs: 20_000,
-		HealthCheck:           HealthCheck{IntervalMs: 100, TimeoutMs: 200},
-		Pools:                 map[string]Pool{"blue": {Weight: 100, Endpoints: []string{a.addr}}},
-	})
-	a.stop()
-	// Each request on a connection of its own, never sent again by the client (fasthttp's would be).
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
-	results := func(n int) chan string {
-		ch := make(chan string, n)
-		for i := 0; i < n; i++ {
-			go func() {
-				resp, err := client.Get("http://" + b.status.Listen + "/")
-				if err != nil {
-					ch <- "-1 " + err.Error()
-					return
+	for _, forced := range []bool{false, true} {
+		t.Run(map[bool]string{false: "routed", true: "forced"}[forced], func(t *testing.T) {
+			down := newRestartable(t, "green")
+			cfg := &Config{
+				HoldWhenUnavailableMs: 20_000,
+				HealthCheck:           HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+				Pools:                 map[string]Pool{"green": {Weight: 100, Endpoints: []string{down.addr}}},
+			}
+			var headers map[string]string
+			if forced {
+				// Green, forced to, is the pool that is down; blue takes the routed requests.
+				cfg.ForceHeader, cfg.ForceKey = "X-Cutover-Pool", "k"
+				cfg.Pools = map[string]Pool{
+					"blue":  {Weight: 100, Endpoints: []string{newRestartable(t, "blue").addr}},
+					"green": {Weight: 0, Endpoints: []string{down.addr}},
 				}
-				body, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				ch <- fmt.Sprintf("%d %s", resp.StatusCode, body)
-			}()
-		}
-		return ch
-	}
-	lost := results(3)
-	b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_outage_holds_total") == 3 }, "/metrics")
-	pids := b.haproxyPids()
-	if len(pids) != 1 {
-		t.Fatalf("haproxy processes: %v", pids)
-	}
-	syscall.Kill(pids[0], syscall.SIGKILL)
-	for i := 0; i < 3; i++ {
-		if got := <-lost; !strings.HasPrefix(got, "-1 ") {
-			t.Fatalf("a request held by the killed haproxy: %q", got)
-		}
-	}
-	waitFor(t, func() bool { p := b.haproxyPids(); return len(p) == 1 && p[0] != pids[0] })
-	held := results(3)
-	// Counted across the restart: the 3 the killed one held, then the 3 the new one holds.
-	b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_outage_holds_total") == 6 }, "/metrics")
-	a.start()
-	for i := 0; i < 3; i++ {
-		if got := <-held; got != "200 a" {
-			t.Fatalf("a request held by the new haproxy: %q", got)
-		}
+				headers = map[string]string{"X-Cutover-Pool": "green:k"}
+			}
+			b := startHAProxyBalancer(t, cfg)
+			down.stop()
+			// Each request on a connection of its own, never sent again by the client (fasthttp's would be).
+			client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 30 * time.Second}
+			results := func(n int) chan string {
+				ch := make(chan string, n)
+				for i := 0; i < n; i++ {
+					go func() {
+						req, _ := http.NewRequest("GET", "http://"+b.status.Listen+"/", nil)
+						for k, v := range headers {
+							req.Header.Set(k, v)
+						}
+						resp, err := client.Do(req)
+						if err != nil {
+							ch <- "-1 " + err.Error()
+							return
+						}
+						body, _ := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						ch <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+					}()
+				}
+				return ch
+			}
+			lost := results(3)
+			b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_outage_holds_total") == 3 }, "/metrics")
+			pids := b.haproxyPids()
+			if len(pids) != 1 {
+				t.Fatalf("haproxy processes: %v", pids)
+			}
+			syscall.Kill(pids[0], syscall.SIGKILL)
+			for i := 0; i < 3; i++ {
+				if got := <-lost; !strings.HasPrefix(got, "-1 ") {
+					t.Fatalf("a request held by the killed haproxy: %q", got)
+				}
+			}
+			waitFor(t, func() bool { p := b.haproxyPids(); return len(p) == 1 && p[0] != pids[0] })
+			held := results(3)
+			// Counted across the restart: the 3 the killed one held, then the 3 the new one holds.
+			b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_outage_holds_total") == 6 }, "/metrics")
+			if forced {
+				if status, body := b.get(nil); status != 200 || body != "blue" {
+					t.Fatalf("a routed request while green is held for: %d %q", status, body)
+				}
+			}
+			down.start()
+			for i := 0; i < 3; i++ {
+				if got := <-held; got != "200 green" {
+					t.Fatalf("a request held by the new haproxy: %q", got)
+				}
+			}
+		})
 	}
 }
 

@@ -170,13 +170,16 @@ func (r *router) attempts(chosen *upstreamPool, forced bool, now int64, visit fu
 	if !walk(chosen, chosen.start(), true) {
 		return
 	}
-	for _, weighted := range []bool{true, false} {
-		for _, p := range r.pools {
-			if forced || p == chosen || (p.weight > 0) != weighted {
-				continue
-			}
-			if !walk(p, p.next.Load(), true) {
-				return
+	// A forced request keeps its pool; a routed one passes to the others, those with weight first.
+	if !forced {
+		for _, weighted := range []bool{true, false} {
+			for _, p := range r.pools {
+				if p == chosen || (p.weight > 0) != weighted {
+					continue
+				}
+				if !walk(p, p.next.Load(), true) {
+					return
+				}
 			}
 		}
 	}
