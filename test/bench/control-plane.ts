@@ -72,29 +72,61 @@ export interface EngineCpu {
   providers: number;
 }
 
+/** A process's own CPU-seconds and those of the children it waited for. */
+function cpuTicks(pid: number): { own: number; waited: number } | undefined {
+  try {
+    const f = statFields(pid);
+    return { own: (Number(f[11]) + Number(f[12])) / 100, waited: (Number(f[13]) + Number(f[14])) / 100 };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * CPU-seconds the server and its engine spent: the server's own, its
- * workers' (live ones, and through cutime/cstime those that exited), the
- * Pulumi CLI and plugins the workers started and waited for, and the
- * providers the workers keep running.
+ * CPU-seconds the server and its engine spend from start() to stop(): the
+ * server's own, its workers', the Pulumi CLI and plugins the workers start
+ * and wait for, and the providers the workers keep running. A worker that
+ * exits meanwhile (an idle one retires) is reaped by the server, whose
+ * waited-for time then holds the worker's whole life: what it spent before
+ * the meter started (its first reading, sampled every 250 ms) is taken out.
  */
-function engineCpuSeconds(server: number): EngineCpu {
-  const ticks = (pid: number) => {
-    try {
-      const f = statFields(pid);
-      return { own: (Number(f[11]) + Number(f[12])) / 100, waited: (Number(f[13]) + Number(f[14])) / 100 };
-    } catch {
-      return { own: 0, waited: 0 };
+function engineCpuMeter(server: number): { stop(): EngineCpu } {
+  const first = new Map<number, { own: number; waited: number }>();
+  const last = new Map<number, { own: number; waited: number }>();
+  const sample = (born: boolean) => {
+    for (const pid of workersOf(server)) {
+      const t = cpuTicks(pid);
+      if (!t) continue;
+      if (!first.has(pid)) first.set(pid, born ? { own: 0, waited: 0 } : t);
+      last.set(pid, t);
     }
   };
-  const workers = workersOf(server).map(ticks);
-  const s = ticks(server);
-  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const providers = () => providersOf(workersOf(server)).reduce((sum, pid) => sum + (cpuTicks(pid)?.own ?? 0) + (cpuTicks(pid)?.waited ?? 0), 0);
+  const s0 = cpuTicks(server)!;
+  const p0 = providers();
+  sample(false);
+  const timer = setInterval(() => sample(true), 250);
   return {
-    server: s.own,
-    workers: sum(workers.map((w) => w.own)),
-    cli: s.waited + sum(workers.map((w) => w.waited)),
-    providers: sum(providersOf(workersOf(server)).map((pid) => ticks(pid).own + ticks(pid).waited)),
+    stop() {
+      clearInterval(timer);
+      sample(true);
+      const s1 = cpuTicks(server)!;
+      const live = new Set(workersOf(server));
+      let workers = 0;
+      let waitedByWorkers = 0;
+      let exitedBefore = 0;
+      for (const [pid, f] of first) {
+        const l = last.get(pid)!;
+        workers += l.own - f.own;
+        if (live.has(pid)) waitedByWorkers += l.waited - f.waited;
+        else exitedBefore += f.own + f.waited;
+      }
+      // The server's waited-for time: the exited workers' whole lives (their own time is counted above) and their children's.
+      const reaped = s1.waited - s0.waited - exitedBefore;
+      let exitedOwn = 0;
+      for (const [pid, f] of first) if (!live.has(pid)) exitedOwn += last.get(pid)!.own - f.own;
+      return { server: s1.own - s0.own, workers, cli: reaped - exitedOwn + waitedByWorkers, providers: providers() - p0 };
+    },
   };
 }
 
@@ -170,13 +202,13 @@ export async function controlPlane(environments: number, pollEnvironments: numbe
 
     // Serial, then all at once; the engine's CPU over the serial run, with the record of each traffic change.
     let t = Date.now();
-    const cpuBefore = engineCpuSeconds(server.process.pid!);
+    const meter = engineCpuMeter(server.process.pid!);
     for (const n of names) await deployAll(server, [n], `v${v + 1}`);
     v++;
     const serialSeconds = (Date.now() - t) / 1000;
     await idle(server, names);
-    const cpuAfter = engineCpuSeconds(server.process.pid!);
-    const cpuPerDeployment = Object.fromEntries(Object.keys(cpuAfter).map((k) => [k, (cpuAfter[k as keyof EngineCpu] - cpuBefore[k as keyof EngineCpu]) / names.length])) as unknown as EngineCpu;
+    const cpu = meter.stop();
+    const cpuPerDeployment = Object.fromEntries(Object.entries(cpu).map(([k, seconds]) => [k, seconds / names.length])) as unknown as EngineCpu;
     const cpuSecondsPerDeployment = cpuTotal(cpuPerDeployment);
     t = Date.now();
     await deployAll(server, names, `v${++v}`);
