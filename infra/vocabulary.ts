@@ -166,6 +166,8 @@ export interface LocalSettings {
   holdWhenUnavailable?: string;
   /** What carries the requests: cutover-proxy itself (the default), or HAProxy driven by it. */
   dataPlane?: "cutover-proxy" | "haproxy";
+  /** A JSON line per request in the balancer's access.log (never a query string or a header). */
+  accessLog?: boolean;
 }
 
 export interface LocalTls {

@@ -53,6 +53,8 @@ export interface LoadBalancerArgs {
   holdWhenUnavailableMs?: pulumi.Input<number>;
   /** HAProxy on the data path, driven by the proxy; absent: the proxy itself. */
   dataPlane?: pulumi.Input<"haproxy">;
+  /** A JSON line per request in access.log in the balancer's directory. */
+  accessLog?: pulumi.Input<boolean>;
   runtimeDir: pulumi.Input<string>;
 }
 

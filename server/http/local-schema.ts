@@ -34,6 +34,10 @@ export const localSchema = z.strictObject({
   holdWhenUnavailable: durationWithin(1, 60_000, "at most 1m")
     .optional()
     .describe("a request every instance refused waits up to this long for one to come back (restarting, starting), then is tried again, instead of failing"),
+  accessLog: z
+    .boolean()
+    .optional()
+    .describe("a JSON line per request in access.log, in the balancer's directory (<runtime dir>/balancers/<environment>/): time, client, method, path without its query string, status, duration, pool, version, instance"),
   dataPlane: z
     .enum(["cutover-proxy", "haproxy"])
     .optional()

@@ -116,6 +116,7 @@ export class LocalTarget implements DeploymentTarget {
       ...(local.tls ? { tls: balancerTls(this.tlsDir(), local.listenHost, local.tls) } : {}),
       ...(local.holdWhenUnavailable ? { holdWhenUnavailableMs: parseDuration(local.holdWhenUnavailable) } : {}),
       ...(local.dataPlane === "haproxy" ? { dataPlane: "haproxy" as const } : {}),
+      ...(local.accessLog ? { accessLog: true } : {}),
       runtimeDir: this.runtimeDir,
     };
   }

@@ -85,7 +85,7 @@ describe("an environment with forceHeader", () => {
   let metricsUrl: string;
 
   it("shows its force key once: in the creation answer, never in a later one or a replay", async () => {
-    const spec = await environmentSpec("keyed", mark, { local: { listenPort: 0, stickyHeader: "x-user", forceHeader: HEADER } });
+    const spec = await environmentSpec("keyed", mark, { local: { listenPort: 0, stickyHeader: "x-user", forceHeader: HEADER, accessLog: true } });
     const idempotent = { "idempotency-key": "create-keyed" };
     const created = await server.api("POST", "/v1/environments", spec, idempotent);
     expect(created.status).toBe(201);
@@ -186,7 +186,8 @@ describe("an environment with forceHeader", () => {
     // The smoke traffic is all the new pool gets: without the forced counters there would be no data, and noData fails.
     expect((await run("v4", {})).state).toBe("succeeded");
     const failing = await run("v5", { FAIL_REQUESTS: "1" });
-    expect(failing).toMatchObject({ state: "rolled_back", error: { code: "analysis_failed" } });
+    // Compared whole, so that a failure shows the error's message too.
+    expect({ state: failing.state, error: failing.error }).toEqual({ state: "rolled_back", error: expect.objectContaining({ code: "analysis_failed" }) });
   });
 
   it("keeps the key in the balancer across a restart and the traffic changes after it", async () => {
@@ -217,5 +218,23 @@ describe("an environment with forceHeader", () => {
     for (const file of filesUnder(path.join(server.dataDir, "runtime", "balancers")).filter((f) => f.includes("config.json"))) {
       expect({ file, mode: statSync(file).mode & 0o077 }).toEqual({ file, mode: 0 });
     }
+  });
+
+  it("writes the balancer's access log (`local.accessLog`): a line per request, forced ones marked, never the key or a query string", async () => {
+    const marker = `/access-${Date.now()}`;
+    const live = (await server.api("GET", "/v1/environments/keyed")).json.activeColor as string;
+    const answered = await request(`${url}${marker}?secret=query-never-logged`, { headers: { [HEADER]: `${live}:${forceKey}` } });
+    const file = path.join(server.dataDir, "runtime", "balancers", "keyed", "access.log");
+    const line = await waitFor("the request's access log line", () => {
+      const lines = readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+      return lines.find((l) => l.path === marker);
+    });
+    expect(line).toMatchObject({ method: "GET", path: marker, status: answered.status, pool: live, forced: true, client: "127.0.0.1" });
+    expect(typeof line.version).toBe("string");
+    expect(line.instance).toMatch(/^127\.0\.0\.1:\d+$/);
+    const text = readFileSync(file, "utf8");
+    expect(text).not.toContain(forceKey);
+    expect(text).not.toContain("query-never-logged");
+    expect(statSync(file).mode & 0o077).toBe(0);
   });
 });

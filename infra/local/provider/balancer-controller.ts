@@ -59,6 +59,7 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
     ...(inputs.tls ? { tls: inputs.tls } : {}),
     ...(inputs.holdWhenUnavailableMs ? { holdWhenUnavailableMs: inputs.holdWhenUnavailableMs } : {}),
     ...(inputs.dataPlane ? { dataPlane: inputs.dataPlane } : {}),
+    ...(inputs.accessLog ? { accessLog: true } : {}),
   };
 }
 

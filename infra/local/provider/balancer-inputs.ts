@@ -37,6 +37,8 @@ export interface BalancerInputs {
   holdWhenUnavailableMs?: number;
   /** HAProxy on the data path, driven by the proxy (infra/local/proxy/haproxy.go); absent: the proxy itself. */
   dataPlane?: "haproxy";
+  /** A JSON line per request in access.log in the balancer's directory (infra/local/proxy/access_log.go). */
+  accessLog?: boolean;
   runtimeDir: string;
 }
 

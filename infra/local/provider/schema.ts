@@ -10,6 +10,7 @@ export const PROVIDER_VERSION = "0.1.0";
 const ANY = { $ref: "pulumi.json#/Any" };
 const string = { type: "string" };
 const integer = { type: "integer" };
+const boolean = { type: "boolean" };
 const strings = { type: "array", items: string };
 
 const fleetInputs = {
@@ -37,6 +38,7 @@ const balancerInputs = {
   tls: ANY,
   holdWhenUnavailableMs: integer,
   dataPlane: string,
+  accessLog: boolean,
   runtimeDir: string,
 };
 

@@ -33,6 +33,8 @@ type Config struct {
 	// DataPlane is what carries the requests: the proxy itself (empty), or
 	// HAProxy driven by it ("haproxy", haproxy.go). It cannot change in place.
 	DataPlane string `json:"dataPlane,omitempty"`
+	// AccessLog: a JSON line per request in access.log beside the config (access_log.go).
+	AccessLog bool `json:"accessLog,omitempty"`
 }
 
 // redirectListen is the plain HTTP address that redirects to HTTPS, if any.

@@ -184,7 +184,11 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	// waited for, should the worker fall a pipe's length behind). The worker sizes the sample;
 	// a request maintenance answered or held is always logged, to be counted.
 	line("  log stdout format raw local0")
-	line(`  log-format "%%b %%Tr %%[var(txn.maint)]"`)
+	if c.AccessLog {
+		line(`  log-format "%s"`, strings.Join(accessLogFields, " "))
+	} else {
+		line(`  log-format "%%b %%Tr %%[var(txn.maint)]"`)
+	}
 	line("  http-request set-header X-Forwarded-Proto %s", proto)
 	line("  http-request set-header X-Forwarded-Host %%[req.hdr(host)] if { req.hdr(host) -m found }")
 	names := c.poolNames()
@@ -208,7 +212,9 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 		line("  http-request set-var(txn.maint) str(off) if { var(txn.forced) -m int eq 1 }")
 	}
 	line("  http-request lua.cutover_hold if { var(txn.maint) -m str hold }")
-	line("  http-request set-log-level silent if { var(txn.maint) -m str off } { rand(%d) -m int -f %s }", logSampleScale, files.silence())
+	if !c.AccessLog {
+		line("  http-request set-log-level silent if { var(txn.maint) -m str off } { rand(%d) -m int -f %s }", logSampleScale, files.silence())
+	}
 	line("  http-request use-service lua.cutover_page if { var(txn.maint) -m str page held-page }")
 	renderDraw(line, c, files)
 	if c.forcing() {

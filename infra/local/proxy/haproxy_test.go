@@ -40,10 +40,17 @@ func startHAProxyBalancer(t *testing.T, cfg *Config) *haproxyBalancer {
 	if _, err := os.Stat(haproxyBinary()); err != nil {
 		t.Fatalf("haproxy is not installed (%s): set-up installs Debian's package", haproxyBinary())
 	}
+	cfg.DataPlane = dataPlaneHAProxy
+	return startBalancerProcess(t, cfg)
+}
+
+// startBalancerProcess runs the real supervisor and worker on cfg, with the data plane it names.
+func startBalancerProcess(t *testing.T, cfg *Config) *haproxyBalancer {
+	t.Helper()
 	bin := buildProxy(t)
 	dir := t.TempDir()
 	b := &haproxyBalancer{t: t, config: filepath.Join(dir, "config.json"), cfg: cfg}
-	cfg.Listen, cfg.Admin, cfg.DataPlane = "127.0.0.1:0", "127.0.0.1:0", dataPlaneHAProxy
+	cfg.Listen, cfg.Admin = "127.0.0.1:0", "127.0.0.1:0"
 	writeConfig(t, b.config, cfg)
 	b.cmd = exec.Command(bin, "-config", b.config, "-status", filepath.Join(dir, "status.json"))
 	b.cmd.Stdout, b.cmd.Stderr = os.Stderr, os.Stderr

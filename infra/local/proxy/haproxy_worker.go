@@ -57,6 +57,7 @@ type haproxyWorker struct {
 	httpsPort string
 	// certStamp names the certificate files' versions haproxy serves.
 	certStamp atomic.Pointer[string]
+	access    accessLogs
 
 	// changing serialises what changes haproxy (a reload, a change through
 	// its runtime API, a certificate's renewal) with its restart after a
@@ -143,6 +144,8 @@ func runHAProxyWorker(configPath string, cfg *Config, signals <-chan os.Signal) 
 		ledger:  newCounterLedger(),
 		table:   newEndpointTable(),
 	}
+	w.access.in(w.files.dir)
+	defer w.access.close()
 	adminLn, err := net.FileListener(os.NewFile(adminFD, "admin"))
 	if err != nil {
 		log.Printf("inherited admin socket: %v", err)
@@ -573,7 +576,9 @@ func (w *haproxyWorker) adminMux() *http.ServeMux {
 
 // readLogs puts the latencies of the sampled requests haproxy logs into
 // their pool's histogram, and counts what maintenance did:
-// `<backend> <response ms> <what maintenance did: off, page, held-page, released>`.
+// `<backend> <response ms> <what maintenance did: off, page, held-page, released>`;
+// with the access log on every request is logged, with what its line needs
+// after that: `<status> <total ms> <client> <server> <method> <path>`.
 func (w *haproxyWorker) readLogs(logs *os.File) {
 	defer logs.Close()
 	sc := bufio.NewScanner(logs)
@@ -584,7 +589,9 @@ func (w *haproxyWorker) readLogs(logs *os.File) {
 
 func (w *haproxyWorker) sample(line string) {
 	f := strings.Fields(line)
-	if len(f) != 3 {
+	if len(f) == len(accessLogFields) {
+		w.logAccess(f)
+	} else if len(f) != 3 {
 		return
 	}
 	backend, value := f[0], f[1]
@@ -613,6 +620,29 @@ func (w *haproxyWorker) sample(line string) {
 		return
 	}
 	p.metrics.of(forced).observeLatency(time.Duration(ms) * time.Millisecond)
+}
+
+// logAccess writes a request's access log line from its haproxy log line.
+func (w *haproxyWorker) logAccess(f []string) {
+	status, _ := strconv.Atoi(f[3])
+	total, _ := strconv.Atoi(f[4])
+	e := accessEntry{
+		Time: accessTime(time.Now().Add(-time.Duration(total) * time.Millisecond)), Client: f[5],
+		Method: f[7], Path: f[8], Status: status, DurationMs: float64(total),
+	}
+	pool, routed := strings.CutPrefix(f[0], "pool_")
+	if !routed {
+		pool, e.Forced = strings.CutPrefix(f[0], "forced_")
+	}
+	if routed || e.Forced {
+		e.Pool = pool
+		if p := w.current.Load().byName[pool]; p != nil {
+			e.Version = p.version
+		}
+		// A held request was answered through the hold: the instance is not known here.
+		e.Instance, _ = w.addressOf(pool, f[6])
+	}
+	w.access.write(&e)
 }
 
 // pollServers keeps each endpoint's state as HAProxy's checks see it, the

@@ -23,7 +23,7 @@ var errNoPool = errors.New("no pool has traffic")
 // restart or a cutover lands on a fleet still starting, costs latency
 // instead of errors. A routed request is routed again by the weights then
 // in force; a forced one keeps the pool it named.
-func (p *proxy) holdThroughOutage(ctx *fasthttp.RequestCtx, r *router, pool *upstreamPool, forced bool) (*upstreamPool, error) {
+func (p *proxy) holdThroughOutage(ctx *fasthttp.RequestCtx, r *router, pool *upstreamPool, forced bool) (*upstreamPool, tried, error) {
 	counts := r.maintenance
 	counts.outageHeld.Add(1)
 	deadline := time.Now().Add(time.Duration(r.cfg.HoldWhenUnavailableMs) * time.Millisecond)
@@ -47,14 +47,15 @@ func (p *proxy) holdThroughOutage(ctx *fasthttp.RequestCtx, r *router, pool *ups
 			continue
 		}
 		ctx.Response.Reset()
-		if err = p.forward(r, pool, forced, ctx); err == nil || !isConnectError(err) {
+		var last tried
+		if last, err = p.forward(r, pool, forced, ctx); err == nil || !isConnectError(err) {
 			if err == nil {
 				counts.outageAnswered.Add(1)
 			}
-			return pool, err
+			return pool, last, err
 		}
 	}
-	return pool, err
+	return pool, tried{}, err
 }
 
 // anyAvailable says whether routing has an endpoint to send a request to:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"log"
@@ -21,6 +22,7 @@ import (
 type proxy struct {
 	current atomic.Pointer[router]
 	clients *clientCache
+	access  accessLogs
 }
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) are not forwarded.
@@ -39,6 +41,40 @@ func (p *proxy) swap(r *router) {
 
 func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	r := p.current.Load()
+	if !r.cfg.AccessLog {
+		p.handle(ctx, r)
+		return
+	}
+	start := time.Now()
+	// The path as it came, up to its query string (ctx.URI() would parse the URI, and the request then
+	// goes on with its path normalised: logging must not change what the instance is sent).
+	target := ctx.Request.Header.RequestURI()
+	if q := bytes.IndexByte(target, '?'); q >= 0 {
+		target = target[:q]
+	}
+	e := accessEntry{Time: accessTime(start), Client: ctx.RemoteIP().String(), Method: string(ctx.Method()), Path: string(target)}
+	s := p.handle(ctx, r)
+	e.Status, e.DurationMs, e.Instance = ctx.Response.StatusCode(), millis(time.Since(start)), s.instance
+	if s.status != 0 {
+		e.Status = s.status
+	}
+	if s.pool != nil {
+		e.Pool, e.Version, e.Forced = s.pool.name, s.pool.version, s.forced
+	}
+	p.access.write(&e)
+}
+
+// served is where handle sent a request: its pool (none when nothing routed
+// it), the instance that answered, and the status when it is not the
+// response's (an upgrade switched to).
+type served struct {
+	pool     *upstreamPool
+	forced   bool
+	instance string
+	status   int
+}
+
+func (p *proxy) handle(ctx *fasthttp.RequestCtx, r *router) served {
 	// Every answer over TLS carries HSTS when asked for: the pools', the maintenance page, the proxy's own errors.
 	if t := r.cfg.TLS; t != nil && t.HSTSMaxAgeSeconds > 0 && ctx.IsTLS() {
 		defer ctx.Response.Header.Set("Strict-Transport-Security", "max-age="+strconv.Itoa(t.HSTSMaxAgeSeconds))
@@ -46,13 +82,13 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	pool, forced := r.pick(fastKeys{&ctx.Request.Header})
 	if r.cfg.Maintenance != nil && !forced {
 		if r = p.maintain(ctx, r); r == nil {
-			return
+			return served{}
 		}
 		pool, forced = r.pick(fastKeys{&ctx.Request.Header})
 	}
 	if pool == nil {
 		ctx.Error("no pool has traffic\n", fasthttp.StatusServiceUnavailable)
-		return
+		return served{}
 	}
 	start := time.Now()
 	req := &ctx.Request
@@ -70,17 +106,16 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	}
 	req.Header.SetBytesV("X-Forwarded-Host", req.Host())
 	if isUpgrade(req) {
-		p.tunnel(r, pool, forced, ctx, start)
-		return
+		return p.tunnel(r, pool, forced, ctx, start)
 	}
 	for _, h := range hopHeaders {
 		req.Header.Del(h)
 	}
 
 	counted := pool.metrics.of(forced)
-	err := p.forward(r, pool, forced, ctx)
+	last, err := p.forward(r, pool, forced, ctx)
 	if err != nil && r.cfg.HoldWhenUnavailableMs > 0 && isConnectError(err) {
-		pool, err = p.holdThroughOutage(ctx, r, pool, forced)
+		pool, last, err = p.holdThroughOutage(ctx, r, pool, forced)
 	}
 	if err != nil {
 		counted.failures.Add(1)
@@ -92,13 +127,20 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 		}
 	}
 	counted.observe(ctx.Response.StatusCode(), time.Since(start))
+	if err != nil || last.pool == nil {
+		return served{pool: pool, forced: forced}
+	}
+	return served{pool: last.pool, forced: forced, instance: last.endpoint}
 }
 
 // forward sends the request to an endpoint and, when an attempt fails in a
 // way that is safe to repeat, to the next one (nginx's proxy_next_upstream).
 // Every transport failure counts against its endpoint for passive ejection.
-func (p *proxy) forward(r *router, chosen *upstreamPool, forced bool, ctx *fasthttp.RequestCtx) error {
+// It says which endpoint it tried last, and its pool: the one that
+// answered, without an error (a routed request may pass to another pool).
+func (p *proxy) forward(r *router, chosen *upstreamPool, forced bool, ctx *fasthttp.RequestCtx) (tried, error) {
 	var err error
+	var last tried
 	attempts := 0
 	repeatable := isBodilessRead(&ctx.Request)
 	r.attempts(chosen, forced, time.Now().UnixNano(), func(pool *upstreamPool, i int) bool {
@@ -106,7 +148,8 @@ func (p *proxy) forward(r *router, chosen *upstreamPool, forced bool, ctx *fasth
 			ctx.Response.Reset()
 		}
 		attempts++
-		err = p.clients.get(pool.endpoints[i]).Do(&ctx.Request, &ctx.Response)
+		last = tried{pool, pool.endpoints[i]}
+		err = p.clients.get(last.endpoint).Do(&ctx.Request, &ctx.Response)
 		state := pool.states[i]
 		if err == nil {
 			state.succeeded()
@@ -122,7 +165,13 @@ func (p *proxy) forward(r *router, chosen *upstreamPool, forced bool, ctx *fasth
 		}
 		return false
 	})
-	return err
+	return last, err
+}
+
+// tried is an endpoint a request was sent to, and its pool.
+type tried struct {
+	pool     *upstreamPool
+	endpoint string
 }
 
 // isBodilessRead tells requests that can be sent again after a failure in

@@ -32,8 +32,11 @@ func isUpgrade(req *fasthttp.Request) bool {
 	return req.Header.ConnectionUpgrade() && len(req.Header.Peek("Upgrade")) > 0
 }
 
-func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fasthttp.RequestCtx, start time.Time) {
+// tunnel passes an upgrade through; it says where it went, and the status
+// when the upgrade was switched to (the answer then is not ctx's).
+func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fasthttp.RequestCtx, start time.Time) served {
 	var upstream net.Conn
+	var endpoint string
 	pool := chosen
 	r.attempts(chosen, forced, time.Now().UnixNano(), func(candidate *upstreamPool, i int) bool {
 		conn, err := net.DialTimeout("tcp", candidate.endpoints[i], tunnelDialTimeout)
@@ -45,26 +48,26 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fastht
 			return true
 		}
 		candidate.states[i].succeeded()
-		upstream, pool = conn, candidate
+		upstream, pool, endpoint = conn, candidate, candidate.endpoints[i]
 		return false
 	})
 	if upstream == nil {
 		p.badGateway(chosen.metrics.of(forced), ctx, start)
-		return
+		return served{pool: chosen, forced: forced}
 	}
 	upstream.SetDeadline(time.Now().Add(handshakeTimeout))
 	bw := bufio.NewWriter(upstream)
 	if err := ctx.Request.Write(bw); err != nil || bw.Flush() != nil {
 		upstream.Close()
 		p.badGateway(pool.metrics.of(forced), ctx, start)
-		return
+		return served{pool: pool, forced: forced}
 	}
 	br := bufio.NewReader(upstream)
 	head, status, err := readResponseHead(br)
 	if err != nil {
 		upstream.Close()
 		p.badGateway(pool.metrics.of(forced), ctx, start)
-		return
+		return served{pool: pool, forced: forced}
 	}
 	if status != fasthttp.StatusSwitchingProtocols {
 		// An endpoint that declines the upgrade answers as usual: relay that answer.
@@ -72,10 +75,10 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fastht
 		upstream.Close()
 		if err != nil {
 			p.badGateway(pool.metrics.of(forced), ctx, start)
-			return
+			return served{pool: pool, forced: forced}
 		}
 		pool.metrics.of(forced).observe(ctx.Response.StatusCode(), time.Since(start))
-		return
+		return served{pool: pool, forced: forced, instance: endpoint}
 	}
 	pool.metrics.of(forced).observe(status, time.Since(start))
 	upstream.SetDeadline(time.Time{})
@@ -88,6 +91,7 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fastht
 		}
 		splice(client, upstream, br)
 	})
+	return served{pool: pool, forced: forced, instance: endpoint, status: status}
 }
 
 func (p *proxy) badGateway(counted *requestCounters, ctx *fasthttp.RequestCtx, start time.Time) {

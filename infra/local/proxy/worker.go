@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -46,6 +47,8 @@ func runWorker(configPath string) int {
 	metrics := newMetricsRegistry()
 	endpoints := newEndpointTable()
 	px := newProxy(newRouter(cfg, metrics, endpoints), newClientCache())
+	px.access.in(filepath.Dir(configPath))
+	defer px.access.close()
 	ctx, stopChecks := context.WithCancel(context.Background())
 	defer stopChecks()
 	go newHealthChecker(px.current.Load).run(ctx)

@@ -1,0 +1,129 @@
+package main
+
+// The access log on both data planes, through the real supervisor and
+// worker: a JSON line per request with where it went and how it ended,
+// never its query string or the force key, in a file of the balancer
+// user's alone; rotated once it reaches its size.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAccessLogWritesALinePerRequestOnBothDataPlanes(t *testing.T) {
+	for _, plane := range []string{"", dataPlaneHAProxy} {
+		t.Run(map[string]string{"": "cutover-proxy", dataPlaneHAProxy: "haproxy"}[plane], func(t *testing.T) {
+			blue, green := upstream(t, "blue"), upstream(t, "green")
+			cfg := &Config{
+				AccessLog: true, ForceHeader: "X-Cutover-Pool", ForceKey: "force-key-never-logged",
+				HealthCheck: HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+				Pools: map[string]Pool{
+					"blue":  {Weight: 100, Endpoints: []string{blue}, Version: "v1"},
+					"green": {Weight: 0, Endpoints: []string{green}, Version: "v2"},
+				},
+			}
+			var b *haproxyBalancer
+			if plane == dataPlaneHAProxy {
+				b = startHAProxyBalancer(t, cfg)
+			} else {
+				b = startBalancerProcess(t, cfg)
+			}
+			if status, body := getPath(t, b.status.Listen, "/orders/42?token=query-never-logged", nil); status != 200 || body != "blue" {
+				t.Fatalf("routed: %d %q", status, body)
+			}
+			if status, body := getPath(t, b.status.Listen, "/smoke", map[string]string{"X-Cutover-Pool": "green:force-key-never-logged"}); status != 200 || body != "green" {
+				t.Fatalf("forced: %d %q", status, body)
+			}
+			path := filepath.Join(filepath.Dir(b.config), "access.log")
+			// The requests' lines, after the one of the readiness probe.
+			var routed, forced accessEntry
+			var raw []byte
+			waitFor(t, func() bool {
+				raw, _ = os.ReadFile(path)
+				for _, e := range parseAccessLog(t, raw) {
+					switch e.Path {
+					case "/orders/42":
+						routed = e
+					case "/smoke":
+						forced = e
+					}
+				}
+				return forced.Path != ""
+			})
+			if routed.Method != "GET" || routed.Path != "/orders/42" || routed.Status != 200 || routed.Pool != "blue" || routed.Version != "v1" || routed.Forced || routed.Instance != blue || routed.Client != "127.0.0.1" || routed.DurationMs < 0 {
+				t.Fatalf("routed request's line: %+v", routed)
+			}
+			if forced.Path != "/smoke" || forced.Pool != "green" || forced.Version != "v2" || !forced.Forced || forced.Instance != green {
+				t.Fatalf("forced request's line: %+v", forced)
+			}
+			if at, err := time.Parse(time.RFC3339Nano, routed.Time); err != nil || time.Since(at) > time.Minute || time.Since(at) < 0 {
+				t.Fatalf("time %q: %v", routed.Time, err)
+			}
+			for _, secret := range []string{"query-never-logged", "force-key-never-logged", "token="} {
+				if strings.Contains(string(raw), secret) {
+					t.Fatalf("the access log holds %q:\n%s", secret, raw)
+				}
+			}
+			if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+				t.Fatalf("access.log: %v %v", info.Mode(), err)
+			}
+		})
+	}
+}
+
+func TestWithoutTheAccessLogNoFileIsWritten(t *testing.T) {
+	b := startBalancerProcess(t, &Config{Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{upstream(t, "blue")}}}})
+	if status, _ := getPath(t, b.status.Listen, "/", nil); status != 200 {
+		t.Fatalf("status %d", status)
+	}
+	time.Sleep(2 * accessLogFlush)
+	if _, err := os.Stat(filepath.Join(filepath.Dir(b.config), "access.log")); !os.IsNotExist(err) {
+		t.Fatalf("access.log without the access log on: %v", err)
+	}
+}
+
+func TestAccessLogIsRotatedAtItsSize(t *testing.T) {
+	dir := t.TempDir()
+	stop := make(chan struct{})
+	defer close(stop)
+	l, err := openAccessLog(dir, stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.max = 1000
+	for i := 0; i < 30; i++ {
+		l.write(&accessEntry{Time: accessTime(time.Now()), Client: "127.0.0.1", Method: "GET", Path: fmt.Sprintf("/%d/%s", i, strings.Repeat("x", 20)), Status: 200})
+	}
+	l.flush()
+	rawKept, err1 := os.ReadFile(filepath.Join(dir, "access.log.1"))
+	rawCurrent, err2 := os.ReadFile(filepath.Join(dir, "access.log"))
+	if err1 != nil || err2 != nil || len(rawKept) > 1000 || len(rawCurrent) > 1000 {
+		t.Fatalf("after rotation: %d bytes kept (%v), %d current (%v)", len(rawKept), err1, len(rawCurrent), err2)
+	}
+	// Whole lines, the kept file's last followed by the current one's first, the last written last.
+	kept, current := parseAccessLog(t, rawKept), parseAccessLog(t, rawCurrent)
+	number := func(e accessEntry) (n int) { fmt.Sscanf(e.Path, "/%d/", &n); return n }
+	if len(kept) == 0 || len(current) == 0 || number(kept[len(kept)-1])+1 != number(current[0]) || number(current[len(current)-1]) != 29 {
+		t.Fatalf("kept %v, current %v", kept, current)
+	}
+}
+
+func parseAccessLog(t *testing.T, raw []byte) []accessEntry {
+	t.Helper()
+	var lines []accessEntry
+	sc := bufio.NewScanner(strings.NewReader(string(raw)))
+	for sc.Scan() {
+		var e accessEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatalf("not a JSON line: %q: %v", sc.Text(), err)
+		}
+		lines = append(lines, e)
+	}
+	return lines
+}
