@@ -101,7 +101,11 @@ function engineCpuMeter(server: number): { stop(): EngineCpu } {
       last.set(pid, t);
     }
   };
-  const providers = () => providersOf(workersOf(server)).reduce((sum, pid) => sum + (cpuTicks(pid)?.own ?? 0) + (cpuTicks(pid)?.waited ?? 0), 0);
+  const providers = () =>
+    providersOf(workersOf(server)).reduce((sum, pid) => {
+      const t = cpuTicks(pid);
+      return sum + (t ? t.own + t.waited : 0);
+    }, 0);
   const s0 = cpuTicks(server)!;
   const p0 = providers();
   sample(false);
@@ -115,16 +119,19 @@ function engineCpuMeter(server: number): { stop(): EngineCpu } {
       let workers = 0;
       let waitedByWorkers = 0;
       let exitedBefore = 0;
+      let exitedOwn = 0;
       for (const [pid, f] of first) {
         const l = last.get(pid)!;
         workers += l.own - f.own;
-        if (live.has(pid)) waitedByWorkers += l.waited - f.waited;
-        else exitedBefore += f.own + f.waited;
+        if (live.has(pid)) {
+          waitedByWorkers += l.waited - f.waited;
+        } else {
+          exitedBefore += f.own + f.waited;
+          exitedOwn += l.own - f.own;
+        }
       }
       // The server's waited-for time: the exited workers' whole lives (their own time is counted above) and their children's.
       const reaped = s1.waited - s0.waited - exitedBefore;
-      let exitedOwn = 0;
-      for (const [pid, f] of first) if (!live.has(pid)) exitedOwn += last.get(pid)!.own - f.own;
       return { server: s1.own - s0.own, workers, cli: reaped - exitedOwn + waitedByWorkers, providers: providers() - p0 };
     },
   };

@@ -57,23 +57,15 @@ type accessLog struct {
 	max  int64
 }
 
-// openAccessLog opens (or creates) the access log in dir, and flushes it until stop is closed.
-func openAccessLog(dir string, stop <-chan struct{}) (*accessLog, error) {
+// openAccessLog opens (or creates) the access log in dir, flushed for as long as the process runs.
+func openAccessLog(dir string) (*accessLog, error) {
 	l := &accessLog{path: filepath.Join(dir, accessLogName), max: accessLogMaxBytes}
 	if err := l.open(); err != nil {
 		return nil, err
 	}
 	go func() {
-		t := time.NewTicker(accessLogFlush)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				l.flush()
-				return
-			case <-t.C:
-				l.flush()
-			}
+		for range time.Tick(accessLogFlush) {
+			l.flush()
 		}
 	}()
 	return l, nil
@@ -154,13 +146,10 @@ type accessLogs struct {
 	mu      sync.Mutex
 	current atomic.Pointer[accessLog]
 	failed  bool
-	stop    chan struct{}
 }
 
 // in names the directory the log is kept in; without one nothing is written.
-func (a *accessLogs) in(dir string) {
-	a.dir, a.stop = dir, make(chan struct{})
-}
+func (a *accessLogs) in(dir string) { a.dir = dir }
 
 func (a *accessLogs) write(e *accessEntry) {
 	if l := a.get(); l != nil {
@@ -177,7 +166,7 @@ func (a *accessLogs) get() *accessLog {
 	if l := a.current.Load(); l != nil || a.dir == "" || a.failed {
 		return l
 	}
-	l, err := openAccessLog(a.dir, a.stop)
+	l, err := openAccessLog(a.dir)
 	if err != nil {
 		// Said once: the requests are served all the same.
 		log.Printf("access log: %v", err)

@@ -90,9 +90,7 @@ func TestWithoutTheAccessLogNoFileIsWritten(t *testing.T) {
 
 func TestAccessLogIsRotatedAtItsSize(t *testing.T) {
 	dir := t.TempDir()
-	stop := make(chan struct{})
-	defer close(stop)
-	l, err := openAccessLog(dir, stop)
+	l, err := openAccessLog(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -606,12 +606,9 @@ func (w *haproxyWorker) sample(line string) {
 		counts.held.Add(1)
 		counts.released.Add(1)
 	}
-	var forced bool
-	pool, routed := strings.CutPrefix(backend, "pool_")
-	if !routed {
-		if pool, forced = strings.CutPrefix(backend, "forced_"); !forced {
-			return
-		}
+	pool, forced, ok := poolOfBackend(backend)
+	if !ok {
+		return
 	}
 	p := w.current.Load().byName[pool]
 	ms, err := strconv.Atoi(value)
@@ -622,6 +619,15 @@ func (w *haproxyWorker) sample(line string) {
 	p.metrics.of(forced).observeLatency(time.Duration(ms) * time.Millisecond)
 }
 
+// poolOfBackend is the pool a pool's backend serves (backendName, forcedBackendName), and whether its requests were forced.
+func poolOfBackend(backend string) (pool string, forced, ok bool) {
+	if pool, ok = strings.CutPrefix(backend, "pool_"); ok {
+		return pool, false, true
+	}
+	pool, ok = strings.CutPrefix(backend, "forced_")
+	return pool, ok, ok
+}
+
 // logAccess writes a request's access log line from its haproxy log line.
 func (w *haproxyWorker) logAccess(f []string) {
 	status, _ := strconv.Atoi(f[3])
@@ -630,12 +636,8 @@ func (w *haproxyWorker) logAccess(f []string) {
 		Time: accessTime(time.Now().Add(-time.Duration(total) * time.Millisecond)), Client: f[5],
 		Method: f[7], Path: f[8], Status: status, DurationMs: float64(total),
 	}
-	pool, routed := strings.CutPrefix(f[0], "pool_")
-	if !routed {
-		pool, e.Forced = strings.CutPrefix(f[0], "forced_")
-	}
-	if routed || e.Forced {
-		e.Pool = pool
+	if pool, forced, ok := poolOfBackend(f[0]); ok {
+		e.Pool, e.Forced = pool, forced
 		if p := w.current.Load().byName[pool]; p != nil {
 			e.Version = p.version
 		}
