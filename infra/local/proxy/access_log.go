@@ -9,7 +9,7 @@ package main
 // reaches accessLogMaxBytes (the one before kept as access.log.1).
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"log"
 	"os"
@@ -52,10 +52,17 @@ type accessLog struct {
 	mu   sync.Mutex
 	path string
 	file *os.File
-	buf  *bufio.Writer
+	// buf holds whole lines only, written out together: a reader of the
+	// file (or a process killed while writing) never meets half a line.
+	buf  []byte
 	size int64
 	max  int64
+	// failing: a write failed, said once until one succeeds again.
+	failing bool
 }
+
+// accessLogBuffer is how much is held before it is written out between flushes.
+const accessLogBuffer = 64 << 10
 
 // openAccessLog opens (or creates) the access log in dir, flushed for as long as the process runs.
 func openAccessLog(dir string) (*accessLog, error) {
@@ -72,17 +79,46 @@ func openAccessLog(dir string) (*accessLog, error) {
 }
 
 func (l *accessLog) open() error {
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
-	info, err := f.Stat()
+	size, err := dropCutLine(f)
 	if err != nil {
 		f.Close()
 		return err
 	}
-	l.file, l.buf, l.size = f, bufio.NewWriterSize(f, 64<<10), info.Size()
+	l.file, l.size = f, size
 	return nil
+}
+
+// dropCutLine truncates the file after its last whole line and says its
+// size. A process killed mid-line (its buffer written out when full, or a
+// write cut short) leaves the start of a line with no end: kept, the next
+// process's first line would be glued to it and neither would parse.
+func dropCutLine(f *os.File) (int64, error) {
+	info, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	end := info.Size()
+	buf := make([]byte, 64<<10)
+	for scanned := end; scanned > 0; {
+		from := max(0, scanned-int64(len(buf)))
+		chunk := buf[:scanned-from]
+		if _, err := f.ReadAt(chunk, from); err != nil {
+			return 0, err
+		}
+		if i := bytes.LastIndexByte(chunk, '\n'); i >= 0 {
+			whole := from + int64(i) + 1
+			if whole == end {
+				return end, nil
+			}
+			return whole, f.Truncate(whole)
+		}
+		scanned = from
+	}
+	return 0, f.Truncate(0)
 }
 
 // write adds a request's line.
@@ -97,24 +133,26 @@ func (l *accessLog) write(e *accessEntry) {
 	line = append(line, '\n')
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.buf == nil {
+	if l.file == nil {
 		return
 	}
-	if l.size+int64(len(line)) > l.max {
+	if l.size+int64(len(l.buf)+len(line)) > l.max {
 		l.rotate()
-		if l.buf == nil {
+		if l.file == nil {
 			return
 		}
 	}
-	n, _ := l.buf.Write(line)
-	l.size += int64(n)
+	if len(l.buf)+len(line) > accessLogBuffer {
+		l.writeOut()
+	}
+	l.buf = append(l.buf, line...)
 }
 
 // rotate keeps the current file as access.log.1 (replacing the one before) and starts a new one.
 func (l *accessLog) rotate() {
-	l.buf.Flush()
+	l.writeOut()
 	l.file.Close()
-	l.buf = nil
+	l.file = nil
 	if err := os.Rename(l.path, l.path+".1"); err != nil {
 		log.Printf("access log: rotating: %v", err)
 	}
@@ -126,11 +164,27 @@ func (l *accessLog) rotate() {
 func (l *accessLog) flush() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.buf != nil {
-		if err := l.buf.Flush(); err != nil {
-			log.Printf("access log: %v", err)
-		}
+	if l.file != nil {
+		l.writeOut()
 	}
+}
+
+// writeOut writes the buffered lines in one write; lines that cannot be written are dropped.
+func (l *accessLog) writeOut() {
+	if len(l.buf) == 0 {
+		return
+	}
+	n, err := l.file.Write(l.buf)
+	if err != nil && n > 0 && l.file.Truncate(l.size) == nil {
+		// Cut short (a full disk): what was written ends mid-line, so it goes.
+		n = 0
+	}
+	l.size += int64(n)
+	if err != nil && !l.failing {
+		log.Printf("access log: %v (lines are dropped until a write succeeds)", err)
+	}
+	l.failing = err != nil
+	l.buf = l.buf[:0]
 }
 
 // millis is a duration in milliseconds, to the microsecond.

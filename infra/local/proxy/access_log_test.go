@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -124,4 +125,83 @@ func parseAccessLog(t *testing.T, raw []byte) []accessEntry {
 		lines = append(lines, e)
 	}
 	return lines
+}
+
+// A worker killed while it writes leaves at most a cut line, which the next
+// one drops before it appends: every line parses, and lines go on being
+// written for the requests served after each restart.
+func TestAccessLogKeepsWholeLinesWhenItsWorkerIsKilledUnderLoad(t *testing.T) {
+	for _, plane := range []string{"", dataPlaneHAProxy} {
+		t.Run(map[string]string{"": "cutover-proxy", dataPlaneHAProxy: "haproxy"}[plane], func(t *testing.T) {
+			cfg := &Config{AccessLog: true, Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{upstream(t, "blue")}, Version: "v1"}}}
+			var b *haproxyBalancer
+			if plane == dataPlaneHAProxy {
+				b = startHAProxyBalancer(t, cfg)
+			} else {
+				b = startBalancerProcess(t, cfg)
+			}
+			path := filepath.Join(filepath.Dir(b.config), "access.log")
+			l := loadThrough(b)
+			for kill := 1; kill <= 3; kill++ {
+				n := l.ok.Load()
+				waitFor(t, func() bool { return l.ok.Load() > n+1000 })
+				worker := b.currentWorker()
+				syscall.Kill(worker, syscall.SIGKILL)
+				waitFor(t, func() bool { w := b.currentWorker(); return w != 0 && w != worker })
+			}
+			n := l.ok.Load()
+			waitFor(t, func() bool { return l.ok.Load() > n+1000 })
+			l.stop()
+			for i := 0; i < 20; i++ {
+				if status, _ := getPath(t, b.status.Listen, fmt.Sprintf("/after-kills/%d", i), nil); status != 200 {
+					t.Fatalf("after the kills: %d", status)
+				}
+			}
+			var lines []accessEntry
+			waitFor(t, func() bool {
+				raw, _ := os.ReadFile(path)
+				lines = parseAccessLog(t, raw)
+				after := 0
+				for _, e := range lines {
+					if strings.HasPrefix(e.Path, "/after-kills/") && e.Status == 200 && e.Pool == "blue" {
+						after++
+					}
+				}
+				return after == 20
+			})
+			if len(lines) < 3000 {
+				t.Fatalf("%d lines for more than 4000 requests answered", len(lines))
+			}
+		})
+	}
+}
+
+func TestAccessLogDropsALineCutShortBeforeItAppends(t *testing.T) {
+	for _, tc := range []struct{ name, before, kept string }{
+		{"a cut line after whole ones", "{\"path\":\"/whole\"}\n{\"path\":\"/cu", "{\"path\":\"/whole\"}\n"},
+		{"only a cut line", "{\"path\":\"/cu", ""},
+		{"whole lines", "{\"path\":\"/whole\"}\n", "{\"path\":\"/whole\"}\n"},
+		{"a cut line longer than the read-back", strings.Repeat("x", 100<<10), ""},
+		{"a whole line before a long cut one", "{\"path\":\"/whole\"}\n" + strings.Repeat("x", 100<<10), "{\"path\":\"/whole\"}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, accessLogName), []byte(tc.before), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			l, err := openAccessLog(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.write(&accessEntry{Path: "/next", Status: 200})
+			l.flush()
+			raw, _ := os.ReadFile(filepath.Join(dir, accessLogName))
+			if want := tc.kept + `{"time":"","client":"","method":"","path":"/next","status":200,"durationMs":0}` + "\n"; string(raw) != want {
+				t.Fatalf("got %q, want %q", raw, want)
+			}
+			if l.size != int64(len(raw)) {
+				t.Fatalf("size %d, file %d", l.size, len(raw))
+			}
+		})
+	}
 }
