@@ -168,6 +168,8 @@ export interface LocalSettings {
   dataPlane?: "cutover-proxy" | "haproxy";
   /** A JSON line per request in the balancer's access.log (never a query string or a header). */
   accessLog?: boolean;
+  /** How long an instance may stay silent (a duration) before or while it answers; absent: 60s. */
+  upstreamTimeout?: string;
 }
 
 export interface LocalTls {

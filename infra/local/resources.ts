@@ -55,6 +55,8 @@ export interface LoadBalancerArgs {
   dataPlane?: pulumi.Input<"haproxy">;
   /** A JSON line per request in access.log in the balancer's directory. */
   accessLog?: pulumi.Input<boolean>;
+  /** How long an instance may stay silent before or while it answers; absent: 60 s. */
+  upstreamTimeoutMs?: pulumi.Input<number>;
   runtimeDir: pulumi.Input<string>;
 }
 

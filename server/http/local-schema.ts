@@ -34,6 +34,9 @@ export const localSchema = z.strictObject({
   holdWhenUnavailable: durationWithin(1, 60_000, "at most 1m")
     .optional()
     .describe("a request every instance refused waits up to this long for one to come back (restarting, starting), then is tried again, instead of failing"),
+  upstreamTimeout: durationWithin(1000, 3_600_000, "from 1s to 1h")
+    .optional()
+    .describe("how long an instance may stay silent: before its answer starts (then the request gets a 504 and is never sent again), or between two pieces of a request or an answer on their way (then the connection is cut); a stream that keeps coming lives on. Default 60s"),
   accessLog: z
     .boolean()
     .optional()

@@ -117,6 +117,7 @@ export class LocalTarget implements DeploymentTarget {
       ...(local.holdWhenUnavailable ? { holdWhenUnavailableMs: parseDuration(local.holdWhenUnavailable) } : {}),
       ...(local.dataPlane === "haproxy" ? { dataPlane: "haproxy" as const } : {}),
       ...(local.accessLog ? { accessLog: true } : {}),
+      ...(local.upstreamTimeout ? { upstreamTimeoutMs: parseDuration(local.upstreamTimeout) } : {}),
       runtimeDir: this.runtimeDir,
     };
   }

@@ -56,8 +56,10 @@ const cases = (): Case[] => [
   { name: "wrong types", method: "POST", path: "/v1/environments", body: { name: 7, fleet: { replicas: "two", artifact: { command: "node" } }, local: { listenPort: -1 } }, status: 400, code: "validation_failed" },
   { name: "unknown field", method: "POST", path: "/v1/environments", body: { name: "ok-name", fleet: { artifact: { command: ["x"] } }, local: { listenPort: 9 }, extra: true }, status: 400, code: "validation_failed" },
   { name: "missing target settings", method: "POST", path: "/v1/environments", body: { name: "no-local", fleet: { artifact: { command: ["x"] } } }, status: 400, code: "validation_failed" },
-  // An empty command keeps an image's entrypoint on kubernetes; a process needs one.
+  { name: "an upstream timeout under a second", method: "POST", path: "/v1/environments", body: { name: "upstream-timeout", fleet: { artifact: { command: ["x"] } }, local: { listenPort: 0, upstreamTimeout: "10ms" } }, status: 400, code: "validation_failed" },
+  { name: "an upstream timeout that is not a duration", method: "POST", path: "/v1/environments", body: { name: "upstream-timeout", fleet: { artifact: { command: ["x"] } }, local: { listenPort: 0, upstreamTimeout: "forever" } }, status: 400, code: "validation_failed" },
   { name: "an access log that is not a boolean", method: "POST", path: "/v1/environments", body: { name: "access-log", fleet: { artifact: { command: ["x"] } }, local: { listenPort: 0, accessLog: "/etc/passwd" } }, status: 400, code: "validation_failed" },
+  // An empty command keeps an image's entrypoint on kubernetes; a process needs one.
   { name: "no command on the local target", method: "POST", path: "/v1/environments", body: { name: "no-command", fleet: { artifact: { command: [] } }, local: { listenPort: 0 } }, status: 400, code: "validation_failed" },
   { name: "reserved env var", method: "POST", path: "/v1/environments", body: { name: "env-var", fleet: { artifact: { command: ["x"], env: { PORT: "1" } } }, local: { listenPort: 9 } }, status: 400, code: "validation_failed" },
   { name: "duplicate environment", method: "POST", path: "/v1/environments", body: { name: "input", fleet: { artifact: { command: ["x"] } }, local: { listenPort: 9 } }, status: 409, code: "environment_exists" },

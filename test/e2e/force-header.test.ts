@@ -85,7 +85,7 @@ describe("an environment with forceHeader", () => {
   let metricsUrl: string;
 
   it("shows its force key once: in the creation answer, never in a later one or a replay", async () => {
-    const spec = await environmentSpec("keyed", mark, { local: { listenPort: 0, stickyHeader: "x-user", forceHeader: HEADER, accessLog: true } });
+    const spec = await environmentSpec("keyed", mark, { local: { listenPort: 0, stickyHeader: "x-user", forceHeader: HEADER, accessLog: true, upstreamTimeout: "45s" } });
     const idempotent = { "idempotency-key": "create-keyed" };
     const created = await server.api("POST", "/v1/environments", spec, idempotent);
     expect(created.status).toBe(201);
@@ -236,5 +236,8 @@ describe("an environment with forceHeader", () => {
     expect(text).not.toContain(forceKey);
     expect(text).not.toContain("query-never-logged");
     expect(statSync(file).mode & 0o077).toBe(0);
+    // The environment's other balancer settings reached it too.
+    const config = JSON.parse(readFileSync(path.join(server.dataDir, "runtime", "balancers", "keyed", "config.json"), "utf8")) as Record<string, unknown>;
+    expect(config).toMatchObject({ accessLog: true, upstreamTimeoutMs: 45_000 });
   });
 });

@@ -6,8 +6,9 @@
 // that stay on a growing pool, the keyed force header (never seen by the
 // instance), WebSocket upgrades, 1 MiB bodies, a killed instance skipped
 // without a failed request, the per-version metrics the analysis reads,
-// the data-plane process killed under load, back within a second, and a
-// forced request answered by its own pool or not at all.
+// the data-plane process killed under load, back within a second, a
+// forced request answered by its own pool or not at all, and the upstream
+// timeout (a 504 for an instance silent longer).
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -230,5 +231,15 @@ describe.each(["cutover-proxy", "haproxy"])("the %s data plane", (plane) => {
     expect(forced.has("error status")).toBe(true);
     // Routed requests are not touched.
     expect(await draw(10)).toEqual({ v1: 10 });
+  });
+
+  it("answers 504 when an instance stays silent longer than the upstream timeout, and waits for one that answers within it", async () => {
+    inputs = { ...inputs, upstreamTimeoutMs: 1000 };
+    expect(await applyBalancerRouting(inputs, { listenPort: balancer.boundListenPort, adminPort: balancer.boundAdminPort })).toBe(true);
+    const asked = Date.now();
+    const silent = await request(`${url}/slow/1600`);
+    expect({ status: silent.status, quick: Date.now() - asked < 1500 }).toEqual({ status: 504, quick: true });
+    const answered = await request(`${url}/slow/400`);
+    expect({ status: answered.status, version: versionOf(answered.body) }).toEqual({ status: 200, version: "v1" });
   });
 });

@@ -60,6 +60,7 @@ function toConfig(inputs: BalancerInputs): ProxyConfig {
     ...(inputs.holdWhenUnavailableMs ? { holdWhenUnavailableMs: inputs.holdWhenUnavailableMs } : {}),
     ...(inputs.dataPlane ? { dataPlane: inputs.dataPlane } : {}),
     ...(inputs.accessLog ? { accessLog: true } : {}),
+    ...(inputs.upstreamTimeoutMs ? { upstreamTimeoutMs: inputs.upstreamTimeoutMs } : {}),
   };
 }
 
@@ -209,17 +210,22 @@ export async function stopBalancerDir(dir: string): Promise<void> {
 
 /** Polls the admin port until the proxy reports the expected routing. */
 async function waitForConfig(adminPort: number, want: ProxyConfig, timeoutMs: number, alive: () => boolean, pollMs = 25) {
-  const wanted = JSON.stringify([normalise(want.pools), maintenanceOf(want)]);
+  const wanted = JSON.stringify([normalise(want.pools), maintenanceOf(want), settingsOf(want)]);
   const applied = await pollUntil(
     async () => {
       const got = await readAdminConfig<ProxyConfig>(adminUrl(adminPort, "/config"), { timeoutMs: 1000 }).catch(() => undefined);
-      if (got && JSON.stringify([normalise(got.pools), maintenanceOf(got)]) === wanted) return true;
+      if (got && JSON.stringify([normalise(got.pools), maintenanceOf(got), settingsOf(got)]) === wanted) return true;
       if (!alive()) throw new Error("the proxy process exited");
       return undefined;
     },
     { timeoutMs, intervalMs: pollMs },
   );
   if (!applied) throw new Error("the proxy did not apply its configuration in time");
+}
+
+/** The settings a change may carry besides the pools, as the proxy shows them once they are in force (HAProxy: once the reloaded process serves). */
+function settingsOf(c: ProxyConfig) {
+  return [c.upstreamTimeoutMs ?? 0, c.holdWhenUnavailableMs ?? 0, c.accessLog ?? false, c.stickyHeader ?? "", c.stickyCookie ?? "", c.forceHeader ?? ""];
 }
 
 function normalise(pools: Record<string, PoolInputs>) {

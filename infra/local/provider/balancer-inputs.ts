@@ -39,6 +39,8 @@ export interface BalancerInputs {
   dataPlane?: "haproxy";
   /** A JSON line per request in access.log in the balancer's directory (infra/local/proxy/access_log.go). */
   accessLog?: boolean;
+  /** How long an instance may stay silent before or while it answers (infra/local/proxy/config.go); absent: 60 s. */
+  upstreamTimeoutMs?: number;
   runtimeDir: string;
 }
 

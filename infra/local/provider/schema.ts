@@ -39,6 +39,7 @@ const balancerInputs = {
   holdWhenUnavailableMs: integer,
   dataPlane: string,
   accessLog: boolean,
+  upstreamTimeoutMs: integer,
   runtimeDir: string,
 };
 

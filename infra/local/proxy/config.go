@@ -35,6 +35,24 @@ type Config struct {
 	DataPlane string `json:"dataPlane,omitempty"`
 	// AccessLog: a JSON line per request in access.log beside the config (access_log.go).
 	AccessLog bool `json:"accessLog,omitempty"`
+	// UpstreamTimeoutMs is how long an instance may stay silent: before its
+	// answer starts, or between two reads or writes of a request or an
+	// answer on its way (0: defaultUpstreamTimeout). A request it expires
+	// before its answer started gets a 504 and is never sent again.
+	UpstreamTimeoutMs int `json:"upstreamTimeoutMs,omitempty"`
+}
+
+const (
+	defaultUpstreamTimeout = 60 * time.Second
+	maxUpstreamTimeoutMs   = 3_600_000
+)
+
+// upstreamTimeout is UpstreamTimeoutMs in force.
+func (c *Config) upstreamTimeout() time.Duration {
+	if c.UpstreamTimeoutMs > 0 {
+		return time.Duration(c.UpstreamTimeoutMs) * time.Millisecond
+	}
+	return defaultUpstreamTimeout
 }
 
 // redirectListen is the plain HTTP address that redirects to HTTPS, if any.
@@ -99,6 +117,9 @@ func loadConfig(path string) (*Config, error) {
 	}
 	if c.HealthCheck.IntervalMs < 0 || c.HealthCheck.TimeoutMs < 0 {
 		return nil, fmt.Errorf("healthCheck durations must not be negative")
+	}
+	if c.UpstreamTimeoutMs < 0 || c.UpstreamTimeoutMs > maxUpstreamTimeoutMs {
+		return nil, fmt.Errorf("upstreamTimeoutMs must lie in [0, %d]", maxUpstreamTimeoutMs)
 	}
 	if c.HoldWhenUnavailableMs < 0 || c.HoldWhenUnavailableMs > maxOutageHoldMs {
 		return nil, fmt.Errorf("holdWhenUnavailableMs must lie in [0, %d]", maxOutageHoldMs)

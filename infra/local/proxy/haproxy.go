@@ -163,7 +163,8 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	line("  option forwardfor")
 	line("  timeout connect 2s")
 	line("  timeout client 120s")
-	line("  timeout server 120s")
+	// How long an instance may stay silent (HAProxy's server timeout is the time between reads and writes).
+	line("  timeout server %dms", c.upstreamTimeout().Milliseconds())
 	line("  timeout http-request 30s")
 	line("  timeout tunnel 1h")
 	line("  timeout check %dms", timeout.Milliseconds())
@@ -302,13 +303,16 @@ func renderPoolBackend(b *strings.Builder, c *Config, backend string, endpoints 
 		line("  retries %d", holdRetries)
 		// HAProxy waits min(timeout connect, 1s) before each retry; the instances are on this host, where a connection is taken at once or refused.
 		line("  timeout connect %dms", holdConnectTimeoutMs)
+		// The backup server is the hold: a request it holds is silent for the hold, then has its instance's time.
+		line("  timeout server %dms", c.upstreamTimeout().Milliseconds()+int64(c.HoldWhenUnavailableMs))
 	} else {
 		line("  retries 2")
 	}
 	line("  option redispatch 1")
 	// Tried again on another instance: a refused connection always; a safe request without a
 	// body also when the connection breaks before the answer (a POST the instance may have acted on never is).
-	line("  retry-on conn-failure empty-response response-timeout")
+	// Never after the upstream timeout: the instance may still be working on it.
+	line("  retry-on conn-failure empty-response")
 	line("  http-request disable-l7-retry if !METH_GET !METH_OPTIONS || { req.body_size gt 0 }")
 	if c.HealthCheck.Path != "" {
 		line("  option httpchk GET %s", c.HealthCheck.Path)

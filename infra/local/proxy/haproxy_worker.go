@@ -400,11 +400,14 @@ func (w *haproxyWorker) reload(configPath string) {
 	}
 	// The old process's counts, read as it hands over: carried to the new one's.
 	_, _ = w.refreshCounts()
-	w.serve(newRouter(cfg, w.metrics, w.table))
+	next := newRouter(cfg, w.metrics, w.table)
+	w.ledger.begin(next)
 	if err := w.start(); err != nil {
 		log.Printf("reload: %v", err)
 		return
 	}
+	// Read back (/config) once the new haproxy serves it, not before.
+	w.current.Store(next)
 	saveApplied(configPath, cfg)
 	log.Printf("reloaded haproxy")
 }

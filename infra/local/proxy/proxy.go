@@ -6,6 +6,7 @@ import (
 	"io"
 	"log"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,11 +32,13 @@ var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy
 func newProxy(r *router, clients *clientCache) *proxy {
 	p := &proxy{clients: clients}
 	p.current.Store(r)
+	clients.silence.Store(int64(r.cfg.upstreamTimeout()))
 	return p
 }
 
 // swap puts a new router in force and wakes the requests the old one held.
 func (p *proxy) swap(r *router) {
+	p.clients.silence.Store(int64(r.cfg.upstreamTimeout()))
 	close(p.current.Swap(r).replaced)
 }
 
@@ -120,7 +123,11 @@ func (p *proxy) handle(ctx *fasthttp.RequestCtx, r *router) served {
 	if err != nil {
 		counted.failures.Add(1)
 		ctx.Response.Reset()
-		ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
+		if isTimeout(err) {
+			ctx.Error("gateway timeout\n", fasthttp.StatusGatewayTimeout)
+		} else {
+			ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
+		}
 	} else {
 		for _, h := range hopHeaders[:5] {
 			ctx.Response.Header.Del(h)
@@ -191,6 +198,12 @@ func isTransportError(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
+// isTimeout tells an instance that stayed silent longer than the upstream timeout.
+func isTimeout(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout())
+}
+
 // isConnectError tells errors where nothing reached the upstream, so that
 // trying another endpoint of the pool is safe for every method.
 func isConnectError(err error) bool {
@@ -207,6 +220,10 @@ func isConnectError(err error) bool {
 type clientCache struct {
 	mu      sync.Mutex
 	clients map[string]*fasthttp.HostClient
+	// silence is the upstream timeout in force (a time.Duration): how long
+	// a connection to an instance may wait for its next read or write.
+	silence atomic.Int64
+	dialer  fasthttp.TCPDialer
 }
 
 func newClientCache() *clientCache {
@@ -222,17 +239,48 @@ func (c *clientCache) get(addr string) *fasthttp.HostClient {
 			Addr:                          addr,
 			MaxConns:                      4096,
 			MaxIdleConnDuration:           60 * time.Second,
-			ReadTimeout:                   60 * time.Second,
-			WriteTimeout:                  60 * time.Second,
 			StreamResponseBody:            true,
 			NoDefaultUserAgentHeader:      true,
 			DisableHeaderNamesNormalizing: true,
 			DisablePathNormalizing:        true,
-			Dial:                          (&fasthttp.TCPDialer{Concurrency: 0}).Dial,
+			// A deadline for the whole answer (ReadTimeout) would cut every stream longer than
+			// it: the connection itself gives each read and write the upstream timeout instead.
+			Dial: c.dial,
+			// fasthttp sends a GET, HEAD or PUT again on the same instance when its connection
+			// fails; never after a timeout, where the instance may still be working on it.
+			RetryIfErr: func(req *fasthttp.Request, _ int, err error) (bool, bool) {
+				return false, !isTimeout(err) && (req.Header.IsGet() || req.Header.IsHead() || req.Header.IsPut())
+			},
 		}
 		c.clients[addr] = hc
 	}
 	return hc
+}
+
+func (c *clientCache) dial(addr string) (net.Conn, error) {
+	conn, err := c.dialer.Dial(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &silenceBound{Conn: conn, silence: &c.silence}, nil
+}
+
+// silenceBound is a connection to an instance on which each read and write
+// may wait at most the upstream timeout: a stream that keeps coming lives
+// on, an instance that stops answering is given up.
+type silenceBound struct {
+	net.Conn
+	silence *atomic.Int64
+}
+
+func (c *silenceBound) Read(b []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(time.Duration(c.silence.Load())))
+	return c.Conn.Read(b)
+}
+
+func (c *silenceBound) Write(b []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(time.Duration(c.silence.Load())))
+	return c.Conn.Write(b)
 }
 
 // fastKeys reads routing keys from a fasthttp request.
