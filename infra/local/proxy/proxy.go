@@ -121,19 +121,13 @@ func (p *proxy) handle(ctx *fasthttp.RequestCtx, r *router) served {
 		pool, last, err = p.holdThroughOutage(ctx, r, pool, forced)
 	}
 	if err != nil {
-		counted.failures.Add(1)
-		ctx.Response.Reset()
-		if isTimeout(err) {
-			ctx.Error("gateway timeout\n", fasthttp.StatusGatewayTimeout)
-		} else {
-			ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
-		}
+		p.failedUpstream(counted, ctx, start, err)
 	} else {
 		for _, h := range hopHeaders[:5] {
 			ctx.Response.Header.Del(h)
 		}
+		counted.observe(ctx.Response.StatusCode(), time.Since(start))
 	}
-	counted.observe(ctx.Response.StatusCode(), time.Since(start))
 	if err != nil || last.pool == nil {
 		return served{pool: pool, forced: forced}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +23,6 @@ import (
 
 const (
 	tunnelDialTimeout = 5 * time.Second
-	handshakeTimeout  = 30 * time.Second
 	maxResponseHead   = 64 << 10
 )
 
@@ -55,18 +55,19 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fastht
 		p.badGateway(chosen.metrics.of(forced), ctx, start)
 		return served{pool: chosen, forced: forced}
 	}
-	upstream.SetDeadline(time.Now().Add(handshakeTimeout))
+	// The instance answers the upgrade within the upstream timeout, as any request.
+	upstream.SetDeadline(time.Now().Add(r.cfg.upstreamTimeout()))
 	bw := bufio.NewWriter(upstream)
 	if err := ctx.Request.Write(bw); err != nil || bw.Flush() != nil {
 		upstream.Close()
-		p.badGateway(pool.metrics.of(forced), ctx, start)
+		p.failedUpstream(pool.metrics.of(forced), ctx, start, err)
 		return served{pool: pool, forced: forced}
 	}
 	br := bufio.NewReader(upstream)
 	head, status, err := readResponseHead(br)
 	if err != nil {
 		upstream.Close()
-		p.badGateway(pool.metrics.of(forced), ctx, start)
+		p.failedUpstream(pool.metrics.of(forced), ctx, start, err)
 		return served{pool: pool, forced: forced}
 	}
 	if status != fasthttp.StatusSwitchingProtocols {
@@ -95,10 +96,19 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fastht
 }
 
 func (p *proxy) badGateway(counted *requestCounters, ctx *fasthttp.RequestCtx, start time.Time) {
+	p.failedUpstream(counted, ctx, start, nil)
+}
+
+// failedUpstream answers for an instance that failed: 504 when it stayed silent past the upstream timeout, 502 otherwise.
+func (p *proxy) failedUpstream(counted *requestCounters, ctx *fasthttp.RequestCtx, start time.Time, err error) {
 	counted.failures.Add(1)
 	ctx.Response.Reset()
-	ctx.Error("bad gateway\n", fasthttp.StatusBadGateway)
-	counted.observe(fasthttp.StatusBadGateway, time.Since(start))
+	status := fasthttp.StatusBadGateway
+	if err != nil && isTimeout(err) {
+		status = fasthttp.StatusGatewayTimeout
+	}
+	ctx.Error(strings.ToLower(fasthttp.StatusMessage(status))+"\n", status)
+	counted.observe(status, time.Since(start))
 }
 
 // readResponseHead reads the status line and headers, up to the blank line, as they came.

@@ -2,8 +2,8 @@ package main
 
 // The upstream timeout (Config.UpstreamTimeoutMs), the same on both data
 // planes, through the real supervisor and worker: an instance silent for
-// longer before its answer starts gets its request a 504, never sent to it
-// or another instance again; an answer that keeps coming lives on however
+// longer before its answer starts gets its request a 504 (an upgrade's too),
+// never sent to it or another instance again; an answer that keeps coming lives on however
 // long it lasts; one that stops coming is cut.
 
 import (
@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-// slowUpstream answers /slow after 1.5 s, streams /stream (a line every 200 ms for 2 s) and
+// slowUpstream answers /slow (and the upgrade asked on /upgrade, with a 200) after 1.5 s, streams /stream (a line every 200 ms for 2 s) and
 // stalls /stalled after its first line; hits counts the requests that reached it.
 func slowUpstream(t *testing.T, hits *atomic.Int32) string {
 	t.Helper()
@@ -42,7 +42,7 @@ func slowUpstream(t *testing.T, hits *atomic.Int32) string {
 			}
 		}
 		switch r.URL.Path {
-		case "/slow":
+		case "/slow", "/upgrade":
 			pause(1500 * time.Millisecond)
 			io.WriteString(w, "late")
 		case "/stream":
@@ -102,6 +102,22 @@ func TestUpstreamTimeoutIsTheSilenceAnInstanceIsAllowedOnBothDataPlanes(t *testi
 			time.Sleep(700 * time.Millisecond)
 			if n := hits.Load(); n != 1 {
 				t.Fatalf("the timed-out GET reached the instances %d times, want once", n)
+			}
+
+			// An upgrade the instance does not answer in time: a 504 too.
+			upgrade, _ := http.NewRequest("GET", base+"/upgrade", nil)
+			upgrade.Header.Set("Connection", "Upgrade")
+			upgrade.Header.Set("Upgrade", "websocket")
+			upgrade.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+			upgrade.Header.Set("Sec-WebSocket-Version", "13")
+			started = time.Now()
+			resp, err = client.Do(upgrade)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if took := time.Since(started); resp.StatusCode != http.StatusGatewayTimeout || took > 1400*time.Millisecond {
+				t.Fatalf("an unanswered upgrade: %d after %v, want 504 after about 1s", resp.StatusCode, took)
 			}
 
 			// A stream of 2 s, never silent for 1 s: it arrives whole.
