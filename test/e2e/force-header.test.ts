@@ -232,6 +232,8 @@ describe("an environment with forceHeader", () => {
     expect(line).toMatchObject({ method: "GET", path: marker, status: answered.status, pool: live, forced: true, client: "127.0.0.1" });
     expect(typeof line.version).toBe("string");
     expect(line.instance).toMatch(/^127\.0\.0\.1:\d+$/);
+    // A request without an X-Request-Id was given one, and its line says which.
+    expect(line.requestId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     const text = readFileSync(file, "utf8");
     expect(text).not.toContain(forceKey);
     expect(text).not.toContain("query-never-logged");

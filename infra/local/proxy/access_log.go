@@ -29,8 +29,8 @@ const (
 
 // accessLogFields is HAProxy's log line with the access log on: the
 // latency sample's three fields (haproxy_worker.go), then status, total
-// time, client, server, method and path (no query string).
-var accessLogFields = []string{"%b", "%Tr", "%[var(txn.maint)]", "%ST", "%Ta", "%ci", "%s", "%HM", "%HPO"}
+// time, client, server, method, path (no query string) and request ID.
+var accessLogFields = []string{"%b", "%Tr", "%[var(txn.maint)]", "%ST", "%Ta", "%ci", "%s", "%HM", "%HPO", "%[var(txn.request_id)]"}
 
 // accessEntry is one request's line.
 type accessEntry struct {
@@ -46,6 +46,8 @@ type accessEntry struct {
 	Forced  bool   `json:"forced,omitempty"`
 	// Instance is the address that answered, when one did.
 	Instance string `json:"instance,omitempty"`
+	// RequestID is the X-Request-Id the instance was sent (request_id.go).
+	RequestID string `json:"requestId,omitempty"`
 }
 
 type accessLog struct {

@@ -190,6 +190,9 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	} else {
 		line(`  log-format "%%b %%Tr %%[var(txn.maint)]"`)
 	}
+	// The client's own request ID when it sent exactly one that is safe to carry and log, a new one otherwise (request_id.go).
+	line("  http-request set-header %s %%[uuid()] unless { req.fhdr_cnt(%s) eq 1 } { req.fhdr(%s) -m reg %s }", requestIDHeader, requestIDHeader, requestIDHeader, requestIDPattern)
+	line("  http-request set-var(txn.request_id) req.fhdr(%s)", requestIDHeader)
 	line("  http-request set-header X-Forwarded-Proto %s", proto)
 	line("  http-request set-header X-Forwarded-Host %%[req.hdr(host)] if { req.hdr(host) -m found }")
 	names := c.poolNames()

@@ -639,6 +639,10 @@ func (w *haproxyWorker) logAccess(f []string) {
 		Time: accessTime(time.Now().Add(-time.Duration(total) * time.Millisecond)), Client: f[5],
 		Method: f[7], Path: f[8], Status: status, DurationMs: float64(total),
 	}
+	// "-": a request haproxy answered before its rules ran (one it could not parse).
+	if f[9] != "-" {
+		e.RequestID = f[9]
+	}
 	if pool, forced, ok := poolOfBackend(f[0]); ok {
 		e.Pool, e.Forced = pool, forced
 		if p := w.current.Load().byName[pool]; p != nil {

@@ -44,6 +44,7 @@ func (p *proxy) swap(r *router) {
 
 func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	r := p.current.Load()
+	id := requestID(&ctx.Request.Header)
 	if !r.cfg.AccessLog {
 		p.handle(ctx, r)
 		return
@@ -55,7 +56,7 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	if q := bytes.IndexByte(target, '?'); q >= 0 {
 		target = target[:q]
 	}
-	e := accessEntry{Time: accessTime(start), Client: ctx.RemoteIP().String(), Method: string(ctx.Method()), Path: string(target)}
+	e := accessEntry{Time: accessTime(start), Client: ctx.RemoteIP().String(), Method: string(ctx.Method()), Path: string(target), RequestID: string(id)}
 	s := p.handle(ctx, r)
 	e.Status, e.DurationMs, e.Instance = ctx.Response.StatusCode(), millis(time.Since(start)), s.instance
 	if s.status != 0 {

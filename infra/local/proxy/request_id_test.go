@@ -1,0 +1,100 @@
+package main
+
+// The request ID on both data planes, through the real supervisor and
+// worker: the instance gets exactly one X-Request-Id, the client's own if
+// it sent one acceptable ID, a new UUID otherwise, and the access log line
+// of the request carries the same.
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+var uuidV4 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+// requestIDUpstream answers with the X-Request-Id values it was sent, joined by "|".
+func requestIDUpstream(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		var seen []string
+		for _, v := range ctx.Request.Header.PeekAll(requestIDHeader) {
+			seen = append(seen, string(v))
+		}
+		ctx.SetBodyString(strings.Join(seen, "|"))
+	}}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return ln.Addr().String()
+}
+
+func TestRequestIDReachesTheInstanceAndTheAccessLogOnBothDataPlanes(t *testing.T) {
+	for _, plane := range []string{"", dataPlaneHAProxy} {
+		t.Run(map[string]string{"": "cutover-proxy", dataPlaneHAProxy: "haproxy"}[plane], func(t *testing.T) {
+			cfg := &Config{AccessLog: true, Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{requestIDUpstream(t)}, Version: "v1"}}}
+			var b *haproxyBalancer
+			if plane == dataPlaneHAProxy {
+				b = startHAProxyBalancer(t, cfg)
+			} else {
+				b = startBalancerProcess(t, cfg)
+			}
+			cases := []struct {
+				name string
+				sent []string
+				kept bool
+			}{
+				{"none", nil, false},
+				{"acceptable", []string{"smoke-42.a:b_C"}, true},
+				{"with-a-space", []string{"two words"}, false},
+				{"with-a-comma", []string{"a,b"}, false},
+				{"too-long", []string{strings.Repeat("x", 129)}, false},
+				{"longest", []string{strings.Repeat("y", 128)}, true},
+				{"two", []string{"first", "second"}, false},
+			}
+			seen := map[string]string{}
+			for _, c := range cases {
+				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+				req.SetRequestURI("http://" + b.status.Listen + "/id/" + c.name)
+				for _, v := range c.sent {
+					req.Header.Add(requestIDHeader, v)
+				}
+				if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil || resp.StatusCode() != 200 {
+					t.Fatalf("%s: %d %v", c.name, resp.StatusCode(), err)
+				}
+				got := string(resp.Body())
+				fasthttp.ReleaseRequest(req)
+				fasthttp.ReleaseResponse(resp)
+				if c.kept && got != c.sent[0] || !c.kept && !uuidV4.MatchString(got) {
+					t.Fatalf("%s: the instance got X-Request-Id %q (sent %q)", c.name, got, c.sent)
+				}
+				seen["/id/"+c.name] = got
+			}
+			if seen["/id/none"] == seen["/id/two"] {
+				t.Fatalf("two requests got the same new ID %q", seen["/id/none"])
+			}
+			logged := map[string]string{}
+			waitFor(t, func() bool {
+				raw, _ := os.ReadFile(filepath.Join(filepath.Dir(b.config), "access.log"))
+				for _, e := range parseAccessLog(t, raw) {
+					logged[e.Path] = e.RequestID
+				}
+				return len(logged) >= len(cases)
+			})
+			for path, id := range seen {
+				if logged[path] != id {
+					t.Fatalf("%s: the access log has request ID %q, the instance got %q", path, logged[path], id)
+				}
+			}
+		})
+	}
+}
