@@ -193,6 +193,7 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	// The client's own request ID when it sent exactly one that is safe to carry and log, a new one otherwise (request_id.go).
 	line("  http-request set-header %s %%[uuid()] unless { req.fhdr_cnt(%s) eq 1 } { req.fhdr(%s) -m reg %s }", requestIDHeader, requestIDHeader, requestIDHeader, requestIDPattern)
 	line("  http-request set-var(txn.request_id) req.fhdr(%s)", requestIDHeader)
+	line("  http-after-response set-header %s %%[var(txn.request_id)] if { var(txn.request_id) -m found } !{ res.hdr_cnt(%s) gt 0 }", requestIDHeader, requestIDHeader)
 	line("  http-request set-header X-Forwarded-Proto %s", proto)
 	line("  http-request set-header X-Forwarded-Host %%[req.hdr(host)] if { req.hdr(host) -m found }")
 	names := c.poolNames()

@@ -30,7 +30,7 @@ func TestHAProxyMaintenancePageAndHoldWithoutAReload(t *testing.T) {
 		t.Fatalf("the page: %+v", got)
 	}
 	resp, err := http.Get("http://" + b.status.Listen + "/")
-	if err != nil || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || resp.Header.Get("Cache-Control") != "no-store" {
+	if err != nil || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" || resp.Header.Get("Cache-Control") != "no-store" || !uuidV4.MatchString(resp.Header.Get("X-Request-Id")) {
 		t.Fatalf("the page's headers: %v %v", resp, err)
 	}
 	resp.Body.Close()

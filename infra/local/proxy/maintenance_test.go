@@ -36,6 +36,7 @@ type answer struct {
 	body       string
 	retryAfter string
 	took       time.Duration
+	requestID  string
 }
 
 func ask(addr string, headers map[string]string) answer {
@@ -50,7 +51,7 @@ func ask(addr string, headers map[string]string) answer {
 	if err := fasthttp.DoTimeout(req, resp, 10*time.Second); err != nil {
 		return answer{status: -1, body: err.Error()}
 	}
-	return answer{resp.StatusCode(), string(resp.Body()), string(resp.Header.Peek("Retry-After")), time.Since(start)}
+	return answer{resp.StatusCode(), string(resp.Body()), string(resp.Header.Peek("Retry-After")), time.Since(start), string(resp.Header.Peek(requestIDHeader))}
 }
 
 func pools(t *testing.T) map[string]Pool {
@@ -61,7 +62,7 @@ func TestMaintenancePageAnswersAtOnceButLetsTheForceKeyThrough(t *testing.T) {
 	cfg := &Config{ForceHeader: "X-Cutover-Pool", ForceKey: testForceKey, Pools: pools(t), Maintenance: &Maintenance{Mode: "page", RetryAfterSeconds: 120, Body: "back at noon"}}
 	_, metrics, addr := serving(t, cfg)
 	a := ask(addr, nil)
-	if a.status != 503 || a.body != "back at noon" || a.retryAfter != "120" {
+	if a.status != 503 || a.body != "back at noon" || a.retryAfter != "120" || !uuidV4.MatchString(a.requestID) {
 		t.Fatalf("page: %+v", a)
 	}
 	if a := ask(addr, map[string]string{"X-Cutover-Pool": "green:" + testForceKey}); a.status != 200 || a.body != "green" {

@@ -44,7 +44,10 @@ func (p *proxy) swap(r *router) {
 
 func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	r := p.current.Load()
-	id := requestID(&ctx.Request.Header)
+	// Copied: handling changes the request's headers, and with them what Peek's answer points into.
+	var kept [requestIDMax]byte
+	id := kept[:copy(kept[:], requestID(&ctx.Request.Header))]
+	defer answerRequestID(&ctx.Response.Header, id)
 	if !r.cfg.AccessLog {
 		p.handle(ctx, r)
 		return

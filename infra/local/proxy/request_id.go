@@ -3,10 +3,12 @@ package main
 // Every request reaches its instance with an X-Request-Id, the same on both
 // data planes: the client's own when it sent exactly one that is safe to
 // carry and log (1 to 128 of A-Z a-z 0-9 . _ : -), a new random UUID
-// otherwise. The access log writes it, so a line there and the instance's
-// own log of the request can be matched.
+// otherwise. The answer carries it back unless the instance set its own,
+// and the access log writes it, so a client's report, a line there and the
+// instance's own log of the request can be matched.
 
 import (
+	"bytes"
 	"math/rand/v2"
 
 	"github.com/valyala/fasthttp"
@@ -30,6 +32,16 @@ func requestID(h *fasthttp.RequestHeader) []byte {
 	h.Del(requestIDHeader)
 	h.SetBytesV(requestIDHeader, id[:])
 	return h.Peek(requestIDHeader)
+}
+
+// answerRequestID gives the answer the request's ID, unless the instance named one itself (in any case).
+func answerRequestID(h *fasthttp.ResponseHeader, id []byte) {
+	for k := range h.All() {
+		if len(k) == len(requestIDHeader) && bytes.EqualFold(k, []byte(requestIDHeader)) {
+			return
+		}
+	}
+	h.SetBytesV(requestIDHeader, id)
 }
 
 func requestIDAcceptable(id []byte) bool {

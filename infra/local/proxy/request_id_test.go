@@ -2,8 +2,9 @@ package main
 
 // The request ID on both data planes, through the real supervisor and
 // worker: the instance gets exactly one X-Request-Id, the client's own if
-// it sent one acceptable ID, a new UUID otherwise, and the access log line
-// of the request carries the same.
+// it sent one acceptable ID, a new UUID otherwise; the answer carries it
+// back (unless the instance named its own), the balancer's own answers too,
+// and the access log line of the request carries the same.
 
 import (
 	"net"
@@ -32,6 +33,11 @@ func requestIDUpstream(t *testing.T) string {
 			seen = append(seen, string(v))
 		}
 		ctx.SetBodyString(strings.Join(seen, "|"))
+		if string(ctx.Path()) == "/id/app-names-its-own" {
+			// Named as an application might spell it: the answer keeps it.
+			ctx.Response.Header.DisableNormalizing()
+			ctx.Response.Header.Set("X-Request-ID", "from-the-app")
+		}
 	}}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })
@@ -41,7 +47,10 @@ func requestIDUpstream(t *testing.T) string {
 func TestRequestIDReachesTheInstanceAndTheAccessLogOnBothDataPlanes(t *testing.T) {
 	for _, plane := range []string{"", dataPlaneHAProxy} {
 		t.Run(map[string]string{"": "cutover-proxy", dataPlaneHAProxy: "haproxy"}[plane], func(t *testing.T) {
-			cfg := &Config{AccessLog: true, Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{requestIDUpstream(t)}, Version: "v1"}}}
+			cfg := &Config{AccessLog: true, ForceHeader: "X-Cutover-Pool", ForceKey: testForceKey, Pools: map[string]Pool{
+				"blue":  {Weight: 100, Endpoints: []string{requestIDUpstream(t)}, Version: "v1"},
+				"green": {Weight: 0, Endpoints: []string{deadAddr(t)}, Version: "v2"},
+			}}
 			var b *haproxyBalancer
 			if plane == dataPlaneHAProxy {
 				b = startHAProxyBalancer(t, cfg)
@@ -60,6 +69,7 @@ func TestRequestIDReachesTheInstanceAndTheAccessLogOnBothDataPlanes(t *testing.T
 				{"too-long", []string{strings.Repeat("x", 129)}, false},
 				{"longest", []string{strings.Repeat("y", 128)}, true},
 				{"two", []string{"first", "second"}, false},
+				{"app-names-its-own", []string{"sent-by-the-client"}, true},
 			}
 			seen := map[string]string{}
 			for _, c := range cases {
@@ -71,13 +81,22 @@ func TestRequestIDReachesTheInstanceAndTheAccessLogOnBothDataPlanes(t *testing.T
 				if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil || resp.StatusCode() != 200 {
 					t.Fatalf("%s: %d %v", c.name, resp.StatusCode(), err)
 				}
-				got := string(resp.Body())
+				got, answered := string(resp.Body()), string(resp.Header.Peek(requestIDHeader))
 				fasthttp.ReleaseRequest(req)
 				fasthttp.ReleaseResponse(resp)
 				if c.kept && got != c.sent[0] || !c.kept && !uuidV4.MatchString(got) {
 					t.Fatalf("%s: the instance got X-Request-Id %q (sent %q)", c.name, got, c.sent)
 				}
+				// The answer carries it back, unless the instance named its own.
+				if want := map[bool]string{true: "from-the-app", false: got}[c.name == "app-names-its-own"]; answered != want {
+					t.Fatalf("%s: the answer's X-Request-Id is %q, want %q", c.name, answered, want)
+				}
 				seen["/id/"+c.name] = got
+			}
+			// The balancer's own answer (its pool's only instance refuses) carries one too.
+			status, body, answered := forcedToDeadPool(t, b.status.Listen)
+			if status < 500 || !uuidV4.MatchString(answered) {
+				t.Fatalf("the balancer's own answer: %d %q, X-Request-Id %q", status, body, answered)
 			}
 			if seen["/id/none"] == seen["/id/two"] {
 				t.Fatalf("two requests got the same new ID %q", seen["/id/none"])
@@ -97,4 +116,18 @@ func TestRequestIDReachesTheInstanceAndTheAccessLogOnBothDataPlanes(t *testing.T
 			}
 		})
 	}
+}
+
+// forcedToDeadPool sends a request forced to the pool whose instance is gone: the balancer answers it itself.
+func forcedToDeadPool(t *testing.T, addr string) (int, string, string) {
+	t.Helper()
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI("http://" + addr + "/forced")
+	req.Header.Set("X-Cutover-Pool", "green:"+testForceKey)
+	if err := fasthttp.DoTimeout(req, resp, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode(), string(resp.Body()), string(resp.Header.Peek(requestIDHeader))
 }
