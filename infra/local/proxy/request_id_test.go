@@ -131,3 +131,45 @@ func forcedToDeadPool(t *testing.T, addr string) (int, string, string) {
 	}
 	return resp.StatusCode(), string(resp.Body()), string(resp.Header.Peek(requestIDHeader))
 }
+
+// A switch (101) is an answer too: its relayed head carries the ID, on both data planes.
+func TestUpgradeAnswerCarriesTheRequestIDOnBothDataPlanes(t *testing.T) {
+	for _, plane := range []string{"", dataPlaneHAProxy} {
+		t.Run(map[string]string{"": "cutover-proxy", dataPlaneHAProxy: "haproxy"}[plane], func(t *testing.T) {
+			cfg := &Config{Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{upgradeUpstream(t, "blue")}}}}
+			var b *haproxyBalancer
+			if plane == dataPlaneHAProxy {
+				b = startHAProxyBalancer(t, cfg)
+			} else {
+				b = startBalancerProcess(t, cfg)
+			}
+			_, br, head := dialUpgrade(t, b.status.Listen, "X-Request-Id: ws-1\r\n")
+			// Compared without case: HAProxy writes header names in lower case.
+			if !strings.HasPrefix(head, "HTTP/1.1 101") || !strings.Contains(strings.ToLower(head), "\r\nx-request-id: ws-1\r\n") {
+				t.Fatalf("the switch's head: %q", head)
+			}
+			if line, _ := br.ReadString('\n'); line != "blue ready\n" {
+				t.Fatalf("first bytes: %q", line)
+			}
+			_, _, head = dialUpgrade(t, b.status.Listen, "")
+			id := regexp.MustCompile(`(?i)\r\nX-Request-Id: ([^\r]*)\r\n`).FindStringSubmatch(head)
+			if id == nil || !uuidV4.MatchString(id[1]) {
+				t.Fatalf("the switch's head without an ID sent: %q", head)
+			}
+		})
+	}
+}
+
+func TestWithRequestIDAddsTheFieldOnlyWhereNoneIs(t *testing.T) {
+	id := []byte("abc")
+	for _, tc := range []struct{ head, want string }{
+		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\n\r\n", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nX-Request-Id: abc\r\n\r\n"},
+		{"HTTP/1.1 101 Switching Protocols\nUpgrade: echo\n\n", "HTTP/1.1 101 Switching Protocols\nUpgrade: echo\nX-Request-Id: abc\n\n"},
+		{"HTTP/1.1 101 Switching Protocols\r\nx-request-id: own\r\n\r\n", "HTTP/1.1 101 Switching Protocols\r\nx-request-id: own\r\n\r\n"},
+		{"HTTP/1.1 101 Switching Protocols\r\nX-Request-Ids: other\r\n\r\n", "HTTP/1.1 101 Switching Protocols\r\nX-Request-Ids: other\r\nX-Request-Id: abc\r\n\r\n"},
+	} {
+		if got := string(withRequestID([]byte(tc.head), id)); got != tc.want {
+			t.Fatalf("withRequestID(%q) = %q, want %q", tc.head, got, tc.want)
+		}
+	}
+}

@@ -83,16 +83,40 @@ func (p *proxy) tunnel(r *router, chosen *upstreamPool, forced bool, ctx *fastht
 	}
 	pool.metrics.of(forced).observe(status, time.Since(start))
 	upstream.SetDeadline(time.Time{})
+	// Copied: the request is released once the connection is hijacked.
+	id := append([]byte(nil), ctx.Request.Header.Peek(requestIDHeader)...)
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(client net.Conn) {
 		defer upstream.Close()
 		client.SetDeadline(time.Time{})
-		if _, err := client.Write(head); err != nil {
+		if _, err := client.Write(withRequestID(head, id)); err != nil {
 			return
 		}
 		splice(client, upstream, br)
 	})
 	return served{pool: pool, forced: forced, instance: endpoint, status: status}
+}
+
+// withRequestID adds the request's ID to the relayed head of a switch (101) that names none, as to any answer.
+func withRequestID(head, id []byte) []byte {
+	eol := []byte("\r\n")
+	if !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		eol = []byte("\n")
+	}
+	if len(id) == 0 || !bytes.HasSuffix(head, append(append([]byte(nil), eol...), eol...)) {
+		return head
+	}
+	for _, line := range bytes.Split(head, eol)[1:] {
+		if name, _, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(bytes.TrimSpace(name), []byte(requestIDHeader)) {
+			return head
+		}
+	}
+	end := len(head) - len(eol)
+	out := make([]byte, 0, len(head)+len(requestIDHeader)+len(id)+4)
+	out = append(out, head[:end]...)
+	out = append(append(append(out, requestIDHeader...), ": "...), id...)
+	out = append(out, eol...)
+	return append(out, head[end:]...)
 }
 
 func (p *proxy) badGateway(counted *requestCounters, ctx *fasthttp.RequestCtx, start time.Time) {

@@ -11,14 +11,19 @@ import (
 	"time"
 )
 
-// upgradeUpstream answers an Upgrade request with 101 and then echoes every
-// byte prefixed by its name; a request without Upgrade gets 426.
+// upgradeUpstream answers an Upgrade to echo with 101 and then echoes every
+// byte prefixed by its name; an upgrade to anything else gets 426, a plain
+// request its name.
 func upgradeUpstream(t *testing.T, name string) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" {
+			io.WriteString(w, name)
+			return
+		}
 		if r.Header.Get("Upgrade") != "echo" {
 			w.WriteHeader(http.StatusUpgradeRequired)
 			io.WriteString(w, "upgrade to echo\n")
