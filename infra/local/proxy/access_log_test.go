@@ -18,64 +18,57 @@ import (
 )
 
 func TestAccessLogWritesALinePerRequestOnBothDataPlanes(t *testing.T) {
-	for _, plane := range []string{"", dataPlaneHAProxy} {
-		t.Run(map[string]string{"": "cutover-proxy", dataPlaneHAProxy: "haproxy"}[plane], func(t *testing.T) {
-			blue, green := upstream(t, "blue"), upstream(t, "green")
-			cfg := &Config{
-				AccessLog: true, ForceHeader: "X-Cutover-Pool", ForceKey: "force-key-never-logged",
-				HealthCheck: HealthCheck{IntervalMs: 100, TimeoutMs: 200},
-				Pools: map[string]Pool{
-					"blue":  {Weight: 100, Endpoints: []string{blue}, Version: "v1"},
-					"green": {Weight: 0, Endpoints: []string{green}, Version: "v2"},
-				},
-			}
-			var b *haproxyBalancer
-			if plane == dataPlaneHAProxy {
-				b = startHAProxyBalancer(t, cfg)
-			} else {
-				b = startBalancerProcess(t, cfg)
-			}
-			if status, body := getPath(t, b.status.Listen, "/orders/42?token=query-never-logged", nil); status != 200 || body != "blue" {
-				t.Fatalf("routed: %d %q", status, body)
-			}
-			if status, body := getPath(t, b.status.Listen, "/smoke", map[string]string{"X-Cutover-Pool": "green:force-key-never-logged"}); status != 200 || body != "green" {
-				t.Fatalf("forced: %d %q", status, body)
-			}
-			path := filepath.Join(filepath.Dir(b.config), "access.log")
-			// The requests' lines, after the one of the readiness probe.
-			var routed, forced accessEntry
-			var raw []byte
-			waitFor(t, func() bool {
-				raw, _ = os.ReadFile(path)
-				for _, e := range parseAccessLog(t, raw) {
-					switch e.Path {
-					case "/orders/42":
-						routed = e
-					case "/smoke":
-						forced = e
-					}
-				}
-				return forced.Path != ""
-			})
-			if routed.Method != "GET" || routed.Path != "/orders/42" || routed.Status != 200 || routed.Pool != "blue" || routed.Version != "v1" || routed.Forced || routed.Instance != blue || routed.Client != "127.0.0.1" || routed.DurationMs < 0 {
-				t.Fatalf("routed request's line: %+v", routed)
-			}
-			if forced.Path != "/smoke" || forced.Pool != "green" || forced.Version != "v2" || !forced.Forced || forced.Instance != green {
-				t.Fatalf("forced request's line: %+v", forced)
-			}
-			if at, err := time.Parse(time.RFC3339Nano, routed.Time); err != nil || time.Since(at) > time.Minute || time.Since(at) < 0 {
-				t.Fatalf("time %q: %v", routed.Time, err)
-			}
-			for _, secret := range []string{"query-never-logged", "force-key-never-logged", "token="} {
-				if strings.Contains(string(raw), secret) {
-					t.Fatalf("the access log holds %q:\n%s", secret, raw)
+	onBothDataPlanes(t, func(t *testing.T, start func(*Config) *haproxyBalancer) {
+		blue, green := upstream(t, "blue"), upstream(t, "green")
+		cfg := &Config{
+			AccessLog: true, ForceHeader: "X-Cutover-Pool", ForceKey: "force-key-never-logged",
+			HealthCheck: HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+			Pools: map[string]Pool{
+				"blue":  {Weight: 100, Endpoints: []string{blue}, Version: "v1"},
+				"green": {Weight: 0, Endpoints: []string{green}, Version: "v2"},
+			},
+		}
+		b := start(cfg)
+		if status, body := getPath(t, b.status.Listen, "/orders/42?token=query-never-logged", nil); status != 200 || body != "blue" {
+			t.Fatalf("routed: %d %q", status, body)
+		}
+		if status, body := getPath(t, b.status.Listen, "/smoke", map[string]string{"X-Cutover-Pool": "green:force-key-never-logged"}); status != 200 || body != "green" {
+			t.Fatalf("forced: %d %q", status, body)
+		}
+		path := filepath.Join(filepath.Dir(b.config), "access.log")
+		// The requests' lines, after the one of the readiness probe.
+		var routed, forced accessEntry
+		var raw []byte
+		waitFor(t, func() bool {
+			raw, _ = os.ReadFile(path)
+			for _, e := range parseAccessLog(t, raw) {
+				switch e.Path {
+				case "/orders/42":
+					routed = e
+				case "/smoke":
+					forced = e
 				}
 			}
-			if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
-				t.Fatalf("access.log: %v %v", info.Mode(), err)
-			}
+			return forced.Path != ""
 		})
-	}
+		if routed.Method != "GET" || routed.Path != "/orders/42" || routed.Status != 200 || routed.Pool != "blue" || routed.Version != "v1" || routed.Forced || routed.Instance != blue || routed.Client != "127.0.0.1" || routed.DurationMs < 0 {
+			t.Fatalf("routed request's line: %+v", routed)
+		}
+		if forced.Path != "/smoke" || forced.Pool != "green" || forced.Version != "v2" || !forced.Forced || forced.Instance != green {
+			t.Fatalf("forced request's line: %+v", forced)
+		}
+		if at, err := time.Parse(time.RFC3339Nano, routed.Time); err != nil || time.Since(at) > time.Minute || time.Since(at) < 0 {
+			t.Fatalf("time %q: %v", routed.Time, err)
+		}
+		for _, secret := range []string{"query-never-logged", "force-key-never-logged", "token="} {
+			if strings.Contains(string(raw), secret) {
+				t.Fatalf("the access log holds %q:\n%s", secret, raw)
+			}
+		}
+		if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+			t.Fatalf("access.log: %v %v", info.Mode(), err)
+		}
+	})
 }
 
 func TestWithoutTheAccessLogNoFileIsWritten(t *testing.T) {
@@ -131,49 +124,42 @@ func parseAccessLog(t *testing.T, raw []byte) []accessEntry {
 // one drops before it appends: every line parses, and lines go on being
 // written for the requests served after each restart.
 func TestAccessLogKeepsWholeLinesWhenItsWorkerIsKilledUnderLoad(t *testing.T) {
-	for _, plane := range []string{"", dataPlaneHAProxy} {
-		t.Run(map[string]string{"": "cutover-proxy", dataPlaneHAProxy: "haproxy"}[plane], func(t *testing.T) {
-			cfg := &Config{AccessLog: true, Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{upstream(t, "blue")}, Version: "v1"}}}
-			var b *haproxyBalancer
-			if plane == dataPlaneHAProxy {
-				b = startHAProxyBalancer(t, cfg)
-			} else {
-				b = startBalancerProcess(t, cfg)
-			}
-			path := filepath.Join(filepath.Dir(b.config), "access.log")
-			l := loadThrough(b)
-			for kill := 1; kill <= 3; kill++ {
-				n := l.ok.Load()
-				waitFor(t, func() bool { return l.ok.Load() > n+1000 })
-				worker := b.currentWorker()
-				syscall.Kill(worker, syscall.SIGKILL)
-				waitFor(t, func() bool { w := b.currentWorker(); return w != 0 && w != worker })
-			}
+	onBothDataPlanes(t, func(t *testing.T, start func(*Config) *haproxyBalancer) {
+		cfg := &Config{AccessLog: true, Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{upstream(t, "blue")}, Version: "v1"}}}
+		b := start(cfg)
+		path := filepath.Join(filepath.Dir(b.config), "access.log")
+		l := loadThrough(b)
+		for kill := 1; kill <= 3; kill++ {
 			n := l.ok.Load()
 			waitFor(t, func() bool { return l.ok.Load() > n+1000 })
-			l.stop()
-			for i := 0; i < 20; i++ {
-				if status, _ := getPath(t, b.status.Listen, fmt.Sprintf("/after-kills/%d", i), nil); status != 200 {
-					t.Fatalf("after the kills: %d", status)
+			worker := b.currentWorker()
+			syscall.Kill(worker, syscall.SIGKILL)
+			waitFor(t, func() bool { w := b.currentWorker(); return w != 0 && w != worker })
+		}
+		n := l.ok.Load()
+		waitFor(t, func() bool { return l.ok.Load() > n+1000 })
+		l.stop()
+		for i := 0; i < 20; i++ {
+			if status, _ := getPath(t, b.status.Listen, fmt.Sprintf("/after-kills/%d", i), nil); status != 200 {
+				t.Fatalf("after the kills: %d", status)
+			}
+		}
+		var lines []accessEntry
+		waitFor(t, func() bool {
+			raw, _ := os.ReadFile(path)
+			lines = parseAccessLog(t, raw)
+			after := 0
+			for _, e := range lines {
+				if strings.HasPrefix(e.Path, "/after-kills/") && e.Status == 200 && e.Pool == "blue" {
+					after++
 				}
 			}
-			var lines []accessEntry
-			waitFor(t, func() bool {
-				raw, _ := os.ReadFile(path)
-				lines = parseAccessLog(t, raw)
-				after := 0
-				for _, e := range lines {
-					if strings.HasPrefix(e.Path, "/after-kills/") && e.Status == 200 && e.Pool == "blue" {
-						after++
-					}
-				}
-				return after == 20
-			})
-			if len(lines) < 3000 {
-				t.Fatalf("%d lines for more than 4000 requests answered", len(lines))
-			}
+			return after == 20
 		})
-	}
+		if len(lines) < 3000 {
+			t.Fatalf("%d lines for more than 4000 requests answered", len(lines))
+		}
+	})
 }
 
 func TestAccessLogDropsALineCutShortBeforeItAppends(t *testing.T) {

@@ -494,3 +494,14 @@ func TestHAProxyLeftByAnEarlierWorkerIsFoundByItsDirectory(t *testing.T) {
 		t.Fatalf("found in an empty directory: %v", got)
 	}
 }
+
+// onBothDataPlanes runs a test against each data plane: start runs the real
+// supervisor and worker on a config, carrying requests itself or through haproxy.
+func onBothDataPlanes(t *testing.T, test func(t *testing.T, start func(*Config) *haproxyBalancer)) {
+	t.Run("cutover-proxy", func(t *testing.T) {
+		test(t, func(cfg *Config) *haproxyBalancer { return startBalancerProcess(t, cfg) })
+	})
+	t.Run("haproxy", func(t *testing.T) {
+		test(t, func(cfg *Config) *haproxyBalancer { return startHAProxyBalancer(t, cfg) })
+	})
+}
