@@ -162,7 +162,9 @@ describe.each([
           expect(reply.status).toBe(202);
           await server.exited;
           server = await startServer({ dataDir });
-          expect(await operation(reply)).toMatchObject({ state: "succeeded" });
+          // Compared whole, so that a failure shows the operation's error too.
+          const done = await operation(reply);
+          expect({ point, on, state: done.state, error: done.error }).toEqual({ point, on, state: "succeeded", error: undefined });
           const answer = await ask(`${url}/`);
           if (on) expect(answer).toMatchObject({ status: 503, retryAfter: "60" });
           else expect(versionOf(answer)).toBe("v2");
