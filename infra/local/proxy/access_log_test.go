@@ -191,3 +191,39 @@ func TestAccessLogDropsALineCutShortBeforeItAppends(t *testing.T) {
 		})
 	}
 }
+
+// A long path is logged, cut to its first accessPathMax bytes, on the same
+// line as the request's whole ID, on both data planes (HAProxy cuts its
+// log lines and the request lines it logs at 1024 bytes unless told more).
+func TestAccessLogKeepsALongPathWithItsRequestIDOnBothDataPlanes(t *testing.T) {
+	onBothDataPlanes(t, func(t *testing.T, start func(*Config) *haproxyBalancer) {
+		b := start(&Config{AccessLog: true, Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{requestIDUpstream(t)}, Version: "v1"}}})
+		lengths := []int{1000, 1100, 3000}
+		for _, n := range lengths {
+			id := fmt.Sprintf("long-path-%d-%s", n, strings.Repeat("i", 100))
+			if status, body := getPath(t, b.status.Listen, "/"+strings.Repeat("p", n-1), map[string]string{requestIDHeader: id}); status != 200 || body != id {
+				t.Fatalf("path of %d: %d %q", n, status, body)
+			}
+		}
+		path := filepath.Join(filepath.Dir(b.config), "access.log")
+		logged := map[string]accessEntry{}
+		waitFor(t, func() bool {
+			raw, _ := os.ReadFile(path)
+			for _, e := range parseAccessLog(t, raw) {
+				logged[e.RequestID] = e
+			}
+			return len(logged) >= len(lengths)
+		})
+		for _, n := range lengths {
+			id := fmt.Sprintf("long-path-%d-%s", n, strings.Repeat("i", 100))
+			e, ok := logged[id]
+			want := "/" + strings.Repeat("p", n-1)
+			if len(want) > accessPathMax {
+				want = want[:accessPathMax]
+			}
+			if !ok || e.Path != want || e.Status != 200 || e.Pool != "blue" {
+				t.Fatalf("path of %d: logged %v with the path of %d bytes (want %d), status %d, pool %q; all: %d lines", n, ok, len(e.Path), len(want), e.Status, e.Pool, len(logged))
+			}
+		}
+	})
+}

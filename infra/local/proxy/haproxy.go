@@ -157,6 +157,8 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	line("  stats socket unix@%s mode 600 level admin", files.runtime())
 	line("  hard-stop-after 30s")
 	line("  lua-load \"%s\"", files.lua())
+	// The request line a log line may carry: the access log keeps accessPathMax bytes of the path (1024 by default, cutting it shorter).
+	line("  tune.http.logurilen %d", accessPathMax+64)
 	line("defaults")
 	line("  mode http")
 	line("  option http-keep-alive")
@@ -184,7 +186,8 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 	// line each on haproxy's stdout, a pipe only the worker reads (a line is dropped, never
 	// waited for, should the worker fall a pipe's length behind). The worker sizes the sample;
 	// a request maintenance answered or held is always logged, to be counted.
-	line("  log stdout format raw local0")
+	// A line is long enough for the longest path the access log keeps (1024 bytes by default, cutting the line and the request ID at its end).
+	line("  log stdout len %d format raw local0", accessPathMax+1024)
 	if c.AccessLog {
 		line(`  log-format "%s"`, strings.Join(accessLogFields, " "))
 	} else {
@@ -303,12 +306,16 @@ func renderPoolBackend(b *strings.Builder, c *Config, backend string, endpoints 
 	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
 	line("backend %s", backend)
 	line("  balance roundrobin")
+	hold := holdServerOf(c, backend)
 	if c.holding() {
 		line("  retries %d", holdRetries)
 		// HAProxy waits min(timeout connect, 1s) before each retry; the instances are on this host, where a connection is taken at once or refused.
 		line("  timeout connect %dms", holdConnectTimeoutMs)
-		// The backup server is the hold: a request it holds is silent for the hold, then has its instance's time.
-		line("  timeout server %dms", c.upstreamTimeout().Milliseconds()+int64(c.HoldWhenUnavailableMs))
+		if hold != "" {
+			// The backup server is the hold: a request it holds is silent for the hold, then has its instance's time
+			// (HAProxy's timeout is the backend's, its instances' too). A held request's own backend allows the instance its time alone.
+			line("  timeout server %dms", c.upstreamTimeout().Milliseconds()+int64(c.HoldWhenUnavailableMs))
+		}
 	} else {
 		line("  retries 2")
 	}
@@ -325,13 +332,22 @@ func renderPoolBackend(b *strings.Builder, c *Config, backend string, endpoints 
 	for _, addr := range endpoints {
 		line("  server %s %s %s", names[addr], addr, serverOptions(c))
 	}
-	if c.holding() {
+	if hold != "" {
 		// The last resort of a request no instance took: the frontend where it waits (haproxy_outage.go).
-		if strings.HasPrefix(backend, "pool_") {
-			line("  server %s unix@%s backup", holdServer, haproxyFiles{}.holdSocket())
-		}
-		if pool, ok := strings.CutPrefix(backend, "forced_"); ok {
-			line("  server %s unix@%s backup", holdServer, haproxyFiles{}.forcedHoldSocket(slices.Index(c.poolNames(), pool)))
-		}
+		line("  server %s unix@%s backup", holdServer, hold)
 	}
+}
+
+// holdServerOf is the socket of the frontend a backend's requests wait in when no instance takes them: none but with the hold on, for a pool's routed and forced backends.
+func holdServerOf(c *Config, backend string) string {
+	if !c.holding() {
+		return ""
+	}
+	if strings.HasPrefix(backend, "pool_") {
+		return haproxyFiles{}.holdSocket()
+	}
+	if pool, ok := strings.CutPrefix(backend, "forced_"); ok {
+		return haproxyFiles{}.forcedHoldSocket(slices.Index(c.poolNames(), pool))
+	}
+	return ""
 }

@@ -28,21 +28,31 @@ type restartable struct {
 	addr string
 	mu   sync.Mutex
 	srv  *fasthttp.Server
+	// handler answers in place of the name, when set.
+	handler fasthttp.RequestHandler
 }
 
 func newRestartable(t *testing.T, name string) *restartable {
+	return newRestartableWith(t, name, nil)
+}
+
+func newRestartableWith(t *testing.T, name string, handler fasthttp.RequestHandler) *restartable {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &restartable{t: t, name: name, addr: ln.Addr().String()}
+	u := &restartable{t: t, name: name, addr: ln.Addr().String(), handler: handler}
 	u.serve(ln)
 	t.Cleanup(u.stop)
 	return u
 }
 
 func (u *restartable) serve(ln net.Listener) {
-	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(u.name) }}
+	handler := u.handler
+	if handler == nil {
+		handler = func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString(u.name) }
+	}
+	srv := &fasthttp.Server{Handler: handler}
 	u.mu.Lock()
 	u.srv = srv
 	u.mu.Unlock()
@@ -128,6 +138,42 @@ func TestHAProxyHoldThatRunsOutAnswers503(t *testing.T) {
 		m := b.admin("/metrics")
 		return scraped(m, "cutover_proxy_outage_holds_total") == 1 && scraped(m, "cutover_proxy_outage_holds_answered_total") == 0
 	}, "/metrics")
+}
+
+// A held request's instance has the upstream timeout, not the timeout and
+// the hold: the silence it is allowed once the request reaches it is the same
+// as for a request that was never held.
+func TestHAProxyHeldRequestHasItsInstanceBoundByTheUpstreamTimeout(t *testing.T) {
+	a := newRestartableWith(t, "a", func(ctx *fasthttp.RequestCtx) {
+		if string(ctx.Path()) == "/slow" {
+			time.Sleep(1500 * time.Millisecond)
+		}
+		ctx.SetBodyString("late")
+	})
+	b := startHAProxyBalancer(t, &Config{
+		UpstreamTimeoutMs:     1000,
+		HoldWhenUnavailableMs: 10_000,
+		HealthCheck:           HealthCheck{IntervalMs: 100, TimeoutMs: 200},
+		Pools:                 map[string]Pool{"blue": {Weight: 100, Endpoints: []string{a.addr}}},
+	})
+	a.stop()
+	type answer struct {
+		status int
+		body   string
+	}
+	answered := make(chan answer, 1)
+	asked := time.Now()
+	go func() {
+		status, body := getPath(t, b.status.Listen, "/slow", nil)
+		answered <- answer{status, body}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	a.start()
+	got := <-answered
+	// Held until the instance's checks pass again, then cut after a second of its silence.
+	if took := time.Since(asked); got.status != 504 || took > 1500*time.Millisecond+time.Second {
+		t.Fatalf("after %v: %d %q, want a 504 about a second after the instance came back", took, got.status, got.body)
+	}
 }
 
 func TestHAProxyWithTheHoldOnAPoolDownFailsOverToTheOtherAtOnce(t *testing.T) {
