@@ -129,6 +129,9 @@ type counterLedger struct {
 	carried map[string]backendCounts
 	// bases are the totals when a pool's version first appeared: its series counts from there.
 	bases map[seriesKey]backendCounts
+	// pending are the series of the routing begun and not yet read: a reading
+	// made by the routing still in force meanwhile keeps their bases.
+	pending map[seriesKey]bool
 	// rate: requests a second over all backends, for the log's sample.
 	lastTotal uint64
 	lastAt    time.Time
@@ -141,7 +144,7 @@ type seriesKey struct {
 }
 
 func newCounterLedger() *counterLedger {
-	return &counterLedger{last: map[string]backendCounts{}, carried: map[string]backendCounts{}, bases: map[seriesKey]backendCounts{}}
+	return &counterLedger{last: map[string]backendCounts{}, carried: map[string]backendCounts{}, bases: map[seriesKey]backendCounts{}, pending: map[seriesKey]bool{}}
 }
 
 // read takes a reading of process pid; it returns the totals and the request rate since the reading before.
@@ -182,9 +185,12 @@ func (l *counterLedger) read(pid int, backends map[string]backendCounts, at time
 func (l *counterLedger) begin(r *router) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// A routing begun before and never put in force is forgotten.
+	clear(l.pending)
 	for _, p := range r.pools {
 		for _, forced := range []bool{false, true} {
 			k := seriesKey{poolKey{p.name, p.version}, forced}
+			l.pending[k] = true
 			if _, ok := l.bases[k]; !ok {
 				backend := seriesBackend(k)
 				l.bases[k] = l.carried[backend].plus(l.last[backend])
@@ -201,7 +207,8 @@ func seriesBackend(k seriesKey) string {
 }
 
 // since is a series' counts from the totals: from where its version began
-// (the first reading it was in), forgetting the versions no pool serves.
+// (the first reading it was in), forgetting the versions no pool serves
+// (but those of a routing begun and about to be put in force).
 func (l *counterLedger) since(totals map[string]backendCounts, r *router) map[seriesKey]backendCounts {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -217,11 +224,12 @@ func (l *counterLedger) since(totals map[string]backendCounts, r *router) map[se
 				l.bases[k] = base
 			}
 			live[k] = true
+			delete(l.pending, k)
 			counts[k] = totals[backend].minus(base)
 		}
 	}
 	for k := range l.bases {
-		if !live[k] {
+		if !live[k] && !l.pending[k] {
 			delete(l.bases, k)
 		}
 	}

@@ -59,6 +59,32 @@ func TestCounterLedgerCarriesCountsAcrossProcessesAndVersions(t *testing.T) {
 	}
 }
 
+// A routing begun (its new versions' series starting from the counts then)
+// and read by the routing still in force before it is put in force (a
+// scrape while the reloaded haproxy starts) keeps the new series' start:
+// the new version counts every request it served from its beginning.
+func TestCounterLedgerKeepsABegunVersionThroughAReadingOfTheRoutingBefore(t *testing.T) {
+	l := newCounterLedger()
+	at := time.Unix(1000, 0)
+	pools := func(version string) *router {
+		return newRouter(&Config{Pools: map[string]Pool{"green": {Weight: 100, Endpoints: []string{"127.0.0.1:1"}, Version: version}}}, newMetricsRegistry(), newEndpointTable())
+	}
+	old, next := pools("v1"), pools("v2")
+	totals, _ := l.read(1, map[string]backendCounts{"pool_green": {requests: 10}}, at)
+	l.since(totals, old)
+	l.begin(next)
+	// The new routing serves 4 requests while the old one is still the one read.
+	totals, _ = l.read(2, map[string]backendCounts{"pool_green": {requests: 4}}, at.Add(time.Second))
+	l.since(totals, old)
+	totals, _ = l.read(2, map[string]backendCounts{"pool_green": {requests: 7}}, at.Add(2*time.Second))
+	if got := l.since(totals, next)[seriesKey{poolKey{"green", "v2"}, false}]; got.requests != 7 {
+		t.Fatalf("the new version's requests: %+v, want 7", got)
+	}
+	if _, kept := l.bases[seriesKey{poolKey{"green", "v1"}, false}]; kept {
+		t.Fatal("the old version's base should be gone once the new routing is read")
+	}
+}
+
 // The log's sample: every request below the aim, then one in a power of two.
 func TestLogSampleFollowsTheRate(t *testing.T) {
 	for rate, want := range map[float64]int{0: 1000000, 500: 1000000, 501: 500000, 40000: 1000000 / 128} {
