@@ -14,6 +14,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,26 @@ const (
 // accessLogFields is HAProxy's log line with the access log on: the
 // latency sample's three fields (haproxy_worker.go), then status, total
 // time, client, server, method, path (no query string) and request ID.
-var accessLogFields = []string{"%b", "%Tr", "%[var(txn.maint)]", "%ST", "%Ta", "%ci", "%s", "%HM", "%HPO", "%[var(txn.request_id)]"}
+var accessLogFields = []string{"%b", "%Tr", "%[var(txn.maint)]", "%ST", "%Ta", "%ci", "%s", "%HM", "%{+Q}HPO", "%[var(txn.request_id)]"}
+
+// originPath is a request target's path as the access log writes it: up to
+// its query string, and without the scheme and authority of a target in
+// absolute form (which may carry credentials), "/" when it names no path.
+func originPath(target []byte) []byte {
+	if q := bytes.IndexByte(target, '?'); q >= 0 {
+		target = target[:q]
+	}
+	for _, scheme := range []string{"http://", "https://"} {
+		if len(target) >= len(scheme) && strings.EqualFold(string(target[:len(scheme)]), scheme) {
+			rest := target[len(scheme):]
+			if slash := bytes.IndexByte(rest, '/'); slash >= 0 {
+				return rest[slash:]
+			}
+			return []byte("/")
+		}
+	}
+	return target
+}
 
 // accessEntry is one request's line.
 type accessEntry struct {

@@ -9,6 +9,8 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -205,6 +207,17 @@ func TestAccessLogKeepsALongPathWithItsRequestIDOnBothDataPlanes(t *testing.T) {
 				t.Fatalf("path of %d: %d %q", n, status, body)
 			}
 		}
+		// A request in absolute form naming no path: its path is "/".
+		conn, err := net.Dial("tcp", b.status.Listen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		fmt.Fprintf(conn, "GET http://%s HTTP/1.1\r\nHost: %s\r\nX-Request-Id: absolute-form\r\nConnection: close\r\n\r\n", b.status.Listen, b.status.Listen)
+		if resp, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("absolute form: %v %v", resp, err)
+		}
 		path := filepath.Join(filepath.Dir(b.config), "access.log")
 		logged := map[string]accessEntry{}
 		waitFor(t, func() bool {
@@ -212,8 +225,11 @@ func TestAccessLogKeepsALongPathWithItsRequestIDOnBothDataPlanes(t *testing.T) {
 			for _, e := range parseAccessLog(t, raw) {
 				logged[e.RequestID] = e
 			}
-			return len(logged) >= len(lengths)
+			return len(logged) >= len(lengths)+1
 		})
+		if e := logged["absolute-form"]; e.Path != "/" || e.Status != 200 {
+			t.Fatalf("absolute form's line: %+v", e)
+		}
 		for _, n := range lengths {
 			id := fmt.Sprintf("long-path-%d-%s", n, strings.Repeat("i", 100))
 			e, ok := logged[id]
@@ -226,4 +242,19 @@ func TestAccessLogKeepsALongPathWithItsRequestIDOnBothDataPlanes(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestOriginPathLeavesOutTheQueryAndAnAbsoluteTargetsAuthority(t *testing.T) {
+	for target, want := range map[string]string{
+		"/orders/42?token=secret":              "/orders/42",
+		"http://user:secret@example.com/a?b=c": "/a",
+		"HTTPS://example.com":                  "/",
+		"http://example.com?token=secret":      "/",
+		"*":                                    "*",
+		"/http://not-a-scheme-at-the-start/x":  "/http://not-a-scheme-at-the-start/x",
+	} {
+		if got := string(originPath([]byte(target))); got != want {
+			t.Errorf("%q: %q, want %q", target, got, want)
+		}
+	}
 }

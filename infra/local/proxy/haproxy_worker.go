@@ -637,7 +637,7 @@ func (w *haproxyWorker) logAccess(f []string) {
 	total, _ := strconv.Atoi(f[4])
 	e := accessEntry{
 		Time: accessTime(time.Now().Add(-time.Duration(total) * time.Millisecond)), Client: f[5],
-		Method: f[7], Path: f[8], Status: status, DurationMs: float64(total),
+		Method: f[7], Path: loggedPath(f[8]), Status: status, DurationMs: float64(total),
 	}
 	// "-": a request haproxy answered before its rules ran (one it could not parse).
 	if f[9] != "-" {
@@ -652,6 +652,16 @@ func (w *haproxyWorker) logAccess(f []string) {
 		e.Instance, _ = w.addressOf(pool, f[6])
 	}
 	w.access.write(&e)
+}
+
+// loggedPath is the path of haproxy's line (quoted: `""` when the request
+// named none, a target in absolute form without a path).
+func loggedPath(quoted string) string {
+	path := strings.TrimSuffix(strings.TrimPrefix(quoted, `"`), `"`)
+	if path == "" {
+		return "/"
+	}
+	return path
 }
 
 // pollServers keeps each endpoint's state as HAProxy's checks see it, the

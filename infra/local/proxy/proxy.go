@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"log"
@@ -55,10 +54,7 @@ func (p *proxy) serve(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	// The path as it came, up to its query string (ctx.URI() would parse the URI, and the request then
 	// goes on with its path normalised: logging must not change what the instance is sent).
-	target := ctx.Request.Header.RequestURI()
-	if q := bytes.IndexByte(target, '?'); q >= 0 {
-		target = target[:q]
-	}
+	target := originPath(ctx.Request.Header.RequestURI())
 	e := accessEntry{Time: accessTime(start), Client: ctx.RemoteIP().String(), Method: string(ctx.Method()), Path: string(target), RequestID: string(id)}
 	s := p.handle(ctx, r)
 	e.Status, e.DurationMs, e.Instance = ctx.Response.StatusCode(), millis(time.Since(start)), s.instance
