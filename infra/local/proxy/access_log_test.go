@@ -258,3 +258,56 @@ func TestOriginPathLeavesOutTheQueryAndAnAbsoluteTargetsAuthority(t *testing.T) 
 		}
 	}
 }
+
+// A change that sends traffic to a new version, made under load: every line
+// of a request it sent there names that version, the first ones too (logged
+// while the change was still being made), and its series counts them all.
+func TestHAProxyAccessLogNamesTheNewVersionFromTheFirstRequestsOfAChange(t *testing.T) {
+	for round := 0; round < 3; round++ {
+		b := startHAProxyBalancer(t, &Config{
+			AccessLog: true,
+			Pools: map[string]Pool{
+				"blue":  {Weight: 100, Endpoints: []string{upstream(t, "blue")}, Version: "v1"},
+				"green": {Weight: 0, Endpoints: []string{}},
+			},
+		})
+		l := loadThrough(b)
+		waitFor(t, func() bool { return l.ok.Load() > 200 })
+		b.cfg.Pools = map[string]Pool{
+			"blue":  {Weight: 50, Endpoints: b.cfg.Pools["blue"].Endpoints, Version: "v1"},
+			"green": {Weight: 50, Endpoints: []string{upstream(t, "green"), upstream(t, "green")}, Version: "v2"},
+		}
+		b.apply()
+		waitFor(t, func() bool { return strings.Contains(b.admin("/config"), `"v2"`) })
+		n := l.ok.Load()
+		waitFor(t, func() bool { return l.ok.Load() > n+200 })
+		l.stop()
+		l.expectNoneFailed(t)
+		// Read until the last lines are flushed and the last counts read: both then stay.
+		path := filepath.Join(filepath.Dir(b.config), "access.log")
+		var green, unnamed, counted int
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			raw, _ := os.ReadFile(path)
+			green, unnamed = 0, 0
+			for _, e := range parseAccessLog(t, raw) {
+				if e.Pool == "green" {
+					green++
+					if e.Version != "v2" {
+						unnamed++
+					}
+				}
+			}
+			counted = scraped(b.admin("/metrics"), `cutover_proxy_requests_total{pool="green",version="v2"}`)
+			if green > 50 && counted == green || time.Now().After(deadline) {
+				break
+			}
+		}
+		if unnamed > 0 {
+			t.Fatalf("round %d: %d of %d lines of the new version's requests name another version", round, unnamed, green)
+		}
+		// And the new version's series counts each of them, the first ones too.
+		if counted != green {
+			t.Fatalf("round %d: the new version's series counts %d requests, its lines %d", round, counted, green)
+		}
+	}
+}

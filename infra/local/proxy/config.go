@@ -3,8 +3,11 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -150,8 +153,28 @@ func loadConfig(path string) (*Config, error) {
 		if p.Weight > 0 && len(p.Endpoints) == 0 {
 			return nil, fmt.Errorf("pool %s: weight %d but no endpoints", name, p.Weight)
 		}
+		for _, e := range p.Endpoints {
+			if err := validEndpoint(e); err != nil {
+				return nil, fmt.Errorf("pool %s: %w", name, err)
+			}
+		}
 	}
 	return &c, nil
+}
+
+// validEndpoint accepts an instance's address: an IP address and a port.
+// Nothing else reaches a configuration or a command it is written into,
+// and no name needs resolving when a balancer starts.
+func validEndpoint(e string) error {
+	host, port, err := net.SplitHostPort(e)
+	if err != nil {
+		return fmt.Errorf("endpoint %q: an IP address and a port: %v", e, err)
+	}
+	n, err := strconv.Atoi(port)
+	if ip, ipErr := netip.ParseAddr(host); ipErr != nil || ip.Zone() != "" || err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+		return fmt.Errorf("endpoint %q: an IP address and a port from 1 to 65535", e)
+	}
+	return nil
 }
 
 // poolNames returns pool names in a fixed order. Sticky routing lays the

@@ -180,16 +180,16 @@ func (l *counterLedger) read(pid int, backends map[string]backendCounts, at time
 	return totals, rate
 }
 
-// begin starts the series of the versions r's pools serve that are new:
+// begin starts the series of the versions cfg's pools serve that are new:
 // from the totals of the last reading (zero before any).
-func (l *counterLedger) begin(r *router) {
+func (l *counterLedger) begin(cfg *Config) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	// A routing begun before and never put in force is forgotten.
 	clear(l.pending)
-	for _, p := range r.pools {
+	for _, name := range cfg.poolNames() {
 		for _, forced := range []bool{false, true} {
-			k := seriesKey{poolKey{p.name, p.version}, forced}
+			k := seriesKey{poolKey{name, cfg.Pools[name].Version}, forced}
 			l.pending[k] = true
 			if _, ok := l.bases[k]; !ok {
 				backend := seriesBackend(k)

@@ -72,7 +72,7 @@ func TestCounterLedgerKeepsABegunVersionThroughAReadingOfTheRoutingBefore(t *tes
 	old, next := pools("v1"), pools("v2")
 	totals, _ := l.read(1, map[string]backendCounts{"pool_green": {requests: 10}}, at)
 	l.since(totals, old)
-	l.begin(next)
+	l.begin(next.cfg)
 	// The new routing serves 4 requests while the old one is still the one read.
 	totals, _ = l.read(2, map[string]backendCounts{"pool_green": {requests: 4}}, at.Add(time.Second))
 	l.since(totals, old)

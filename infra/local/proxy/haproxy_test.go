@@ -505,3 +505,79 @@ func onBothDataPlanes(t *testing.T, test func(t *testing.T, start func(*Config) 
 		test(t, func(cfg *Config) *haproxyBalancer { return startHAProxyBalancer(t, cfg) })
 	})
 }
+
+// refusingHAProxy is haproxy, refusing to start while a file named "refuse" is in its working directory (the balancer's).
+func refusingHAProxy(t *testing.T) {
+	wrapper := filepath.Join(t.TempDir(), "haproxy")
+	script := "#!/bin/sh\nif [ -e refuse ]; then echo 'refused by the test' >&2; exit 1; fi\nexec " + haproxyBinary() + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("CUTOVER_HAPROXY_BIN", wrapper)
+}
+
+// A reload haproxy refuses to start leaves the routing in force, its files
+// and its servers' names included: a haproxy that dies afterwards comes back
+// serving that routing, where it once came back from the refused files with
+// names they no longer had, and never served again.
+func TestHAProxyRefusedReloadKeepsTheRoutingAndItsFiles(t *testing.T) {
+	refusingHAProxy(t)
+	a, other := upstream(t, "a"), upstream(t, "b")
+	b := startHAProxyBalancer(t, &Config{Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{a}}}})
+	refuse := filepath.Join(filepath.Dir(b.config), "refuse")
+	if err := os.WriteFile(refuse, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A change haproxy must be reloaded for (the access log), to another endpoint.
+	b.cfg.AccessLog = true
+	b.cfg.Pools = map[string]Pool{"blue": {Weight: 100, Endpoints: []string{other}}}
+	b.apply()
+	time.Sleep(time.Second)
+	if status, body := b.get(nil); status != 200 || body != "a" {
+		t.Fatalf("after the refused reload: %d %q", status, body)
+	}
+	if shown := b.admin("/config"); strings.Contains(shown, other) || !strings.Contains(shown, a) {
+		t.Fatalf("the refused routing is read back: %s", shown)
+	}
+	os.Remove(refuse)
+	pids := b.haproxyPids()
+	if len(pids) != 1 {
+		t.Fatalf("haproxy processes: %v", pids)
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	waitFor(t, func() bool {
+		status, body := b.get(nil)
+		return status == 200 && body == "a" && len(b.haproxyPids()) == 1 && b.haproxyPids()[0] != pids[0]
+	})
+}
+
+// While haproxy cannot be started again, the worker goes on trying (less
+// and less often) and on taking changes and signals: stopped, it stops at
+// once, where it once waited on its restart loop until its supervisor's
+// grace ran out.
+func TestHAProxyThatCannotStartAgainLeavesTheWorkerTakingSignals(t *testing.T) {
+	refusingHAProxy(t)
+	b := startHAProxyBalancer(t, &Config{Pools: map[string]Pool{"blue": {Weight: 100, Endpoints: []string{upstream(t, "a")}}}})
+	if err := os.WriteFile(filepath.Join(filepath.Dir(b.config), "refuse"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pids := b.haproxyPids()
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	time.Sleep(500 * time.Millisecond)
+	// A change meanwhile (it needs a haproxy, and cannot have one), then a stop.
+	b.cfg.AccessLog = true
+	b.apply()
+	time.Sleep(500 * time.Millisecond)
+	exited := make(chan error, 1)
+	go func() { exited <- b.cmd.Wait() }()
+	asked := time.Now()
+	b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if took := time.Since(asked); err != nil || took > 5*time.Second {
+			t.Fatalf("stopped after %v: %v", took, err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the balancer did not stop")
+	}
+}

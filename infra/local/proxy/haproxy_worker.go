@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +50,9 @@ type haproxyWorker struct {
 	ledger  *counterLedger
 	table   *endpointTable
 	current atomic.Pointer[router]
+	// incoming is the config a change is putting in force (nil between changes): the
+	// version of a request its new routing sent is known before the change is done.
+	incoming atomic.Pointer[Config]
 	// refreshing serialises readings of haproxy's counters; logBelow is the log's sample set in haproxy (0: not known).
 	refreshing sync.Mutex
 	logBelow   atomic.Int64
@@ -75,7 +79,7 @@ type haproxyWorker struct {
 
 // serve puts r's routing in force, its new versions' series starting from haproxy's counts now.
 func (w *haproxyWorker) serve(r *router) {
-	w.ledger.begin(r)
+	w.ledger.begin(r.cfg)
 	w.current.Store(r)
 }
 
@@ -308,15 +312,24 @@ func (w *haproxyWorker) watch(cmd *exec.Cmd, exited chan<- struct{}) {
 		return
 	}
 	log.Printf("haproxy %d ended (%v): starting it again", cmd.Process.Pid, err)
-	for {
+	for pause := 200 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
 		err := w.writeFiles(w.current.Load().cfg)
 		if err == nil {
 			if err = w.start(); err == nil {
 				return
 			}
 		}
-		log.Printf("haproxy: %v", err)
-		time.Sleep(200 * time.Millisecond)
+		log.Printf("haproxy: %v; trying again in %s", err, pause)
+		// Changes go on meanwhile (one may start haproxy), and so does a stop.
+		w.changing.Unlock()
+		time.Sleep(pause)
+		w.changing.Lock()
+		w.mu.Lock()
+		done := w.process != nil || w.stopping
+		w.mu.Unlock()
+		if done {
+			return
+		}
 	}
 }
 
@@ -381,9 +394,13 @@ func (w *haproxyWorker) reload(configPath string) {
 		log.Printf("reload rejected: listen and admin addresses and the data plane cannot change in place")
 		return
 	}
+	// A request the change routes is counted, and logged, with the version it reached.
+	w.incoming.Store(cfg)
+	defer w.incoming.Store(nil)
 	if samePools(cfg, old) && sameButPoolsAndMaintenance(cfg, old) {
-		// The counts up to the change belong to the versions the pools served until now.
+		// The counts up to the change belong to the versions the pools served until now; the new versions' from here.
 		_, _ = w.refreshCounts()
+		w.ledger.begin(cfg)
 		if err := w.changePoolsAndMaintenance(cfg); err == nil {
 			w.serve(newRouter(cfg, w.metrics, w.table))
 			saveApplied(configPath, cfg)
@@ -393,17 +410,32 @@ func (w *haproxyWorker) reload(configPath string) {
 			log.Printf("changing haproxy's pools in place: %v; reloading it", err)
 		}
 	}
+	w.mu.Lock()
+	names := w.names
+	w.mu.Unlock()
+	// A reload haproxy refuses leaves the routing in force, with its servers' names and its files
+	// (a haproxy started later, should this one die, reads them).
+	keep := func() {
+		w.mu.Lock()
+		w.names = names
+		w.mu.Unlock()
+		if err := w.writeFiles(old); err != nil {
+			log.Printf("haproxy's files: %v", err)
+		}
+	}
 	w.nameServers(cfg)
 	if err := w.writeFiles(cfg); err != nil {
 		log.Printf("reload rejected: %v", err)
+		keep()
 		return
 	}
 	// The old process's counts, read as it hands over: carried to the new one's.
 	_, _ = w.refreshCounts()
 	next := newRouter(cfg, w.metrics, w.table)
-	w.ledger.begin(next)
+	w.ledger.begin(cfg)
 	if err := w.start(); err != nil {
-		log.Printf("reload: %v", err)
+		log.Printf("reload: %v; the routing before it stays", err)
+		keep()
 		return
 	}
 	// Read back (/config) once the new haproxy serves it, not before.
@@ -645,13 +677,31 @@ func (w *haproxyWorker) logAccess(f []string) {
 	}
 	if pool, forced, ok := poolOfBackend(f[0]); ok {
 		e.Pool, e.Forced = pool, forced
-		if p := w.current.Load().byName[pool]; p != nil {
-			e.Version = p.version
-		}
 		// A held request was answered through the hold: the instance is not known here.
 		e.Instance, _ = w.addressOf(pool, f[6])
+		e.Version = w.versionOf(pool, e.Instance)
 	}
 	w.access.write(&e)
+}
+
+// versionOf is the version a pool's instance runs: by the routing in force,
+// or by the one a change is putting in force (a request its new weights sent
+// is logged before the change is done). Without the instance, the pool's.
+func (w *haproxyWorker) versionOf(pool, instance string) string {
+	current := w.current.Load().byName[pool]
+	incoming, ok := Pool{}, false
+	if cfg := w.incoming.Load(); cfg != nil {
+		incoming, ok = cfg.Pools[pool]
+	}
+	switch {
+	case current != nil && instance != "" && slices.Contains(current.endpoints, instance):
+		return current.version
+	case ok && instance != "" && slices.Contains(incoming.Endpoints, instance):
+		return incoming.Version
+	case current != nil && current.version != "":
+		return current.version
+	}
+	return incoming.Version
 }
 
 // loggedPath is the path of haproxy's line (quoted: `""` when the request

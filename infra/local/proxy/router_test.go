@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -162,6 +163,31 @@ func TestConfigRejectsWeightWithoutEndpoints(t *testing.T) {
 	}
 	if _, err := loadConfig(path); err == nil || !strings.Contains(err.Error(), "no endpoints") {
 		t.Fatalf("expected a no-endpoints error, got %v", err)
+	}
+}
+
+// An endpoint is an IP address and a port, nothing else: a name, an option or
+// a second command written after it never reaches HAProxy's configuration or
+// its runtime API, and no balancer waits on a name to resolve when it starts.
+func TestConfigTakesAnEndpointAsAnIPAddressAndAPort(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "config.json")
+	load := func(endpoint string) error {
+		raw, _ := json.Marshal(map[string]any{"listen": "127.0.0.1:1", "admin": "127.0.0.1:2", "pools": map[string]any{"blue": map[string]any{"weight": 10, "endpoints": []string{endpoint}}}})
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadConfig(path)
+		return err
+	}
+	for _, ok := range []string{"127.0.0.1:8080", "[::1]:80", "10.0.0.7:65535"} {
+		if err := load(ok); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"no-such-host.invalid:80", "127.0.0.1:80 backup", "127.0.0.1:80\nhttp-request return status 200", "127.0.0.1:80;shutdown sessions", "[fe80::1%eth0]:80", "127.0.0.1:0", "127.0.0.1:080", "127.0.0.1:65536", "127.0.0.1", ""} {
+		if err := load(bad); err == nil || !strings.Contains(err.Error(), "an IP address and a port") {
+			t.Errorf("%q: %v", bad, err)
+		}
 	}
 }
 
