@@ -58,6 +58,12 @@ func parseStats(out string) (pid int, backends map[string]backendCounts, servers
 			pid, _ = strconv.Atoi(strings.TrimSpace(v))
 			continue
 		}
+		if v, ok := strings.CutPrefix(line, "DroppedLogs: "); ok {
+			// Carried across processes with the backends' counts.
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			backends[droppedLogsEntry] = backendCounts{requests: n}
+			continue
+		}
 		// `<B|S>.<iid>.<sid>.<field index>.<field>.<process>:<tags>:<type>:<value>`
 		parts := strings.SplitN(line, ":", 4)
 		if len(parts) != 4 || !(strings.HasPrefix(parts[0], "B.") || strings.HasPrefix(parts[0], "S.")) {
@@ -117,6 +123,9 @@ func parseStats(out string) (pid int, backends map[string]backendCounts, servers
 	foldHeld(backends, counts)
 	return pid, backends, servers
 }
+
+// droppedLogsEntry holds the log lines haproxy dropped (`show info`'s DroppedLogs), among the backends' counts; not a request count.
+const droppedLogsEntry = "log:dropped"
 
 // counterLedger keeps each backend's counts across haproxy processes: a new
 // process starts its counters at zero, so what the one before it had counted
@@ -273,6 +282,7 @@ func (w *haproxyWorker) refreshCounts() (float64, error) {
 		return 0, fmt.Errorf("haproxy's statistics: no pid in %q", firstLine(out))
 	}
 	totals, rate := w.ledger.read(pid, backends, time.Now())
+	w.metrics.logLinesDropped.Store(totals[droppedLogsEntry].requests)
 	w.metrics.maintenance.outageHeld.Store(totals[outageHeldEntry].requests)
 	w.metrics.maintenance.outageAnswered.Store(totals[outageAnsweredEntry].requests)
 	r := w.current.Load()

@@ -10,7 +10,7 @@ import (
 
 // A reading of haproxy's statistics: backends' counters and servers' states, as HAProxy 2.6 answers `show info;show stat typed`.
 func TestParseStatsReadsBackendsAndServers(t *testing.T) {
-	out := "Name: HAProxy\nPid: 4242\n\n" +
+	out := "Name: HAProxy\nPid: 4242\nDroppedLogs: 9\n\n" +
 		"S.3.1.0.pxname.1:KNS:str:pool_blue\nS.3.1.1.svname.1:KNS:str:e0\nS.3.1.17.status.1:SGP:str:DOWN\nS.3.1.32.type.1:CGS:u32:2\n" +
 		"B.3.0.0.pxname.1:KNS:str:pool_blue\nB.3.0.1.svname.1:KNS:str:BACKEND\nB.3.0.13.econ.1:MCP:u64:1\nB.3.0.14.eresp.1:MCP:u64:2\n" +
 		"B.3.0.15.wretr.1:MCP:u64:3\nB.3.0.16.wredis.1:MCP:u64:4\nB.3.0.32.type.1:CGS:u32:1\nB.3.0.43.hrsp_5xx.1:MCP:u64:5\nB.3.0.48.req_tot.1:MCP:u64:70\n"
@@ -23,6 +23,9 @@ func TestParseStatsReadsBackendsAndServers(t *testing.T) {
 	}
 	if servers["pool_blue"]["e0"] != "DOWN" {
 		t.Fatalf("servers %v", servers)
+	}
+	if backends[droppedLogsEntry].requests != 9 {
+		t.Fatalf("dropped log lines: %+v", backends[droppedLogsEntry])
 	}
 }
 

@@ -49,6 +49,8 @@ type metricsRegistry struct {
 	mu          sync.Mutex
 	pools       map[poolKey]*poolMetrics
 	maintenance maintenanceMetrics
+	// logLinesDropped: lines of HAProxy's log it could not write (none on the proxy's own data path).
+	logLinesDropped atomic.Uint64
 }
 
 // poolKey names a series: a pool serving a version. A new version in a
@@ -127,6 +129,7 @@ var (
 	holdingDesc    = prometheus.NewDesc("cutover_proxy_requests_holding", "Requests held right now.", nil, nil)
 	outageDesc     = prometheus.NewDesc("cutover_proxy_outage_holds_total", "Requests every endpoint refused that waited for one to come back.", nil, nil)
 	outageOKDesc   = prometheus.NewDesc("cutover_proxy_outage_holds_answered_total", "Held requests an endpoint then answered.", nil, nil)
+	droppedDesc    = prometheus.NewDesc("cutover_proxy_log_lines_dropped_total", "Request log lines the data plane could not write (HAProxy: one of its threads found the other writing and gave up); the access log, the latency sample and the maintenance counts miss them.", nil, nil)
 )
 
 // counterSpec names a counter of requestCounters, routed and forced; counterDesc is one of them described.
@@ -174,6 +177,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- releasedDesc
 	ch <- holdingDesc
 	ch <- outageDesc
+	ch <- droppedDesc
 	ch <- outageOKDesc
 }
 
@@ -196,6 +200,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(holdingDesc, prometheus.GaugeValue, float64(mm.holding.Load()))
 	ch <- prometheus.MustNewConstMetric(outageDesc, prometheus.CounterValue, float64(mm.outageHeld.Load()))
 	ch <- prometheus.MustNewConstMetric(outageOKDesc, prometheus.CounterValue, float64(mm.outageAnswered.Load()))
+	ch <- prometheus.MustNewConstMetric(droppedDesc, prometheus.CounterValue, float64(c.m.logLinesDropped.Load()))
 	r := c.current()
 	now := time.Now().UnixNano()
 	for _, p := range r.pools {
