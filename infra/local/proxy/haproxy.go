@@ -44,6 +44,11 @@ func (f haproxyFiles) silence() string { return filepath.Join(f.dir, "haproxy-si
 
 func (f haproxyFiles) runtime() string { return "haproxy.sock" }
 
+// haproxyRef is how haproxy names one of the files beside its configuration:
+// relative to its working directory, the balancer's, so that no character of
+// the directory's path (a space, a comma) reaches a rule or a command.
+func haproxyRef(path string) string { return filepath.Base(path) }
+
 // validateForHAProxy refuses names that could not be written into its configuration safely.
 func (c *Config) validateForHAProxy() error {
 	for name := range c.Pools {
@@ -211,17 +216,17 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 		// A pool with instances takes its forced requests, up by their checks or not: with the hold on
 		// they wait for one to come back, without it they fail, as they would on the own data path.
 		for _, name := range names {
-			line("  http-request set-var(txn.forced) int(1) if { var(txn.force_pool) -m str %s } { str(endpoints:%s),map_str_int(%s,0) gt 0 }", name, name, files.weights())
+			line("  http-request set-var(txn.forced) int(1) if { var(txn.force_pool) -m str %s } { str(endpoints:%s),map_str_int(%s,0) gt 0 }", name, name, haproxyRef(files.weights()))
 		}
 	}
 	// Maintenance (haproxy_maintenance.go), before the pool is drawn: a request held is routed by the weights in force when it is let go.
-	line("  http-request set-var(txn.maint) str(mode),map_str(%s,off)", files.state())
+	line("  http-request set-var(txn.maint) str(mode),map_str(%s,off)", haproxyRef(files.state()))
 	if c.forcing() {
 		line("  http-request set-var(txn.maint) str(off) if { var(txn.forced) -m int eq 1 }")
 	}
 	line("  http-request lua.cutover_hold if { var(txn.maint) -m str hold }")
 	if !c.AccessLog {
-		line("  http-request set-log-level silent if { var(txn.maint) -m str off } { rand(%d) -m int -f %s }", logSampleScale, files.silence())
+		line("  http-request set-log-level silent if { var(txn.maint) -m str off } { rand(%d) -m int -f %s }", logSampleScale, haproxyRef(files.silence()))
 	}
 	line("  http-request use-service lua.cutover_page if { var(txn.maint) -m str page held-page }")
 	renderDraw(line, c, files)
@@ -261,7 +266,7 @@ func renderHAProxy(c *Config, files haproxyFiles, sockets haproxySockets, server
 
 // renderDraw writes the rules that set the request's pool: the range its draw falls in, or its sticky key's hash.
 func renderDraw(line func(string, ...any), c *Config, files haproxyFiles) {
-	r := files.ranges()
+	r := haproxyRef(files.ranges())
 	line("  http-request set-var(txn.pool) rand(%d),map_int(%s,none)", routeScale, r)
 	if c.StickyCookie != "" {
 		line("  http-request set-var(txn.pool) req.cook(%s),xxh32,mod(%d),map_int(%s,none) if { req.cook(%s) -m found }", c.StickyCookie, routeScale, r, c.StickyCookie)
@@ -278,7 +283,7 @@ func renderPoolChoice(line func(string, ...any), names []string, files haproxyFi
 	for _, name := range names {
 		line("  use_backend %s if { var(txn.pool) -m str %s } %s", backend(name), name, up(name))
 	}
-	m := files.weights()
+	m := haproxyRef(files.weights())
 	for _, name := range names {
 		line("  use_backend %s if { str(weight:%s),map_str_int(%s,0) gt 0 } %s", backend(name), name, m, up(name))
 	}

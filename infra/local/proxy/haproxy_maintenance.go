@@ -90,7 +90,7 @@ func (w *haproxyWorker) switchMaintenance(m *Maintenance) error {
 	}
 	var cmds []string
 	for _, kv := range w.files.maintenanceState(m) {
-		cmds = append(cmds, fmt.Sprintf("set map %s %s %s", w.files.state(), kv[0], kv[1]))
+		cmds = append(cmds, fmt.Sprintf("set map %s %s %s", haproxyRef(w.files.state()), kv[0], kv[1]))
 	}
 	if out, err := w.command(strings.Join(cmds, ";")); err != nil || strings.TrimSpace(out) != "" {
 		return fmt.Errorf("maintenance: %v %q", err, strings.TrimSpace(out))
@@ -174,7 +174,7 @@ core.register_service("cutover_page", "http", function(applet)
   applet:start_response()
   applet:send(p.body)
 end)
-`, luaString(files.state()), luaString(files.dir), maxHeld)
+`, luaString(haproxyRef(files.state())), luaString(files.dir), maxHeld)
 }
 
 // luaString quotes s for Lua: every byte outside printable ASCII, and the quote and backslash, escaped.

@@ -35,7 +35,7 @@ func (a backendCounts) minus(b backendCounts) backendCounts {
 // statsCommand asks for the process's pid, every backend's and server's
 // counters, and the state map (the requests maintenance holds now).
 func (f haproxyFiles) statsCommand() string {
-	return "show info;show stat -1 6 -1 typed;show map " + f.state()
+	return "show info;show stat -1 6 -1 typed;show map " + haproxyRef(f.state())
 }
 
 // parseStats reads the answer to statsCommand: the pid, each backend's

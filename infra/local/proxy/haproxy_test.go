@@ -47,8 +47,13 @@ func startHAProxyBalancer(t *testing.T, cfg *Config) *haproxyBalancer {
 // startBalancerProcess runs the real supervisor and worker on cfg, with the data plane it names.
 func startBalancerProcess(t *testing.T, cfg *Config) *haproxyBalancer {
 	t.Helper()
+	return startBalancerProcessIn(t, t.TempDir(), cfg)
+}
+
+// startBalancerProcessIn runs the real supervisor and worker on cfg in dir (the balancer's directory).
+func startBalancerProcessIn(t *testing.T, dir string, cfg *Config) *haproxyBalancer {
+	t.Helper()
 	bin := buildProxy(t)
-	dir := t.TempDir()
 	b := &haproxyBalancer{t: t, config: filepath.Join(dir, "config.json"), cfg: cfg}
 	cfg.Listen, cfg.Admin = "127.0.0.1:0", "127.0.0.1:0"
 	writeConfig(t, b.config, cfg)
@@ -579,5 +584,35 @@ func TestHAProxyThatCannotStartAgainLeavesTheWorkerTakingSignals(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the balancer did not stop")
+	}
+}
+
+// The balancer's directory may hold characters a rule or a command could not
+// take (a space, a comma, a parenthesis): haproxy names the files beside its
+// configuration relative to it, and routes, changes weights and serves the
+// maintenance page there as anywhere.
+func TestHAProxyServesFromADirectoryWithSpacesAndCommas(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my app, (v2)")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	blue, green := upstream(t, "blue"), upstream(t, "green")
+	cfg := &Config{DataPlane: dataPlaneHAProxy, AccessLog: true, Pools: map[string]Pool{
+		"blue":  {Weight: 100, Endpoints: []string{blue}, Version: "v1"},
+		"green": {Weight: 0, Endpoints: []string{green}, Version: "v2"},
+	}}
+	b := startBalancerProcessIn(t, dir, cfg)
+	if status, body := b.get(nil); status != 200 || body != "blue" {
+		t.Fatalf("%d %q", status, body)
+	}
+	b.cfg.Pools = map[string]Pool{"blue": {Weight: 0, Endpoints: []string{blue}, Version: "v1"}, "green": {Weight: 100, Endpoints: []string{green}, Version: "v2"}}
+	b.apply()
+	waitFor(t, func() bool { _, body := b.get(nil); return body == "green" })
+	b.cfg.Maintenance = &Maintenance{Mode: "page"}
+	b.apply()
+	waitFor(t, func() bool { status, _ := b.get(nil); return status == 503 })
+	b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_maintenance_pages_total") >= 1 }, "/metrics")
+	if _, err := os.Stat(filepath.Join(dir, "access.log")); err != nil {
+		t.Fatal(err)
 	}
 }

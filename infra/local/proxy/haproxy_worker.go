@@ -530,7 +530,8 @@ func (w *haproxyWorker) commitWeights(cfg *Config) error {
 
 // replace swaps a map's or an ACL's entries for content's lines in one
 // commit, and writes the file a haproxy started later reads.
-func (w *haproxyWorker) replace(kind, file, content string) error {
+func (w *haproxyWorker) replace(kind, path, content string) error {
+	file := haproxyRef(path)
 	out, err := w.command(fmt.Sprintf("prepare %s %s", kind, file))
 	if err != nil {
 		return err
@@ -549,12 +550,12 @@ func (w *haproxyWorker) replace(kind, file, content string) error {
 	if out, err := w.command(strings.Join(cmds, ";")); err != nil || strings.TrimSpace(out) != "" {
 		return fmt.Errorf("commit %s: %v %q", kind, err, strings.TrimSpace(out))
 	}
-	return writeFileAtomic(file, []byte(content))
+	return writeFileAtomic(path, []byte(content))
 }
 
 // readWeights are the weights HAProxy routes by, from its map.
 func (w *haproxyWorker) readWeights() (map[string]int, error) {
-	out, err := w.command("show map " + w.files.weights())
+	out, err := w.command("show map " + haproxyRef(w.files.weights()))
 	if err != nil {
 		return nil, err
 	}
