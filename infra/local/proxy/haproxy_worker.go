@@ -75,6 +75,8 @@ type haproxyWorker struct {
 	// names and nextServer are guarded by mu.
 	names      serverNames
 	nextServer int
+	// named is names as last set, read without mu (log lines and counts are read while a start holds it).
+	named atomic.Pointer[serverNames]
 }
 
 // serve puts r's routing in force, its new versions' series starting from haproxy's counts now.
@@ -115,14 +117,17 @@ func (w *haproxyWorker) nameServers(cfg *Config) (added, removed []pooledServer)
 		}
 	}
 	w.names = next
+	w.named.Store(&next)
 	return added, removed
 }
 
 // addressOf is the endpoint a pool's server stands for.
 func (w *haproxyWorker) addressOf(pool, name string) (string, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for addr, n := range w.names[pool] {
+	names := w.named.Load()
+	if names == nil {
+		return "", false
+	}
+	for addr, n := range (*names)[pool] {
 		if n == name {
 			return addr, true
 		}
@@ -418,6 +423,7 @@ func (w *haproxyWorker) reload(configPath string) {
 	keep := func() {
 		w.mu.Lock()
 		w.names = names
+		w.named.Store(&names)
 		w.mu.Unlock()
 		if err := w.writeFiles(old); err != nil {
 			log.Printf("haproxy's files: %v", err)
