@@ -132,3 +132,27 @@ func TestHAProxyMaintenanceSwitchedUnderLoadFailsNoRequest(t *testing.T) {
 		t.Fatalf("ok %d, pages %d, failed %d (%v)", ok.Load(), pages.Load(), failed.Load(), firstFailure.Load())
 	}
 }
+
+// Requests held for maintenance when a change that needs a reload (here the
+// access log) also ends it are let go by the haproxy holding them, routed
+// at once, instead of waiting in it for the hold's end and its page.
+func TestHAProxyHeldRequestsAreLetGoWhenAReloadEndsMaintenance(t *testing.T) {
+	b := startHAProxyBalancer(t, &Config{Pools: pools(t)})
+	b.cfg.Maintenance = &Maintenance{Mode: "hold", HoldTimeoutMs: 8000}
+	b.apply()
+	b.waitShowing(func() bool { return strings.Contains(b.admin("/config"), `"mode":"hold"`) }, "/config")
+	answers := make(chan answer, 3)
+	for i := 0; i < 3; i++ {
+		go func() { answers <- ask(b.status.Listen, nil) }()
+	}
+	b.waitShowing(func() bool { return scraped(b.admin("/metrics"), "cutover_proxy_requests_holding") == 3 }, "/metrics")
+	asked := time.Now()
+	b.cfg.Maintenance = nil
+	b.cfg.AccessLog = true
+	b.apply()
+	for i := 0; i < 3; i++ {
+		if a := <-answers; a.status != 200 || a.body != "blue" || time.Since(asked) > 4*time.Second {
+			t.Fatalf("a held request, %v after maintenance ended: %d %q", time.Since(asked), a.status, a.body)
+		}
+	}
+}

@@ -415,6 +415,14 @@ func (w *haproxyWorker) reload(configPath string) {
 			log.Printf("changing haproxy's pools in place: %v; reloading it", err)
 		}
 	}
+	// Requests the haproxy serving now holds for maintenance wait on its own map, which no one
+	// changes once a new haproxy has taken over: they are told the new mode first.
+	switched := old.holdsForMaintenance() && !sameMaintenance(old.Maintenance, cfg.Maintenance)
+	if switched {
+		if err := w.switchMaintenance(cfg.Maintenance); err != nil {
+			log.Printf("maintenance, before reloading: %v", err)
+		}
+	}
 	w.mu.Lock()
 	names := w.names
 	w.mu.Unlock()
@@ -425,6 +433,11 @@ func (w *haproxyWorker) reload(configPath string) {
 		w.names = names
 		w.named.Store(&names)
 		w.mu.Unlock()
+		if switched {
+			if err := w.switchMaintenance(old.Maintenance); err != nil {
+				log.Printf("maintenance: %v", err)
+			}
+		}
 		if err := w.writeFiles(old); err != nil {
 			log.Printf("haproxy's files: %v", err)
 		}
@@ -468,6 +481,18 @@ func sameButPoolsAndMaintenance(a, b *Config) bool {
 		return raw
 	}
 	return bytes.Equal(strip(a), strip(b))
+}
+
+// holdsForMaintenance tells whether c holds requests for maintenance.
+func (c *Config) holdsForMaintenance() bool {
+	return c.Maintenance != nil && c.Maintenance.Mode == "hold"
+}
+
+// sameMaintenance tells whether two maintenance settings are the same.
+func sameMaintenance(a, b *Maintenance) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
 }
 
 // samePools tells whether two configs name the same pools.
